@@ -1,0 +1,294 @@
+//! Events accepted by the functions (DESIGN.md §2), parsed into one [`Trigger`].
+//!
+//! EventBridge events are recognised by `source` and `detail-type`; manual requests by `action`,
+//! validated strictly (unknown fields and malformed identifiers are errors naming the value).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::EventError;
+use crate::validate::{is_account_id, is_instance_id, is_region};
+
+/// What an invocation was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// EventBridge `Scheduled Event`: the function's periodic job.
+    Scheduled,
+    /// `EC2 Instance State-change Notification`.
+    InstanceStateChange {
+        /// Account of the instance (the event's `account`).
+        account_id: String,
+        /// Region of the instance.
+        region: String,
+        /// The instance.
+        instance_id: String,
+        /// New state (`running`, `stopped`, ...).
+        state: String,
+    },
+    /// Manual request.
+    Manual(ManualRequest),
+    /// Any other EventBridge event (Organizations, SSM); handled by the function it is meant for.
+    Other {
+        /// `source` of the event.
+        source: String,
+        /// `detail-type` of the event.
+        detail_type: String,
+    },
+}
+
+/// Manual JSON request, camelCase, unknown fields rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum ManualRequest {
+    /// `{"action":"scan","accountIds":[...],"regions":[...],"dryRun":true}`
+    Scan {
+        /// Limit the scan to these accounts (default: all in scope).
+        #[serde(default)]
+        account_ids: Option<Vec<String>>,
+        /// Limit the scan to these regions (default: all configured).
+        #[serde(default)]
+        regions: Option<Vec<String>>,
+        /// Plan only.
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// `{"action":"reconcile","dryRun":false}`
+    Reconcile {
+        /// Plan only.
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// `{"action":"reprovision","accountId":"...","region":"...","instanceIds":["i-..."],"force":true}`
+    Reprovision {
+        /// Account of the instances.
+        account_id: String,
+        /// Region of the instances.
+        region: String,
+        /// Instances to re-provision (default: every candidate).
+        #[serde(default)]
+        instance_ids: Option<Vec<String>>,
+        /// Send even where the current document version already succeeded.
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+/// Parses an invocation payload.
+pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
+    let Some(object) = payload.as_object() else {
+        return Err(EventError::Unrecognized(format!(
+            "expected a JSON object, got {}",
+            kind(payload)
+        )));
+    };
+    if object.contains_key("action") {
+        let request: ManualRequest = serde_json::from_value(payload.clone())
+            .map_err(|e| EventError::InvalidRequest(e.to_string()))?;
+        validate(&request)?;
+        return Ok(Trigger::Manual(request));
+    }
+    if !object.contains_key("detail-type") {
+        return Err(EventError::Unrecognized(
+            "expected an EventBridge event (with source and detail-type) or a manual request (with action)".into(),
+        ));
+    }
+    let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
+        .map_err(|e| EventError::Unrecognized(format!("malformed EventBridge event: {e}")))?;
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        ("aws.events", "Scheduled Event") => Ok(Trigger::Scheduled),
+        ("aws.ec2", "EC2 Instance State-change Notification") => instance_state_change(&event),
+        (source, detail_type) => Ok(Trigger::Other {
+            source: source.into(),
+            detail_type: detail_type.into(),
+        }),
+    }
+}
+
+fn instance_state_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
+    let field = |name: &str| {
+        event
+            .detail
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let bad = |what: &str| {
+        EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"))
+    };
+    let account_id = event
+        .account
+        .clone()
+        .filter(|a| is_account_id(a))
+        .ok_or_else(|| bad("missing or malformed account"))?;
+    let region = event
+        .region
+        .clone()
+        .filter(|r| is_region(r))
+        .ok_or_else(|| bad("missing or malformed region"))?;
+    let instance_id = field("instance-id")
+        .filter(|i| is_instance_id(i))
+        .ok_or_else(|| bad("missing or malformed detail.instance-id"))?;
+    let state = field("state").ok_or_else(|| bad("missing detail.state"))?;
+    Ok(Trigger::InstanceStateChange {
+        account_id,
+        region,
+        instance_id,
+        state,
+    })
+}
+
+fn validate(request: &ManualRequest) -> Result<(), EventError> {
+    let check = |values: &[String],
+                 ok: fn(&str) -> bool,
+                 field: &str,
+                 expected: &str|
+     -> Result<(), EventError> {
+        let bad: Vec<String> = values
+            .iter()
+            .filter(|v| !ok(v))
+            .map(|v| format!("{v:?}"))
+            .collect();
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(EventError::InvalidRequest(format!(
+                "{field}: {} not {expected}",
+                bad.join(", ")
+            )))
+        }
+    };
+    match request {
+        ManualRequest::Scan {
+            account_ids,
+            regions,
+            ..
+        } => {
+            check(
+                account_ids.as_deref().unwrap_or_default(),
+                is_account_id,
+                "accountIds",
+                "a 12-digit account id",
+            )?;
+            check(
+                regions.as_deref().unwrap_or_default(),
+                is_region,
+                "regions",
+                "a region name",
+            )
+        }
+        ManualRequest::Reconcile { .. } => Ok(()),
+        ManualRequest::Reprovision {
+            account_id,
+            region,
+            instance_ids,
+            ..
+        } => {
+            check(
+                std::slice::from_ref(account_id),
+                is_account_id,
+                "accountId",
+                "a 12-digit account id",
+            )?;
+            check(
+                std::slice::from_ref(region),
+                is_region,
+                "region",
+                "a region name",
+            )?;
+            check(
+                instance_ids.as_deref().unwrap_or_default(),
+                is_instance_id,
+                "instanceIds",
+                "an instance id",
+            )
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn manual_scan_with_defaults_and_with_every_field() {
+        assert_eq!(
+            parse(&json!({"action":"scan"})).unwrap(),
+            Trigger::Manual(ManualRequest::Scan {
+                account_ids: None,
+                regions: None,
+                dry_run: false
+            })
+        );
+        assert_eq!(
+            parse(&json!({"action":"scan","accountIds":["111111111111"],"regions":["eu-west-1"],"dryRun":true})).unwrap(),
+            Trigger::Manual(ManualRequest::Scan {
+                account_ids: Some(vec!["111111111111".into()]),
+                regions: Some(vec!["eu-west-1".into()]),
+                dry_run: true
+            })
+        );
+    }
+
+    #[test]
+    fn manual_requests_are_strict() {
+        let cases = [
+            (json!({"action":"scan","dryrun":true}), "unknown field"),
+            (json!({"action":"scan","accountIds":["1234"]}), "\"1234\""),
+            (
+                json!({"action":"scan","regions":["eu-west-1","$(reboot)"]}),
+                "$(reboot)",
+            ),
+            (json!({"action":"scan","dryRun":"yes"}), "invalid type"),
+            (json!({"action":"explode"}), "unknown variant"),
+            (
+                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":["i-1;id"]}),
+                "i-1;id",
+            ),
+            (
+                json!({"action":"reprovision","region":"eu-west-1"}),
+                "accountId",
+            ),
+        ];
+        for (payload, needle) in cases {
+            let err = parse(&payload).unwrap_err();
+            assert!(
+                matches!(err, EventError::InvalidRequest(_)),
+                "{payload}: {err}"
+            );
+            assert!(err.to_string().contains(needle), "{payload}: {err}");
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_unrecognized() {
+        for payload in [
+            json!([]),
+            json!("scan"),
+            json!({"hello":"world"}),
+            json!({"detail-type":"x"}),
+        ] {
+            assert!(
+                matches!(parse(&payload), Err(EventError::Unrecognized(_))),
+                "{payload}"
+            );
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! The pure planner: turns a unit's state into one decision per instance. No AWS here.
+
+use super::state::{Instance, PolicyState, Profile, ProfileLookup, Role, UnitState};
+
+/// Action names used in report items.
+pub mod action {
+    /// Nothing needed.
+    pub const NONE: &str = "none";
+    /// Associate the connector's instance profile.
+    pub const ASSOCIATE: &str = "associate-instance-profile";
+    /// Attach `AmazonSSMManagedInstanceCore` to a role.
+    pub const ATTACH: &str = "attach-role-policy";
+    /// A whole work unit.
+    pub const SCAN: &str = "scan";
+}
+
+/// A role that must carry the policy.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RoleRef {
+    /// Name, for `AttachRolePolicy`.
+    pub name: String,
+    /// ARN, for the report.
+    pub arn: String,
+}
+
+/// What to do with one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Profile present and its role carries the policy.
+    Compliant {
+        /// Profile name.
+        profile: String,
+        /// Role name.
+        role: String,
+    },
+    /// No profile: associate the connector's profile, then make sure its role carries the policy.
+    Associate {
+        /// Profile to associate.
+        profile: String,
+        /// The profile's role when it lacks the policy.
+        attach: Option<RoleRef>,
+    },
+    /// Profile present, its role lacks the policy: attach it to the role (once per role).
+    AttachPolicy {
+        /// The customer's profile.
+        profile: String,
+        /// Its role.
+        role: RoleRef,
+    },
+    /// Left alone: opted out, in flux, or not fixable by us (`failed`), with the reason.
+    Leave {
+        /// Report action.
+        action: &'static str,
+        /// True when the instance stays non-compliant and someone must act.
+        failed: bool,
+        /// What happened and what to do.
+        reason: String,
+    },
+}
+
+/// Planner inputs that come from configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy<'a> {
+    /// Tag key that opts an instance out.
+    pub opt_out_tag: &'a str,
+    /// Profile given to unprofiled instances.
+    pub connector_profile: &'a str,
+    /// Whether customers' roles may be changed.
+    pub attach_to_existing_roles: bool,
+    /// Account, for messages.
+    pub account_id: &'a str,
+}
+
+/// One decision per instance, in input order.
+pub fn plan(state: &UnitState, policy: &Policy<'_>) -> Vec<(String, Decision)> {
+    state
+        .instances
+        .iter()
+        .map(|i| (i.id.clone(), decide(i, state, policy)))
+        .collect()
+}
+
+fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decision {
+    if instance.opted_out {
+        return leave(
+            action::NONE,
+            false,
+            format!("opted out by tag {}", policy.opt_out_tag),
+        );
+    }
+    if !matches!(instance.state.as_str(), "running" | "stopped") {
+        return leave(
+            action::NONE,
+            false,
+            format!(
+                "instance is {}; it is checked again when it is running or stopped",
+                instance.state
+            ),
+        );
+    }
+    let attached = instance
+        .profile
+        .as_ref()
+        .filter(|p| p.association_state.as_deref() != Some("disassociated"));
+    match attached {
+        None => unprofiled(state, policy),
+        Some(p) => match p.association_state.as_deref() {
+            Some(s @ ("associating" | "disassociating")) => leave(
+                action::NONE,
+                false,
+                format!("profile association is {s}; the next scan checks it again"),
+            ),
+            _ => profiled(p.name(), &p.arn, state, policy),
+        },
+    }
+}
+
+fn unprofiled(state: &UnitState, policy: &Policy<'_>) -> Decision {
+    let name = policy.connector_profile;
+    match state.profiles.get(name) {
+        Some(ProfileLookup::Found(profile)) => match single_role(profile) {
+            Ok(role) => Decision::Associate {
+                profile: name.to_string(),
+                attach: (role.policy != PolicyState::Attached).then(|| role_ref(role)),
+            },
+            Err(reason) => leave(
+                action::ASSOCIATE,
+                true,
+                format!("{reason}; redeploy the member template"),
+            ),
+        },
+        Some(ProfileLookup::Unreadable(e)) => leave(
+            action::ASSOCIATE,
+            true,
+            format!("cannot read instance profile {name}: {e}"),
+        ),
+        Some(ProfileLookup::Missing) | None => leave(
+            action::ASSOCIATE,
+            true,
+            format!(
+                "instance has no profile and instance profile {name} does not exist in account {}; deploy the member template or set INSTANCE_PROFILE_NAME",
+                policy.account_id
+            ),
+        ),
+    }
+}
+
+fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> Decision {
+    let profile = match state.profiles.get(name) {
+        Some(ProfileLookup::Found(p)) => p,
+        Some(ProfileLookup::Unreadable(e)) => {
+            return leave(
+                action::ATTACH,
+                true,
+                format!("cannot read instance profile {arn}: {e}"),
+            );
+        }
+        Some(ProfileLookup::Missing) | None => {
+            return leave(
+                action::ATTACH,
+                true,
+                format!(
+                    "associated instance profile {arn} no longer exists; associate a valid profile (the connector never replaces a customer's profile)"
+                ),
+            );
+        }
+    };
+    let role = match single_role(profile) {
+        Ok(role) => role,
+        Err(reason) => {
+            return leave(
+                action::ATTACH,
+                true,
+                format!("{reason}; add a role carrying AmazonSSMManagedInstanceCore to it"),
+            );
+        }
+    };
+    match &role.policy {
+        PolicyState::Attached => Decision::Compliant {
+            profile: profile.name.clone(),
+            role: role.name.clone(),
+        },
+        PolicyState::Unknown(e) => leave(
+            action::ATTACH,
+            true,
+            format!("cannot list the policies of role {}: {e}", role.arn),
+        ),
+        PolicyState::Missing if policy.attach_to_existing_roles => Decision::AttachPolicy {
+            profile: profile.name.clone(),
+            role: role_ref(role),
+        },
+        PolicyState::Missing => leave(
+            action::ATTACH,
+            true,
+            format!(
+                "role {} of profile {} lacks AmazonSSMManagedInstanceCore and ATTACH_POLICY_TO_EXISTING_ROLES is false; attach the policy to the role or set the variable to true",
+                role.arn, profile.name
+            ),
+        ),
+    }
+}
+
+fn single_role(profile: &Profile) -> Result<&Role, String> {
+    profile
+        .roles
+        .first()
+        .ok_or_else(|| format!("instance profile {} has no role", profile.arn))
+}
+
+fn role_ref(role: &Role) -> RoleRef {
+    RoleRef {
+        name: role.name.clone(),
+        arn: role.arn.clone(),
+    }
+}
+
+fn leave(action: &'static str, failed: bool, reason: String) -> Decision {
+    Decision::Leave {
+        action,
+        failed,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::AttachedProfile;
+    use super::*;
+
+    const ACCOUNT: &str = "111111111111";
+
+    fn policy() -> Policy<'static> {
+        Policy {
+            opt_out_tag: "opt-out",
+            connector_profile: "Connector",
+            attach_to_existing_roles: true,
+            account_id: ACCOUNT,
+        }
+    }
+
+    fn instance(id: &str, profile: Option<(&str, Option<&str>)>) -> Instance {
+        Instance {
+            id: id.into(),
+            state: "running".into(),
+            opted_out: false,
+            profile: profile.map(|(arn, state)| AttachedProfile {
+                arn: arn.into(),
+                association_state: state.map(String::from),
+            }),
+        }
+    }
+
+    fn profile(
+        name: &str,
+        path: &str,
+        role: Option<(&str, PolicyState)>,
+    ) -> (String, ProfileLookup) {
+        let roles = role
+            .into_iter()
+            .map(|(r, policy)| Role {
+                name: r.into(),
+                arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"),
+                policy,
+            })
+            .collect();
+        let arn = format!("arn:aws:iam::{ACCOUNT}:instance-profile/{path}{name}");
+        (
+            name.to_string(),
+            ProfileLookup::Found(Profile {
+                name: name.into(),
+                arn,
+                roles,
+            }),
+        )
+    }
+
+    fn state(instances: Vec<Instance>, profiles: Vec<(String, ProfileLookup)>) -> UnitState {
+        UnitState {
+            instances,
+            profiles: profiles.into_iter().collect(),
+        }
+    }
+
+    fn decide_one(s: &UnitState, p: &Policy<'_>) -> Decision {
+        plan(s, p).remove(0).1
+    }
+
+    #[test]
+    fn unprofiled_instance_gets_the_connector_profile() {
+        let s = state(
+            vec![instance("i-1", None)],
+            vec![profile(
+                "Connector",
+                "",
+                Some(("ConnectorRole", PolicyState::Attached)),
+            )],
+        );
+        assert_eq!(
+            decide_one(&s, &policy()),
+            Decision::Associate {
+                profile: "Connector".into(),
+                attach: None
+            }
+        );
+    }
+
+    #[test]
+    fn connector_profile_whose_role_lacks_the_policy_is_associated_and_its_role_fixed() {
+        let s = state(
+            vec![instance("i-1", None)],
+            vec![profile(
+                "Connector",
+                "",
+                Some(("ConnectorRole", PolicyState::Missing)),
+            )],
+        );
+        match decide_one(&s, &policy()) {
+            Decision::Associate {
+                attach: Some(role), ..
+            } => assert_eq!(role.name, "ConnectorRole"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_connector_profile_is_reported_with_the_fix() {
+        let s = state(
+            vec![instance("i-1", None)],
+            vec![("Connector".into(), ProfileLookup::Missing)],
+        );
+        match decide_one(&s, &policy()) {
+            Decision::Leave {
+                failed: true,
+                reason,
+                action,
+            } => {
+                assert_eq!(action, action::ASSOCIATE);
+                assert!(
+                    reason.contains("does not exist in account 111111111111"),
+                    "{reason}"
+                );
+                assert!(reason.contains("INSTANCE_PROFILE_NAME"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn profile_with_path_and_compliant_role_is_left_alone() {
+        let arn = "arn:aws:iam::111111111111:instance-profile/team/x/AppProfile";
+        let s = state(
+            vec![instance("i-1", Some((arn, Some("associated"))))],
+            vec![profile(
+                "AppProfile",
+                "team/x/",
+                Some(("AppRole", PolicyState::Attached)),
+            )],
+        );
+        assert_eq!(
+            decide_one(&s, &policy()),
+            Decision::Compliant {
+                profile: "AppProfile".into(),
+                role: "AppRole".into()
+            }
+        );
+    }
+
+    #[test]
+    fn role_lacking_the_policy_gets_it_once_per_role_when_allowed() {
+        let arn = "arn:aws:iam::111111111111:instance-profile/App";
+        let s = state(
+            vec![
+                instance("i-1", Some((arn, None))),
+                instance("i-2", Some((arn, None))),
+            ],
+            vec![profile("App", "", Some(("AppRole", PolicyState::Missing)))],
+        );
+        let decisions = plan(&s, &policy());
+        assert_eq!(decisions.len(), 2);
+        for (_, d) in decisions {
+            match d {
+                Decision::AttachPolicy { role, .. } => {
+                    assert_eq!(role.arn, "arn:aws:iam::111111111111:role/AppRole")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn role_lacking_the_policy_is_reported_when_attaching_is_off() {
+        let arn = "arn:aws:iam::111111111111:instance-profile/App";
+        let s = state(
+            vec![instance("i-1", Some((arn, None)))],
+            vec![profile("App", "", Some(("AppRole", PolicyState::Missing)))],
+        );
+        let p = Policy {
+            attach_to_existing_roles: false,
+            ..policy()
+        };
+        match decide_one(&s, &p) {
+            Decision::Leave {
+                failed: true,
+                reason,
+                ..
+            } => assert!(
+                reason.contains("ATTACH_POLICY_TO_EXISTING_ROLES"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn profile_without_role_or_vanished_profile_is_never_replaced() {
+        let arn = "arn:aws:iam::111111111111:instance-profile/Empty";
+        let s = state(
+            vec![instance("i-1", Some((arn, None)))],
+            vec![profile("Empty", "", None)],
+        );
+        assert!(
+            matches!(decide_one(&s, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("has no role"))
+        );
+        let gone = state(
+            vec![instance(
+                "i-1",
+                Some(("arn:aws:iam::1:instance-profile/Gone", None)),
+            )],
+            vec![("Gone".into(), ProfileLookup::Missing)],
+        );
+        assert!(
+            matches!(decide_one(&gone, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("never replaces"))
+        );
+    }
+
+    #[test]
+    fn opted_out_in_flux_and_pending_instances_are_skipped() {
+        let mut opted = instance("i-1", None);
+        opted.opted_out = true;
+        let flux = instance(
+            "i-2",
+            Some(("arn:aws:iam::1:instance-profile/P", Some("associating"))),
+        );
+        let mut pending = instance("i-3", None);
+        pending.state = "pending".into();
+        let s = state(vec![opted, flux, pending], vec![]);
+        for (_, d) in plan(&s, &policy()) {
+            assert!(matches!(d, Decision::Leave { failed: false, .. }), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn disassociated_association_counts_as_no_profile() {
+        let s = state(
+            vec![instance(
+                "i-1",
+                Some(("arn:aws:iam::1:instance-profile/Old", Some("disassociated"))),
+            )],
+            vec![profile(
+                "Connector",
+                "",
+                Some(("ConnectorRole", PolicyState::Attached)),
+            )],
+        );
+        assert!(matches!(
+            decide_one(&s, &policy()),
+            Decision::Associate { .. }
+        ));
+    }
+
+    #[test]
+    fn unreadable_role_policies_are_failures_not_guesses() {
+        let arn = "arn:aws:iam::111111111111:instance-profile/App";
+        let s = state(
+            vec![instance("i-1", Some((arn, None)))],
+            vec![profile(
+                "App",
+                "",
+                Some(("AppRole", PolicyState::Unknown("AccessDenied".into()))),
+            )],
+        );
+        assert!(
+            matches!(decide_one(&s, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("AccessDenied"))
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The run report every invocation returns and logs as one JSON line (DESIGN.md §2).
+
+use serde::Serialize;
+
+/// Outcome of one item of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The change was made.
+    Done,
+    /// Dry run: the change would have been made.
+    Planned,
+    /// Nothing to do, or deliberately left alone (the reason says which).
+    Skipped,
+    /// The change was needed and could not be made (the reason says what to do).
+    Failed,
+}
+
+/// One resource considered by a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Account the resource lives in.
+    pub account_id: String,
+    /// Region of the resource (`global` for IAM).
+    pub region: String,
+    /// Instance id, role ARN, or `*` for a whole work unit.
+    pub resource_id: String,
+    /// What was (or would have been) done.
+    pub action: String,
+    /// Outcome.
+    pub status: Status,
+    /// Why, in words an operator can act on.
+    pub reason: String,
+}
+
+/// Counts over a run's items.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// All items.
+    pub items: usize,
+    /// Items with status `done`.
+    pub done: usize,
+    /// Items with status `planned`.
+    pub planned: usize,
+    /// Items with status `skipped`.
+    pub skipped: usize,
+    /// Items with status `failed`.
+    pub failed: usize,
+    /// (account, region) work units attempted.
+    pub work_units: usize,
+    /// Work units that could not be completed.
+    pub failed_work_units: usize,
+}
+
+/// The result of one invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Name of the job that produced it, e.g. `profile-scan`.
+    pub job: String,
+    /// True when no write call was made by design.
+    pub dry_run: bool,
+    /// Counts.
+    pub summary: Summary,
+    /// One entry per resource considered.
+    pub items: Vec<Item>,
+}
+
+impl Report {
+    /// Builds a report from items, computing the summary. Items are sorted for stable output.
+    pub fn new(
+        job: &str,
+        dry_run: bool,
+        mut items: Vec<Item>,
+        work_units: usize,
+        failed_work_units: usize,
+    ) -> Self {
+        items.sort_by(|a, b| {
+            (&a.account_id, &a.region, &a.resource_id, &a.action).cmp(&(
+                &b.account_id,
+                &b.region,
+                &b.resource_id,
+                &b.action,
+            ))
+        });
+        let count = |s: Status| items.iter().filter(|i| i.status == s).count();
+        let summary = Summary {
+            items: items.len(),
+            done: count(Status::Done),
+            planned: count(Status::Planned),
+            skipped: count(Status::Skipped),
+            failed: count(Status::Failed),
+            work_units,
+            failed_work_units,
+        };
+        Report {
+            job: job.to_string(),
+            dry_run,
+            summary,
+            items,
+        }
+    }
+
+    /// The report as one JSON line, as logged.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(resource: &str, status: Status) -> Item {
+        Item {
+            account_id: "111111111111".into(),
+            region: "eu-west-1".into(),
+            resource_id: resource.into(),
+            action: "none".into(),
+            status,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn summary_counts_each_status_and_items_are_sorted() {
+        let r = Report::new(
+            "profile-scan",
+            false,
+            vec![
+                item("i-2", Status::Failed),
+                item("i-1", Status::Done),
+                item("i-3", Status::Skipped),
+            ],
+            2,
+            1,
+        );
+        assert_eq!(r.summary.items, 3);
+        assert_eq!(
+            (
+                r.summary.done,
+                r.summary.failed,
+                r.summary.skipped,
+                r.summary.planned
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(r.items[0].resource_id, "i-1");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
+        assert_eq!(json["items"][0]["accountId"], "111111111111");
+        assert_eq!(json["items"][1]["status"], "failed");
+        assert_eq!(json["summary"]["failedWorkUnits"], 1);
+    }
+}

@@ -1,0 +1,271 @@
+"""Local AWS for the tests, the demo and the benchmark: moto server plus a thin fault-injecting layer.
+
+Starts moto's WSGI application on a free loopback port (or the one given), with AWS managed IAM
+policies loaded (so `AmazonSSMManagedInstanceCore` exists), and wraps it in a middleware that:
+
+* records every call (service, operation, region, access key, account, injected or not) and serves
+  the log at ``GET /_harness/calls`` (``DELETE`` clears it);
+* injects faults on demand, set with ``POST /_harness/faults`` and a JSON body
+  ``{"rules": [rule, ...]}``. A rule is::
+
+      {"service": "ec2",                 # signing name, or "*" (default)
+       "operation": "AssociateIamInstanceProfile",   # or "*" (default)
+       "share": 0.34,                    # share of matching calls that fail, exact and deterministic
+       "match": "222233334444",          # optional: only calls whose decoded body contains this
+       "limit": 5,                       # optional: at most this many injections
+       "error": "throttle"}              # the service's real throttling error, or
+                                         # {"status": 403, "code": "AccessDenied", "message": "..."}
+
+  or a race: ``{"operation": "AssociateIamInstanceProfile", "race": ["from", "to"]}`` first replays
+  the request with ``from`` replaced by ``to`` in its body (another actor winning the race), then
+  lets the original through, which then meets the real state moto has after the other actor.
+  ``GET /_harness/faults`` returns the rules with how many calls each one saw and injected.
+
+Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
+test process that dies never leaves a server behind) or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import math
+import os
+import re
+import signal
+import sys
+import threading
+from fractions import Fraction
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote_plus
+
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+try:  # moto >= 5 ships its own request handler (keep-alive friendly); optional
+    from moto.moto_server.werkzeug_app import MotoRequestHandler  # type: ignore
+except Exception:  # pragma: no cover
+    MotoRequestHandler = None  # type: ignore
+
+JSON_SERVICES = {"ssm", "organizations", "sqs", "events", "logs", "dynamodb"}
+THROTTLE_CODES = {
+    "ec2": (503, "RequestLimitExceeded", "Request limit exceeded."),
+    "ssm": (400, "ThrottlingException", "Rate exceeded"),
+    "organizations": (400, "TooManyRequestsException", "AWS Organizations can't complete your request because another request is already in progress. Try again later."),
+    "iam": (400, "Throttling", "Rate exceeded"),
+    "sts": (400, "Throttling", "Rate exceeded"),
+    "cloudformation": (400, "Throttling", "Rate exceeded"),
+}
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+Start = Callable[..., Any]
+
+
+class Rule:
+    """One fault rule with its deterministic counters."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.service = spec.get("service", "*")
+        self.operation = spec.get("operation", "*")
+        self.share = Fraction(spec.get("share", 1)).limit_denominator(1000)
+        self.match = spec.get("match")
+        self.limit = spec.get("limit")
+        self.error = spec.get("error", "throttle")
+        self.race = spec.get("race")
+        self.seen: dict[str, int] = {}
+        self.injected = 0
+
+    def applies(self, service: str, operation: str, body: str) -> bool:
+        if self.service not in ("*", service) or self.operation not in ("*", operation):
+            return False
+        return self.match is None or self.match in body
+
+    def fires(self, key: str) -> bool:
+        """Counts one matching call; true when this call is one of the chosen share."""
+        n = self.seen.get(key, 0)
+        self.seen[key] = n + 1
+        if self.limit is not None and self.injected >= self.limit:
+            return False
+        fire = math.floor((n + 1) * self.share) > math.floor(n * self.share)
+        if fire:
+            self.injected += 1
+        return fire
+
+    def report(self) -> dict[str, Any]:
+        return {**self.spec, "seen": self.seen, "injected": self.injected}
+
+
+class Harness:
+    """WSGI middleware: call log, fault injection and races in front of moto."""
+
+    def __init__(self, app: Start) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.rules: list[Rule] = []
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start: Start) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_harness/"):
+            return self.control(environ, start, path)
+        body = self.read_body(environ)
+        service, region, access_key = self.signing(environ)
+        operation = self.operation(environ, body)
+        decoded = unquote_plus(body.decode("utf-8", "replace"))
+        error, races = self.decide(service, operation, decoded)
+        record = {
+            "service": service,
+            "operation": operation,
+            "region": region,
+            "accessKey": access_key,
+            "account": get_account_id_from(access_key) if access_key else None,
+            "injected": error is not None,
+        }
+        with self.lock:
+            self.calls.append(record)
+        if error is not None:
+            return self.fail(start, service, *error)
+        for old, new in races:
+            raced = body.replace(old.encode(), new.encode())
+            self.replay(environ, raced)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.app(environ, start)
+
+    # -- request inspection -------------------------------------------------------------------
+
+    @staticmethod
+    def read_body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    @staticmethod
+    def signing(environ: dict[str, Any]) -> tuple[str, str, str]:
+        found = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not found:
+            return ("unknown", "unknown", "")
+        access_key, region, service = found.groups()
+        return (service, region, access_key)
+
+    @staticmethod
+    def operation(environ: dict[str, Any], body: bytes) -> str:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return action[0]
+        query = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        return query[0] if query else environ.get("REQUEST_METHOD", "?")
+
+    def decide(self, service: str, operation: str, body: str) -> tuple[tuple[int, str, str] | None, list[list[str]]]:
+        races: list[list[str]] = []
+        with self.lock:
+            for rule in self.rules:
+                if not rule.applies(service, operation, body):
+                    continue
+                if not rule.fires(f"{service}:{operation}"):
+                    continue
+                if rule.race:
+                    races.append(rule.race)
+                    continue
+                if rule.error == "throttle":
+                    return THROTTLE_CODES.get(service, (400, "Throttling", "Rate exceeded")), races
+                e = rule.error
+                return (int(e.get("status", 400)), e["code"], e.get("message", e["code"])), races
+        return None, races
+
+    # -- responses ------------------------------------------------------------------------------
+
+    def replay(self, environ: dict[str, Any], body: bytes) -> None:
+        copy = dict(environ)
+        copy["wsgi.input"] = io.BytesIO(body)
+        copy["CONTENT_LENGTH"] = str(len(body))
+        for chunk in self.app(copy, lambda *a, **k: None):
+            pass
+
+    @staticmethod
+    def fail(start: Start, service: str, status: int, code: str, message: str) -> Iterable[bytes]:
+        if service in JSON_SERVICES:
+            payload = json.dumps({"__type": code, "message": message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+        elif service == "ec2":
+            payload = (
+                "<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                "<RequestID>harness-injected</RequestID></Response>"
+            ).encode()
+            headers = [("Content-Type", "text/xml")]
+        else:
+            payload = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                "<RequestId>harness-injected</RequestId></ErrorResponse>"
+            ).encode()
+            headers = [("Content-Type", "text/xml")]
+        start(f"{status} Injected", headers + [("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def control(self, environ: dict[str, Any], start: Start, path: str) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        result: Any
+        with self.lock:
+            if path == "/_harness/faults" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.rules = [Rule(r) for r in spec.get("rules", [])]
+                result = {"rules": len(self.rules)}
+            elif path == "/_harness/faults":
+                result = {"rules": [r.report() for r in self.rules]}
+            elif path == "/_harness/calls" and method == "DELETE":
+                self.calls = []
+                result = {"calls": 0}
+            elif path == "/_harness/calls":
+                result = {"calls": list(self.calls)}
+            else:
+                start("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error":"unknown harness path"}']
+        payload = json.dumps(result).encode()
+        start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--keep-running", action="store_true", help="ignore standard input closing")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app.debug = True  # type: ignore[attr-defined]
+    extra = {"request_handler": MotoRequestHandler} if MotoRequestHandler else {}
+    server = make_server(args.host, args.port, Harness(moto_app), threaded=True, **extra)
+    server.daemon_threads = True  # type: ignore[attr-defined]
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if not args.keep_running:
+        def watch_stdin() -> None:
+            sys.stdin.read()
+            stop()
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
