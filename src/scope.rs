@@ -50,6 +50,11 @@ pub async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membershi
             }
         }
     }
+    if active.is_empty() && inactive.is_empty() {
+        // An organization always lists at least its management account; an empty answer means
+        // there is none (some emulators answer so instead of AWSOrganizationsNotInUseException).
+        return Ok(Membership::Standalone);
+    }
     Ok(Membership::Organization { active, inactive })
 }
 

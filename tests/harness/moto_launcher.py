@@ -12,6 +12,7 @@ policies loaded (so `AmazonSSMManagedInstanceCore` exists), and wraps it in a mi
        "operation": "AssociateIamInstanceProfile",   # or "*" (default)
        "share": 0.34,                    # share of matching calls that fail, exact and deterministic
        "match": "222233334444",          # optional: only calls whose decoded body contains this
+       "region": "eu-west-1",            # optional: only calls signed for this region
        "limit": 5,                       # optional: at most this many injections
        "error": "throttle"}              # the service's real throttling error, or
                                          # {"status": 403, "code": "AccessDenied", "message": "..."}
@@ -76,14 +77,17 @@ class Rule:
         self.operation = spec.get("operation", "*")
         self.share = Fraction(spec.get("share", 1)).limit_denominator(1000)
         self.match = spec.get("match")
+        self.region = spec.get("region")
         self.limit = spec.get("limit")
         self.error = spec.get("error", "throttle")
         self.race = spec.get("race")
         self.seen: dict[str, int] = {}
         self.injected = 0
 
-    def applies(self, service: str, operation: str, body: str) -> bool:
+    def applies(self, service: str, operation: str, region: str, body: str) -> bool:
         if self.service not in ("*", service) or self.operation not in ("*", operation):
+            return False
+        if self.region is not None and self.region != region:
             return False
         return self.match is None or self.match in body
 
@@ -119,7 +123,7 @@ class Harness:
         service, region, access_key = self.signing(environ)
         operation = self.operation(environ, body)
         decoded = unquote_plus(body.decode("utf-8", "replace"))
-        error, races = self.decide(service, operation, decoded)
+        error, races = self.decide(service, operation, region, decoded)
         record = {
             "service": service,
             "operation": operation,
@@ -167,11 +171,11 @@ class Harness:
         query = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
         return query[0] if query else environ.get("REQUEST_METHOD", "?")
 
-    def decide(self, service: str, operation: str, body: str) -> tuple[tuple[int, str, str] | None, list[list[str]]]:
+    def decide(self, service: str, operation: str, region: str, body: str) -> tuple[tuple[int, str, str] | None, list[list[str]]]:
         races: list[list[str]] = []
         with self.lock:
             for rule in self.rules:
-                if not rule.applies(service, operation, body):
+                if not rule.applies(service, operation, region, body):
                     continue
                 if not rule.fires(f"{service}:{operation}"):
                     continue

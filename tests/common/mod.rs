@@ -1,0 +1,5 @@
+//! Shared test support: the emulator and seeding helpers.
+#![allow(dead_code)]
+
+pub mod moto;
+pub mod seed;

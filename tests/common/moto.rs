@@ -1,0 +1,171 @@
+//! A moto server per test (see `tests/harness/moto_launcher.py`): isolated state, fault
+//! injection and a call log; stopped when dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_types::retry::RetryConfig;
+use serde_json::Value;
+
+/// Root of the repository.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `tests/harness/bootstrap.sh <what>` and returns the path it prints.
+pub fn bootstrap(what: &str) -> PathBuf {
+    let out = Command::new(repo_root().join("tests/harness/bootstrap.sh"))
+        .arg(what)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("bootstrap.sh runs");
+    assert!(out.status.success(), "bootstrap {what} failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// One call seen by the emulator.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    pub region: String,
+    pub account: String,
+    pub injected: bool,
+}
+
+/// A running emulator.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts a fresh server on a free loopback port.
+    pub fn start() -> Moto {
+        let python = bootstrap("moto");
+        let mut child = Command::new(python)
+            .arg(repo_root().join("tests/harness/moto_launcher.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("moto launcher starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("launcher prints READY");
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected launcher output {line:?}"));
+        Moto { child, port }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SDK config of the management account (moto's default account), as the function gets it.
+    pub async fn management_config(&self) -> SdkConfig {
+        self.config_with(Credentials::new("testing", "testing", None, None, "test")).await
+    }
+
+    async fn config_with(&self, credentials: Credentials) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(20)))
+            .load()
+            .await
+    }
+
+    /// SDK config acting in `account_id` (for seeding and reading state).
+    pub async fn account_config(&self, account_id: &str) -> SdkConfig {
+        let management = self.management_config().await;
+        let out = aws_sdk_sts::Client::new(&management)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account_id}:role/test-admin"))
+            .role_session_name("test-seed")
+            .send()
+            .await
+            .expect("assume role for seeding");
+        let c = out.credentials().expect("credentials");
+        self.config_with(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "seed",
+        ))
+        .await
+    }
+
+    /// Replaces the fault rules.
+    pub fn faults(&self, rules: Value) {
+        self.request("POST", "/_harness/faults", Some(&serde_json::json!({ "rules": rules })));
+    }
+
+    /// Fault rules with their counters.
+    pub fn fault_report(&self) -> Value {
+        self.request("GET", "/_harness/faults", None)
+    }
+
+    /// Clears the call log.
+    pub fn clear_calls(&self) {
+        self.request("DELETE", "/_harness/calls", None);
+    }
+
+    /// Every call since the last clear.
+    pub fn calls(&self) -> Vec<Call> {
+        let log = self.request("GET", "/_harness/calls", None);
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+        log["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| Call {
+                service: text(c, "service"),
+                operation: text(c, "operation"),
+                region: text(c, "region"),
+                account: text(c, "account"),
+                injected: c["injected"].as_bool().unwrap_or(false),
+            })
+            .collect()
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        serde_json::from_str(payload).unwrap_or_else(|e| panic!("bad harness answer {response:?}: {e}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a fixture from `tests/events/`.
+pub fn event(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -1,0 +1,65 @@
+//! Parsing of the real AWS event shapes kept in `tests/events/`.
+
+mod common;
+
+use common::moto::event;
+use connector_engine::event::{ManualRequest, Trigger, parse};
+
+#[test]
+fn scheduled_event_is_the_periodic_job() {
+    assert_eq!(parse(&event("scheduled-event.json")).unwrap(), Trigger::Scheduled);
+}
+
+#[test]
+fn instance_state_change_carries_account_region_instance_and_state() {
+    assert_eq!(
+        parse(&event("ec2-instance-running.json")).unwrap(),
+        Trigger::InstanceStateChange {
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            state: "running".into(),
+        }
+    );
+    match parse(&event("ec2-instance-stopped.json")).unwrap() {
+        Trigger::InstanceStateChange { state, .. } => assert_eq!(state, "stopped"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_instance_id_in_a_state_change_is_rejected() {
+    let mut e = event("ec2-instance-running.json");
+    e["detail"]["instance-id"] = "i-$(reboot)".into();
+    let err = parse(&e).unwrap_err().to_string();
+    assert!(err.contains("instance-id"), "{err}");
+}
+
+#[test]
+fn manual_fixtures_parse_strictly() {
+    assert_eq!(
+        parse(&event("manual-scan-dry-run.json")).unwrap(),
+        Trigger::Manual(ManualRequest::Scan {
+            account_ids: Some(vec!["123456789012".into()]),
+            regions: Some(vec!["eu-west-1".into()]),
+            dry_run: true
+        })
+    );
+    assert_eq!(parse(&event("manual-reconcile.json")).unwrap(), Trigger::Manual(ManualRequest::Reconcile { dry_run: false }));
+    assert!(matches!(
+        parse(&event("manual-reprovision.json")).unwrap(),
+        Trigger::Manual(ManualRequest::Reprovision { force: true, .. })
+    ));
+}
+
+#[test]
+fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
+    assert_eq!(
+        parse(&event("organizations-create-account-result.json")).unwrap(),
+        Trigger::Other { source: "aws.organizations".into(), detail_type: "AWS Service Event via CloudTrail".into() }
+    );
+    assert_eq!(
+        parse(&event("ssm-command-status.json")).unwrap(),
+        Trigger::Other { source: "aws.ssm".into(), detail_type: "EC2 Command Invocation Status-change Notification".into() }
+    );
+}
