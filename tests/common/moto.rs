@@ -80,7 +80,7 @@ impl Moto {
             .endpoint_url(self.endpoint())
             .region(Region::new("us-east-1"))
             .credentials_provider(credentials)
-            .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(20)))
+            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(20)))
             .load()
             .await
     }

@@ -97,7 +97,7 @@ class Rule:
         self.seen[key] = n + 1
         if self.limit is not None and self.injected >= self.limit:
             return False
-        fire = math.floor((n + 1) * self.share) > math.floor(n * self.share)
+        fire = math.ceil((n + 1) * self.share) > math.ceil(n * self.share)
         if fire:
             self.injected += 1
         return fire
