@@ -7,7 +7,10 @@ use connector_engine::event::{ManualRequest, Trigger, parse};
 
 #[test]
 fn scheduled_event_is_the_periodic_job() {
-    assert_eq!(parse(&event("scheduled-event.json")).unwrap(), Trigger::Scheduled);
+    assert_eq!(
+        parse(&event("scheduled-event.json")).unwrap(),
+        Trigger::Scheduled
+    );
 }
 
 #[test]
@@ -45,7 +48,10 @@ fn manual_fixtures_parse_strictly() {
             dry_run: true
         })
     );
-    assert_eq!(parse(&event("manual-reconcile.json")).unwrap(), Trigger::Manual(ManualRequest::Reconcile { dry_run: false }));
+    assert_eq!(
+        parse(&event("manual-reconcile.json")).unwrap(),
+        Trigger::Manual(ManualRequest::Reconcile { dry_run: false })
+    );
     assert!(matches!(
         parse(&event("manual-reprovision.json")).unwrap(),
         Trigger::Manual(ManualRequest::Reprovision { force: true, .. })
@@ -56,10 +62,16 @@ fn manual_fixtures_parse_strictly() {
 fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
     assert_eq!(
         parse(&event("organizations-create-account-result.json")).unwrap(),
-        Trigger::Other { source: "aws.organizations".into(), detail_type: "AWS Service Event via CloudTrail".into() }
+        Trigger::Other {
+            source: "aws.organizations".into(),
+            detail_type: "AWS Service Event via CloudTrail".into()
+        }
     );
     assert_eq!(
         parse(&event("ssm-command-status.json")).unwrap(),
-        Trigger::Other { source: "aws.ssm".into(), detail_type: "EC2 Command Invocation Status-change Notification".into() }
+        Trigger::Other {
+            source: "aws.ssm".into(),
+            detail_type: "EC2 Command Invocation Status-change Notification".into()
+        }
     );
 }

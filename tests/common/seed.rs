@@ -10,7 +10,11 @@ pub const CONNECTOR_PROFILE: &str = "MdcConnectorInstanceProfile";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 pub fn ec2(config: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(config).region(Region::new(region.to_string())).build())
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(config)
+            .region(Region::new(region.to_string()))
+            .build(),
+    )
 }
 
 pub fn iam(config: &SdkConfig) -> aws_sdk_iam::Client {
@@ -20,7 +24,11 @@ pub fn iam(config: &SdkConfig) -> aws_sdk_iam::Client {
 /// Creates the organization (management = moto's default account) and `n` member accounts.
 pub async fn organization(management: &SdkConfig, n: usize) -> Vec<String> {
     let org = aws_sdk_organizations::Client::new(management);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await.expect("create org");
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("create org");
     let mut members = Vec::new();
     for i in 0..n {
         let out = org
@@ -30,13 +38,23 @@ pub async fn organization(management: &SdkConfig, n: usize) -> Vec<String> {
             .send()
             .await
             .expect("create account");
-        members.push(out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string());
+        members.push(
+            out.create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("account id")
+                .to_string(),
+        );
     }
     members
 }
 
 /// Creates a role (optionally at a path, optionally carrying the SSM policy) and a profile holding it.
-pub async fn profile(config: &SdkConfig, path: &str, profile: &str, role: Option<(&str, bool)>) -> String {
+pub async fn profile(
+    config: &SdkConfig,
+    path: &str,
+    profile: &str,
+    role: Option<(&str, bool)>,
+) -> String {
     let iam = iam(config);
     let out = iam
         .create_instance_profile()
@@ -46,23 +64,55 @@ pub async fn profile(config: &SdkConfig, path: &str, profile: &str, role: Option
         .await
         .expect("create profile");
     if let Some((role, with_policy)) = role {
-        iam.create_role().role_name(role).path(path).assume_role_policy_document(TRUST).send().await.expect("create role");
+        iam.create_role()
+            .role_name(role)
+            .path(path)
+            .assume_role_policy_document(TRUST)
+            .send()
+            .await
+            .expect("create role");
         if with_policy {
-            iam.attach_role_policy().role_name(role).policy_arn(SSM_CORE).send().await.expect("attach");
+            iam.attach_role_policy()
+                .role_name(role)
+                .policy_arn(SSM_CORE)
+                .send()
+                .await
+                .expect("attach");
         }
-        iam.add_role_to_instance_profile().instance_profile_name(profile).role_name(role).send().await.expect("add role");
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .expect("add role");
     }
     out.instance_profile().expect("profile").arn().to_string()
 }
 
 /// The connector's profile and role, as the member template makes them.
 pub async fn connector_profile(config: &SdkConfig) -> String {
-    profile(config, "/", CONNECTOR_PROFILE, Some(("MdcConnectorInstanceRole", true))).await
+    profile(
+        config,
+        "/",
+        CONNECTOR_PROFILE,
+        Some(("MdcConnectorInstanceRole", true)),
+    )
+    .await
 }
 
 /// Launches one instance, optionally tagged and with a profile; returns its id.
-pub async fn instance(config: &SdkConfig, region: &str, tags: &[(&str, &str)], profile: Option<&str>) -> String {
-    let mut request = ec2(config, region).run_instances().image_id("ami-12c6146b").min_count(1).max_count(1).instance_type(aws_sdk_ec2::types::InstanceType::T3Micro);
+pub async fn instance(
+    config: &SdkConfig,
+    region: &str,
+    tags: &[(&str, &str)],
+    profile: Option<&str>,
+) -> String {
+    let mut request = ec2(config, region)
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro);
     if !tags.is_empty() {
         let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
         for (k, v) in tags {
@@ -71,7 +121,8 @@ pub async fn instance(config: &SdkConfig, region: &str, tags: &[(&str, &str)], p
         request = request.tag_specifications(spec.build());
     }
     if let Some(p) = profile {
-        request = request.iam_instance_profile(IamInstanceProfileSpecification::builder().name(p).build());
+        request = request
+            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(p).build());
     }
     let out = request.send().await.expect("run instances");
     out.instances()[0].instance_id().expect("id").to_string()
@@ -81,7 +132,12 @@ pub async fn instance(config: &SdkConfig, region: &str, tags: &[(&str, &str)], p
 pub async fn profile_of(config: &SdkConfig, region: &str, instance_id: &str) -> Option<String> {
     let out = ec2(config, region)
         .describe_iam_instance_profile_associations()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").values(instance_id).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .values(instance_id)
+                .build(),
+        )
         .send()
         .await
         .expect("describe associations");
@@ -95,6 +151,13 @@ pub async fn profile_of(config: &SdkConfig, region: &str, instance_id: &str) -> 
 
 /// Whether a role carries the SSM policy.
 pub async fn role_has_ssm_policy(config: &SdkConfig, role: &str) -> bool {
-    let out = iam(config).list_attached_role_policies().role_name(role).send().await.expect("list policies");
-    out.attached_policies().iter().any(|p| p.policy_arn() == Some(SSM_CORE))
+    let out = iam(config)
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("list policies");
+    out.attached_policies()
+        .iter()
+        .any(|p| p.policy_arn() == Some(SSM_CORE))
 }

@@ -1,0 +1,213 @@
+//! End to end through the Lambda Runtime API: `cargo lambda watch` runs the real `profile-scan`
+//! binary (configured only by environment variables, as in AWS) and `cargo lambda invoke` sends it
+//! the event fixtures. The emulator stands in for AWS.
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::moto::{Moto, bootstrap, repo_root};
+use common::seed;
+use serde_json::Value;
+
+const REGION: &str = "eu-west-1";
+
+/// A `cargo lambda watch` process group, killed when dropped.
+struct Watch {
+    child: Child,
+    port: u16,
+    cargo_lambda: PathBuf,
+}
+
+impl Watch {
+    fn start(moto: &Moto, env: &[(&str, &str)]) -> Watch {
+        let cargo_lambda = bootstrap("lambda");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut command = Command::new(&cargo_lambda);
+        command
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .current_dir(repo_root())
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "3")
+            .env("CONNECTOR_REGIONS", REGION)
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("cargo lambda watch starts");
+        Watch {
+            child,
+            port,
+            cargo_lambda,
+        }
+    }
+
+    /// Invokes `profile-scan` with inline JSON; retries while the watcher is still starting.
+    fn invoke(&self, data: &str) -> Output {
+        for _ in 0..120 {
+            let out = Command::new(&self.cargo_lambda)
+                .args([
+                    "lambda",
+                    "invoke",
+                    "profile-scan",
+                    "--invoke-port",
+                    &self.port.to_string(),
+                    "--output-format",
+                    "json",
+                ])
+                .args(["--data-ascii", data])
+                .current_dir(repo_root())
+                .output()
+                .expect("cargo lambda invoke runs");
+            let text = String::from_utf8_lossy(&out.stderr);
+            if out.status.success()
+                || !(text.contains("Connection refused") || text.contains("error sending request"))
+            {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("cargo lambda watch never answered on port {}", self.port);
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn report(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "invoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("tests/events").join(name)).expect("fixture")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn profile_scan_runs_under_the_lambda_runtime_api() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    let member = moto.account_config(&members[0]).await;
+    let mut unprofiled = Vec::new();
+    for config in [&management, &member] {
+        seed::connector_profile(config).await;
+        unprofiled.push((
+            config.clone(),
+            seed::instance(config, REGION, &[], None).await,
+        ));
+    }
+    let watch = Watch::start(
+        &moto,
+        &[("CONNECTOR_MEMBER_ROLE", "OrganizationAccountAccessRole")],
+    );
+
+    let dry = report(&watch.invoke(r#"{"action":"scan","dryRun":true}"#));
+    assert_eq!(dry["dryRun"], true);
+    assert_eq!(dry["summary"]["planned"], 2, "{dry}");
+    for (config, id) in &unprofiled {
+        assert_eq!(
+            seed::profile_of(config, REGION, id).await,
+            None,
+            "dry run changed nothing"
+        );
+    }
+
+    let scheduled = report(&watch.invoke(&fixture("scheduled-event.json")));
+    assert_eq!(scheduled["summary"]["done"], 2, "{scheduled}");
+    assert_eq!(scheduled["summary"]["workUnits"], 2);
+    for (config, id) in &unprofiled {
+        assert!(
+            seed::profile_of(config, REGION, id).await.is_some(),
+            "{id} associated"
+        );
+    }
+    let item = scheduled["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["accountId"] == members[0].as_str()))
+        .cloned();
+    let item = item.expect("member item");
+    assert_eq!(item["action"], "associate-instance-profile");
+    assert_eq!(item["status"], "done");
+
+    let rejected = watch.invoke(r#"{"action":"scan","dryrun":true}"#);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&rejected.stdout),
+        String::from_utf8_lossy(&rejected.stderr)
+    );
+    assert!(
+        !rejected.status.success(),
+        "a malformed request fails the invocation"
+    );
+    assert!(
+        text.contains("InvalidRequest") && text.contains("unknown field"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_configuration_stops_the_function_with_the_variable_named() {
+    let moto = Moto::start();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.join("profile-scan")))
+        .expect("target dir");
+    assert!(
+        binary.exists(),
+        "build the workspace first: {}",
+        binary.display()
+    );
+    let out = Command::new(&binary)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("CONNECTOR_REGIONS", "eu-west-1,mars-north-9x")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("CONNECTOR_REGIONS") && stderr.contains("mars-north-9x"),
+        "{stderr}"
+    );
+    assert!(
+        moto.calls().is_empty(),
+        "nothing attempted with a bad configuration"
+    );
+}
