@@ -24,15 +24,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 pub async fn load_base_config() -> SdkConfig {
     let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let env_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let current = loaded
-        .retry_config()
-        .cloned()
-        .unwrap_or_else(RetryConfig::standard);
-    let max_attempts = if env_set("AWS_MAX_ATTEMPTS") {
-        current.max_attempts()
-    } else {
-        DEFAULT_MAX_ATTEMPTS
-    };
+    let current = loaded.retry_config().cloned().unwrap_or_else(RetryConfig::standard);
+    let max_attempts = if env_set("AWS_MAX_ATTEMPTS") { current.max_attempts() } else { DEFAULT_MAX_ATTEMPTS };
     let retry = match (env_set("AWS_RETRY_MODE"), current.mode()) {
         (true, RetryMode::Standard) => RetryConfig::standard(),
         _ => RetryConfig::adaptive(),
@@ -54,32 +47,18 @@ pub struct Identity {
 impl Identity {
     /// Asks STS who we are.
     pub async fn discover(base: &SdkConfig) -> Result<Self, String> {
-        let out = aws_sdk_sts::Client::new(base)
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let out = aws_sdk_sts::Client::new(base).get_caller_identity().send().await.map_err(|e| describe(&e))?;
         let account_id = out.account().unwrap_or_default().to_string();
-        let partition = out
-            .arn()
-            .and_then(|a| a.split(':').nth(1))
-            .unwrap_or("aws")
-            .to_string();
+        let partition = out.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
         if account_id.is_empty() {
             return Err("GetCallerIdentity returned no account".into());
         }
-        Ok(Identity {
-            account_id,
-            partition,
-        })
+        Ok(Identity { account_id, partition })
     }
 
     /// ARN of `AmazonSSMManagedInstanceCore` in this partition.
     pub fn ssm_core_policy_arn(&self) -> String {
-        format!(
-            "arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore",
-            self.partition
-        )
+        format!("arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore", self.partition)
     }
 }
 
@@ -116,10 +95,7 @@ impl Sessions {
 
     /// ARN of the member role in `account_id`.
     pub fn member_role_arn(&self, account_id: &str) -> String {
-        format!(
-            "arn:{}:iam::{account_id}:role/{}",
-            self.identity.partition, self.member_role
-        )
+        format!("arn:{}:iam::{account_id}:role/{}", self.identity.partition, self.member_role)
     }
 
     /// SDK config acting in `account_id`: own credentials for the own account, else the assumed
@@ -139,11 +115,9 @@ impl Sessions {
             .build()
             .await;
         let assumed = match provider.provide_credentials().await {
-            Ok(credentials) => Ok(self
-                .base
-                .to_builder()
-                .credentials_provider(SharedCredentialsProvider::new(credentials))
-                .build()),
+            Ok(credentials) => {
+                Ok(self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
+            }
             Err(e) => Err(format!(
                 "cannot assume {role_arn}: {}; check that the member template is deployed in the account and trusts this function",
                 chain(&e)
@@ -157,9 +131,7 @@ impl Sessions {
 /// EC2 client for one region of an account config.
 pub fn ec2_client(config: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(config)
-            .region(Region::new(region.to_string()))
-            .build(),
+        aws_sdk_ec2::config::Builder::from(config).region(Region::new(region.to_string())).build(),
     )
 }
 
@@ -170,14 +142,9 @@ pub fn iam_client(config: &SdkConfig) -> aws_sdk_iam::Client {
 
 /// Organizations client; the service lives in us-east-1 for the commercial partition.
 pub fn organizations_client(config: &SdkConfig) -> aws_sdk_organizations::Client {
-    let region = config
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".into());
+    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_organizations::Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(config)
-            .region(Region::new(region))
-            .build(),
+        aws_sdk_organizations::config::Builder::from(config).region(Region::new(region)).build(),
     )
 }
 

@@ -62,45 +62,20 @@ impl Config {
     /// Reads configuration through `lookup` (the environment in production, a map in tests).
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let defaults = Config::default();
         Ok(Config {
             regions: get("CONNECTOR_REGIONS")
-                .map(|v| {
-                    list(
-                        "CONNECTOR_REGIONS",
-                        &v,
-                        is_region,
-                        "a region name such as eu-west-1",
-                    )
-                })
+                .map(|v| list("CONNECTOR_REGIONS", &v, is_region, "a region name such as eu-west-1"))
                 .transpose()?,
             excluded_accounts: get("CONNECTOR_EXCLUDED_ACCOUNTS")
-                .map(|v| {
-                    list(
-                        "CONNECTOR_EXCLUDED_ACCOUNTS",
-                        &v,
-                        is_account_id,
-                        "a 12-digit account id",
-                    )
-                })
+                .map(|v| list("CONNECTOR_EXCLUDED_ACCOUNTS", &v, is_account_id, "a 12-digit account id"))
                 .transpose()?
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
             member_role: get("CONNECTOR_MEMBER_ROLE")
-                .map(|v| {
-                    single(
-                        "CONNECTOR_MEMBER_ROLE",
-                        v,
-                        is_role_ref,
-                        "a role name or path/name",
-                    )
-                })
+                .map(|v| single("CONNECTOR_MEMBER_ROLE", v, is_role_ref, "a role name or path/name"))
                 .transpose()?
                 .unwrap_or(defaults.member_role),
             opt_out_tag: get("CONNECTOR_OPT_OUT_TAG")
@@ -114,18 +89,10 @@ impl Config {
                 })
                 .transpose()?
                 .unwrap_or(defaults.opt_out_tag),
-            dry_run: get("CONNECTOR_DRY_RUN")
-                .map(|v| boolean("CONNECTOR_DRY_RUN", &v))
-                .transpose()?
-                .unwrap_or(false),
+            dry_run: get("CONNECTOR_DRY_RUN").map(|v| boolean("CONNECTOR_DRY_RUN", &v)).transpose()?.unwrap_or(false),
             instance_profile_name: get("INSTANCE_PROFILE_NAME")
                 .map(|v| {
-                    single(
-                        "INSTANCE_PROFILE_NAME",
-                        v,
-                        |s| is_iam_name(s, 128),
-                        "an instance profile name (no path)",
-                    )
+                    single("INSTANCE_PROFILE_NAME", v, |s| is_iam_name(s, 128), "an instance profile name (no path)")
                 })
                 .transpose()?
                 .unwrap_or(defaults.instance_profile_name),
@@ -136,11 +103,7 @@ impl Config {
             concurrency: get("CONNECTOR_CONCURRENCY")
                 .map(|v| match v.parse::<usize>() {
                     Ok(n) if (1..=64).contains(&n) => Ok(n),
-                    _ => Err(ConfigError::invalid(
-                        "CONNECTOR_CONCURRENCY",
-                        &v,
-                        "expected a whole number from 1 to 64",
-                    )),
+                    _ => Err(ConfigError::invalid("CONNECTOR_CONCURRENCY", &v, "expected a whole number from 1 to 64")),
                 })
                 .transpose()?
                 .unwrap_or(DEFAULT_CONCURRENCY),
@@ -148,21 +111,8 @@ impl Config {
     }
 }
 
-fn single(
-    name: &'static str,
-    value: String,
-    ok: impl Fn(&str) -> bool,
-    expected: &str,
-) -> Result<String, ConfigError> {
-    if ok(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::invalid(
-            name,
-            &value,
-            &format!("expected {expected}"),
-        ))
-    }
+fn single(name: &'static str, value: String, ok: impl Fn(&str) -> bool, expected: &str) -> Result<String, ConfigError> {
+    if ok(&value) { Ok(value) } else { Err(ConfigError::invalid(name, &value, &format!("expected {expected}"))) }
 }
 
 fn list(
@@ -174,22 +124,14 @@ fn list(
     let mut out: Vec<String> = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if !ok(part) {
-            return Err(ConfigError::invalid(
-                name,
-                part,
-                &format!("expected a comma-separated list, each {expected}"),
-            ));
+            return Err(ConfigError::invalid(name, part, &format!("expected a comma-separated list, each {expected}")));
         }
         if !out.iter().any(|p| p == part) {
             out.push(part.to_string());
         }
     }
     if out.is_empty() {
-        return Err(ConfigError::invalid(
-            name,
-            value,
-            "the list is empty; unset the variable for the default",
-        ));
+        return Err(ConfigError::invalid(name, value, "the list is empty; unset the variable for the default"));
     }
     Ok(out)
 }
@@ -208,10 +150,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -233,10 +172,7 @@ mod tests {
             ("CONNECTOR_CONCURRENCY", "3"),
         ])
         .unwrap();
-        assert_eq!(
-            c.regions,
-            Some(vec!["eu-west-1".to_string(), "us-east-1".to_string()])
-        );
+        assert_eq!(c.regions, Some(vec!["eu-west-1".to_string(), "us-east-1".to_string()]));
         assert_eq!(c.excluded_accounts.len(), 2);
         assert_eq!(c.member_role, "team/ConnectorRole");
         assert_eq!(c.opt_out_tag, "no-ssm");

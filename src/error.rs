@@ -16,11 +16,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn invalid(variable: &'static str, value: &str, problem: &str) -> Self {
-        ConfigError {
-            variable,
-            value: value.to_string(),
-            problem: problem.to_string(),
-        }
+        ConfigError { variable, value: value.to_string(), problem: problem.to_string() }
     }
 }
 
@@ -63,9 +59,6 @@ impl From<InvocationError> for Diagnostic {
             InvocationError::Identity(_) => "IdentityUnavailable",
             InvocationError::Regions(_) => "RegionsUnavailable",
         };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
 }

@@ -39,12 +39,7 @@ pub enum Trigger {
 
 /// Manual JSON request, camelCase, unknown fields rejected.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(
-    tag = "action",
-    rename_all = "lowercase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
+#[serde(tag = "action", rename_all = "lowercase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum ManualRequest {
     /// `{"action":"scan","accountIds":[...],"regions":[...],"dryRun":true}`
     Scan {
@@ -82,14 +77,11 @@ pub enum ManualRequest {
 /// Parses an invocation payload.
 pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
     let Some(object) = payload.as_object() else {
-        return Err(EventError::Unrecognized(format!(
-            "expected a JSON object, got {}",
-            kind(payload)
-        )));
+        return Err(EventError::Unrecognized(format!("expected a JSON object, got {}", kind(payload))));
     };
     if object.contains_key("action") {
-        let request: ManualRequest = serde_json::from_value(payload.clone())
-            .map_err(|e| EventError::InvalidRequest(e.to_string()))?;
+        let request: ManualRequest =
+            serde_json::from_value(payload.clone()).map_err(|e| EventError::InvalidRequest(e.to_string()))?;
         validate(&request)?;
         return Ok(Trigger::Manual(request));
     }
@@ -103,110 +95,42 @@ pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.events", "Scheduled Event") => Ok(Trigger::Scheduled),
         ("aws.ec2", "EC2 Instance State-change Notification") => instance_state_change(&event),
-        (source, detail_type) => Ok(Trigger::Other {
-            source: source.into(),
-            detail_type: detail_type.into(),
-        }),
+        (source, detail_type) => Ok(Trigger::Other { source: source.into(), detail_type: detail_type.into() }),
     }
 }
 
 fn instance_state_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
-    let field = |name: &str| {
-        event
-            .detail
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let bad = |what: &str| {
-        EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"))
-    };
-    let account_id = event
-        .account
-        .clone()
-        .filter(|a| is_account_id(a))
-        .ok_or_else(|| bad("missing or malformed account"))?;
-    let region = event
-        .region
-        .clone()
-        .filter(|r| is_region(r))
-        .ok_or_else(|| bad("missing or malformed region"))?;
+    let field = |name: &str| event.detail.get(name).and_then(Value::as_str).map(str::to_string);
+    let bad = |what: &str| EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"));
+    let account_id =
+        event.account.clone().filter(|a| is_account_id(a)).ok_or_else(|| bad("missing or malformed account"))?;
+    let region = event.region.clone().filter(|r| is_region(r)).ok_or_else(|| bad("missing or malformed region"))?;
     let instance_id = field("instance-id")
         .filter(|i| is_instance_id(i))
         .ok_or_else(|| bad("missing or malformed detail.instance-id"))?;
     let state = field("state").ok_or_else(|| bad("missing detail.state"))?;
-    Ok(Trigger::InstanceStateChange {
-        account_id,
-        region,
-        instance_id,
-        state,
-    })
+    Ok(Trigger::InstanceStateChange { account_id, region, instance_id, state })
 }
 
 fn validate(request: &ManualRequest) -> Result<(), EventError> {
-    let check = |values: &[String],
-                 ok: fn(&str) -> bool,
-                 field: &str,
-                 expected: &str|
-     -> Result<(), EventError> {
-        let bad: Vec<String> = values
-            .iter()
-            .filter(|v| !ok(v))
-            .map(|v| format!("{v:?}"))
-            .collect();
+    let check = |values: &[String], ok: fn(&str) -> bool, field: &str, expected: &str| -> Result<(), EventError> {
+        let bad: Vec<String> = values.iter().filter(|v| !ok(v)).map(|v| format!("{v:?}")).collect();
         if bad.is_empty() {
             Ok(())
         } else {
-            Err(EventError::InvalidRequest(format!(
-                "{field}: {} not {expected}",
-                bad.join(", ")
-            )))
+            Err(EventError::InvalidRequest(format!("{field}: {} not {expected}", bad.join(", "))))
         }
     };
     match request {
-        ManualRequest::Scan {
-            account_ids,
-            regions,
-            ..
-        } => {
-            check(
-                account_ids.as_deref().unwrap_or_default(),
-                is_account_id,
-                "accountIds",
-                "a 12-digit account id",
-            )?;
-            check(
-                regions.as_deref().unwrap_or_default(),
-                is_region,
-                "regions",
-                "a region name",
-            )
+        ManualRequest::Scan { account_ids, regions, .. } => {
+            check(account_ids.as_deref().unwrap_or_default(), is_account_id, "accountIds", "a 12-digit account id")?;
+            check(regions.as_deref().unwrap_or_default(), is_region, "regions", "a region name")
         }
         ManualRequest::Reconcile { .. } => Ok(()),
-        ManualRequest::Reprovision {
-            account_id,
-            region,
-            instance_ids,
-            ..
-        } => {
-            check(
-                std::slice::from_ref(account_id),
-                is_account_id,
-                "accountId",
-                "a 12-digit account id",
-            )?;
-            check(
-                std::slice::from_ref(region),
-                is_region,
-                "region",
-                "a region name",
-            )?;
-            check(
-                instance_ids.as_deref().unwrap_or_default(),
-                is_instance_id,
-                "instanceIds",
-                "an instance id",
-            )
+        ManualRequest::Reprovision { account_id, region, instance_ids, .. } => {
+            check(std::slice::from_ref(account_id), is_account_id, "accountId", "a 12-digit account id")?;
+            check(std::slice::from_ref(region), is_region, "region", "a region name")?;
+            check(instance_ids.as_deref().unwrap_or_default(), is_instance_id, "instanceIds", "an instance id")
         }
     }
 }
@@ -231,14 +155,11 @@ mod tests {
     fn manual_scan_with_defaults_and_with_every_field() {
         assert_eq!(
             parse(&json!({"action":"scan"})).unwrap(),
-            Trigger::Manual(ManualRequest::Scan {
-                account_ids: None,
-                regions: None,
-                dry_run: false
-            })
+            Trigger::Manual(ManualRequest::Scan { account_ids: None, regions: None, dry_run: false })
         );
         assert_eq!(
-            parse(&json!({"action":"scan","accountIds":["111111111111"],"regions":["eu-west-1"],"dryRun":true})).unwrap(),
+            parse(&json!({"action":"scan","accountIds":["111111111111"],"regions":["eu-west-1"],"dryRun":true}))
+                .unwrap(),
             Trigger::Manual(ManualRequest::Scan {
                 account_ids: Some(vec!["111111111111".into()]),
                 regions: Some(vec!["eu-west-1".into()]),
@@ -252,43 +173,26 @@ mod tests {
         let cases = [
             (json!({"action":"scan","dryrun":true}), "unknown field"),
             (json!({"action":"scan","accountIds":["1234"]}), "\"1234\""),
-            (
-                json!({"action":"scan","regions":["eu-west-1","$(reboot)"]}),
-                "$(reboot)",
-            ),
+            (json!({"action":"scan","regions":["eu-west-1","$(reboot)"]}), "$(reboot)"),
             (json!({"action":"scan","dryRun":"yes"}), "invalid type"),
             (json!({"action":"explode"}), "unknown variant"),
             (
                 json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":["i-1;id"]}),
                 "i-1;id",
             ),
-            (
-                json!({"action":"reprovision","region":"eu-west-1"}),
-                "accountId",
-            ),
+            (json!({"action":"reprovision","region":"eu-west-1"}), "accountId"),
         ];
         for (payload, needle) in cases {
             let err = parse(&payload).unwrap_err();
-            assert!(
-                matches!(err, EventError::InvalidRequest(_)),
-                "{payload}: {err}"
-            );
+            assert!(matches!(err, EventError::InvalidRequest(_)), "{payload}: {err}");
             assert!(err.to_string().contains(needle), "{payload}: {err}");
         }
     }
 
     #[test]
     fn other_shapes_are_unrecognized() {
-        for payload in [
-            json!([]),
-            json!("scan"),
-            json!({"hello":"world"}),
-            json!({"detail-type":"x"}),
-        ] {
-            assert!(
-                matches!(parse(&payload), Err(EventError::Unrecognized(_))),
-                "{payload}"
-            );
+        for payload in [json!([]), json!("scan"), json!({"hello":"world"}), json!({"detail-type":"x"})] {
+            assert!(matches!(parse(&payload), Err(EventError::Unrecognized(_))), "{payload}");
         }
     }
 }

@@ -70,13 +70,7 @@ pub struct Report {
 
 impl Report {
     /// Builds a report from items, computing the summary. Items are sorted for stable output.
-    pub fn new(
-        job: &str,
-        dry_run: bool,
-        mut items: Vec<Item>,
-        work_units: usize,
-        failed_work_units: usize,
-    ) -> Self {
+    pub fn new(job: &str, dry_run: bool, mut items: Vec<Item>, work_units: usize, failed_work_units: usize) -> Self {
         items.sort_by(|a, b| {
             (&a.account_id, &a.region, &a.resource_id, &a.action).cmp(&(
                 &b.account_id,
@@ -95,18 +89,12 @@ impl Report {
             work_units,
             failed_work_units,
         };
-        Report {
-            job: job.to_string(),
-            dry_run,
-            summary,
-            items,
-        }
+        Report { job: job.to_string(), dry_run, summary, items }
     }
 
     /// The report as one JSON line, as logged.
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
     }
 }
 
@@ -130,24 +118,12 @@ mod tests {
         let r = Report::new(
             "profile-scan",
             false,
-            vec![
-                item("i-2", Status::Failed),
-                item("i-1", Status::Done),
-                item("i-3", Status::Skipped),
-            ],
+            vec![item("i-2", Status::Failed), item("i-1", Status::Done), item("i-3", Status::Skipped)],
             2,
             1,
         );
         assert_eq!(r.summary.items, 3);
-        assert_eq!(
-            (
-                r.summary.done,
-                r.summary.failed,
-                r.summary.skipped,
-                r.summary.planned
-            ),
-            (1, 1, 1, 0)
-        );
+        assert_eq!((r.summary.done, r.summary.failed, r.summary.skipped, r.summary.planned), (1, 1, 1, 0));
         assert_eq!(r.items[0].resource_id, "i-1");
         let json: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
         assert_eq!(json["items"][0]["accountId"], "111111111111");

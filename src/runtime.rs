@@ -19,10 +19,7 @@ pub fn write_deadline(context: &Context) -> Option<Instant> {
     let remaining_ms = if context.deadline < EPOCH_FLOOR_MS {
         context.deadline
     } else {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_millis() as u64;
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
         context.deadline.saturating_sub(now_ms)
     };
     Some(Instant::now() + write_budget(remaining_ms))
@@ -45,16 +42,8 @@ mod tests {
 
     #[test]
     fn budget_keeps_a_margin_proportionate_to_the_timeout() {
-        assert_eq!(
-            write_budget(900_000),
-            Duration::from_secs(880),
-            "15 minutes: 20 s margin"
-        );
-        assert_eq!(
-            write_budget(30_000),
-            Duration::from_secs(27),
-            "30 s: a tenth"
-        );
+        assert_eq!(write_budget(900_000), Duration::from_secs(880), "15 minutes: 20 s margin");
+        assert_eq!(write_budget(30_000), Duration::from_secs(27), "30 s: a tenth");
         assert_eq!(write_budget(0), Duration::ZERO);
     }
 }

@@ -60,17 +60,8 @@ pub async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membershi
 
 /// Regions enabled in the account (`DescribeRegions`), sorted.
 pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
-    let out = ec2
-        .describe_regions()
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    let mut regions: Vec<String> = out
-        .regions()
-        .iter()
-        .filter_map(|r| r.region_name())
-        .map(String::from)
-        .collect();
+    let out = ec2.describe_regions().send().await.map_err(|e| describe(&e))?;
+    let mut regions: Vec<String> = out.regions().iter().filter_map(|r| r.region_name()).map(String::from).collect();
     regions.sort();
     Ok(regions)
 }

@@ -26,19 +26,10 @@ struct Watch {
 impl Watch {
     fn start(moto: &Moto, env: &[(&str, &str)]) -> Watch {
         let cargo_lambda = bootstrap("lambda");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let mut command = Command::new(&cargo_lambda);
         command
-            .args([
-                "lambda",
-                "watch",
-                "--ignore-changes",
-                "--invoke-port",
-                &port.to_string(),
-            ])
+            .args(["lambda", "watch", "--ignore-changes", "--invoke-port", &port.to_string()])
             .current_dir(repo_root())
             .env("AWS_ENDPOINT_URL", moto.endpoint())
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -56,11 +47,7 @@ impl Watch {
             command.env(k, v);
         }
         let child = command.spawn().expect("cargo lambda watch starts");
-        Watch {
-            child,
-            port,
-            cargo_lambda,
-        }
+        Watch { child, port, cargo_lambda }
     }
 
     /// Invokes `profile-scan` with inline JSON; retries while the watcher is still starting.
@@ -81,8 +68,7 @@ impl Watch {
                 .output()
                 .expect("cargo lambda invoke runs");
             let text = String::from_utf8_lossy(&out.stderr);
-            if out.status.success()
-                || !(text.contains("Connection refused") || text.contains("error sending request"))
+            if out.status.success() || !(text.contains("Connection refused") || text.contains("error sending request"))
             {
                 return out;
             }
@@ -94,25 +80,15 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.wait();
     }
 }
 
 fn report(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "invoke failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    assert!(out.status.success(), "invoke failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn fixture(name: &str) -> String {
@@ -128,35 +104,22 @@ async fn profile_scan_runs_under_the_lambda_runtime_api() {
     let mut unprofiled = Vec::new();
     for config in [&management, &member] {
         seed::connector_profile(config).await;
-        unprofiled.push((
-            config.clone(),
-            seed::instance(config, REGION, &[], None).await,
-        ));
+        unprofiled.push((config.clone(), seed::instance(config, REGION, &[], None).await));
     }
-    let watch = Watch::start(
-        &moto,
-        &[("CONNECTOR_MEMBER_ROLE", "OrganizationAccountAccessRole")],
-    );
+    let watch = Watch::start(&moto, &[("CONNECTOR_MEMBER_ROLE", "OrganizationAccountAccessRole")]);
 
     let dry = report(&watch.invoke(r#"{"action":"scan","dryRun":true}"#));
     assert_eq!(dry["dryRun"], true);
     assert_eq!(dry["summary"]["planned"], 2, "{dry}");
     for (config, id) in &unprofiled {
-        assert_eq!(
-            seed::profile_of(config, REGION, id).await,
-            None,
-            "dry run changed nothing"
-        );
+        assert_eq!(seed::profile_of(config, REGION, id).await, None, "dry run changed nothing");
     }
 
     let scheduled = report(&watch.invoke(&fixture("scheduled-event.json")));
     assert_eq!(scheduled["summary"]["done"], 2, "{scheduled}");
     assert_eq!(scheduled["summary"]["workUnits"], 2);
     for (config, id) in &unprofiled {
-        assert!(
-            seed::profile_of(config, REGION, id).await.is_some(),
-            "{id} associated"
-        );
+        assert!(seed::profile_of(config, REGION, id).await.is_some(), "{id} associated");
     }
     let item = scheduled["items"]
         .as_array()
@@ -167,19 +130,9 @@ async fn profile_scan_runs_under_the_lambda_runtime_api() {
     assert_eq!(item["status"], "done");
 
     let rejected = watch.invoke(r#"{"action":"scan","dryrun":true}"#);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&rejected.stdout),
-        String::from_utf8_lossy(&rejected.stderr)
-    );
-    assert!(
-        !rejected.status.success(),
-        "a malformed request fails the invocation"
-    );
-    assert!(
-        text.contains("InvalidRequest") && text.contains("unknown field"),
-        "{text}"
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&rejected.stdout), String::from_utf8_lossy(&rejected.stderr));
+    assert!(!rejected.status.success(), "a malformed request fails the invocation");
+    assert!(text.contains("InvalidRequest") && text.contains("unknown field"), "{text}");
 }
 
 #[test]
@@ -189,11 +142,7 @@ fn bad_configuration_stops_the_function_with_the_variable_named() {
         .ok()
         .and_then(|p| Some(p.parent()?.parent()?.join("profile-scan")))
         .expect("target dir");
-    assert!(
-        binary.exists(),
-        "build the workspace first: {}",
-        binary.display()
-    );
+    assert!(binary.exists(), "build the workspace first: {}", binary.display());
     let out = Command::new(&binary)
         .env("AWS_ENDPOINT_URL", moto.endpoint())
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
@@ -202,12 +151,6 @@ fn bad_configuration_stops_the_function_with_the_variable_named() {
         .expect("binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("CONNECTOR_REGIONS") && stderr.contains("mars-north-9x"),
-        "{stderr}"
-    );
-    assert!(
-        moto.calls().is_empty(),
-        "nothing attempted with a bad configuration"
-    );
+    assert!(stderr.contains("CONNECTOR_REGIONS") && stderr.contains("mars-north-9x"), "{stderr}");
+    assert!(moto.calls().is_empty(), "nothing attempted with a bad configuration");
 }

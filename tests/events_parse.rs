@@ -7,10 +7,7 @@ use connector_engine::event::{ManualRequest, Trigger, parse};
 
 #[test]
 fn scheduled_event_is_the_periodic_job() {
-    assert_eq!(
-        parse(&event("scheduled-event.json")).unwrap(),
-        Trigger::Scheduled
-    );
+    assert_eq!(parse(&event("scheduled-event.json")).unwrap(), Trigger::Scheduled);
 }
 
 #[test]
@@ -62,10 +59,7 @@ fn manual_fixtures_parse_strictly() {
 fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
     assert_eq!(
         parse(&event("organizations-create-account-result.json")).unwrap(),
-        Trigger::Other {
-            source: "aws.organizations".into(),
-            detail_type: "AWS Service Event via CloudTrail".into()
-        }
+        Trigger::Other { source: "aws.organizations".into(), detail_type: "AWS Service Event via CloudTrail".into() }
     );
     assert_eq!(
         parse(&event("ssm-command-status.json")).unwrap(),

@@ -45,28 +45,14 @@ impl Estate {
         let management = moto.management_config().await;
         let members = seed::organization(&management, 3).await;
         let excluded = members[2].clone();
-        let accounts = vec![
-            MANAGEMENT.to_string(),
-            members[0].clone(),
-            members[1].clone(),
-        ];
+        let accounts = vec![MANAGEMENT.to_string(), members[0].clone(), members[1].clone()];
         let mut configs = BTreeMap::new();
         let mut units = BTreeMap::new();
         let mut outside_region = BTreeMap::new();
         for account in &accounts {
-            let config = if account == MANAGEMENT {
-                management.clone()
-            } else {
-                moto.account_config(account).await
-            };
+            let config = if account == MANAGEMENT { management.clone() } else { moto.account_config(account).await };
             seed::connector_profile(&config).await;
-            seed::profile(
-                &config,
-                "/team/apps/",
-                "AppProfile",
-                Some(("AppRole", false)),
-            )
-            .await;
+            seed::profile(&config, "/team/apps/", "AppProfile", Some(("AppRole", false))).await;
             seed::profile(&config, "/", "OkProfile", Some(("OkRole", true))).await;
             seed::profile(&config, "/", "EmptyProfile", None).await;
             for region in [R1, R2] {
@@ -82,10 +68,7 @@ impl Estate {
                 };
                 units.insert((account.clone(), region.to_string()), unit);
             }
-            outside_region.insert(
-                account.clone(),
-                seed::instance(&config, OUTSIDE, &[], None).await,
-            );
+            outside_region.insert(account.clone(), seed::instance(&config, OUTSIDE, &[], None).await);
             configs.insert(account.clone(), config);
         }
         let excluded_config = moto.account_config(&excluded).await;
@@ -93,14 +76,7 @@ impl Estate {
         let excluded_instance = seed::instance(&excluded_config, R1, &[], None).await;
         configs.insert(excluded.clone(), excluded_config);
         moto.clear_calls();
-        Estate {
-            accounts,
-            excluded,
-            configs,
-            units,
-            outside_region,
-            excluded_instance,
-        }
+        Estate { accounts, excluded, configs, units, outside_region, excluded_instance }
     }
 
     fn config(&self) -> Config {
@@ -121,41 +97,23 @@ impl Estate {
             let config = &self.configs[account];
             let profile = async |id: &String| seed::profile_of(config, region, id).await;
             let got = profile(&unit.unprofiled).await.unwrap_or_default();
-            assert!(
-                got.ends_with(&format!("instance-profile/{CONNECTOR_PROFILE}")),
-                "{account}/{region}: {got}"
-            );
+            assert!(got.ends_with(&format!("instance-profile/{CONNECTOR_PROFILE}")), "{account}/{region}: {got}");
             for id in &unit.shared {
                 assert_eq!(
                     profile(id).await.unwrap_or_default(),
                     format!("arn:aws:iam::{account}:instance-profile/team/apps/AppProfile")
                 );
             }
+            assert!(profile(&unit.compliant).await.unwrap_or_default().ends_with("/OkProfile"));
+            assert_eq!(profile(&unit.opted_out).await, None, "opted-out instance must stay unprofiled");
             assert!(
-                profile(&unit.compliant)
-                    .await
-                    .unwrap_or_default()
-                    .ends_with("/OkProfile")
-            );
-            assert_eq!(
-                profile(&unit.opted_out).await,
-                None,
-                "opted-out instance must stay unprofiled"
-            );
-            assert!(
-                profile(&unit.empty_profile)
-                    .await
-                    .unwrap_or_default()
-                    .ends_with("/EmptyProfile"),
+                profile(&unit.empty_profile).await.unwrap_or_default().ends_with("/EmptyProfile"),
                 "never replaced"
             );
         }
         for account in &self.accounts {
             let config = &self.configs[account];
-            assert!(
-                seed::role_has_ssm_policy(config, "AppRole").await,
-                "{account}: AppRole fixed"
-            );
+            assert!(seed::role_has_ssm_policy(config, "AppRole").await, "{account}: AppRole fixed");
             assert_eq!(
                 seed::profile_of(config, OUTSIDE, &self.outside_region[account]).await,
                 None,
@@ -174,27 +132,16 @@ fn writes(calls: &[Call]) -> Vec<&Call> {
     const READ: [&str; 3] = ["Describe", "List", "Get"];
     calls
         .iter()
-        .filter(|c| {
-            !c.injected
-                && c.operation != "AssumeRole"
-                && !READ.iter().any(|r| c.operation.starts_with(r))
-        })
+        .filter(|c| !c.injected && c.operation != "AssumeRole" && !READ.iter().any(|r| c.operation.starts_with(r)))
         .collect()
 }
 
 fn count(calls: &[Call], operation: &str) -> usize {
-    calls
-        .iter()
-        .filter(|c| !c.injected && c.operation == operation)
-        .count()
+    calls.iter().filter(|c| !c.injected && c.operation == operation).count()
 }
 
 fn items_with<'a>(report: &'a Report, resource: &str) -> Vec<&'a connector_engine::report::Item> {
-    report
-        .items
-        .iter()
-        .filter(|i| i.resource_id == resource)
-        .collect()
+    report.items.iter().filter(|i| i.resource_id == resource).collect()
 }
 
 fn status_of(report: &Report, resource: &str) -> (Status, String) {
@@ -209,10 +156,7 @@ async fn scheduled_scan_fixes_every_situation_once_and_a_second_run_writes_nothi
     let estate = Estate::seed(&moto).await;
     let job = ProfileScan::new(estate.config(), moto.management_config().await);
 
-    let report = job
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("scan runs");
+    let report = job.handle(&event("scheduled-event.json"), None).await.expect("scan runs");
     let calls = moto.calls();
     estate.assert_fixed().await;
 
@@ -222,33 +166,16 @@ async fn scheduled_scan_fixes_every_situation_once_and_a_second_run_writes_nothi
         "one associate per unprofiled instance"
     );
     for account in &estate.accounts {
-        let attaches = calls
-            .iter()
-            .filter(|c| c.operation == "AttachRolePolicy" && &c.account == account)
-            .count();
-        assert_eq!(
-            attaches, 1,
-            "{account}: AppRole is shared by 4 instances in 2 regions, attached once"
-        );
+        let attaches = calls.iter().filter(|c| c.operation == "AttachRolePolicy" && &c.account == account).count();
+        assert_eq!(attaches, 1, "{account}: AppRole is shared by 4 instances in 2 regions, attached once");
     }
-    let write_ops: Vec<&str> = writes(&calls)
-        .iter()
-        .map(|c| c.operation.as_str())
-        .collect();
+    let write_ops: Vec<&str> = writes(&calls).iter().map(|c| c.operation.as_str()).collect();
     assert!(
-        write_ops
-            .iter()
-            .all(|op| ["AssociateIamInstanceProfile", "AttachRolePolicy"].contains(op)),
+        write_ops.iter().all(|op| ["AssociateIamInstanceProfile", "AttachRolePolicy"].contains(op)),
         "{write_ops:?}"
     );
-    assert!(
-        calls.iter().all(|c| c.region != OUTSIDE),
-        "no call outside CONNECTOR_REGIONS"
-    );
-    assert!(
-        calls.iter().all(|c| c.account != estate.excluded),
-        "no call in the excluded account"
-    );
+    assert!(calls.iter().all(|c| c.region != OUTSIDE), "no call outside CONNECTOR_REGIONS");
+    assert!(calls.iter().all(|c| c.account != estate.excluded), "no call in the excluded account");
 
     assert_eq!(report.summary.work_units, 6);
     assert_eq!(report.summary.failed_work_units, 0);
@@ -265,37 +192,23 @@ async fn scheduled_scan_fixes_every_situation_once_and_a_second_run_writes_nothi
             assert_eq!(status_of(&report, id).0, Status::Done);
         }
     }
-    let role_items: Vec<_> = report
-        .items
-        .iter()
-        .filter(|i| i.resource_id.ends_with(":role/team/apps/AppRole"))
-        .collect();
-    assert_eq!(
-        role_items.len(),
-        3,
-        "one role item per account: {role_items:?}"
+    let role_items: Vec<_> =
+        report.items.iter().filter(|i| i.resource_id.ends_with(":role/team/apps/AppRole")).collect();
+    assert_eq!(role_items.len(), 3, "one role item per account: {role_items:?}");
+    assert!(
+        report
+            .items
+            .iter()
+            .any(|i| i.account_id == estate.excluded && i.reason.contains("CONNECTOR_EXCLUDED_ACCOUNTS"))
     );
-    assert!(report.items.iter().any(
-        |i| i.account_id == estate.excluded && i.reason.contains("CONNECTOR_EXCLUDED_ACCOUNTS")
-    ));
     assert_eq!(report.summary.failed, 6, "the six EmptyProfile instances");
 
     moto.clear_calls();
-    let again = job
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("second scan runs");
+    let again = job.handle(&event("scheduled-event.json"), None).await.expect("second scan runs");
     let calls = moto.calls();
-    assert!(
-        writes(&calls).is_empty(),
-        "compliant estate: no write, got {:?}",
-        writes(&calls)
-    );
+    assert!(writes(&calls).is_empty(), "compliant estate: no write, got {:?}", writes(&calls));
     assert_eq!(again.summary.done, 0);
-    assert_eq!(
-        again.summary.failed, 6,
-        "still reported: EmptyProfile needs a person"
-    );
+    assert_eq!(again.summary.failed, 6, "still reported: EmptyProfile needs a person");
 }
 
 #[tokio::test]
@@ -304,16 +217,9 @@ async fn dry_run_plans_the_same_changes_and_writes_nothing() {
     let estate = Estate::seed(&moto).await;
     let job = ProfileScan::new(estate.config(), moto.management_config().await);
 
-    let report = job
-        .handle(&json!({"action": "scan", "dryRun": true}), None)
-        .await
-        .expect("dry run");
+    let report = job.handle(&json!({"action": "scan", "dryRun": true}), None).await.expect("dry run");
     assert!(report.dry_run);
-    assert!(
-        writes(&moto.calls()).is_empty(),
-        "dry run wrote: {:?}",
-        writes(&moto.calls())
-    );
+    assert!(writes(&moto.calls()).is_empty(), "dry run wrote: {:?}", writes(&moto.calls()));
     assert_eq!(report.summary.done, 0);
     assert_eq!(
         report.summary.planned,
@@ -324,24 +230,12 @@ async fn dry_run_plans_the_same_changes_and_writes_nothing() {
         assert_eq!(status_of(&report, &unit.unprofiled).0, Status::Planned);
     }
     for ((account, region), unit) in &estate.units {
-        assert_eq!(
-            seed::profile_of(&estate.configs[account], region, &unit.unprofiled).await,
-            None
-        );
+        assert_eq!(seed::profile_of(&estate.configs[account], region, &unit.unprofiled).await, None);
     }
 
-    let configured = ProfileScan::new(
-        Config {
-            dry_run: true,
-            ..estate.config()
-        },
-        moto.management_config().await,
-    );
+    let configured = ProfileScan::new(Config { dry_run: true, ..estate.config() }, moto.management_config().await);
     moto.clear_calls();
-    let report = configured
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("dry run by configuration");
+    let report = configured.handle(&event("scheduled-event.json"), None).await.expect("dry run by configuration");
     assert!(report.dry_run);
     assert!(writes(&moto.calls()).is_empty());
     assert!(report.summary.planned > 0);
@@ -360,35 +254,21 @@ async fn throttling_on_a_third_of_calls_completes_without_missing_or_duplicating
     ]));
     let job = ProfileScan::new(estate.config(), moto.management_config().await);
     let started = std::time::Instant::now();
-    let report = job
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("scan runs");
+    let report = job.handle(&event("scheduled-event.json"), None).await.expect("scan runs");
     eprintln!("scan under throttling took {:?}", started.elapsed());
     let calls = moto.calls();
     moto.faults(json!([]));
     estate.assert_fixed().await;
     for service in ["ec2", "iam", "sts", "organizations"] {
-        assert!(
-            calls.iter().any(|c| c.injected && c.service == service),
-            "{service}: throttling was injected"
-        );
+        assert!(calls.iter().any(|c| c.injected && c.service == service), "{service}: throttling was injected");
     }
-    assert_eq!(
-        count(&calls, "AssociateIamInstanceProfile"),
-        estate.unprofiled_count(),
-        "no duplicate associate"
-    );
+    assert_eq!(count(&calls, "AssociateIamInstanceProfile"), estate.unprofiled_count(), "no duplicate associate");
     assert_eq!(count(&calls, "AttachRolePolicy"), 3, "no duplicate attach");
     assert_eq!(
         report.summary.failed_work_units,
         0,
         "{:?}",
-        report
-            .items
-            .iter()
-            .filter(|i| i.action == "scan")
-            .collect::<Vec<_>>()
+        report.items.iter().filter(|i| i.action == "scan").collect::<Vec<_>>()
     );
     assert_eq!(report.summary.failed, 6);
 }
@@ -403,30 +283,14 @@ async fn a_failing_account_or_region_is_reported_and_the_rest_completes() {
         {"service": "ec2", "operation": "DescribeInstances", "region": R2, "share": 1},
     ]));
     let job = ProfileScan::new(estate.config(), moto.management_config().await);
-    let report = job
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("the invocation itself succeeds");
+    let report = job.handle(&event("scheduled-event.json"), None).await.expect("the invocation itself succeeds");
 
     assert_eq!(report.summary.work_units, 6);
-    assert_eq!(
-        report.summary.failed_work_units, 4,
-        "2 units of the denied account + R2 of the other two"
-    );
-    let failures: Vec<_> = report
-        .items
-        .iter()
-        .filter(|i| i.action == "scan" && i.status == Status::Failed)
-        .collect();
+    assert_eq!(report.summary.failed_work_units, 4, "2 units of the denied account + R2 of the other two");
+    let failures: Vec<_> = report.items.iter().filter(|i| i.action == "scan" && i.status == Status::Failed).collect();
     for f in &failures {
         if f.account_id == denied {
-            assert!(
-                f.reason.contains(&format!(
-                    "arn:aws:iam::{denied}:role/MdcConnectorMemberRole"
-                )),
-                "{}",
-                f.reason
-            );
+            assert!(f.reason.contains(&format!("arn:aws:iam::{denied}:role/MdcConnectorMemberRole")), "{}", f.reason);
             assert!(f.reason.contains("AccessDenied"), "{}", f.reason);
         } else {
             assert_eq!(f.region, R2);
@@ -436,40 +300,24 @@ async fn a_failing_account_or_region_is_reported_and_the_rest_completes() {
     for account in [MANAGEMENT.to_string(), estate.accounts[2].clone()] {
         let unit = &estate.units[&(account.clone(), R1.to_string())];
         assert!(
-            seed::profile_of(&estate.configs[&account], R1, &unit.unprofiled)
-                .await
-                .is_some(),
+            seed::profile_of(&estate.configs[&account], R1, &unit.unprofiled).await.is_some(),
             "{account}/{R1} completed"
         );
         let untouched = &estate.units[&(account.clone(), R2.to_string())];
-        assert_eq!(
-            seed::profile_of(&estate.configs[&account], R2, &untouched.unprofiled).await,
-            None
-        );
+        assert_eq!(seed::profile_of(&estate.configs[&account], R2, &untouched.unprofiled).await, None);
     }
     let unit = &estate.units[&(denied.clone(), R1.to_string())];
-    assert_eq!(
-        seed::profile_of(&estate.configs[&denied], R1, &unit.unprofiled).await,
-        None
-    );
+    assert_eq!(seed::profile_of(&estate.configs[&denied], R1, &unit.unprofiled).await, None);
 }
 
 #[tokio::test]
 async fn with_attaching_disabled_roles_are_reported_and_left_unchanged() {
     let moto = Moto::start();
     let estate = Estate::seed(&moto).await;
-    let config = Config {
-        attach_policy_to_existing_roles: false,
-        ..estate.config()
-    };
+    let config = Config { attach_policy_to_existing_roles: false, ..estate.config() };
     let job = ProfileScan::new(config, moto.management_config().await);
-    let report = job
-        .handle(
-            &json!({"action": "scan", "accountIds": [MANAGEMENT], "regions": [R1]}),
-            None,
-        )
-        .await
-        .expect("scan");
+    let report =
+        job.handle(&json!({"action": "scan", "accountIds": [MANAGEMENT], "regions": [R1]}), None).await.expect("scan");
 
     assert_eq!(count(&moto.calls(), "AttachRolePolicy"), 0);
     assert!(!seed::role_has_ssm_policy(&estate.configs[MANAGEMENT], "AppRole").await);
@@ -477,20 +325,14 @@ async fn with_attaching_disabled_roles_are_reported_and_left_unchanged() {
     for id in &unit.shared {
         let (status, reason) = status_of(&report, id);
         assert_eq!(status, Status::Failed);
-        assert!(
-            reason.contains("ATTACH_POLICY_TO_EXISTING_ROLES") && reason.contains("AppRole"),
-            "{reason}"
-        );
+        assert!(reason.contains("ATTACH_POLICY_TO_EXISTING_ROLES") && reason.contains("AppRole"), "{reason}");
     }
     assert_eq!(
         status_of(&report, &unit.unprofiled).0,
         Status::Done,
         "unprofiled instances still get the connector profile"
     );
-    assert_eq!(
-        report.summary.work_units, 1,
-        "manual scan narrowed to one account and region"
-    );
+    assert_eq!(report.summary.work_units, 1, "manual scan narrowed to one account and region");
 }
 
 #[tokio::test]
@@ -509,63 +351,30 @@ async fn launch_event_fixes_that_instance_only_and_respects_scope() {
         e
     };
 
-    let report = job
-        .handle(&launch(&member, R1, &unit.unprofiled, "running"), None)
-        .await
-        .expect("event handled");
+    let report = job.handle(&launch(&member, R1, &unit.unprofiled, "running"), None).await.expect("event handled");
     assert_eq!(status_of(&report, &unit.unprofiled).0, Status::Done);
     assert_eq!(report.items.len(), 1);
     let config = &estate.configs[&member];
-    assert!(
-        seed::profile_of(config, R1, &unit.unprofiled)
-            .await
-            .is_some()
-    );
+    assert!(seed::profile_of(config, R1, &unit.unprofiled).await.is_some());
     let other = &estate.units[&(member.clone(), R2.to_string())].unprofiled;
-    assert_eq!(
-        seed::profile_of(config, R2, other).await,
-        None,
-        "only the launched instance"
-    );
+    assert_eq!(seed::profile_of(config, R2, other).await, None, "only the launched instance");
     let calls = moto.calls();
-    assert_eq!(
-        count(&calls, "ListAccounts"),
-        0,
-        "a launch event needs no organization listing"
-    );
+    assert_eq!(count(&calls, "ListAccounts"), 0, "a launch event needs no organization listing");
     assert_eq!(count(&calls, "DescribeInstances"), 1);
 
     moto.clear_calls();
     let skipped = [
-        (
-            launch(&estate.excluded, R1, &estate.excluded_instance, "running"),
-            "CONNECTOR_EXCLUDED_ACCOUNTS",
-        ),
-        (
-            launch(&member, OUTSIDE, &estate.outside_region[&member], "running"),
-            "outside CONNECTOR_REGIONS",
-        ),
-        (
-            launch(&member, R2, other, "stopped"),
-            "only running instances",
-        ),
+        (launch(&estate.excluded, R1, &estate.excluded_instance, "running"), "CONNECTOR_EXCLUDED_ACCOUNTS"),
+        (launch(&member, OUTSIDE, &estate.outside_region[&member], "running"), "outside CONNECTOR_REGIONS"),
+        (launch(&member, R2, other, "stopped"), "only running instances"),
     ];
     for (e, why) in skipped {
         let report = job.handle(&e, None).await.expect("event handled");
         assert_eq!(report.summary.skipped, 1, "{why}: {:?}", report.items);
-        assert!(
-            report.items[0].reason.contains(why),
-            "{why}: {:?}",
-            report.items
-        );
+        assert!(report.items[0].reason.contains(why), "{why}: {:?}", report.items);
     }
     assert!(writes(&moto.calls()).is_empty());
-    assert!(
-        moto.calls()
-            .iter()
-            .all(|c| c.operation != "DescribeInstances"),
-        "out-of-scope events cost no EC2 call"
-    );
+    assert!(moto.calls().iter().all(|c| c.operation != "DescribeInstances"), "out-of-scope events cost no EC2 call");
 }
 
 #[tokio::test]
@@ -581,34 +390,25 @@ async fn losing_the_association_race_is_reread_and_reported_never_replaced() {
         "race": [format!("IamInstanceProfile.Name={CONNECTOR_PROFILE}"), "IamInstanceProfile.Name=OtherProfile"],
         "limit": 1
     }]));
-    let config = Config {
-        regions: Some(vec![R1.into()]),
-        ..Config::default()
-    };
+    let config = Config { regions: Some(vec![R1.into()]), ..Config::default() };
     let job = ProfileScan::new(config, management.clone());
-    let report = job
-        .handle(&event("scheduled-event.json"), None)
-        .await
-        .expect("scan");
+    let report = job.handle(&event("scheduled-event.json"), None).await.expect("scan");
 
     let (status, reason) = status_of(&report, &id);
     assert_eq!(status, Status::Skipped);
-    assert!(
-        reason.contains("another actor") && reason.contains("OtherProfile"),
-        "{reason}"
-    );
-    assert!(
-        seed::profile_of(&management, R1, &id)
-            .await
-            .unwrap_or_default()
-            .ends_with("/OtherProfile")
-    );
+    assert!(reason.contains("another actor") && reason.contains("OtherProfile"), "{reason}");
+    assert!(seed::profile_of(&management, R1, &id).await.unwrap_or_default().ends_with("/OtherProfile"));
     let calls = moto.calls();
     assert_eq!(
-        count(&calls, "ReplaceIamInstanceProfileAssociation")
-            + count(&calls, "DisassociateIamInstanceProfile"),
+        count(&calls, "ReplaceIamInstanceProfileAssociation") + count(&calls, "DisassociateIamInstanceProfile"),
         0
     );
+}
+
+/// A manual scan of `eu-west-1` by a function running as the management account.
+async fn scan_own_account_in_r1(management: &SdkConfig) -> Report {
+    let job = ProfileScan::new(Config { regions: Some(vec![R1.into()]), ..Config::default() }, management.clone());
+    job.handle(&json!({"action": "scan"}), None).await.expect("scan")
 }
 
 #[tokio::test]
@@ -617,17 +417,7 @@ async fn standalone_account_without_organization_scans_itself() {
     let management = moto.management_config().await;
     seed::connector_profile(&management).await;
     let id = seed::instance(&management, R1, &[], None).await;
-    let job = ProfileScan::new(
-        Config {
-            regions: Some(vec![R1.into()]),
-            ..Config::default()
-        },
-        management.clone(),
-    );
-    let report = job
-        .handle(&json!({"action": "scan"}), None)
-        .await
-        .expect("scan");
+    let report = scan_own_account_in_r1(&management).await;
     assert_eq!(report.summary.work_units, 1);
     assert_eq!(status_of(&report, &id).0, Status::Done);
     assert_eq!(report.items[0].account_id, MANAGEMENT);
@@ -639,23 +429,10 @@ async fn missing_connector_profile_is_reported_with_what_to_deploy() {
     let moto = Moto::start();
     let management = moto.management_config().await;
     let id = seed::instance(&management, R1, &[], None).await;
-    let job = ProfileScan::new(
-        Config {
-            regions: Some(vec![R1.into()]),
-            ..Config::default()
-        },
-        management.clone(),
-    );
-    let report = job
-        .handle(&json!({"action": "scan"}), None)
-        .await
-        .expect("scan");
+    let report = scan_own_account_in_r1(&management).await;
     let (status, reason) = status_of(&report, &id);
     assert_eq!(status, Status::Failed);
-    assert!(
-        reason.contains("does not exist") && reason.contains("member template"),
-        "{reason}"
-    );
+    assert!(reason.contains("does not exist") && reason.contains("member template"), "{reason}");
     assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 0);
 }
 
@@ -665,18 +442,11 @@ async fn events_meant_for_other_functions_fail_with_a_clear_error_and_touch_noth
     let job = ProfileScan::new(Config::default(), moto.management_config().await);
     for (payload, needle) in [
         (event("manual-reconcile.json"), "account-discovery"),
-        (
-            event("organizations-create-account-result.json"),
-            "aws.organizations",
-        ),
+        (event("organizations-create-account-result.json"), "aws.organizations"),
         (json!({"action": "scan", "regions": ["nowhere"]}), "nowhere"),
         (json!({"hello": 1}), "unrecognized"),
     ] {
-        let err = job
-            .handle(&payload, None)
-            .await
-            .expect_err("rejected")
-            .to_string();
+        let err = job.handle(&payload, None).await.expect_err("rejected").to_string();
         assert!(err.contains(needle), "{payload}: {err}");
     }
     assert!(moto.calls().is_empty(), "bad input costs no AWS call");

@@ -32,17 +32,12 @@ async fn deploy_member_stack(config: &SdkConfig, management: &str, organization:
 
 fn aws_sdk_cloudformation_client(config: &SdkConfig) -> aws_sdk_cloudformation::Client {
     aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::config::Builder::from(config)
-            .region(aws_config::Region::new(REGION))
-            .build(),
+        aws_sdk_cloudformation::config::Builder::from(config).region(aws_config::Region::new(REGION)).build(),
     )
 }
 
 fn param(key: &str, value: &str) -> aws_sdk_cloudformation::types::Parameter {
-    aws_sdk_cloudformation::types::Parameter::builder()
-        .parameter_key(key)
-        .parameter_value(value)
-        .build()
+    aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
 }
 
 #[tokio::test]
@@ -50,51 +45,22 @@ async fn member_template_gives_profile_scan_the_names_it_uses() {
     let moto = Moto::start();
     let management = moto.management_config().await;
     let members = seed::organization(&management, 1).await;
-    let org = aws_sdk_organizations::Client::new(&management)
-        .describe_organization()
-        .send()
-        .await
-        .expect("org");
-    let org_id = org
-        .organization()
-        .and_then(|o| o.id())
-        .expect("org id")
-        .to_string();
+    let org = aws_sdk_organizations::Client::new(&management).describe_organization().send().await.expect("org");
+    let org_id = org.organization().and_then(|o| o.id()).expect("org id").to_string();
     let member = moto.account_config(&members[0]).await;
     let mut instances = Vec::new();
     for config in [&management, &member] {
         deploy_member_stack(config, "123456789012", &org_id).await;
-        instances.push((
-            config.clone(),
-            seed::instance(config, REGION, &[], None).await,
-        ));
+        instances.push((config.clone(), seed::instance(config, REGION, &[], None).await));
     }
 
-    let job = ProfileScan::new(
-        Config {
-            regions: Some(vec![REGION.into()]),
-            ..Config::default()
-        },
-        management.clone(),
-    );
-    let report = job
-        .handle(&json!({"action": "scan"}), None)
-        .await
-        .expect("scan");
+    let job = ProfileScan::new(Config { regions: Some(vec![REGION.into()]), ..Config::default() }, management.clone());
+    let report = job.handle(&json!({"action": "scan"}), None).await.expect("scan");
     assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
     for (config, id) in &instances {
-        let profile = seed::profile_of(config, REGION, id)
-            .await
-            .unwrap_or_default();
-        assert!(
-            profile.ends_with(&format!(":instance-profile/{DEFAULT_INSTANCE_PROFILE}")),
-            "{profile}"
-        );
-        let item = report
-            .items
-            .iter()
-            .find(|i| &i.resource_id == id)
-            .expect("item");
+        let profile = seed::profile_of(config, REGION, id).await.unwrap_or_default();
+        assert!(profile.ends_with(&format!(":instance-profile/{DEFAULT_INSTANCE_PROFILE}")), "{profile}");
+        let item = report.items.iter().find(|i| &i.resource_id == id).expect("item");
         assert_eq!(item.status, Status::Done, "{item:?}");
         assert!(seed::role_has_ssm_policy(config, "MdcConnectorInstanceRole").await);
     }
@@ -104,7 +70,9 @@ async fn member_template_gives_profile_scan_the_names_it_uses() {
 fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     let member = template("member.yaml");
     // moto ignores ManagedPolicyArns: the instance role must carry the policy by template.
-    assert!(member.contains("ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"));
+    assert!(member.contains(
+        "ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    ));
     assert!(member.contains(&format!("Default: {DEFAULT_MEMBER_ROLE}")));
     assert!(member.contains(&format!("Default: {DEFAULT_INSTANCE_PROFILE}")));
     // trust pinned to the organization and to the connector's function roles
@@ -125,9 +93,6 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         "INSTANCE_PROFILE_NAME",
         "ATTACH_POLICY_TO_EXISTING_ROLES",
     ] {
-        assert!(
-            management.contains(&format!("{variable}: !Ref")),
-            "{variable} is a template parameter"
-        );
+        assert!(management.contains(&format!("{variable}: !Ref")), "{variable} is a template parameter");
     }
 }

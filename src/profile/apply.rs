@@ -12,8 +12,7 @@ use crate::aws::{describe, error_code};
 use crate::report::{Item, Status};
 
 /// Reason given to writes skipped because the invocation ran out of time.
-pub const DEFERRED: &str =
-    "deferred: the invocation's time budget is spent; the next scan continues";
+pub const DEFERRED: &str = "deferred: the invocation's time budget is spent; the next scan continues";
 
 /// Where and how a unit's decisions are applied.
 pub struct Unit<'a> {
@@ -65,7 +64,9 @@ impl Unit<'_> {
                     let (status, reason) = self.iam.ensure_policy(&role, self.dry_run, self.may_write()).await;
                     self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"))
                 }
-                Decision::Associate { profile, attach } => self.associate(&instance_id, &profile, attach.as_ref()).await,
+                Decision::Associate { profile, attach } => {
+                    self.associate(&instance_id, &profile, attach.as_ref()).await
+                }
             };
             items.push(item);
         }
@@ -74,16 +75,11 @@ impl Unit<'_> {
 
     async fn associate(&self, instance_id: &str, profile: &str, attach: Option<&RoleRef>) -> Item {
         let (status, reason) = if self.dry_run {
-            (
-                Status::Planned,
-                format!("would associate instance profile {profile}"),
-            )
+            (Status::Planned, format!("would associate instance profile {profile}"))
         } else if !self.may_write() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
-            let spec = IamInstanceProfileSpecification::builder()
-                .name(profile)
-                .build();
+            let spec = IamInstanceProfileSpecification::builder().name(profile).build();
             match self
                 .ec2
                 .associate_iam_instance_profile()
@@ -92,42 +88,23 @@ impl Unit<'_> {
                 .send()
                 .await
             {
-                Ok(_) => (
-                    Status::Done,
-                    format!("associated instance profile {profile}"),
-                ),
+                Ok(_) => (Status::Done, format!("associated instance profile {profile}")),
                 Err(e) => match error_code(&e) {
                     Some("IncorrectState") => self.lost_race(instance_id).await,
-                    Some("InvalidInstanceID.NotFound") => {
-                        (Status::Skipped, "instance no longer exists".to_string())
-                    }
-                    _ => (
-                        Status::Failed,
-                        format!(
-                            "cannot associate instance profile {profile}: {}",
-                            describe(&e)
-                        ),
-                    ),
+                    Some("InvalidInstanceID.NotFound") => (Status::Skipped, "instance no longer exists".to_string()),
+                    _ => (Status::Failed, format!("cannot associate instance profile {profile}: {}", describe(&e))),
                 },
             }
         };
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
         };
-        let (role_status, role_reason) = self
-            .iam
-            .ensure_policy(role, self.dry_run, self.may_write())
-            .await;
+        let (role_status, role_reason) = self.iam.ensure_policy(role, self.dry_run, self.may_write()).await;
         let combined = match (status, role_status) {
             (_, Status::Failed) => Status::Failed,
             (s, _) => s,
         };
-        self.item(
-            instance_id,
-            action::ASSOCIATE,
-            combined,
-            format!("{reason}; {role_reason}"),
-        )
+        self.item(instance_id, action::ASSOCIATE, combined, format!("{reason}; {role_reason}"))
     }
 
     /// `IncorrectState`: someone associated a profile between our read and our write. Re-read
@@ -136,9 +113,14 @@ impl Unit<'_> {
         match current_association(self.ec2, instance_id).await {
             Ok(Some(arn)) => (
                 Status::Skipped,
-                format!("another actor associated instance profile {arn} meanwhile; left as is, the next scan checks its role"),
+                format!(
+                    "another actor associated instance profile {arn} meanwhile; left as is, the next scan checks its role"
+                ),
             ),
-            Ok(None) => (Status::Failed, "IncorrectState on associate but no association found on re-read; the next scan retries".into()),
+            Ok(None) => (
+                Status::Failed,
+                "IncorrectState on associate but no association found on re-read; the next scan retries".into(),
+            ),
             Err(e) => (Status::Failed, format!("IncorrectState on associate and the re-read failed: {e}")),
         }
     }

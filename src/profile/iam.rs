@@ -38,10 +38,7 @@ impl AccountIam {
     }
 
     /// Looks up profiles by name, reading each at most once per run.
-    pub async fn profiles(
-        &self,
-        names: impl IntoIterator<Item = String>,
-    ) -> HashMap<String, ProfileLookup> {
+    pub async fn profiles(&self, names: impl IntoIterator<Item = String>) -> HashMap<String, ProfileLookup> {
         let mut cache = self.profiles.lock().await;
         let mut out = HashMap::new();
         for name in names {
@@ -57,13 +54,7 @@ impl AccountIam {
     }
 
     async fn read_profile(&self, name: &str) -> ProfileLookup {
-        let out = match self
-            .client
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-        {
+        let out = match self.client.get_instance_profile().instance_profile_name(name).send().await {
             Ok(out) => out,
             Err(e) if error_code(&e) == Some("NoSuchEntity") => return ProfileLookup::Missing,
             Err(e) => return ProfileLookup::Unreadable(describe(&e)),
@@ -75,11 +66,7 @@ impl AccountIam {
         for role in profile.roles() {
             let name = role.role_name().to_string();
             let policy = self.role_policy(&name).await;
-            roles.push(Role {
-                name,
-                arn: role.arn().to_string(),
-                policy,
-            });
+            roles.push(Role { name, arn: role.arn().to_string(), policy });
         }
         ProfileLookup::Found(Profile {
             name: profile.instance_profile_name().to_string(),
@@ -89,29 +76,14 @@ impl AccountIam {
     }
 
     async fn role_policy(&self, role_name: &str) -> PolicyState {
-        if self
-            .ledger
-            .lock()
-            .await
-            .get(role_name)
-            .is_some_and(|(s, _)| *s == Status::Done)
-        {
+        if self.ledger.lock().await.get(role_name).is_some_and(|(s, _)| *s == Status::Done) {
             return PolicyState::Attached;
         }
-        let mut pages = self
-            .client
-            .list_attached_role_policies()
-            .role_name(role_name)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.list_attached_role_policies().role_name(role_name).into_paginator().send();
         while let Some(page) = pages.next().await {
             match page {
                 Ok(page) => {
-                    if page
-                        .attached_policies()
-                        .iter()
-                        .any(|p| p.policy_arn() == Some(self.policy_arn.as_str()))
-                    {
+                    if page.attached_policies().iter().any(|p| p.policy_arn() == Some(self.policy_arn.as_str())) {
                         return PolicyState::Attached;
                     }
                 }
@@ -124,47 +96,19 @@ impl AccountIam {
     /// Makes `role` carry the policy: attaches it the first time a run asks (or plans it in a dry
     /// run) and returns the recorded outcome to every later caller. `instance_id` is the first
     /// instance that needed it, for the role's report item.
-    pub async fn ensure_policy(
-        &self,
-        role: &RoleRef,
-        dry_run: bool,
-        may_write: bool,
-    ) -> (Status, String) {
+    pub async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, may_write: bool) -> (Status, String) {
         let mut ledger = self.ledger.lock().await;
         if let Some(outcome) = ledger.get(&role.name) {
             return outcome.clone();
         }
         let outcome = if dry_run {
-            (
-                Status::Planned,
-                format!(
-                    "would attach AmazonSSMManagedInstanceCore to role {}",
-                    role.arn
-                ),
-            )
+            (Status::Planned, format!("would attach AmazonSSMManagedInstanceCore to role {}", role.arn))
         } else if !may_write {
-            (
-                Status::Skipped,
-                "deferred: the invocation's time budget is spent; the next scan continues"
-                    .to_string(),
-            )
+            (Status::Skipped, "deferred: the invocation's time budget is spent; the next scan continues".to_string())
         } else {
-            match self
-                .client
-                .attach_role_policy()
-                .role_name(&role.name)
-                .policy_arn(&self.policy_arn)
-                .send()
-                .await
-            {
-                Ok(_) => (
-                    Status::Done,
-                    format!("attached AmazonSSMManagedInstanceCore to role {}", role.arn),
-                ),
-                Err(e) => (
-                    Status::Failed,
-                    attach_failure(&role.arn, error_code(&e), &describe(&e)),
-                ),
+            match self.client.attach_role_policy().role_name(&role.name).policy_arn(&self.policy_arn).send().await {
+                Ok(_) => (Status::Done, format!("attached AmazonSSMManagedInstanceCore to role {}", role.arn)),
+                Err(e) => (Status::Failed, attach_failure(&role.arn, error_code(&e), &describe(&e))),
             }
         };
         if outcome.0 != Status::Skipped {
@@ -185,10 +129,7 @@ impl AccountIam {
 
     /// Report items for the roles this run attached (or planned, or failed to attach).
     pub fn take_items(&self) -> Vec<Item> {
-        self.items
-            .lock()
-            .map(|mut items| std::mem::take(&mut *items))
-            .unwrap_or_default()
+        self.items.lock().map(|mut items| std::mem::take(&mut *items)).unwrap_or_default()
     }
 }
 

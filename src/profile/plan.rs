@@ -73,43 +73,27 @@ pub struct Policy<'a> {
 
 /// One decision per instance, in input order.
 pub fn plan(state: &UnitState, policy: &Policy<'_>) -> Vec<(String, Decision)> {
-    state
-        .instances
-        .iter()
-        .map(|i| (i.id.clone(), decide(i, state, policy)))
-        .collect()
+    state.instances.iter().map(|i| (i.id.clone(), decide(i, state, policy))).collect()
 }
 
 fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decision {
     if instance.opted_out {
-        return leave(
-            action::NONE,
-            false,
-            format!("opted out by tag {}", policy.opt_out_tag),
-        );
+        return leave(action::NONE, false, format!("opted out by tag {}", policy.opt_out_tag));
     }
     if !matches!(instance.state.as_str(), "running" | "stopped") {
         return leave(
             action::NONE,
             false,
-            format!(
-                "instance is {}; it is checked again when it is running or stopped",
-                instance.state
-            ),
+            format!("instance is {}; it is checked again when it is running or stopped", instance.state),
         );
     }
-    let attached = instance
-        .profile
-        .as_ref()
-        .filter(|p| p.association_state.as_deref() != Some("disassociated"));
+    let attached = instance.profile.as_ref().filter(|p| p.association_state.as_deref() != Some("disassociated"));
     match attached {
         None => unprofiled(state, policy),
         Some(p) => match p.association_state.as_deref() {
-            Some(s @ ("associating" | "disassociating")) => leave(
-                action::NONE,
-                false,
-                format!("profile association is {s}; the next scan checks it again"),
-            ),
+            Some(s @ ("associating" | "disassociating")) => {
+                leave(action::NONE, false, format!("profile association is {s}; the next scan checks it again"))
+            }
             _ => profiled(p.name(), &p.arn, state, policy),
         },
     }
@@ -123,17 +107,11 @@ fn unprofiled(state: &UnitState, policy: &Policy<'_>) -> Decision {
                 profile: name.to_string(),
                 attach: (role.policy != PolicyState::Attached).then(|| role_ref(role)),
             },
-            Err(reason) => leave(
-                action::ASSOCIATE,
-                true,
-                format!("{reason}; redeploy the member template"),
-            ),
+            Err(reason) => leave(action::ASSOCIATE, true, format!("{reason}; redeploy the member template")),
         },
-        Some(ProfileLookup::Unreadable(e)) => leave(
-            action::ASSOCIATE,
-            true,
-            format!("cannot read instance profile {name}: {e}"),
-        ),
+        Some(ProfileLookup::Unreadable(e)) => {
+            leave(action::ASSOCIATE, true, format!("cannot read instance profile {name}: {e}"))
+        }
         Some(ProfileLookup::Missing) | None => leave(
             action::ASSOCIATE,
             true,
@@ -149,11 +127,7 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
     let profile = match state.profiles.get(name) {
         Some(ProfileLookup::Found(p)) => p,
         Some(ProfileLookup::Unreadable(e)) => {
-            return leave(
-                action::ATTACH,
-                true,
-                format!("cannot read instance profile {arn}: {e}"),
-            );
+            return leave(action::ATTACH, true, format!("cannot read instance profile {arn}: {e}"));
         }
         Some(ProfileLookup::Missing) | None => {
             return leave(
@@ -176,19 +150,13 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
         }
     };
     match &role.policy {
-        PolicyState::Attached => Decision::Compliant {
-            profile: profile.name.clone(),
-            role: role.name.clone(),
-        },
-        PolicyState::Unknown(e) => leave(
-            action::ATTACH,
-            true,
-            format!("cannot list the policies of role {}: {e}", role.arn),
-        ),
-        PolicyState::Missing if policy.attach_to_existing_roles => Decision::AttachPolicy {
-            profile: profile.name.clone(),
-            role: role_ref(role),
-        },
+        PolicyState::Attached => Decision::Compliant { profile: profile.name.clone(), role: role.name.clone() },
+        PolicyState::Unknown(e) => {
+            leave(action::ATTACH, true, format!("cannot list the policies of role {}: {e}", role.arn))
+        }
+        PolicyState::Missing if policy.attach_to_existing_roles => {
+            Decision::AttachPolicy { profile: profile.name.clone(), role: role_ref(role) }
+        }
         PolicyState::Missing => leave(
             action::ATTACH,
             true,
@@ -201,25 +169,15 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
 }
 
 fn single_role(profile: &Profile) -> Result<&Role, String> {
-    profile
-        .roles
-        .first()
-        .ok_or_else(|| format!("instance profile {} has no role", profile.arn))
+    profile.roles.first().ok_or_else(|| format!("instance profile {} has no role", profile.arn))
 }
 
 fn role_ref(role: &Role) -> RoleRef {
-    RoleRef {
-        name: role.name.clone(),
-        arn: role.arn.clone(),
-    }
+    RoleRef { name: role.name.clone(), arn: role.arn.clone() }
 }
 
 fn leave(action: &'static str, failed: bool, reason: String) -> Decision {
-    Decision::Leave {
-        action,
-        failed,
-        reason,
-    }
+    Decision::Leave { action, failed, reason }
 }
 
 #[cfg(test)]
@@ -243,42 +201,22 @@ mod tests {
             id: id.into(),
             state: "running".into(),
             opted_out: false,
-            profile: profile.map(|(arn, state)| AttachedProfile {
-                arn: arn.into(),
-                association_state: state.map(String::from),
-            }),
+            profile: profile
+                .map(|(arn, state)| AttachedProfile { arn: arn.into(), association_state: state.map(String::from) }),
         }
     }
 
-    fn profile(
-        name: &str,
-        path: &str,
-        role: Option<(&str, PolicyState)>,
-    ) -> (String, ProfileLookup) {
+    fn profile(name: &str, path: &str, role: Option<(&str, PolicyState)>) -> (String, ProfileLookup) {
         let roles = role
             .into_iter()
-            .map(|(r, policy)| Role {
-                name: r.into(),
-                arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"),
-                policy,
-            })
+            .map(|(r, policy)| Role { name: r.into(), arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"), policy })
             .collect();
         let arn = format!("arn:aws:iam::{ACCOUNT}:instance-profile/{path}{name}");
-        (
-            name.to_string(),
-            ProfileLookup::Found(Profile {
-                name: name.into(),
-                arn,
-                roles,
-            }),
-        )
+        (name.to_string(), ProfileLookup::Found(Profile { name: name.into(), arn, roles }))
     }
 
     fn state(instances: Vec<Instance>, profiles: Vec<(String, ProfileLookup)>) -> UnitState {
-        UnitState {
-            instances,
-            profiles: profiles.into_iter().collect(),
-        }
+        UnitState { instances, profiles: profiles.into_iter().collect() }
     }
 
     fn decide_one(s: &UnitState, p: &Policy<'_>) -> Decision {
@@ -289,56 +227,30 @@ mod tests {
     fn unprofiled_instance_gets_the_connector_profile() {
         let s = state(
             vec![instance("i-1", None)],
-            vec![profile(
-                "Connector",
-                "",
-                Some(("ConnectorRole", PolicyState::Attached)),
-            )],
+            vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
         );
-        assert_eq!(
-            decide_one(&s, &policy()),
-            Decision::Associate {
-                profile: "Connector".into(),
-                attach: None
-            }
-        );
+        assert_eq!(decide_one(&s, &policy()), Decision::Associate { profile: "Connector".into(), attach: None });
     }
 
     #[test]
     fn connector_profile_whose_role_lacks_the_policy_is_associated_and_its_role_fixed() {
         let s = state(
             vec![instance("i-1", None)],
-            vec![profile(
-                "Connector",
-                "",
-                Some(("ConnectorRole", PolicyState::Missing)),
-            )],
+            vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Missing)))],
         );
         match decide_one(&s, &policy()) {
-            Decision::Associate {
-                attach: Some(role), ..
-            } => assert_eq!(role.name, "ConnectorRole"),
+            Decision::Associate { attach: Some(role), .. } => assert_eq!(role.name, "ConnectorRole"),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn missing_connector_profile_is_reported_with_the_fix() {
-        let s = state(
-            vec![instance("i-1", None)],
-            vec![("Connector".into(), ProfileLookup::Missing)],
-        );
+        let s = state(vec![instance("i-1", None)], vec![("Connector".into(), ProfileLookup::Missing)]);
         match decide_one(&s, &policy()) {
-            Decision::Leave {
-                failed: true,
-                reason,
-                action,
-            } => {
+            Decision::Leave { failed: true, reason, action } => {
                 assert_eq!(action, action::ASSOCIATE);
-                assert!(
-                    reason.contains("does not exist in account 111111111111"),
-                    "{reason}"
-                );
+                assert!(reason.contains("does not exist in account 111111111111"), "{reason}");
                 assert!(reason.contains("INSTANCE_PROFILE_NAME"), "{reason}");
             }
             other => panic!("{other:?}"),
@@ -350,18 +262,11 @@ mod tests {
         let arn = "arn:aws:iam::111111111111:instance-profile/team/x/AppProfile";
         let s = state(
             vec![instance("i-1", Some((arn, Some("associated"))))],
-            vec![profile(
-                "AppProfile",
-                "team/x/",
-                Some(("AppRole", PolicyState::Attached)),
-            )],
+            vec![profile("AppProfile", "team/x/", Some(("AppRole", PolicyState::Attached)))],
         );
         assert_eq!(
             decide_one(&s, &policy()),
-            Decision::Compliant {
-                profile: "AppProfile".into(),
-                role: "AppRole".into()
-            }
+            Decision::Compliant { profile: "AppProfile".into(), role: "AppRole".into() }
         );
     }
 
@@ -369,10 +274,7 @@ mod tests {
     fn role_lacking_the_policy_gets_it_once_per_role_when_allowed() {
         let arn = "arn:aws:iam::111111111111:instance-profile/App";
         let s = state(
-            vec![
-                instance("i-1", Some((arn, None))),
-                instance("i-2", Some((arn, None))),
-            ],
+            vec![instance("i-1", Some((arn, None))), instance("i-2", Some((arn, None)))],
             vec![profile("App", "", Some(("AppRole", PolicyState::Missing)))],
         );
         let decisions = plan(&s, &policy());
@@ -394,19 +296,11 @@ mod tests {
             vec![instance("i-1", Some((arn, None)))],
             vec![profile("App", "", Some(("AppRole", PolicyState::Missing)))],
         );
-        let p = Policy {
-            attach_to_existing_roles: false,
-            ..policy()
-        };
+        let p = Policy { attach_to_existing_roles: false, ..policy() };
         match decide_one(&s, &p) {
-            Decision::Leave {
-                failed: true,
-                reason,
-                ..
-            } => assert!(
-                reason.contains("ATTACH_POLICY_TO_EXISTING_ROLES"),
-                "{reason}"
-            ),
+            Decision::Leave { failed: true, reason, .. } => {
+                assert!(reason.contains("ATTACH_POLICY_TO_EXISTING_ROLES"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -414,18 +308,12 @@ mod tests {
     #[test]
     fn profile_without_role_or_vanished_profile_is_never_replaced() {
         let arn = "arn:aws:iam::111111111111:instance-profile/Empty";
-        let s = state(
-            vec![instance("i-1", Some((arn, None)))],
-            vec![profile("Empty", "", None)],
-        );
+        let s = state(vec![instance("i-1", Some((arn, None)))], vec![profile("Empty", "", None)]);
         assert!(
             matches!(decide_one(&s, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("has no role"))
         );
         let gone = state(
-            vec![instance(
-                "i-1",
-                Some(("arn:aws:iam::1:instance-profile/Gone", None)),
-            )],
+            vec![instance("i-1", Some(("arn:aws:iam::1:instance-profile/Gone", None)))],
             vec![("Gone".into(), ProfileLookup::Missing)],
         );
         assert!(
@@ -437,10 +325,7 @@ mod tests {
     fn opted_out_in_flux_and_pending_instances_are_skipped() {
         let mut opted = instance("i-1", None);
         opted.opted_out = true;
-        let flux = instance(
-            "i-2",
-            Some(("arn:aws:iam::1:instance-profile/P", Some("associating"))),
-        );
+        let flux = instance("i-2", Some(("arn:aws:iam::1:instance-profile/P", Some("associating"))));
         let mut pending = instance("i-3", None);
         pending.state = "pending".into();
         let s = state(vec![opted, flux, pending], vec![]);
@@ -452,20 +337,10 @@ mod tests {
     #[test]
     fn disassociated_association_counts_as_no_profile() {
         let s = state(
-            vec![instance(
-                "i-1",
-                Some(("arn:aws:iam::1:instance-profile/Old", Some("disassociated"))),
-            )],
-            vec![profile(
-                "Connector",
-                "",
-                Some(("ConnectorRole", PolicyState::Attached)),
-            )],
+            vec![instance("i-1", Some(("arn:aws:iam::1:instance-profile/Old", Some("disassociated"))))],
+            vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
         );
-        assert!(matches!(
-            decide_one(&s, &policy()),
-            Decision::Associate { .. }
-        ));
+        assert!(matches!(decide_one(&s, &policy()), Decision::Associate { .. }));
     }
 
     #[test]
@@ -473,11 +348,7 @@ mod tests {
         let arn = "arn:aws:iam::111111111111:instance-profile/App";
         let s = state(
             vec![instance("i-1", Some((arn, None)))],
-            vec![profile(
-                "App",
-                "",
-                Some(("AppRole", PolicyState::Unknown("AccessDenied".into()))),
-            )],
+            vec![profile("App", "", Some(("AppRole", PolicyState::Unknown("AccessDenied".into()))))],
         );
         assert!(
             matches!(decide_one(&s, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("AccessDenied"))

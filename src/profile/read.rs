@@ -31,10 +31,7 @@ pub async fn read_unit(
                 profile.association_state = Some(state.clone())
             }
             (Some((arn, state)), _) => {
-                instance.profile = Some(AttachedProfile {
-                    arn: arn.clone(),
-                    association_state: Some(state.clone()),
-                })
+                instance.profile = Some(AttachedProfile { arn: arn.clone(), association_state: Some(state.clone()) })
             }
             (None, _) => {}
         }
@@ -42,28 +39,17 @@ pub async fn read_unit(
     let mut names: BTreeSet<String> = BTreeSet::new();
     for instance in instances.iter().filter(|i| !i.opted_out) {
         match &instance.profile {
-            Some(p) if p.association_state.as_deref() != Some("disassociated") => {
-                names.insert(p.name().to_string())
-            }
+            Some(p) if p.association_state.as_deref() != Some("disassociated") => names.insert(p.name().to_string()),
             _ => names.insert(connector_profile.to_string()),
         };
     }
     let profiles = iam.profiles(names).await;
-    Ok(UnitState {
-        instances,
-        profiles,
-    })
+    Ok(UnitState { instances, profiles })
 }
 
-async fn describe_instances(
-    ec2: &Client,
-    opt_out_tag: &str,
-    only: Option<&str>,
-) -> Result<Vec<Instance>, String> {
-    let state_filter = Filter::builder()
-        .name("instance-state-name")
-        .set_values(Some(STATES.map(String::from).to_vec()))
-        .build();
+async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>) -> Result<Vec<Instance>, String> {
+    let state_filter =
+        Filter::builder().name("instance-state-name").set_values(Some(STATES.map(String::from).to_vec())).build();
     let request = ec2.describe_instances().filters(state_filter);
     let request = match only {
         Some(id) => request.instance_ids(id),
@@ -74,10 +60,7 @@ async fn describe_instances(
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(page) => page,
-            Err(e)
-                if only.is_some()
-                    && crate::aws::error_code(&e) == Some("InvalidInstanceID.NotFound") =>
-            {
+            Err(e) if only.is_some() && crate::aws::error_code(&e) == Some("InvalidInstanceID.NotFound") => {
                 return Ok(out);
             }
             Err(e) => return Err(format!("DescribeInstances failed: {}", describe(&e))),
@@ -88,19 +71,12 @@ async fn describe_instances(
             };
             out.push(Instance {
                 id: id.to_string(),
-                state: instance
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-                    .unwrap_or_default(),
+                state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
                 opted_out: instance.tags().iter().any(|t| t.key() == Some(opt_out_tag)),
                 profile: instance
                     .iam_instance_profile()
                     .and_then(|p| p.arn())
-                    .map(|arn| AttachedProfile {
-                        arn: arn.to_string(),
-                        association_state: None,
-                    }),
+                    .map(|arn| AttachedProfile { arn: arn.to_string(), association_state: None }),
             });
         }
     }
@@ -109,10 +85,7 @@ async fn describe_instances(
 
 /// Association per instance id: (profile ARN, state). A live association wins over a
 /// `disassociated` one for the same instance.
-async fn describe_associations(
-    ec2: &Client,
-    only: Option<&str>,
-) -> Result<HashMap<String, (String, String)>, String> {
+async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashMap<String, (String, String)>, String> {
     let mut request = ec2.describe_iam_instance_profile_associations();
     if let Some(id) = only {
         request = request.filters(Filter::builder().name("instance-id").values(id).build());
@@ -120,23 +93,14 @@ async fn describe_associations(
     let mut pages = request.into_paginator().send();
     let mut out: HashMap<String, (String, String)> = HashMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            format!(
-                "DescribeIamInstanceProfileAssociations failed: {}",
-                describe(&e)
-            )
-        })?;
+        let page = page.map_err(|e| format!("DescribeIamInstanceProfileAssociations failed: {}", describe(&e)))?;
         for association in page.iam_instance_profile_associations() {
-            let (Some(id), Some(arn)) = (
-                association.instance_id(),
-                association.iam_instance_profile().and_then(|p| p.arn()),
-            ) else {
+            let (Some(id), Some(arn)) =
+                (association.instance_id(), association.iam_instance_profile().and_then(|p| p.arn()))
+            else {
                 continue;
             };
-            let state = association
-                .state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
+            let state = association.state().map(|s| s.as_str().to_string()).unwrap_or_default();
             let keep_existing = out.get(id).is_some_and(|(_, s)| s != "disassociated");
             if !keep_existing {
                 out.insert(id.to_string(), (arn.to_string(), state));
@@ -147,13 +111,7 @@ async fn describe_associations(
 }
 
 /// Re-reads the live association of one instance after a lost race: the profile ARN, if any.
-pub async fn current_association(
-    ec2: &Client,
-    instance_id: &str,
-) -> Result<Option<String>, String> {
+pub async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, String> {
     let associations = describe_associations(ec2, Some(instance_id)).await?;
-    Ok(associations
-        .get(instance_id)
-        .filter(|(_, s)| s != "disassociated")
-        .map(|(arn, _)| arn.clone()))
+    Ok(associations.get(instance_id).filter(|(_, s)| s != "disassociated").map(|(arn, _)| arn.clone()))
 }

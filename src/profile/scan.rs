@@ -49,40 +49,20 @@ type AccountSession = Result<(SdkConfig, Arc<AccountIam>), String>;
 impl ProfileScan {
     /// `base` is the function's own SDK config (see [`crate::aws::load_base_config`]).
     pub fn new(config: Config, base: SdkConfig) -> Self {
-        ProfileScan {
-            config,
-            base,
-            identity: OnceCell::new(),
-        }
+        ProfileScan { config, base, identity: OnceCell::new() }
     }
 
     /// Handles one invocation payload. `deadline` is when the invocation must have returned.
-    pub async fn handle(
-        &self,
-        payload: &Value,
-        deadline: Option<Instant>,
-    ) -> Result<Report, InvocationError> {
+    pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let request = match parse(payload)? {
-            Trigger::Scheduled => ScanRequest {
-                dry_run: self.config.dry_run,
-                ..ScanRequest::default()
-            },
-            Trigger::Manual(ManualRequest::Scan {
-                account_ids,
-                regions,
-                dry_run,
-            }) => ScanRequest {
+            Trigger::Scheduled => ScanRequest { dry_run: self.config.dry_run, ..ScanRequest::default() },
+            Trigger::Manual(ManualRequest::Scan { account_ids, regions, dry_run }) => ScanRequest {
                 accounts: account_ids,
                 regions,
                 instance_id: None,
                 dry_run: dry_run || self.config.dry_run,
             },
-            Trigger::InstanceStateChange {
-                account_id,
-                region,
-                instance_id,
-                state,
-            } => {
+            Trigger::InstanceStateChange { account_id, region, instance_id, state } => {
                 if state != "running" {
                     let item = Item {
                         account_id,
@@ -90,9 +70,7 @@ impl ProfileScan {
                         resource_id: instance_id,
                         action: action::NONE.into(),
                         status: Status::Skipped,
-                        reason: format!(
-                            "instance state is {state}; only running instances are checked at launch"
-                        ),
+                        reason: format!("instance state is {state}; only running instances are checked at launch"),
                     };
                     return Ok(Report::new(JOB, self.config.dry_run, vec![item], 0, 0));
                 }
@@ -110,25 +88,15 @@ impl ProfileScan {
                 };
                 return Err(EventError::NotHandled(format!("the manual action {name}")).into());
             }
-            Trigger::Other {
-                source,
-                detail_type,
-            } => {
-                return Err(EventError::NotHandled(format!(
-                    "{detail_type:?} events from {source}"
-                ))
-                .into());
+            Trigger::Other { source, detail_type } => {
+                return Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into());
             }
         };
         self.run(&request, deadline).await
     }
 
     /// Runs a scan request.
-    pub async fn run(
-        &self,
-        request: &ScanRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Report, InvocationError> {
+    pub async fn run(&self, request: &ScanRequest, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let identity = self
             .identity
             .get_or_try_init(|| Identity::discover(&self.base))
@@ -141,14 +109,10 @@ impl ProfileScan {
         let accounts = self.accounts(&sessions, request, &mut items).await;
         let regions = self.regions(request, &mut items).await?;
 
-        let cells: HashMap<String, OnceCell<AccountSession>> = accounts
-            .iter()
-            .map(|a| (a.clone(), OnceCell::new()))
-            .collect();
-        let units: Vec<(String, String)> = accounts
-            .iter()
-            .flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone())))
-            .collect();
+        let cells: HashMap<String, OnceCell<AccountSession>> =
+            accounts.iter().map(|a| (a.clone(), OnceCell::new())).collect();
+        let units: Vec<(String, String)> =
+            accounts.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect();
         let unit_count = units.len();
         let results: Vec<Result<Vec<Item>, Item>> = futures::stream::iter(units)
             .map(|(account, region)| {
@@ -158,19 +122,14 @@ impl ProfileScan {
                         Some(cell) => cell
                             .get_or_init(|| async {
                                 let config = sessions.for_account(&account).await?;
-                                let iam = Arc::new(AccountIam::new(
-                                    iam_client(&config),
-                                    &account,
-                                    policy_arn,
-                                ));
+                                let iam = Arc::new(AccountIam::new(iam_client(&config), &account, policy_arn));
                                 Ok((config, iam))
                             })
                             .await
                             .clone(),
                         None => Err("internal: account has no session slot".to_string()),
                     };
-                    self.unit(&account, &region, session, request, deadline)
-                        .await
+                    self.unit(&account, &region, session, request, deadline).await
                 }
             })
             .buffer_unordered(self.config.concurrency)
@@ -187,20 +146,10 @@ impl ProfileScan {
                 }
             }
         }
-        for (_, iam) in cells
-            .values()
-            .filter_map(|c| c.get())
-            .filter_map(|s| s.as_ref().ok())
-        {
+        for (_, iam) in cells.values().filter_map(|c| c.get()).filter_map(|s| s.as_ref().ok()) {
             items.extend(iam.take_items());
         }
-        Ok(Report::new(
-            JOB,
-            request.dry_run,
-            items,
-            unit_count,
-            failed_units,
-        ))
+        Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
     }
 
     async fn unit(
@@ -250,32 +199,16 @@ impl ProfileScan {
                 reason: "instance not found or no longer running".into(),
             }]);
         }
-        let unit = Unit {
-            account_id,
-            region,
-            ec2: &ec2,
-            iam: &iam,
-            dry_run: request.dry_run,
-            write_deadline: deadline,
-        };
+        let unit =
+            Unit { account_id, region, ec2: &ec2, iam: &iam, dry_run: request.dry_run, write_deadline: deadline };
         let items = unit.apply(decisions).await;
-        tracing::info!(
-            account_id,
-            region,
-            instances = items.len(),
-            "work unit done"
-        );
+        tracing::info!(account_id, region, instances = items.len(), "work unit done");
         Ok(items)
     }
 
     /// Accounts to cover: the organization's ACTIVE accounts (or the own account), minus the
     /// excluded ones, narrowed to the request. Everything left out is reported.
-    async fn accounts(
-        &self,
-        sessions: &Sessions,
-        request: &ScanRequest,
-        items: &mut Vec<Item>,
-    ) -> Vec<String> {
+    async fn accounts(&self, sessions: &Sessions, request: &ScanRequest, items: &mut Vec<Item>) -> Vec<String> {
         let own = sessions.identity().account_id.clone();
         let mut skipped: Vec<Item> = Vec::new();
         let mut skip = |account: &str, reason: String| {
@@ -294,11 +227,7 @@ impl ProfileScan {
             match membership(&organizations_client(sessions.base())).await {
                 Ok(Membership::Organization { active, inactive }) => {
                     for (id, state) in inactive {
-                        if request
-                            .accounts
-                            .as_ref()
-                            .is_none_or(|wanted| wanted.contains(&id))
-                        {
+                        if request.accounts.as_ref().is_none_or(|wanted| wanted.contains(&id)) {
                             skip(&id, format!("account is {state}, not ACTIVE"));
                         }
                     }
@@ -320,11 +249,7 @@ impl ProfileScan {
         };
         let mut out = Vec::new();
         for account in in_scope {
-            if request
-                .accounts
-                .as_ref()
-                .is_some_and(|wanted| !wanted.contains(&account))
-            {
+            if request.accounts.as_ref().is_some_and(|wanted| !wanted.contains(&account)) {
                 continue;
             }
             if self.config.excluded_accounts.contains(&account) {
@@ -355,24 +280,14 @@ impl ProfileScan {
     }
 
     /// Regions to cover: `CONNECTOR_REGIONS` (or every enabled region), narrowed to the request.
-    async fn regions(
-        &self,
-        request: &ScanRequest,
-        items: &mut Vec<Item>,
-    ) -> Result<Vec<String>, InvocationError> {
+    async fn regions(&self, request: &ScanRequest, items: &mut Vec<Item>) -> Result<Vec<String>, InvocationError> {
         let configured = match &self.config.regions {
             Some(r) => r.clone(),
             None => match &request.regions {
                 Some(r) => r.clone(),
                 None => {
-                    let region = self
-                        .base
-                        .region()
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "us-east-1".into());
-                    enabled_regions(&ec2_client(&self.base, &region))
-                        .await
-                        .map_err(InvocationError::Regions)?
+                    let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+                    enabled_regions(&ec2_client(&self.base, &region)).await.map_err(InvocationError::Regions)?
                 }
             },
         };

@@ -56,9 +56,7 @@ impl Moto {
             .expect("moto launcher starts");
         let stdout = child.stdout.take().expect("stdout piped");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("launcher prints READY");
+        BufReader::new(stdout).read_line(&mut line).expect("launcher prints READY");
         let port = line
             .trim()
             .strip_prefix("READY ")
@@ -74,8 +72,7 @@ impl Moto {
 
     /// SDK config of the management account (moto's default account), as the function gets it.
     pub async fn management_config(&self) -> SdkConfig {
-        self.config_with(Credentials::new("testing", "testing", None, None, "test"))
-            .await
+        self.config_with(Credentials::new("testing", "testing", None, None, "test")).await
     }
 
     async fn config_with(&self, credentials: Credentials) -> SdkConfig {
@@ -84,9 +81,7 @@ impl Moto {
             .region(Region::new("us-east-1"))
             .credentials_provider(credentials)
             .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(6)
-                    .with_initial_backoff(std::time::Duration::from_millis(20)),
+                RetryConfig::standard().with_max_attempts(6).with_initial_backoff(std::time::Duration::from_millis(20)),
             )
             .load()
             .await
@@ -115,11 +110,7 @@ impl Moto {
 
     /// Replaces the fault rules.
     pub fn faults(&self, rules: Value) {
-        self.request(
-            "POST",
-            "/_harness/faults",
-            Some(&serde_json::json!({ "rules": rules })),
-        );
+        self.request("POST", "/_harness/faults", Some(&serde_json::json!({ "rules": rules })));
     }
 
     /// Fault rules with their counters.
@@ -162,12 +153,8 @@ impl Moto {
         .expect("send");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
-        let payload = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        serde_json::from_str(payload)
-            .unwrap_or_else(|e| panic!("bad harness answer {response:?}: {e}"))
+        let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        serde_json::from_str(payload).unwrap_or_else(|e| panic!("bad harness answer {response:?}: {e}"))
     }
 }
 
@@ -180,9 +167,7 @@ impl Drop for Moto {
 
 /// Reads a fixture from `tests/events/`.
 pub fn event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/events")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

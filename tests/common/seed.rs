@@ -11,9 +11,7 @@ const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","P
 
 pub fn ec2(config: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(config)
-            .region(Region::new(region.to_string()))
-            .build(),
+        aws_sdk_ec2::config::Builder::from(config).region(Region::new(region.to_string())).build(),
     )
 }
 
@@ -38,31 +36,16 @@ pub async fn organization(management: &SdkConfig, n: usize) -> Vec<String> {
             .send()
             .await
             .expect("create account");
-        members.push(
-            out.create_account_status()
-                .and_then(|s| s.account_id())
-                .expect("account id")
-                .to_string(),
-        );
+        members.push(out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string());
     }
     members
 }
 
 /// Creates a role (optionally at a path, optionally carrying the SSM policy) and a profile holding it.
-pub async fn profile(
-    config: &SdkConfig,
-    path: &str,
-    profile: &str,
-    role: Option<(&str, bool)>,
-) -> String {
+pub async fn profile(config: &SdkConfig, path: &str, profile: &str, role: Option<(&str, bool)>) -> String {
     let iam = iam(config);
-    let out = iam
-        .create_instance_profile()
-        .instance_profile_name(profile)
-        .path(path)
-        .send()
-        .await
-        .expect("create profile");
+    let out =
+        iam.create_instance_profile().instance_profile_name(profile).path(path).send().await.expect("create profile");
     if let Some((role, with_policy)) = role {
         iam.create_role()
             .role_name(role)
@@ -72,12 +55,7 @@ pub async fn profile(
             .await
             .expect("create role");
         if with_policy {
-            iam.attach_role_policy()
-                .role_name(role)
-                .policy_arn(SSM_CORE)
-                .send()
-                .await
-                .expect("attach");
+            iam.attach_role_policy().role_name(role).policy_arn(SSM_CORE).send().await.expect("attach");
         }
         iam.add_role_to_instance_profile()
             .instance_profile_name(profile)
@@ -91,22 +69,11 @@ pub async fn profile(
 
 /// The connector's profile and role, as the member template makes them.
 pub async fn connector_profile(config: &SdkConfig) -> String {
-    profile(
-        config,
-        "/",
-        CONNECTOR_PROFILE,
-        Some(("MdcConnectorInstanceRole", true)),
-    )
-    .await
+    profile(config, "/", CONNECTOR_PROFILE, Some(("MdcConnectorInstanceRole", true))).await
 }
 
 /// Launches one instance, optionally tagged and with a profile; returns its id.
-pub async fn instance(
-    config: &SdkConfig,
-    region: &str,
-    tags: &[(&str, &str)],
-    profile: Option<&str>,
-) -> String {
+pub async fn instance(config: &SdkConfig, region: &str, tags: &[(&str, &str)], profile: Option<&str>) -> String {
     let mut request = ec2(config, region)
         .run_instances()
         .image_id("ami-12c6146b")
@@ -121,8 +88,7 @@ pub async fn instance(
         request = request.tag_specifications(spec.build());
     }
     if let Some(p) = profile {
-        request = request
-            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(p).build());
+        request = request.iam_instance_profile(IamInstanceProfileSpecification::builder().name(p).build());
     }
     let out = request.send().await.expect("run instances");
     out.instances()[0].instance_id().expect("id").to_string()
@@ -132,12 +98,7 @@ pub async fn instance(
 pub async fn profile_of(config: &SdkConfig, region: &str, instance_id: &str) -> Option<String> {
     let out = ec2(config, region)
         .describe_iam_instance_profile_associations()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-id")
-                .values(instance_id)
-                .build(),
-        )
+        .filters(aws_sdk_ec2::types::Filter::builder().name("instance-id").values(instance_id).build())
         .send()
         .await
         .expect("describe associations");
@@ -151,13 +112,6 @@ pub async fn profile_of(config: &SdkConfig, region: &str, instance_id: &str) -> 
 
 /// Whether a role carries the SSM policy.
 pub async fn role_has_ssm_policy(config: &SdkConfig, role: &str) -> bool {
-    let out = iam(config)
-        .list_attached_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .expect("list policies");
-    out.attached_policies()
-        .iter()
-        .any(|p| p.policy_arn() == Some(SSM_CORE))
+    let out = iam(config).list_attached_role_policies().role_name(role).send().await.expect("list policies");
+    out.attached_policies().iter().any(|p| p.policy_arn() == Some(SSM_CORE))
 }

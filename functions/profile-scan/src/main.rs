@@ -13,14 +13,10 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config =
-        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let job = ProfileScan::new(config, load_base_config().await);
     let job = &job;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(job, event).await
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handle(job, event).await })).await
 }
 
 async fn handle(job: &ProfileScan, event: LambdaEvent<Value>) -> Result<Report, Diagnostic> {
