@@ -14,6 +14,8 @@ pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
 pub const DEFAULT_INSTANCE_PROFILE: &str = "MdcConnectorInstanceProfile";
 /// Instances carrying this tag key are left alone when `CONNECTOR_OPT_OUT_TAG` is not set.
 pub const DEFAULT_OPT_OUT_TAG: &str = "mdc-connector:opt-out";
+/// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
+pub const DEFAULT_MANAGEMENT_STACK: &str = "mdc-connector-member";
 /// Work units processed at once when `CONNECTOR_CONCURRENCY` is not set.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
@@ -36,6 +38,18 @@ pub struct Config {
     pub attach_policy_to_existing_roles: bool,
     /// Work units (account, region) processed concurrently.
     pub concurrency: usize,
+    /// The onboarding StackSet (`STACKSET_NAME`; account-discovery requires it).
+    pub stackset_name: Option<String>,
+    /// Regions the StackSet deploys to (`STACKSET_REGIONS`; account-discovery requires it).
+    pub stackset_regions: Option<Vec<String>>,
+    /// Re-deploy OUTDATED, INOPERABLE or failed instances (`STACKSET_RETRY_FAILED`).
+    pub stackset_retry_failed: bool,
+    /// Delete instances of accounts that left or closed (`STACKSET_REMOVE_DEPARTED`).
+    pub stackset_remove_departed: bool,
+    /// Call StackSets as a delegated administrator (`STACKSET_CALL_AS=DELEGATED_ADMIN`).
+    pub stackset_delegated_admin: bool,
+    /// Name of the member template's plain stack in the management account.
+    pub management_stack_name: String,
 }
 
 impl Default for Config {
@@ -49,6 +63,12 @@ impl Default for Config {
             instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
             attach_policy_to_existing_roles: true,
             concurrency: DEFAULT_CONCURRENCY,
+            stackset_name: None,
+            stackset_regions: None,
+            stackset_retry_failed: false,
+            stackset_remove_departed: false,
+            stackset_delegated_admin: false,
+            management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
         }
     }
 }
@@ -107,8 +127,59 @@ impl Config {
                 })
                 .transpose()?
                 .unwrap_or(DEFAULT_CONCURRENCY),
+            stackset_name: get("STACKSET_NAME")
+                .map(|v| {
+                    single(
+                        "STACKSET_NAME",
+                        v,
+                        is_stack_name,
+                        "a StackSet name: a letter, then letters, digits and hyphens, at most 128",
+                    )
+                })
+                .transpose()?,
+            stackset_regions: get("STACKSET_REGIONS")
+                .map(|v| list("STACKSET_REGIONS", &v, is_region, "a region name such as eu-west-1"))
+                .transpose()?,
+            stackset_retry_failed: get("STACKSET_RETRY_FAILED")
+                .map(|v| boolean("STACKSET_RETRY_FAILED", &v))
+                .transpose()?
+                .unwrap_or(false),
+            stackset_remove_departed: get("STACKSET_REMOVE_DEPARTED")
+                .map(|v| boolean("STACKSET_REMOVE_DEPARTED", &v))
+                .transpose()?
+                .unwrap_or(false),
+            stackset_delegated_admin: match get("STACKSET_CALL_AS").as_deref() {
+                None | Some("SELF") => false,
+                Some("DELEGATED_ADMIN") => true,
+                Some(other) => {
+                    return Err(ConfigError::invalid("STACKSET_CALL_AS", other, "expected SELF or DELEGATED_ADMIN"));
+                }
+            },
+            management_stack_name: get("MANAGEMENT_STACK_NAME")
+                .map(|v| single("MANAGEMENT_STACK_NAME", v, is_stack_name, "a stack name"))
+                .transpose()?
+                .unwrap_or(defaults.management_stack_name),
         })
     }
+
+    /// The StackSet settings account-discovery cannot run without.
+    pub fn require_stackset(&self) -> Result<(&str, &[String]), ConfigError> {
+        let name = self
+            .stackset_name
+            .as_deref()
+            .ok_or_else(|| ConfigError::invalid("STACKSET_NAME", "", "required by account-discovery"))?;
+        let regions = self
+            .stackset_regions
+            .as_deref()
+            .ok_or_else(|| ConfigError::invalid("STACKSET_REGIONS", "", "required by account-discovery"))?;
+        Ok((name, regions))
+    }
+}
+
+fn is_stack_name(s: &str) -> bool {
+    s.len() <= 128
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn single(name: &'static str, value: String, ok: impl Fn(&str) -> bool, expected: &str) -> Result<String, ConfigError> {

@@ -17,6 +17,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod event;
 pub mod profile;

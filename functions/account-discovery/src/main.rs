@@ -1,0 +1,35 @@
+//! `account-discovery` Lambda function: onboards every ACTIVE member account to the connector's
+//! StackSet (daily reconcile, Organizations and Control Tower events, manual `reconcile`).
+
+use connector_engine::aws::load_base_config;
+use connector_engine::config::Config;
+use connector_engine::discovery::AccountDiscovery;
+use connector_engine::report::Report;
+use connector_engine::runtime::{log_report, write_deadline};
+use connector_engine::telemetry;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let job = AccountDiscovery::new(config, load_base_config().await)
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let job = &job;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handle(job, event).await })).await
+}
+
+async fn handle(job: &AccountDiscovery, event: LambdaEvent<Value>) -> Result<Report, Diagnostic> {
+    let deadline = write_deadline(&event.context);
+    match job.handle(&event.payload, deadline).await {
+        Ok(report) => {
+            log_report(&report);
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "invocation failed");
+            Err(e.into())
+        }
+    }
+}

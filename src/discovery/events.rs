@@ -1,0 +1,135 @@
+//! Organizations and Control Tower events delivered through CloudTrail: which account each is
+//! about and whether it calls for onboarding. Parsed leniently (only the fields used are read;
+//! CloudTrail's timestamps such as "Nov 28, 2026 9:00:00 AM" are never parsed).
+
+use serde_json::Value;
+
+use crate::validate::is_account_id;
+
+/// What an Organizations event means for onboarding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrgEvent {
+    /// An account joined or was created: onboard it.
+    Joined {
+        /// The account.
+        account_id: String,
+        /// The event name, for the report.
+        event: String,
+    },
+    /// An account moved between OUs: re-evaluate it.
+    Moved {
+        /// The account.
+        account_id: String,
+    },
+    /// An account left or closed: apply the removal policy.
+    Left {
+        /// The account.
+        account_id: String,
+        /// The event name.
+        event: String,
+    },
+    /// Creation did not succeed, or the event needs nothing: report only.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads the `detail` of an `aws.organizations` / `aws.controltower` CloudTrail event.
+pub fn classify(detail: &Value) -> OrgEvent {
+    let name = detail.get("eventName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |path: &[&str]| {
+        let mut v = detail;
+        for p in path {
+            v = v.get(p)?;
+        }
+        v.as_str().map(String::from)
+    };
+    let account = |found: Option<String>| found.filter(|a| is_account_id(a));
+    let missing = |what: &str| OrgEvent::Ignored { reason: format!("{name} event without a valid {what}") };
+    match name.as_str() {
+        "CreateAccountResult" => {
+            let state = text(&["serviceEventDetails", "createAccountStatus", "state"]).unwrap_or_default();
+            match account(text(&["serviceEventDetails", "createAccountStatus", "accountId"])) {
+                Some(account_id) if state == "SUCCEEDED" => OrgEvent::Joined { account_id, event: name },
+                Some(account_id) => {
+                    OrgEvent::Ignored { reason: format!("account {account_id} creation is {state}, not SUCCEEDED") }
+                }
+                None if state != "SUCCEEDED" => {
+                    OrgEvent::Ignored { reason: format!("account creation is {state}, not SUCCEEDED") }
+                }
+                None => missing("createAccountStatus.accountId"),
+            }
+        }
+        "CreateManagedAccount" | "UpdateManagedAccount" => {
+            let status = &["serviceEventDetails", "createManagedAccountStatus"];
+            let state = text(&[status[0], status[1], "state"]).unwrap_or_default();
+            match account(text(&[status[0], status[1], "account", "accountId"])) {
+                Some(account_id) if state == "SUCCEEDED" => OrgEvent::Joined { account_id, event: name },
+                _ if state != "SUCCEEDED" => {
+                    OrgEvent::Ignored { reason: format!("Control Tower account creation is {state}, not SUCCEEDED") }
+                }
+                _ => missing("createManagedAccountStatus.account.accountId"),
+            }
+        }
+        "AcceptHandshake" => {
+            let parties = detail.pointer("/responseElements/handshake/parties").and_then(Value::as_array);
+            let from_parties = parties.and_then(|ps| {
+                ps.iter()
+                    .filter(|p| p.get("type").and_then(Value::as_str) == Some("ACCOUNT"))
+                    .filter_map(|p| p.get("id").and_then(Value::as_str))
+                    .find(|id| is_account_id(id))
+                    .map(String::from)
+            });
+            match account(from_parties.or_else(|| text(&["userIdentity", "accountId"]))) {
+                Some(account_id) => OrgEvent::Joined { account_id, event: name },
+                None => missing("invited account"),
+            }
+        }
+        "MoveAccount" => match account(text(&["requestParameters", "accountId"])) {
+            Some(account_id) => OrgEvent::Moved { account_id },
+            None => missing("requestParameters.accountId"),
+        },
+        "RemoveAccountFromOrganization" | "CloseAccount" => match account(text(&["requestParameters", "accountId"])) {
+            Some(account_id) => OrgEvent::Left { account_id, event: name },
+            None => missing("requestParameters.accountId"),
+        },
+        other => OrgEvent::Ignored { reason: format!("Organizations event {other:?} needs no onboarding") },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_account_result_onboards_only_when_succeeded() {
+        let ok = json!({"eventName":"CreateAccountResult","serviceEventDetails":{"createAccountStatus":{"state":"SUCCEEDED","accountId":"210987654321","requestedTimestamp":"Nov 28, 2026 8:59:58 AM"}}});
+        assert_eq!(
+            classify(&ok),
+            OrgEvent::Joined { account_id: "210987654321".into(), event: "CreateAccountResult".into() }
+        );
+        let failed = json!({"eventName":"CreateAccountResult","serviceEventDetails":{"createAccountStatus":{"state":"FAILED","failureReason":"EMAIL_ALREADY_EXISTS"}}});
+        assert!(matches!(classify(&failed), OrgEvent::Ignored { reason } if reason.contains("FAILED")));
+    }
+
+    #[test]
+    fn control_tower_handshake_move_remove_and_close() {
+        let ct = json!({"eventName":"CreateManagedAccount","serviceEventDetails":{"createManagedAccountStatus":{"state":"SUCCEEDED","account":{"accountId":"210987654321"}}}});
+        assert!(matches!(classify(&ct), OrgEvent::Joined { .. }));
+        let hs = json!({"eventName":"AcceptHandshake","userIdentity":{"accountId":"210987654321"},"responseElements":{"handshake":{"parties":[{"type":"ORGANIZATION","id":"o-abc"},{"type":"ACCOUNT","id":"210987654321"}]}}});
+        assert_eq!(
+            classify(&hs),
+            OrgEvent::Joined { account_id: "210987654321".into(), event: "AcceptHandshake".into() }
+        );
+        let mv = json!({"eventName":"MoveAccount","requestParameters":{"accountId":"210987654321","sourceParentId":"r-1","destinationParentId":"ou-1"}});
+        assert_eq!(classify(&mv), OrgEvent::Moved { account_id: "210987654321".into() });
+        for name in ["RemoveAccountFromOrganization", "CloseAccount"] {
+            let e = json!({"eventName": name, "requestParameters":{"accountId":"210987654321"}});
+            assert!(matches!(classify(&e), OrgEvent::Left { .. }), "{name}");
+        }
+        let bad = json!({"eventName":"MoveAccount","requestParameters":{"accountId":"$(id)"}});
+        assert!(matches!(classify(&bad), OrgEvent::Ignored { .. }));
+    }
+}

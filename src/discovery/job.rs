@@ -1,0 +1,156 @@
+//! The `account-discovery` job: reconcile on schedule or by hand, onboard on Organizations events.
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::CallAs;
+use serde_json::Value;
+
+use super::apply::{Executor, Kind};
+use super::events::{OrgEvent, classify};
+use super::plan::{Rules, action, plan};
+use super::read::Readers;
+use super::state::{Estate, PermissionModel};
+use crate::aws::{Identity, organizations_client};
+use crate::config::Config;
+use crate::error::{EventError, InvocationError};
+use crate::event::{ManualRequest, Trigger, parse};
+use crate::report::{Item, Report, Status};
+
+/// Name of the job in reports.
+pub const JOB: &str = "account-discovery";
+
+/// The job, built once at cold start.
+pub struct AccountDiscovery {
+    config: Config,
+    base: SdkConfig,
+    /// First wait between retries of a busy StackSet (doubles each time).
+    pub backoff: Duration,
+}
+
+impl AccountDiscovery {
+    /// Fails when `STACKSET_NAME` or `STACKSET_REGIONS` is missing.
+    pub fn new(config: Config, base: SdkConfig) -> Result<Self, crate::error::ConfigError> {
+        config.require_stackset()?;
+        Ok(AccountDiscovery { config, base, backoff: Duration::from_secs(2) })
+    }
+
+    /// Handles one invocation payload.
+    pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let dry = self.config.dry_run;
+        match parse(payload)? {
+            Trigger::Scheduled => self.reconcile(None, dry, None).await,
+            Trigger::Manual(ManualRequest::Reconcile { dry_run }) => {
+                self.reconcile(None, dry || dry_run, deadline).await
+            }
+            Trigger::Other { source, detail_type } if source == "aws.organizations" || source == "aws.controltower" => {
+                let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
+                match classify(&detail) {
+                    OrgEvent::Joined { account_id, .. }
+                    | OrgEvent::Moved { account_id }
+                    | OrgEvent::Left { account_id, .. } => self.reconcile(Some(account_id), dry, deadline).await,
+                    OrgEvent::Ignored { reason } => {
+                        let item = Item {
+                            account_id: payload.get("account").and_then(Value::as_str).unwrap_or("*").to_string(),
+                            region: "*".into(),
+                            resource_id: "stack-instance".into(),
+                            action: action::CHECK.into(),
+                            status: Status::Skipped,
+                            reason: format!("{detail_type}: {reason}"),
+                        };
+                        Ok(Report::new(JOB, dry, vec![item], 0, 0))
+                    }
+                }
+            }
+            Trigger::Manual(ManualRequest::Scan { .. }) => {
+                Err(EventError::NotHandled("the manual action scan (send it to profile-scan)".into()).into())
+            }
+            Trigger::Manual(ManualRequest::Reprovision { .. }) => {
+                Err(EventError::NotHandled("the manual action reprovision (send it to arc-provisioner)".into()).into())
+            }
+            Trigger::InstanceStateChange { .. } => {
+                Err(EventError::NotHandled("EC2 instance state changes (send them to profile-scan)".into()).into())
+            }
+            Trigger::Other { source, detail_type } => {
+                Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into())
+            }
+        }
+    }
+
+    /// Reconciles the whole organization, or one account.
+    pub async fn reconcile(
+        &self,
+        only: Option<String>,
+        dry_run: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Report, InvocationError> {
+        let (name, regions) = self.config.require_stackset().map_err(|e| InvocationError::Identity(e.to_string()))?;
+        let identity = Identity::discover(&self.base).await.map_err(InvocationError::Identity)?;
+        let cfn = aws_sdk_cloudformation::Client::new(&self.base);
+        let org = organizations_client(&self.base);
+        let call_as = if self.config.stackset_delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
+        let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
+        let fail = |reason: String| Report::new(JOB, dry_run, vec![unit_failure(name, reason)], 1, 1);
+
+        let stack_set = match readers.stack_set(name).await {
+            Ok(s) => s,
+            Err(reason) => return Ok(fail(reason)),
+        };
+        let instances = match readers.instances(name).await {
+            Ok(i) => i,
+            Err(reason) => return Ok(fail(reason)),
+        };
+        let accounts = match readers.accounts(stack_set.model == PermissionModel::ServiceManaged).await {
+            Ok(a) => a,
+            Err(reason) => return Ok(fail(reason)),
+        };
+        let management_stack = match only.as_deref() {
+            Some(a) if a != identity.account_id => None,
+            _ => readers.stack_status(&self.config.management_stack_name).await.unwrap_or(None),
+        };
+        let estate =
+            Estate { stack_set, instances, accounts, management: identity.account_id.clone(), management_stack };
+        let only_list = only.map(|a| vec![a]);
+        let rules = Rules {
+            regions,
+            excluded: &self.config.excluded_accounts,
+            retry_failed: self.config.stackset_retry_failed,
+            remove_departed: self.config.stackset_remove_departed,
+            only: only_list.as_deref(),
+        };
+        let mut planned = plan(&estate, &rules);
+        if let Some(only) = &only_list
+            && !estate.accounts.iter().any(|a| a.id == only[0])
+            && !estate.instances.iter().any(|i| i.account == only[0])
+        {
+            planned.findings.push(Item {
+                account_id: only[0].clone(),
+                region: "*".into(),
+                resource_id: "stack-instance".into(),
+                action: action::CHECK.into(),
+                status: Status::Skipped,
+                reason: "not an account of the organization and no stack instance: nothing to do".into(),
+            });
+        }
+        let executor =
+            Executor { cfn: &cfn, stack_set: &estate.stack_set, call_as, dry_run, deadline, backoff: self.backoff };
+        let mut items = planned.findings;
+        items.extend(executor.run(Kind::Create, &planned.create).await);
+        items.extend(executor.run(Kind::Retry, &planned.retry).await);
+        items.extend(executor.run(Kind::Remove, &planned.remove).await);
+        let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
+        tracing::info!(stack_set = name, operations, "reconcile done");
+        Ok(Report::new(JOB, dry_run, items, 1, 0))
+    }
+}
+
+fn unit_failure(stack_set: &str, reason: String) -> Item {
+    Item {
+        account_id: "*".into(),
+        region: "*".into(),
+        resource_id: stack_set.to_string(),
+        action: "reconcile".into(),
+        status: Status::Failed,
+        reason,
+    }
+}

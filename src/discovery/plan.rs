@@ -1,0 +1,319 @@
+//! The pure reconcile planner: target = ACTIVE members minus excluded, times the StackSet regions;
+//! missing instances are created in as few operations as possible (one per set of regions).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::state::{Estate, PermissionModel};
+use crate::report::{Item, Status};
+
+/// Report actions.
+pub mod action {
+    /// Create stack instances.
+    pub const CREATE: &str = "create-stack-instances";
+    /// Re-deploy instances that are outdated or failed.
+    pub const RETRY: &str = "update-stack-instances";
+    /// Delete instances of accounts that left.
+    pub const REMOVE: &str = "delete-stack-instances";
+    /// Check only.
+    pub const CHECK: &str = "check";
+}
+
+/// One StackSet operation: these accounts in these regions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Accounts, sorted.
+    pub accounts: Vec<String>,
+    /// Regions, sorted.
+    pub regions: Vec<String>,
+    /// Parent OUs of the accounts (service-managed targets), sorted.
+    pub ous: Vec<String>,
+}
+
+/// The plan: writes to make and items to report as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Missing instances, batched.
+    pub create: Vec<Batch>,
+    /// Outdated or failed instances to re-deploy (only when retrying is configured).
+    pub retry: Vec<Batch>,
+    /// Instances of departed accounts to delete (only when removal is configured).
+    pub remove: Vec<Batch>,
+    /// Findings that need no write.
+    pub findings: Vec<Item>,
+}
+
+/// Configuration the planner needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules<'a> {
+    /// Where the StackSet deploys.
+    pub regions: &'a [String],
+    /// Accounts never touched.
+    pub excluded: &'a BTreeSet<String>,
+    /// Re-deploy OUTDATED / INOPERABLE / failed instances.
+    pub retry_failed: bool,
+    /// Delete instances of accounts that left or closed.
+    pub remove_departed: bool,
+    /// Only these accounts (an event); `None` for the whole organization.
+    pub only: Option<&'a [String]>,
+}
+
+/// Plans a reconcile.
+pub fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
+    let mut out = Plan::default();
+    let in_scope = |a: &str| rules.only.is_none_or(|only| only.iter().any(|o| o == a));
+    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut retry: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut remove: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let parent: BTreeMap<&str, Option<&str>> =
+        estate.accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
+
+    for account in estate.accounts.iter().filter(|a| in_scope(&a.id)) {
+        let finding = |status: Status, reason: String| item(&account.id, "*", action::CHECK, status, reason);
+        if account.id == estate.management {
+            let reason = match &estate.management_stack {
+                Some(status) => format!("management account: member template deployed as a plain stack ({status})"),
+                None => {
+                    "management account: StackSets never deploy here; deploy cfn/member.yaml as a plain stack".into()
+                }
+            };
+            let status = if estate.management_stack.is_some() { Status::Skipped } else { Status::Failed };
+            out.findings.push(finding(status, reason));
+            continue;
+        }
+        if rules.excluded.contains(&account.id) {
+            out.findings.push(finding(Status::Skipped, "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
+            continue;
+        }
+        if account.state != "ACTIVE" {
+            out.findings
+                .push(finding(Status::Skipped, format!("account is {}, not ACTIVE: not onboarded", account.state)));
+            continue;
+        }
+        for region in rules.regions {
+            let existing = estate.instances.iter().find(|i| i.account == account.id && &i.region == region);
+            match existing {
+                None => {
+                    missing.entry(account.id.clone()).or_default().insert(region.clone());
+                }
+                Some(i) if healthy(i) => out.findings.push(item(
+                    &account.id,
+                    region,
+                    action::CHECK,
+                    Status::Skipped,
+                    "stack instance is CURRENT".into(),
+                )),
+                Some(_) if rules.retry_failed => {
+                    retry.entry(account.id.clone()).or_default().insert(region.clone());
+                }
+                Some(i) => out.findings.push(item(
+                    &account.id,
+                    region,
+                    action::RETRY,
+                    Status::Failed,
+                    format!(
+                        "stack instance is {}{}: {}; set STACKSET_RETRY_FAILED=true to re-deploy it",
+                        i.status,
+                        i.detailed_status.as_deref().map(|d| format!("/{d}")).unwrap_or_default(),
+                        i.reason.as_deref().unwrap_or("no reason given")
+                    ),
+                )),
+            }
+        }
+    }
+
+    let known: BTreeSet<&str> = estate.accounts.iter().filter(|a| a.state == "ACTIVE").map(|a| a.id.as_str()).collect();
+    for instance in estate.instances.iter().filter(|i| in_scope(&i.account)) {
+        if known.contains(instance.account.as_str()) || rules.excluded.contains(&instance.account) {
+            continue;
+        }
+        let gone_from_listing = rules.only.is_none() || estate.accounts.iter().any(|a| a.id == instance.account);
+        if !gone_from_listing {
+            continue;
+        }
+        if rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged {
+            remove.entry(instance.account.clone()).or_default().insert(instance.region.clone());
+        } else {
+            out.findings.push(item(
+                &instance.account,
+                &instance.region,
+                action::REMOVE,
+                Status::Skipped,
+                "account left the organization or is not ACTIVE; its stack instance is kept (set STACKSET_REMOVE_DEPARTED=true to delete it; self-managed StackSets only)".into(),
+            ));
+        }
+    }
+
+    out.create = batches(missing, &parent);
+    out.retry = batches(retry, &parent);
+    out.remove = batches(remove, &parent);
+    out
+}
+
+fn healthy(i: &super::state::StackInstance) -> bool {
+    i.status == "CURRENT" && i.detailed_status.as_deref().is_none_or(|d| d == "SUCCEEDED")
+}
+
+/// Groups accounts by identical region sets: one operation per set.
+fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTreeMap<&str, Option<&str>>) -> Vec<Batch> {
+    let mut by_regions: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for (account, regions) in wanted {
+        by_regions.entry(regions.into_iter().collect()).or_default().push(account);
+    }
+    by_regions
+        .into_iter()
+        .map(|(regions, accounts)| {
+            let ous: BTreeSet<String> =
+                accounts.iter().filter_map(|a| parent.get(a.as_str()).copied().flatten()).map(String::from).collect();
+            Batch { accounts, regions, ous: ous.into_iter().collect() }
+        })
+        .collect()
+}
+
+fn item(account: &str, region: &str, action: &str, status: Status, reason: String) -> Item {
+    Item {
+        account_id: account.into(),
+        region: region.into(),
+        resource_id: "stack-instance".into(),
+        action: action.into(),
+        status,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::{Account, StackInstance, StackSet};
+    use super::*;
+
+    const MGMT: &str = "111111111111";
+
+    fn account(id: &str, state: &str, parent: &str) -> Account {
+        Account { id: id.into(), state: state.into(), parent: Some(parent.into()) }
+    }
+
+    fn instance(account: &str, region: &str, status: &str) -> StackInstance {
+        StackInstance {
+            account: account.into(),
+            region: region.into(),
+            status: status.into(),
+            detailed_status: None,
+            reason: Some(
+                "ResourceLogicalId:InstanceRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:already exists"
+                    .into(),
+            ),
+        }
+    }
+
+    fn estate(accounts: Vec<Account>, instances: Vec<StackInstance>) -> Estate {
+        Estate {
+            stack_set: StackSet { name: "s".into(), model: PermissionModel::SelfManaged, managed_execution: false },
+            instances,
+            accounts,
+            management: MGMT.into(),
+            management_stack: None,
+        }
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["eu-west-1".into(), "us-east-1".into()]
+    }
+
+    fn rules<'a>(regions: &'a [String], excluded: &'a BTreeSet<String>) -> Rules<'a> {
+        Rules { regions, excluded, retry_failed: false, remove_departed: false, only: None }
+    }
+
+    #[test]
+    fn many_new_accounts_are_created_in_one_operation_per_region_set() {
+        let mut accounts = vec![account(MGMT, "ACTIVE", "r-root")];
+        accounts.extend((0..50).map(|i| account(&format!("2000000000{i:02}"), "ACTIVE", "ou-a")));
+        accounts.push(account("300000000000", "ACTIVE", "ou-b"));
+        let e = estate(accounts, vec![instance("300000000000", "eu-west-1", "CURRENT")]);
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let p = plan(&e, &rules(&r, &excluded));
+        assert_eq!(p.create.len(), 2, "{:?}", p.create);
+        let big = p.create.iter().find(|b| b.accounts.len() == 50).expect("the 50 new accounts together");
+        assert_eq!(big.regions, r);
+        assert_eq!(big.ous, vec!["ou-a".to_string()]);
+        let partial =
+            p.create.iter().find(|b| b.accounts == vec!["300000000000".to_string()]).expect("partial account");
+        assert_eq!(partial.regions, vec!["us-east-1".to_string()]);
+    }
+
+    #[test]
+    fn management_excluded_and_inactive_accounts_are_reported_not_targeted() {
+        let e = estate(
+            vec![
+                account(MGMT, "ACTIVE", "r-root"),
+                account("200000000001", "ACTIVE", "ou-a"),
+                account("200000000002", "SUSPENDED", "ou-a"),
+                account("200000000003", "CLOSED", "ou-a"),
+            ],
+            vec![],
+        );
+        let r = regions();
+        let excluded: BTreeSet<String> = ["200000000001".to_string()].into();
+        let p = plan(&e, &rules(&r, &excluded));
+        assert!(p.create.is_empty());
+        let reason =
+            |a: &str| p.findings.iter().find(|f| f.account_id == a).map(|f| f.reason.clone()).unwrap_or_default();
+        assert!(reason(MGMT).contains("plain stack"));
+        assert!(reason("200000000001").contains("excluded"));
+        assert!(reason("200000000002").contains("SUSPENDED"));
+        assert!(reason("200000000003").contains("CLOSED"));
+    }
+
+    #[test]
+    fn unhealthy_instances_are_reported_with_their_reason_or_retried_when_configured() {
+        let mut failed = instance("200000000001", "us-east-1", "CURRENT");
+        failed.detailed_status = Some("FAILED".into());
+        let e = estate(
+            vec![account(MGMT, "ACTIVE", "r"), account("200000000001", "ACTIVE", "ou-a")],
+            vec![instance("200000000001", "eu-west-1", "OUTDATED"), failed],
+        );
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let p = plan(&e, &rules(&r, &excluded));
+        let reported: Vec<_> =
+            p.findings.iter().filter(|f| f.status == Status::Failed && f.account_id != MGMT).collect();
+        assert_eq!(reported.len(), 2);
+        assert!(
+            reported.iter().all(|f| f.reason.contains("already exists") && f.reason.contains("STACKSET_RETRY_FAILED"))
+        );
+        let p = plan(&e, &Rules { retry_failed: true, ..rules(&r, &excluded) });
+        assert_eq!(p.retry.len(), 1);
+        assert_eq!(p.retry[0].regions, r);
+    }
+
+    #[test]
+    fn departed_accounts_are_reported_by_default_and_removed_only_when_configured() {
+        let e = estate(vec![account(MGMT, "ACTIVE", "r")], vec![instance("200000000009", "eu-west-1", "CURRENT")]);
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let p = plan(&e, &rules(&r, &excluded));
+        assert!(p.remove.is_empty());
+        assert!(
+            p.findings.iter().any(|f| f.account_id == "200000000009" && f.reason.contains("STACKSET_REMOVE_DEPARTED"))
+        );
+        let p = plan(&e, &Rules { remove_departed: true, ..rules(&r, &excluded) });
+        assert_eq!(p.remove.len(), 1);
+    }
+
+    #[test]
+    fn an_event_narrows_the_plan_to_its_account() {
+        let e = estate(
+            vec![
+                account(MGMT, "ACTIVE", "r"),
+                account("200000000001", "ACTIVE", "ou"),
+                account("200000000002", "ACTIVE", "ou"),
+            ],
+            vec![],
+        );
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let only = vec!["200000000002".to_string()];
+        let p = plan(&e, &Rules { only: Some(&only), ..rules(&r, &excluded) });
+        assert_eq!(p.create.len(), 1);
+        assert_eq!(p.create[0].accounts, only);
+    }
+}

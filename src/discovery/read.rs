@@ -1,0 +1,123 @@
+//! Reads the StackSet, its instances, the organization (with each account's parent for
+//! service-managed targets) and the management account's plain stack.
+
+use aws_sdk_cloudformation::types::{CallAs, PermissionModels};
+use aws_sdk_organizations::types::ChildType;
+
+use super::state::{Account, PermissionModel, StackInstance, StackSet};
+use crate::aws::{describe, error_code};
+
+/// CloudFormation and Organizations clients of the management account (or delegated admin).
+pub struct Readers<'a> {
+    /// CloudFormation in the StackSet's home region.
+    pub cfn: &'a aws_sdk_cloudformation::Client,
+    /// Organizations.
+    pub org: &'a aws_sdk_organizations::Client,
+    /// `CallAs` for every StackSet call.
+    pub call_as: CallAs,
+}
+
+impl Readers<'_> {
+    /// The StackSet's permission model and execution mode.
+    pub async fn stack_set(&self, name: &str) -> Result<StackSet, String> {
+        let out =
+            self.cfn.describe_stack_set().stack_set_name(name).call_as(self.call_as.clone()).send().await.map_err(
+                |e| format!("cannot read StackSet {name}: {}; check STACKSET_NAME and STACKSET_CALL_AS", describe(&e)),
+            )?;
+        let set = out.stack_set().ok_or_else(|| format!("StackSet {name} not returned"))?;
+        let model = match set.permission_model() {
+            Some(PermissionModels::ServiceManaged) => PermissionModel::ServiceManaged,
+            _ => PermissionModel::SelfManaged,
+        };
+        let managed_execution = set.managed_execution().and_then(|m| m.active()).unwrap_or(false);
+        Ok(StackSet { name: name.to_string(), model, managed_execution })
+    }
+
+    /// Every instance of the StackSet (paginated).
+    pub async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, String> {
+        let mut pages =
+            self.cfn.list_stack_instances().stack_set_name(name).call_as(self.call_as.clone()).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("cannot list the instances of StackSet {name}: {}", describe(&e)))?;
+            for s in page.summaries() {
+                let (Some(account), Some(region)) = (s.account(), s.region()) else { continue };
+                out.push(StackInstance {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    status: s.status().map(|x| x.as_str().to_string()).unwrap_or_default(),
+                    detailed_status: s
+                        .stack_instance_status()
+                        .and_then(|x| x.detailed_status())
+                        .map(|x| x.as_str().to_string()),
+                    reason: s.status_reason().map(String::from),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every account with its state; with `parents`, each with its direct parent, found by
+    /// walking the OU tree (two calls per OU instead of one per account).
+    pub async fn accounts(&self, parents: bool) -> Result<Vec<Account>, String> {
+        if !parents {
+            let mut pages = self.org.list_accounts().into_paginator().send();
+            let mut out = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| format!("cannot list the organization's accounts: {}", describe(&e)))?;
+                out.extend(page.accounts().iter().filter_map(|a| account(a, None)));
+            }
+            return Ok(out);
+        }
+        let roots = self
+            .org
+            .list_roots()
+            .send()
+            .await
+            .map_err(|e| format!("cannot list the organization's roots: {}", describe(&e)))?;
+        let mut queue: Vec<String> = roots.roots().iter().filter_map(|r| r.id()).map(String::from).collect();
+        let mut out = Vec::new();
+        while let Some(parent) = queue.pop() {
+            let mut pages = self.org.list_accounts_for_parent().parent_id(&parent).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| format!("cannot list the accounts of {parent}: {}", describe(&e)))?;
+                out.extend(page.accounts().iter().filter_map(|a| account(a, Some(&parent))));
+            }
+            let mut pages = self
+                .org
+                .list_children()
+                .parent_id(&parent)
+                .child_type(ChildType::OrganizationalUnit)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| format!("cannot list the OUs under {parent}: {}", describe(&e)))?;
+                queue.extend(page.children().iter().filter_map(|c| c.id()).map(String::from));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Status of a plain stack, `None` when it does not exist (or was deleted).
+    pub async fn stack_status(&self, name: &str) -> Result<Option<String>, String> {
+        match self.cfn.describe_stacks().stack_name(name).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .first()
+                .and_then(|s| s.stack_status())
+                .map(|s| s.as_str().to_string())
+                .filter(|s| s != "DELETE_COMPLETE")),
+            Err(e) if error_code(&e) == Some("ValidationError") => Ok(None),
+            Err(e) => Err(format!("cannot read stack {name}: {}", describe(&e))),
+        }
+    }
+}
+
+fn account(a: &aws_sdk_organizations::types::Account, parent: Option<&str>) -> Option<Account> {
+    let state = match (a.state(), a.status()) {
+        (Some(s), _) => s.as_str().to_string(),
+        (None, Some(s)) => s.as_str().to_string(),
+        _ => "UNKNOWN".into(),
+    };
+    Some(Account { id: a.id()?.to_string(), state, parent: parent.map(String::from) })
+}

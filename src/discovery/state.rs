@@ -1,0 +1,62 @@
+//! What the reader found: the StackSet, its instances and the organization's accounts.
+
+/// How the StackSet deploys (read from the StackSet itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionModel {
+    /// `SELF_MANAGED`: targets are account ids.
+    SelfManaged,
+    /// `SERVICE_MANAGED`: targets are OUs (narrowed to accounts with `AccountFilterType`).
+    ServiceManaged,
+}
+
+/// The onboarding StackSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSet {
+    /// Name.
+    pub name: String,
+    /// Permission model.
+    pub model: PermissionModel,
+    /// Managed (queued) execution is on: operations may be sent while one runs.
+    pub managed_execution: bool,
+}
+
+/// One stack instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackInstance {
+    /// Account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// `CURRENT`, `OUTDATED`, `INOPERABLE`.
+    pub status: String,
+    /// `SUCCEEDED`, `FAILED`, `RUNNING`, ... when known.
+    pub detailed_status: Option<String>,
+    /// Why it is not current, when AWS says.
+    pub reason: Option<String>,
+}
+
+/// An account of the organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Id.
+    pub id: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`, ...
+    pub state: String,
+    /// Direct parent (root or OU id), needed for service-managed targets.
+    pub parent: Option<String>,
+}
+
+/// Everything the planner needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Estate {
+    /// The StackSet.
+    pub stack_set: StackSet,
+    /// Its instances.
+    pub instances: Vec<StackInstance>,
+    /// The organization's accounts (or only the one an event is about).
+    pub accounts: Vec<Account>,
+    /// The management account (never a StackSet target).
+    pub management: String,
+    /// Status of the member template's plain stack in the management account, if it exists.
+    pub management_stack: Option<String>,
+}
