@@ -126,10 +126,6 @@ pub fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
         if known.contains(instance.account.as_str()) || rules.excluded.contains(&instance.account) {
             continue;
         }
-        let gone_from_listing = rules.only.is_none() || estate.accounts.iter().any(|a| a.id == instance.account);
-        if !gone_from_listing {
-            continue;
-        }
         if rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged {
             remove.entry(instance.account.clone()).or_default().insert(instance.region.clone());
         } else {

@@ -115,3 +115,15 @@ pub async fn role_has_ssm_policy(config: &SdkConfig, role: &str) -> bool {
     let out = iam(config).list_attached_role_policies().role_name(role).send().await.expect("list policies");
     out.attached_policies().iter().any(|p| p.policy_arn() == Some(SSM_CORE))
 }
+
+/// Creates one more member account in the existing organization.
+pub async fn organization_account(management: &SdkConfig, name: &str) -> String {
+    let out = aws_sdk_organizations::Client::new(management)
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .expect("create account");
+    out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string()
+}
