@@ -52,12 +52,17 @@ impl Watch {
 
     /// Invokes `profile-scan` with inline JSON; retries while the watcher is still starting.
     fn invoke(&self, data: &str) -> Output {
+        self.invoke_function("profile-scan", data)
+    }
+
+    /// Invokes the named function with inline JSON; retries while the watcher is still starting.
+    fn invoke_function(&self, function: &str, data: &str) -> Output {
         for _ in 0..120 {
             let out = Command::new(&self.cargo_lambda)
                 .args([
                     "lambda",
                     "invoke",
-                    "profile-scan",
+                    function,
                     "--invoke-port",
                     &self.port.to_string(),
                     "--output-format",
@@ -153,4 +158,31 @@ fn bad_configuration_stops_the_function_with_the_variable_named() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("CONNECTOR_REGIONS") && stderr.contains("mars-north-9x"), "{stderr}");
     assert!(moto.calls().is_empty(), "nothing attempted with a bad configuration");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_discovery_runs_under_the_lambda_runtime_api() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 2).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&management);
+    cfn.create_stack_set()
+        .stack_set_name("mdc-connector-members")
+        .template_body(r#"{"Resources":{"Marker":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}"#)
+        .send()
+        .await
+        .expect("stack set");
+    let watch = Watch::start(&moto, &[("STACKSET_NAME", "mdc-connector-members"), ("STACKSET_REGIONS", REGION)]);
+
+    let mut created =
+        serde_json::from_str::<Value>(&fixture("organizations-create-account-result.json")).expect("fixture");
+    created["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = members[1].clone().into();
+    let onboarded = report(&watch.invoke_function("account-discovery", &created.to_string()));
+    assert_eq!(onboarded["summary"]["done"], 1, "{onboarded}");
+    let listed = cfn.list_stack_instances().stack_set_name("mdc-connector-members").send().await.expect("instances");
+    let accounts: Vec<&str> = listed.summaries().iter().filter_map(|s| s.account()).collect();
+    assert_eq!(accounts, vec![members[1].as_str()], "the event onboarded exactly its account");
+
+    let reconciled = report(&watch.invoke_function("account-discovery", &fixture("scheduled-event.json")));
+    assert_eq!(reconciled["summary"]["done"], 1, "the other member: {reconciled}");
 }
