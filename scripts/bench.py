@@ -62,8 +62,8 @@ def recorded_calls(endpoint: str) -> Counter:
     return counts
 
 
-def peak_rss_kib() -> int | None:
-    out = subprocess.run(["pgrep", "-f", "debug/profile-scan"], capture_output=True, text=True).stdout.split()
+def peak_rss_kib(pattern: str = "debug/profile-scan") -> int | None:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
     best = None
     for pid in out:
         try:
