@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::Context;
+use lambda_runtime::{Context, Diagnostic};
 
+use crate::error::InvocationError;
 use crate::report::Report;
 
 /// Time kept back before the Lambda deadline to finish the report once writes stop: this much,
@@ -34,6 +35,21 @@ pub fn write_budget(remaining_ms: u64) -> Duration {
 /// Logs the report as one JSON line on standard output.
 pub fn log_report(report: &Report) {
     println!("{}", report.to_json_line());
+}
+
+/// Turns a job's outcome into the invocation's answer: the report (also logged as one JSON line),
+/// or a diagnostic with a stable error type (also logged).
+pub fn respond(outcome: Result<Report, InvocationError>) -> Result<Report, Diagnostic> {
+    match outcome {
+        Ok(report) => {
+            log_report(&report);
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "invocation failed");
+            Err(e.into())
+        }
+    }
 }
 
 #[cfg(test)]

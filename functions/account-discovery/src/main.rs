@@ -5,7 +5,7 @@ use connector_engine::aws::load_base_config;
 use connector_engine::config::Config;
 use connector_engine::discovery::AccountDiscovery;
 use connector_engine::report::Report;
-use connector_engine::runtime::{log_report, write_deadline};
+use connector_engine::runtime::{respond, write_deadline};
 use connector_engine::telemetry;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -21,15 +21,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn handle(job: &AccountDiscovery, event: LambdaEvent<Value>) -> Result<Report, Diagnostic> {
-    let deadline = write_deadline(&event.context);
-    match job.handle(&event.payload, deadline).await {
-        Ok(report) => {
-            log_report(&report);
-            Ok(report)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "invocation failed");
-            Err(e.into())
-        }
-    }
+    respond(job.handle(&event.payload, write_deadline(&event.context)).await)
 }
