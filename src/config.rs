@@ -48,6 +48,9 @@ pub struct Config {
     pub stackset_remove_departed: bool,
     /// Call StackSets as a delegated administrator (`STACKSET_CALL_AS=DELEGATED_ADMIN`).
     pub stackset_delegated_admin: bool,
+    /// Activate organizations (trusted) access for service-managed StackSets when it is off
+    /// (`STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS`).
+    pub stackset_activate_organizations_access: bool,
     /// Name of the member template's plain stack in the management account.
     pub management_stack_name: String,
 }
@@ -68,6 +71,7 @@ impl Default for Config {
             stackset_retry_failed: false,
             stackset_remove_departed: false,
             stackset_delegated_admin: false,
+            stackset_activate_organizations_access: false,
             management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
         }
     }
@@ -155,6 +159,10 @@ impl Config {
                     return Err(ConfigError::invalid("STACKSET_CALL_AS", other, "expected SELF or DELEGATED_ADMIN"));
                 }
             },
+            stackset_activate_organizations_access: get("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS")
+                .map(|v| boolean("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS", &v))
+                .transpose()?
+                .unwrap_or(false),
             management_stack_name: get("MANAGEMENT_STACK_NAME")
                 .map(|v| single("MANAGEMENT_STACK_NAME", v, is_stack_name, "a stack name"))
                 .transpose()?

@@ -240,12 +240,53 @@ async fn service_managed_stack_sets_target_the_accounts_parent_ous_including_nes
             .expect("move");
     }
     create_stack_set(&management, PermissionModels::ServiceManaged).await;
+    let direct = cfn(&management)
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder().organizational_unit_ids(&workloads).build(),
+        )
+        .regions(REGIONS[0])
+        .send()
+        .await;
+    let refused =
+        direct.map(|_| ()).map_err(|e| format!("{e:?}")).expect_err("the emulator refuses without trusted access");
+    assert!(refused.contains("You must enable organizations access"), "{refused}");
     moto.clear_calls();
 
-    let job = job(management.clone(), config(&[&members[2]]));
+    let without = job(management.clone(), config(&[&members[2]]));
+    let report = without.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(report.summary.failed_work_units, 1);
+    let reason = &report.items[0].reason;
+    assert!(
+        reason.contains("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS")
+            && reason.contains("You must enable organizations access"),
+        "{reason}"
+    );
+    assert_eq!(operations(&moto, "CreateStackInstances"), 0);
+
+    let config = Config { stackset_activate_organizations_access: true, ..config(&[&members[2]]) };
+    let job = job(management.clone(), config);
     let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     assert_eq!(report.summary.failed_work_units, 0, "{:?}", report.items);
+    assert!(report.items.iter().any(|i| i.action == "activate-organizations-access" && i.status == Status::Done));
     let got = instances(&management).await;
     assert_eq!(got, expected(&members[..2]), "both members, the nested OU included; not the excluded one");
     assert_eq!(operations(&moto, "CreateStackInstances"), 1, "one operation for both accounts");
+}
+
+#[tokio::test]
+async fn a_delegated_administrator_calls_stack_sets_as_such() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    moto.clear_calls();
+    let job = job(management.clone(), Config { stackset_delegated_admin: true, ..config(&[]) });
+    job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let stack_set_calls: Vec<_> =
+        moto.calls().into_iter().filter(|c| c.service == "cloudformation" && c.operation != "DescribeStacks").collect();
+    assert_eq!(instances(&management).await, expected(&members));
+    assert!(stack_set_calls.len() >= 3, "{stack_set_calls:?}");
+    assert!(stack_set_calls.iter().all(|c| c.call_as.as_deref() == Some("DELEGATED_ADMIN")), "{stack_set_calls:?}");
 }

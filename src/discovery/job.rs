@@ -96,6 +96,14 @@ impl AccountDiscovery {
             Ok(s) => s,
             Err(reason) => return Ok(fail(reason)),
         };
+        let mut items = Vec::new();
+        if stack_set.model == PermissionModel::ServiceManaged {
+            match self.organizations_access(&readers, dry_run).await {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => {}
+                Err(reason) => return Ok(fail(reason)),
+            }
+        }
         let instances = match readers.instances(name).await {
             Ok(i) => i,
             Err(reason) => return Ok(fail(reason)),
@@ -134,7 +142,7 @@ impl AccountDiscovery {
         }
         let executor =
             Executor { cfn: &cfn, stack_set: &estate.stack_set, call_as, dry_run, deadline, backoff: self.backoff };
-        let mut items = planned.findings;
+        items.extend(planned.findings);
         items.extend(executor.run(Kind::Create, &planned.create).await);
         items.extend(executor.run(Kind::Retry, &planned.retry).await);
         items.extend(executor.run(Kind::Remove, &planned.remove).await);
@@ -143,6 +151,45 @@ impl AccountDiscovery {
         Ok(Report::new(JOB, dry_run, items, 1, 0))
     }
 }
+
+impl AccountDiscovery {
+    /// Service-managed StackSets need organizations (trusted) access: `None` when it is on, an
+    /// item when this run activated it (or would), an error with the remediation otherwise.
+    async fn organizations_access(&self, readers: &Readers<'_>, dry_run: bool) -> Result<Option<Item>, String> {
+        if readers.organizations_access().await? {
+            return Ok(None);
+        }
+        if !self.config.stackset_activate_organizations_access {
+            return Err(format!(
+                "organizations access (trusted access) is not activated for CloudFormation StackSets, so this service-managed StackSet cannot deploy (AWS answers \"{ACCESS_ERROR}\"); activate it in the CloudFormation console (StackSets, Activate trusted access), run `aws cloudformation activate-organizations-access`, or set STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS=true"
+            ));
+        }
+        let item = |status: Status, reason: &str| Item {
+            account_id: "*".into(),
+            region: "*".into(),
+            resource_id: "organizations-access".into(),
+            action: "activate-organizations-access".into(),
+            status,
+            reason: reason.into(),
+        };
+        if dry_run {
+            return Ok(Some(item(Status::Planned, "would activate organizations access for StackSets")));
+        }
+        readers
+            .cfn
+            .activate_organizations_access()
+            .send()
+            .await
+            .map_err(|e| format!("cannot activate organizations access for StackSets: {}", crate::aws::describe(&e)))?;
+        Ok(Some(item(
+            Status::Done,
+            "activated organizations access for StackSets (STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS)",
+        )))
+    }
+}
+
+/// What AWS says when a service-managed StackSet is used without organizations access.
+pub const ACCESS_ERROR: &str = "You must enable organizations access to operate a service managed stack set";
 
 fn unit_failure(stack_set: &str, reason: String) -> Item {
     Item {

@@ -33,6 +33,14 @@ impl Readers<'_> {
         Ok(StackSet { name: name.to_string(), model, managed_execution })
     }
 
+    /// Whether organizations (trusted) access is activated for StackSets.
+    pub async fn organizations_access(&self) -> Result<bool, String> {
+        let out = self.cfn.describe_organizations_access().call_as(self.call_as.clone()).send().await.map_err(|e| {
+            format!("cannot read whether organizations access is activated for StackSets: {}", describe(&e))
+        })?;
+        Ok(out.status().map(|s| s.as_str()) == Some("ENABLED"))
+    }
+
     /// Every instance of the StackSet (paginated).
     pub async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, String> {
         let mut pages =

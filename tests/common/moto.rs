@@ -35,6 +35,8 @@ pub struct Call {
     pub region: String,
     pub account: String,
     pub injected: bool,
+    /// CloudFormation's `CallAs` parameter, when sent.
+    pub call_as: Option<String>,
 }
 
 /// A running emulator.
@@ -138,6 +140,7 @@ impl Moto {
                 region: text(c, "region"),
                 account: text(c, "account"),
                 injected: c["injected"].as_bool().unwrap_or(false),
+                call_as: c["callAs"].as_str().map(String::from),
             })
             .collect()
     }

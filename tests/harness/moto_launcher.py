@@ -22,6 +22,12 @@ policies loaded (so `AmazonSSMManagedInstanceCore` exists), and wraps it in a mi
   lets the original through, which then meets the real state moto has after the other actor.
   ``GET /_harness/faults`` returns the rules with how many calls each one saw and injected.
 
+It also emulates what moto lacks for StackSets: CloudFormation's organizations (trusted) access,
+``DescribeOrganizationsAccess`` / ``ActivateOrganizationsAccess`` / ``DeactivateOrganizationsAccess``
+(off until activated, per account), and while it is off, stack-instance operations on
+service-managed StackSets (requests with ``DeploymentTargets``) fail as in AWS with
+``ValidationError: You must enable organizations access to operate a service managed stack set``.
+
 Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
 test process that dies never leaves a server behind) or on SIGTERM.
 """
@@ -114,6 +120,7 @@ class Harness:
         self.lock = threading.Lock()
         self.rules: list[Rule] = []
         self.calls: list[dict[str, Any]] = []
+        self.organizations_access: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start: Start) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -131,11 +138,16 @@ class Harness:
             "accessKey": access_key,
             "account": get_account_id_from(access_key) if access_key else None,
             "injected": error is not None,
+            "callAs": (parse_qs(body.decode("utf-8", "replace")).get("CallAs") or [None])[0],
         }
         with self.lock:
             self.calls.append(record)
         if error is not None:
             return self.fail(start, service, *error)
+        if service == "cloudformation":
+            answered = self.stacksets_gap(start, operation, record["account"] or "", decoded)
+            if answered is not None:
+                return answered
         for old, new in races:
             raced = body.replace(old.encode(), new.encode())
             self.replay(environ, raced)
@@ -187,6 +199,34 @@ class Harness:
                 e = rule.error
                 return (int(e.get("status", 400)), e["code"], e.get("message", e["code"])), races
         return None, races
+
+    # -- what moto lacks -------------------------------------------------------------------------
+
+    def stacksets_gap(self, start: Start, operation: str, account: str, body: str) -> Iterable[bytes] | None:
+        """Organizations access for StackSets, per account; None lets moto answer."""
+        if operation in ("ActivateOrganizationsAccess", "DeactivateOrganizationsAccess", "DescribeOrganizationsAccess"):
+            with self.lock:
+                if operation == "ActivateOrganizationsAccess":
+                    self.organizations_access.add(account)
+                elif operation == "DeactivateOrganizationsAccess":
+                    self.organizations_access.discard(account)
+                enabled = account in self.organizations_access
+            result = f"<Status>{'ENABLED' if enabled else 'DISABLED'}</Status>" if operation.startswith("Describe") else ""
+            payload = (
+                f'<{operation}Response xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+                f"<{operation}Result>{result}</{operation}Result>"
+                f"<ResponseMetadata><RequestId>harness</RequestId></ResponseMetadata></{operation}Response>"
+            ).encode()
+            start("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+            return [payload]
+        instance_ops = ("CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances")
+        if operation in instance_ops and "DeploymentTargets" in body:
+            with self.lock:
+                enabled = account in self.organizations_access
+            if not enabled:
+                return self.fail(start, "cloudformation", 400, "ValidationError",
+                                 "You must enable organizations access to operate a service managed stack set")
+        return None
 
     # -- responses ------------------------------------------------------------------------------
 
