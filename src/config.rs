@@ -53,6 +53,8 @@ pub struct Config {
     pub stackset_activate_organizations_access: bool,
     /// Name of the member template's plain stack in the management account.
     pub management_stack_name: String,
+    /// EventBridge bus (name or ARN) that receives member-connector records (`CONNECTOR_EVENT_BUS`).
+    pub event_bus: Option<String>,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             stackset_delegated_admin: false,
             stackset_activate_organizations_access: false,
             management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
+            event_bus: None,
         }
     }
 }
@@ -167,6 +170,16 @@ impl Config {
                 .map(|v| single("MANAGEMENT_STACK_NAME", v, is_stack_name, "a stack name"))
                 .transpose()?
                 .unwrap_or(defaults.management_stack_name),
+            event_bus: get("CONNECTOR_EVENT_BUS")
+                .map(|v| {
+                    single(
+                        "CONNECTOR_EVENT_BUS",
+                        v,
+                        is_bus,
+                        "an EventBridge bus name or ARN (letters, digits, . - _ / :)",
+                    )
+                })
+                .transpose()?,
         })
     }
 
@@ -182,6 +195,10 @@ impl Config {
             .ok_or_else(|| ConfigError::invalid("STACKSET_REGIONS", "", "required by account-discovery"))?;
         Ok((name, regions))
     }
+}
+
+fn is_bus(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1600 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:".contains(&b))
 }
 
 fn is_stack_name(s: &str) -> bool {

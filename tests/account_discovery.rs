@@ -94,25 +94,58 @@ async fn reconcile_onboards_every_active_member_in_as_few_operations_as_possible
         .send()
         .await
         .expect("pre-existing instance");
+    aws_sdk_eventbridge::Client::new(&management)
+        .create_event_bus()
+        .name("mdc-connector-records")
+        .send()
+        .await
+        .expect("bus");
     moto.clear_calls();
 
-    let job = job(management.clone(), config(&[&excluded]));
+    let config = Config { event_bus: Some("mdc-connector-records".into()), ..config(&[&excluded]) };
+    let job = job(management.clone(), config);
     let report = job.handle(&event("scheduled-event.json"), None).await.expect("reconcile");
+
+    let records: Vec<Value> = moto
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "PutEvents")
+        .filter_map(|c| serde_json::from_str::<Value>(c.body.as_deref()?).ok())
+        .flat_map(|b| b["Entries"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            assert_eq!(e["EventBusName"], "mdc-connector-records");
+            assert_eq!(e["Source"], "mdc-connector");
+            serde_json::from_str(e["Detail"].as_str().unwrap_or("null")).expect("detail is JSON")
+        })
+        .collect();
+    assert_eq!(records.len(), 5, "the organization + the 4 members onboarded or completed: {records:?}");
+    let organization = records.iter().find(|r| r["status"] == "organization").expect("management record");
+    assert_eq!(organization["organizationalData"]["organizationMembershipType"], "Organization");
+    assert_eq!(organization["organizationalData"]["stacksetName"], STACK_SET);
+    assert_eq!(organization["organizationalData"]["excludedAccountIds"], json!([excluded]));
+    for member in &members[1..4] {
+        let record = records.iter().find(|r| r["accountId"] == member.as_str()).expect("member record");
+        assert_eq!(record["status"], "onboarded");
+        assert_eq!(record["organizationalData"]["parentHierarchyId"], MANAGEMENT);
+    }
 
     assert_eq!(instances(&management).await, expected(&members[..4]), "every non-excluded member in every region");
     assert_eq!(operations(&moto, "CreateStackInstances"), 2, "3 new accounts together + member 0's missing region");
     assert!(item_reason(&report, MANAGEMENT).contains("plain stack"), "{report:?}");
     assert!(item_reason(&report, &excluded).contains("excluded"));
-    assert_eq!(report.summary.done, 7, "7 (account, region) pairs created");
+    assert_eq!(report.summary.done, 8, "7 (account, region) pairs created + the records published");
 
     moto.clear_calls();
     let again = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile again");
     assert_eq!(operations(&moto, "CreateStackInstances"), 0, "nothing left to create");
     assert_eq!(again.summary.done, 0);
 
+    moto.clear_calls();
     let dry = job.handle(&json!({"action": "reconcile", "dryRun": true}), None).await.expect("dry run");
     assert!(dry.dry_run);
-    assert!(moto.calls().iter().all(|c| !c.operation.starts_with("Create") && !c.operation.starts_with("Delete")));
+    assert!(moto.calls().iter().all(|c| !c.operation.starts_with("Create")
+        && !c.operation.starts_with("Delete")
+        && c.operation != "PutEvents"));
 }
 
 #[tokio::test]

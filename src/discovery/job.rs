@@ -10,6 +10,7 @@ use super::apply::{Executor, Kind};
 use super::events::{OrgEvent, classify};
 use super::plan::{Rules, action, plan};
 use super::read::Readers;
+use super::records::{publish, records};
 use super::state::{Estate, PermissionModel};
 use crate::aws::{Identity, organizations_client};
 use crate::config::Config;
@@ -146,6 +147,22 @@ impl AccountDiscovery {
         items.extend(executor.run(Kind::Create, &planned.create).await);
         items.extend(executor.run(Kind::Retry, &planned.retry).await);
         items.extend(executor.run(Kind::Remove, &planned.remove).await);
+        if let (Some(bus), false) = (&self.config.event_bus, dry_run) {
+            let records = records(&items, &identity.account_id, name, &self.config.excluded_accounts);
+            let client = aws_sdk_eventbridge::Client::new(&self.base);
+            let (status, reason) = match publish(&client, bus, &records).await {
+                Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),
+                Err(reason) => (Status::Failed, reason),
+            };
+            items.push(Item {
+                account_id: identity.account_id.clone(),
+                region: "*".into(),
+                resource_id: bus.clone(),
+                action: "publish-records".into(),
+                status,
+                reason,
+            });
+        }
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
         tracing::info!(stack_set = name, operations, "reconcile done");
         Ok(Report::new(JOB, dry_run, items, 1, 0))

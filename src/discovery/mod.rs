@@ -10,6 +10,7 @@ pub mod events;
 pub mod job;
 pub mod plan;
 pub mod read;
+pub mod records;
 pub mod state;
 
 pub use job::{AccountDiscovery, JOB};

@@ -37,6 +37,8 @@ pub struct Call {
     pub injected: bool,
     /// CloudFormation's `CallAs` parameter, when sent.
     pub call_as: Option<String>,
+    /// Request body, kept for `PutEvents` only.
+    pub body: Option<String>,
 }
 
 /// A running emulator.
@@ -141,6 +143,7 @@ impl Moto {
                 account: text(c, "account"),
                 injected: c["injected"].as_bool().unwrap_or(false),
                 call_as: c["callAs"].as_str().map(String::from),
+                body: c["body"].as_str().map(String::from),
             })
             .collect()
     }

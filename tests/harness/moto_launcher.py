@@ -139,6 +139,7 @@ class Harness:
             "account": get_account_id_from(access_key) if access_key else None,
             "injected": error is not None,
             "callAs": (parse_qs(body.decode("utf-8", "replace")).get("CallAs") or [None])[0],
+            "body": body.decode("utf-8", "replace") if operation == "PutEvents" else None,
         }
         with self.lock:
             self.calls.append(record)

@@ -1,0 +1,144 @@
+//! Member-connector records: after a reconcile, one EventBridge event per account onboarded,
+//! failed or pending, plus one for the management account, carrying the security connector's
+//! organizational data, so the security service creates member connectors at once instead of
+//! discovering them within 24 hours.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde_json::{Value, json};
+
+use super::plan::action;
+use crate::aws::describe;
+use crate::report::{Item, Status};
+
+/// `source` of the records.
+pub const SOURCE: &str = "mdc-connector";
+/// `detail-type` of the records.
+pub const DETAIL_TYPE: &str = "Member Connector Record";
+/// PutEvents takes at most this many entries per call.
+const BATCH: usize = 10;
+
+/// The records' `detail` objects for a reconcile's items (none for a dry run: nothing happened).
+pub fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
+    let mut per_account: BTreeMap<&str, (Vec<&str>, Status, Vec<&str>)> = BTreeMap::new();
+    for item in items.iter().filter(|i| i.action == action::CREATE || i.action == action::RETRY) {
+        if item.status == Status::Planned {
+            continue;
+        }
+        let entry = per_account.entry(&item.account_id).or_insert((Vec::new(), Status::Done, Vec::new()));
+        entry.0.push(&item.region);
+        let worse = matches!(
+            (entry.1, item.status),
+            (Status::Done, Status::Skipped | Status::Failed) | (Status::Skipped, Status::Failed)
+        );
+        if worse {
+            entry.1 = item.status;
+        }
+        if item.status != Status::Done && !entry.2.contains(&item.reason.as_str()) {
+            entry.2.push(&item.reason);
+        }
+    }
+    let mut out = vec![json!({
+        "accountId": management,
+        "status": "organization",
+        "organizationalData": {
+            "organizationMembershipType": "Organization",
+            "stacksetName": stack_set,
+            "excludedAccountIds": excluded.iter().collect::<Vec<_>>(),
+        }
+    })];
+    for (account, (regions, status, reasons)) in per_account {
+        let status = match status {
+            Status::Done => "onboarded",
+            Status::Failed => "failed",
+            _ => "pending",
+        };
+        out.push(json!({
+            "accountId": account,
+            "status": status,
+            "regions": regions,
+            "reason": reasons.join("; "),
+            "organizationalData": {"organizationMembershipType": "Member", "parentHierarchyId": management},
+        }));
+    }
+    if out.len() == 1 && items.iter().all(|i| i.status == Status::Planned) {
+        out.clear();
+    }
+    out
+}
+
+/// Publishes records to `bus` (name or ARN), ten per call; returns how many were accepted.
+pub async fn publish(client: &aws_sdk_eventbridge::Client, bus: &str, records: &[Value]) -> Result<usize, String> {
+    let mut sent = 0;
+    for chunk in records.chunks(BATCH) {
+        let entries: Vec<PutEventsRequestEntry> = chunk
+            .iter()
+            .map(|detail| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(bus)
+                    .source(SOURCE)
+                    .detail_type(DETAIL_TYPE)
+                    .detail(detail.to_string())
+                    .build()
+            })
+            .collect();
+        let out = client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| format!("cannot publish member-connector records to {bus}: {}", describe(&e)))?;
+        let failed = out.failed_entry_count();
+        if failed > 0 {
+            let why: Vec<String> = out.entries().iter().filter_map(|e| e.error_message()).map(String::from).collect();
+            return Err(format!("{failed} member-connector records rejected by {bus}: {}", why.join("; ")));
+        }
+        sent += chunk.len();
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(account: &str, region: &str, status: Status) -> Item {
+        Item {
+            account_id: account.into(),
+            region: region.into(),
+            resource_id: "stack-instance".into(),
+            action: action::CREATE.into(),
+            status,
+            reason: if status == Status::Done { "created".into() } else { "busy".into() },
+        }
+    }
+
+    #[test]
+    fn one_record_per_account_with_its_worst_outcome_plus_the_organization() {
+        let items = vec![
+            item("200000000001", "eu-west-1", Status::Done),
+            item("200000000001", "us-east-1", Status::Done),
+            item("200000000002", "eu-west-1", Status::Done),
+            item("200000000002", "us-east-1", Status::Failed),
+            item("200000000003", "eu-west-1", Status::Skipped),
+        ];
+        let excluded: BTreeSet<String> = ["200000000009".to_string()].into();
+        let r = records(&items, "111111111111", "members", &excluded);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0]["organizationalData"]["organizationMembershipType"], "Organization");
+        assert_eq!(r[0]["organizationalData"]["stacksetName"], "members");
+        assert_eq!(r[0]["organizationalData"]["excludedAccountIds"][0], "200000000009");
+        let status = |a: &str| r.iter().find(|x| x["accountId"] == a).map(|x| x["status"].clone());
+        assert_eq!(status("200000000001"), Some("onboarded".into()));
+        assert_eq!(status("200000000002"), Some("failed".into()));
+        assert_eq!(status("200000000003"), Some("pending".into()));
+        assert_eq!(r[1]["organizationalData"]["parentHierarchyId"], "111111111111");
+    }
+
+    #[test]
+    fn a_dry_run_publishes_nothing() {
+        let items = vec![item("200000000001", "eu-west-1", Status::Planned)];
+        assert!(records(&items, "111111111111", "members", &BTreeSet::new()).is_empty());
+    }
+}
