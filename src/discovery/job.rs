@@ -147,8 +147,8 @@ impl AccountDiscovery {
         items.extend(executor.run(Kind::Create, &planned.create).await);
         items.extend(executor.run(Kind::Retry, &planned.retry).await);
         items.extend(executor.run(Kind::Remove, &planned.remove).await);
-        if let (Some(bus), false) = (&self.config.event_bus, dry_run) {
-            let records = records(&items, &identity.account_id, name, &self.config.excluded_accounts);
+        let records = records(&items, &identity.account_id, name, &self.config.excluded_accounts);
+        if let (Some(bus), false) = (&self.config.event_bus, dry_run || records.is_empty()) {
             let client = aws_sdk_eventbridge::Client::new(&self.base);
             let (status, reason) = match publish(&client, bus, &records).await {
                 Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),

@@ -19,7 +19,8 @@ pub const DETAIL_TYPE: &str = "Member Connector Record";
 /// PutEvents takes at most this many entries per call.
 const BATCH: usize = 10;
 
-/// The records' `detail` objects for a reconcile's items (none for a dry run: nothing happened).
+/// The records' `detail` objects for a reconcile's items: none when no account was onboarded,
+/// failed or left pending (a dry run, or a compliant organization).
 pub fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
     let mut per_account: BTreeMap<&str, (Vec<&str>, Status, Vec<&str>)> = BTreeMap::new();
     for item in items.iter().filter(|i| i.action == action::CREATE || i.action == action::RETRY) {
@@ -62,7 +63,8 @@ pub fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTr
             "organizationalData": {"organizationMembershipType": "Member", "parentHierarchyId": management},
         }));
     }
-    if out.len() == 1 && items.iter().all(|i| i.status == Status::Planned) {
+    if out.len() == 1 {
+        // no account changed (or a dry run): nothing to tell the security service
         out.clear();
     }
     out
