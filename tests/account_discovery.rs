@@ -323,3 +323,30 @@ async fn a_delegated_administrator_calls_stack_sets_as_such() {
     assert!(stack_set_calls.len() >= 3, "{stack_set_calls:?}");
     assert!(stack_set_calls.iter().all(|c| c.call_as.as_deref() == Some("DELEGATED_ADMIN")), "{stack_set_calls:?}");
 }
+
+#[tokio::test]
+async fn closed_accounts_are_reported_and_never_written_by_default() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 2).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let job = job(management.clone(), config(&[]));
+    job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(instances(&management).await, expected(&members));
+
+    aws_sdk_organizations::Client::new(&management)
+        .close_account()
+        .account_id(&members[0])
+        .send()
+        .await
+        .expect("close");
+    moto.clear_calls();
+    let closed = org_event("CloseAccount", json!({"requestParameters": {"accountId": members[0]}}));
+    let report = job.handle(&closed, None).await.expect("event");
+    let reasons = item_reason(&report, &members[0]);
+    assert!(reasons.contains("SUSPENDED, not ACTIVE"), "{reasons}");
+    assert!(reasons.contains("STACKSET_REMOVE_DEPARTED"), "its instances are reported, kept: {reasons}");
+    let writes = ["CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances"];
+    assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "no write for a closed account");
+    assert_eq!(instances(&management).await, expected(&members), "nothing deleted without STACKSET_REMOVE_DEPARTED");
+}
