@@ -27,6 +27,9 @@ TRUST = json.dumps({
 })
 OPT_OUT = "mdc-connector:opt-out"
 AMI = "ami-12c6146b"
+# stands in for cfn/member.yaml in the StackSet: one SSM parameter per account and region
+MARKER_TEMPLATE = json.dumps({"Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+    "Name": {"Fn::Sub": "/mdc-connector/${AWS::Region}/onboarded"}, "Type": "String", "Value": "yes"}}}})
 
 
 class Seeder:
@@ -114,6 +117,7 @@ def main() -> None:
     p.add_argument("--compliant", type=int, default=1)
     p.add_argument("--opted-out", type=int, default=1)
     p.add_argument("--empty", type=int, default=1, help="instances whose profile has no role")
+    p.add_argument("--stackset", default="", help="also create this self-managed onboarding StackSet (empty)")
     a = p.parse_args()
 
     s = Seeder(a.endpoint)
@@ -133,6 +137,9 @@ def main() -> None:
         keys = s.session(None if account == management else account)
         estate["accounts"][account] = seed_account(s, keys, regions, a.outside or None, per_unit, a.roles)
         print(f"seeded account {account}", file=sys.stderr)
+    if a.stackset:
+        s.client("cloudformation", None).create_stack_set(StackSetName=a.stackset, TemplateBody=MARKER_TEMPLATE)
+        estate["stackset"] = a.stackset
     json.dump(estate, sys.stdout, indent=1)
 
 
