@@ -350,3 +350,42 @@ async fn closed_accounts_are_reported_and_never_written_by_default() {
     assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "no write for a closed account");
     assert_eq!(instances(&management).await, expected(&members), "nothing deleted without STACKSET_REMOVE_DEPARTED");
 }
+
+#[tokio::test]
+async fn unhealthy_instances_are_reported_with_their_reason_and_retried_when_configured() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 2).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    job(management.clone(), config(&[])).handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let why =
+        "ResourceLogicalId:Marker, ResourceType:AWS::SSM::Parameter, ResourceStatusReason:Parameter limit exceeded";
+    moto.unhealthy_stack_instance(&members[0], REGIONS[1], "OUTDATED", why);
+    moto.clear_calls();
+
+    let report =
+        job(management.clone(), config(&[])).handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let reported: Vec<_> =
+        report.items.iter().filter(|i| i.status == Status::Failed && i.account_id == members[0]).collect();
+    assert_eq!(reported.len(), 1, "{:?}", report.items);
+    assert_eq!(reported[0].region, REGIONS[1]);
+    assert!(
+        reported[0].reason.contains("OUTDATED/FAILED") && reported[0].reason.contains("Parameter limit exceeded"),
+        "{}",
+        reported[0].reason
+    );
+    assert_eq!(operations(&moto, "UpdateStackInstances"), 0, "only reported by default");
+
+    let retrying = job(management.clone(), Config { stackset_retry_failed: true, ..config(&[]) });
+    let report = retrying.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let retried: Vec<_> = report.items.iter().filter(|i| i.action == "update-stack-instances").collect();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].status, Status::Done, "{:?}", retried[0]);
+    assert_eq!(operations(&moto, "UpdateStackInstances"), 1);
+    let healthy = retrying.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(
+        healthy.summary.failed, 1,
+        "only the management account's missing plain stack is left: {:?}",
+        healthy.items
+    );
+}

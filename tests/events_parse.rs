@@ -75,12 +75,27 @@ fn organizations_and_control_tower_fixtures_name_the_account_they_are_about() {
     use connector_engine::discovery::events::{OrgEvent, classify};
     let account = "210987654321".to_string();
     let cases = [
-        ("organizations-create-account-result.json", OrgEvent::Joined { account_id: account.clone(), event: "CreateAccountResult".into() }),
-        ("organizations-accept-handshake.json", OrgEvent::Joined { account_id: account.clone(), event: "AcceptHandshake".into() }),
-        ("controltower-create-managed-account.json", OrgEvent::Joined { account_id: account.clone(), event: "CreateManagedAccount".into() }),
+        (
+            "organizations-create-account-result.json",
+            OrgEvent::Joined { account_id: account.clone(), event: "CreateAccountResult".into() },
+        ),
+        (
+            "organizations-accept-handshake.json",
+            OrgEvent::Joined { account_id: account.clone(), event: "AcceptHandshake".into() },
+        ),
+        (
+            "controltower-create-managed-account.json",
+            OrgEvent::Joined { account_id: account.clone(), event: "CreateManagedAccount".into() },
+        ),
         ("organizations-move-account.json", OrgEvent::Moved { account_id: account.clone() }),
-        ("organizations-remove-account.json", OrgEvent::Left { account_id: account.clone(), event: "RemoveAccountFromOrganization".into() }),
-        ("organizations-close-account.json", OrgEvent::Left { account_id: account.clone(), event: "CloseAccount".into() }),
+        (
+            "organizations-remove-account.json",
+            OrgEvent::Left { account_id: account.clone(), event: "RemoveAccountFromOrganization".into() },
+        ),
+        (
+            "organizations-close-account.json",
+            OrgEvent::Left { account_id: account.clone(), event: "CloseAccount".into() },
+        ),
     ];
     for (fixture, expected) in cases {
         let e = event(fixture);

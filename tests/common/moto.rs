@@ -117,6 +117,13 @@ impl Moto {
         self.request("POST", "/_harness/faults", Some(&serde_json::json!({ "rules": rules })));
     }
 
+    /// Makes `ListStackInstances` report one instance as a failed deployment leaves it, until an
+    /// `UpdateStackInstances` covering it succeeds.
+    pub fn unhealthy_stack_instance(&self, account: &str, region: &str, status: &str, reason: &str) {
+        let spec = serde_json::json!({"account": account, "region": region, "status": status, "detailedStatus": "FAILED", "reason": reason});
+        self.request("POST", "/_harness/stack-instance-status", Some(&spec));
+    }
+
     /// Fault rules with their counters.
     pub fn fault_report(&self) -> Value {
         self.request("GET", "/_harness/faults", None)

@@ -28,6 +28,11 @@ It also emulates what moto lacks for StackSets: CloudFormation's organizations (
 service-managed StackSets (requests with ``DeploymentTargets``) fail as in AWS with
 ``ValidationError: You must enable organizations access to operate a service managed stack set``.
 
+Stack instances can be made unhealthy, as a failed deployment leaves them: ``POST
+/_harness/stack-instance-status`` ``{"account": "...", "region": "...", "status": "OUTDATED",
+"detailedStatus": "FAILED", "reason": "..."}`` changes what ``ListStackInstances`` reports for that
+instance until an ``UpdateStackInstances`` covering it succeeds.
+
 Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
 test process that dies never leaves a server behind) or on SIGTERM.
 """
@@ -51,6 +56,7 @@ from urllib.parse import parse_qs, unquote_plus
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
+from moto.cloudformation.models import StackInstance  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
@@ -72,6 +78,22 @@ THROTTLE_CODES = {
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 Start = Callable[..., Any]
+
+
+# (account, region) -> fields of a stack instance summary that differ from moto's "all is well"
+UNHEALTHY: dict[tuple[str, str], dict[str, Any]] = {}
+_moto_instance_to_dict = StackInstance.to_dict
+
+
+def _instance_to_dict(self: Any) -> dict[str, Any]:
+    summary = _moto_instance_to_dict(self)
+    override = UNHEALTHY.get((summary.get("Account"), summary.get("Region")))
+    if override:
+        summary = {**summary, **override}
+    return summary
+
+
+StackInstance.to_dict = _instance_to_dict  # type: ignore[method-assign]
 
 
 class Rule:
@@ -149,6 +171,8 @@ class Harness:
             answered = self.stacksets_gap(start, operation, record["account"] or "", decoded)
             if answered is not None:
                 return answered
+            if operation == "UpdateStackInstances":
+                self.heal(body)
         for old, new in races:
             raced = body.replace(old.encode(), new.encode())
             self.replay(environ, raced)
@@ -229,6 +253,16 @@ class Harness:
                                  "You must enable organizations access to operate a service managed stack set")
         return None
 
+    @staticmethod
+    def heal(body: bytes) -> None:
+        """An update re-deploys the instances it names: they are healthy again."""
+        params = parse_qs(body.decode("utf-8", "replace"))
+        accounts = [v[0] for k, v in params.items() if k.startswith(("Accounts.member", "DeploymentTargets.Accounts.member"))]
+        regions = [v[0] for k, v in params.items() if k.startswith("Regions.member")]
+        for account in accounts:
+            for region in regions:
+                UNHEALTHY.pop((account, region), None)
+
     # -- responses ------------------------------------------------------------------------------
 
     def replay(self, environ: dict[str, Any], body: bytes) -> None:
@@ -270,6 +304,14 @@ class Harness:
                 result = {"rules": len(self.rules)}
             elif path == "/_harness/faults":
                 result = {"rules": [r.report() for r in self.rules]}
+            elif path == "/_harness/stack-instance-status" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                UNHEALTHY[(spec["account"], spec["region"])] = {
+                    "Status": spec.get("status", "OUTDATED"),
+                    "StatusReason": spec.get("reason", ""),
+                    "StackInstanceStatus": {"DetailedStatus": spec.get("detailedStatus", "FAILED")},
+                }
+                result = {"unhealthy": len(UNHEALTHY)}
             elif path == "/_harness/calls" and method == "DELETE":
                 self.calls = []
                 result = {"calls": 0}
