@@ -40,7 +40,7 @@ impl AccountDiscovery {
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let dry = self.config.dry_run;
         match parse(payload)? {
-            Trigger::Scheduled => self.reconcile(None, dry, None).await,
+            Trigger::Scheduled => self.reconcile(None, dry, deadline).await,
             Trigger::Manual(ManualRequest::Reconcile { dry_run }) => {
                 self.reconcile(None, dry || dry_run, deadline).await
             }
