@@ -76,6 +76,40 @@ def peak_rss_kib(pattern: str = "debug/profile-scan") -> int | None:
     return best
 
 
+def free_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def start_watch(cargo_lambda: str, env: dict[str, str], port: int) -> subprocess.Popen:
+    """`cargo lambda watch` serving the workspace's functions, in its own process group."""
+    return subprocess.Popen([cargo_lambda, "lambda", "watch", "--ignore-changes", "--quiet", "--invoke-port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def invoke(cargo_lambda: str, function: str, port: int, event: str) -> tuple[dict, float]:
+    """Invokes a function (retrying while the watcher starts); returns its report and the wall time."""
+    for _ in range(240):
+        t = time.time()
+        r = subprocess.run([cargo_lambda, "lambda", "invoke", function, "--invoke-port", str(port),
+                            "--output-format", "json", "--data-ascii", event], cwd=ROOT, capture_output=True, text=True)
+        if r.returncode == 0:
+            return json.loads(r.stdout), time.time() - t
+        if "refused" not in r.stderr and "error sending request" not in r.stderr:
+            raise SystemExit(r.stderr)
+        time.sleep(0.5)
+    raise SystemExit(f"{function} never answered")
+
+
+def stop(watch: subprocess.Popen | None, moto: subprocess.Popen) -> None:
+    if watch:
+        os.killpg(watch.pid, signal.SIGTERM)
+    moto.terminate()
+
+
 def main() -> None:
     instances = int(sys.argv[1]) if len(sys.argv) > 1 else 600
     accounts = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -111,34 +145,18 @@ def main() -> None:
             seed.seed_account(s, s.session(account), regions, None, counts, roles)
         print(f"seeded in {time.time() - started:.0f} s", file=sys.stderr)
 
-        invoke_port = socket.socket()
-        invoke_port.bind(("127.0.0.1", 0))
-        iport = invoke_port.getsockname()[1]
-        invoke_port.close()
+        iport = free_port()
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                    AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", CONNECTOR_REGIONS=",".join(regions),
                    CONNECTOR_MEMBER_ROLE="OrganizationAccountAccessRole", RUST_LOG="warn")
-        watch = subprocess.Popen([cargo_lambda, "lambda", "watch", "--ignore-changes", "--quiet", "--invoke-port", str(iport)],
-                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        watch = start_watch(cargo_lambda, env, iport)
         event = (ROOT / "tests/events/scheduled-event.json").read_text()
-
-        def invoke() -> tuple[dict, float]:
-            for _ in range(240):
-                t = time.time()
-                r = subprocess.run([cargo_lambda, "lambda", "invoke", "profile-scan", "--invoke-port", str(iport),
-                                    "--output-format", "json", "--data-ascii", event], cwd=ROOT, capture_output=True, text=True)
-                if r.returncode == 0:
-                    return json.loads(r.stdout), time.time() - t
-                if "refused" not in r.stderr and "error sending request" not in r.stderr:
-                    raise SystemExit(r.stderr)
-                time.sleep(0.5)
-            raise SystemExit("function never answered")
 
         runs = {}
         for name in ("scan", "rescan"):
             post(f"{endpoint}/moto-api/recorder/reset-recording")
             post(f"{endpoint}/moto-api/recorder/start-recording")
-            report, wall = invoke()
+            report, wall = invoke(cargo_lambda, "profile-scan", iport, event)
             post(f"{endpoint}/moto-api/recorder/stop-recording")
             runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "calls": dict(sorted(recorded_calls(endpoint).items()))}
         peak = peak_rss_kib()
@@ -170,9 +188,7 @@ def main() -> None:
                   f"{s_['failedWorkUnits']} failed work units")
         print(f"function peak RSS: {result['peak_rss_mib']} MiB\nresult: {out_dir / 'result.json'}")
     finally:
-        if watch:
-            os.killpg(watch.pid, signal.SIGTERM)
-        moto.terminate()
+        stop(watch, moto)
 
 
 if __name__ == "__main__":

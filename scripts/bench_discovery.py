@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 import seed  # noqa: E402
-from bench import peak_rss_kib, post, recorded_calls  # noqa: E402
+from bench import free_port, invoke, peak_rss_kib, post, recorded_calls, start_watch, stop  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 
@@ -54,32 +52,18 @@ def main() -> None:
             TemplateBody='{"Resources":{"Marker":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}')
         print(f"seeded {accounts} accounts in {time.time() - started:.0f} s", file=sys.stderr)
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        iport = sock.getsockname()[1]
-        sock.close()
+        iport = free_port()
         fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                     AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", STACKSET_NAME="mdc-connector-members",
                     STACKSET_REGIONS=",".join(regions), RUST_LOG="warn")
-        watch = subprocess.Popen([cargo_lambda, "lambda", "watch", "--ignore-changes", "--quiet", "--invoke-port", str(iport)],
-                                 cwd=ROOT, env=fenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        watch = start_watch(cargo_lambda, fenv, iport)
         event = (ROOT / "tests/events/scheduled-event.json").read_text()
         runs = {}
         for name in ("reconcile", "again"):
             post(f"{endpoint}/moto-api/recorder/reset-recording")
             post(f"{endpoint}/moto-api/recorder/start-recording")
-            for _ in range(240):
-                t = time.time()
-                r = subprocess.run([cargo_lambda, "lambda", "invoke", "account-discovery", "--invoke-port", str(iport),
-                                    "--output-format", "json", "--data-ascii", event], cwd=ROOT, capture_output=True, text=True)
-                if r.returncode == 0:
-                    break
-                if "refused" not in r.stderr and "error sending request" not in r.stderr:
-                    raise SystemExit(r.stderr)
-                time.sleep(0.5)
-            wall = time.time() - t
+            report, wall = invoke(cargo_lambda, "account-discovery", iport, event)
             post(f"{endpoint}/moto-api/recorder/stop-recording")
-            report = json.loads(r.stdout)
             runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "calls": dict(sorted(recorded_calls(endpoint).items()))}
         peak = peak_rss_kib("debug/account-discovery")
         result = {"accounts": accounts, "regions": regions, "runs": runs, "peak_rss_mib": round(peak / 1024, 1) if peak else None}
@@ -94,9 +78,7 @@ def main() -> None:
             print(f"\n{name}: wall {runs[name]['wall_s']} s; {s_['done']} done, {s_['skipped']} skipped, {s_['failed']} failed")
         print(f"function peak RSS: {result['peak_rss_mib']} MiB\nresult: {out_dir / 'discovery.json'}")
     finally:
-        if watch:
-            os.killpg(watch.pid, signal.SIGTERM)
-        moto.terminate()
+        stop(watch, moto)
 
 
 if __name__ == "__main__":

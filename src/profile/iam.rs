@@ -94,8 +94,8 @@ impl AccountIam {
     }
 
     /// Makes `role` carry the policy: attaches it the first time a run asks (or plans it in a dry
-    /// run) and returns the recorded outcome to every later caller. `instance_id` is the first
-    /// instance that needed it, for the role's report item.
+    /// run) and returns the recorded outcome to every later caller. With `may_write` false (time
+    /// budget spent) nothing is written or recorded, so a later caller in the run may still attach.
     pub async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, may_write: bool) -> (Status, String) {
         let mut ledger = self.ledger.lock().await;
         if let Some(outcome) = ledger.get(&role.name) {
