@@ -1,0 +1,172 @@
+# Connects this Windows instance to Azure Arc. Run by the connector's SSM Command document
+# (MdcConnector-ArcOnboard-Windows). Every document parameter has interpolationType ENV_VAR: SSM
+# Agent 3.3.2746.0 and later hands it over as the environment variable SSM_<name>, never as code.
+# Older agents only substitute the {{ name }} placeholders into this text: each one sits alone
+# inside a single-quoted here-string, so its value is data too (allowedPattern excludes newlines).
+# Every value is then checked against that pattern.
+#
+# The onboarding secret is never a parameter: it is read on the host from the SecureString
+# parameter named by credentialParameter and handed to azcmagent in a file only SYSTEM and
+# Administrators can read, deleted on exit.
+#
+# Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3
+
+$TenantId = if ($null -ne $env:SSM_tenantId) { $env:SSM_tenantId } else { @'
+{{ tenantId }}
+'@ }
+$SubscriptionId = if ($null -ne $env:SSM_subscriptionId) { $env:SSM_subscriptionId } else { @'
+{{ subscriptionId }}
+'@ }
+$ResourceGroup = if ($null -ne $env:SSM_resourceGroup) { $env:SSM_resourceGroup } else { @'
+{{ resourceGroup }}
+'@ }
+$Location = if ($null -ne $env:SSM_location) { $env:SSM_location } else { @'
+{{ location }}
+'@ }
+$Cloud = if ($null -ne $env:SSM_cloud) { $env:SSM_cloud } else { @'
+{{ cloud }}
+'@ }
+$ConnectorId = if ($null -ne $env:SSM_connectorId) { $env:SSM_connectorId } else { @'
+{{ connectorId }}
+'@ }
+$AccountId = if ($null -ne $env:SSM_accountId) { $env:SSM_accountId } else { @'
+{{ accountId }}
+'@ }
+$ServicePrincipalId = if ($null -ne $env:SSM_servicePrincipalId) { $env:SSM_servicePrincipalId } else { @'
+{{ servicePrincipalId }}
+'@ }
+$CredentialParameter = if ($null -ne $env:SSM_credentialParameter) { $env:SSM_credentialParameter } else { @'
+{{ credentialParameter }}
+'@ }
+$ProxyUrl = if ($null -ne $env:SSM_proxyUrl) { $env:SSM_proxyUrl } else { @'
+{{ proxyUrl }}
+'@ }
+$PrivateLinkScope = if ($null -ne $env:SSM_privateLinkScope) { $env:SSM_privateLinkScope } else { @'
+{{ privateLinkScope }}
+'@ }
+$CorrelationId = if ($null -ne $env:SSM_correlationId) { $env:SSM_correlationId } else { @'
+{{ correlationId }}
+'@ }
+$Force = if ($null -ne $env:SSM_force) { $env:SSM_force } else { @'
+{{ force }}
+'@ }
+
+$LogFile = Join-Path $env:ProgramData 'mdc-connector-arc.log'
+$InstallerUrl = 'https://aka.ms/AzureConnectedMachineAgent'
+$Agent = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent\azcmagent.exe'
+$WorkDir = Join-Path $env:TEMP ('mdc-arc-' + [guid]::NewGuid().ToString('N'))
+$InstanceId = ''
+
+function Write-Result([string]$Status, [string]$Reason, [string]$Detail = '') {
+    $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId }
+    Write-Output ('MDC_ARC_RESULT ' + ($line | ConvertTo-Json -Compress))
+    if (Test-Path $WorkDir) { Remove-Item -Recurse -Force $WorkDir }
+    if ($Status -eq 'failed') { exit 1 } else { exit 0 }
+}
+
+$Guid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+$Checks = @(
+    @('correlationId', $CorrelationId, $Guid),
+    @('tenantId', $TenantId, $Guid),
+    @('subscriptionId', $SubscriptionId, $Guid),
+    @('servicePrincipalId', $ServicePrincipalId, $Guid),
+    @('resourceGroup', $ResourceGroup, '^[A-Za-z0-9._()-]{1,90}$'),
+    @('location', $Location, '^[a-z0-9]{1,40}$'),
+    @('cloud', $Cloud, '^(AzureCloud|AzureUSGovernment|AzureChinaCloud)$'),
+    @('connectorId', $ConnectorId, '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'),
+    @('accountId', $AccountId, '^[0-9]{12}$'),
+    @('credentialParameter', $CredentialParameter, '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'),
+    @('proxyUrl', $ProxyUrl, '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'),
+    @('privateLinkScope', $PrivateLinkScope, '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'),
+    @('force', $Force, '^(true|false)$')
+)
+foreach ($check in $Checks) {
+    # -cmatch with \A...\z: no case folding, and no match across a newline.
+    $pattern = '\A' + $check[2].TrimStart('^').TrimEnd('$') + '\z'
+    if (-not ($check[1] -cmatch $pattern)) {
+        $CorrelationId = ''
+        Write-Result 'failed' 'invalid-parameter' $check[0]
+    }
+}
+
+$InstanceId = [string]$env:AWS_SSM_INSTANCE_ID
+$Region = [string]$env:AWS_SSM_REGION_NAME
+if (-not $InstanceId) {
+    try {
+        $token = Invoke-RestMethod -Method Put -Uri 'http://169.254.169.254/latest/api/token' -Headers @{ 'X-aws-ec2-metadata-token-ttl-seconds' = '60' } -TimeoutSec 5
+        $InstanceId = Invoke-RestMethod -Uri 'http://169.254.169.254/latest/meta-data/instance-id' -Headers @{ 'X-aws-ec2-metadata-token' = $token } -TimeoutSec 5
+    } catch { $InstanceId = '' }
+}
+if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write-Result 'failed' 'instance-id-unknown' }
+if (-not ($Region -cmatch '\A[a-z]{2}(-[a-z]+)+-[0-9]\z')) { $Region = '' }
+
+New-Item -ItemType Directory -Path $WorkDir -Force | Out-Null
+$installed = Test-Path $Agent
+if ($installed) {
+    $shown = $null
+    try { $shown = (& $Agent show -j 2>>$LogFile | Out-String) | ConvertFrom-Json } catch { $shown = $null }
+    if ($shown -and $shown.status -eq 'Connected') {
+        $where = ('{0}/{1}' -f $shown.subscriptionId, $shown.resourceGroup) -replace '[^A-Za-z0-9._()/-]', ''
+        if ($shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
+            Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup"
+        }
+        if ($Force -ne 'true') { Write-Result 'connected-elsewhere' 'connected-elsewhere' $where }
+        & $Agent disconnect --force-local-only *>> $LogFile
+        if ($LASTEXITCODE -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
+    }
+}
+
+if (-not $installed) {
+    $msi = Join-Path $WorkDir 'AzureConnectedMachineAgent.msi'
+    try {
+        $download = @{ Uri = $InstallerUrl; OutFile = $msi; UseBasicParsing = $true }
+        if ($ProxyUrl) { $download.Proxy = $ProxyUrl }
+        Invoke-WebRequest @download
+    } catch { Write-Result 'failed' 'download-failed' $InstallerUrl }
+    $install = Start-Process msiexec.exe -Wait -PassThru -ArgumentList @('/i', "`"$msi`"", '/qn', '/l*v', "`"$LogFile`"")
+    if ($install.ExitCode -ne 0 -or -not (Test-Path $Agent)) { Write-Result 'failed' 'install-failed' "see $LogFile" }
+}
+
+if ($ProxyUrl) {
+    & $Agent config set proxy.url $ProxyUrl *>> $LogFile
+    if ($LASTEXITCODE -ne 0) { Write-Result 'failed' 'proxy-config-failed' }
+}
+
+try {
+    $parameter = @{ Name = $CredentialParameter; WithDecryption = $true }
+    if ($Region) { $parameter.Region = $Region }
+    $secret = (Get-SSMParameter @parameter).Value
+} catch { $secret = '' }
+if (-not ($secret -cmatch '\A[A-Za-z0-9._~-]{1,256}\z')) { $secret = ''; Write-Result 'failed' 'credential-unavailable' $CredentialParameter }
+
+$config = Join-Path $WorkDir 'connect.json'
+$acl = New-Object System.Security.AccessControl.DirectorySecurity
+$acl.SetAccessRuleProtection($true, $false)
+foreach ($who in @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')) {
+    $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
+}
+Set-Acl -Path $WorkDir -AclObject $acl
+@{ 'service-principal-secret' = $secret } | ConvertTo-Json -Compress | Set-Content -Path $config -Encoding UTF8
+$secret = ''
+
+$connect = @(
+    'connect',
+    '--config', $config,
+    '--service-principal-id', $ServicePrincipalId,
+    '--tenant-id', $TenantId,
+    '--subscription-id', $SubscriptionId,
+    '--resource-group', $ResourceGroup,
+    '--location', $Location,
+    '--cloud', $Cloud,
+    '--resource-name', $InstanceId,
+    '--tags', "AccountId=$AccountId,Cloud=AWS,InstanceId=$InstanceId,MDFCSecurityConnector=$ConnectorId",
+    '--correlation-id', $CorrelationId
+)
+if ($PrivateLinkScope) { $connect += @('--private-link-scope', $PrivateLinkScope) }
+& $Agent @connect *>> $LogFile
+$connected = $LASTEXITCODE -eq 0
+Remove-Item -Force $config
+if (-not $connected) { Write-Result 'failed' 'connect-failed' "see $LogFile" }
+Write-Result 'connected' 'connected' "$SubscriptionId/$ResourceGroup"

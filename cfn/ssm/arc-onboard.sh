@@ -1,0 +1,210 @@
+#!/bin/bash
+# Connects this instance to Azure Arc. Run by the connector's SSM Command document
+# (MdcConnector-ArcOnboard-Linux). Every document parameter has interpolationType ENV_VAR: SSM
+# Agent 3.3.2746.0 and later hands it over as the environment variable SSM_<name>, never as code.
+# Older agents only substitute the {{ name }} placeholders into this text: each one sits alone
+# inside a quoted heredoc, so its value is data too (the document's allowedPattern excludes
+# newlines, so a value cannot end the heredoc). Every value is then checked against that pattern.
+#
+# The onboarding secret is never a parameter: it is read on the host from the SecureString
+# parameter named by credentialParameter, held in a variable and handed to azcmagent in a file
+# only root can read, deleted on exit.
+#
+# Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
+# status: connected | already-connected | connected-elsewhere | failed
+set -u
+umask 077
+export LC_ALL=C
+
+value() { local v; IFS= read -r -d '' v || true; printf '%s' "${v%$'\n'}"; }
+
+if [ -n "${SSM_tenantId+set}" ]; then tenant_id=$SSM_tenantId; else tenant_id=$(value <<'MDC_ARC_VALUE'
+{{ tenantId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_subscriptionId+set}" ]; then subscription_id=$SSM_subscriptionId; else subscription_id=$(value <<'MDC_ARC_VALUE'
+{{ subscriptionId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_resourceGroup+set}" ]; then resource_group=$SSM_resourceGroup; else resource_group=$(value <<'MDC_ARC_VALUE'
+{{ resourceGroup }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_location+set}" ]; then location=$SSM_location; else location=$(value <<'MDC_ARC_VALUE'
+{{ location }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_cloud+set}" ]; then cloud=$SSM_cloud; else cloud=$(value <<'MDC_ARC_VALUE'
+{{ cloud }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_connectorId+set}" ]; then connector_id=$SSM_connectorId; else connector_id=$(value <<'MDC_ARC_VALUE'
+{{ connectorId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_accountId+set}" ]; then account_id=$SSM_accountId; else account_id=$(value <<'MDC_ARC_VALUE'
+{{ accountId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_servicePrincipalId+set}" ]; then service_principal_id=$SSM_servicePrincipalId; else service_principal_id=$(value <<'MDC_ARC_VALUE'
+{{ servicePrincipalId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_credentialParameter+set}" ]; then credential_parameter=$SSM_credentialParameter; else credential_parameter=$(value <<'MDC_ARC_VALUE'
+{{ credentialParameter }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_proxyUrl+set}" ]; then proxy_url=$SSM_proxyUrl; else proxy_url=$(value <<'MDC_ARC_VALUE'
+{{ proxyUrl }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_privateLinkScope+set}" ]; then private_link_scope=$SSM_privateLinkScope; else private_link_scope=$(value <<'MDC_ARC_VALUE'
+{{ privateLinkScope }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_correlationId+set}" ]; then correlation_id=$SSM_correlationId; else correlation_id=$(value <<'MDC_ARC_VALUE'
+{{ correlationId }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_force+set}" ]; then force=$SSM_force; else force=$(value <<'MDC_ARC_VALUE'
+{{ force }}
+MDC_ARC_VALUE
+); fi
+
+log_file=${MDC_ARC_LOG:-/var/log/mdc-connector-arc.log}
+installer_url=https://gbl.his.arc.azure.com/azcmagent-linux
+work_dir=$(mktemp -d) || exit 1
+trap 'rm -rf "$work_dir"' EXIT
+
+# Prints the result line and exits. Every value printed has passed a pattern without quotes or
+# backslashes, so the line is valid JSON.
+result() {
+  local status=$1 reason=$2 detail=${3:-}
+  printf 'MDC_ARC_RESULT {"status":"%s","reason":"%s","detail":"%s","instanceId":"%s","correlationId":"%s"}\n' \
+    "$status" "$reason" "$detail" "${instance_id:-}" "$correlation_id"
+  if [ "$status" = failed ]; then exit 1; fi
+  exit 0
+}
+
+guid='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+check() {
+  local name=$1 val=$2 pattern=$3
+  if ! [[ $val =~ $pattern ]]; then
+    correlation_id=''
+    result failed invalid-parameter "$name"
+  fi
+}
+check correlationId "$correlation_id" "$guid"
+check tenantId "$tenant_id" "$guid"
+check subscriptionId "$subscription_id" "$guid"
+check servicePrincipalId "$service_principal_id" "$guid"
+check resourceGroup "$resource_group" '^[A-Za-z0-9._()-]{1,90}$'
+check location "$location" '^[a-z0-9]{1,40}$'
+check cloud "$cloud" '^(AzureCloud|AzureUSGovernment|AzureChinaCloud)$'
+check connectorId "$connector_id" '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'
+check accountId "$account_id" '^[0-9]{12}$'
+check credentialParameter "$credential_parameter" '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'
+check proxyUrl "$proxy_url" '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'
+check privateLinkScope "$private_link_scope" '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'
+check force "$force" '^(true|false)$'
+
+# The instance this runs on: the SSM agent says so; instance metadata (IMDSv2) otherwise.
+instance_id=${AWS_SSM_INSTANCE_ID:-}
+region=${AWS_SSM_REGION_NAME:-}
+if [ -z "$instance_id" ]; then
+  token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null) || token=''
+  instance_id=$(curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id 2>/dev/null) || instance_id=''
+fi
+if ! [[ $instance_id =~ ^i-[0-9a-f]{8,17}$ ]]; then
+  instance_id=''
+  result failed instance-id-unknown
+fi
+if [ -n "$region" ] && ! [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
+  region=''
+fi
+
+# Only reads JSON written by azcmagent: the first "key": "value" pair with this key.
+json_field() {
+  sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" | head -n 1
+}
+
+installed=false
+if command -v azcmagent >/dev/null 2>&1; then
+  installed=true
+  shown=$(azcmagent show -j 2>>"$log_file") || shown=''
+  agent_status=$(printf '%s' "$shown" | json_field status)
+  agent_subscription=$(printf '%s' "$shown" | json_field subscriptionId)
+  agent_group=$(printf '%s' "$shown" | json_field resourceGroup)
+  if [ "$agent_status" = Connected ]; then
+    same_subscription=${agent_subscription,,}
+    wanted_subscription=${subscription_id,,}
+    same_group=${agent_group,,}
+    wanted_group=${resource_group,,}
+    if [ "$same_subscription" = "$wanted_subscription" ] && [ "$same_group" = "$wanted_group" ]; then
+      result already-connected connected "$subscription_id/$resource_group"
+    fi
+    where=$(printf '%s/%s' "$agent_subscription" "$agent_group" | tr -cd 'A-Za-z0-9._()/-')
+    if [ "$force" != true ]; then
+      result connected-elsewhere connected-elsewhere "$where"
+    fi
+    if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
+      result failed disconnect-failed "$where"
+    fi
+  fi
+fi
+
+if [ "$installed" = false ]; then
+  if ! curl -fsSL --proto '=https' --tlsv1.2 -o "$work_dir/install_linux_azcmagent.sh" "$installer_url" >>"$log_file" 2>&1; then
+    result failed download-failed "$installer_url"
+  fi
+  install_args=()
+  if [ -n "$proxy_url" ]; then install_args+=(--proxy "$proxy_url"); fi
+  if ! bash "$work_dir/install_linux_azcmagent.sh" "${install_args[@]}" >>"$log_file" 2>&1; then
+    result failed install-failed "see $log_file"
+  fi
+  if ! command -v azcmagent >/dev/null 2>&1; then
+    result failed install-failed "azcmagent not found after install"
+  fi
+fi
+
+if [ -n "$proxy_url" ]; then
+  if ! azcmagent config set proxy.url "$proxy_url" >>"$log_file" 2>&1; then
+    result failed proxy-config-failed
+  fi
+fi
+
+# The onboarding secret, read on the host with the instance's own role.
+if ! command -v aws >/dev/null 2>&1; then
+  result failed aws-cli-missing "install the AWS CLI to read $credential_parameter"
+fi
+region_args=()
+if [ -n "$region" ]; then region_args+=(--region "$region"); fi
+secret=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \
+  --output text "${region_args[@]}" 2>>"$log_file") || secret=''
+if ! [[ $secret =~ ^[A-Za-z0-9._~-]{1,256}$ ]]; then
+  secret=''
+  result failed credential-unavailable "$credential_parameter"
+fi
+printf '{"service-principal-secret": "%s"}\n' "$secret" >"$work_dir/connect.json"
+secret=''
+
+connect_args=(
+  connect
+  --config "$work_dir/connect.json"
+  --service-principal-id "$service_principal_id"
+  --tenant-id "$tenant_id"
+  --subscription-id "$subscription_id"
+  --resource-group "$resource_group"
+  --location "$location"
+  --cloud "$cloud"
+  --resource-name "$instance_id"
+  --tags "AccountId=$account_id,Cloud=AWS,InstanceId=$instance_id,MDFCSecurityConnector=$connector_id"
+  --correlation-id "$correlation_id"
+)
+if [ -n "$private_link_scope" ]; then connect_args+=(--private-link-scope "$private_link_scope"); fi
+if ! azcmagent "${connect_args[@]}" >>"$log_file" 2>&1; then
+  rm -f "$work_dir/connect.json"
+  result failed connect-failed "see $log_file"
+fi
+rm -f "$work_dir/connect.json"
+result connected connected "$subscription_id/$resource_group"

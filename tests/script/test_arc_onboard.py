@@ -1,0 +1,272 @@
+"""The Linux onboarding script (cfn/ssm/arc-onboard.sh) in a sandbox with stub curl, aws and azcmagent.
+
+Run with the emulator's virtualenv: ``.venv-moto/bin/python -m unittest discover -s tests/script``
+(``scripts/test`` does). Proves: exact azcmagent arguments, idempotency, connected-elsewhere,
+proxy and private link scope, failures named, the secret only ever in a root-only file, hostile
+parameter values harmless (for current and legacy SSM agents), the document's allowedPatterns
+reject them, the template embeds the current scripts, and shellcheck passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "harness"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from arc_sandbox import Sandbox, parse_result  # noqa: E402
+import render_documents  # noqa: E402
+
+SCRIPT = (ROOT / "cfn" / "ssm" / "arc-onboard.sh").read_text()
+PARAMETERS = json.loads((ROOT / "cfn" / "ssm" / "parameters.json").read_text())
+INSTANCE = "i-0123456789abcdef0"
+SECRET_NAME = "/mdc-connector/arc/staged-onboarding-secret"
+SECRET = "Q~s3cr3t.value_with-tilde"
+GOOD = {
+    "tenantId": "11111111-2222-3333-4444-555555555555",
+    "subscriptionId": "aaaaaaaa-2222-3333-4444-555555555555",
+    "resourceGroup": "rg-(prod).arc",
+    "location": "westeurope",
+    "cloud": "AzureCloud",
+    "connectorId": "mdc-connector-1",
+    "accountId": "111122223333",
+    "servicePrincipalId": "bbbbbbbb-2222-3333-4444-555555555555",
+    "credentialParameter": SECRET_NAME,
+    "proxyUrl": "",
+    "privateLinkScope": "",
+    "correlationId": "cccccccc-2222-3333-4444-555555555555",
+    "force": "false",
+}
+PLS = ("/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-net/providers/"
+       "Microsoft.HybridCompute/privateLinkScopes/pls-1")
+
+
+class ArcOnboardScript(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.sandbox = Sandbox(Path(self.tmp.name))
+        self.sandbox.set_secret(SECRET_NAME, SECRET)
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def run_script(self, agent: str = "current", env: dict[str, str] | None = None, **overrides: str):
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, **overrides}, INSTANCE, "eu-west-1", agent, env)
+        result = parse_result(process.stdout)
+        self.assertIsNotNone(result, f"no result line: {process.stdout!r} {process.stderr!r}")
+        return process, result
+
+    def connect_args(self) -> list[list[str]]:
+        return [a for a in self.sandbox.calls("azcmagent") if a and a[0] == "connect"]
+
+    def test_installs_and_connects_with_exact_arguments(self) -> None:
+        process, result = self.run_script()
+        self.assertEqual(process.returncode, 0)
+        self.assertEqual(result["status"], "connected")
+        self.assertEqual(result["instanceId"], INSTANCE)
+        self.assertEqual(result["correlationId"], GOOD["correlationId"])
+        self.assertEqual(len(self.sandbox.calls("installer")), 1)
+        [curl] = self.sandbox.calls("curl")
+        self.assertEqual(curl[-1], "https://gbl.his.arc.azure.com/azcmagent-linux")
+        self.assertIn("=https", curl)
+        [aws] = self.sandbox.calls("aws")
+        self.assertEqual(aws, ["ssm", "get-parameter", "--name", SECRET_NAME, "--with-decryption", "--query",
+                               "Parameter.Value", "--output", "text", "--region", "eu-west-1"])
+        [connect] = self.connect_args()
+        config = connect[connect.index("--config") + 1]
+        self.assertEqual(connect[:1] + connect[3:], [
+            "connect",
+            "--service-principal-id", GOOD["servicePrincipalId"],
+            "--tenant-id", GOOD["tenantId"],
+            "--subscription-id", GOOD["subscriptionId"],
+            "--resource-group", "rg-(prod).arc",
+            "--location", "westeurope",
+            "--cloud", "AzureCloud",
+            "--resource-name", INSTANCE,
+            "--tags", f"AccountId=111122223333,Cloud=AWS,InstanceId={INSTANCE},MDFCSecurityConnector=mdc-connector-1",
+            "--correlation-id", GOOD["correlationId"],
+        ])
+        self.assertFalse(Path(config).exists(), "the secret file is removed")
+        self.assertEqual(self.sandbox.agent_state()["status"], "Connected")
+
+    def test_secret_never_reaches_arguments_output_or_log(self) -> None:
+        process, _ = self.run_script()
+        for call in self.sandbox.calls():
+            self.assertFalse(any(SECRET in a for a in call), call)
+        self.assertNotIn(SECRET, process.stdout + process.stderr)
+        log = self.sandbox.root / "arc.log"
+        self.assertNotIn(SECRET, log.read_text() if log.exists() else "")
+
+    def test_second_run_is_already_connected_and_changes_nothing(self) -> None:
+        self.run_script()
+        before = len(self.sandbox.calls())
+        process, result = self.run_script()
+        self.assertEqual((process.returncode, result["status"]), (0, "already-connected"))
+        self.assertEqual([c[0] for c in self.sandbox.calls()[before:]], ["show"], "only azcmagent show")
+
+    def test_resource_group_compares_case_insensitively(self) -> None:
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"].upper(), "RG-(PROD).ARC")
+        _, result = self.run_script()
+        self.assertEqual(result["status"], "already-connected")
+
+    def test_connected_elsewhere_is_reported_and_left_alone(self) -> None:
+        other = "dddddddd-2222-3333-4444-555555555555"
+        self.sandbox.preinstall("Connected", other, "rg-other")
+        process, result = self.run_script()
+        self.assertEqual((process.returncode, result["status"]), (0, "connected-elsewhere"))
+        self.assertEqual(result["detail"], f"{other}/rg-other")
+        self.assertEqual(self.connect_args(), [])
+        self.assertEqual(self.sandbox.calls("aws"), [], "no secret read when nothing changes")
+
+    def test_connected_elsewhere_is_reconnected_when_forced(self) -> None:
+        self.sandbox.preinstall("Connected", "dddddddd-2222-3333-4444-555555555555", "rg-other")
+        _, result = self.run_script(force="true")
+        self.assertEqual(result["status"], "connected")
+        commands = [c[0] for c in self.sandbox.calls("azcmagent")]
+        self.assertEqual(commands, ["show", "disconnect", "connect"])
+        self.assertEqual(self.sandbox.agent_state()["subscriptionId"], GOOD["subscriptionId"])
+
+    def test_disconnected_agent_is_connected_without_reinstalling(self) -> None:
+        self.sandbox.preinstall("Disconnected")
+        _, result = self.run_script()
+        self.assertEqual(result["status"], "connected")
+        self.assertEqual(self.sandbox.calls("installer"), [])
+        self.assertEqual(len(self.connect_args()), 1)
+
+    def test_proxy_and_private_link_scope(self) -> None:
+        _, result = self.run_script(proxyUrl="http://proxy.corp.example:3128", privateLinkScope=PLS)
+        self.assertEqual(result["status"], "connected")
+        self.assertEqual(self.sandbox.calls("installer"), [["--proxy", "http://proxy.corp.example:3128"]])
+        self.assertIn(["config", "set", "proxy.url", "http://proxy.corp.example:3128"], self.sandbox.calls("azcmagent"))
+        [connect] = self.connect_args()
+        self.assertEqual(connect[-2:], ["--private-link-scope", PLS])
+
+    def test_failures_are_named(self) -> None:
+        cases = [
+            ({"ARC_STUB_DOWNLOAD_FAIL": "1"}, "download-failed"),
+            ({"ARC_STUB_INSTALL_FAIL": "1"}, "install-failed"),
+            ({"ARC_STUB_CONNECT_FAIL": "1"}, "connect-failed"),
+        ]
+        for env, reason in cases:
+            with self.subTest(reason=reason):
+                sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+                sandbox.set_secret(SECRET_NAME, SECRET)
+                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=env)
+                result = parse_result(process.stdout)
+                self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", reason))
+
+    def test_missing_secret_fails_without_connecting(self) -> None:
+        self.sandbox.set_secret(SECRET_NAME, None)
+        process, result = self.run_script()
+        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "credential-unavailable", SECRET_NAME))
+        self.assertEqual(self.connect_args(), [])
+
+    def test_instance_id_from_the_agent_is_validated(self) -> None:
+        process = self.sandbox.run_document(SCRIPT, GOOD, "i-0123;touch pwned")
+        self.assertEqual(parse_result(process.stdout)["reason"], "instance-id-unknown")
+        self.assertFalse((self.sandbox.root / "pwned").exists())
+
+
+def hostile_values(marker: Path) -> list[str]:
+    touch = f"touch {marker}"
+    return [
+        f"$({touch})",
+        f"`{touch}`",
+        f"x; {touch}",
+        f"x' ; {touch} ; echo '",
+        f'x" ; {touch} ; echo "',
+        f"x\n{touch}",
+        f"x\\\n{touch}",
+        f"x && {touch} #",
+        f"x | {touch}",
+        f"x > {marker}",
+        f"${{IFS}}{touch}",
+    ]
+
+
+DELIMITER_BREAKOUT = "x\nMDC_ARC_VALUE\n); touch {marker}; (\nMDC_ARC_VALUE"
+
+
+class HostileValues(unittest.TestCase):
+    """A value that reaches the script can neither run code nor pass validation."""
+
+    def check(self, agent: str, values_for: callable) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            marker = Path(tmp) / "pwned"
+            for name in PARAMETERS:
+                for value in values_for(marker):
+                    with self.subTest(agent=agent, parameter=name, value=value):
+                        sandbox = Sandbox(Path(tempfile.mkdtemp(dir=tmp)))
+                        sandbox.set_secret(SECRET_NAME, SECRET)
+                        process = sandbox.run_document(SCRIPT, {**GOOD, name: value}, INSTANCE, agent=agent)
+                        self.assertFalse(marker.exists(), f"{name}={value!r} ran code")
+                        result = parse_result(process.stdout)
+                        self.assertIsNotNone(result, process.stderr)
+                        self.assertEqual((result["status"], result["reason"], result["detail"]),
+                                         ("failed", "invalid-parameter", name))
+                        self.assertEqual(sandbox.calls("azcmagent"), [])
+                        self.assertEqual(sandbox.calls("aws"), [])
+
+    def test_current_agent_environment_variables(self) -> None:
+        # Values arrive as SSM_<name>, and (worst case) are substituted into the text as well.
+        self.check("current", lambda m: hostile_values(m) + [DELIMITER_BREAKOUT.format(marker=m)])
+
+    def test_legacy_agent_text_substitution(self) -> None:
+        self.check("legacy", hostile_values)
+
+    def test_document_patterns_reject_every_hostile_value(self) -> None:
+        # SSM refuses SendCommand when a value fails allowedPattern/allowedValues: the delimiter
+        # breakout never reaches a legacy agent.
+        marker = Path("/tmp/pwned")
+        for name, spec in PARAMETERS.items():
+            self.assertEqual(spec.get("interpolationType"), "ENV_VAR", name)
+            self.assertTrue("allowedPattern" in spec or "allowedValues" in spec, name)
+            for value in hostile_values(marker) + [DELIMITER_BREAKOUT.format(marker=marker)]:
+                with self.subTest(parameter=name, value=value):
+                    self.assertFalse(document_accepts(spec, value))
+            self.assertTrue(document_accepts(spec, GOOD[name]), name)
+
+
+def document_accepts(spec: dict, value: str) -> bool:
+    """SSM's check of one parameter value (a Java regex; \\Z-anchored here, as Java's $ is)."""
+    if "allowedValues" in spec and value not in spec["allowedValues"]:
+        return False
+    pattern = spec.get("allowedPattern")
+    return pattern is None or re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
+
+
+class Template(unittest.TestCase):
+    def test_member_template_embeds_the_current_scripts(self) -> None:
+        _, changed = render_documents.render((ROOT / "cfn" / "member.yaml").read_text())
+        self.assertEqual(changed, [], "run scripts/render_documents.py")
+
+    def test_linux_script_passes_shellcheck(self) -> None:
+        shellcheck = Path(sys.executable).parent / "shellcheck"
+        process = subprocess.run([str(shellcheck), "--severity=style", str(ROOT / "cfn" / "ssm" / "arc-onboard.sh")],
+                                 capture_output=True, text=True)
+        self.assertEqual(process.returncode, 0, process.stdout)
+
+    def test_windows_script_keeps_every_placeholder_inside_a_here_string(self) -> None:
+        lines = (ROOT / "cfn" / "ssm" / "arc-onboard.ps1").read_text().splitlines()
+        names = set()
+        for i, line in enumerate(lines):
+            for name in re.findall(r"\{\{\s*(\w+)\s*\}\}", line):
+                if line.lstrip().startswith("#"):
+                    continue
+                names.add(name)
+                self.assertEqual(line, f"{{{{ {name} }}}}", "a placeholder is alone on its line")
+                self.assertTrue(lines[i - 1].endswith("else { @'"), lines[i - 1])
+                self.assertTrue(lines[i + 1].startswith("'@"), lines[i + 1])
+                self.assertIn(f"$env:SSM_{name}", lines[i - 1])
+        self.assertEqual(names, set(PARAMETERS))
+
+
+if __name__ == "__main__":
+    unittest.main()
