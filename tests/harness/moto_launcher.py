@@ -33,6 +33,11 @@ Stack instances can be made unhealthy, as a failed deployment leaves them: ``POS
 "detailedStatus": "FAILED", "reason": "..."}`` changes what ``ListStackInstances`` reports for that
 instance until an ``UpdateStackInstances`` covering it succeeds.
 
+Systems Manager's managed instances and Run Command, which moto lacks, come from ``ssm_model.py``
+(``DescribeInstanceInformation``, ``SendCommand`` with SSM's validation and exact targeting,
+``ListCommands``, ``ListCommandInvocations``, ``GetCommandInvocation``; outcomes chosen with
+``POST /_harness/ssm-outcomes``). ``SendCommand`` bodies are kept in the call log.
+
 Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
 test process that dies never leaves a server behind) or on SIGTERM.
 """
@@ -60,6 +65,8 @@ from moto.cloudformation.models import StackInstance  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
+
+from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
 
 try:  # moto >= 5 ships its own request handler (keep-alive friendly); optional
     from moto.moto_server.werkzeug_app import MotoRequestHandler  # type: ignore
@@ -143,6 +150,7 @@ class Harness:
         self.rules: list[Rule] = []
         self.calls: list[dict[str, Any]] = []
         self.organizations_access: set[str] = set()
+        self.ssm = SsmModel()
 
     def __call__(self, environ: dict[str, Any], start: Start) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -161,12 +169,20 @@ class Harness:
             "account": get_account_id_from(access_key) if access_key else None,
             "injected": error is not None,
             "callAs": (parse_qs(body.decode("utf-8", "replace")).get("CallAs") or [None])[0],
-            "body": body.decode("utf-8", "replace") if operation == "PutEvents" else None,
+            "body": body.decode("utf-8", "replace") if operation in ("PutEvents", "SendCommand") else None,
         }
         with self.lock:
             self.calls.append(record)
         if error is not None:
             return self.fail(start, service, *error)
+        if service == "ssm" and operation in SSM_OPERATIONS:
+            status, answer = self.ssm.handle(operation, record["account"] or "123456789012", region, body)
+            payload = json.dumps(answer).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
+            if status != 200:
+                headers.append(("x-amzn-ErrorType", answer["__type"]))
+            start(f"{status} {'OK' if status == 200 else 'Error'}", headers)
+            return [payload]
         if service == "cloudformation":
             answered = self.stacksets_gap(start, operation, record["account"] or "", decoded)
             if answered is not None:
@@ -312,6 +328,10 @@ class Harness:
                     "StackInstanceStatus": {"DetailedStatus": spec.get("detailedStatus", "FAILED")},
                 }
                 result = {"unhealthy": len(UNHEALTHY)}
+            elif path == "/_harness/ssm-outcomes" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.ssm.set_rules(spec.get("rules", []))
+                result = {"rules": len(spec.get("rules", []))}
             elif path == "/_harness/calls" and method == "DELETE":
                 self.calls = []
                 result = {"calls": 0}
