@@ -135,6 +135,13 @@ pub fn ec2_client(config: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
     )
 }
 
+/// Systems Manager client for one region of an account config.
+pub fn ssm_client(config: &SdkConfig, region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// IAM client (global) for an account config.
 pub fn iam_client(config: &SdkConfig) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(config)

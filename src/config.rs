@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::arc::settings::ArcConfig;
 use crate::error::ConfigError;
 use crate::validate::{is_account_id, is_iam_name, is_region, is_role_ref, is_tag_key};
 
@@ -55,6 +56,8 @@ pub struct Config {
     pub management_stack_name: String,
     /// EventBridge bus (name or ARN) that receives member-connector records (`CONNECTOR_EVENT_BUS`).
     pub event_bus: Option<String>,
+    /// Azure Arc provisioning (`ARC_*`).
+    pub arc: ArcConfig,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             stackset_activate_organizations_access: false,
             management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
             event_bus: None,
+            arc: ArcConfig::default(),
         }
     }
 }
@@ -180,6 +184,7 @@ impl Config {
                     )
                 })
                 .transpose()?,
+            arc: ArcConfig::from_lookup(&get)?,
         })
     }
 

@@ -15,6 +15,7 @@
 //! per-account credentials), [`scope`] (accounts and regions), [`profile`] (instance-profile
 //! remediation), [`report`] (the run report), [`runtime`] (the Lambda glue).
 
+pub mod arc;
 pub mod aws;
 pub mod config;
 pub mod discovery;

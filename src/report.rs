@@ -32,6 +32,10 @@ pub struct Item {
     pub status: Status,
     /// Why, in words an operator can act on.
     pub reason: String,
+    /// Finer outcome where a job has one (arc-provisioner: `connected`, `already-connected`,
+    /// `connected-elsewhere`, `failed`, `timed-out`, `in-progress`, `not-managed`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 /// Counts over a run's items.
@@ -110,6 +114,7 @@ mod tests {
             action: "none".into(),
             status,
             reason: String::new(),
+            outcome: None,
         }
     }
 

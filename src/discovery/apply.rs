@@ -96,6 +96,7 @@ impl Executor<'_> {
                         action: kind.action().into(),
                         status,
                         reason: reason.clone(),
+                        outcome: None,
                     });
                 }
             }

@@ -58,6 +58,7 @@ impl AccountDiscovery {
                             action: action::CHECK.into(),
                             status: Status::Skipped,
                             reason: format!("{detail_type}: {reason}"),
+                            outcome: None,
                         };
                         Ok(Report::new(JOB, dry, vec![item], 0, 0))
                     }
@@ -72,6 +73,10 @@ impl AccountDiscovery {
             Trigger::InstanceStateChange { .. } => {
                 Err(EventError::NotHandled("EC2 instance state changes (send them to profile-scan)".into()).into())
             }
+            Trigger::CommandStatusChange { .. } | Trigger::ProfileScanCompleted { .. } => Err(EventError::NotHandled(
+                "Run Command and profile-scan results (send them to arc-provisioner)".into(),
+            )
+            .into()),
             Trigger::Other { source, detail_type } => {
                 Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into())
             }
@@ -139,6 +144,7 @@ impl AccountDiscovery {
                 action: action::CHECK.into(),
                 status: Status::Skipped,
                 reason: "not an account of the organization and no stack instance: nothing to do".into(),
+                outcome: None,
             });
         }
         let executor =
@@ -161,6 +167,7 @@ impl AccountDiscovery {
                 action: "publish-records".into(),
                 status,
                 reason,
+                outcome: None,
             });
         }
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
@@ -188,6 +195,7 @@ impl AccountDiscovery {
             action: "activate-organizations-access".into(),
             status,
             reason: reason.into(),
+            outcome: None,
         };
         if dry_run {
             return Ok(Some(item(Status::Planned, "would activate organizations access for StackSets")));
@@ -216,5 +224,6 @@ fn unit_failure(stack_set: &str, reason: String) -> Item {
         action: "reconcile".into(),
         status: Status::Failed,
         reason,
+        outcome: None,
     }
 }

@@ -173,6 +173,7 @@ fn item(account: &str, region: &str, action: &str, status: Status, reason: Strin
         action: action.into(),
         status,
         reason,
+        outcome: None,
     }
 }
 

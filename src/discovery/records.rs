@@ -113,6 +113,7 @@ mod tests {
             action: action::CREATE.into(),
             status,
             reason: if status == Status::Done { "created".into() } else { "busy".into() },
+            outcome: None,
         }
     }
 

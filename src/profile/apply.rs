@@ -43,6 +43,7 @@ impl Unit<'_> {
             action: action.to_string(),
             status,
             reason,
+            outcome: None,
         }
     }
 

@@ -122,6 +122,7 @@ impl AccountIam {
                 action: action::ATTACH.into(),
                 status: outcome.0,
                 reason: outcome.1.clone(),
+                outcome: None,
             });
         }
         outcome

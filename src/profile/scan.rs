@@ -71,6 +71,7 @@ impl ProfileScan {
                         action: action::NONE.into(),
                         status: Status::Skipped,
                         reason: format!("instance state is {state}; only running instances are checked at launch"),
+                        outcome: None,
                     };
                     return Ok(Report::new(JOB, self.config.dry_run, vec![item], 0, 0));
                 }
@@ -87,6 +88,10 @@ impl ProfileScan {
                     _ => "reprovision (send it to arc-provisioner)",
                 };
                 return Err(EventError::NotHandled(format!("the manual action {name}")).into());
+            }
+            Trigger::CommandStatusChange { .. } | Trigger::ProfileScanCompleted { .. } => {
+                let what = "Run Command and profile-scan results (send them to arc-provisioner)";
+                return Err(EventError::NotHandled(what.into()).into());
             }
             Trigger::Other { source, detail_type } => {
                 return Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into());
@@ -169,6 +174,7 @@ impl ProfileScan {
                 action: action::SCAN.into(),
                 status: Status::Failed,
                 reason,
+                outcome: None,
             }
         };
         let (config, iam) = session.map_err(fail)?;
@@ -197,6 +203,7 @@ impl ProfileScan {
                 action: action::NONE.into(),
                 status: Status::Skipped,
                 reason: "instance not found or no longer running".into(),
+                outcome: None,
             }]);
         }
         let unit =
@@ -219,6 +226,7 @@ impl ProfileScan {
                 action: action::SCAN.into(),
                 status: Status::Skipped,
                 reason,
+                outcome: None,
             })
         };
         let in_scope: Vec<String> = if request.instance_id.is_some() {
@@ -242,6 +250,7 @@ impl ProfileScan {
                         action: "list-accounts".into(),
                         status: Status::Failed,
                         reason: format!("{reason}; only the function's own account is scanned"),
+                        outcome: None,
                     });
                     vec![own.clone()]
                 }
@@ -271,6 +280,7 @@ impl ProfileScan {
                         action: action::SCAN.into(),
                         status: Status::Skipped,
                         reason: "not an ACTIVE account of the organization".into(),
+                        outcome: None,
                     });
                 }
             }
@@ -311,6 +321,7 @@ impl ProfileScan {
                     action: action::SCAN.into(),
                     status: Status::Skipped,
                     reason: "region outside CONNECTOR_REGIONS".into(),
+                    outcome: None,
                 });
             }
         }

@@ -1,0 +1,139 @@
+//! The onboarding script's result line and how a Run Command invocation maps to a report outcome.
+
+use serde::Deserialize;
+
+use crate::report::Status;
+
+/// Prefix of the script's last output line.
+pub const RESULT_PREFIX: &str = "MDC_ARC_RESULT ";
+
+/// `MDC_ARC_RESULT {"status":...,"reason":...,"detail":...}` as printed by `cfn/ssm/arc-onboard.*`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ScriptResult {
+    /// `connected`, `already-connected`, `connected-elsewhere` or `failed`.
+    pub status: String,
+    /// Machine-readable reason (`install-failed`, `credential-unavailable`, ...).
+    #[serde(default)]
+    pub reason: String,
+    /// Validated detail (subscription/group, parameter name, ...).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Final outcome of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `connected`, `already-connected`, `connected-elsewhere`, `failed`, `timed-out`, `in-progress`.
+    pub name: &'static str,
+    /// Report status.
+    pub status: Status,
+    /// Operator-facing reason.
+    pub reason: String,
+}
+
+/// The last result line in `output`, if any parses.
+pub fn parse_result(output: &str) -> Option<ScriptResult> {
+    output.lines().rev().find_map(|line| line.strip_prefix(RESULT_PREFIX).and_then(|j| serde_json::from_str(j).ok()))
+}
+
+/// True for invocation statuses that will not change any more.
+pub fn is_final(status: &str) -> bool {
+    !matches!(status, "Pending" | "InProgress" | "Delayed" | "Cancelling")
+}
+
+/// Outcomes that count as provisioned (not sent again with the same document version and target).
+pub fn is_settled(result: &ScriptResult) -> bool {
+    matches!(result.status.as_str(), "connected" | "already-connected" | "connected-elsewhere")
+}
+
+/// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
+pub fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Outcome {
+    let result = parse_result(output);
+    let make = |name, status, reason: String| Outcome { name, status, reason };
+    match (status, result) {
+        ("TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut", _) => make(
+            "timed-out",
+            Status::Failed,
+            format!("command {command_id} {status}: the instance did not finish in time; the next run retries"),
+        ),
+        ("Success" | "Failed", Some(r)) => match r.status.as_str() {
+            "connected" => make("connected", Status::Done, format!("connected to Azure Arc in {}", r.detail)),
+            "already-connected" => {
+                make("already-connected", Status::Skipped, format!("already connected to Azure Arc in {}", r.detail))
+            }
+            "connected-elsewhere" => make(
+                "connected-elsewhere",
+                Status::Skipped,
+                format!(
+                    "agent connected to {}, not the configured target; left unchanged (reprovision with force to move it)",
+                    r.detail
+                ),
+            ),
+            _ => make("failed", Status::Failed, failure(command_id, &r)),
+        },
+        ("Success", None) => make(
+            "failed",
+            Status::Failed,
+            format!(
+                "command {command_id} succeeded without a result line: is the document the connector's current one?"
+            ),
+        ),
+        ("Failed", None) => make(
+            "failed",
+            Status::Failed,
+            format!("command {command_id} failed with exit code {response_code} before reporting a result"),
+        ),
+        (other, _) => make("failed", Status::Failed, format!("command {command_id} ended {other}")),
+    }
+}
+
+fn failure(command_id: &str, r: &ScriptResult) -> String {
+    let hint = match r.reason.as_str() {
+        "credential-unavailable" => "; the instance role must be able to read the staged SecureString",
+        "aws-cli-missing" => "; install the AWS CLI on the instance",
+        "download-failed" | "install-failed" => "; check outbound HTTPS to Azure (or ARC_PROXY_URL)",
+        "connect-failed" => "; see /var/log/mdc-connector-arc.log on the instance",
+        "invalid-parameter" => "; the document and the provisioner disagree on a parameter",
+        _ => "",
+    };
+    let detail = if r.detail.is_empty() { String::new() } else { format!(" ({})", r.detail) };
+    format!("command {command_id}: {}{detail}{hint}", r.reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONNECTED: &str = "log line\nMDC_ARC_RESULT {\"status\":\"connected\",\"reason\":\"connected\",\"detail\":\"sub/rg\",\"instanceId\":\"i-1\",\"correlationId\":\"c\"}\n";
+
+    #[test]
+    fn result_lines_map_to_outcomes() {
+        assert_eq!(outcome("c", "Success", 0, CONNECTED).name, "connected");
+        assert_eq!(outcome("c", "Success", 0, CONNECTED).status, Status::Done);
+        let elsewhere = CONNECTED.replace("\"connected\",\"reason\"", "\"connected-elsewhere\",\"reason\"");
+        assert_eq!(outcome("c", "Success", 0, &elsewhere).name, "connected-elsewhere");
+        let failed = "MDC_ARC_RESULT {\"status\":\"failed\",\"reason\":\"credential-unavailable\",\"detail\":\"/p\"}";
+        let o = outcome("c", "Failed", 1, failed);
+        assert_eq!((o.name, o.status), ("failed", Status::Failed));
+        assert!(o.reason.contains("credential-unavailable (/p)"), "{}", o.reason);
+    }
+
+    #[test]
+    fn statuses_without_a_result() {
+        assert_eq!(outcome("c", "TimedOut", -1, "").name, "timed-out");
+        assert_eq!(outcome("c", "DeliveryTimedOut", -1, CONNECTED).name, "timed-out");
+        assert!(outcome("c", "Failed", 127, "bash: x").reason.contains("exit code 127"));
+        assert!(outcome("c", "Success", 0, "").reason.contains("without a result line"));
+        assert_eq!(outcome("c", "Cancelled", -1, "").status, Status::Failed);
+        assert!(!is_final("InProgress") && is_final("Success") && is_final("Undeliverable"));
+    }
+
+    #[test]
+    fn malformed_result_lines_are_ignored() {
+        assert_eq!(parse_result("MDC_ARC_RESULT {not json"), None);
+        assert_eq!(
+            parse_result("MDC_ARC_RESULT {\"status\":\"connected\"}").map(|r| r.status),
+            Some("connected".into())
+        );
+    }
+}

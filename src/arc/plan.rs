@@ -1,0 +1,351 @@
+//! The pure planner: which instances get a command, which are skipped and why.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::outcome::is_settled;
+use super::state::{Platform, ProfileDiagnosis, UnitState};
+use crate::event::TagSelector;
+use crate::report::{Item, Status};
+
+/// SendCommand takes at most 50 instance ids.
+pub const MAX_IDS_PER_COMMAND: usize = 50;
+/// Report action of every arc-provisioner item.
+pub const PROVISION: &str = "provision";
+
+/// Which instances of a unit a run covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these ids.
+    pub ids: Option<BTreeSet<String>>,
+    /// Only instances carrying this tag.
+    pub tag: Option<TagSelector>,
+}
+
+/// Settings the planner applies.
+#[derive(Clone, Debug)]
+pub struct Policy<'a> {
+    /// Account of the unit.
+    pub account_id: &'a str,
+    /// Region of the unit.
+    pub region: &'a str,
+    /// Instances with this tag key are left alone.
+    pub opt_out_tag: &'a str,
+    /// Send even where already provisioned.
+    pub force: bool,
+    /// Fingerprint of the Azure target (in each command's comment).
+    pub fingerprint: &'a str,
+    /// Document per platform.
+    pub documents: &'a HashMap<Platform, String>,
+}
+
+/// One SendCommand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Platform of every instance in it.
+    pub platform: Platform,
+    /// Document name.
+    pub document: String,
+    /// Document version pinned (the default version read this run).
+    pub document_version: String,
+    /// At most [`MAX_IDS_PER_COMMAND`] ids.
+    pub instance_ids: Vec<String>,
+}
+
+/// The plan for one unit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Commands to send.
+    pub batches: Vec<Batch>,
+    /// Instances not sent, with why.
+    pub items: Vec<Item>,
+}
+
+/// Plans one unit.
+pub fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
+    let item = |id: &str, status: Status, outcome: Option<&str>, reason: String| Item {
+        account_id: policy.account_id.to_string(),
+        region: policy.region.to_string(),
+        resource_id: id.to_string(),
+        action: PROVISION.into(),
+        status,
+        reason,
+        outcome: outcome.map(str::to_string),
+    };
+    let mut out = Plan::default();
+    if let Some(ids) = &selection.ids {
+        for id in ids.iter().filter(|id| !state.instances.iter().any(|i| &i.id == *id)) {
+            out.items.push(item(id, Status::Skipped, None, "instance not found or not running".into()));
+        }
+    }
+    let mut queued: BTreeMap<(Platform, String), Vec<String>> = BTreeMap::new();
+    let mut instances: Vec<_> = state.instances.iter().collect();
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    for instance in instances {
+        let id = instance.id.as_str();
+        if selection.ids.as_ref().is_some_and(|ids| !ids.contains(id)) {
+            continue;
+        }
+        if let Some(tag) = &selection.tag {
+            match (instance.tags.get(&tag.key), &tag.value) {
+                (Some(v), Some(wanted)) if v == wanted => {}
+                (Some(_), None) => {}
+                _ => continue,
+            }
+        }
+        if instance.tags.contains_key(policy.opt_out_tag) {
+            let reason = format!("opted out (tag {})", policy.opt_out_tag);
+            out.items.push(item(id, Status::Skipped, None, reason));
+            continue;
+        }
+        let Some(managed) = state.managed.get(id) else {
+            let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
+            out.items.push(item(id, Status::Skipped, Some("not-managed"), reason));
+            continue;
+        };
+        if managed.ping_status != "Online" {
+            let reason = format!(
+                "not managed now: the SSM agent is not reporting (ping status {}); check that it runs and reaches SSM",
+                managed.ping_status
+            );
+            out.items.push(item(id, Status::Skipped, Some("not-managed"), reason));
+            continue;
+        }
+        let Some(platform) = managed.platform else {
+            out.items.push(item(id, Status::Skipped, None, "platform has no Azure Arc onboarding document".into()));
+            continue;
+        };
+        let document = policy.documents.get(&platform).cloned().unwrap_or_default();
+        let Some(version) = state.document_versions.get(&platform) else {
+            let reason = format!(
+                "document {document} not found in {} {}: deploy cfn/member.yaml to this region",
+                policy.account_id, policy.region
+            );
+            out.items.push(item(id, Status::Failed, Some("failed"), reason));
+            continue;
+        };
+        if !policy.force {
+            if let Some(last) = state
+                .history
+                .get(id)
+                .filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint))
+            {
+                if !super::outcome::is_final(&last.status) {
+                    let reason = format!("command {} is still running", last.command_id);
+                    out.items.push(item(id, Status::Skipped, Some("in-progress"), reason));
+                    continue;
+                }
+                if let Some(result) = last.result.as_ref().filter(|r| is_settled(r)) {
+                    let (name, reason) = if result.status == "connected-elsewhere" {
+                        (
+                            "connected-elsewhere",
+                            format!(
+                                "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
+                                result.detail, last.command_id
+                            ),
+                        )
+                    } else {
+                        (
+                            "already-connected",
+                            format!(
+                                "already connected to Azure Arc by command {} (document version {version})",
+                                last.command_id
+                            ),
+                        )
+                    };
+                    out.items.push(item(id, Status::Skipped, Some(name), reason));
+                    continue;
+                }
+            }
+        }
+        queued.entry((platform, version.clone())).or_default().push(id.to_string());
+    }
+    for ((platform, version), ids) in queued {
+        let document = policy.documents.get(&platform).cloned().unwrap_or_default();
+        for chunk in ids.chunks(MAX_IDS_PER_COMMAND) {
+            out.batches.push(Batch {
+                platform,
+                document: document.clone(),
+                document_version: version.clone(),
+                instance_ids: chunk.to_vec(),
+            });
+        }
+    }
+    out
+}
+
+fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, ProfileDiagnosis>) -> String {
+    let prefix = "not managed by Systems Manager";
+    match profile_arn.map(|arn| (arn, profiles.get(arn))) {
+        None => format!("{prefix}: no instance profile (profile-scan gives it one)"),
+        Some((_, Some(ProfileDiagnosis::PolicyMissing(detail)))) => {
+            format!("{prefix}: {detail} (profile-scan attaches AmazonSSMManagedInstanceCore)")
+        }
+        Some((_, Some(ProfileDiagnosis::Unknown(reason)))) => {
+            format!("{prefix}; its instance profile could not be read: {reason}")
+        }
+        Some((arn, _)) => format!(
+            "{prefix}: its profile {arn} carries AmazonSSMManagedInstanceCore, so the SSM agent is not reporting \
+             (not installed, not running, or no network path to the SSM endpoints; a new profile takes effect within minutes)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::outcome::ScriptResult;
+    use super::super::state::{Ec2Instance, LastRun, ManagedInstance};
+    use super::*;
+
+    const FP: &str = "0123456789abcdef";
+
+    fn documents() -> HashMap<Platform, String> {
+        HashMap::from([(Platform::Linux, "Lin".to_string()), (Platform::Windows, "Win".to_string())])
+    }
+
+    fn ec2(id: &str, tags: &[(&str, &str)], profile: Option<&str>) -> Ec2Instance {
+        Ec2Instance {
+            id: id.into(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            profile_arn: profile.map(str::to_string),
+        }
+    }
+
+    fn managed(id: &str, platform: Platform) -> (String, ManagedInstance) {
+        (id.into(), ManagedInstance { id: id.into(), ping_status: "Online".into(), platform: Some(platform) })
+    }
+
+    fn run(state: &UnitState, selection: &Selection, force: bool) -> Plan {
+        let documents = documents();
+        let policy = Policy {
+            account_id: "111111111111",
+            region: "eu-west-1",
+            opt_out_tag: "opt-out",
+            force,
+            fingerprint: FP,
+            documents: &documents,
+        };
+        plan(state, selection, &policy)
+    }
+
+    fn base() -> UnitState {
+        UnitState {
+            document_versions: HashMap::from([(Platform::Linux, "3".into()), (Platform::Windows, "1".into())]),
+            ..UnitState::default()
+        }
+    }
+
+    fn last(version: &str, comment: &str, status: &str, result: Option<&str>) -> LastRun {
+        LastRun {
+            command_id: "cmd-1".into(),
+            document_name: "Lin".into(),
+            document_version: version.into(),
+            comment: comment.into(),
+            status: status.into(),
+            result: result.map(|s| ScriptResult { status: s.into(), reason: String::new(), detail: "sub/rg".into() }),
+        }
+    }
+
+    #[test]
+    fn batches_per_platform_of_at_most_fifty() {
+        let mut state = base();
+        for n in 0..120 {
+            let id = format!("i-{n:08x}");
+            state.instances.push(ec2(&id, &[], Some("arn:p")));
+            let platform = if n < 110 { Platform::Linux } else { Platform::Windows };
+            state.managed.extend([managed(&id, platform)]);
+        }
+        let plan = run(&state, &Selection::default(), false);
+        let sizes: Vec<(Platform, usize)> = plan.batches.iter().map(|b| (b.platform, b.instance_ids.len())).collect();
+        assert_eq!(
+            sizes,
+            vec![(Platform::Linux, 50), (Platform::Linux, 50), (Platform::Linux, 10), (Platform::Windows, 10)]
+        );
+        assert!(
+            plan.batches.iter().all(|b| b.document_version == if b.platform == Platform::Linux { "3" } else { "1" })
+        );
+        assert!(plan.items.is_empty());
+    }
+
+    #[test]
+    fn unmanaged_instances_are_reported_with_the_probable_cause() {
+        let mut state = base();
+        state.instances = vec![
+            ec2("i-00000001", &[], None),
+            ec2("i-00000002", &[], Some("arn:nopolicy")),
+            ec2("i-00000003", &[], Some("arn:ok")),
+            ec2("i-00000004", &[], Some("arn:ok")),
+            ec2("i-00000005", &[("opt-out", "")], None),
+        ];
+        state.profiles = HashMap::from([
+            ("arn:nopolicy".to_string(), ProfileDiagnosis::PolicyMissing("role r lacks the policy".into())),
+            ("arn:ok".to_string(), ProfileDiagnosis::PolicyAttached),
+        ]);
+        state.managed.extend([(
+            "i-00000004".to_string(),
+            ManagedInstance {
+                id: "i-00000004".into(),
+                ping_status: "ConnectionLost".into(),
+                platform: Some(Platform::Linux),
+            },
+        )]);
+        let plan = run(&state, &Selection::default(), false);
+        assert!(plan.batches.is_empty());
+        let reasons: Vec<&str> = plan.items.iter().map(|i| i.reason.as_str()).collect();
+        assert!(reasons[0].contains("no instance profile"), "{reasons:?}");
+        assert!(reasons[1].contains("role r lacks the policy"), "{reasons:?}");
+        assert!(reasons[2].contains("SSM agent is not reporting"), "{reasons:?}");
+        assert!(reasons[3].contains("ConnectionLost"), "{reasons:?}");
+        assert!(reasons[4].contains("opted out"), "{reasons:?}");
+        assert_eq!(plan.items.iter().filter(|i| i.outcome.as_deref() == Some("not-managed")).count(), 4);
+    }
+
+    #[test]
+    fn provisioned_with_the_current_version_and_target_is_not_sent_again_unless_forced() {
+        let mut state = base();
+        let ids = ["i-00000001", "i-00000002", "i-00000003", "i-00000004", "i-00000005", "i-00000006"];
+        for id in ids {
+            state.instances.push(ec2(id, &[], Some("arn:p")));
+            state.managed.extend([managed(id, Platform::Linux)]);
+        }
+        let comment = format!("mdc-connector {FP}");
+        state.history = HashMap::from([
+            ("i-00000001".to_string(), last("3", &comment, "Success", Some("connected"))),
+            ("i-00000002".to_string(), last("2", &comment, "Success", Some("connected"))),
+            ("i-00000003".to_string(), last("3", "mdc-connector other", "Success", Some("connected"))),
+            ("i-00000004".to_string(), last("3", &comment, "Failed", Some("failed"))),
+            ("i-00000005".to_string(), last("3", &comment, "InProgress", None)),
+            ("i-00000006".to_string(), last("3", &comment, "Success", Some("connected-elsewhere"))),
+        ]);
+        let plan = run(&state, &Selection::default(), false);
+        assert_eq!(plan.batches.len(), 1);
+        assert_eq!(plan.batches[0].instance_ids, vec!["i-00000002", "i-00000003", "i-00000004"]);
+        let outcomes: Vec<_> = plan.items.iter().map(|i| (i.resource_id.as_str(), i.outcome.as_deref())).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("i-00000001", Some("already-connected")),
+                ("i-00000005", Some("in-progress")),
+                ("i-00000006", Some("connected-elsewhere"))
+            ]
+        );
+        let forced = run(&state, &Selection::default(), true);
+        assert_eq!(forced.batches[0].instance_ids.len(), 6);
+    }
+
+    #[test]
+    fn selection_by_ids_or_tag_and_missing_documents() {
+        let mut state = base();
+        state.document_versions.remove(&Platform::Windows);
+        state.instances = vec![ec2("i-00000001", &[("team", "a")], None), ec2("i-00000002", &[("team", "b")], None)];
+        state.managed.extend([managed("i-00000001", Platform::Windows), managed("i-00000002", Platform::Linux)]);
+        let by_ids = Selection { ids: Some(["i-00000002".to_string(), "i-0000000f".to_string()].into()), tag: None };
+        let plan = run(&state, &by_ids, false);
+        assert_eq!(plan.batches[0].instance_ids, vec!["i-00000002"]);
+        assert_eq!(plan.items[0].resource_id, "i-0000000f");
+        let by_tag = Selection { ids: None, tag: Some(TagSelector { key: "team".into(), value: Some("a".into()) }) };
+        let plan = run(&state, &by_tag, false);
+        assert!(plan.batches.is_empty());
+        assert_eq!(plan.items[0].status, Status::Failed);
+        assert!(plan.items[0].reason.contains("document Win not found"), "{}", plan.items[0].reason);
+    }
+}

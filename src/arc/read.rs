@@ -1,0 +1,199 @@
+//! Reads one (account, region) into [`UnitState`]: managed instances (SSM), running instances
+//! (EC2), the connector documents' versions and recent runs, and, for instances SSM does not
+//! know, whether their profile's role lets SSM in (IAM, cached per account).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, InstanceInformationStringFilter, PlatformType};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+
+use super::outcome::parse_result;
+use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
+use crate::aws::{describe, error_code};
+use crate::profile::iam::AccountIam;
+use crate::profile::state::{PolicyState, ProfileLookup, profile_name_from_arn};
+
+/// Run Command keeps invocations for 30 days: older runs are not visible anyway.
+const HISTORY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Reads the unit. `only` limits EC2 reads to these ids.
+pub async fn read_unit(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    iam: &AccountIam,
+    documents: &HashMap<Platform, String>,
+    only: Option<&BTreeSet<String>>,
+    with_history: bool,
+) -> Result<UnitState, String> {
+    let instances = running_instances(ec2, only).await?;
+    let managed = managed_instances(ssm).await?;
+    let document_versions = document_versions(ssm, documents).await?;
+    let history = if with_history { history(ssm, documents).await? } else { HashMap::new() };
+    let unmanaged_profiles: BTreeSet<String> =
+        instances.iter().filter(|i| !managed.contains_key(&i.id)).filter_map(|i| i.profile_arn.clone()).collect();
+    let profiles = diagnose_profiles(iam, unmanaged_profiles).await;
+    Ok(UnitState { instances, managed, history, document_versions, profiles })
+}
+
+async fn running_instances(
+    ec2: &aws_sdk_ec2::Client,
+    only: Option<&BTreeSet<String>>,
+) -> Result<Vec<Ec2Instance>, String> {
+    let mut request = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("instance-state-name").values("running").build())
+        .max_results(1000);
+    if let Some(ids) = only {
+        request = request
+            .filters(Filter::builder().name("instance-id").set_values(Some(ids.iter().cloned().collect())).build());
+    }
+    let mut pages = request.into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| format!("DescribeInstances: {}", describe(&e)))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = instance.instance_id() else { continue };
+            out.push(Ec2Instance {
+                id: id.to_string(),
+                tags: instance
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect(),
+                profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, ManagedInstance>, String> {
+    let filter = InstanceInformationStringFilter::builder()
+        .key("ResourceType")
+        .values("EC2Instance")
+        .build()
+        .map_err(|e| format!("internal: {e}"))?;
+    let mut pages = ssm.describe_instance_information().filters(filter).max_results(50).into_paginator().send();
+    let mut out = HashMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| format!("DescribeInstanceInformation: {}", describe(&e)))?;
+        for info in page.instance_information_list() {
+            let Some(id) = info.instance_id() else { continue };
+            let platform = match info.platform_type() {
+                Some(PlatformType::Linux) => Some(Platform::Linux),
+                Some(PlatformType::Windows) => Some(Platform::Windows),
+                _ => None,
+            };
+            let ping_status = info.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default();
+            out.insert(id.to_string(), ManagedInstance { id: id.to_string(), ping_status, platform });
+        }
+    }
+    Ok(out)
+}
+
+async fn document_versions(
+    ssm: &aws_sdk_ssm::Client,
+    documents: &HashMap<Platform, String>,
+) -> Result<HashMap<Platform, String>, String> {
+    let mut out = HashMap::new();
+    for (platform, name) in documents {
+        match ssm.describe_document().name(name).send().await {
+            Ok(found) => {
+                if let Some(version) = found.document().and_then(|d| d.default_version()) {
+                    out.insert(*platform, version.to_string());
+                }
+            }
+            Err(e) if error_code(&e) == Some("InvalidDocument") => {}
+            Err(e) => return Err(format!("DescribeDocument {name}: {}", describe(&e))),
+        }
+    }
+    Ok(out)
+}
+
+/// Latest invocation of a connector document per instance, with its parsed result.
+async fn history(
+    ssm: &aws_sdk_ssm::Client,
+    documents: &HashMap<Platform, String>,
+) -> Result<HashMap<String, LastRun>, String> {
+    let since =
+        DateTime::from(SystemTime::now() - HISTORY).fmt(Format::DateTime).map_err(|e| format!("internal: {e}"))?;
+    let mut latest: HashMap<String, (f64, LastRun)> = HashMap::new();
+    for name in documents.values() {
+        let filters = [
+            CommandFilter::builder().key(CommandFilterKey::DocumentName).value(name).build(),
+            CommandFilter::builder().key(CommandFilterKey::InvokedAfter).value(&since).build(),
+        ];
+        let mut request = ssm.list_command_invocations().details(true).max_results(50);
+        for filter in filters {
+            request = request.filters(filter.map_err(|e| format!("internal: {e}"))?);
+        }
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("ListCommandInvocations: {}", describe(&e)))?;
+            for invocation in page.command_invocations() {
+                let (Some(instance), Some(command)) = (invocation.instance_id(), invocation.command_id()) else {
+                    continue;
+                };
+                let when = invocation.requested_date_time().map(|t| t.as_secs_f64()).unwrap_or_default();
+                if latest.get(instance).is_some_and(|(seen, _)| *seen >= when) {
+                    continue;
+                }
+                let output: String =
+                    invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
+                let run = LastRun {
+                    command_id: command.to_string(),
+                    document_name: name.clone(),
+                    document_version: invocation.document_version().unwrap_or_default().to_string(),
+                    comment: invocation.comment().unwrap_or_default().to_string(),
+                    status: invocation.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    result: parse_result(&output),
+                };
+                latest.insert(instance.to_string(), (when, run));
+            }
+        }
+    }
+    Ok(latest.into_iter().map(|(id, (_, run))| (id, run)).collect())
+}
+
+async fn diagnose_profiles(iam: &AccountIam, arns: BTreeSet<String>) -> HashMap<String, ProfileDiagnosis> {
+    if arns.is_empty() {
+        return HashMap::new();
+    }
+    let names: Vec<String> = arns.iter().map(|a| profile_name_from_arn(a).to_string()).collect();
+    let found = iam.profiles(names).await;
+    arns.into_iter()
+        .map(|arn| {
+            let name = profile_name_from_arn(&arn).to_string();
+            let diagnosis = match found.get(&name) {
+                Some(ProfileLookup::Found(profile)) if profile.roles.is_empty() => {
+                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} has no role"))
+                }
+                Some(ProfileLookup::Found(profile)) => {
+                    if profile.roles.iter().any(|r| r.policy == PolicyState::Attached) {
+                        ProfileDiagnosis::PolicyAttached
+                    } else if let Some(reason) = profile.roles.iter().find_map(|r| match &r.policy {
+                        PolicyState::Unknown(reason) => Some(reason.clone()),
+                        _ => None,
+                    }) {
+                        ProfileDiagnosis::Unknown(reason)
+                    } else {
+                        let roles: Vec<&str> = profile.roles.iter().map(|r| r.arn.as_str()).collect();
+                        ProfileDiagnosis::PolicyMissing(format!(
+                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore",
+                            roles.join(", ")
+                        ))
+                    }
+                }
+                Some(ProfileLookup::Missing) => {
+                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} no longer exists"))
+                }
+                Some(ProfileLookup::Unreadable(reason)) => ProfileDiagnosis::Unknown(reason.clone()),
+                None => ProfileDiagnosis::Unknown("not read".into()),
+            };
+            (arn, diagnosis)
+        })
+        .collect()
+}

@@ -1,0 +1,397 @@
+//! Arc provisioning configuration (`ARC_*` variables) and the document parameters it yields.
+//!
+//! Every value that reaches an instance's script is validated here with the same rules as the
+//! SSM documents' `allowedPattern` (`cfn/ssm/parameters.json`), so a bad value stops the function
+//! at cold start instead of reaching SendCommand.
+
+use std::collections::BTreeMap;
+
+use crate::error::ConfigError;
+
+/// Linux document when `ARC_LINUX_DOCUMENT` is not set (created by the member template).
+pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
+/// Windows document when `ARC_WINDOWS_DOCUMENT` is not set.
+pub const DEFAULT_WINDOWS_DOCUMENT: &str = "MdcConnector-ArcOnboard-Windows";
+/// SecureString the onboarding secret is staged in, in each member account and region, while
+/// commands run, when `ARC_STAGED_CREDENTIAL_PARAMETER` is not set.
+pub const DEFAULT_STAGED_CREDENTIAL: &str = "/mdc-connector/arc/staged-onboarding-secret";
+/// Azure clouds the agent knows.
+pub const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
+
+/// `ARC_*` configuration as read; arc-provisioner requires the Azure target through [`ArcConfig::target`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArcConfig {
+    /// `ARC_TENANT_ID`.
+    pub tenant_id: Option<String>,
+    /// `ARC_SUBSCRIPTION_ID`.
+    pub subscription_id: Option<String>,
+    /// `ARC_RESOURCE_GROUP`.
+    pub resource_group: Option<String>,
+    /// `ARC_LOCATION`.
+    pub location: Option<String>,
+    /// `ARC_CLOUD` (default `AzureCloud`).
+    pub cloud: String,
+    /// `ARC_CONNECTOR_ID`: value of the `MDFCSecurityConnector` tag.
+    pub connector_id: Option<String>,
+    /// `ARC_PROXY_URL`.
+    pub proxy_url: Option<String>,
+    /// `ARC_PRIVATE_LINK_SCOPE`.
+    pub private_link_scope: Option<String>,
+    /// `ARC_SERVICE_PRINCIPAL_ID`: application (client) id of the onboarding service principal.
+    pub service_principal_id: Option<String>,
+    /// `ARC_CREDENTIAL_PARAMETER`: SecureString in the management account (the function's region)
+    /// holding the service principal's secret. Only its name is configuration.
+    pub credential_parameter: Option<String>,
+    /// `ARC_STAGED_CREDENTIAL_PARAMETER`.
+    pub staged_credential_parameter: String,
+    /// `ARC_LINUX_DOCUMENT`.
+    pub linux_document: String,
+    /// `ARC_WINDOWS_DOCUMENT`.
+    pub windows_document: String,
+    /// `ARC_MAX_CONCURRENCY`: SendCommand `MaxConcurrency` (a number or a percentage).
+    pub max_concurrency: String,
+    /// `ARC_MAX_ERRORS`: SendCommand `MaxErrors` (a number or a percentage).
+    pub max_errors: String,
+}
+
+impl Default for ArcConfig {
+    fn default() -> Self {
+        ArcConfig {
+            tenant_id: None,
+            subscription_id: None,
+            resource_group: None,
+            location: None,
+            cloud: CLOUDS[0].into(),
+            connector_id: None,
+            proxy_url: None,
+            private_link_scope: None,
+            service_principal_id: None,
+            credential_parameter: None,
+            staged_credential_parameter: DEFAULT_STAGED_CREDENTIAL.into(),
+            linux_document: DEFAULT_LINUX_DOCUMENT.into(),
+            windows_document: DEFAULT_WINDOWS_DOCUMENT.into(),
+            max_concurrency: "50".into(),
+            max_errors: "100%".into(),
+        }
+    }
+}
+
+/// The complete Azure target: what every command carries (no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArcTarget {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Subscription.
+    pub subscription_id: String,
+    /// Resource group.
+    pub resource_group: String,
+    /// Azure region.
+    pub location: String,
+    /// Azure cloud.
+    pub cloud: String,
+    /// `MDFCSecurityConnector` tag value.
+    pub connector_id: String,
+    /// Onboarding service principal (client id).
+    pub service_principal_id: String,
+    /// Source SecureString in the management account.
+    pub credential_parameter: String,
+    /// Optional proxy.
+    pub proxy_url: String,
+    /// Optional private link scope.
+    pub private_link_scope: String,
+}
+
+impl ArcConfig {
+    /// Reads the `ARC_*` variables through `get` (trimmed, empty = unset).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = ArcConfig::default();
+        let opt = |name: &'static str, ok: fn(&str) -> bool, expected: &str| -> Result<Option<String>, ConfigError> {
+            match get(name) {
+                Some(v) if ok(&v) => Ok(Some(v)),
+                Some(v) => Err(ConfigError::invalid(name, &v, &format!("expected {expected}"))),
+                None => Ok(None),
+            }
+        };
+        let config = ArcConfig {
+            tenant_id: opt("ARC_TENANT_ID", is_guid, "a GUID")?,
+            subscription_id: opt("ARC_SUBSCRIPTION_ID", is_guid, "a GUID")?,
+            resource_group: opt("ARC_RESOURCE_GROUP", is_resource_group, "1-90 letters, digits, . _ ( ) -")?,
+            location: opt("ARC_LOCATION", is_location, "an Azure region name such as westeurope")?,
+            cloud: opt("ARC_CLOUD", |c| CLOUDS.contains(&c), "AzureCloud, AzureUSGovernment or AzureChinaCloud")?
+                .unwrap_or(d.cloud),
+            connector_id: opt("ARC_CONNECTOR_ID", is_connector_id, "1-90 letters, digits, . _ -")?,
+            proxy_url: opt("ARC_PROXY_URL", is_proxy_url, "http(s)://host[:port] with no credentials or path")?,
+            private_link_scope: opt(
+                "ARC_PRIVATE_LINK_SCOPE",
+                is_private_link_scope,
+                "/subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.HybridCompute/privateLinkScopes/<name>",
+            )?,
+            service_principal_id: opt("ARC_SERVICE_PRINCIPAL_ID", is_guid, "a GUID (the application id)")?,
+            credential_parameter: opt("ARC_CREDENTIAL_PARAMETER", is_parameter_name, "an SSM parameter name")?,
+            staged_credential_parameter: opt(
+                "ARC_STAGED_CREDENTIAL_PARAMETER",
+                |n| is_parameter_name(n) && n.starts_with('/'),
+                "an SSM parameter name starting with /",
+            )?
+            .unwrap_or(d.staged_credential_parameter),
+            linux_document: opt("ARC_LINUX_DOCUMENT", is_document_name, "an SSM document name")?
+                .unwrap_or(d.linux_document),
+            windows_document: opt("ARC_WINDOWS_DOCUMENT", is_document_name, "an SSM document name")?
+                .unwrap_or(d.windows_document),
+            max_concurrency: opt("ARC_MAX_CONCURRENCY", is_rate, "a number or a percentage such as 10%")?
+                .unwrap_or(d.max_concurrency),
+            max_errors: opt("ARC_MAX_ERRORS", is_rate, "a number or a percentage such as 10%")?.unwrap_or(d.max_errors),
+        };
+        if config
+            .credential_parameter
+            .as_deref()
+            .is_some_and(|c| c.trim_start_matches('/') == config.staged_credential_parameter.trim_start_matches('/'))
+        {
+            return Err(ConfigError::invalid(
+                "ARC_STAGED_CREDENTIAL_PARAMETER",
+                &config.staged_credential_parameter,
+                "must differ from ARC_CREDENTIAL_PARAMETER (staged copies are deleted after each run)",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The Azure target arc-provisioner cannot run without; the error names the first missing variable.
+    pub fn target(&self) -> Result<ArcTarget, ConfigError> {
+        let need = |name: &'static str, v: &Option<String>| {
+            v.clone().ok_or_else(|| ConfigError::invalid(name, "", "required by arc-provisioner"))
+        };
+        Ok(ArcTarget {
+            tenant_id: need("ARC_TENANT_ID", &self.tenant_id)?,
+            subscription_id: need("ARC_SUBSCRIPTION_ID", &self.subscription_id)?,
+            resource_group: need("ARC_RESOURCE_GROUP", &self.resource_group)?,
+            location: need("ARC_LOCATION", &self.location)?,
+            cloud: self.cloud.clone(),
+            connector_id: need("ARC_CONNECTOR_ID", &self.connector_id)?,
+            service_principal_id: need("ARC_SERVICE_PRINCIPAL_ID", &self.service_principal_id)?,
+            credential_parameter: need("ARC_CREDENTIAL_PARAMETER", &self.credential_parameter)?,
+            proxy_url: self.proxy_url.clone().unwrap_or_default(),
+            private_link_scope: self.private_link_scope.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl ArcTarget {
+    /// SendCommand parameters for one account's command. `staged` is the member-side SecureString
+    /// name (the secret itself never travels as a parameter).
+    pub fn parameters(
+        &self,
+        account_id: &str,
+        staged: &str,
+        correlation_id: &str,
+        force: bool,
+    ) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("tenantId", self.tenant_id.clone()),
+            ("subscriptionId", self.subscription_id.clone()),
+            ("resourceGroup", self.resource_group.clone()),
+            ("location", self.location.clone()),
+            ("cloud", self.cloud.clone()),
+            ("connectorId", self.connector_id.clone()),
+            ("accountId", account_id.to_string()),
+            ("servicePrincipalId", self.service_principal_id.clone()),
+            ("credentialParameter", staged.to_string()),
+            ("proxyUrl", self.proxy_url.clone()),
+            ("privateLinkScope", self.private_link_scope.clone()),
+            ("correlationId", correlation_id.to_string()),
+            ("force", force.to_string()),
+        ])
+    }
+
+    /// Short, stable fingerprint of where instances are connected (tenant, subscription, group,
+    /// location, cloud, connector, network settings): a command whose comment carries another
+    /// fingerprint does not count as provisioned.
+    pub fn fingerprint(&self) -> String {
+        let text = [
+            &self.tenant_id,
+            &self.subscription_id,
+            &self.resource_group.to_ascii_lowercase(),
+            &self.location,
+            &self.cloud,
+            &self.connector_id,
+            &self.proxy_url,
+            &self.private_link_scope,
+        ]
+        .map(|s| s.as_str())
+        .join("\n");
+        // FNV-1a, 64 bits: stable across releases (unlike std's hasher).
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        format!("{hash:016x}")
+    }
+}
+
+/// True for a GUID (`8-4-4-4-12` hex digits).
+pub fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Azure resource group name: 1-90 of letters, digits, `.`, `_`, `(`, `)`, `-`.
+pub fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._()-".contains(&b))
+}
+
+/// Azure location: 1-40 lowercase letters and digits.
+pub fn is_location(s: &str) -> bool {
+    (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Connector id: a letter or digit, then up to 89 letters, digits, `.`, `_`, `-`.
+pub fn is_connector_id(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// `http(s)://host[:port][/]`, host of letters, digits, `.`, `-`.
+pub fn is_proxy_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")) else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    (1..=253).contains(&host.len())
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Azure Arc private link scope resource id.
+pub fn is_private_link_scope(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    parts.len() == 9
+        && parts[0].is_empty()
+        && parts[1] == "subscriptions"
+        && parts[2].len() == 36
+        && parts[2].bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && parts[3] == "resourceGroups"
+        && is_resource_group(parts[4])
+        && parts[5] == "providers"
+        && parts[6] == "Microsoft.HybridCompute"
+        && parts[7] == "privateLinkScopes"
+        && (1..=64).contains(&parts[8].len())
+        && parts[8].bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// SSM parameter name: optional leading `/`, segments of 1-128 letters, digits, `_`, `.`, `-`, at most 15.
+pub fn is_parameter_name(s: &str) -> bool {
+    let body = s.strip_prefix('/').unwrap_or(s);
+    let segments: Vec<&str> = body.split('/').collect();
+    segments.len() <= 15
+        && segments.iter().all(|seg| {
+            (1..=128).contains(&seg.len()) && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        })
+}
+
+/// SSM document name: 3-128 letters, digits, `_`, `-`, `.`.
+pub fn is_document_name(s: &str) -> bool {
+    (3..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// SendCommand rate: `1`-`10000`-ish number, or `1%`-`100%`.
+pub fn is_rate(s: &str) -> bool {
+    let digits = s.strip_suffix('%').unwrap_or(s);
+    (1..=7).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (!s.ends_with('%') || digits.parse::<u32>().is_ok_and(|n| (1..=100).contains(&n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<ArcConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ArcConfig::from_lookup(&|k| map.get(k).cloned())
+    }
+
+    const FULL: [(&str, &str); 8] = [
+        ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
+        ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
+        ("ARC_RESOURCE_GROUP", "rg-(prod).arc"),
+        ("ARC_LOCATION", "westeurope"),
+        ("ARC_CONNECTOR_ID", "mdc-connector-1"),
+        ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+        ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
+        ("ARC_PROXY_URL", "http://proxy.corp.example:3128"),
+    ];
+
+    #[test]
+    fn complete_target_and_parameters() {
+        let target = parse(&FULL).unwrap().target().unwrap();
+        let params = target.parameters("111122223333", DEFAULT_STAGED_CREDENTIAL, "c", true);
+        assert_eq!(params["credentialParameter"], DEFAULT_STAGED_CREDENTIAL);
+        assert_eq!(params["cloud"], "AzureCloud");
+        assert_eq!(params["force"], "true");
+        assert_eq!(params["privateLinkScope"], "");
+        assert_eq!(params.len(), 13, "one per document parameter (cfn/ssm/parameters.json)");
+        assert_eq!(target.fingerprint().len(), 16);
+    }
+
+    #[test]
+    fn the_target_names_the_missing_variable() {
+        let err = parse(&FULL[..3]).unwrap().target().unwrap_err();
+        assert_eq!(err.variable, "ARC_LOCATION");
+    }
+
+    #[test]
+    fn fingerprint_changes_with_the_target_only() {
+        let a = parse(&FULL).unwrap().target().unwrap();
+        let mut b = a.clone();
+        b.resource_group = "RG-(PROD).ARC".into();
+        assert_eq!(a.fingerprint(), b.fingerprint(), "resource groups compare case-insensitively");
+        b.subscription_id = "cccccccc-2222-3333-4444-555555555555".into();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn hostile_values_are_refused_naming_the_variable() {
+        let hostile = ["$(reboot)", "`id`", "a;b", "a' b", "a\"b", "a\nb", "a b", "a|b", "a&&b", "${IFS}"];
+        for name in [
+            "ARC_TENANT_ID",
+            "ARC_SUBSCRIPTION_ID",
+            "ARC_RESOURCE_GROUP",
+            "ARC_LOCATION",
+            "ARC_CLOUD",
+            "ARC_CONNECTOR_ID",
+            "ARC_PROXY_URL",
+            "ARC_PRIVATE_LINK_SCOPE",
+            "ARC_SERVICE_PRINCIPAL_ID",
+            "ARC_CREDENTIAL_PARAMETER",
+            "ARC_STAGED_CREDENTIAL_PARAMETER",
+            "ARC_LINUX_DOCUMENT",
+            "ARC_MAX_CONCURRENCY",
+            "ARC_MAX_ERRORS",
+        ] {
+            for value in hostile {
+                let err = parse(&[(name, value)]).unwrap_err();
+                assert_eq!(err.variable, name, "{name}={value:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn validators_accept_real_values() {
+        assert!(is_private_link_scope(
+            "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.HybridCompute/privateLinkScopes/pls-1"
+        ));
+        assert!(is_proxy_url("https://10.0.0.1:8080/"));
+        assert!(!is_proxy_url("http://user:pw@proxy:8080"));
+        assert!(is_rate("10%") && is_rate("50") && !is_rate("0%") && !is_rate("101%") && !is_rate("%"));
+        let same = parse(&[
+            ("ARC_CREDENTIAL_PARAMETER", "mdc-connector/arc/staged-onboarding-secret"),
+            ("ARC_STAGED_CREDENTIAL_PARAMETER", "/mdc-connector/arc/staged-onboarding-secret"),
+        ]);
+        assert_eq!(same.unwrap_err().variable, "ARC_STAGED_CREDENTIAL_PARAMETER");
+    }
+}

@@ -1,0 +1,79 @@
+//! What arc-provisioner reads about one (account, region), as plain data.
+
+use std::collections::HashMap;
+
+use super::outcome::ScriptResult;
+
+/// Operating system family, as SSM reports it; one document per platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Platform {
+    /// `aws:runShellScript`.
+    Linux,
+    /// `aws:runPowerShellScript`.
+    Windows,
+}
+
+/// An EC2 instance that is running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ec2Instance {
+    /// Instance id.
+    pub id: String,
+    /// Tags, key to value.
+    pub tags: HashMap<String, String>,
+    /// ARN of its instance profile, if any.
+    pub profile_arn: Option<String>,
+}
+
+/// An instance as Systems Manager sees it (`DescribeInstanceInformation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedInstance {
+    /// Instance id.
+    pub id: String,
+    /// `Online`, `ConnectionLost`, `Inactive`.
+    pub ping_status: String,
+    /// `Linux` or `Windows`; `None` for platforms without a document (macOS).
+    pub platform: Option<Platform>,
+}
+
+/// The latest run of one of the connector's documents on an instance (last 30 days).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    /// Command id.
+    pub command_id: String,
+    /// Document it ran.
+    pub document_name: String,
+    /// Document version it ran.
+    pub document_version: String,
+    /// The command's comment (carries the target fingerprint).
+    pub comment: String,
+    /// SSM invocation status.
+    pub status: String,
+    /// The script's result line, when the output had one.
+    pub result: Option<ScriptResult>,
+}
+
+/// Whether the role of an instance profile lets Systems Manager in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProfileDiagnosis {
+    /// The role carries `AmazonSSMManagedInstanceCore`.
+    PolicyAttached,
+    /// No role, or its role lacks the policy; the detail.
+    PolicyMissing(String),
+    /// Could not tell; the reason.
+    Unknown(String),
+}
+
+/// Everything the planner needs for one (account, region).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnitState {
+    /// Running EC2 instances (those selected).
+    pub instances: Vec<Ec2Instance>,
+    /// Instances registered with Systems Manager, by id.
+    pub managed: HashMap<String, ManagedInstance>,
+    /// Latest run of a connector document per instance.
+    pub history: HashMap<String, LastRun>,
+    /// Default version of each platform's document; absent when the document does not exist.
+    pub document_versions: HashMap<Platform, String>,
+    /// Diagnosis of each instance profile referenced by an unmanaged instance, by ARN.
+    pub profiles: HashMap<String, ProfileDiagnosis>,
+}
