@@ -3,7 +3,6 @@
 
 mod common;
 
-use aws_config::SdkConfig;
 use common::moto::{Moto, repo_root};
 use common::seed;
 use connector_engine::config::{Config, DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE};
@@ -17,40 +16,16 @@ fn template(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("cfn").join(name)).expect("template")
 }
 
-async fn deploy_member_stack(config: &SdkConfig, management: &str, organization: &str) {
-    let cfn = aws_sdk_cloudformation_client(config);
-    cfn.create_stack()
-        .stack_name("mdc-connector-member")
-        .template_body(template("member.yaml"))
-        .parameters(param("ManagementAccountId", management))
-        .parameters(param("OrganizationId", organization))
-        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
-        .send()
-        .await
-        .expect("member stack deploys");
-}
-
-fn aws_sdk_cloudformation_client(config: &SdkConfig) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::config::Builder::from(config).region(aws_config::Region::new(REGION)).build(),
-    )
-}
-
-fn param(key: &str, value: &str) -> aws_sdk_cloudformation::types::Parameter {
-    aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
-}
-
 #[tokio::test]
 async fn member_template_gives_profile_scan_the_names_it_uses() {
     let moto = Moto::start();
     let management = moto.management_config().await;
     let members = seed::organization(&management, 1).await;
-    let org = aws_sdk_organizations::Client::new(&management).describe_organization().send().await.expect("org");
-    let org_id = org.organization().and_then(|o| o.id()).expect("org id").to_string();
+    let org_id = seed::organization_id(&management).await;
     let member = moto.account_config(&members[0]).await;
     let mut instances = Vec::new();
     for config in [&management, &member] {
-        deploy_member_stack(config, "123456789012", &org_id).await;
+        seed::member_stack(config, REGION, "123456789012", &org_id).await;
         instances.push((config.clone(), seed::instance(config, REGION, &[], None).await));
     }
 

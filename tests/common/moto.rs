@@ -37,7 +37,7 @@ pub struct Call {
     pub injected: bool,
     /// CloudFormation's `CallAs` parameter, when sent.
     pub call_as: Option<String>,
-    /// Request body, kept for `PutEvents` only.
+    /// Request body, kept for `PutEvents` and `SendCommand` only.
     pub body: Option<String>,
 }
 
@@ -122,6 +122,12 @@ impl Moto {
     pub fn unhealthy_stack_instance(&self, account: &str, region: &str, status: &str, reason: &str) {
         let spec = serde_json::json!({"account": account, "region": region, "status": status, "detailedStatus": "FAILED", "reason": reason});
         self.request("POST", "/_harness/stack-instance-status", Some(&spec));
+    }
+
+    /// Chooses Run Command outcomes (see `tests/harness/ssm_model.py`): rules like
+    /// `{"instanceId": "i-...", "status": "Failed", "output": "...", "pendingReads": 2, "missingReads": 1}`.
+    pub fn ssm_outcomes(&self, rules: Value) {
+        self.request("POST", "/_harness/ssm-outcomes", Some(&serde_json::json!({ "rules": rules })));
     }
 
     /// Fault rules with their counters.

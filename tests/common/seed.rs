@@ -127,3 +127,31 @@ pub async fn organization_account(management: &SdkConfig, name: &str) -> String 
         .expect("create account");
     out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string()
 }
+
+/// Deploys `cfn/member.yaml` as a plain stack in one region of an account, with the global (IAM)
+/// resources in that region; returns once it is created.
+pub async fn member_stack(config: &SdkConfig, region: &str, management: &str, organization: &str) {
+    let template = std::fs::read_to_string(super::moto::repo_root().join("cfn/member.yaml")).expect("member.yaml");
+    let param = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
+    };
+    aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+    )
+    .create_stack()
+    .stack_name("mdc-connector-member")
+    .template_body(template)
+    .parameters(param("ManagementAccountId", management))
+    .parameters(param("OrganizationId", organization))
+    .parameters(param("GlobalResourcesRegion", region))
+    .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+    .send()
+    .await
+    .expect("member stack deploys");
+}
+
+/// The organization's id.
+pub async fn organization_id(management: &SdkConfig) -> String {
+    let org = aws_sdk_organizations::Client::new(management).describe_organization().send().await.expect("org");
+    org.organization().and_then(|o| o.id()).expect("org id").to_string()
+}

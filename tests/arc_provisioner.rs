@@ -1,0 +1,440 @@
+//! arc-provisioner against the emulator: the member template's documents, managed instances from
+//! the harness's model, the real Linux script run in a sandbox per instance (stub agent), and
+//! chosen invocation outcomes.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use common::moto::{Call, Moto};
+use common::seed;
+use connector_engine::arc::ArcProvisioner;
+use connector_engine::config::Config;
+use connector_engine::report::{Report, Status};
+use serde_json::{Value, json};
+
+const REGION: &str = "us-east-1";
+const MANAGEMENT: &str = "123456789012";
+const SOURCE_SECRET: &str = "/mdc-connector/arc/service-principal-secret";
+const STAGED: &str = "/mdc-connector/arc/staged-onboarding-secret";
+const SECRET: &str = "Zq8~onboarding.secret_value-42";
+const PROFILE: &str = "MdcConnectorInstanceProfile";
+const LINUX_DOC: &str = "MdcConnector-ArcOnboard-Linux";
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("CONNECTOR_REGIONS", REGION),
+        ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
+        ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
+        ("ARC_RESOURCE_GROUP", "rg-arc"),
+        ("ARC_LOCATION", "westeurope"),
+        ("ARC_CONNECTOR_ID", "mdc-connector-1"),
+        ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+        ("ARC_CREDENTIAL_PARAMETER", SOURCE_SECRET),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
+}
+
+/// An organization of the management account and `members` members, each with the member
+/// template deployed and the SSM policy on the connector's instance role (moto ignores
+/// `ManagedPolicyArns`), and the onboarding secret in the management account.
+async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let ids = seed::organization(&management, members).await;
+    let org = seed::organization_id(&management).await;
+    let mut accounts = vec![(MANAGEMENT.to_string(), management.clone())];
+    for id in ids {
+        let config = moto.account_config(&id).await;
+        accounts.push((id, config));
+    }
+    for (_, config) in &accounts {
+        seed::member_stack(config, REGION, MANAGEMENT, &org).await;
+        seed::iam(config)
+            .attach_role_policy()
+            .role_name("MdcConnectorInstanceRole")
+            .policy_arn(seed::SSM_CORE)
+            .send()
+            .await
+            .expect("attach");
+    }
+    ssm(&management)
+        .put_parameter()
+        .name(SOURCE_SECRET)
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("secret");
+    (moto, management, accounts)
+}
+
+fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(config).region(aws_config::Region::new(REGION)).build(),
+    )
+}
+
+async fn run(job: &ArcProvisioner, payload: Value) -> Report {
+    job.handle(&payload, None).await.expect("invocation succeeds")
+}
+
+fn find<'a>(report: &'a Report, id: &str) -> &'a connector_engine::report::Item {
+    report.items.iter().find(|i| i.resource_id == id).unwrap_or_else(|| panic!("no item for {id}: {:#?}", report.items))
+}
+
+fn outcome(report: &Report, id: &str) -> (Status, String) {
+    let item = find(report, id);
+    (item.status, item.outcome.clone().unwrap_or_default())
+}
+
+fn sends(calls: &[Call]) -> Vec<Value> {
+    calls
+        .iter()
+        .filter(|c| c.operation == "SendCommand" && !c.injected)
+        .map(|c| serde_json::from_str(c.body.as_deref().unwrap_or("{}")).expect("json body"))
+        .collect()
+}
+
+async fn staged_secret_exists(config: &SdkConfig) -> bool {
+    ssm(config).get_parameter().name(STAGED).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret_out_of_commands() {
+    let (moto, management, accounts) = estate(1).await;
+    let mut linux = Vec::new();
+    let mut windows = Vec::new();
+    let mut others = HashMap::new();
+    for (account, config) in &accounts {
+        linux.push((account.clone(), seed::instance(config, REGION, &[], Some(PROFILE)).await));
+        linux.push((account.clone(), seed::instance(config, REGION, &[("team", "a")], Some(PROFILE)).await));
+        windows.push(seed::instance(config, REGION, &[("harness:platform", "Windows")], Some(PROFILE)).await);
+    }
+    let (member, member_config) = &accounts[1];
+    seed::profile(member_config, "/", "NoPolicyProfile", Some(("NoPolicyRole", false))).await;
+    others.insert("no-profile", seed::instance(member_config, REGION, &[], None).await);
+    others.insert("no-policy", seed::instance(member_config, REGION, &[], Some("NoPolicyProfile")).await);
+    others.insert(
+        "no-agent",
+        seed::instance(member_config, REGION, &[("harness:ssm-agent", "none")], Some(PROFILE)).await,
+    );
+    others.insert(
+        "lost",
+        seed::instance(member_config, REGION, &[("harness:ssm-ping", "ConnectionLost")], Some(PROFILE)).await,
+    );
+    others.insert(
+        "opted-out",
+        seed::instance(member_config, REGION, &[("mdc-connector:opt-out", "")], Some(PROFILE)).await,
+    );
+
+    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    moto.clear_calls();
+    let report = run(
+        &job,
+        json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}}),
+    )
+    .await;
+
+    for (_, id) in &linux {
+        assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
+    }
+    for id in &windows {
+        assert_eq!(outcome(&report, id), (Status::Done, "connected".into()));
+    }
+    let reason = |key: &str| find(&report, &others[key]).reason.clone();
+    assert!(reason("no-profile").contains("no instance profile"), "{}", reason("no-profile"));
+    assert!(reason("no-policy").contains("lacks AmazonSSMManagedInstanceCore"), "{}", reason("no-policy"));
+    assert!(reason("no-agent").contains("SSM agent is not reporting"), "{}", reason("no-agent"));
+    assert!(reason("lost").contains("ConnectionLost"), "{}", reason("lost"));
+    assert!(reason("opted-out").contains("opted out"), "{}", reason("opted-out"));
+    for key in ["no-profile", "no-policy", "no-agent", "lost"] {
+        assert_eq!(outcome(&report, &others[key]), (Status::Skipped, "not-managed".into()), "{key}");
+    }
+    assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
+    assert_eq!(report.summary.work_units, 2);
+
+    // One command per platform per (account, region), exactly the managed ids, no secret anywhere.
+    let calls = moto.calls();
+    let sent = sends(&calls);
+    assert_eq!(sent.len(), 4, "{sent:#?}");
+    for body in &sent {
+        let text = body.to_string();
+        assert!(!text.contains(SECRET), "secret in SendCommand: {text}");
+        assert_eq!(body["Parameters"]["credentialParameter"], json!([STAGED]));
+        assert_eq!(body["Parameters"]["accountId"].as_array().map(Vec::len), Some(1));
+        assert!(body["Comment"].as_str().unwrap_or_default().starts_with("mdc-connector arc-provisioner "));
+        assert_eq!(body["MaxErrors"], json!("100%"));
+    }
+    let listed = ssm(member_config).list_commands().send().await.expect("list commands");
+    assert_eq!(listed.commands().len(), 2);
+    for command in listed.commands() {
+        let params = format!("{:?}", command.parameters());
+        assert!(!params.contains(SECRET), "{params}");
+        assert!(command.instance_ids().iter().all(|id| !others.values().any(|o| o == id)));
+    }
+    assert!(!report.to_json_line().contains(SECRET));
+    let staged_writes = calls.iter().filter(|c| c.operation == "PutParameter" && c.region == REGION).count();
+    assert_eq!(staged_writes, 2, "the secret was staged once per unit");
+    for (_, config) in &accounts {
+        assert!(!staged_secret_exists(config).await, "staged secret removed after the run");
+    }
+    let member_items = report.items.iter().filter(|i| &i.account_id == member).count();
+    assert_eq!(member_items, 3 + others.len() + 1, "3 provisioned, 5 reported, 1 staged-secret removal");
+
+    // Second run: nothing sent, every provisioned instance reported as already connected.
+    moto.clear_calls();
+    let again = run(
+        &job,
+        json!({"version":"0","id":"y","detail-type":"Scheduled Event","source":"aws.events",
+        "account":MANAGEMENT,"time":"2026-11-29T01:00:00Z","region":REGION,"resources":[],"detail":{}}),
+    )
+    .await;
+    let calls = moto.calls();
+    assert!(sends(&calls).is_empty());
+    assert!(!calls.iter().any(|c| c.operation == "PutParameter" || c.operation == "DeleteParameter"), "no writes");
+    for (_, id) in &linux {
+        assert_eq!(outcome(&again, id), (Status::Skipped, "already-connected".into()));
+    }
+}
+
+#[tokio::test]
+async fn commands_carry_at_most_fifty_instances_and_throttling_loses_nothing() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let out = seed::ec2(config_, REGION)
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(60)
+        .max_count(60)
+        .send()
+        .await
+        .expect("run");
+    let ids: Vec<String> = out.instances().iter().filter_map(|i| i.instance_id()).map(String::from).collect();
+    for id in &ids {
+        seed::ec2(config_, REGION)
+            .associate_iam_instance_profile()
+            .instance_id(id)
+            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(PROFILE).build())
+            .send()
+            .await
+            .expect("associate");
+    }
+    moto.faults(json!([{"service": "ssm", "share": 0.34}]));
+    moto.clear_calls();
+    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    for id in &ids {
+        assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
+    }
+    let sent = sends(&moto.calls());
+    let sizes: Vec<usize> = sent.iter().map(|b| b["InstanceIds"].as_array().map(Vec::len).unwrap_or(0)).collect();
+    assert_eq!(sizes, vec![50, 10], "each instance sent exactly once, at most 50 per command");
+    assert!(moto.calls().iter().any(|c| c.injected && c.operation == "SendCommand"), "throttling was exercised");
+}
+
+#[tokio::test]
+async fn chosen_outcomes_reach_a_final_status_and_failures_are_retried_next_run() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(seed::instance(config_, REGION, &[], Some(PROFILE)).await);
+    }
+    let failed_line =
+        r#"MDC_ARC_RESULT {"status":"failed","reason":"connect-failed","detail":"see /var/log/mdc-connector-arc.log"}"#;
+    moto.ssm_outcomes(json!([
+        {"instanceId": ids[0], "status": "Failed", "responseCode": 1, "output": failed_line},
+        {"instanceId": ids[1], "status": "TimedOut"},
+        {"instanceId": ids[2], "missingReads": 2, "pendingReads": 2, "status": "Success",
+         "output": "MDC_ARC_RESULT {\"status\":\"connected-elsewhere\",\"reason\":\"connected-elsewhere\",\"detail\":\"sub/other\"}"},
+    ]));
+    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
+    let report = run(&job, request.clone()).await;
+    assert_eq!(outcome(&report, &ids[0]), (Status::Failed, "failed".into()));
+    assert!(find(&report, &ids[0]).reason.contains("connect-failed"), "{}", find(&report, &ids[0]).reason);
+    assert_eq!(outcome(&report, &ids[1]), (Status::Failed, "timed-out".into()));
+    assert_eq!(outcome(&report, &ids[2]), (Status::Skipped, "connected-elsewhere".into()));
+    assert_eq!(outcome(&report, &ids[3]), (Status::Done, "connected".into()), "the real script ran");
+    let gets = moto.calls().iter().filter(|c| c.operation == "ListCommandInvocations").count();
+    assert!(gets >= 2, "polled until final");
+
+    // Next run: the failed and timed-out instances are sent again; the others are settled.
+    moto.ssm_outcomes(json!([]));
+    moto.clear_calls();
+    let again = run(&job, request).await;
+    let sent = sends(&moto.calls());
+    assert_eq!(sent.len(), 1);
+    let mut resent: Vec<String> =
+        sent[0]["InstanceIds"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+    resent.sort();
+    let mut expected = vec![ids[0].clone(), ids[1].clone()];
+    expected.sort();
+    assert_eq!(resent, expected);
+    assert_eq!(outcome(&again, &ids[2]), (Status::Skipped, "connected-elsewhere".into()));
+    assert_eq!(outcome(&again, &ids[3]), (Status::Skipped, "already-connected".into()));
+}
+
+#[tokio::test]
+async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let a = seed::instance(config_, REGION, &[("team", "blue")], Some(PROFILE)).await;
+    let b = seed::instance(config_, REGION, &[("team", "red")], Some(PROFILE)).await;
+    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+
+    // Dry run: planned, no write.
+    moto.clear_calls();
+    let dry = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"dryRun":true})).await;
+    assert!(dry.dry_run);
+    assert_eq!(find(&dry, &a).status, Status::Planned);
+    assert!(
+        !moto
+            .calls()
+            .iter()
+            .any(|c| ["SendCommand", "PutParameter", "DeleteParameter"].contains(&c.operation.as_str()))
+    );
+
+    // By tag: only the blue instance.
+    let report = run(
+        &job,
+        json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,
+        "tag":{"key":"team","value":"blue"}}),
+    )
+    .await;
+    assert_eq!(outcome(&report, &a), (Status::Done, "connected".into()));
+    assert!(report.items.iter().all(|i| i.resource_id != b));
+
+    // By id without force: already provisioned, not sent. With force: sent again, with force=true.
+    moto.clear_calls();
+    let report =
+        run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[a]})).await;
+    assert_eq!(outcome(&report, &a), (Status::Skipped, "already-connected".into()));
+    assert!(sends(&moto.calls()).is_empty());
+    let report = run(
+        &job,
+        json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,
+        "instanceIds":[a, "i-0000000000000dead"],"force":true}),
+    )
+    .await;
+    assert_eq!(outcome(&report, &a), (Status::Skipped, "already-connected".into()), "the script saw it connected");
+    assert!(find(&report, "i-0000000000000dead").reason.contains("not found"));
+    let sent = sends(&moto.calls());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["Parameters"]["force"], json!(["true"]));
+
+    // The SSM status-change event reports an invocation's final status, even when SSM does not
+    // show the invocation on the first reads (InvocationDoesNotExist just after sending).
+    moto.ssm_outcomes(json!([{"instanceId": b, "missingReads": 2}]));
+    let parameters: HashMap<String, Vec<String>> =
+        serde_json::from_value(sent[0]["Parameters"].clone()).expect("parameters");
+    ssm(config_)
+        .put_parameter()
+        .name(STAGED)
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("staged by hand, as the provisioner removed its copy");
+    let direct = ssm(config_)
+        .send_command()
+        .document_name(LINUX_DOC)
+        .instance_ids(&b)
+        .set_parameters(Some(parameters))
+        .send()
+        .await
+        .expect("send");
+    let command_id = direct.command().and_then(|c| c.command_id()).expect("id").to_string();
+    let mut event = common::moto::event("ssm-command-status.json");
+    event["account"] = json!(MANAGEMENT);
+    event["region"] = json!(REGION);
+    event["detail"]["command-id"] = json!(command_id);
+    event["detail"]["instance-id"] = json!(b);
+    moto.clear_calls();
+    let report = run(&job, event.clone()).await;
+    assert_eq!(outcome(&report, &b), (Status::Done, "connected".into()), "{:#?}", report.items);
+    let gets: Vec<bool> =
+        moto.calls().iter().filter(|c| c.operation == "GetCommandInvocation").map(|c| c.injected).collect();
+    assert!(gets.len() >= 3, "retried past InvocationDoesNotExist: {gets:?}");
+    event["detail"]["document-name"] = json!("AWS-RunShellScript");
+    let report = run(&job, event).await;
+    assert!(find(&report, &b).reason.contains("not a connector document"));
+
+    // Bad requests name the bad value.
+    let err = job
+        .handle(
+            &json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":["i-1;reboot"]}),
+            None,
+        )
+        .await
+        .expect_err("invalid");
+    assert!(err.to_string().contains("i-1;reboot"), "{err}");
+}
+
+#[tokio::test]
+async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
+    let (moto, management, accounts) = estate(2).await;
+    let (broken, _) = &accounts[2];
+    let (member, member_config) = &accounts[1];
+    let fresh = seed::instance(member_config, REGION, &[], None).await;
+    let other = seed::instance(&accounts[2].1, REGION, &[], Some(PROFILE)).await;
+
+    // Unmanaged until profile-scan gives it the connector's profile.
+    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let request = json!({"action":"reprovision","accountId":member,"region":REGION,"instanceIds":[fresh]});
+    assert_eq!(outcome(&run(&job, request.clone()).await, &fresh), (Status::Skipped, "not-managed".into()));
+    let scan = connector_engine::profile::ProfileScan::new(config(&[]), management.clone());
+    let scanned = scan.handle(&json!({"action":"scan","accountIds":[member]}), None).await.expect("scan");
+    assert_eq!(find(&scanned, &fresh).status, Status::Done);
+
+    // profile-scan's report, delivered by its on-success destination, triggers provisioning, and an
+    // account whose role cannot be assumed fails alone.
+    moto.faults(json!([{"service":"sts","operation":"AssumeRole","match":broken,
+        "error":{"status":403,"code":"AccessDenied","message":"not authorized"}}]));
+    let mut payload = serde_json::to_value(&scanned).expect("report json");
+    payload["items"].as_array_mut().expect("items").push(json!({"accountId":broken,"region":REGION,
+        "resourceId":other,"action":"associate-instance-profile","status":"done","reason":""}));
+    let record = json!({"version":"1.0","timestamp":"2026-11-29T00:00:00Z",
+        "requestContext":{"requestId":"r","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:mdc-connector-profile-scan:$LATEST",
+            "condition":"Success","approximateInvokeCount":1},
+        "requestPayload":{"action":"scan"},
+        "responseContext":{"statusCode":200,"executedVersion":"$LATEST"},
+        "responsePayload": payload});
+    let report = run(&job, record).await;
+    assert_eq!(outcome(&report, &fresh), (Status::Done, "connected".into()), "{:#?}", report.items);
+    let failed: Vec<_> = report.items.iter().filter(|i| i.status == Status::Failed).collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(&failed[0].account_id, broken);
+    assert!(failed[0].reason.contains("cannot assume"), "{}", failed[0].reason);
+    assert_eq!((report.summary.work_units, report.summary.failed_work_units), (2, 1));
+}
+
+#[tokio::test]
+async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
+    let (moto, management, accounts) = estate(0).await;
+    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let job = ArcProvisioner::new(config(&[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management).expect("job");
+    moto.clear_calls();
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let item = find(&report, &id);
+    assert_eq!(item.status, Status::Failed);
+    assert!(item.reason.contains("ARC_CREDENTIAL_PARAMETER"), "{}", item.reason);
+    assert!(sends(&moto.calls()).is_empty());
+}
+
+#[test]
+fn an_incomplete_azure_target_names_the_missing_variable() {
+    let config = Config::from_lookup(|k| (k == "ARC_TENANT_ID").then(|| "11111111-2222-3333-4444-555555555555".into()))
+        .expect("config");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let base = runtime.block_on(async { aws_config::SdkConfig::builder().build() });
+    let err = ArcProvisioner::new(config, base).err().expect("incomplete");
+    assert_eq!(err.variable, "ARC_SUBSCRIPTION_ID");
+}
