@@ -128,7 +128,7 @@ impl ArcProvisioner {
                 return Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into());
             }
         };
-        self.run(&request, deadline).await
+        Box::pin(self.run(&request, deadline)).await
     }
 
     async fn sessions(&self) -> Result<Sessions, InvocationError> {
@@ -169,7 +169,8 @@ impl ArcProvisioner {
                             .clone(),
                         None => Err("internal: account has no session slot".to_string()),
                     };
-                    self.unit(&unit, session, request, deadline).await
+                    // Boxed: the unit future is large, and unboxed it overflows the layout computation.
+                    Box::pin(self.unit(&unit, session, request, deadline)).await
                 }
             })
             .buffer_unordered(self.config.concurrency)

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::outcome::is_settled;
-use super::state::{Platform, ProfileDiagnosis, UnitState};
+use super::outcome::{is_final, is_settled};
+use super::state::{LastRun, Platform, ProfileDiagnosis, UnitState};
 use crate::event::TagSelector;
 use crate::report::{Item, Status};
 
@@ -123,39 +123,11 @@ pub fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
             out.items.push(item(id, Status::Failed, Some("failed"), reason));
             continue;
         };
-        if !policy.force {
-            if let Some(last) = state
-                .history
-                .get(id)
-                .filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint))
-            {
-                if !super::outcome::is_final(&last.status) {
-                    let reason = format!("command {} is still running", last.command_id);
-                    out.items.push(item(id, Status::Skipped, Some("in-progress"), reason));
-                    continue;
-                }
-                if let Some(result) = last.result.as_ref().filter(|r| is_settled(r)) {
-                    let (name, reason) = if result.status == "connected-elsewhere" {
-                        (
-                            "connected-elsewhere",
-                            format!(
-                                "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
-                                result.detail, last.command_id
-                            ),
-                        )
-                    } else {
-                        (
-                            "already-connected",
-                            format!(
-                                "already connected to Azure Arc by command {} (document version {version})",
-                                last.command_id
-                            ),
-                        )
-                    };
-                    out.items.push(item(id, Status::Skipped, Some(name), reason));
-                    continue;
-                }
-            }
+        let last =
+            state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
+        if let Some((name, reason)) = last.filter(|_| !policy.force).and_then(|l| settled(l, version)) {
+            out.items.push(item(id, Status::Skipped, Some(name), reason));
+            continue;
         }
         queued.entry((platform, version.clone())).or_default().push(id.to_string());
     }
@@ -171,6 +143,28 @@ pub fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
         }
     }
     out
+}
+
+/// Why a run of the current document version and target needs no new command, if it does not.
+fn settled(last: &LastRun, version: &str) -> Option<(&'static str, String)> {
+    if !is_final(&last.status) {
+        return Some(("in-progress", format!("command {} is still running", last.command_id)));
+    }
+    let result = last.result.as_ref().filter(|r| is_settled(r))?;
+    Some(if result.status == "connected-elsewhere" {
+        (
+            "connected-elsewhere",
+            format!(
+                "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
+                result.detail, last.command_id
+            ),
+        )
+    } else {
+        (
+            "already-connected",
+            format!("already connected to Azure Arc by command {} (document version {version})", last.command_id),
+        )
+    })
 }
 
 fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, ProfileDiagnosis>) -> String {
@@ -193,7 +187,7 @@ fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, Profile
 #[cfg(test)]
 mod tests {
     use super::super::outcome::ScriptResult;
-    use super::super::state::{Ec2Instance, LastRun, ManagedInstance};
+    use super::super::state::{Ec2Instance, ManagedInstance};
     use super::*;
 
     const FP: &str = "0123456789abcdef";

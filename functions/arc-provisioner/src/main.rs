@@ -2,6 +2,9 @@
 //! connector's own SSM documents (hourly schedule, after a profile scan, SSM command status events,
 //! manual `reprovision`).
 
+// The SDK futures nested in the handler are deep; the default limit (128) is just short.
+#![recursion_limit = "256"]
+
 use connector_engine::arc::ArcProvisioner;
 use connector_engine::aws::load_base_config;
 use connector_engine::config::Config;
