@@ -1,4 +1,4 @@
-//! End to end through the Lambda Runtime API: `cargo lambda watch` runs the real `profile-scan`
+//! End to end through the Lambda Runtime API: `cargo lambda watch` runs the real function
 //! binary (configured only by environment variables, as in AWS) and `cargo lambda invoke` sends it
 //! the event fixtures. The emulator stands in for AWS.
 
@@ -185,4 +185,59 @@ async fn account_discovery_runs_under_the_lambda_runtime_api() {
 
     let reconciled = report(&watch.invoke_function("account-discovery", &fixture("scheduled-event.json")));
     assert_eq!(reconciled["summary"]["done"], 1, "the other member: {reconciled}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::organization(&management, 0).await;
+    let org = seed::organization_id(&management).await;
+    seed::member_stack(&management, REGION, "123456789012", &org).await;
+    seed::iam(&management)
+        .attach_role_policy()
+        .role_name("MdcConnectorInstanceRole")
+        .policy_arn(seed::SSM_CORE)
+        .send()
+        .await
+        .expect("attach (moto ignores ManagedPolicyArns)");
+    aws_sdk_ssm::Client::new(&management)
+        .put_parameter()
+        .name("/mdc-connector/arc/service-principal-secret")
+        .value("e2e~secret")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("secret in the function's region");
+    let managed = seed::instance(&management, REGION, &[], Some("MdcConnectorInstanceProfile")).await;
+    let unmanaged = seed::instance(&management, REGION, &[], None).await;
+    let watch = Watch::start(
+        &moto,
+        &[
+            ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
+            ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
+            ("ARC_RESOURCE_GROUP", "rg-arc"),
+            ("ARC_LOCATION", "westeurope"),
+            ("ARC_CONNECTOR_ID", "mdc-connector-1"),
+            ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+            ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
+        ],
+    );
+
+    let scheduled = report(&watch.invoke_function("arc-provisioner", &fixture("scheduled-event.json")));
+    let item = |r: &Value, id: &str| {
+        r["items"].as_array().and_then(|items| items.iter().find(|i| i["resourceId"] == id).cloned()).expect("item")
+    };
+    assert_eq!(item(&scheduled, &managed)["outcome"], "connected", "{scheduled}");
+    assert_eq!(item(&scheduled, &unmanaged)["outcome"], "not-managed");
+    assert!(!scheduled.to_string().contains("e2e~secret"));
+
+    let manual = format!(r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","force":true}}"#);
+    let forced = report(&watch.invoke_function("arc-provisioner", &manual));
+    assert_eq!(item(&forced, &managed)["outcome"], "already-connected", "{forced}");
+
+    let rejected = watch.invoke_function("arc-provisioner", r#"{"action":"reprovision","accountId":"1","region":"x"}"#);
+    let text = format!("{}{}", String::from_utf8_lossy(&rejected.stdout), String::from_utf8_lossy(&rejected.stderr));
+    assert!(!rejected.status.success());
+    assert!(text.contains("InvalidRequest") && text.contains("\"1\""), "{text}");
 }
