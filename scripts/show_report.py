@@ -31,6 +31,12 @@ def main() -> None:
     for (account, region), c in sorted(units.items()):
         print(f"   {account:<13} {region:<15} {c['done']:>5} {c['planned']:>8} {c['skipped']:>8} {c['failed']:>7}")
     print()
+    outcomes: dict[str, int] = {}
+    for i in report["items"]:
+        if i.get("outcome"):
+            outcomes[i["outcome"]] = outcomes.get(i["outcome"], 0) + 1
+    if outcomes:
+        print("   outcomes: " + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) + "\n")
     rows = [("ACCOUNT", "REGION", "RESOURCE", "ACTION", "STATUS", "REASON")]
     shown = [i for i in report["items"] if a.all or i["status"] != "skipped"]
     if not shown:
@@ -43,12 +49,13 @@ def main() -> None:
         resource = i["resourceId"]
         if resource.startswith("arn:"):
             resource = resource.split(":", 5)[-1]
-        rows.append((i["accountId"], i["region"], resource, i["action"], i["status"], reason))
+        status = f"{i['status']}/{i['outcome']}" if i.get("outcome") else i["status"]
+        rows.append((i["accountId"], i["region"], resource, i["action"], status, reason))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     for n, r in enumerate(rows):
         cells = [r[c].ljust(widths[c]) for c in range(5)]
         if colour and n > 0:
-            cells[4] = f"\033[{COLOURS.get(r[4], '0')}m{cells[4]}\033[0m"
+            cells[4] = f"\033[{COLOURS.get(r[4].split('/')[0], '0')}m{cells[4]}\033[0m"
         print("   " + "  ".join(cells + [r[5]]))
 
 

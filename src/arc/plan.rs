@@ -172,7 +172,7 @@ fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, Profile
     match profile_arn.map(|arn| (arn, profiles.get(arn))) {
         None => format!("{prefix}: no instance profile (profile-scan gives it one)"),
         Some((_, Some(ProfileDiagnosis::PolicyMissing(detail)))) => {
-            format!("{prefix}: {detail} (profile-scan attaches AmazonSSMManagedInstanceCore)")
+            format!("{prefix}: {detail}")
         }
         Some((_, Some(ProfileDiagnosis::Unknown(reason)))) => {
             format!("{prefix}; its instance profile could not be read: {reason}")

@@ -169,7 +169,7 @@ async fn diagnose_profiles(iam: &AccountIam, arns: BTreeSet<String>) -> HashMap<
             let name = profile_name_from_arn(&arn).to_string();
             let diagnosis = match found.get(&name) {
                 Some(ProfileLookup::Found(profile)) if profile.roles.is_empty() => {
-                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} has no role"))
+                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} has no role; add one carrying AmazonSSMManagedInstanceCore"))
                 }
                 Some(ProfileLookup::Found(profile)) => {
                     if profile.roles.iter().any(|r| r.policy == PolicyState::Attached) {
@@ -182,7 +182,7 @@ async fn diagnose_profiles(iam: &AccountIam, arns: BTreeSet<String>) -> HashMap<
                     } else {
                         let roles: Vec<&str> = profile.roles.iter().map(|r| r.arn.as_str()).collect();
                         ProfileDiagnosis::PolicyMissing(format!(
-                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore",
+                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore (profile-scan attaches it)",
                             roles.join(", ")
                         ))
                     }

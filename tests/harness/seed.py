@@ -7,6 +7,11 @@ handles. One member is meant to be excluded, and one region lies outside the sco
     python seed.py --endpoint http://127.0.0.1:5055 --members 3 --regions eu-west-1,us-east-1 \
         --outside us-west-2 --per-unit 1 > estate.json
 
+With ``--arc``, also what arc-provisioner needs: the connector's SSM documents in every account
+and region (the content cfn/member.yaml carries), a Windows instance and an instance without the
+SSM agent per unit (harness fixture markers), and the onboarding secret as a SecureString in the
+management account.
+
 Prints a JSON description of what it made (accounts, instances per situation).
 """
 
@@ -19,6 +24,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2] / "scripts"))
+import render_documents  # noqa: E402
 
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 TRUST = json.dumps({
@@ -80,7 +88,24 @@ def launch(ec2: Any, count: int, profile_name: str | None = None, tags: dict[str
     return [i["InstanceId"] for i in ec2.run_instances(**args)["Instances"]]
 
 
-def seed_account(s: Seeder, keys: dict[str, str], regions: list[str], outside: str | None, per_unit: dict[str, int], roles: int) -> dict[str, Any]:
+DOCUMENTS = {"MdcConnector-ArcOnboard-Linux": "arc-onboard-linux",
+             "MdcConnector-ArcOnboard-Windows": "arc-onboard-windows"}
+ARC_SECRET = "/mdc-connector/arc/service-principal-secret"
+
+
+def seed_arc(s: Seeder, keys: dict[str, str], region: str) -> dict[str, list[str]]:
+    ssm = s.client("ssm", keys, region)
+    for name, source in DOCUMENTS.items():
+        ssm.create_document(Name=name, Content=render_documents.content(source), DocumentType="Command",
+                            DocumentFormat="JSON", TargetType="/AWS::EC2::Instance")
+    ec2 = s.client("ec2", keys, region)
+    return {
+        "windows": launch(ec2, 1, "OkProfile", {"Name": "win", "harness:platform": "Windows"}),
+        "no-ssm-agent": launch(ec2, 1, "OkProfile", {"Name": "appliance", "harness:ssm-agent": "none"}),
+    }
+
+
+def seed_account(s: Seeder, keys: dict[str, str], regions: list[str], outside: str | None, per_unit: dict[str, int], roles: int, arc: bool = False) -> dict[str, Any]:
     iam = s.client("iam", keys)
     profile(iam, "/", "MdcConnectorInstanceProfile", "MdcConnectorInstanceRole", True)
     for r in range(roles):
@@ -100,6 +125,8 @@ def seed_account(s: Seeder, keys: dict[str, str], regions: list[str], outside: s
             "opted-out": launch(ec2, per_unit["opted_out"], tags={OPT_OUT: "true"}),
             "profile-without-role": launch(ec2, per_unit["empty"], "EmptyProfile"),
         }
+        if arc:
+            units[region].update(seed_arc(s, keys, region))
     if outside:
         units[outside] = {"outside-scope": launch(s.client("ec2", keys, outside), 1)}
     return units
@@ -118,6 +145,7 @@ def main() -> None:
     p.add_argument("--opted-out", type=int, default=1)
     p.add_argument("--empty", type=int, default=1, help="instances whose profile has no role")
     p.add_argument("--stackset", default="", help="also create this self-managed onboarding StackSet (empty)")
+    p.add_argument("--arc", action="store_true", help="also seed what arc-provisioner needs")
     a = p.parse_args()
 
     s = Seeder(a.endpoint)
@@ -135,8 +163,11 @@ def main() -> None:
                               "outside": a.outside or None, "accounts": {}}
     for account in [management] + members:
         keys = s.session(None if account == management else account)
-        estate["accounts"][account] = seed_account(s, keys, regions, a.outside or None, per_unit, a.roles)
+        estate["accounts"][account] = seed_account(s, keys, regions, a.outside or None, per_unit, a.roles, a.arc)
         print(f"seeded account {account}", file=sys.stderr)
+    if a.arc:
+        s.client("ssm", None).put_parameter(Name=ARC_SECRET, Value="demo~onboarding.secret", Type="SecureString")
+        estate["arcSecretParameter"] = ARC_SECRET
     if a.stackset:
         s.client("cloudformation", None).create_stack_set(StackSetName=a.stackset, TemplateBody=MARKER_TEMPLATE)
         estate["stackset"] = a.stackset
