@@ -1,0 +1,138 @@
+"""Benchmark of arc-provisioner on the emulator (not a test): API calls per operation against the
+minimum, wall time and peak memory of the function, for N managed instances.
+
+    scripts/bench-arc [instances] [accounts] [regions]        (defaults: 1000 4 2)
+
+Every instance is managed (connector profile whose role carries the SSM policy), a tenth of them
+Windows. Invocations answer `Success` with a `connected` result after one `InProgress` read (a
+harness outcome rule), so the provisioner is measured, not the sandboxed script. The first run
+connects everything; the second finds everything settled and must write nothing. Calls come from
+the harness's call log (moto's recorder does not see the SSM operations the harness answers).
+Results also go to target/bench/arc.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests" / "harness"))
+import seed  # noqa: E402
+from bench import free_port, invoke, peak_rss_kib, start_watch, stop  # noqa: E402
+
+REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
+CONNECTED = 'MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg"}'
+ARC_ENV = {
+    "ARC_TENANT_ID": "11111111-2222-3333-4444-555555555555",
+    "ARC_SUBSCRIPTION_ID": "aaaaaaaa-2222-3333-4444-555555555555",
+    "ARC_RESOURCE_GROUP": "rg-arc", "ARC_LOCATION": "westeurope", "ARC_CONNECTOR_ID": "bench",
+    "ARC_SERVICE_PRINCIPAL_ID": "bbbbbbbb-2222-3333-4444-555555555555",
+    "ARC_CREDENTIAL_PARAMETER": seed.ARC_SECRET,
+}
+
+
+def harness(endpoint: str, path: str, body: dict | None = None, method: str = "GET") -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{endpoint}{path}", data=data, method=method)
+    return json.loads(urllib.request.urlopen(request).read())
+
+
+def calls(endpoint: str) -> Counter:
+    return Counter(f"{c['service']}:{c['operation']}" for c in harness(endpoint, "/_harness/calls")["calls"])
+
+
+def main() -> None:
+    instances = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    accounts = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    regions = REGIONS[: int(sys.argv[3]) if len(sys.argv) > 3 else 2]
+    python = os.environ.get("BENCH_PYTHON", sys.executable)
+    cargo_lambda = os.environ["CARGO_LAMBDA"]
+    out_dir = ROOT / "target" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    moto = subprocess.Popen([python, str(ROOT / "tests/harness/moto_launcher.py")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
+    endpoint = f"http://127.0.0.1:{port}"
+    watch = None
+    try:
+        s = seed.Seeder(endpoint)
+        org = s.client("organizations", None)
+        org.create_organization(FeatureSet="ALL")
+        ids = [None] + [org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com")["CreateAccountStatus"]["AccountId"]
+                        for i in range(accounts - 1)]
+        units = [(a, r) for a in ids for r in regions]
+        per_unit = [instances // len(units) + (1 if i < instances % len(units) else 0) for i in range(len(units))]
+        started = time.time()
+        expected = Counter()
+        for account in ids:
+            keys = s.session(account)
+            seed.profile(s.client("iam", keys), "/", "MdcConnectorInstanceProfile", "MdcConnectorInstanceRole", True)
+        for (account, region), n in zip(units, per_unit):
+            keys = s.session(account)
+            ssm = s.client("ssm", keys, region)
+            for name, source in seed.DOCUMENTS.items():
+                ssm.create_document(Name=name, Content=seed.render_documents.content(source), DocumentType="Command",
+                                    DocumentFormat="JSON")
+            ec2 = s.client("ec2", keys, region)
+            windows = n // 10
+            launched = [i["InstanceId"] for i in ec2.run_instances(ImageId=seed.AMI, MinCount=n - windows, MaxCount=n - windows)["Instances"]] if n - windows else []
+            if windows:
+                launched += [i["InstanceId"] for i in ec2.run_instances(
+                    ImageId=seed.AMI, MinCount=windows, MaxCount=windows,
+                    TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "harness:platform", "Value": "Windows"}]}])["Instances"]]
+            for instance in launched:
+                ec2.associate_iam_instance_profile(InstanceId=instance, IamInstanceProfile={"Name": "MdcConnectorInstanceProfile"})
+            commands = math.ceil((n - windows) / 50) + math.ceil(windows / 50)
+            expected.update({"ssm:DescribeInstanceInformation": max(1, math.ceil(n / 50)), "ec2:DescribeInstances": 1,
+                             "ssm:DescribeDocument": 2, "ssm:SendCommand": commands, "ssm:PutParameter": 1,
+                             "ssm:DeleteParameter": 1})
+            expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
+        s.client("ssm", None).put_parameter(Name=seed.ARC_SECRET, Value="bench~secret", Type="SecureString")
+        expected.update({"ssm:GetParameter": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
+                         "organizations:ListAccounts": 1})
+        print(f"seeded {instances} instances in {len(units)} units in {time.time() - started:.0f} s", file=sys.stderr)
+        harness(endpoint, "/_harness/ssm-outcomes",
+                {"rules": [{"instanceId": "*", "status": "Success", "output": CONNECTED, "pendingReads": 1}]}, "POST")
+
+        iport = free_port()
+        fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                    AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", CONNECTOR_REGIONS=",".join(regions),
+                    CONNECTOR_MEMBER_ROLE="OrganizationAccountAccessRole", RUST_LOG="warn", **ARC_ENV)
+        watch = start_watch(cargo_lambda, fenv, iport)
+        event = (ROOT / "tests/events/scheduled-event.json").read_text()
+        runs = {}
+        for name in ("provision", "again"):
+            harness(endpoint, "/_harness/calls", method="DELETE")
+            report, wall = invoke(cargo_lambda, "arc-provisioner", iport, event)
+            outcomes = Counter(i.get("outcome") for i in report["items"] if i.get("outcome"))
+            runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "outcomes": dict(outcomes),
+                          "calls": dict(sorted(calls(endpoint).items()))}
+        peak = peak_rss_kib("debug/arc-provisioner")
+        result = {"instances": instances, "accounts": accounts, "regions": regions, "runs": runs,
+                  "minimum_first_run": dict(sorted(expected.items())),
+                  "peak_rss_mib": round(peak / 1024, 1) if peak else None}
+        (out_dir / "arc.json").write_text(json.dumps(result, indent=1))
+        print(f"\narc-provisioner benchmark: {instances} instances, {accounts} accounts x {len(regions)} regions "
+              "(debug build, moto on loopback)")
+        ops = sorted(set(runs["provision"]["calls"]) | set(runs["again"]["calls"]) | set(expected))
+        print(f"\n{'operation':40} {'provision':>9} {'minimum':>8} {'again':>6}")
+        for op in ops:
+            print(f"{op:40} {runs['provision']['calls'].get(op, 0):>9} {expected.get(op, 0):>8} {runs['again']['calls'].get(op, 0):>6}")
+        for name in ("provision", "again"):
+            print(f"\n{name}: wall {runs[name]['wall_s']} s; outcomes {runs[name]['outcomes']}")
+        print(f"function peak RSS: {result['peak_rss_mib']} MiB\nresult: {out_dir / 'arc.json'}")
+    finally:
+        stop(watch, moto)
+
+
+if __name__ == "__main__":
+    main()
