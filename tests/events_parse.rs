@@ -61,13 +61,24 @@ fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
         parse(&event("organizations-create-account-result.json")).unwrap(),
         Trigger::Other { source: "aws.organizations".into(), detail_type: "AWS Service Event via CloudTrail".into() }
     );
+}
+
+#[test]
+fn ssm_command_status_fixture_names_the_invocation() {
     assert_eq!(
         parse(&event("ssm-command-status.json")).unwrap(),
-        Trigger::Other {
-            source: "aws.ssm".into(),
-            detail_type: "EC2 Command Invocation Status-change Notification".into()
+        Trigger::CommandStatusChange {
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            command_id: "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            document_name: "MdcConnector-ArcOnboard-Linux".into(),
+            status: "Success".into(),
         }
     );
+    let mut bad = event("ssm-command-status.json");
+    bad["detail"]["command-id"] = "x; reboot".into();
+    assert!(parse(&bad).unwrap_err().to_string().contains("command-id"));
 }
 
 #[test]
