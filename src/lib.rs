@@ -21,6 +21,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod event;
+pub mod metrics;
 pub mod profile;
 pub mod report;
 pub mod runtime;

@@ -32,9 +32,11 @@ pub fn write_budget(remaining_ms: u64) -> Duration {
     remaining.saturating_sub(SAFETY_MARGIN.min(remaining / 10))
 }
 
-/// Logs the report as one JSON line on standard output.
+/// Logs the report as one JSON line on standard output, followed by its metrics (one EMF line).
 pub fn log_report(report: &Report) {
     println!("{}", report.to_json_line());
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+    println!("{}", crate::metrics::emf(report, now_ms));
 }
 
 /// Turns a job's outcome into the invocation's answer: the report (also logged as one JSON line),
