@@ -1,10 +1,14 @@
-//! The templates in `cfn/` against the code: the member template deployed into the emulator must
-//! give profile-scan exactly the role and profile names it uses by default.
+//! The templates in `cfn/` against the code: the member template deployed into the emulator (plain
+//! stack in the management account, StackSet instances in members) must give the functions exactly
+//! the names they use by default; what the emulator cannot check (managed policies, the OIDC
+//! provider, the management template) is asserted on the template text.
 
 mod common;
 
 use common::moto::{Moto, repo_root};
 use common::seed;
+use connector_engine::arc::ArcProvisioner;
+use connector_engine::arc::settings::{DEFAULT_LINUX_DOCUMENT, DEFAULT_STAGED_CREDENTIAL, DEFAULT_WINDOWS_DOCUMENT};
 use connector_engine::config::{Config, DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE};
 use connector_engine::profile::ProfileScan;
 use connector_engine::report::Status;
@@ -17,18 +21,41 @@ fn template(name: &str) -> String {
 }
 
 #[tokio::test]
-async fn member_template_gives_profile_scan_the_names_it_uses() {
+async fn member_template_gives_the_functions_the_names_they_use() {
     let moto = Moto::start();
     let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
+    let members = seed::organization(&management, 2).await;
     let org_id = seed::organization_id(&management).await;
-    let member = moto.account_config(&members[0]).await;
+    // The management account gets a plain stack; the members get StackSet instances.
+    seed::member_stack(&management, REGION, "123456789012", &org_id).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&management);
+    let param = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
+    };
+    cfn.create_stack_set()
+        .stack_set_name("mdc-connector-members")
+        .template_body(template("member.yaml"))
+        .parameters(param("ManagementAccountId", "123456789012"))
+        .parameters(param("OrganizationId", &org_id))
+        .parameters(param("GlobalResourcesRegion", REGION))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .expect("stack set");
+    cfn.create_stack_instances()
+        .stack_set_name("mdc-connector-members")
+        .set_accounts(Some(members.clone()))
+        .regions(REGION)
+        .send()
+        .await
+        .expect("stack instances in the members");
     let mut instances = Vec::new();
-    for config in [&management, &member] {
-        seed::member_stack(config, REGION, "123456789012", &org_id).await;
-        instances.push((config.clone(), seed::instance(config, REGION, &[], None).await));
+    for account in std::iter::once("123456789012".to_string()).chain(members.iter().cloned()) {
+        let config = if account == "123456789012" { management.clone() } else { moto.account_config(&account).await };
+        instances.push((config.clone(), seed::instance(&config, REGION, &[], None).await));
     }
 
+    // profile-scan assumes the template's member role and gives the template's profile.
     let job = ProfileScan::new(Config { regions: Some(vec![REGION.into()]), ..Config::default() }, management.clone());
     let report = job.handle(&json!({"action": "scan"}), None).await.expect("scan");
     assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
@@ -38,6 +65,42 @@ async fn member_template_gives_profile_scan_the_names_it_uses() {
         let item = report.items.iter().find(|i| &i.resource_id == id).expect("item");
         assert_eq!(item.status, Status::Done, "{item:?}");
         assert!(seed::role_has_ssm_policy(config, "MdcConnectorInstanceRole").await);
+    }
+
+    // arc-provisioner finds the template's documents and its staged-secret name is the one the
+    // member role may write: every instance is connected.
+    aws_sdk_ssm::Client::new(&management)
+        .put_parameter()
+        .name("/mdc-connector/arc/service-principal-secret")
+        .value("template~test")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("secret");
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("CONNECTOR_REGIONS", REGION),
+        ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
+        ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
+        ("ARC_RESOURCE_GROUP", "rg"),
+        ("ARC_LOCATION", "westeurope"),
+        ("ARC_CONNECTOR_ID", "c1"),
+        ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+        ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
+    ]
+    .into();
+    let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("config");
+    let arc = ArcProvisioner::new(config, management.clone()).expect("arc");
+    let report = arc
+        .handle(
+            &json!({"version":"0","id":"t","detail-type":"Scheduled Event","source":"aws.events",
+        "account":"123456789012","time":"2026-11-29T00:00:00Z","region":"us-east-1","resources":[],"detail":{}}),
+            None,
+        )
+        .await
+        .expect("arc run");
+    for (_, id) in &instances {
+        let item = report.items.iter().find(|i| &i.resource_id == id).expect("item");
+        assert_eq!(item.outcome.as_deref(), Some("connected"), "{item:?}");
     }
 }
 
@@ -58,7 +121,34 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         management.contains("RoleName: mdc-connector-profile-scan"),
         "function role matches the member trust pattern"
     );
-    assert!(management.contains("Binary: profile-scan"));
+    for binary in ["profile-scan", "account-discovery", "arc-provisioner"] {
+        assert!(management.contains(&format!("Binary: {binary}")), "{binary}");
+        assert!(management.contains(&format!("RoleName: mdc-connector-{binary}")), "{binary} role matches the trust");
+    }
+    for schedule in ["Default: rate(30 days)", "Default: rate(1 day)", "Default: rate(1 hour)"] {
+        assert!(management.contains(schedule), "{schedule}");
+    }
+    assert!(management.contains("aws:PrincipalOrgID: !Ref OrganizationId"), "the bus admits the organization only");
+    assert!(management.contains("source: [aws.organizations]") && management.contains("Condition: InUsEast1"));
+    assert!(management.contains("Destination: !GetAtt ArcProvisionerFunction.Arn"), "profile-scan reports to arc");
+    // The documents, the staged secret and the OIDC trust, as the code and the service expect them.
+    assert!(member.contains(&format!("Default: {DEFAULT_LINUX_DOCUMENT}")));
+    assert!(member.contains(&format!("Default: {DEFAULT_WINDOWS_DOCUMENT}")));
+    assert!(member.contains(&format!("Default: {DEFAULT_STAGED_CREDENTIAL}")));
+    assert!(member.contains("parameter${ArcStagedCredentialParameter}"), "only the staged secret is writable");
+    assert!(member.contains("Type: AWS::IAM::OIDCProvider"));
+    assert!(
+        member.contains("ThumbprintList: [!Ref OidcThumbprint]")
+            && member.contains("ClientIdList: [!Ref OidcAudience]")
+    );
+    assert!(member.contains(r#""${OidcIssuerHostPath}:aud": "${OidcAudience}""#), "trust pinned to the audience");
+    assert!(member.contains(r#""${OidcIssuerHostPath}:sub": "${OidcSubject}""#), "trust pinned to the subject");
+    assert!(member.contains("Default: CspmMonitorAws"));
+    assert!(member.contains("policy/ReadOnlyAccess") && member.contains("policy/SecurityAudit"));
+    assert!(member.contains("- billing:*") && member.contains("- ce:*"), "read-only minus billing");
+    for template in [&member, &management] {
+        assert!(!template.contains("AWS::S3::Bucket"), "no bucket (any bucket would need a TLS-only policy)");
+    }
     for variable in [
         "CONNECTOR_REGIONS",
         "CONNECTOR_EXCLUDED_ACCOUNTS",
@@ -67,6 +157,30 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         "CONNECTOR_DRY_RUN",
         "INSTANCE_PROFILE_NAME",
         "ATTACH_POLICY_TO_EXISTING_ROLES",
+        "CONNECTOR_CONCURRENCY",
+        "STACKSET_NAME",
+        "STACKSET_REGIONS",
+        "STACKSET_RETRY_FAILED",
+        "STACKSET_REMOVE_DEPARTED",
+        "STACKSET_CALL_AS",
+        "STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS",
+        "MANAGEMENT_STACK_NAME",
+        "CONNECTOR_EVENT_BUS",
+        "ARC_TENANT_ID",
+        "ARC_SUBSCRIPTION_ID",
+        "ARC_RESOURCE_GROUP",
+        "ARC_LOCATION",
+        "ARC_CLOUD",
+        "ARC_CONNECTOR_ID",
+        "ARC_PROXY_URL",
+        "ARC_PRIVATE_LINK_SCOPE",
+        "ARC_SERVICE_PRINCIPAL_ID",
+        "ARC_CREDENTIAL_PARAMETER",
+        "ARC_STAGED_CREDENTIAL_PARAMETER",
+        "ARC_LINUX_DOCUMENT",
+        "ARC_WINDOWS_DOCUMENT",
+        "ARC_MAX_CONCURRENCY",
+        "ARC_MAX_ERRORS",
     ] {
         assert!(management.contains(&format!("{variable}: !Ref")), "{variable} is a template parameter");
     }

@@ -4,6 +4,8 @@
 #
 #   tests/harness/bootstrap.sh moto      # prints the venv's python path
 #   tests/harness/bootstrap.sh lambda    # prints the cargo-lambda path
+#   tests/harness/bootstrap.sh checkov   # prints the checkov path (own venv: it pins boto3 differently)
+#   tests/harness/bootstrap.sh sam       # prints the sam path (AWS SAM CLI)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,8 +24,20 @@ case "$what" in
     probe="$venv/bin/cargo-lambda lambda --version"
     out="$venv/bin/cargo-lambda"
     ;;
+  checkov)
+    venv="$root/.venv-checkov"
+    packages=("checkov>=3.3,<3.4")
+    probe="$venv/bin/checkov --version"
+    out="$venv/bin/checkov"
+    ;;
+  sam)
+    venv="$root/.venv-sam"
+    packages=("aws-sam-cli>=1.150,<2")
+    probe="$venv/bin/sam --version"
+    out="$venv/bin/sam"
+    ;;
   *)
-    echo "usage: $0 moto|lambda" >&2
+    echo "usage: $0 moto|lambda|checkov|sam" >&2
     exit 2
     ;;
 esac
