@@ -146,26 +146,34 @@ pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
 fn instance_state_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
     let field = |name: &str| event.detail.get(name).and_then(Value::as_str).map(str::to_string);
     let bad = |what: &str| EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"));
+    let (account_id, region, instance_id) = envelope(event, &bad)?;
+    let state = field("state").ok_or_else(|| bad("missing detail.state"))?;
+    Ok(Trigger::InstanceStateChange { account_id, region, instance_id, state })
+}
+
+/// Account, region and `detail.instance-id` of an event about one instance, validated.
+fn envelope(
+    event: &EventBridgeEvent<Value>,
+    bad: &dyn Fn(&str) -> EventError,
+) -> Result<(String, String, String), EventError> {
     let account_id =
         event.account.clone().filter(|a| is_account_id(a)).ok_or_else(|| bad("missing or malformed account"))?;
     let region = event.region.clone().filter(|r| is_region(r)).ok_or_else(|| bad("missing or malformed region"))?;
-    let instance_id = field("instance-id")
+    let instance_id = event
+        .detail
+        .get("instance-id")
+        .and_then(Value::as_str)
         .filter(|i| is_instance_id(i))
-        .ok_or_else(|| bad("missing or malformed detail.instance-id"))?;
-    let state = field("state").ok_or_else(|| bad("missing detail.state"))?;
-    Ok(Trigger::InstanceStateChange { account_id, region, instance_id, state })
+        .ok_or_else(|| bad("missing or malformed detail.instance-id"))?
+        .to_string();
+    Ok((account_id, region, instance_id))
 }
 
 fn command_status_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
     let field = |name: &str| event.detail.get(name).and_then(Value::as_str).map(str::to_string);
     let bad =
         |what: &str| EventError::Unrecognized(format!("EC2 Command Invocation Status-change Notification: {what}"));
-    let account_id =
-        event.account.clone().filter(|a| is_account_id(a)).ok_or_else(|| bad("missing or malformed account"))?;
-    let region = event.region.clone().filter(|r| is_region(r)).ok_or_else(|| bad("missing or malformed region"))?;
-    let instance_id = field("instance-id")
-        .filter(|i| is_instance_id(i))
-        .ok_or_else(|| bad("missing or malformed detail.instance-id"))?;
+    let (account_id, region, instance_id) = envelope(event, &bad)?;
     let command_id = field("command-id")
         .filter(|c| is_command_id(c))
         .ok_or_else(|| bad("missing or malformed detail.command-id"))?;

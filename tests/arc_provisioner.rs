@@ -16,26 +16,17 @@ use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 const MANAGEMENT: &str = "123456789012";
-const SOURCE_SECRET: &str = "/mdc-connector/arc/service-principal-secret";
 const STAGED: &str = "/mdc-connector/arc/staged-onboarding-secret";
 const SECRET: &str = "Zq8~onboarding.secret_value-42";
 const PROFILE: &str = "MdcConnectorInstanceProfile";
 const LINUX_DOC: &str = "MdcConnector-ArcOnboard-Linux";
 
 fn config(extra: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = [
-        ("CONNECTOR_REGIONS", REGION),
-        ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
-        ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
-        ("ARC_RESOURCE_GROUP", "rg-arc"),
-        ("ARC_LOCATION", "westeurope"),
-        ("ARC_CONNECTOR_ID", "mdc-connector-1"),
-        ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
-        ("ARC_CREDENTIAL_PARAMETER", SOURCE_SECRET),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut vars: HashMap<String, String> = seed::ARC_ENV
+        .iter()
+        .chain(&[("CONNECTOR_REGIONS", REGION)])
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
 }
@@ -55,22 +46,9 @@ async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
     }
     for (_, config) in &accounts {
         seed::member_stack(config, REGION, MANAGEMENT, &org).await;
-        seed::iam(config)
-            .attach_role_policy()
-            .role_name("MdcConnectorInstanceRole")
-            .policy_arn(seed::SSM_CORE)
-            .send()
-            .await
-            .expect("attach");
+        seed::instance_role_policy(config).await;
     }
-    ssm(&management)
-        .put_parameter()
-        .name(SOURCE_SECRET)
-        .value(SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("secret");
+    seed::arc_secret(&management, SECRET).await;
     (moto, management, accounts)
 }
 

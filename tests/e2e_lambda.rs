@@ -194,35 +194,11 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     seed::organization(&management, 0).await;
     let org = seed::organization_id(&management).await;
     seed::member_stack(&management, REGION, "123456789012", &org).await;
-    seed::iam(&management)
-        .attach_role_policy()
-        .role_name("MdcConnectorInstanceRole")
-        .policy_arn(seed::SSM_CORE)
-        .send()
-        .await
-        .expect("attach (moto ignores ManagedPolicyArns)");
-    aws_sdk_ssm::Client::new(&management)
-        .put_parameter()
-        .name("/mdc-connector/arc/service-principal-secret")
-        .value("e2e~secret")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("secret in the function's region");
+    seed::instance_role_policy(&management).await;
+    seed::arc_secret(&management, "e2e~secret").await;
     let managed = seed::instance(&management, REGION, &[], Some("MdcConnectorInstanceProfile")).await;
     let unmanaged = seed::instance(&management, REGION, &[], None).await;
-    let watch = Watch::start(
-        &moto,
-        &[
-            ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
-            ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
-            ("ARC_RESOURCE_GROUP", "rg-arc"),
-            ("ARC_LOCATION", "westeurope"),
-            ("ARC_CONNECTOR_ID", "mdc-connector-1"),
-            ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
-            ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
-        ],
-    );
+    let watch = Watch::start(&moto, &seed::ARC_ENV);
 
     let scheduled = report(&watch.invoke_function("arc-provisioner", &fixture("scheduled-event.json")));
     let item = |r: &Value, id: &str| {

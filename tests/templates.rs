@@ -69,25 +69,9 @@ async fn member_template_gives_the_functions_the_names_they_use() {
 
     // arc-provisioner finds the template's documents and its staged-secret name is the one the
     // member role may write: every instance is connected.
-    aws_sdk_ssm::Client::new(&management)
-        .put_parameter()
-        .name("/mdc-connector/arc/service-principal-secret")
-        .value("template~test")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("secret");
-    let vars: std::collections::HashMap<&str, &str> = [
-        ("CONNECTOR_REGIONS", REGION),
-        ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
-        ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
-        ("ARC_RESOURCE_GROUP", "rg"),
-        ("ARC_LOCATION", "westeurope"),
-        ("ARC_CONNECTOR_ID", "c1"),
-        ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
-        ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
-    ]
-    .into();
+    seed::arc_secret(&management, "template~test").await;
+    let vars: std::collections::HashMap<&str, &str> =
+        seed::ARC_ENV.iter().chain(&[("CONNECTOR_REGIONS", REGION)]).copied().collect();
     let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("config");
     let arc = ArcProvisioner::new(config, management.clone()).expect("arc");
     let report = arc

@@ -2,7 +2,6 @@
 //! failure isolation, and assembles the run report.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
@@ -20,11 +19,11 @@ use super::send::{
 };
 use super::settings::ArcTarget;
 use super::state::Platform;
-use crate::aws::{Identity, Sessions, describe, ec2_client, iam_client, organizations_client, ssm_client};
+use crate::aws::{Identity, Sessions, describe, ec2_client, organizations_client, ssm_client};
 use crate::config::Config;
 use crate::error::{ConfigError, EventError, InvocationError};
 use crate::event::{ManualRequest, Trigger, parse};
-use crate::profile::iam::AccountIam;
+use crate::profile::iam::{AccountSession, AccountSessions};
 use crate::report::{Item, Report, Status};
 use crate::scope::{Membership, enabled_regions, membership};
 
@@ -63,10 +62,7 @@ pub struct ArcProvisioner {
     documents: HashMap<Platform, String>,
     base: SdkConfig,
     identity: OnceCell<Identity>,
-    secret: OnceCell<Result<Secret, String>>,
 }
-
-type AccountSession = Result<(SdkConfig, Arc<AccountIam>), String>;
 
 impl ArcProvisioner {
     /// Fails, naming the variable, when the Azure target is incomplete.
@@ -76,7 +72,7 @@ impl ArcProvisioner {
             (Platform::Linux, config.arc.linux_document.clone()),
             (Platform::Windows, config.arc.windows_document.clone()),
         ]);
-        Ok(ArcProvisioner { config, target, documents, base, identity: OnceCell::new(), secret: OnceCell::new() })
+        Ok(ArcProvisioner { config, target, documents, base, identity: OnceCell::new() })
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -151,26 +147,17 @@ impl ArcProvisioner {
             None => self.all_units(&sessions, &mut items).await?,
         };
         let accounts: BTreeSet<String> = units.iter().map(|u| u.account_id.clone()).collect();
-        let cells: HashMap<String, OnceCell<AccountSession>> =
-            accounts.iter().map(|a| (a.clone(), OnceCell::new())).collect();
+        let account_sessions = AccountSessions::new(&sessions, &policy_arn, accounts);
+        // Read once per invocation (not per container): a rotated secret is picked up at once.
+        let secret: OnceCell<Result<Secret, String>> = OnceCell::new();
         let unit_count = units.len();
         let results: Vec<Result<Vec<Item>, Item>> = futures::stream::iter(units)
             .map(|unit| {
-                let (sessions, cells, policy_arn) = (&sessions, &cells, &policy_arn);
+                let (account_sessions, secret) = (&account_sessions, &secret);
                 async move {
-                    let session = match cells.get(&unit.account_id) {
-                        Some(cell) => cell
-                            .get_or_init(|| async {
-                                let config = sessions.for_account(&unit.account_id).await?;
-                                let iam = Arc::new(AccountIam::new(iam_client(&config), &unit.account_id, policy_arn));
-                                Ok((config, iam))
-                            })
-                            .await
-                            .clone(),
-                        None => Err("internal: account has no session slot".to_string()),
-                    };
+                    let session = account_sessions.get(&unit.account_id).await;
                     // Boxed: the unit future is large, and unboxed it overflows the layout computation.
-                    Box::pin(self.unit(&unit, session, request, deadline)).await
+                    Box::pin(self.unit(&unit, session, secret, request, deadline)).await
                 }
             })
             .buffer_unordered(self.config.concurrency)
@@ -193,6 +180,7 @@ impl ArcProvisioner {
         &self,
         unit: &UnitRequest,
         session: AccountSession,
+        secret: &OnceCell<Result<Secret, String>>,
         request: &ProvisionRequest,
         deadline: Option<Instant>,
     ) -> Result<Vec<Item>, Item> {
@@ -241,8 +229,7 @@ impl ArcProvisioner {
             items.extend(sent_ids.map(|id| item(account_id, region, &id, Status::Skipped, None, reason.into())));
             return Ok(items);
         }
-        let secret = self
-            .secret
+        let secret = secret
             .get_or_init(|| async {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
                 read_secret(&ssm_client(&self.base, &region), &self.target.credential_parameter).await
@@ -267,7 +254,9 @@ impl ArcProvisioner {
             max_concurrency: &self.config.arc.max_concurrency,
             max_errors: &self.config.arc.max_errors,
         };
-        let until = deadline.unwrap_or_else(|| Instant::now() + DEFAULT_TRACKING);
+        // Track at most DEFAULT_TRACKING: later results come with the status-change events.
+        let cap = Instant::now() + DEFAULT_TRACKING;
+        let until = deadline.map_or(cap, |d| d.min(cap));
         let mut tracking = Vec::new();
         for batch in &planned.batches {
             match send(&ssm, batch, &settings).await {

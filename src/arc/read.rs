@@ -46,7 +46,8 @@ async fn running_instances(
         .describe_instances()
         .filters(Filter::builder().name("instance-state-name").values("running").build())
         .max_results(1000);
-    if let Some(ids) = only {
+    // A filter takes at most 200 values; beyond that, read every running instance (the planner selects).
+    if let Some(ids) = only.filter(|ids| ids.len() <= 200) {
         request = request
             .filters(Filter::builder().name("instance-id").set_values(Some(ids.iter().cloned().collect())).build());
     }

@@ -13,7 +13,7 @@ use super::plan::Batch;
 use crate::aws::{describe, error_code};
 use crate::report::Status;
 
-/// How long a run tracks its commands when the invocation has no deadline (local use).
+/// How long a run tracks its commands at most (less when the invocation's deadline comes first).
 pub const DEFAULT_TRACKING: Duration = Duration::from_secs(600);
 /// SendCommand delivery timeout: an instance that does not pick the command up by then is `DeliveryTimedOut`.
 const DELIVERY_TIMEOUT_SECONDS: i32 = 600;

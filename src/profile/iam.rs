@@ -2,17 +2,57 @@
 //! and the policy is attached at most once per role per run (the role ledger).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use aws_sdk_iam::Client;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 use super::plan::{RoleRef, action};
 use super::state::{PolicyState, Profile, ProfileLookup, Role};
-use crate::aws::{describe, error_code};
+use crate::aws::{Sessions, describe, error_code, iam_client};
 use crate::report::{Item, Status};
 
 /// Region label of IAM items in the report.
 pub const GLOBAL: &str = "global";
+
+/// An account's SDK config and IAM view, or why the account cannot be entered.
+pub type AccountSession = Result<(SdkConfig, Arc<AccountIam>), String>;
+
+/// Per-account sessions of a run: each account is entered (role assumed, IAM view made) at most
+/// once, however many of its regions run concurrently.
+pub struct AccountSessions<'a> {
+    sessions: &'a Sessions,
+    policy_arn: String,
+    cells: HashMap<String, OnceCell<AccountSession>>,
+}
+
+impl<'a> AccountSessions<'a> {
+    /// Slots for `accounts`; `policy_arn` is `AmazonSSMManagedInstanceCore` in the partition.
+    pub fn new(sessions: &'a Sessions, policy_arn: &str, accounts: impl IntoIterator<Item = String>) -> Self {
+        let cells = accounts.into_iter().map(|a| (a, OnceCell::new())).collect();
+        AccountSessions { sessions, policy_arn: policy_arn.to_string(), cells }
+    }
+
+    /// The account's session, opened on first use.
+    pub async fn get(&self, account_id: &str) -> AccountSession {
+        let Some(cell) = self.cells.get(account_id) else {
+            return Err(format!("internal: account {account_id} has no session slot"));
+        };
+        cell.get_or_init(|| async {
+            let config = self.sessions.for_account(account_id).await?;
+            let iam = Arc::new(AccountIam::new(iam_client(&config), account_id, &self.policy_arn));
+            Ok((config, iam))
+        })
+        .await
+        .clone()
+    }
+
+    /// The IAM views of the accounts that were entered.
+    pub fn opened(&self) -> impl Iterator<Item = &Arc<AccountIam>> {
+        self.cells.values().filter_map(|c| c.get()).filter_map(|s| s.as_ref().ok()).map(|(_, iam)| iam)
+    }
+}
 
 /// Cached IAM view of one account plus the role ledger.
 pub struct AccountIam {

@@ -1,8 +1,6 @@
 //! The `profile-scan` job: turns a trigger into work units, runs them concurrently with failure
 //! isolation, and assembles the run report.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aws_config::SdkConfig;
@@ -11,10 +9,10 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::apply::Unit;
-use super::iam::AccountIam;
+use super::iam::{AccountSession, AccountSessions};
 use super::plan::{Policy, action, plan};
 use super::read::read_unit;
-use crate::aws::{Identity, Sessions, ec2_client, iam_client, organizations_client};
+use crate::aws::{Identity, Sessions, ec2_client, organizations_client};
 use crate::config::Config;
 use crate::error::{EventError, InvocationError};
 use crate::event::{ManualRequest, Trigger, parse};
@@ -43,8 +41,6 @@ pub struct ProfileScan {
     base: SdkConfig,
     identity: OnceCell<Identity>,
 }
-
-type AccountSession = Result<(SdkConfig, Arc<AccountIam>), String>;
 
 impl ProfileScan {
     /// `base` is the function's own SDK config (see [`crate::aws::load_base_config`]).
@@ -114,26 +110,15 @@ impl ProfileScan {
         let accounts = self.accounts(&sessions, request, &mut items).await;
         let regions = self.regions(request, &mut items).await?;
 
-        let cells: HashMap<String, OnceCell<AccountSession>> =
-            accounts.iter().map(|a| (a.clone(), OnceCell::new())).collect();
+        let account_sessions = AccountSessions::new(&sessions, &policy_arn, accounts.iter().cloned());
         let units: Vec<(String, String)> =
             accounts.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect();
         let unit_count = units.len();
         let results: Vec<Result<Vec<Item>, Item>> = futures::stream::iter(units)
             .map(|(account, region)| {
-                let (sessions, cells, policy_arn) = (&sessions, &cells, &policy_arn);
+                let account_sessions = &account_sessions;
                 async move {
-                    let session = match cells.get(&account) {
-                        Some(cell) => cell
-                            .get_or_init(|| async {
-                                let config = sessions.for_account(&account).await?;
-                                let iam = Arc::new(AccountIam::new(iam_client(&config), &account, policy_arn));
-                                Ok((config, iam))
-                            })
-                            .await
-                            .clone(),
-                        None => Err("internal: account has no session slot".to_string()),
-                    };
+                    let session = account_sessions.get(&account).await;
                     self.unit(&account, &region, session, request, deadline).await
                 }
             })
@@ -151,7 +136,7 @@ impl ProfileScan {
                 }
             }
         }
-        for (_, iam) in cells.values().filter_map(|c| c.get()).filter_map(|s| s.as_ref().ok()) {
+        for iam in account_sessions.opened() {
             items.extend(iam.take_items());
         }
         Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))

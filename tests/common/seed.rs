@@ -155,3 +155,41 @@ pub async fn organization_id(management: &SdkConfig) -> String {
     let org = aws_sdk_organizations::Client::new(management).describe_organization().send().await.expect("org");
     org.organization().and_then(|o| o.id()).expect("org id").to_string()
 }
+
+/// Name of the SecureString holding the Arc onboarding secret (management account).
+pub const ARC_SECRET_PARAMETER: &str = "/mdc-connector/arc/service-principal-secret";
+
+/// The Azure target the tests give arc-provisioner (the secret's name only, as in production).
+pub const ARC_ENV: [(&str, &str); 7] = [
+    ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
+    ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
+    ("ARC_RESOURCE_GROUP", "rg-arc"),
+    ("ARC_LOCATION", "westeurope"),
+    ("ARC_CONNECTOR_ID", "mdc-connector-1"),
+    ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+    ("ARC_CREDENTIAL_PARAMETER", ARC_SECRET_PARAMETER),
+];
+
+/// Stores the onboarding secret where arc-provisioner reads it (the config's account and region).
+pub async fn arc_secret(config: &SdkConfig, value: &str) {
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(ARC_SECRET_PARAMETER)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("onboarding secret");
+}
+
+/// moto ignores `ManagedPolicyArns`: gives the member template's instance role the SSM policy the
+/// template declares (asserted on the template text in tests/templates.rs).
+pub async fn instance_role_policy(config: &SdkConfig) {
+    iam(config)
+        .attach_role_policy()
+        .role_name("MdcConnectorInstanceRole")
+        .policy_arn(SSM_CORE)
+        .send()
+        .await
+        .expect("attach the SSM policy to the instance role");
+}
