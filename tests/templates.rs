@@ -8,7 +8,9 @@ mod common;
 use common::moto::{Moto, repo_root};
 use common::seed;
 use connector_engine::arc::ArcProvisioner;
-use connector_engine::arc::settings::{DEFAULT_LINUX_DOCUMENT, DEFAULT_STAGED_CREDENTIAL, DEFAULT_WINDOWS_DOCUMENT};
+use connector_engine::arc::settings::{
+    DEFAULT_LINUX_DOCUMENT, DEFAULT_PROVISIONING_ROLE, DEFAULT_STAGED_CREDENTIAL, DEFAULT_WINDOWS_DOCUMENT,
+};
 use connector_engine::config::{Config, DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE};
 use connector_engine::profile::ProfileScan;
 use connector_engine::report::Status;
@@ -99,7 +101,10 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     assert!(member.contains(&format!("Default: {DEFAULT_INSTANCE_PROFILE}")));
     // trust pinned to the organization and to the connector's function roles
     assert!(member.contains("aws:PrincipalOrgID: !Ref OrganizationId"));
-    assert!(member.contains("role/mdc-connector-*"));
+    assert!(member.contains("role/mdc-connector-profile-scan"), "the member role trusts profile-scan only");
+    assert!(member.contains("role/mdc-connector-arc-provisioner"), "the provisioning role trusts arc-provisioner only");
+    assert!(member.contains(&format!("Default: {DEFAULT_PROVISIONING_ROLE}")));
+    assert!(!member.contains("role/mdc-connector-*"), "no wildcard trust");
     let management = template("template.yaml");
     assert!(
         management.contains("RoleName: mdc-connector-profile-scan"),
@@ -150,6 +155,7 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         "STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS",
         "MANAGEMENT_STACK_NAME",
         "CONNECTOR_EVENT_BUS",
+        "ARC_MEMBER_ROLE",
         "ARC_TENANT_ID",
         "ARC_SUBSCRIPTION_ID",
         "ARC_RESOURCE_GROUP",

@@ -134,7 +134,7 @@ impl ArcProvisioner {
             .await
             .map_err(InvocationError::Identity)?
             .clone();
-        Ok(Sessions::new(self.base.clone(), identity, &self.config.member_role, JOB))
+        Ok(Sessions::new(self.base.clone(), identity, &self.config.arc.member_role, JOB))
     }
 
     /// Runs a provisioning request.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::ConfigError;
+use crate::validate::is_role_ref;
 
 /// Linux document when `ARC_LINUX_DOCUMENT` is not set (created by the member template).
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
@@ -15,12 +16,17 @@ pub const DEFAULT_WINDOWS_DOCUMENT: &str = "MdcConnector-ArcOnboard-Windows";
 /// SecureString the onboarding secret is staged in, in each member account and region, while
 /// commands run, when `ARC_STAGED_CREDENTIAL_PARAMETER` is not set.
 pub const DEFAULT_STAGED_CREDENTIAL: &str = "/mdc-connector/arc/staged-onboarding-secret";
+/// Role arc-provisioner assumes in member accounts when `ARC_MEMBER_ROLE` is not set (created by
+/// the member template, trusted only by the arc-provisioner function's role).
+pub const DEFAULT_PROVISIONING_ROLE: &str = "MdcConnectorProvisioningRole";
 /// Azure clouds the agent knows.
 pub const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
 
 /// `ARC_*` configuration as read; arc-provisioner requires the Azure target through [`ArcConfig::target`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArcConfig {
+    /// `ARC_MEMBER_ROLE`: role (name or `path/name`) assumed in member accounts.
+    pub member_role: String,
     /// `ARC_TENANT_ID`.
     pub tenant_id: Option<String>,
     /// `ARC_SUBSCRIPTION_ID`.
@@ -57,6 +63,7 @@ pub struct ArcConfig {
 impl Default for ArcConfig {
     fn default() -> Self {
         ArcConfig {
+            member_role: DEFAULT_PROVISIONING_ROLE.into(),
             tenant_id: None,
             subscription_id: None,
             resource_group: None,
@@ -113,6 +120,7 @@ impl ArcConfig {
             }
         };
         let config = ArcConfig {
+            member_role: opt("ARC_MEMBER_ROLE", is_role_ref, "a role name or path/name")?.unwrap_or(d.member_role),
             tenant_id: opt("ARC_TENANT_ID", is_guid, "a GUID")?,
             subscription_id: opt("ARC_SUBSCRIPTION_ID", is_guid, "a GUID")?,
             resource_group: opt("ARC_RESOURCE_GROUP", is_resource_group, "1-90 letters, digits, . _ ( ) -")?,
@@ -358,6 +366,7 @@ mod tests {
     fn hostile_values_are_refused_naming_the_variable() {
         let hostile = ["$(reboot)", "`id`", "a;b", "a' b", "a\"b", "a\nb", "a b", "a|b", "a&&b", "${IFS}"];
         for name in [
+            "ARC_MEMBER_ROLE",
             "ARC_TENANT_ID",
             "ARC_SUBSCRIPTION_ID",
             "ARC_RESOURCE_GROUP",
