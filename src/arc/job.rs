@@ -5,21 +5,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
-use aws_sdk_ssm::types::ParameterStringFilter;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::execute::{UnitRun, clean_up_staged, item};
 use super::outcome::is_final;
-use super::plan::{PROVISION, Policy, Selection, plan};
+use super::plan::{Policy, Selection, plan};
 use super::read::read_unit;
-use super::send::{
-    CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret, remove_staged_secret, send,
-    stage_secret, track,
-};
+use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret};
 use super::settings::ArcTarget;
 use super::state::Platform;
-use crate::aws::{Identity, Sessions, describe, ec2_client, organizations_client, ssm_client};
+use crate::aws::{Identity, Sessions, ec2_client, organizations_client, ssm_client};
 use crate::config::Config;
 use crate::error::{ConfigError, EventError, InvocationError};
 use crate::event::{ManualRequest, Trigger, parse};
@@ -219,7 +216,7 @@ impl ArcProvisioner {
         let staged = self.config.arc.staged_credential_parameter.as_str();
         if planned.batches.is_empty() {
             if !history_in_progress {
-                items.extend(self.clean_up_staged(&ssm, account_id, region, false).await);
+                items.extend(clean_up_staged(&ssm, account_id, region, staged, false).await);
             }
             return Ok(items);
         }
@@ -235,95 +232,26 @@ impl ArcProvisioner {
                 read_secret(&ssm_client(&self.base, &region), &self.target.credential_parameter).await
             })
             .await;
-        let staging = match secret {
-            Ok(secret) => stage_secret(&ssm, staged, secret).await,
-            Err(e) => Err(e.clone()),
-        };
-        if let Err(reason) = staging {
-            let failed =
-                sent_ids.map(|id| item(account_id, region, &id, Status::Failed, Some("failed"), reason.clone()));
-            items.extend(failed);
-            return Ok(items);
-        }
         let correlation_id = correlation_id(account_id, region);
         let parameters = self.target.parameters(account_id, staged, &correlation_id, request.force);
         let comment = format!("mdc-connector arc-provisioner {fingerprint}");
-        let settings = CommandSettings {
-            parameters: &parameters,
-            comment: &comment,
-            max_concurrency: &self.config.arc.max_concurrency,
-            max_errors: &self.config.arc.max_errors,
-        };
         // Track at most DEFAULT_TRACKING: later results come with the status-change events.
         let cap = Instant::now() + DEFAULT_TRACKING;
-        let until = deadline.map_or(cap, |d| d.min(cap));
-        let mut tracking = Vec::new();
-        for batch in &planned.batches {
-            match send(&ssm, batch, &settings).await {
-                Ok(command_id) => {
-                    tracing::info!(
-                        account_id,
-                        region,
-                        command_id,
-                        instances = batch.instance_ids.len(),
-                        "command sent"
-                    );
-                    tracking.push((command_id, batch.instance_ids.clone()));
-                }
-                Err(reason) => items.extend(
-                    batch
-                        .instance_ids
-                        .iter()
-                        .map(|id| item(account_id, region, id, Status::Failed, Some("failed"), reason.clone())),
-                ),
-            }
-        }
-        let tracked =
-            futures::future::join_all(tracking.iter().map(|(command_id, ids)| track(&ssm, command_id, ids, until)))
-                .await;
-        let mut still_running = false;
-        for outcomes in tracked {
-            for (id, outcome) in outcomes {
-                still_running |= outcome.name == "in-progress";
-                items.push(item(account_id, region, &id, outcome.status, Some(outcome.name), outcome.reason));
-            }
-        }
-        if still_running || history_in_progress {
-            let reason = "staged onboarding secret kept while commands run; the next run removes it".to_string();
-            items.push(item(account_id, region, staged, Status::Skipped, None, reason));
-        } else {
-            items.extend(self.clean_up_staged(&ssm, account_id, region, true).await);
-        }
+        let run = UnitRun {
+            ssm: &ssm,
+            account_id,
+            region,
+            staged,
+            settings: CommandSettings {
+                parameters: &parameters,
+                comment: &comment,
+                max_concurrency: &self.config.arc.max_concurrency,
+                max_errors: &self.config.arc.max_errors,
+            },
+            until: deadline.map_or(cap, |d| d.min(cap)),
+        };
+        items.extend(run.apply(&planned.batches, secret.as_ref(), history_in_progress).await);
         Ok(items)
-    }
-
-    /// Removes the staged secret when it exists (`known` skips the existence check).
-    async fn clean_up_staged(
-        &self,
-        ssm: &aws_sdk_ssm::Client,
-        account_id: &str,
-        region: &str,
-        known: bool,
-    ) -> Option<Item> {
-        let staged = self.config.arc.staged_credential_parameter.as_str();
-        if !known {
-            let filter = ParameterStringFilter::builder().key("Name").option("Equals").values(staged).build().ok()?;
-            match ssm.describe_parameters().parameter_filters(filter).send().await {
-                Ok(out) if out.parameters().is_empty() => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    let reason = format!("cannot check for a staged onboarding secret: {}", describe(&e));
-                    return Some(item(account_id, region, staged, Status::Failed, None, reason));
-                }
-            }
-        }
-        match remove_staged_secret(ssm, staged).await {
-            Ok(true) => {
-                Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))
-            }
-            Ok(false) => None,
-            Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason)),
-        }
     }
 
     /// One instance's final status from a status-change event (forwarded from the member account).
@@ -439,18 +367,6 @@ impl ArcProvisioner {
             }
         }
         Ok(units)
-    }
-}
-
-fn item(account_id: &str, region: &str, resource: &str, status: Status, outcome: Option<&str>, reason: String) -> Item {
-    Item {
-        account_id: account_id.into(),
-        region: region.into(),
-        resource_id: resource.into(),
-        action: PROVISION.into(),
-        status,
-        reason,
-        outcome: outcome.map(str::to_string),
     }
 }
 

@@ -4,9 +4,10 @@
 //! versions and their runs of the last 30 days ([`read`]); plan who gets a command and why the
 //! others do not ([`plan`]); stage the onboarding secret as a SecureString, send one command per
 //! at most 50 instances of one platform, track every invocation to a final status, remove the
-//! staged secret ([`send`]); map the script's result line to the report ([`outcome`]).
+//! staged secret ([`send`], [`execute`]); map the script's result line to the report ([`outcome`]).
 //! The Azure target comes from the `ARC_*` variables ([`settings`]).
 
+pub mod execute;
 pub mod job;
 pub mod outcome;
 pub mod plan;

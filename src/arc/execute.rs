@@ -1,0 +1,132 @@
+//! Applies a unit's plan: stage the onboarding secret, send each batch, track every invocation
+//! to a final status, and remove the staged secret once nothing runs.
+
+use std::time::Instant;
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterStringFilter;
+
+use super::plan::{Batch, PROVISION};
+use super::send::{CommandSettings, Secret, remove_staged_secret, send, stage_secret, track};
+use crate::aws::describe;
+use crate::report::{Item, Status};
+
+/// One (account, region) being provisioned.
+pub struct UnitRun<'a> {
+    /// Systems Manager in the unit.
+    pub ssm: &'a Client,
+    /// Account.
+    pub account_id: &'a str,
+    /// Region.
+    pub region: &'a str,
+    /// Name of the staged SecureString.
+    pub staged: &'a str,
+    /// What every command carries.
+    pub settings: CommandSettings<'a>,
+    /// When tracking stops.
+    pub until: Instant,
+}
+
+impl UnitRun<'_> {
+    /// Sends `batches` and reports every instance; `history_in_progress` says an earlier command
+    /// still runs (the staged secret then stays).
+    pub async fn apply(
+        &self,
+        batches: &[Batch],
+        secret: Result<&Secret, &String>,
+        history_in_progress: bool,
+    ) -> Vec<Item> {
+        let (account_id, region) = (self.account_id, self.region);
+        let every = |status: Status, reason: &str| -> Vec<Item> {
+            batches
+                .iter()
+                .flat_map(|b| b.instance_ids.iter())
+                .map(|id| item(account_id, region, id, status, Some("failed"), reason.to_string()))
+                .collect()
+        };
+        let staging = match secret {
+            Ok(secret) => stage_secret(self.ssm, self.staged, secret).await,
+            Err(e) => Err(e.clone()),
+        };
+        if let Err(reason) = staging {
+            return every(Status::Failed, &reason);
+        }
+        let mut items = Vec::new();
+        let mut tracking = Vec::new();
+        for batch in batches {
+            match send(self.ssm, batch, &self.settings).await {
+                Ok(command_id) => {
+                    let instances = batch.instance_ids.len();
+                    tracing::info!(account_id, region, command_id, instances, "command sent");
+                    tracking.push((command_id, batch.instance_ids.clone()));
+                }
+                Err(reason) => items.extend(
+                    batch
+                        .instance_ids
+                        .iter()
+                        .map(|id| item(account_id, region, id, Status::Failed, Some("failed"), reason.clone())),
+                ),
+            }
+        }
+        let tracked = futures::future::join_all(
+            tracking.iter().map(|(command_id, ids)| track(self.ssm, command_id, ids, self.until)),
+        )
+        .await;
+        let mut still_running = false;
+        for outcomes in tracked {
+            for (id, outcome) in outcomes {
+                still_running |= outcome.name == "in-progress";
+                items.push(item(account_id, region, &id, outcome.status, Some(outcome.name), outcome.reason));
+            }
+        }
+        if still_running || history_in_progress {
+            let reason = "staged onboarding secret kept while commands run; the next run removes it".to_string();
+            items.push(item(account_id, region, self.staged, Status::Skipped, None, reason));
+        } else {
+            items.extend(clean_up_staged(self.ssm, account_id, region, self.staged, true).await);
+        }
+        items
+    }
+}
+
+/// Removes the staged secret when it exists (`known` skips the existence check, a read).
+pub async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, staged: &str, known: bool) -> Option<Item> {
+    if !known {
+        let filter = ParameterStringFilter::builder().key("Name").option("Equals").values(staged).build().ok()?;
+        match ssm.describe_parameters().parameter_filters(filter).send().await {
+            Ok(out) if out.parameters().is_empty() => return None,
+            Ok(_) => {}
+            Err(e) => {
+                let reason = format!("cannot check for a staged onboarding secret: {}", describe(&e));
+                return Some(item(account_id, region, staged, Status::Failed, None, reason));
+            }
+        }
+    }
+    match remove_staged_secret(ssm, staged).await {
+        Ok(true) => {
+            Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))
+        }
+        Ok(false) => None,
+        Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason)),
+    }
+}
+
+/// A report item of arc-provisioner.
+pub fn item(
+    account_id: &str,
+    region: &str,
+    resource: &str,
+    status: Status,
+    outcome: Option<&str>,
+    reason: String,
+) -> Item {
+    Item {
+        account_id: account_id.into(),
+        region: region.into(),
+        resource_id: resource.into(),
+        action: PROVISION.into(),
+        status,
+        reason,
+        outcome: outcome.map(str::to_string),
+    }
+}
