@@ -64,6 +64,22 @@ fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
 }
 
 #[test]
+fn arc_provisioner_fixtures_reprovision_by_tag_and_profile_scan_destination() {
+    match parse(&event("manual-reprovision-by-tag.json")).unwrap() {
+        Trigger::Manual(ManualRequest::Reprovision { tag: Some(tag), instance_ids: None, dry_run: true, .. }) => {
+            assert_eq!((tag.key.as_str(), tag.value.as_deref()), ("team", Some("web")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        parse(&event("profile-scan-destination.json")).unwrap(),
+        Trigger::ProfileScanCompleted {
+            instances: vec![("210987654321".into(), "eu-west-1".into(), "i-0fedcba9876543210".into())]
+        }
+    );
+}
+
+#[test]
 fn ssm_command_status_fixture_names_the_invocation() {
     assert_eq!(
         parse(&event("ssm-command-status.json")).unwrap(),
