@@ -104,6 +104,14 @@ def invoke(cargo_lambda: str, function: str, port: int, event: str) -> tuple[dic
     raise SystemExit(f"{function} never answered")
 
 
+def start_moto(python: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """The harness's emulator on a free port; the process and its endpoint."""
+    moto = subprocess.Popen([python, str(ROOT / "tests/harness/moto_launcher.py")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
+    return moto, f"http://127.0.0.1:{port}"
+
+
 def stop(watch: subprocess.Popen | None, moto: subprocess.Popen) -> None:
     if watch:
         os.killpg(watch.pid, signal.SIGTERM)
@@ -125,10 +133,7 @@ def main() -> None:
     out_dir = ROOT / "target" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    moto = subprocess.Popen([python, str(ROOT / "tests/harness/moto_launcher.py")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto(python)
     watch = None
     try:
         print(f"seeding {accounts} accounts x {len(regions)} regions x {per_unit} instances "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 import seed  # noqa: E402
-from bench import free_port, invoke, peak_rss_kib, start_watch, stop  # noqa: E402
+from bench import free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 CONNECTED = 'MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg"}'
@@ -58,10 +57,7 @@ def main() -> None:
     cargo_lambda = os.environ["CARGO_LAMBDA"]
     out_dir = ROOT / "target" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    moto = subprocess.Popen([python, str(ROOT / "tests/harness/moto_launcher.py")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto(python)
     watch = None
     try:
         s = seed.Seeder(endpoint)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 import seed  # noqa: E402
-from bench import free_port, invoke, peak_rss_kib, post, recorded_calls, start_watch, stop  # noqa: E402
+from bench import free_port, invoke, peak_rss_kib, post, recorded_calls, start_moto, start_watch, stop  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 
@@ -35,10 +34,7 @@ def main() -> None:
     out_dir = ROOT / "target" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="false")
-    moto = subprocess.Popen([python, str(ROOT / "tests/harness/moto_launcher.py")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)
-    port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
-    endpoint = f"http://127.0.0.1:{port}"
+    moto, endpoint = start_moto(python, env)
     watch = None
     try:
         s = seed.Seeder(endpoint)

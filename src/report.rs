@@ -102,6 +102,22 @@ impl Report {
     }
 }
 
+/// Adds the items of every work unit to `items` (a failed unit is one item) and returns how many
+/// units failed.
+pub fn collect_units(items: &mut Vec<Item>, results: Vec<Result<Vec<Item>, Item>>) -> usize {
+    let mut failed = 0;
+    for result in results {
+        match result {
+            Ok(unit_items) => items.extend(unit_items),
+            Err(item) => {
+                failed += 1;
+                items.push(item);
+            }
+        }
+    }
+    failed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

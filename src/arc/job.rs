@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, EventError, InvocationError};
 use crate::event::{ManualRequest, Trigger, parse};
 use crate::profile::iam::{AccountSession, AccountSessions};
-use crate::report::{Item, Report, Status};
+use crate::report::{Item, Report, Status, collect_units};
 use crate::scope::{Membership, enabled_regions, membership};
 
 /// Name of the job in reports and STS session names.
@@ -160,16 +160,7 @@ impl ArcProvisioner {
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
-        let mut failed_units = 0;
-        for result in results {
-            match result {
-                Ok(unit_items) => items.extend(unit_items),
-                Err(item) => {
-                    failed_units += 1;
-                    items.push(item);
-                }
-            }
-        }
+        let failed_units = collect_units(&mut items, results);
         Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
     }
 

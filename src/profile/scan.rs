@@ -16,7 +16,7 @@ use crate::aws::{Identity, Sessions, ec2_client, organizations_client};
 use crate::config::Config;
 use crate::error::{EventError, InvocationError};
 use crate::event::{ManualRequest, Trigger, parse};
-use crate::report::{Item, Report, Status};
+use crate::report::{Item, Report, Status, collect_units};
 use crate::scope::{Membership, enabled_regions, membership};
 
 /// Name of the job in reports and STS session names.
@@ -126,16 +126,7 @@ impl ProfileScan {
             .collect()
             .await;
 
-        let mut failed_units = 0;
-        for result in results {
-            match result {
-                Ok(unit_items) => items.extend(unit_items),
-                Err(item) => {
-                    failed_units += 1;
-                    items.push(item);
-                }
-            }
-        }
+        let failed_units = collect_units(&mut items, results);
         for iam in account_sessions.opened() {
             items.extend(iam.take_items());
         }
