@@ -4,7 +4,7 @@ use lambda_runtime::Diagnostic;
 
 /// A configuration variable has a value the engine cannot use.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{variable}: invalid value {value:?}: {problem}")]
+#[error("{variable}: invalid value {}: {problem}", quote(value))]
 pub struct ConfigError {
     /// The environment variable at fault.
     pub variable: &'static str,
@@ -15,9 +15,27 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// `variable` is unset but the function needs it.
+    pub(crate) fn missing(variable: &'static str, function: &str) -> Self {
+        ConfigError { variable, value: String::new(), problem: format!("required by {function}") }
+    }
+
     pub(crate) fn invalid(variable: &'static str, value: &str, problem: &str) -> Self {
         ConfigError { variable, value: value.to_string(), problem: problem.to_string() }
     }
+}
+
+/// Longest part of an offending value quoted in an error message.
+pub(crate) const QUOTE_LIMIT: usize = 100;
+
+/// `value` quoted for an error message, cut after [`QUOTE_LIMIT`] characters (a 5,000-character
+/// id is not echoed whole).
+pub(crate) fn quote(value: &str) -> String {
+    if value.chars().count() <= QUOTE_LIMIT {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(QUOTE_LIMIT).collect();
+    format!("{head:?}... ({} characters)", value.chars().count())
 }
 
 /// An event the function cannot act on.
@@ -60,5 +78,19 @@ impl From<InvocationError> for Diagnostic {
             InvocationError::Regions(_) => "RegionsUnavailable",
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "i".repeat(5000);
+        let message = ConfigError::invalid("CONNECTOR_REGIONS", &long, "expected a region").to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("5000 characters"), "{message}");
+        assert_eq!(quote("eu-west-1"), "\"eu-west-1\"");
     }
 }

@@ -1,132 +1,69 @@
-//! Events accepted by the functions (DESIGN.md §2), parsed into one [`Trigger`].
+//! Invocation payloads recognised by shape, before a function interprets them.
 //!
-//! EventBridge events are recognised by `source` and `detail-type`; manual requests by `action`,
-//! validated strictly (unknown fields and malformed identifiers are errors naming the value).
+//! [`recognise`] sorts a payload into a manual request (`action`), an EventBridge event or a
+//! Lambda destination record. Each function then parses what it accepts into its own trigger
+//! type (`profile::trigger`, `discovery::trigger`, `arc::trigger`) and hands everything else to
+//! [`refuse`]: the one place that knows which function an event belongs to (by the binary names of
+//! the contract, docs/events.md) and says so. Offending values are quoted at most
+//! [`crate::error::QUOTE_LIMIT`] characters long.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::EventError;
-use crate::validate::{is_account_id, is_instance_id, is_region, is_tag_key};
+use crate::error::{EventError, quote};
+use crate::validate::{is_account_id, is_instance_id, is_region};
 
-/// What an invocation was asked to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// EventBridge `Scheduled Event`: the function's periodic job.
-    Scheduled,
-    /// `EC2 Instance State-change Notification`.
-    InstanceStateChange {
-        /// Account of the instance (the event's `account`).
-        account_id: String,
-        /// Region of the instance.
-        region: String,
-        /// The instance.
-        instance_id: String,
-        /// New state (`running`, `stopped`, ...).
-        state: String,
+/// A payload sorted by shape.
+#[derive(Clone, Debug)]
+pub(crate) enum Incoming {
+    /// A manual JSON request; `action` names it.
+    Manual {
+        /// The `action` field.
+        action: String,
+        /// The whole request.
+        payload: Value,
     },
-    /// Manual request.
-    Manual(ManualRequest),
-    /// `EC2 Command Invocation Status-change Notification` (source `aws.ssm`): one instance's part
-    /// of a Run Command reached a new status.
-    CommandStatusChange {
-        /// Account of the instance (the event's `account`).
-        account_id: String,
-        /// Region of the instance.
-        region: String,
-        /// The command.
-        command_id: String,
-        /// The instance.
-        instance_id: String,
-        /// Document the command ran.
-        document_name: String,
-        /// New invocation status (`Success`, `Failed`, `TimedOut`, ...).
-        status: String,
-    },
-    /// A profile-scan run's report delivered by its Lambda on-success destination: the
-    /// (account, region, instance) triples it gave a profile or fixed the role of.
-    ProfileScanCompleted {
-        /// Instances whose profile or role changed, as (account, region, instance id).
-        instances: Vec<(String, String, String)>,
-    },
-    /// Any other EventBridge event (Organizations, SSM); handled by the function it is meant for.
-    Other {
-        /// `source` of the event.
-        source: String,
-        /// `detail-type` of the event.
-        detail_type: String,
+    /// An EventBridge event.
+    Event(Box<EventBridgeEvent<Value>>),
+    /// A Lambda destination record (`requestContext`, `responsePayload`).
+    Destination {
+        /// `requestContext.condition` (`Success`, `RetriesExhausted`, ...).
+        condition: String,
+        /// `responsePayload`: the source function's answer.
+        response: Value,
     },
 }
 
-/// Manual JSON request, camelCase, unknown fields rejected.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase", rename_all_fields = "camelCase", deny_unknown_fields)]
-pub enum ManualRequest {
-    /// `{"action":"scan","accountIds":[...],"regions":[...],"dryRun":true}`
-    Scan {
-        /// Limit the scan to these accounts (default: all in scope).
-        #[serde(default)]
-        account_ids: Option<Vec<String>>,
-        /// Limit the scan to these regions (default: all configured).
-        #[serde(default)]
-        regions: Option<Vec<String>>,
-        /// Plan only.
-        #[serde(default)]
-        dry_run: bool,
-    },
-    /// `{"action":"reconcile","dryRun":false}`
-    Reconcile {
-        /// Plan only.
-        #[serde(default)]
-        dry_run: bool,
-    },
-    /// `{"action":"reprovision","accountId":"...","region":"...","instanceIds":["i-..."],"force":true}`
-    Reprovision {
-        /// Account of the instances.
-        account_id: String,
-        /// Region of the instances.
-        region: String,
-        /// Instances to re-provision (default: every candidate).
-        #[serde(default)]
-        instance_ids: Option<Vec<String>>,
-        /// Instead of ids: every instance carrying this tag (and value, when given).
-        #[serde(default)]
-        tag: Option<TagSelector>,
-        /// Send even where the current document version already succeeded, and re-connect agents
-        /// connected elsewhere.
-        #[serde(default)]
-        force: bool,
-        /// Plan only.
-        #[serde(default)]
-        dry_run: bool,
-    },
+impl Incoming {
+    /// `(source, detail-type)` of an EventBridge event.
+    pub(crate) fn event_kind(&self) -> Option<(&str, &str)> {
+        match self {
+            Incoming::Event(e) => Some((e.source.as_str(), e.detail_type.as_str())),
+            _ => None,
+        }
+    }
+
+    /// True for EventBridge's `Scheduled Event`: each function's own periodic job.
+    pub(crate) fn is_schedule(&self) -> bool {
+        self.event_kind() == Some(("aws.events", "Scheduled Event"))
+    }
 }
 
-/// `{"key": "...", "value": "..."}`: instances carrying the tag key (with that value, when given).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TagSelector {
-    /// Tag key.
-    pub key: String,
-    /// Tag value; any value when absent.
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-/// Parses an invocation payload.
-pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
+/// Sorts a payload by shape; anything else is [`EventError::Unrecognized`].
+pub(crate) fn recognise(payload: &Value) -> Result<Incoming, EventError> {
     let Some(object) = payload.as_object() else {
         return Err(EventError::Unrecognized(format!("expected a JSON object, got {}", kind(payload))));
     };
-    if object.contains_key("action") {
-        let request: ManualRequest =
-            serde_json::from_value(payload.clone()).map_err(|e| EventError::InvalidRequest(e.to_string()))?;
-        validate(&request)?;
-        return Ok(Trigger::Manual(request));
+    if let Some(action) = object.get("action") {
+        let Some(action) = action.as_str() else {
+            return Err(EventError::InvalidRequest("action: expected a string such as \"scan\"".into()));
+        };
+        return Ok(Incoming::Manual { action: action.to_string(), payload: payload.clone() });
     }
     if let (Some(context), Some(response)) = (object.get("requestContext"), object.get("responsePayload")) {
-        return destination(context, response);
+        let condition = context.get("condition").and_then(Value::as_str).unwrap_or_default().to_string();
+        return Ok(Incoming::Destination { condition, response: response.clone() });
     }
     if !object.contains_key("detail-type") {
         return Err(EventError::Unrecognized(
@@ -135,116 +72,96 @@ pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
     }
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
         .map_err(|e| EventError::Unrecognized(format!("malformed EventBridge event: {e}")))?;
-    match (event.source.as_str(), event.detail_type.as_str()) {
-        ("aws.events", "Scheduled Event") => Ok(Trigger::Scheduled),
-        ("aws.ec2", "EC2 Instance State-change Notification") => instance_state_change(&event),
-        ("aws.ssm", "EC2 Command Invocation Status-change Notification") => command_status_change(&event),
-        (source, detail_type) => Ok(Trigger::Other { source: source.into(), detail_type: detail_type.into() }),
+    Ok(Incoming::Event(Box::new(event)))
+}
+
+/// The function a payload belongs to, by the contract's binary names; `None` when no function
+/// handles it (or, for the schedule, every function does).
+fn owner(incoming: &Incoming) -> Option<&'static str> {
+    match incoming {
+        Incoming::Manual { action, .. } => match action.as_str() {
+            "scan" => Some("profile-scan"),
+            "reconcile" => Some("account-discovery"),
+            "reprovision" => Some("arc-provisioner"),
+            _ => None,
+        },
+        Incoming::Destination { .. } => Some("arc-provisioner"),
+        Incoming::Event(e) => match (e.source.as_str(), e.detail_type.as_str()) {
+            ("aws.ec2", "EC2 Instance State-change Notification") => Some("profile-scan"),
+            ("aws.ssm", "EC2 Command Invocation Status-change Notification") => Some("arc-provisioner"),
+            ("aws.organizations" | "aws.controltower", _) => Some("account-discovery"),
+            _ => None,
+        },
     }
 }
 
-fn instance_state_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
-    let field = |name: &str| event.detail.get(name).and_then(Value::as_str).map(str::to_string);
-    let bad = |what: &str| EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"));
-    let (account_id, region, instance_id) = envelope(event, &bad)?;
-    let state = field("state").ok_or_else(|| bad("missing detail.state"))?;
-    Ok(Trigger::InstanceStateChange { account_id, region, instance_id, state })
-}
-
-/// Account, region and `detail.instance-id` of an event about one instance, validated.
-fn envelope(
-    event: &EventBridgeEvent<Value>,
-    bad: &dyn Fn(&str) -> EventError,
-) -> Result<(String, String, String), EventError> {
-    let account_id =
-        event.account.clone().filter(|a| is_account_id(a)).ok_or_else(|| bad("missing or malformed account"))?;
-    let region = event.region.clone().filter(|r| is_region(r)).ok_or_else(|| bad("missing or malformed region"))?;
-    let instance_id = event
-        .detail
-        .get("instance-id")
-        .and_then(Value::as_str)
-        .filter(|i| is_instance_id(i))
-        .ok_or_else(|| bad("missing or malformed detail.instance-id"))?
-        .to_string();
-    Ok((account_id, region, instance_id))
-}
-
-fn command_status_change(event: &EventBridgeEvent<Value>) -> Result<Trigger, EventError> {
-    let field = |name: &str| event.detail.get(name).and_then(Value::as_str).map(str::to_string);
-    let bad =
-        |what: &str| EventError::Unrecognized(format!("EC2 Command Invocation Status-change Notification: {what}"));
-    let (account_id, region, instance_id) = envelope(event, &bad)?;
-    let command_id = field("command-id")
-        .filter(|c| is_command_id(c))
-        .ok_or_else(|| bad("missing or malformed detail.command-id"))?;
-    let document_name = field("document-name").ok_or_else(|| bad("missing detail.document-name"))?;
-    let status = field("status").ok_or_else(|| bad("missing detail.status"))?;
-    Ok(Trigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status })
-}
-
-/// A Lambda destination record (`requestContext`, `responsePayload`): only profile-scan's reports
-/// are understood; their `done` instance items name the instances to provision next.
-fn destination(context: &Value, response: &Value) -> Result<Trigger, EventError> {
-    let bad = |what: &str| EventError::Unrecognized(format!("Lambda destination record: {what}"));
-    if context.get("condition").and_then(Value::as_str) != Some("Success") {
-        return Err(bad("only on-success records are handled"));
-    }
-    if response.get("job").and_then(Value::as_str) != Some("profile-scan") {
-        return Err(bad("responsePayload is not a profile-scan report"));
-    }
-    let items = response.get("items").and_then(Value::as_array).ok_or_else(|| bad("responsePayload.items missing"))?;
-    let mut instances = Vec::new();
-    for item in items {
-        let text = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default();
-        let (account, region, resource) = (text("accountId"), text("region"), text("resourceId"));
-        if text("status") == "done" && is_account_id(account) && is_region(region) && is_instance_id(resource) {
-            instances.push((account.to_string(), region.to_string(), resource.to_string()));
-        }
-    }
-    Ok(Trigger::ProfileScanCompleted { instances })
-}
-
-/// True for a Run Command id (a UUID).
-pub fn is_command_id(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| if [8, 13, 18, 23].contains(&i) { b == b'-' } else { b.is_ascii_hexdigit() })
-}
-
-fn validate(request: &ManualRequest) -> Result<(), EventError> {
-    let check = |values: &[String], ok: fn(&str) -> bool, field: &str, expected: &str| -> Result<(), EventError> {
-        let bad: Vec<String> = values.iter().filter(|v| !ok(v)).map(|v| format!("{v:?}")).collect();
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(EventError::InvalidRequest(format!("{field}: {} not {expected}", bad.join(", "))))
-        }
+/// The error for a payload the function does not accept: names the function it belongs to.
+pub(crate) fn refuse(incoming: &Incoming) -> EventError {
+    let what = match incoming {
+        Incoming::Manual { action, .. } => format!("the manual action {}", quote(action)),
+        Incoming::Destination { .. } => "Lambda destination records".to_string(),
+        Incoming::Event(e) => format!("{} events from {}", quote(&e.detail_type), quote(&e.source)),
     };
-    match request {
-        ManualRequest::Scan { account_ids, regions, .. } => {
-            check(account_ids.as_deref().unwrap_or_default(), is_account_id, "accountIds", "a 12-digit account id")?;
-            check(regions.as_deref().unwrap_or_default(), is_region, "regions", "a region name")
-        }
-        ManualRequest::Reconcile { .. } => Ok(()),
-        ManualRequest::Reprovision { account_id, region, instance_ids, tag, .. } => {
-            check(std::slice::from_ref(account_id), is_account_id, "accountId", "a 12-digit account id")?;
-            check(std::slice::from_ref(region), is_region, "region", "a region name")?;
-            check(instance_ids.as_deref().unwrap_or_default(), is_instance_id, "instanceIds", "an instance id")?;
-            if instance_ids.as_ref().is_some_and(Vec::is_empty) {
-                return Err(EventError::InvalidRequest("instanceIds: empty; omit it to cover every instance".into()));
-            }
-            if let Some(tag) = tag {
-                if instance_ids.is_some() {
-                    return Err(EventError::InvalidRequest("give instanceIds or tag, not both".into()));
-                }
-                check(std::slice::from_ref(&tag.key), is_tag_key, "tag.key", "a tag key (1-128 characters, not aws:)")?;
-                let value_ok = |v: &str| v.chars().count() <= 256 && !v.chars().any(char::is_control);
-                check(tag.value.as_slice(), value_ok, "tag.value", "a tag value (at most 256 characters)")?;
-            }
-            Ok(())
-        }
+    match (incoming, owner(incoming)) {
+        (_, Some(function)) => EventError::NotHandled(format!("{what} (send it to {function})")),
+        (Incoming::Manual { .. }, None) => EventError::InvalidRequest(format!(
+            "unknown action {what}; the actions are scan (profile-scan), reconcile (account-discovery) and reprovision (arc-provisioner)"
+        )),
+        (_, None) => EventError::NotHandled(what),
     }
+}
+
+/// A manual request's fields other than `action`, parsed strictly into `T` (unknown fields are
+/// errors).
+pub(crate) fn manual<T: DeserializeOwned>(payload: &Value) -> Result<T, EventError> {
+    let mut fields = payload.clone();
+    if let Some(object) = fields.as_object_mut() {
+        object.remove("action");
+    }
+    serde_json::from_value(fields).map_err(|e| EventError::InvalidRequest(e.to_string()))
+}
+
+/// Fails naming `field` and the offending values (each quoted, cut) unless every value passes `ok`.
+pub(crate) fn check(values: &[String], ok: fn(&str) -> bool, field: &str, expected: &str) -> Result<(), EventError> {
+    let bad: Vec<String> = values.iter().filter(|v| !ok(v)).take(5).map(|v| quote(v)).collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(EventError::InvalidRequest(format!("{field}: {} not {expected}", bad.join(", "))))
+    }
+}
+
+/// An EventBridge event about one instance: its account, region and `detail.instance-id`,
+/// validated; `bad` words the error.
+pub(crate) struct InstanceEvent {
+    /// The event's `account`.
+    pub(crate) account_id: String,
+    /// The event's `region`.
+    pub(crate) region: String,
+    /// `detail.instance-id`.
+    pub(crate) instance_id: String,
+}
+
+impl InstanceEvent {
+    /// Reads and validates the envelope of an event about one instance.
+    pub(crate) fn read(event: &EventBridgeEvent<Value>, bad: &dyn Fn(&str) -> EventError) -> Result<Self, EventError> {
+        let account_id =
+            event.account.clone().filter(|a| is_account_id(a)).ok_or_else(|| bad("missing or malformed account"))?;
+        let region = event.region.clone().filter(|r| is_region(r)).ok_or_else(|| bad("missing or malformed region"))?;
+        let instance_id = event
+            .detail
+            .get("instance-id")
+            .and_then(Value::as_str)
+            .filter(|i| is_instance_id(i))
+            .ok_or_else(|| bad("missing or malformed detail.instance-id"))?
+            .to_string();
+        Ok(InstanceEvent { account_id, region, instance_id })
+    }
+}
+
+/// A string field of an event's `detail`.
+pub(crate) fn detail_text(event: &EventBridgeEvent<Value>, name: &str) -> Option<String> {
+    event.detail.get(name).and_then(Value::as_str).map(str::to_string)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -263,92 +180,47 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn manual_scan_with_defaults_and_with_every_field() {
-        assert_eq!(
-            parse(&json!({"action":"scan"})).unwrap(),
-            Trigger::Manual(ManualRequest::Scan { account_ids: None, regions: None, dry_run: false })
-        );
-        assert_eq!(
-            parse(&json!({"action":"scan","accountIds":["111111111111"],"regions":["eu-west-1"],"dryRun":true}))
-                .unwrap(),
-            Trigger::Manual(ManualRequest::Scan {
-                account_ids: Some(vec!["111111111111".into()]),
-                regions: Some(vec!["eu-west-1".into()]),
-                dry_run: true
-            })
-        );
-    }
-
-    #[test]
-    fn manual_requests_are_strict() {
-        let cases = [
-            (json!({"action":"scan","dryrun":true}), "unknown field"),
-            (json!({"action":"scan","accountIds":["1234"]}), "\"1234\""),
-            (json!({"action":"scan","regions":["eu-west-1","$(reboot)"]}), "$(reboot)"),
-            (json!({"action":"scan","dryRun":"yes"}), "invalid type"),
-            (json!({"action":"explode"}), "unknown variant"),
-            (
-                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":["i-1;id"]}),
-                "i-1;id",
-            ),
-            (json!({"action":"reprovision","region":"eu-west-1"}), "accountId"),
-            (json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":[]}), "empty"),
-            (
-                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1",
-                       "instanceIds":["i-01234567"],"tag":{"key":"a"}}),
-                "not both",
-            ),
-            (
-                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1",
-                       "tag":{"key":"aws:x"}}),
-                "tag.key",
-            ),
-            (
-                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1",
-                       "tag":{"key":"team","value":"a\nb"}}),
-                "tag.value",
-            ),
-        ];
-        for (payload, needle) in cases {
-            let err = parse(&payload).unwrap_err();
-            assert!(matches!(err, EventError::InvalidRequest(_)), "{payload}: {err}");
-            assert!(err.to_string().contains(needle), "{payload}: {err}");
-        }
-    }
-
-    #[test]
-    fn profile_scan_destination_records_name_the_fixed_instances() {
-        let record = json!({
-            "version": "1.0",
-            "requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:eu-west-1:1:function:x",
-                               "condition": "Success", "approximateInvokeCount": 1},
-            "requestPayload": {},
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
-            "responsePayload": {"job": "profile-scan", "dryRun": false, "summary": {}, "items": [
-                {"accountId": "111111111111", "region": "eu-west-1", "resourceId": "i-01234567",
-                 "action": "associate-profile", "status": "done", "reason": ""},
-                {"accountId": "111111111111", "region": "eu-west-1", "resourceId": "i-89abcdef",
-                 "action": "associate-profile", "status": "failed", "reason": ""},
-                {"accountId": "111111111111", "region": "global", "resourceId": "arn:aws:iam::1:role/r",
-                 "action": "attach-policy", "status": "done", "reason": ""}
-            ]}
-        });
-        assert_eq!(
-            parse(&record).unwrap(),
-            Trigger::ProfileScanCompleted {
-                instances: vec![("111111111111".into(), "eu-west-1".into(), "i-01234567".into())]
-            }
-        );
-        let mut other = record.clone();
-        other["responsePayload"]["job"] = json!("account-discovery");
-        assert!(matches!(parse(&other), Err(EventError::Unrecognized(_))));
+    fn event(source: &str, detail_type: &str) -> Value {
+        json!({"version":"0","id":"1","detail-type":detail_type,"source":source,"account":"111111111111",
+               "time":"2026-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{}})
     }
 
     #[test]
     fn other_shapes_are_unrecognized() {
         for payload in [json!([]), json!("scan"), json!({"hello":"world"}), json!({"detail-type":"x"})] {
-            assert!(matches!(parse(&payload), Err(EventError::Unrecognized(_))), "{payload}");
+            assert!(matches!(recognise(&payload), Err(EventError::Unrecognized(_))), "{payload}");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_function_an_event_belongs_to() {
+        let cases = [
+            (json!({"action":"scan"}), "profile-scan"),
+            (json!({"action":"reconcile"}), "account-discovery"),
+            (json!({"action":"reprovision"}), "arc-provisioner"),
+            (event("aws.ec2", "EC2 Instance State-change Notification"), "profile-scan"),
+            (event("aws.ssm", "EC2 Command Invocation Status-change Notification"), "arc-provisioner"),
+            (event("aws.organizations", "AWS Service Event via CloudTrail"), "account-discovery"),
+            (event("aws.controltower", "AWS Service Event via CloudTrail"), "account-discovery"),
+            (json!({"requestContext":{"condition":"Success"},"responsePayload":{}}), "arc-provisioner"),
+        ];
+        for (payload, function) in cases {
+            let err = refuse(&recognise(&payload).unwrap());
+            assert!(matches!(err, EventError::NotHandled(_)), "{payload}: {err}");
+            assert!(err.to_string().contains(&format!("send it to {function}")), "{payload}: {err}");
+        }
+        let unknown = refuse(&recognise(&json!({"action":"explode"})).unwrap());
+        assert!(matches!(unknown, EventError::InvalidRequest(_)), "{unknown}");
+        let other = refuse(&recognise(&event("aws.s3", "Object Created")).unwrap());
+        assert!(matches!(other, EventError::NotHandled(_)), "{other}");
+    }
+
+    #[test]
+    fn offending_values_are_quoted_short() {
+        let long = format!("i-{}", "0".repeat(5000));
+        let err = check(&[long], is_instance_id, "instanceIds", "an instance id").unwrap_err().to_string();
+        assert!(err.len() < 250, "{err}");
+        let action = refuse(&recognise(&json!({"action": "x".repeat(5000)})).unwrap()).to_string();
+        assert!(action.len() < 400, "{action}");
     }
 }

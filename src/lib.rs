@@ -4,27 +4,35 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use connector_engine::{aws, config::Config, profile::ProfileScan};
-//! let job = ProfileScan::new(Config::from_env()?, aws::load_base_config().await);
+//! use connector_engine::{aws, profile::{ProfileScan, ProfileSettings}};
+//! let job = ProfileScan::new(ProfileSettings::from_env()?, aws::load_base_config().await);
 //! let report = job.handle(&serde_json::json!({"action": "scan", "dryRun": true}), None).await?;
 //! println!("{}", report.to_json_line());
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`config`] (environment), [`event`] (accepted events), [`aws`] (SDK config and
-//! per-account credentials), [`scope`] (accounts and regions), [`profile`] (instance-profile
-//! remediation), [`report`] (the run report), [`runtime`] (the Lambda glue).
+//! Layers (docs/architecture.md): the functions use the capabilities, [`profile`],
+//! [`discovery`] and [`arc`], which never use each other; the capabilities use the shared
+//! modules, which use no capability: [`config`] (settings every function shares), [`event`]
+//! (payloads by shape, refusals), [`aws`] (SDK config, clients), `sessions` (identity,
+//! per-account credentials), `iam` (cached IAM reads), `scope` (accounts and regions), `run`
+//! (the run skeleton), [`report`] (the run report), `metrics`, [`runtime`] (the Lambda glue).
+
+#![warn(unreachable_pub)]
 
 pub mod arc;
 pub mod aws;
 pub mod config;
 pub mod discovery;
 pub mod error;
-pub mod event;
-pub mod metrics;
+pub(crate) mod event;
+mod iam;
+mod metrics;
 pub mod profile;
 pub mod report;
+mod run;
 pub mod runtime;
-pub mod scope;
+mod scope;
+mod sessions;
 pub mod telemetry;
-pub mod validate;
+mod validate;

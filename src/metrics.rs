@@ -7,14 +7,12 @@ use serde_json::{Map, Value, json};
 use crate::report::Report;
 
 /// Metric namespace.
-pub const NAMESPACE: &str = "mdc-connector";
+pub(crate) const NAMESPACE: &str = "mdc-connector";
 
-/// The EMF document for a report, stamped `timestamp_ms` (milliseconds since the epoch).
-pub fn emf(report: &Report, timestamp_ms: u64) -> Value {
+/// The EMF document for a report, stamped `timestamp_ms` (milliseconds since the epoch): the
+/// counts every job has, plus the job's own metrics ([`Report::metrics`]).
+pub(crate) fn emf(report: &Report, timestamp_ms: u64) -> Value {
     let s = &report.summary;
-    let outcome = |names: &[&str]| {
-        report.items.iter().filter(|i| i.outcome.as_deref().is_some_and(|o| names.contains(&o))).count()
-    };
     let mut values: Vec<(&str, usize)> = vec![
         ("Done", s.done),
         ("Planned", s.planned),
@@ -23,23 +21,7 @@ pub fn emf(report: &Report, timestamp_ms: u64) -> Value {
         ("WorkUnits", s.work_units),
         ("FailedWorkUnits", s.failed_work_units),
     ];
-    if report.job == crate::arc::job::JOB {
-        values.extend([
-            ("ArcConnected", outcome(&["connected", "already-connected"])),
-            (
-                "InstancesManaged",
-                outcome(&[
-                    "connected",
-                    "already-connected",
-                    "connected-elsewhere",
-                    "failed",
-                    "timed-out",
-                    "in-progress",
-                ]),
-            ),
-            ("InstancesNotManaged", outcome(&["not-managed"])),
-        ]);
-    }
+    values.extend(report.metrics.iter().copied());
     let mut document = Map::new();
     document.insert(
         "_aws".into(),
@@ -64,31 +46,16 @@ mod tests {
     use super::*;
     use crate::report::{Item, Status};
 
-    fn item(outcome: Option<&str>, status: Status) -> Item {
-        Item {
-            account_id: "111111111111".into(),
-            region: "eu-west-1".into(),
-            resource_id: "i-01234567".into(),
-            action: "provision".into(),
-            status,
-            reason: String::new(),
-            outcome: outcome.map(str::to_string),
-        }
+    fn item(status: Status) -> Item {
+        Item::new("111111111111", "eu-west-1", "i-01234567", "provision", status, "")
     }
 
     #[test]
-    fn arc_runs_count_coverage() {
-        let items = vec![
-            item(Some("connected"), Status::Done),
-            item(Some("already-connected"), Status::Skipped),
-            item(Some("not-managed"), Status::Skipped),
-            item(Some("failed"), Status::Failed),
-            item(None, Status::Done),
-        ];
-        let doc = emf(&Report::new("arc-provisioner", false, items, 2, 0), 1_700_000_000_000);
+    fn job_metrics_join_the_common_counts() {
+        let items = vec![item(Status::Done), item(Status::Failed)];
+        let report = Report::new("arc-provisioner", false, items, 2, 0).with_metrics(vec![("ArcConnected", 2)]);
+        let doc = emf(&report, 1_700_000_000_000);
         assert_eq!(doc["ArcConnected"], 2);
-        assert_eq!(doc["InstancesManaged"], 3);
-        assert_eq!(doc["InstancesNotManaged"], 1);
         assert_eq!(doc["Failed"], 1);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
         let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -97,12 +64,13 @@ mod tests {
             .iter()
             .filter_map(|m| m["Name"].as_str())
             .collect();
+        assert!(names.contains(&"ArcConnected"));
         assert!(names.iter().all(|n| doc.get(n).is_some()), "every declared metric has a value");
     }
 
     #[test]
-    fn other_jobs_have_the_common_metrics_only() {
-        let doc = emf(&Report::new("profile-scan", false, vec![item(None, Status::Done)], 1, 0), 0);
+    fn jobs_without_metrics_have_the_common_ones_only() {
+        let doc = emf(&Report::new("profile-scan", false, vec![item(Status::Done)], 1, 0), 0);
         assert_eq!(doc["Done"], 1);
         assert!(doc.get("ArcConnected").is_none());
     }

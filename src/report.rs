@@ -70,6 +70,37 @@ pub struct Report {
     pub summary: Summary,
     /// One entry per resource considered.
     pub items: Vec<Item>,
+    /// Job-specific metrics added to the run's metrics line (not part of the JSON report).
+    #[serde(skip)]
+    pub metrics: Vec<(&'static str, usize)>,
+}
+
+impl Item {
+    /// An item without a finer outcome.
+    pub fn new(
+        account_id: impl Into<String>,
+        region: impl Into<String>,
+        resource_id: impl Into<String>,
+        action: impl Into<String>,
+        status: Status,
+        reason: impl Into<String>,
+    ) -> Self {
+        Item {
+            account_id: account_id.into(),
+            region: region.into(),
+            resource_id: resource_id.into(),
+            action: action.into(),
+            status,
+            reason: reason.into(),
+            outcome: None,
+        }
+    }
+
+    /// The same item with a finer outcome (arc-provisioner's `connected`, `not-managed`, ...).
+    pub fn with_outcome(mut self, outcome: Option<&str>) -> Self {
+        self.outcome = outcome.map(str::to_string);
+        self
+    }
 }
 
 impl Report {
@@ -93,7 +124,13 @@ impl Report {
             work_units,
             failed_work_units,
         };
-        Report { job: job.to_string(), dry_run, summary, items }
+        Report { job: job.to_string(), dry_run, summary, items, metrics: Vec::new() }
+    }
+
+    /// The same report with job-specific metrics for the metrics line.
+    pub fn with_metrics(mut self, metrics: Vec<(&'static str, usize)>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The report as one JSON line, as logged.
@@ -104,7 +141,7 @@ impl Report {
 
 /// Adds the items of every work unit to `items` (a failed unit is one item) and returns how many
 /// units failed.
-pub fn collect_units(items: &mut Vec<Item>, results: Vec<Result<Vec<Item>, Item>>) -> usize {
+pub(crate) fn collect_units(items: &mut Vec<Item>, results: Vec<Result<Vec<Item>, Item>>) -> usize {
     let mut failed = 0;
     for result in results {
         match result {
@@ -123,15 +160,7 @@ mod tests {
     use super::*;
 
     fn item(resource: &str, status: Status) -> Item {
-        Item {
-            account_id: "111111111111".into(),
-            region: "eu-west-1".into(),
-            resource_id: resource.into(),
-            action: "none".into(),
-            status,
-            reason: String::new(),
-            outcome: None,
-        }
+        Item::new("111111111111", "eu-west-1", resource, "none", status, "")
     }
 
     #[test]

@@ -1,12 +1,151 @@
-//! Which accounts and regions a run covers.
+//! Which accounts and regions a run covers: the organization's ACTIVE accounts (or the own
+//! account), minus `CONNECTOR_EXCLUDED_ACCOUNTS`, times `CONNECTOR_REGIONS` (or every enabled
+//! region), narrowed to what the invocation asks. Everything left out is reported, once.
+
+use std::collections::BTreeSet;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
-use crate::aws::{describe, error_code};
+use crate::aws::{describe, ec2_client, error_code, organizations_client};
+use crate::error::InvocationError;
+use crate::report::{Item, Status};
+use crate::sessions::Sessions;
+
+/// Report action of a whole work unit (`scan`, `provision`).
+pub(crate) type UnitAction = &'static str;
+
+/// The settings a scope is resolved with.
+pub(crate) struct ScopeRules<'a> {
+    /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
+    pub(crate) excluded: &'a BTreeSet<String>,
+    /// `CONNECTOR_REGIONS`; `None` means every enabled region.
+    pub(crate) regions: Option<&'a [String]>,
+    /// Report action of scope items (`scan`, `provision`).
+    pub(crate) action: UnitAction,
+    /// What the job does to the own account when the organization cannot be listed, for the
+    /// report ("scanned", "provisioned").
+    pub(crate) done_to_own: &'static str,
+}
+
+/// What an invocation asks to cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ScopeRequest {
+    /// Only these accounts (default: every account in scope).
+    pub(crate) accounts: Option<Vec<String>>,
+    /// Only these regions (default: the configured ones).
+    pub(crate) regions: Option<Vec<String>>,
+    /// Take `accounts` as given, without listing the organization (an event about one resource).
+    pub(crate) accounts_known: bool,
+    /// The resource the request is about, for the report (`*` otherwise).
+    pub(crate) resource: Option<String>,
+}
+
+impl ScopeRules<'_> {
+    /// Why `account` / `region` is out of scope, or `None` when it is in.
+    pub(crate) fn excludes(&self, account: &str, region: &str) -> Option<&'static str> {
+        if self.excluded.contains(account) {
+            Some("excluded by CONNECTOR_EXCLUDED_ACCOUNTS")
+        } else if self.regions.is_some_and(|r| !r.iter().any(|c| c == region)) {
+            Some("region outside CONNECTOR_REGIONS")
+        } else {
+            None
+        }
+    }
+
+    /// The (account, region) work units of a request; what is left out is added to `items`.
+    pub(crate) async fn units(
+        &self,
+        sessions: &Sessions,
+        request: &ScopeRequest,
+        items: &mut Vec<Item>,
+    ) -> Result<Vec<(String, String)>, InvocationError> {
+        let accounts = self.accounts(sessions, request, items).await;
+        let regions = self.regions(sessions, request, items).await?;
+        Ok(accounts.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect())
+    }
+
+    /// Accounts to cover: the organization's ACTIVE accounts (or the own account), minus the
+    /// excluded ones, narrowed to the request.
+    async fn accounts(&self, sessions: &Sessions, request: &ScopeRequest, items: &mut Vec<Item>) -> Vec<String> {
+        let own = sessions.identity().account_id.clone();
+        let resource = request.resource.as_deref().unwrap_or("*");
+        let mut skipped: Vec<Item> = Vec::new();
+        let skip = |skipped: &mut Vec<Item>, account: &str, reason: String| {
+            skipped.push(Item::new(account, "*", resource, self.action, Status::Skipped, reason));
+        };
+        let wanted = |account: &str| request.accounts.as_ref().is_none_or(|w| w.iter().any(|a| a == account));
+        let in_scope: Vec<String> = if request.accounts_known {
+            request.accounts.clone().unwrap_or_default()
+        } else {
+            match membership(&organizations_client(sessions.base())).await {
+                Ok(Membership::Organization { active, inactive }) => {
+                    for (id, state) in inactive.into_iter().filter(|(id, _)| wanted(id)) {
+                        skip(&mut skipped, &id, format!("account is {state}, not ACTIVE"));
+                    }
+                    active
+                }
+                Ok(Membership::Standalone) => vec![own.clone()],
+                Err(reason) => {
+                    let reason = format!("{reason}; only the function's own account is {}", self.done_to_own);
+                    items.push(Item::new(&own, "*", "organization", "list-accounts", Status::Failed, reason));
+                    vec![own.clone()]
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for account in in_scope.into_iter().filter(|a| wanted(a)) {
+            if self.excluded.contains(&account) {
+                skip(&mut skipped, &account, "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into());
+            } else if !out.contains(&account) {
+                out.push(account);
+            }
+        }
+        for account in request.accounts.iter().flatten() {
+            if !out.contains(account) && !skipped.iter().any(|i| &i.account_id == account) {
+                skip(&mut skipped, account, "not an ACTIVE account of the organization".into());
+            }
+        }
+        items.extend(skipped);
+        out
+    }
+
+    /// Regions to cover: `CONNECTOR_REGIONS` (or every enabled region), narrowed to the request.
+    async fn regions(
+        &self,
+        sessions: &Sessions,
+        request: &ScopeRequest,
+        items: &mut Vec<Item>,
+    ) -> Result<Vec<String>, InvocationError> {
+        let configured = match (self.regions, &request.regions) {
+            (Some(configured), _) => configured.to_vec(),
+            (None, Some(wanted)) => wanted.clone(),
+            (None, None) => {
+                let base = sessions.base();
+                let region = base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+                enabled_regions(&ec2_client(base, &region)).await.map_err(InvocationError::Regions)?
+            }
+        };
+        let Some(wanted) = &request.regions else {
+            return Ok(configured);
+        };
+        let account = request.accounts.as_ref().and_then(|a| a.first()).map_or("*", String::as_str);
+        let resource = request.resource.as_deref().unwrap_or("*");
+        let mut out = Vec::new();
+        for region in wanted {
+            if configured.contains(region) {
+                out.push(region.clone());
+            } else {
+                let reason = "region outside CONNECTOR_REGIONS";
+                items.push(Item::new(account, region, resource, self.action, Status::Skipped, reason));
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// Accounts of the organization, or the single account of a standalone setup.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Membership {
+pub(crate) enum Membership {
     /// In an organization: its ACTIVE accounts (the management account included) and the others
     /// with their state.
     Organization {
@@ -20,7 +159,7 @@ pub enum Membership {
 }
 
 /// Lists the organization's accounts (paginated `ListAccounts`).
-pub async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membership, String> {
+pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membership, String> {
     let mut pages = org.list_accounts().into_paginator().send();
     let (mut active, mut inactive) = (Vec::new(), Vec::new());
     while let Some(page) = pages.next().await {
@@ -59,7 +198,7 @@ pub async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membershi
 }
 
 /// Regions enabled in the account (`DescribeRegions`), sorted.
-pub async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
+pub(crate) async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
     let out = ec2.describe_regions().send().await.map_err(|e| describe(&e))?;
     let mut regions: Vec<String> = out.regions().iter().filter_map(|r| r.region_name()).map(String::from).collect();
     regions.sort();

@@ -1,12 +1,12 @@
 //! Strict validators for identifiers that come from configuration or events.
 
 /// True for a 12-digit AWS account id.
-pub fn is_account_id(s: &str) -> bool {
+pub(crate) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// True for a region name such as `us-east-1`, `eu-central-2`, `us-gov-west-1`.
-pub fn is_region(s: &str) -> bool {
+pub(crate) fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && s.len() <= 32
@@ -16,7 +16,7 @@ pub fn is_region(s: &str) -> bool {
 }
 
 /// True for an EC2 instance id (`i-` and 8 or 17 hex digits).
-pub fn is_instance_id(s: &str) -> bool {
+pub(crate) fn is_instance_id(s: &str) -> bool {
     s.strip_prefix("i-").is_some_and(|h| {
         (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     })
@@ -24,18 +24,18 @@ pub fn is_instance_id(s: &str) -> bool {
 
 /// True for an IAM name (role or instance profile), optionally preceded by a path for roles:
 /// `[\w+=,.@-]{1,64}` per segment.
-pub fn is_iam_name(s: &str, max: usize) -> bool {
+pub(crate) fn is_iam_name(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 /// True for an IAM role given as `name` or `path/name` (no leading or trailing slash).
-pub fn is_role_ref(s: &str) -> bool {
+pub(crate) fn is_role_ref(s: &str) -> bool {
     let segments: Vec<&str> = s.split('/').collect();
     segments.last().is_some_and(|n| is_iam_name(n, 64)) && segments.iter().all(|seg| is_iam_name(seg, 512))
 }
 
 /// True for a usable EC2 tag key: 1 to 128 characters, not reserved (`aws:`), no control characters.
-pub fn is_tag_key(s: &str) -> bool {
+pub(crate) fn is_tag_key(s: &str) -> bool {
     !s.is_empty()
         && s.chars().count() <= 128
         && !s.to_ascii_lowercase().starts_with("aws:")

@@ -9,9 +9,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::PermissionModels;
 use common::moto::{Moto, event};
 use common::seed;
-use connector_engine::config::Config;
 use connector_engine::discovery::AccountDiscovery;
-use connector_engine::discovery::apply::PENDING;
+use connector_engine::discovery::{DiscoverySettings, PENDING};
 use connector_engine::report::{Report, Status};
 use serde_json::{Value, json};
 
@@ -52,17 +51,14 @@ async fn instances(config: &SdkConfig) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn config(excluded: &[&str]) -> Config {
-    Config {
-        stackset_name: Some(STACK_SET.into()),
-        stackset_regions: Some(REGIONS.map(String::from).to_vec()),
-        excluded_accounts: excluded.iter().map(|s| s.to_string()).collect(),
-        ..Config::default()
-    }
+fn config(excluded: &[&str]) -> DiscoverySettings {
+    let mut settings = DiscoverySettings::new(STACK_SET, &REGIONS);
+    settings.common.excluded_accounts = excluded.iter().map(|s| s.to_string()).collect();
+    settings
 }
 
-fn job(moto_config: SdkConfig, config: Config) -> AccountDiscovery {
-    let mut job = AccountDiscovery::new(config, moto_config).expect("configured");
+fn job(moto_config: SdkConfig, config: DiscoverySettings) -> AccountDiscovery {
+    let mut job = AccountDiscovery::new(config, moto_config);
     job.backoff = Duration::from_millis(10);
     job
 }
@@ -102,7 +98,7 @@ async fn reconcile_onboards_every_active_member_in_as_few_operations_as_possible
         .expect("bus");
     moto.clear_calls();
 
-    let config = Config { event_bus: Some("mdc-connector-records".into()), ..config(&[&excluded]) };
+    let config = DiscoverySettings { event_bus: Some("mdc-connector-records".into()), ..config(&[&excluded]) };
     let job = job(management.clone(), config);
     let report = job.handle(&event("scheduled-event.json"), None).await.expect("reconcile");
 
@@ -194,7 +190,7 @@ async fn organizations_events_onboard_or_report_only_the_account_they_name() {
     let management = moto.management_config().await;
     let members = seed::organization(&management, 3).await;
     create_stack_set(&management, PermissionModels::SelfManaged).await;
-    let config = Config { stackset_remove_departed: true, ..config(&[&members[2]]) };
+    let config = DiscoverySettings { remove_departed: true, ..config(&[&members[2]]) };
     let job = job(management.clone(), config);
     let created = |account: &str, state: &str| {
         org_event(
@@ -298,7 +294,7 @@ async fn service_managed_stack_sets_target_the_accounts_parent_ous_including_nes
     );
     assert_eq!(operations(&moto, "CreateStackInstances"), 0);
 
-    let config = Config { stackset_activate_organizations_access: true, ..config(&[&members[2]]) };
+    let config = DiscoverySettings { activate_organizations_access: true, ..config(&[&members[2]]) };
     let job = job(management.clone(), config);
     let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     assert_eq!(report.summary.failed_work_units, 0, "{:?}", report.items);
@@ -315,7 +311,7 @@ async fn a_delegated_administrator_calls_stack_sets_as_such() {
     let members = seed::organization(&management, 1).await;
     create_stack_set(&management, PermissionModels::SelfManaged).await;
     moto.clear_calls();
-    let job = job(management.clone(), Config { stackset_delegated_admin: true, ..config(&[]) });
+    let job = job(management.clone(), DiscoverySettings { delegated_admin: true, ..config(&[]) });
     job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     let stack_set_calls: Vec<_> =
         moto.calls().into_iter().filter(|c| c.service == "cloudformation" && c.operation != "DescribeStacks").collect();
@@ -376,7 +372,7 @@ async fn unhealthy_instances_are_reported_with_their_reason_and_retried_when_con
     );
     assert_eq!(operations(&moto, "UpdateStackInstances"), 0, "only reported by default");
 
-    let retrying = job(management.clone(), Config { stackset_retry_failed: true, ..config(&[]) });
+    let retrying = job(management.clone(), DiscoverySettings { retry_failed: true, ..config(&[]) });
     let report = retrying.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     let retried: Vec<_> = report.items.iter().filter(|i| i.action == "update-stack-instances").collect();
     assert_eq!(retried.len(), 1);

@@ -10,7 +10,8 @@ use aws_config::SdkConfig;
 use common::moto::{Call, Moto};
 use common::seed;
 use connector_engine::arc::ArcProvisioner;
-use connector_engine::config::Config;
+use connector_engine::arc::ArcSettings;
+use connector_engine::profile::{ProfileScan, ProfileSettings};
 use connector_engine::report::{Report, Status};
 use serde_json::{Value, json};
 
@@ -21,14 +22,24 @@ const SECRET: &str = "Zq8~onboarding.secret_value-42";
 const PROFILE: &str = "MdcConnectorInstanceProfile";
 const LINUX_DOC: &str = "MdcConnector-ArcOnboard-Linux";
 
-fn config(extra: &[(&str, &str)]) -> Config {
+fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = seed::ARC_ENV
         .iter()
         .chain(&[("CONNECTOR_REGIONS", REGION)])
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
+    vars
+}
+
+fn config(extra: &[(&str, &str)]) -> ArcSettings {
+    let vars = vars(extra);
+    ArcSettings::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
+}
+
+fn scan_config() -> ProfileSettings {
+    let vars = vars(&[]);
+    ProfileSettings::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
 }
 
 /// An organization of the management account and `members` members, each with the member
@@ -111,7 +122,7 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
         seed::instance(member_config, REGION, &[("mdc-connector:opt-out", "")], Some(PROFILE)).await,
     );
 
-    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let job = ArcProvisioner::new(config(&[]), management.clone());
     moto.clear_calls();
     let report = run(
         &job,
@@ -206,7 +217,7 @@ async fn commands_carry_at_most_fifty_instances_and_throttling_loses_nothing() {
     }
     moto.faults(json!([{"service": "ssm", "share": 0.34}]));
     moto.clear_calls();
-    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let job = ArcProvisioner::new(config(&[]), management.clone());
     let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
     for id in &ids {
         assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
@@ -233,7 +244,7 @@ async fn chosen_outcomes_reach_a_final_status_and_failures_are_retried_next_run(
         {"instanceId": ids[2], "missingReads": 2, "pendingReads": 2, "status": "Success",
          "output": "MDC_ARC_RESULT {\"status\":\"connected-elsewhere\",\"reason\":\"connected-elsewhere\",\"detail\":\"sub/other\"}"},
     ]));
-    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let job = ArcProvisioner::new(config(&[]), management.clone());
     let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
     let report = run(&job, request.clone()).await;
     assert_eq!(outcome(&report, &ids[0]), (Status::Failed, "failed".into()));
@@ -266,7 +277,7 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     let config_ = &accounts[0].1;
     let a = seed::instance(config_, REGION, &[("team", "blue")], Some(PROFILE)).await;
     let b = seed::instance(config_, REGION, &[("team", "red")], Some(PROFILE)).await;
-    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let job = ArcProvisioner::new(config(&[]), management.clone());
 
     // Dry run: planned, no write.
     moto.clear_calls();
@@ -365,10 +376,10 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
     let other = seed::instance(&accounts[2].1, REGION, &[], Some(PROFILE)).await;
 
     // Unmanaged until profile-scan gives it the connector's profile.
-    let job = ArcProvisioner::new(config(&[]), management.clone()).expect("job");
+    let job = ArcProvisioner::new(config(&[]), management.clone());
     let request = json!({"action":"reprovision","accountId":member,"region":REGION,"instanceIds":[fresh]});
     assert_eq!(outcome(&run(&job, request.clone()).await, &fresh), (Status::Skipped, "not-managed".into()));
-    let scan = connector_engine::profile::ProfileScan::new(config(&[]), management.clone());
+    let scan = ProfileScan::new(scan_config(), management.clone());
     let scanned = scan.handle(&json!({"action":"scan","accountIds":[member]}), None).await.expect("scan");
     assert_eq!(find(&scanned, &fresh).status, Status::Done);
 
@@ -398,7 +409,7 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
 async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
     let (moto, management, accounts) = estate(0).await;
     let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
-    let job = ArcProvisioner::new(config(&[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management).expect("job");
+    let job = ArcProvisioner::new(config(&[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management);
     moto.clear_calls();
     let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
     let item = find(&report, &id);
@@ -409,10 +420,8 @@ async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
 
 #[test]
 fn an_incomplete_azure_target_names_the_missing_variable() {
-    let config = Config::from_lookup(|k| (k == "ARC_TENANT_ID").then(|| "11111111-2222-3333-4444-555555555555".into()))
-        .expect("config");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let base = runtime.block_on(async { aws_config::SdkConfig::builder().build() });
-    let err = ArcProvisioner::new(config, base).err().expect("incomplete");
+    let err =
+        ArcSettings::from_lookup(|k| (k == "ARC_TENANT_ID").then(|| "11111111-2222-3333-4444-555555555555".into()))
+            .expect_err("incomplete");
     assert_eq!(err.variable, "ARC_SUBSCRIPTION_ID");
 }

@@ -1,28 +1,83 @@
-//! Parsing of the real AWS event shapes kept in `tests/events/`.
+//! Parsing of the real AWS event shapes kept in `tests/events/`, by the function each belongs to;
+//! every other function refuses it, naming the right one.
 
 mod common;
 
 use common::moto::event;
-use connector_engine::event::{ManualRequest, Trigger, parse};
+use connector_engine::arc::{ArcTrigger, trigger as arc};
+use connector_engine::discovery::events::OrgEvent;
+use connector_engine::discovery::{DiscoveryTrigger, ReconcileCommand, trigger as discovery};
+use connector_engine::error::EventError;
+use connector_engine::profile::{ProfileTrigger, trigger as profile};
+
+/// Every fixture with the function it belongs to.
+const FIXTURES: [(&str, &str); 16] = [
+    ("controltower-create-managed-account.json", "account-discovery"),
+    ("ec2-instance-running.json", "profile-scan"),
+    ("ec2-instance-stopped.json", "profile-scan"),
+    ("manual-reconcile.json", "account-discovery"),
+    ("manual-reprovision-by-tag.json", "arc-provisioner"),
+    ("manual-reprovision.json", "arc-provisioner"),
+    ("manual-scan-dry-run.json", "profile-scan"),
+    ("manual-scan.json", "profile-scan"),
+    ("organizations-accept-handshake.json", "account-discovery"),
+    ("organizations-close-account.json", "account-discovery"),
+    ("organizations-create-account-result.json", "account-discovery"),
+    ("organizations-move-account.json", "account-discovery"),
+    ("organizations-remove-account.json", "account-discovery"),
+    ("profile-scan-destination.json", "arc-provisioner"),
+    ("scheduled-event.json", "*"),
+    ("ssm-command-status.json", "arc-provisioner"),
+];
 
 #[test]
-fn scheduled_event_is_the_periodic_job() {
-    assert_eq!(parse(&event("scheduled-event.json")).unwrap(), Trigger::Scheduled);
+fn every_fixture_is_accepted_by_its_function_and_refused_by_the_others_naming_it() {
+    for (fixture, owner) in FIXTURES {
+        let e = event(fixture);
+        let results = [
+            ("profile-scan", profile::parse(&e).err()),
+            ("account-discovery", discovery::parse(&e).err()),
+            ("arc-provisioner", arc::parse(&e).err()),
+        ];
+        for (function, error) in results {
+            match error {
+                None => assert!(owner == "*" || owner == function, "{function} accepted {fixture}"),
+                Some(EventError::NotHandled(message)) => {
+                    assert_ne!(owner, function, "{function} refused its own {fixture}: {message}");
+                    assert!(message.contains(&format!("send it to {owner}")), "{fixture}: {message}");
+                }
+                Some(other) => panic!("{function} on {fixture}: {other}"),
+            }
+        }
+    }
+    let listed: Vec<String> = std::fs::read_dir(common::moto::repo_root().join("tests/events"))
+        .expect("fixtures")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(listed.len(), FIXTURES.len(), "every fixture is listed here: {listed:?}");
+}
+
+#[test]
+fn scheduled_event_is_each_functions_periodic_job() {
+    let e = event("scheduled-event.json");
+    assert_eq!(profile::parse(&e).unwrap(), ProfileTrigger::Scheduled);
+    assert_eq!(discovery::parse(&e).unwrap(), DiscoveryTrigger::Scheduled);
+    assert_eq!(arc::parse(&e).unwrap(), ArcTrigger::Scheduled);
 }
 
 #[test]
 fn instance_state_change_carries_account_region_instance_and_state() {
     assert_eq!(
-        parse(&event("ec2-instance-running.json")).unwrap(),
-        Trigger::InstanceStateChange {
+        profile::parse(&event("ec2-instance-running.json")).unwrap(),
+        ProfileTrigger::InstanceStateChange {
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
             instance_id: "i-0123456789abcdef0".into(),
             state: "running".into(),
         }
     );
-    match parse(&event("ec2-instance-stopped.json")).unwrap() {
-        Trigger::InstanceStateChange { state, .. } => assert_eq!(state, "stopped"),
+    match profile::parse(&event("ec2-instance-stopped.json")).unwrap() {
+        ProfileTrigger::InstanceStateChange { state, .. } => assert_eq!(state, "stopped"),
         other => panic!("{other:?}"),
     }
 }
@@ -31,49 +86,43 @@ fn instance_state_change_carries_account_region_instance_and_state() {
 fn malformed_instance_id_in_a_state_change_is_rejected() {
     let mut e = event("ec2-instance-running.json");
     e["detail"]["instance-id"] = "i-$(reboot)".into();
-    let err = parse(&e).unwrap_err().to_string();
+    let err = profile::parse(&e).unwrap_err().to_string();
     assert!(err.contains("instance-id"), "{err}");
 }
 
 #[test]
 fn manual_fixtures_parse_strictly() {
-    assert_eq!(
-        parse(&event("manual-scan-dry-run.json")).unwrap(),
-        Trigger::Manual(ManualRequest::Scan {
-            account_ids: Some(vec!["123456789012".into()]),
-            regions: Some(vec!["eu-west-1".into()]),
-            dry_run: true
-        })
-    );
-    assert_eq!(
-        parse(&event("manual-reconcile.json")).unwrap(),
-        Trigger::Manual(ManualRequest::Reconcile { dry_run: false })
-    );
-    assert!(matches!(
-        parse(&event("manual-reprovision.json")).unwrap(),
-        Trigger::Manual(ManualRequest::Reprovision { force: true, .. })
-    ));
-}
-
-#[test]
-fn events_for_other_functions_are_recognised_by_source_and_detail_type() {
-    assert_eq!(
-        parse(&event("organizations-create-account-result.json")).unwrap(),
-        Trigger::Other { source: "aws.organizations".into(), detail_type: "AWS Service Event via CloudTrail".into() }
-    );
-}
-
-#[test]
-fn arc_provisioner_fixtures_reprovision_by_tag_and_profile_scan_destination() {
-    match parse(&event("manual-reprovision-by-tag.json")).unwrap() {
-        Trigger::Manual(ManualRequest::Reprovision { tag: Some(tag), instance_ids: None, dry_run: true, .. }) => {
-            assert_eq!((tag.key.as_str(), tag.value.as_deref()), ("team", Some("web")));
+    match profile::parse(&event("manual-scan-dry-run.json")).unwrap() {
+        ProfileTrigger::Scan(scan) => {
+            assert_eq!(scan.account_ids, Some(vec!["123456789012".to_string()]));
+            assert_eq!(scan.regions, Some(vec!["eu-west-1".to_string()]));
+            assert!(scan.dry_run);
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        parse(&event("profile-scan-destination.json")).unwrap(),
-        Trigger::ProfileScanCompleted {
+        discovery::parse(&event("manual-reconcile.json")).unwrap(),
+        DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: false })
+    );
+    assert!(matches!(
+        arc::parse(&event("manual-reprovision.json")).unwrap(),
+        ArcTrigger::Reprovision(command) if command.force
+    ));
+}
+
+#[test]
+fn arc_provisioner_fixtures_reprovision_by_tag_and_profile_scan_destination() {
+    match arc::parse(&event("manual-reprovision-by-tag.json")).unwrap() {
+        ArcTrigger::Reprovision(command) => {
+            let tag = command.tag.expect("tag");
+            assert_eq!((tag.key.as_str(), tag.value.as_deref()), ("team", Some("web")));
+            assert!(command.instance_ids.is_none() && command.dry_run);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        arc::parse(&event("profile-scan-destination.json")).unwrap(),
+        ArcTrigger::ProfileScanCompleted {
             instances: vec![("210987654321".into(), "eu-west-1".into(), "i-0fedcba9876543210".into())]
         }
     );
@@ -82,8 +131,8 @@ fn arc_provisioner_fixtures_reprovision_by_tag_and_profile_scan_destination() {
 #[test]
 fn ssm_command_status_fixture_names_the_invocation() {
     assert_eq!(
-        parse(&event("ssm-command-status.json")).unwrap(),
-        Trigger::CommandStatusChange {
+        arc::parse(&event("ssm-command-status.json")).unwrap(),
+        ArcTrigger::CommandStatusChange {
             account_id: "123456789012".into(),
             region: "eu-west-1".into(),
             command_id: "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b".into(),
@@ -94,12 +143,11 @@ fn ssm_command_status_fixture_names_the_invocation() {
     );
     let mut bad = event("ssm-command-status.json");
     bad["detail"]["command-id"] = "x; reboot".into();
-    assert!(parse(&bad).unwrap_err().to_string().contains("command-id"));
+    assert!(arc::parse(&bad).unwrap_err().to_string().contains("command-id"));
 }
 
 #[test]
 fn organizations_and_control_tower_fixtures_name_the_account_they_are_about() {
-    use connector_engine::discovery::events::{OrgEvent, classify};
     let account = "210987654321".to_string();
     let cases = [
         (
@@ -125,8 +173,9 @@ fn organizations_and_control_tower_fixtures_name_the_account_they_are_about() {
         ),
     ];
     for (fixture, expected) in cases {
-        let e = event(fixture);
-        assert!(matches!(parse(&e).unwrap(), Trigger::Other { .. }), "{fixture}");
-        assert_eq!(classify(&e["detail"]), expected, "{fixture}");
+        match discovery::parse(&event(fixture)).unwrap() {
+            DiscoveryTrigger::Organizations { event, .. } => assert_eq!(event, expected, "{fixture}"),
+            other => panic!("{fixture}: {other:?}"),
+        }
     }
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 use common::moto::{Call, Moto, event};
 use common::seed::{self, CONNECTOR_PROFILE};
-use connector_engine::config::Config;
+use connector_engine::config::Fleet;
 use connector_engine::profile::ProfileScan;
+use connector_engine::profile::ProfileSettings;
 use connector_engine::report::{Report, Status};
 use serde_json::json;
 
@@ -79,12 +80,13 @@ impl Estate {
         Estate { accounts, excluded, configs, units, outside_region, excluded_instance }
     }
 
-    fn config(&self) -> Config {
-        Config {
-            regions: Some(vec![R1.into(), R2.into()]),
-            excluded_accounts: [self.excluded.clone()].into_iter().collect(),
-            ..Config::default()
-        }
+    fn config(&self) -> ProfileSettings {
+        let mut settings = ProfileSettings {
+            fleet: Fleet { regions: Some(vec![R1.into(), R2.into()]), ..Fleet::default() },
+            ..ProfileSettings::default()
+        };
+        settings.common.excluded_accounts = [self.excluded.clone()].into_iter().collect();
+        settings
     }
 
     fn unprofiled_count(&self) -> usize {
@@ -233,7 +235,9 @@ async fn dry_run_plans_the_same_changes_and_writes_nothing() {
         assert_eq!(seed::profile_of(&estate.configs[account], region, &unit.unprofiled).await, None);
     }
 
-    let configured = ProfileScan::new(Config { dry_run: true, ..estate.config() }, moto.management_config().await);
+    let mut dry = estate.config();
+    dry.common.dry_run = true;
+    let configured = ProfileScan::new(dry, moto.management_config().await);
     moto.clear_calls();
     let report = configured.handle(&event("scheduled-event.json"), None).await.expect("dry run by configuration");
     assert!(report.dry_run);
@@ -314,7 +318,7 @@ async fn a_failing_account_or_region_is_reported_and_the_rest_completes() {
 async fn with_attaching_disabled_roles_are_reported_and_left_unchanged() {
     let moto = Moto::start();
     let estate = Estate::seed(&moto).await;
-    let config = Config { attach_policy_to_existing_roles: false, ..estate.config() };
+    let config = ProfileSettings { attach_policy_to_existing_roles: false, ..estate.config() };
     let job = ProfileScan::new(config, moto.management_config().await);
     let report =
         job.handle(&json!({"action": "scan", "accountIds": [MANAGEMENT], "regions": [R1]}), None).await.expect("scan");
@@ -390,7 +394,7 @@ async fn losing_the_association_race_is_reread_and_reported_never_replaced() {
         "race": [format!("IamInstanceProfile.Name={CONNECTOR_PROFILE}"), "IamInstanceProfile.Name=OtherProfile"],
         "limit": 1
     }]));
-    let config = Config { regions: Some(vec![R1.into()]), ..Config::default() };
+    let config = in_r1();
     let job = ProfileScan::new(config, management.clone());
     let report = job.handle(&event("scheduled-event.json"), None).await.expect("scan");
 
@@ -407,7 +411,7 @@ async fn losing_the_association_race_is_reread_and_reported_never_replaced() {
 
 /// A manual scan of `eu-west-1` by a function running as the management account.
 async fn scan_own_account_in_r1(management: &SdkConfig) -> Report {
-    let job = ProfileScan::new(Config { regions: Some(vec![R1.into()]), ..Config::default() }, management.clone());
+    let job = ProfileScan::new(in_r1(), management.clone());
     job.handle(&json!({"action": "scan"}), None).await.expect("scan")
 }
 
@@ -439,7 +443,7 @@ async fn missing_connector_profile_is_reported_with_what_to_deploy() {
 #[tokio::test]
 async fn events_meant_for_other_functions_fail_with_a_clear_error_and_touch_nothing() {
     let moto = Moto::start();
-    let job = ProfileScan::new(Config::default(), moto.management_config().await);
+    let job = ProfileScan::new(ProfileSettings::default(), moto.management_config().await);
     for (payload, needle) in [
         (event("manual-reconcile.json"), "account-discovery"),
         (event("organizations-create-account-result.json"), "aws.organizations"),
@@ -450,4 +454,11 @@ async fn events_meant_for_other_functions_fail_with_a_clear_error_and_touch_noth
         assert!(err.contains(needle), "{payload}: {err}");
     }
     assert!(moto.calls().is_empty(), "bad input costs no AWS call");
+}
+
+fn in_r1() -> ProfileSettings {
+    ProfileSettings {
+        fleet: Fleet { regions: Some(vec![R1.into()]), ..Fleet::default() },
+        ..ProfileSettings::default()
+    }
 }

@@ -8,11 +8,12 @@ mod common;
 use common::moto::{Moto, repo_root};
 use common::seed;
 use connector_engine::arc::ArcProvisioner;
+use connector_engine::arc::ArcSettings;
 use connector_engine::arc::settings::{
     DEFAULT_LINUX_DOCUMENT, DEFAULT_PROVISIONING_ROLE, DEFAULT_STAGED_CREDENTIAL, DEFAULT_WINDOWS_DOCUMENT,
 };
-use connector_engine::config::{Config, DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE};
-use connector_engine::profile::ProfileScan;
+use connector_engine::config::Fleet;
+use connector_engine::profile::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileScan, ProfileSettings};
 use connector_engine::report::Status;
 use serde_json::json;
 
@@ -58,7 +59,11 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     }
 
     // profile-scan assumes the template's member role and gives the template's profile.
-    let job = ProfileScan::new(Config { regions: Some(vec![REGION.into()]), ..Config::default() }, management.clone());
+    let settings = ProfileSettings {
+        fleet: Fleet { regions: Some(vec![REGION.into()]), ..Fleet::default() },
+        ..ProfileSettings::default()
+    };
+    let job = ProfileScan::new(settings, management.clone());
     let report = job.handle(&json!({"action": "scan"}), None).await.expect("scan");
     assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
     for (config, id) in &instances {
@@ -74,8 +79,8 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     seed::arc_secret(&management, "template~test").await;
     let vars: std::collections::HashMap<&str, &str> =
         seed::ARC_ENV.iter().chain(&[("CONNECTOR_REGIONS", REGION)]).copied().collect();
-    let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("config");
-    let arc = ArcProvisioner::new(config, management.clone()).expect("arc");
+    let settings = ArcSettings::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("settings");
+    let arc = ArcProvisioner::new(settings, management.clone());
     let report = arc
         .handle(
             &json!({"version":"0","id":"t","detail-type":"Scheduled Event","source":"aws.events",

@@ -12,7 +12,7 @@ use crate::aws::describe;
 use crate::report::{Item, Status};
 
 /// One (account, region) being provisioned.
-pub struct UnitRun<'a> {
+pub(crate) struct UnitRun<'a> {
     /// Systems Manager in the unit.
     pub ssm: &'a Client,
     /// Account.
@@ -30,7 +30,7 @@ pub struct UnitRun<'a> {
 impl UnitRun<'_> {
     /// Sends `batches` and reports every instance; `history_in_progress` says an earlier command
     /// still runs (the staged secret then stays).
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         batches: &[Batch],
         secret: Result<&Secret, &String>,
@@ -90,7 +90,13 @@ impl UnitRun<'_> {
 }
 
 /// Removes the staged secret when it exists (`known` skips the existence check, a read).
-pub async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, staged: &str, known: bool) -> Option<Item> {
+pub(crate) async fn clean_up_staged(
+    ssm: &Client,
+    account_id: &str,
+    region: &str,
+    staged: &str,
+    known: bool,
+) -> Option<Item> {
     if !known {
         let filter = ParameterStringFilter::builder().key("Name").option("Equals").values(staged).build().ok()?;
         match ssm.describe_parameters().parameter_filters(filter).send().await {
@@ -112,7 +118,7 @@ pub async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, stage
 }
 
 /// A report item of arc-provisioner.
-pub fn item(
+pub(crate) fn item(
     account_id: &str,
     region: &str,
     resource: &str,
@@ -120,13 +126,5 @@ pub fn item(
     outcome: Option<&str>,
     reason: String,
 ) -> Item {
-    Item {
-        account_id: account_id.into(),
-        region: region.into(),
-        resource_id: resource.into(),
-        action: PROVISION.into(),
-        status,
-        reason,
-        outcome: outcome.map(str::to_string),
-    }
+    Item::new(account_id, region, resource, PROVISION, status, reason).with_outcome(outcome)
 }

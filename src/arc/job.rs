@@ -5,24 +5,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
-use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::execute::{UnitRun, clean_up_staged, item};
 use super::outcome::is_final;
-use super::plan::{Policy, Selection, plan};
+use super::plan::{PROVISION, Policy, Selection, plan};
 use super::read::read_unit;
 use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret};
-use super::settings::ArcTarget;
+use super::settings::ArcSettings;
 use super::state::Platform;
-use crate::aws::{Identity, Sessions, ec2_client, organizations_client, ssm_client};
-use crate::config::Config;
-use crate::error::{ConfigError, EventError, InvocationError};
-use crate::event::{ManualRequest, Trigger, parse};
-use crate::profile::iam::{AccountSession, AccountSessions};
-use crate::report::{Item, Report, Status, collect_units};
-use crate::scope::{Membership, enabled_regions, membership};
+use super::trigger::{ArcTrigger, parse};
+use crate::aws::{ec2_client, ssm_client};
+use crate::error::InvocationError;
+use crate::report::{Item, Report, Status};
+use crate::run::{UnitResult, fan_out};
+use crate::scope::{ScopeRequest, ScopeRules};
+use crate::sessions::{AccountSession, Identity, Sessions};
 
 /// Name of the job in reports and STS session names.
 pub const JOB: &str = "arc-provisioner";
@@ -54,37 +53,41 @@ pub struct ProvisionRequest {
 
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ArcProvisioner {
-    config: Config,
-    target: ArcTarget,
+    settings: ArcSettings,
     documents: HashMap<Platform, String>,
     base: SdkConfig,
     identity: OnceCell<Identity>,
 }
 
 impl ArcProvisioner {
-    /// Fails, naming the variable, when the Azure target is incomplete.
-    pub fn new(config: Config, base: SdkConfig) -> Result<Self, ConfigError> {
-        let target = config.arc.target()?;
+    /// The job over validated settings (the Azure target is complete).
+    pub fn new(settings: ArcSettings, base: SdkConfig) -> Self {
         let documents = HashMap::from([
-            (Platform::Linux, config.arc.linux_document.clone()),
-            (Platform::Windows, config.arc.windows_document.clone()),
+            (Platform::Linux, settings.arc.linux_document.clone()),
+            (Platform::Windows, settings.arc.windows_document.clone()),
         ]);
-        Ok(ArcProvisioner { config, target, documents, base, identity: OnceCell::new() })
+        ArcProvisioner { settings, documents, base, identity: OnceCell::new() }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let dry_run = self.settings.common.dry_run;
         let request = match parse(payload)? {
-            Trigger::Scheduled => ProvisionRequest { units: None, force: false, dry_run: self.config.dry_run },
-            Trigger::Manual(ManualRequest::Reprovision { account_id, region, instance_ids, tag, force, dry_run }) => {
-                let selection = Selection { ids: instance_ids.map(|ids| ids.into_iter().collect()), tag };
+            ArcTrigger::Scheduled => ProvisionRequest { units: None, force: false, dry_run },
+            ArcTrigger::Reprovision(command) => {
+                let selection =
+                    Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };
                 ProvisionRequest {
-                    units: Some(vec![UnitRequest { account_id, region, selection }]),
-                    force,
-                    dry_run: dry_run || self.config.dry_run,
+                    units: Some(vec![UnitRequest {
+                        account_id: command.account_id,
+                        region: command.region,
+                        selection,
+                    }]),
+                    force: command.force,
+                    dry_run: command.dry_run || dry_run,
                 }
             }
-            Trigger::ProfileScanCompleted { instances } => {
+            ArcTrigger::ProfileScanCompleted { instances } => {
                 let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
                 for (account, region, id) in instances {
                     units.entry((account, region)).or_default().insert(id);
@@ -97,31 +100,16 @@ impl ArcProvisioner {
                         selection: Selection { ids: Some(ids), tag: None },
                     })
                     .collect();
-                ProvisionRequest { units: Some(units), force: false, dry_run: self.config.dry_run }
+                ProvisionRequest { units: Some(units), force: false, dry_run }
             }
-            Trigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status } => {
-                return self
+            ArcTrigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status } => {
+                let report = self
                     .status_change(&account_id, &region, &command_id, &instance_id, &document_name, &status)
-                    .await;
-            }
-            Trigger::Manual(other) => {
-                let name = match other {
-                    ManualRequest::Scan { .. } => "scan (send it to profile-scan)",
-                    _ => "reconcile (send it to account-discovery)",
-                };
-                return Err(EventError::NotHandled(format!("the manual action {name}")).into());
-            }
-            Trigger::InstanceStateChange { .. } => {
-                return Err(EventError::NotHandled(
-                    "EC2 instance state changes (profile-scan fixes new instances, then its report triggers provisioning)".into(),
-                )
-                .into());
-            }
-            Trigger::Other { source, detail_type } => {
-                return Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into());
+                    .await?;
+                return Ok(with_metrics(report));
             }
         };
-        Box::pin(self.run(&request, deadline)).await
+        Ok(with_metrics(Box::pin(self.run(&request, deadline)).await?))
     }
 
     async fn sessions(&self) -> Result<Sessions, InvocationError> {
@@ -131,63 +119,83 @@ impl ArcProvisioner {
             .await
             .map_err(InvocationError::Identity)?
             .clone();
-        Ok(Sessions::new(self.base.clone(), identity, &self.config.arc.member_role, JOB))
+        Ok(Sessions::new(self.base.clone(), identity, &self.settings.arc.member_role, JOB))
+    }
+
+    fn rules(&self) -> ScopeRules<'_> {
+        ScopeRules {
+            excluded: &self.settings.common.excluded_accounts,
+            regions: self.settings.fleet.regions.as_deref(),
+            action: PROVISION,
+            done_to_own: "provisioned",
+        }
     }
 
     /// Runs a provisioning request.
     pub async fn run(&self, request: &ProvisionRequest, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let sessions = self.sessions().await?;
-        let policy_arn = sessions.identity().ssm_core_policy_arn();
         let mut items = Vec::new();
+        let rules = self.rules();
         let units = match &request.units {
-            Some(units) => self.narrow(units, &mut items),
-            None => self.all_units(&sessions, &mut items).await?,
+            Some(units) => {
+                let mut admitted = Vec::new();
+                for unit in units {
+                    match rules.excludes(&unit.account_id, &unit.region) {
+                        Some(reason) => {
+                            items.push(item(&unit.account_id, &unit.region, "*", Status::Skipped, None, reason.into()))
+                        }
+                        None => admitted.push(unit.clone()),
+                    }
+                }
+                admitted
+            }
+            None => rules
+                .units(&sessions, &ScopeRequest::default(), &mut items)
+                .await?
+                .into_iter()
+                .map(|(account_id, region)| UnitRequest { account_id, region, selection: Selection::default() })
+                .collect(),
         };
-        let accounts: BTreeSet<String> = units.iter().map(|u| u.account_id.clone()).collect();
-        let account_sessions = AccountSessions::new(&sessions, &policy_arn, accounts);
         // Read once per invocation (not per container): a rotated secret is picked up at once.
         let secret: OnceCell<Result<Secret, String>> = OnceCell::new();
         let unit_count = units.len();
-        let results: Vec<Result<Vec<Item>, Item>> = futures::stream::iter(units)
-            .map(|unit| {
-                let (account_sessions, secret) = (&account_sessions, &secret);
-                async move {
-                    let session = account_sessions.get(&unit.account_id).await;
-                    // Boxed: the unit future is large, and unboxed it overflows the layout computation.
-                    Box::pin(self.unit(&unit, session, secret, request, deadline)).await
-                }
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
-        let failed_units = collect_units(&mut items, results);
+        let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |unit| {
+            let (sessions, secret) = (&sessions, &secret);
+            async move {
+                let session = sessions.for_account(&unit.account_id).await;
+                // Boxed: the unit future is large, and unboxed it overflows the layout computation.
+                Box::pin(self.unit(&unit, session, secret, request, deadline)).await
+            }
+        })
+        .await;
+        items.extend(unit_items);
         Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
     }
 
     async fn unit(
         &self,
         unit: &UnitRequest,
-        session: AccountSession,
+        session: Result<std::sync::Arc<AccountSession>, String>,
         secret: &OnceCell<Result<Secret, String>>,
         request: &ProvisionRequest,
         deadline: Option<Instant>,
-    ) -> Result<Vec<Item>, Item> {
+    ) -> UnitResult {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
         let fail = |reason: String| {
             tracing::warn!(account_id, region, %reason, "work unit failed");
             item(account_id, region, "*", Status::Failed, None, reason)
         };
-        let (config, iam) = session.map_err(fail)?;
-        let ssm = ssm_client(&config, region);
-        let ec2 = ec2_client(&config, region);
-        let state = read_unit(&ec2, &ssm, &iam, &self.documents, unit.selection.ids.as_ref(), !request.force)
+        let session = session.map_err(fail)?;
+        let ssm = ssm_client(&session.config, region);
+        let ec2 = ec2_client(&session.config, region);
+        let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, unit.selection.ids.as_ref(), !request.force)
             .await
             .map_err(fail)?;
-        let fingerprint = self.target.fingerprint();
+        let fingerprint = self.settings.target.fingerprint();
         let policy = Policy {
             account_id,
             region,
-            opt_out_tag: &self.config.opt_out_tag,
+            opt_out_tag: &self.settings.fleet.opt_out_tag,
             force: request.force,
             fingerprint: &fingerprint,
             documents: &self.documents,
@@ -204,7 +212,7 @@ impl ArcProvisioner {
             }
             return Ok(items);
         }
-        let staged = self.config.arc.staged_credential_parameter.as_str();
+        let staged = self.settings.arc.staged_credential_parameter.as_str();
         if planned.batches.is_empty() {
             if !history_in_progress {
                 items.extend(clean_up_staged(&ssm, account_id, region, staged, false).await);
@@ -220,11 +228,11 @@ impl ArcProvisioner {
         let secret = secret
             .get_or_init(|| async {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                read_secret(&ssm_client(&self.base, &region), &self.target.credential_parameter).await
+                read_secret(&ssm_client(&self.base, &region), &self.settings.target.credential_parameter).await
             })
             .await;
         let correlation_id = correlation_id(account_id, region);
-        let parameters = self.target.parameters(account_id, staged, &correlation_id, request.force);
+        let parameters = self.settings.target.parameters(account_id, staged, &correlation_id, request.force);
         let comment = format!("mdc-connector arc-provisioner {fingerprint}");
         // Track at most DEFAULT_TRACKING: later results come with the status-change events.
         let cap = Instant::now() + DEFAULT_TRACKING;
@@ -236,8 +244,8 @@ impl ArcProvisioner {
             settings: CommandSettings {
                 parameters: &parameters,
                 comment: &comment,
-                max_concurrency: &self.config.arc.max_concurrency,
-                max_errors: &self.config.arc.max_errors,
+                max_concurrency: &self.settings.arc.max_concurrency,
+                max_errors: &self.settings.arc.max_errors,
             },
             until: deadline.map_or(cap, |d| d.min(cap)),
         };
@@ -264,19 +272,19 @@ impl ArcProvisioner {
             let reason = format!("command {command_id} is {status}");
             return Ok(report(item(account_id, region, instance_id, Status::Skipped, Some("in-progress"), reason)));
         }
-        if self.config.excluded_accounts.contains(account_id) {
-            let reason = "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".to_string();
+        if let Some(reason) = self.rules().excludes(account_id, region) {
+            let reason = reason.to_string();
             return Ok(report(item(account_id, region, instance_id, Status::Skipped, None, reason)));
         }
         let sessions = self.sessions().await?;
-        let config = match sessions.for_account(account_id).await {
-            Ok(config) => config,
+        let session = match sessions.for_account(account_id).await {
+            Ok(session) => session,
             Err(reason) => {
                 let failed = item(account_id, region, instance_id, Status::Failed, None, reason);
                 return Ok(Report::new(JOB, false, vec![failed], 1, 1));
             }
         };
-        let ssm = ssm_client(&config, region);
+        let ssm = ssm_client(&session.config, region);
         let mut last = None;
         for attempt in 0..STATUS_EVENT_ATTEMPTS {
             if attempt > 0 {
@@ -298,67 +306,23 @@ impl ArcProvisioner {
         };
         Ok(Report::new(JOB, false, vec![item(account_id, region, instance_id, Status::Failed, None, reason)], 1, 1))
     }
+}
 
-    /// Explicit units, minus excluded accounts and regions outside `CONNECTOR_REGIONS`.
-    fn narrow(&self, units: &[UnitRequest], items: &mut Vec<Item>) -> Vec<UnitRequest> {
-        let mut out = Vec::new();
-        for unit in units {
-            let (account, region) = (&unit.account_id, &unit.region);
-            if self.config.excluded_accounts.contains(account) {
-                let reason = "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".to_string();
-                items.push(item(account, region, "*", Status::Skipped, None, reason));
-            } else if self.config.regions.as_ref().is_some_and(|r| !r.contains(region)) {
-                items.push(item(
-                    account,
-                    region,
-                    "*",
-                    Status::Skipped,
-                    None,
-                    "region outside CONNECTOR_REGIONS".into(),
-                ));
-            } else {
-                out.push(unit.clone());
-            }
-        }
-        out
-    }
-
-    /// Every ACTIVE account in scope (or the own account) times every configured region.
-    async fn all_units(&self, sessions: &Sessions, items: &mut Vec<Item>) -> Result<Vec<UnitRequest>, InvocationError> {
-        let own = sessions.identity().account_id.clone();
-        let accounts = match membership(&organizations_client(sessions.base())).await {
-            Ok(Membership::Organization { active, .. }) => active,
-            Ok(Membership::Standalone) => vec![own.clone()],
-            Err(reason) => {
-                let reason = format!("{reason}; only the function's own account is provisioned");
-                items.push(item(&own, "*", "organization", Status::Failed, None, reason));
-                vec![own]
-            }
-        };
-        let regions = match &self.config.regions {
-            Some(regions) => regions.clone(),
-            None => {
-                let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                enabled_regions(&ec2_client(&self.base, &region)).await.map_err(InvocationError::Regions)?
-            }
-        };
-        let mut units = Vec::new();
-        for account in accounts {
-            if self.config.excluded_accounts.contains(&account) {
-                let reason = "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".to_string();
-                items.push(item(&account, "*", "*", Status::Skipped, None, reason));
-                continue;
-            }
-            for region in &regions {
-                units.push(UnitRequest {
-                    account_id: account.clone(),
-                    region: region.clone(),
-                    selection: Selection::default(),
-                });
-            }
-        }
-        Ok(units)
-    }
+/// The report with arc-provisioner's coverage metrics for the metrics line: instances connected,
+/// managed by SSM, and not managed.
+fn with_metrics(report: Report) -> Report {
+    let count = |names: &[&str]| {
+        report.items.iter().filter(|i| i.outcome.as_deref().is_some_and(|o| names.contains(&o))).count()
+    };
+    let metrics = vec![
+        ("ArcConnected", count(&["connected", "already-connected"])),
+        (
+            "InstancesManaged",
+            count(&["connected", "already-connected", "connected-elsewhere", "failed", "timed-out", "in-progress"]),
+        ),
+        ("InstancesNotManaged", count(&["not-managed"])),
+    ];
+    report.with_metrics(metrics)
 }
 
 /// A GUID-shaped id for one unit's commands (in the agent's log and the Arc resource), unique
@@ -382,6 +346,29 @@ fn correlation_id(account_id: &str, region: &str) -> String {
 mod tests {
     use super::*;
     use crate::arc::settings::is_guid;
+
+    #[test]
+    fn coverage_metrics_count_outcomes() {
+        let outcome =
+            |o: Option<&str>, status: Status| item("111111111111", "eu-west-1", "i-1", status, o, String::new());
+        let report = Report::new(
+            JOB,
+            false,
+            vec![
+                outcome(Some("connected"), Status::Done),
+                outcome(Some("already-connected"), Status::Skipped),
+                outcome(Some("not-managed"), Status::Skipped),
+                outcome(Some("failed"), Status::Failed),
+                outcome(None, Status::Done),
+            ],
+            2,
+            0,
+        );
+        let metrics: HashMap<&str, usize> = with_metrics(report).metrics.into_iter().collect();
+        assert_eq!(metrics["ArcConnected"], 2);
+        assert_eq!(metrics["InstancesManaged"], 3);
+        assert_eq!(metrics["InstancesNotManaged"], 1);
+    }
 
     #[test]
     fn correlation_ids_are_guids() {

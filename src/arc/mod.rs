@@ -5,15 +5,20 @@
 //! others do not ([`plan`]); stage the onboarding secret as a SecureString, send one command per
 //! at most 50 instances of one platform, track every invocation to a final status, remove the
 //! staged secret ([`send`], [`execute`]); map the script's result line to the report ([`outcome`]).
-//! The Azure target comes from the `ARC_*` variables ([`settings`]).
+//! [`trigger`] says what the function accepts, [`settings`] what it reads from the environment
+//! (the Azure target from the `ARC_*` variables).
 
-pub mod execute;
-pub mod job;
-pub mod outcome;
-pub mod plan;
-pub mod read;
-pub mod send;
+mod execute;
+mod job;
+mod outcome;
+mod plan;
+mod read;
+mod send;
 pub mod settings;
-pub mod state;
+mod state;
+pub mod trigger;
 
-pub use job::ArcProvisioner;
+pub use job::{ArcProvisioner, JOB, ProvisionRequest, UnitRequest};
+pub use plan::Selection;
+pub use settings::ArcSettings;
+pub use trigger::{ArcTrigger, ReprovisionCommand, TagSelector};

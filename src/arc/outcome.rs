@@ -5,11 +5,11 @@ use serde::Deserialize;
 use crate::report::Status;
 
 /// Prefix of the script's last output line.
-pub const RESULT_PREFIX: &str = "MDC_ARC_RESULT ";
+pub(crate) const RESULT_PREFIX: &str = "MDC_ARC_RESULT ";
 
 /// `MDC_ARC_RESULT {"status":...,"reason":...,"detail":...}` as printed by `cfn/ssm/arc-onboard.*`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct ScriptResult {
+pub(crate) struct ScriptResult {
     /// `connected`, `already-connected`, `connected-elsewhere` or `failed`.
     pub status: String,
     /// Machine-readable reason (`install-failed`, `credential-unavailable`, ...).
@@ -22,7 +22,7 @@ pub struct ScriptResult {
 
 /// Final outcome of one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// `connected`, `already-connected`, `connected-elsewhere`, `failed`, `timed-out`, `in-progress`.
     pub name: &'static str,
     /// Report status.
@@ -32,22 +32,22 @@ pub struct Outcome {
 }
 
 /// The last result line in `output`, if any parses.
-pub fn parse_result(output: &str) -> Option<ScriptResult> {
+pub(crate) fn parse_result(output: &str) -> Option<ScriptResult> {
     output.lines().rev().find_map(|line| line.strip_prefix(RESULT_PREFIX).and_then(|j| serde_json::from_str(j).ok()))
 }
 
 /// True for invocation statuses that will not change any more.
-pub fn is_final(status: &str) -> bool {
+pub(crate) fn is_final(status: &str) -> bool {
     !matches!(status, "Pending" | "InProgress" | "Delayed" | "Cancelling")
 }
 
 /// Outcomes that count as provisioned (not sent again with the same document version and target).
-pub fn is_settled(result: &ScriptResult) -> bool {
+pub(crate) fn is_settled(result: &ScriptResult) -> bool {
     matches!(result.status.as_str(), "connected" | "already-connected" | "connected-elsewhere")
 }
 
 /// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
-pub fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Outcome {
+pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Outcome {
     let result = parse_result(output);
     let make = |name, status, reason: String| Outcome { name, status, reason };
     match (status, result) {

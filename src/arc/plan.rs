@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::outcome::{is_final, is_settled};
 use super::state::{LastRun, Platform, ProfileDiagnosis, UnitState};
-use crate::event::TagSelector;
+use super::trigger::TagSelector;
 use crate::report::{Item, Status};
 
 /// SendCommand takes at most 50 instance ids.
-pub const MAX_IDS_PER_COMMAND: usize = 50;
+pub(crate) const MAX_IDS_PER_COMMAND: usize = 50;
 /// Report action of every arc-provisioner item.
-pub const PROVISION: &str = "provision";
+pub(crate) const PROVISION: &str = "provision";
 
 /// Which instances of a unit a run covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Selection {
 
 /// Settings the planner applies.
 #[derive(Clone, Debug)]
-pub struct Policy<'a> {
+pub(crate) struct Policy<'a> {
     /// Account of the unit.
     pub account_id: &'a str,
     /// Region of the unit.
@@ -40,7 +40,7 @@ pub struct Policy<'a> {
 
 /// One SendCommand.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Platform of every instance in it.
     pub platform: Platform,
     /// Document name.
@@ -53,7 +53,7 @@ pub struct Batch {
 
 /// The plan for one unit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Commands to send.
     pub batches: Vec<Batch>,
     /// Instances not sent, with why.
@@ -61,15 +61,9 @@ pub struct Plan {
 }
 
 /// Plans one unit.
-pub fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
-    let item = |id: &str, status: Status, outcome: Option<&str>, reason: String| Item {
-        account_id: policy.account_id.to_string(),
-        region: policy.region.to_string(),
-        resource_id: id.to_string(),
-        action: PROVISION.into(),
-        status,
-        reason,
-        outcome: outcome.map(str::to_string),
+pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
+    let item = |id: &str, status: Status, outcome: Option<&str>, reason: String| {
+        Item::new(policy.account_id, policy.region, id, PROVISION, status, reason).with_outcome(outcome)
     };
     let mut out = Plan::default();
     if let Some(ids) = &selection.ids {

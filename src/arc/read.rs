@@ -13,17 +13,16 @@ use aws_smithy_types::date_time::Format;
 use super::outcome::parse_result;
 use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
 use crate::aws::{describe, error_code};
-use crate::profile::iam::AccountIam;
-use crate::profile::state::{PolicyState, ProfileLookup, profile_name_from_arn};
+use crate::iam::{IamView, PolicyState, ProfileLookup, profile_name_from_arn};
 
 /// Run Command keeps invocations for 30 days: older runs are not visible anyway.
 const HISTORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Reads the unit. `only` limits EC2 reads to these ids.
-pub async fn read_unit(
+pub(crate) async fn read_unit(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
-    iam: &AccountIam,
+    iam: &IamView,
     documents: &HashMap<Platform, String>,
     only: Option<&BTreeSet<String>>,
     with_history: bool,
@@ -159,7 +158,7 @@ async fn history(
     Ok(latest.into_iter().map(|(id, (_, run))| (id, run)).collect())
 }
 
-async fn diagnose_profiles(iam: &AccountIam, arns: BTreeSet<String>) -> HashMap<String, ProfileDiagnosis> {
+async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<String, ProfileDiagnosis> {
     if arns.is_empty() {
         return HashMap::new();
     }

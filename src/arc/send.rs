@@ -14,7 +14,7 @@ use crate::aws::{describe, error_code};
 use crate::report::Status;
 
 /// How long a run tracks its commands at most (less when the invocation's deadline comes first).
-pub const DEFAULT_TRACKING: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_TRACKING: Duration = Duration::from_secs(600);
 /// SendCommand delivery timeout: an instance that does not pick the command up by then is `DeliveryTimedOut`.
 const DELIVERY_TIMEOUT_SECONDS: i32 = 600;
 /// First and longest pause between two polls of a command's invocations.
@@ -22,14 +22,7 @@ const POLL: (Duration, Duration) = (Duration::from_millis(400), Duration::from_s
 
 /// The onboarding secret, held only in memory; it has no `Display` and `Debug` hides it.
 #[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-}
+pub(crate) struct Secret(String);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,7 +31,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Reads the onboarding secret from the management account's SecureString.
-pub async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, String> {
+pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, String> {
     let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
         format!(
             "cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER): {}; create it as a SecureString in the function's region and allow ssm:GetParameter on it",
@@ -49,7 +42,7 @@ pub async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, String> {
 }
 
 /// Puts the secret in the member account and region as a SecureString the instances read.
-pub async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), String> {
+pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), String> {
     ssm.put_parameter()
         .name(staged)
         .value(secret.0.clone())
@@ -63,7 +56,7 @@ pub async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result
 }
 
 /// Deletes the staged secret; true when there was one.
-pub async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, String> {
+pub(crate) async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, String> {
     match ssm.delete_parameter().name(staged).send().await {
         Ok(_) => Ok(true),
         Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(false),
@@ -72,7 +65,7 @@ pub async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, St
 }
 
 /// What every command of a run carries besides its batch.
-pub struct CommandSettings<'a> {
+pub(crate) struct CommandSettings<'a> {
     /// Document parameters (validated values, no secret).
     pub parameters: &'a BTreeMap<&'static str, String>,
     /// Comment (carries the target fingerprint).
@@ -84,7 +77,7 @@ pub struct CommandSettings<'a> {
 }
 
 /// Sends one batch; the command id.
-pub async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, String> {
+pub(crate) async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, String> {
     let parameters: HashMap<String, Vec<String>> =
         settings.parameters.iter().map(|(k, v)| (k.to_string(), vec![v.clone()])).collect();
     let out = ssm
@@ -105,7 +98,7 @@ pub async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -
 
 /// Polls the command's invocations until every instance is final or `until` comes; instances
 /// still running then are `in-progress`.
-pub async fn track(
+pub(crate) async fn track(
     ssm: &Client,
     command_id: &str,
     instance_ids: &[String],
@@ -180,7 +173,11 @@ async fn final_invocations(
 
 /// One invocation through `GetCommandInvocation`; `None` while SSM does not know it yet
 /// (`InvocationDoesNotExist` just after sending) or it is not final.
-pub async fn invocation_result(ssm: &Client, command_id: &str, instance_id: &str) -> Result<Option<Outcome>, String> {
+pub(crate) async fn invocation_result(
+    ssm: &Client,
+    command_id: &str,
+    instance_id: &str,
+) -> Result<Option<Outcome>, String> {
     match ssm.get_command_invocation().command_id(command_id).instance_id(instance_id).send().await {
         Ok(out) => {
             let status = out.status().map(|s| s.as_str()).unwrap_or("Pending");
@@ -192,5 +189,17 @@ pub async fn invocation_result(ssm: &Client, command_id: &str, instance_id: &str
         }
         Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => Ok(None),
         Err(e) => Err(format!("GetCommandInvocation: {}", describe(&e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let secret = Secret("p@ssw0rd-value".into());
+        assert_eq!(format!("{secret:?}"), "Secret(..)");
+        assert!(!format!("{:?}", Some(&secret)).contains("p@ssw0rd"));
     }
 }

@@ -6,8 +6,39 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::{Common, Env, Fleet};
 use crate::error::ConfigError;
 use crate::validate::is_role_ref;
+
+/// Validated settings of arc-provisioner: [`Common`], [`Fleet`], the `ARC_*` variables, and the
+/// complete Azure target (the function does not start without it). Only these variables are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArcSettings {
+    /// Excluded accounts, dry run.
+    pub common: Common,
+    /// Regions, opt-out tag, concurrency.
+    pub fleet: Fleet,
+    /// The `ARC_*` variables as read.
+    pub arc: ArcConfig,
+    /// The Azure target every command carries.
+    pub target: ArcTarget,
+}
+
+impl ArcSettings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`; fails, naming the first missing variable, when the
+    /// Azure target is incomplete.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        let arc = ArcConfig::read(&env)?;
+        let target = arc.target()?;
+        Ok(ArcSettings { common: Common::read(&env)?, fleet: Fleet::read(&env)?, arc, target })
+    }
+}
 
 /// Linux document when `ARC_LINUX_DOCUMENT` is not set (created by the member template).
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
@@ -109,16 +140,10 @@ pub struct ArcTarget {
 }
 
 impl ArcConfig {
-    /// Reads the `ARC_*` variables through `get` (trimmed, empty = unset).
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Reads the `ARC_*` variables.
+    pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let d = ArcConfig::default();
-        let opt = |name: &'static str, ok: fn(&str) -> bool, expected: &str| -> Result<Option<String>, ConfigError> {
-            match get(name) {
-                Some(v) if ok(&v) => Ok(Some(v)),
-                Some(v) => Err(ConfigError::invalid(name, &v, &format!("expected {expected}"))),
-                None => Ok(None),
-            }
-        };
+        let opt = |name: &'static str, ok: fn(&str) -> bool, expected: &str| env.single(name, ok, expected);
         let config = ArcConfig {
             member_role: opt("ARC_MEMBER_ROLE", is_role_ref, "a role name or path/name")?.unwrap_or(d.member_role),
             tenant_id: opt("ARC_TENANT_ID", is_guid, "a GUID")?,
@@ -167,7 +192,7 @@ impl ArcConfig {
     /// The Azure target arc-provisioner cannot run without; the error names the first missing variable.
     pub fn target(&self) -> Result<ArcTarget, ConfigError> {
         let need = |name: &'static str, v: &Option<String>| {
-            v.clone().ok_or_else(|| ConfigError::invalid(name, "", "required by arc-provisioner"))
+            v.clone().ok_or_else(|| ConfigError::missing(name, "arc-provisioner"))
         };
         Ok(ArcTarget {
             tenant_id: need("ARC_TENANT_ID", &self.tenant_id)?,
@@ -320,7 +345,23 @@ mod tests {
 
     fn parse(vars: &[(&str, &str)]) -> Result<ArcConfig, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ArcConfig::from_lookup(&|k| map.get(k).cloned())
+        let lookup = |k: &str| map.get(k).cloned();
+        ArcConfig::read(&Env::new(&lookup))
+    }
+
+    #[test]
+    fn settings_need_the_whole_target_and_ignore_other_functions_variables() {
+        let map: HashMap<String, String> = FULL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = ArcSettings::from_lookup(|k| map.get(k).cloned()).unwrap();
+        assert_eq!(settings.target.location, "westeurope");
+        let err = ArcSettings::from_lookup(|k| (k == "ARC_TENANT_ID").then(|| FULL[0].1.to_string())).unwrap_err();
+        assert_eq!(err.variable, "ARC_SUBSCRIPTION_ID");
+        let with_others = |k: &str| match k {
+            "STACKSET_CALL_AS" => Some("ROOT".to_string()),
+            "INSTANCE_PROFILE_NAME" => Some("a/b".to_string()),
+            _ => map.get(k).cloned(),
+        };
+        assert!(ArcSettings::from_lookup(with_others).is_ok());
     }
 
     const FULL: [(&str, &str); 8] = [

@@ -6,7 +6,7 @@ use super::outcome::ScriptResult;
 
 /// Operating system family, as SSM reports it; one document per platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
+pub(crate) enum Platform {
     /// `aws:runShellScript`.
     Linux,
     /// `aws:runPowerShellScript`.
@@ -15,7 +15,7 @@ pub enum Platform {
 
 /// An EC2 instance that is running.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ec2Instance {
+pub(crate) struct Ec2Instance {
     /// Instance id.
     pub id: String,
     /// Tags, key to value.
@@ -26,7 +26,7 @@ pub struct Ec2Instance {
 
 /// An instance as Systems Manager sees it (`DescribeInstanceInformation`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManagedInstance {
+pub(crate) struct ManagedInstance {
     /// Instance id.
     pub id: String,
     /// `Online`, `ConnectionLost`, `Inactive`.
@@ -37,7 +37,7 @@ pub struct ManagedInstance {
 
 /// The latest run of one of the connector's documents on an instance (last 30 days).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LastRun {
+pub(crate) struct LastRun {
     /// Command id.
     pub command_id: String,
     /// Document it ran.
@@ -54,7 +54,7 @@ pub struct LastRun {
 
 /// Whether the role of an instance profile lets Systems Manager in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProfileDiagnosis {
+pub(crate) enum ProfileDiagnosis {
     /// The role carries `AmazonSSMManagedInstanceCore`.
     PolicyAttached,
     /// No role, or its role lacks the policy; the detail.
@@ -65,7 +65,7 @@ pub enum ProfileDiagnosis {
 
 /// Everything the planner needs for one (account, region).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UnitState {
+pub(crate) struct UnitState {
     /// Running EC2 instances (those selected).
     pub instances: Vec<Ec2Instance>,
     /// Instances registered with Systems Manager, by id.

@@ -10,6 +10,7 @@ use aws_sdk_cloudformation::types::{
     AccountFilterType, CallAs, DeploymentTargets, RegionConcurrencyType, StackSetOperationPreferences,
 };
 
+use super::plan::STACK_INSTANCE;
 use super::plan::{Batch, action};
 use super::state::{PermissionModel, StackSet};
 use crate::aws::{describe, error_code};
@@ -20,7 +21,7 @@ pub const PENDING: &str = "pending: the StackSet stayed busy for the whole invoc
 
 /// What an operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Create missing instances.
     Create,
     /// Re-deploy unhealthy instances.
@@ -40,7 +41,7 @@ impl Kind {
 }
 
 /// Executes batches against one StackSet.
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     /// CloudFormation in the StackSet's home region.
     pub cfn: &'a Client,
     /// The StackSet.
@@ -67,7 +68,7 @@ impl Executor<'_> {
     }
 
     /// Runs the batches in order and returns one item per (account, region).
-    pub async fn run(&self, kind: Kind, batches: &[Batch]) -> Vec<Item> {
+    pub(crate) async fn run(&self, kind: Kind, batches: &[Batch]) -> Vec<Item> {
         let mut items = Vec::new();
         for batch in batches {
             let (status, reason) = if self.dry_run {
@@ -89,15 +90,7 @@ impl Executor<'_> {
             };
             for account in &batch.accounts {
                 for region in &batch.regions {
-                    items.push(Item {
-                        account_id: account.clone(),
-                        region: region.clone(),
-                        resource_id: "stack-instance".into(),
-                        action: kind.action().into(),
-                        status,
-                        reason: reason.clone(),
-                        outcome: None,
-                    });
+                    items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason.clone()));
                 }
             }
         }

@@ -7,79 +7,52 @@ use aws_sdk_cloudformation::types::CallAs;
 use serde_json::Value;
 
 use super::apply::{Executor, Kind};
-use super::events::{OrgEvent, classify};
-use super::plan::{Rules, action, plan};
+use super::events::OrgEvent;
+use super::plan::{Rules, STACK_INSTANCE, action, plan};
 use super::read::Readers;
 use super::records::{publish, records};
+use super::settings::DiscoverySettings;
 use super::state::{Estate, PermissionModel};
-use crate::aws::{Identity, organizations_client};
-use crate::config::Config;
-use crate::error::{EventError, InvocationError};
-use crate::event::{ManualRequest, Trigger, parse};
+use super::trigger::{DiscoveryTrigger, parse};
+use crate::aws::{describe, organizations_client};
+use crate::error::InvocationError;
 use crate::report::{Item, Report, Status};
+use crate::sessions::Identity;
 
 /// Name of the job in reports.
 pub const JOB: &str = "account-discovery";
 
 /// The job, built once at cold start.
 pub struct AccountDiscovery {
-    config: Config,
+    settings: DiscoverySettings,
     base: SdkConfig,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
 }
 
 impl AccountDiscovery {
-    /// Fails when `STACKSET_NAME` or `STACKSET_REGIONS` is missing.
-    pub fn new(config: Config, base: SdkConfig) -> Result<Self, crate::error::ConfigError> {
-        config.require_stackset()?;
-        Ok(AccountDiscovery { config, base, backoff: Duration::from_secs(2) })
+    /// The job over validated settings (the StackSet is known).
+    pub fn new(settings: DiscoverySettings, base: SdkConfig) -> Self {
+        AccountDiscovery { settings, base, backoff: Duration::from_secs(2) }
     }
 
     /// Handles one invocation payload.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
-        let dry = self.config.dry_run;
+        let dry = self.settings.common.dry_run;
         match parse(payload)? {
-            Trigger::Scheduled => self.reconcile(None, dry, deadline).await,
-            Trigger::Manual(ManualRequest::Reconcile { dry_run }) => {
-                self.reconcile(None, dry || dry_run, deadline).await
-            }
-            Trigger::Other { source, detail_type } if source == "aws.organizations" || source == "aws.controltower" => {
-                let detail = payload.get("detail").cloned().unwrap_or(Value::Null);
-                match classify(&detail) {
-                    OrgEvent::Joined { account_id, .. }
-                    | OrgEvent::Moved { account_id }
-                    | OrgEvent::Left { account_id, .. } => self.reconcile(Some(account_id), dry, deadline).await,
-                    OrgEvent::Ignored { reason } => {
-                        let item = Item {
-                            account_id: payload.get("account").and_then(Value::as_str).unwrap_or("*").to_string(),
-                            region: "*".into(),
-                            resource_id: "stack-instance".into(),
-                            action: action::CHECK.into(),
-                            status: Status::Skipped,
-                            reason: format!("{detail_type}: {reason}"),
-                            outcome: None,
-                        };
-                        Ok(Report::new(JOB, dry, vec![item], 0, 0))
-                    }
+            DiscoveryTrigger::Scheduled => self.reconcile(None, dry, deadline).await,
+            DiscoveryTrigger::Reconcile(command) => self.reconcile(None, dry || command.dry_run, deadline).await,
+            DiscoveryTrigger::Organizations { event, detail_type, account } => match event {
+                OrgEvent::Joined { account_id, .. }
+                | OrgEvent::Moved { account_id }
+                | OrgEvent::Left { account_id, .. } => self.reconcile(Some(account_id), dry, deadline).await,
+                OrgEvent::Ignored { reason } => {
+                    let account = account.unwrap_or_else(|| "*".into());
+                    let reason = format!("{detail_type}: {reason}");
+                    let item = Item::new(account, "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason);
+                    Ok(Report::new(JOB, dry, vec![item], 0, 0))
                 }
-            }
-            Trigger::Manual(ManualRequest::Scan { .. }) => {
-                Err(EventError::NotHandled("the manual action scan (send it to profile-scan)".into()).into())
-            }
-            Trigger::Manual(ManualRequest::Reprovision { .. }) => {
-                Err(EventError::NotHandled("the manual action reprovision (send it to arc-provisioner)".into()).into())
-            }
-            Trigger::InstanceStateChange { .. } => {
-                Err(EventError::NotHandled("EC2 instance state changes (send them to profile-scan)".into()).into())
-            }
-            Trigger::CommandStatusChange { .. } | Trigger::ProfileScanCompleted { .. } => Err(EventError::NotHandled(
-                "Run Command and profile-scan results (send them to arc-provisioner)".into(),
-            )
-            .into()),
-            Trigger::Other { source, detail_type } => {
-                Err(EventError::NotHandled(format!("{detail_type:?} events from {source}")).into())
-            }
+            },
         }
     }
 
@@ -90,11 +63,11 @@ impl AccountDiscovery {
         dry_run: bool,
         deadline: Option<Instant>,
     ) -> Result<Report, InvocationError> {
-        let (name, regions) = self.config.require_stackset().map_err(|e| InvocationError::Identity(e.to_string()))?;
+        let (name, regions) = (self.settings.stackset_name.as_str(), self.settings.stackset_regions.as_slice());
         let identity = Identity::discover(&self.base).await.map_err(InvocationError::Identity)?;
         let cfn = aws_sdk_cloudformation::Client::new(&self.base);
         let org = organizations_client(&self.base);
-        let call_as = if self.config.stackset_delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
+        let call_as = if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
         let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
         let fail = |reason: String| Report::new(JOB, dry_run, vec![unit_failure(name, reason)], 1, 1);
 
@@ -120,16 +93,16 @@ impl AccountDiscovery {
         };
         let management_stack = match only.as_deref() {
             Some(a) if a != identity.account_id => None,
-            _ => readers.stack_status(&self.config.management_stack_name).await.unwrap_or(None),
+            _ => readers.stack_status(&self.settings.management_stack_name).await.unwrap_or(None),
         };
         let estate =
             Estate { stack_set, instances, accounts, management: identity.account_id.clone(), management_stack };
         let only_list = only.map(|a| vec![a]);
         let rules = Rules {
             regions,
-            excluded: &self.config.excluded_accounts,
-            retry_failed: self.config.stackset_retry_failed,
-            remove_departed: self.config.stackset_remove_departed,
+            excluded: &self.settings.common.excluded_accounts,
+            retry_failed: self.settings.retry_failed,
+            remove_departed: self.settings.remove_departed,
             only: only_list.as_deref(),
         };
         let mut planned = plan(&estate, &rules);
@@ -137,15 +110,8 @@ impl AccountDiscovery {
             && !estate.accounts.iter().any(|a| a.id == only[0])
             && !estate.instances.iter().any(|i| i.account == only[0])
         {
-            planned.findings.push(Item {
-                account_id: only[0].clone(),
-                region: "*".into(),
-                resource_id: "stack-instance".into(),
-                action: action::CHECK.into(),
-                status: Status::Skipped,
-                reason: "not an account of the organization and no stack instance: nothing to do".into(),
-                outcome: None,
-            });
+            let reason = "not an account of the organization and no stack instance: nothing to do";
+            planned.findings.push(Item::new(&only[0], "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason));
         }
         let executor =
             Executor { cfn: &cfn, stack_set: &estate.stack_set, call_as, dry_run, deadline, backoff: self.backoff };
@@ -153,22 +119,14 @@ impl AccountDiscovery {
         items.extend(executor.run(Kind::Create, &planned.create).await);
         items.extend(executor.run(Kind::Retry, &planned.retry).await);
         items.extend(executor.run(Kind::Remove, &planned.remove).await);
-        let records = records(&items, &identity.account_id, name, &self.config.excluded_accounts);
-        if let (Some(bus), false) = (&self.config.event_bus, dry_run || records.is_empty()) {
+        let records = records(&items, &identity.account_id, name, &self.settings.common.excluded_accounts);
+        if let (Some(bus), false) = (&self.settings.event_bus, dry_run || records.is_empty()) {
             let client = aws_sdk_eventbridge::Client::new(&self.base);
             let (status, reason) = match publish(&client, bus, &records).await {
                 Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),
                 Err(reason) => (Status::Failed, reason),
             };
-            items.push(Item {
-                account_id: identity.account_id.clone(),
-                region: "*".into(),
-                resource_id: bus.clone(),
-                action: "publish-records".into(),
-                status,
-                reason,
-                outcome: None,
-            });
+            items.push(Item::new(&identity.account_id, "*", bus, "publish-records", status, reason));
         }
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
         tracing::info!(stack_set = name, operations, "reconcile done");
@@ -183,19 +141,13 @@ impl AccountDiscovery {
         if readers.organizations_access().await? {
             return Ok(None);
         }
-        if !self.config.stackset_activate_organizations_access {
+        if !self.settings.activate_organizations_access {
             return Err(format!(
                 "organizations access (trusted access) is not activated for CloudFormation StackSets, so this service-managed StackSet cannot deploy (AWS answers \"{ACCESS_ERROR}\"); activate it in the CloudFormation console (StackSets, Activate trusted access), run `aws cloudformation activate-organizations-access`, or set STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS=true"
             ));
         }
-        let item = |status: Status, reason: &str| Item {
-            account_id: "*".into(),
-            region: "*".into(),
-            resource_id: "organizations-access".into(),
-            action: "activate-organizations-access".into(),
-            status,
-            reason: reason.into(),
-            outcome: None,
+        let item = |status: Status, reason: &str| {
+            Item::new("*", "*", "organizations-access", "activate-organizations-access", status, reason)
         };
         if dry_run {
             return Ok(Some(item(Status::Planned, "would activate organizations access for StackSets")));
@@ -205,7 +157,7 @@ impl AccountDiscovery {
             .activate_organizations_access()
             .send()
             .await
-            .map_err(|e| format!("cannot activate organizations access for StackSets: {}", crate::aws::describe(&e)))?;
+            .map_err(|e| format!("cannot activate organizations access for StackSets: {}", describe(&e)))?;
         Ok(Some(item(
             Status::Done,
             "activated organizations access for StackSets (STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS)",
@@ -214,16 +166,8 @@ impl AccountDiscovery {
 }
 
 /// What AWS says when a service-managed StackSet is used without organizations access.
-pub const ACCESS_ERROR: &str = "You must enable organizations access to operate a service managed stack set";
+pub(crate) const ACCESS_ERROR: &str = "You must enable organizations access to operate a service managed stack set";
 
 fn unit_failure(stack_set: &str, reason: String) -> Item {
-    Item {
-        account_id: "*".into(),
-        region: "*".into(),
-        resource_id: stack_set.to_string(),
-        action: "reconcile".into(),
-        status: Status::Failed,
-        reason,
-        outcome: None,
-    }
+    Item::new("*", "*", stack_set, "reconcile", Status::Failed, reason)
 }

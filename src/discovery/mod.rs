@@ -1,16 +1,24 @@
-//! Account discovery and StackSet onboarding: every ACTIVE member account gets the member template
-//! as an instance of the onboarding StackSet, within seconds of joining and on a daily reconcile.
+//! Account discovery and StackSet onboarding (`account-discovery`): every ACTIVE member account
+//! gets the member template as an instance of the onboarding StackSet, within seconds of joining
+//! and on a daily reconcile.
 //!
 //! [`read`] the StackSet (its permission model decides the targets), its instances and the
 //! organization; [`plan`] the missing, unhealthy and departed instances (pure, batched: one
-//! operation per set of regions); [`apply`] them, retrying while the StackSet is busy.
+//! operation per set of regions); [`apply`] them, retrying while the StackSet is busy; publish
+//! member-connector [`records`]. [`trigger`] says what the function accepts (Organizations events
+//! through [`events`]), [`settings`] what it reads from the environment.
 
-pub mod apply;
+mod apply;
 pub mod events;
-pub mod job;
-pub mod plan;
-pub mod read;
-pub mod records;
-pub mod state;
+mod job;
+mod plan;
+mod read;
+mod records;
+mod settings;
+mod state;
+pub mod trigger;
 
+pub use apply::PENDING;
 pub use job::{AccountDiscovery, JOB};
+pub use settings::{DEFAULT_MANAGEMENT_STACK, DiscoverySettings};
+pub use trigger::{DiscoveryTrigger, ReconcileCommand};

@@ -7,20 +7,20 @@ use super::state::{Estate, PermissionModel};
 use crate::report::{Item, Status};
 
 /// Report actions.
-pub mod action {
+pub(crate) mod action {
     /// Create stack instances.
-    pub const CREATE: &str = "create-stack-instances";
+    pub(crate) const CREATE: &str = "create-stack-instances";
     /// Re-deploy instances that are outdated or failed.
-    pub const RETRY: &str = "update-stack-instances";
+    pub(crate) const RETRY: &str = "update-stack-instances";
     /// Delete instances of accounts that left.
-    pub const REMOVE: &str = "delete-stack-instances";
+    pub(crate) const REMOVE: &str = "delete-stack-instances";
     /// Check only.
-    pub const CHECK: &str = "check";
+    pub(crate) const CHECK: &str = "check";
 }
 
 /// One StackSet operation: these accounts in these regions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Accounts, sorted.
     pub accounts: Vec<String>,
     /// Regions, sorted.
@@ -31,7 +31,7 @@ pub struct Batch {
 
 /// The plan: writes to make and items to report as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Missing instances, batched.
     pub create: Vec<Batch>,
     /// Outdated or failed instances to re-deploy (only when retrying is configured).
@@ -44,7 +44,7 @@ pub struct Plan {
 
 /// Configuration the planner needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rules<'a> {
+pub(crate) struct Rules<'a> {
     /// Where the StackSet deploys.
     pub regions: &'a [String],
     /// Accounts never touched.
@@ -58,7 +58,7 @@ pub struct Rules<'a> {
 }
 
 /// Plans a reconcile.
-pub fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
+pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     let mut out = Plan::default();
     let in_scope = |a: &str| rules.only.is_none_or(|only| only.iter().any(|o| o == a));
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -165,16 +165,11 @@ fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTreeMap<&str, O
         .collect()
 }
 
+/// Resource id of stack-instance items.
+pub(crate) const STACK_INSTANCE: &str = "stack-instance";
+
 fn item(account: &str, region: &str, action: &str, status: Status, reason: String) -> Item {
-    Item {
-        account_id: account.into(),
-        region: region.into(),
-        resource_id: "stack-instance".into(),
-        action: action.into(),
-        status,
-        reason,
-        outcome: None,
-    }
+    Item::new(account, region, STACK_INSTANCE, action, status, reason)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::state::{Account, PermissionModel, StackInstance, StackSet};
 use crate::aws::{describe, error_code};
 
 /// CloudFormation and Organizations clients of the management account (or delegated admin).
-pub struct Readers<'a> {
+pub(crate) struct Readers<'a> {
     /// CloudFormation in the StackSet's home region.
     pub cfn: &'a aws_sdk_cloudformation::Client,
     /// Organizations.
@@ -19,7 +19,7 @@ pub struct Readers<'a> {
 
 impl Readers<'_> {
     /// The StackSet's permission model and execution mode.
-    pub async fn stack_set(&self, name: &str) -> Result<StackSet, String> {
+    pub(crate) async fn stack_set(&self, name: &str) -> Result<StackSet, String> {
         let out =
             self.cfn.describe_stack_set().stack_set_name(name).call_as(self.call_as.clone()).send().await.map_err(
                 |e| format!("cannot read StackSet {name}: {}; check STACKSET_NAME and STACKSET_CALL_AS", describe(&e)),
@@ -34,7 +34,7 @@ impl Readers<'_> {
     }
 
     /// Whether organizations (trusted) access is activated for StackSets.
-    pub async fn organizations_access(&self) -> Result<bool, String> {
+    pub(crate) async fn organizations_access(&self) -> Result<bool, String> {
         let out = self.cfn.describe_organizations_access().call_as(self.call_as.clone()).send().await.map_err(|e| {
             format!("cannot read whether organizations access is activated for StackSets: {}", describe(&e))
         })?;
@@ -42,7 +42,7 @@ impl Readers<'_> {
     }
 
     /// Every instance of the StackSet (paginated).
-    pub async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, String> {
+    pub(crate) async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, String> {
         let mut pages =
             self.cfn.list_stack_instances().stack_set_name(name).call_as(self.call_as.clone()).into_paginator().send();
         let mut out = Vec::new();
@@ -67,7 +67,7 @@ impl Readers<'_> {
 
     /// Every account with its state; with `parents`, each with its direct parent, found by
     /// walking the OU tree (two calls per OU instead of one per account).
-    pub async fn accounts(&self, parents: bool) -> Result<Vec<Account>, String> {
+    pub(crate) async fn accounts(&self, parents: bool) -> Result<Vec<Account>, String> {
         if !parents {
             let mut pages = self.org.list_accounts().into_paginator().send();
             let mut out = Vec::new();
@@ -107,7 +107,7 @@ impl Readers<'_> {
     }
 
     /// Status of a plain stack, `None` when it does not exist (or was deleted).
-    pub async fn stack_status(&self, name: &str) -> Result<Option<String>, String> {
+    pub(crate) async fn stack_status(&self, name: &str) -> Result<Option<String>, String> {
         match self.cfn.describe_stacks().stack_name(name).send().await {
             Ok(out) => Ok(out
                 .stacks()

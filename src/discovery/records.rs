@@ -13,15 +13,15 @@ use crate::aws::describe;
 use crate::report::{Item, Status};
 
 /// `source` of the records.
-pub const SOURCE: &str = "mdc-connector";
+pub(crate) const SOURCE: &str = "mdc-connector";
 /// `detail-type` of the records.
-pub const DETAIL_TYPE: &str = "Member Connector Record";
+pub(crate) const DETAIL_TYPE: &str = "Member Connector Record";
 /// PutEvents takes at most this many entries per call.
 const BATCH: usize = 10;
 
 /// The records' `detail` objects for a reconcile's items: none when no account was onboarded,
 /// failed or left pending (a dry run, or a compliant organization).
-pub fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
+pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
     let mut per_account: BTreeMap<&str, (Vec<&str>, Status, Vec<&str>)> = BTreeMap::new();
     for item in items.iter().filter(|i| i.action == action::CREATE || i.action == action::RETRY) {
         if item.status == Status::Planned {
@@ -71,7 +71,11 @@ pub fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTr
 }
 
 /// Publishes records to `bus` (name or ARN), ten per call; returns how many were accepted.
-pub async fn publish(client: &aws_sdk_eventbridge::Client, bus: &str, records: &[Value]) -> Result<usize, String> {
+pub(crate) async fn publish(
+    client: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    records: &[Value],
+) -> Result<usize, String> {
     let mut sent = 0;
     for chunk in records.chunks(BATCH) {
         let entries: Vec<PutEventsRequestEntry> = chunk
@@ -106,15 +110,8 @@ mod tests {
     use super::*;
 
     fn item(account: &str, region: &str, status: Status) -> Item {
-        Item {
-            account_id: account.into(),
-            region: region.into(),
-            resource_id: "stack-instance".into(),
-            action: action::CREATE.into(),
-            status,
-            reason: if status == Status::Done { "created".into() } else { "busy".into() },
-            outcome: None,
-        }
+        let reason = if status == Status::Done { "created" } else { "busy" };
+        Item::new(account, region, "stack-instance", action::CREATE, status, reason)
     }
 
     #[test]

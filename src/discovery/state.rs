@@ -2,7 +2,7 @@
 
 /// How the StackSet deploys (read from the StackSet itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PermissionModel {
+pub(crate) enum PermissionModel {
     /// `SELF_MANAGED`: targets are account ids.
     SelfManaged,
     /// `SERVICE_MANAGED`: targets are OUs (narrowed to accounts with `AccountFilterType`).
@@ -11,7 +11,7 @@ pub enum PermissionModel {
 
 /// The onboarding StackSet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StackSet {
+pub(crate) struct StackSet {
     /// Name.
     pub name: String,
     /// Permission model.
@@ -22,7 +22,7 @@ pub struct StackSet {
 
 /// One stack instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StackInstance {
+pub(crate) struct StackInstance {
     /// Account.
     pub account: String,
     /// Region.
@@ -37,7 +37,7 @@ pub struct StackInstance {
 
 /// An account of the organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     /// Id.
     pub id: String,
     /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`, ...
@@ -48,7 +48,7 @@ pub struct Account {
 
 /// Everything the planner needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Estate {
+pub(crate) struct Estate {
     /// The StackSet.
     pub stack_set: StackSet,
     /// Its instances.

@@ -5,25 +5,22 @@ use std::time::Instant;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::IamInstanceProfileSpecification;
 
-use super::iam::AccountIam;
+use super::ledger::{DEFERRED, RoleLedger};
 use super::plan::{Decision, RoleRef, action};
 use super::read::current_association;
 use crate::aws::{describe, error_code};
 use crate::report::{Item, Status};
 
-/// Reason given to writes skipped because the invocation ran out of time.
-pub const DEFERRED: &str = "deferred: the invocation's time budget is spent; the next scan continues";
-
 /// Where and how a unit's decisions are applied.
-pub struct Unit<'a> {
+pub(crate) struct Unit<'a> {
     /// Account of the unit.
     pub account_id: &'a str,
     /// Region of the unit.
     pub region: &'a str,
     /// EC2 client for the unit.
     pub ec2: &'a Client,
-    /// The account's IAM view and role ledger.
-    pub iam: &'a AccountIam,
+    /// The account's role ledger.
+    pub(crate) ledger: &'a RoleLedger,
     /// Plan only.
     pub dry_run: bool,
     /// No write is started after this instant.
@@ -36,19 +33,11 @@ impl Unit<'_> {
     }
 
     fn item(&self, instance_id: &str, action: &str, status: Status, reason: String) -> Item {
-        Item {
-            account_id: self.account_id.to_string(),
-            region: self.region.to_string(),
-            resource_id: instance_id.to_string(),
-            action: action.to_string(),
-            status,
-            reason,
-            outcome: None,
-        }
+        Item::new(self.account_id, self.region, instance_id, action, status, reason)
     }
 
     /// Applies every decision in order; never stops early on an error.
-    pub async fn apply(&self, decisions: Vec<(String, Decision)>) -> Vec<Item> {
+    pub(crate) async fn apply(&self, decisions: Vec<(String, Decision)>) -> Vec<Item> {
         let mut items = Vec::with_capacity(decisions.len());
         for (instance_id, decision) in decisions {
             let item = match decision {
@@ -62,7 +51,7 @@ impl Unit<'_> {
                     self.item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)
                 }
                 Decision::AttachPolicy { profile, role } => {
-                    let (status, reason) = self.iam.ensure_policy(&role, self.dry_run, self.may_write()).await;
+                    let (status, reason) = self.ledger.ensure_policy(&role, self.dry_run, self.may_write()).await;
                     self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"))
                 }
                 Decision::Associate { profile, attach } => {
@@ -100,7 +89,7 @@ impl Unit<'_> {
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
         };
-        let (role_status, role_reason) = self.iam.ensure_policy(role, self.dry_run, self.may_write()).await;
+        let (role_status, role_reason) = self.ledger.ensure_policy(role, self.dry_run, self.may_write()).await;
         let combined = match (status, role_status) {
             (_, Status::Failed) => Status::Failed,
             (s, _) => s,

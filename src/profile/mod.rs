@@ -1,15 +1,21 @@
-//! Instance-profile remediation: every EC2 instance gets an instance profile whose role carries
-//! `AmazonSSMManagedInstanceCore`.
+//! Instance-profile remediation (`profile-scan`): every EC2 instance gets an instance profile
+//! whose role carries `AmazonSSMManagedInstanceCore`.
 //!
-//! Per (account, region): [`read`] the instances, their associations and the profiles they use;
-//! [`plan`] one decision per instance (pure); [`apply`] them, attaching the policy once per role per
-//! run through the account's [`iam`] ledger. A customer's profile is never replaced or removed.
+//! Per (account, region): [`read`] the instances, their associations and the profiles they use
+//! (through the shared [`crate::iam`] view); [`plan`] one decision per instance (pure); [`apply`]
+//! them, attaching the policy once per role per run through the account's [`ledger`]. A
+//! customer's profile is never replaced or removed. [`trigger`] says what the function accepts,
+//! [`settings`] what it reads from the environment.
 
-pub mod apply;
-pub mod iam;
-pub mod plan;
-pub mod read;
-pub mod scan;
-pub mod state;
+mod apply;
+mod ledger;
+mod plan;
+mod read;
+mod scan;
+mod settings;
+mod state;
+pub mod trigger;
 
 pub use scan::{JOB, ProfileScan, ScanRequest};
+pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings};
+pub use trigger::{ProfileTrigger, ScanCommand};

@@ -1,22 +1,23 @@
 //! The pure planner: turns a unit's state into one decision per instance. No AWS here.
 
-use super::state::{Instance, PolicyState, Profile, ProfileLookup, Role, UnitState};
+use super::state::{Instance, UnitState};
+use crate::iam::{PolicyState, Profile, ProfileLookup, Role};
 
 /// Action names used in report items.
-pub mod action {
+pub(crate) mod action {
     /// Nothing needed.
-    pub const NONE: &str = "none";
+    pub(crate) const NONE: &str = "none";
     /// Associate the connector's instance profile.
-    pub const ASSOCIATE: &str = "associate-instance-profile";
+    pub(crate) const ASSOCIATE: &str = "associate-instance-profile";
     /// Attach `AmazonSSMManagedInstanceCore` to a role.
-    pub const ATTACH: &str = "attach-role-policy";
+    pub(crate) const ATTACH: &str = "attach-role-policy";
     /// A whole work unit.
-    pub const SCAN: &str = "scan";
+    pub(crate) const SCAN: &str = "scan";
 }
 
 /// A role that must carry the policy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RoleRef {
+pub(crate) struct RoleRef {
     /// Name, for `AttachRolePolicy`.
     pub name: String,
     /// ARN, for the report.
@@ -25,7 +26,7 @@ pub struct RoleRef {
 
 /// What to do with one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Profile present and its role carries the policy.
     Compliant {
         /// Profile name.
@@ -60,7 +61,7 @@ pub enum Decision {
 
 /// Planner inputs that come from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Policy<'a> {
+pub(crate) struct Policy<'a> {
     /// Tag key that opts an instance out.
     pub opt_out_tag: &'a str,
     /// Profile given to unprofiled instances.
@@ -72,7 +73,7 @@ pub struct Policy<'a> {
 }
 
 /// One decision per instance, in input order.
-pub fn plan(state: &UnitState, policy: &Policy<'_>) -> Vec<(String, Decision)> {
+pub(crate) fn plan(state: &UnitState, policy: &Policy<'_>) -> Vec<(String, Decision)> {
     state.instances.iter().map(|i| (i.id.clone(), decide(i, state, policy))).collect()
 }
 

@@ -1,14 +1,14 @@
 //! Reads one (account, region) into [`UnitState`]: paginated `DescribeInstances` and
-//! `DescribeIamInstanceProfileAssociations`, then the referenced profiles through [`AccountIam`].
+//! `DescribeIamInstanceProfileAssociations`, then the referenced profiles through [`IamView`].
 
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
-use super::iam::AccountIam;
 use super::state::{AttachedProfile, Instance, UnitState};
 use crate::aws::describe;
+use crate::iam::IamView;
 
 /// Instance states considered (terminated and shutting-down instances are ignored).
 const STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
@@ -16,9 +16,9 @@ const STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 const PAGE_SIZE: i32 = 1000;
 
 /// Reads the unit. `only` limits it to one instance (the launch event path).
-pub async fn read_unit(
+pub(crate) async fn read_unit(
     ec2: &Client,
-    iam: &AccountIam,
+    iam: &IamView,
     opt_out_tag: &str,
     connector_profile: &str,
     only: Option<&str>,
@@ -111,7 +111,7 @@ async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashM
 }
 
 /// Re-reads the live association of one instance after a lost race: the profile ARN, if any.
-pub async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, String> {
+pub(crate) async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, String> {
     let associations = describe_associations(ec2, Some(instance_id)).await?;
     Ok(associations.get(instance_id).filter(|(_, s)| s != "disassociated").map(|(arn, _)| arn.clone()))
 }

@@ -2,8 +2,7 @@
 //! StackSet (daily reconcile, Organizations and Control Tower events, manual `reconcile`).
 
 use connector_engine::aws::load_base_config;
-use connector_engine::config::Config;
-use connector_engine::discovery::AccountDiscovery;
+use connector_engine::discovery::{AccountDiscovery, DiscoverySettings};
 use connector_engine::report::Report;
 use connector_engine::runtime::{respond, write_deadline};
 use connector_engine::telemetry;
@@ -13,9 +12,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let job = AccountDiscovery::new(config, load_base_config().await)
-        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let settings =
+        DiscoverySettings::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let job = AccountDiscovery::new(settings, load_base_config().await);
     let job = &job;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handle(job, event).await })).await
 }

@@ -5,9 +5,8 @@
 // The SDK futures nested in the handler are deep; the default limit (128) is just short.
 #![recursion_limit = "256"]
 
-use connector_engine::arc::ArcProvisioner;
+use connector_engine::arc::{ArcProvisioner, ArcSettings};
 use connector_engine::aws::load_base_config;
-use connector_engine::config::Config;
 use connector_engine::report::Report;
 use connector_engine::runtime::{respond, write_deadline};
 use connector_engine::telemetry;
@@ -17,9 +16,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let job = ArcProvisioner::new(config, load_base_config().await)
-        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let settings = ArcSettings::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let job = ArcProvisioner::new(settings, load_base_config().await);
     let job = &job;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handle(job, event).await })).await
 }

@@ -2,8 +2,7 @@
 //! `AmazonSSMManagedInstanceCore` (scheduled scan, launch events, manual `scan`).
 
 use connector_engine::aws::load_base_config;
-use connector_engine::config::Config;
-use connector_engine::profile::ProfileScan;
+use connector_engine::profile::{ProfileScan, ProfileSettings};
 use connector_engine::report::Report;
 use connector_engine::runtime::{respond, write_deadline};
 use connector_engine::telemetry;
@@ -13,8 +12,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let job = ProfileScan::new(config, load_base_config().await);
+    let settings = ProfileSettings::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let job = ProfileScan::new(settings, load_base_config().await);
     let job = &job;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handle(job, event).await })).await
 }

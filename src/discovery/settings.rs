@@ -1,0 +1,140 @@
+//! account-discovery's settings: [`Common`], the onboarding StackSet (required: the function stops
+//! at cold start without it) and how it is managed. Read once at cold start; only these variables
+//! are read.
+
+use crate::config::{Common, Env};
+use crate::error::ConfigError;
+use crate::validate::is_region;
+
+/// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
+pub const DEFAULT_MANAGEMENT_STACK: &str = "mdc-connector-member";
+
+/// Validated settings of account-discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoverySettings {
+    /// Excluded accounts, dry run.
+    pub common: Common,
+    /// `STACKSET_NAME`: the onboarding StackSet.
+    pub stackset_name: String,
+    /// `STACKSET_REGIONS`: regions the StackSet deploys to.
+    pub stackset_regions: Vec<String>,
+    /// `STACKSET_RETRY_FAILED`: re-deploy OUTDATED, INOPERABLE or failed instances.
+    pub retry_failed: bool,
+    /// `STACKSET_REMOVE_DEPARTED`: delete instances of accounts that left or closed.
+    pub remove_departed: bool,
+    /// `STACKSET_CALL_AS=DELEGATED_ADMIN`: call StackSets as a delegated administrator.
+    pub delegated_admin: bool,
+    /// `STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS`: activate organizations (trusted) access for
+    /// service-managed StackSets when it is off.
+    pub activate_organizations_access: bool,
+    /// `MANAGEMENT_STACK_NAME`: the member template's plain stack in the management account.
+    pub management_stack_name: String,
+    /// `CONNECTOR_EVENT_BUS`: EventBridge bus (name or ARN) that receives member-connector records.
+    pub event_bus: Option<String>,
+}
+
+impl DiscoverySettings {
+    /// Settings for `stackset_name` deployed to `stackset_regions`, everything else at its default.
+    pub fn new(stackset_name: &str, stackset_regions: &[&str]) -> Self {
+        DiscoverySettings {
+            common: Common::default(),
+            stackset_name: stackset_name.into(),
+            stackset_regions: stackset_regions.iter().map(|r| r.to_string()).collect(),
+            retry_failed: false,
+            remove_departed: false,
+            delegated_admin: false,
+            activate_organizations_access: false,
+            management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
+            event_bus: None,
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`; `STACKSET_NAME` and `STACKSET_REGIONS` are required.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        let stack_name = "a StackSet name: a letter, then letters, digits and hyphens, at most 128";
+        Ok(DiscoverySettings {
+            common: Common::read(&env)?,
+            stackset_name: env
+                .single("STACKSET_NAME", is_stack_name, stack_name)?
+                .ok_or_else(|| ConfigError::missing("STACKSET_NAME", "account-discovery"))?,
+            stackset_regions: env
+                .list("STACKSET_REGIONS", is_region, "a region name such as eu-west-1")?
+                .ok_or_else(|| ConfigError::missing("STACKSET_REGIONS", "account-discovery"))?,
+            retry_failed: env.boolean("STACKSET_RETRY_FAILED", false)?,
+            remove_departed: env.boolean("STACKSET_REMOVE_DEPARTED", false)?,
+            delegated_admin: match env.get("STACKSET_CALL_AS").as_deref() {
+                None | Some("SELF") => false,
+                Some("DELEGATED_ADMIN") => true,
+                Some(other) => {
+                    return Err(ConfigError::invalid("STACKSET_CALL_AS", other, "expected SELF or DELEGATED_ADMIN"));
+                }
+            },
+            activate_organizations_access: env.boolean("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS", false)?,
+            management_stack_name: env
+                .single("MANAGEMENT_STACK_NAME", is_stack_name, "a stack name")?
+                .unwrap_or_else(|| DEFAULT_MANAGEMENT_STACK.into()),
+            event_bus: env.single(
+                "CONNECTOR_EVENT_BUS",
+                is_bus,
+                "an EventBridge bus name or ARN (letters, digits, . - _ / :)",
+            )?,
+        })
+    }
+}
+
+fn is_bus(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1600 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:".contains(&b))
+}
+
+fn is_stack_name(s: &str) -> bool {
+    s.len() <= 128
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<DiscoverySettings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        DiscoverySettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const REQUIRED: [(&str, &str); 2] = [("STACKSET_NAME", "mdc-connector-members"), ("STACKSET_REGIONS", "eu-west-1")];
+
+    #[test]
+    fn the_stackset_is_required_and_named_in_the_error() {
+        let err = parse(&[REQUIRED[1]]).unwrap_err();
+        assert_eq!(err.variable, "STACKSET_NAME");
+        assert!(err.to_string().contains("required by account-discovery"), "{err}");
+        assert_eq!(parse(&[REQUIRED[0]]).unwrap_err().variable, "STACKSET_REGIONS");
+        assert_eq!(parse(&REQUIRED).unwrap(), DiscoverySettings::new("mdc-connector-members", &["eu-west-1"]));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_other_functions_variables_are_not_read() {
+        for (name, value) in [
+            ("STACKSET_NAME", "1bad"),
+            ("STACKSET_REGIONS", "mars-1"),
+            ("STACKSET_CALL_AS", "ROOT"),
+            ("STACKSET_RETRY_FAILED", "sometimes"),
+            ("CONNECTOR_EVENT_BUS", "bus with spaces"),
+        ] {
+            let mut vars = REQUIRED.to_vec();
+            vars.push((name, value));
+            let err = parse(&vars).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{name}={value:?} gave {err}");
+        }
+        let mut vars = REQUIRED.to_vec();
+        vars.extend([("ARC_TENANT_ID", "x"), ("CONNECTOR_REGIONS", "mars"), ("INSTANCE_PROFILE_NAME", "a/b")]);
+        assert!(parse(&vars).is_ok());
+    }
+}

@@ -1,0 +1,73 @@
+//! What account-discovery accepts: its schedule, the manual `reconcile`, and Organizations and
+//! Control Tower events (classified once, by [`classify`]). Everything else is refused by
+//! [`crate::event::refuse`], naming the function it belongs to.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::events::{OrgEvent, classify};
+use crate::error::EventError;
+use crate::event::{Incoming, manual, recognise, refuse};
+
+/// What an account-discovery invocation was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiscoveryTrigger {
+    /// EventBridge `Scheduled Event`: the daily reconcile.
+    Scheduled,
+    /// `{"action":"reconcile","dryRun":false}`.
+    Reconcile(ReconcileCommand),
+    /// An `aws.organizations` or `aws.controltower` event.
+    Organizations {
+        /// What it means for onboarding.
+        event: OrgEvent,
+        /// Its `detail-type`, for the report.
+        detail_type: String,
+        /// The event's `account` (the management account), for the report.
+        account: Option<String>,
+    },
+}
+
+/// The manual `reconcile` request, camelCase, unknown fields rejected.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReconcileCommand {
+    /// Plan only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Parses an account-discovery payload.
+pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
+    let incoming = recognise(payload)?;
+    match &incoming {
+        Incoming::Manual { action, payload } if action == "reconcile" => {
+            Ok(DiscoveryTrigger::Reconcile(manual(payload)?))
+        }
+        _ if incoming.is_schedule() => Ok(DiscoveryTrigger::Scheduled),
+        Incoming::Event(event) if event.source == "aws.organizations" || event.source == "aws.controltower" => {
+            Ok(DiscoveryTrigger::Organizations {
+                event: classify(&event.detail),
+                detail_type: event.detail_type.clone(),
+                account: event.account.clone(),
+            })
+        }
+        _ => Err(refuse(&incoming)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reconcile_is_strict_and_other_requests_name_their_function() {
+        assert_eq!(
+            parse(&json!({"action":"reconcile","dryRun":true})).unwrap(),
+            DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: true })
+        );
+        assert!(matches!(parse(&json!({"action":"reconcile","force":true})), Err(EventError::InvalidRequest(_))));
+        let err = parse(&json!({"action":"scan"})).unwrap_err().to_string();
+        assert!(err.contains("profile-scan"), "{err}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The role ledger: `AmazonSSMManagedInstanceCore` is attached at most once per role per run,
+//! however many instances and regions of the account share the role, and each role gets one
+//! report item (region `global`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::plan::{RoleRef, action};
+use crate::aws::{describe, error_code};
+use crate::iam::{GLOBAL, IamView};
+use crate::report::{Item, Status};
+
+/// Reason given to writes skipped because the invocation ran out of time.
+pub(crate) const DEFERRED: &str = "deferred: the invocation's time budget is spent; the next scan continues";
+
+/// One account's ledger for one run.
+pub(crate) struct RoleLedger {
+    iam: Arc<IamView>,
+    account_id: String,
+    outcomes: Mutex<HashMap<String, (Status, String)>>,
+    items: std::sync::Mutex<Vec<Item>>,
+}
+
+impl RoleLedger {
+    fn new(iam: Arc<IamView>, account_id: &str) -> Self {
+        RoleLedger {
+            iam,
+            account_id: account_id.to_string(),
+            outcomes: Mutex::new(HashMap::new()),
+            items: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The account's IAM reads.
+    pub(crate) fn iam(&self) -> &IamView {
+        &self.iam
+    }
+
+    /// Makes `role` carry the policy: attaches it the first time a run asks (or plans it in a dry
+    /// run) and returns the recorded outcome to every later caller. With `may_write` false (time
+    /// budget spent) nothing is written or recorded, so a later caller in the run may still attach.
+    pub(crate) async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, may_write: bool) -> (Status, String) {
+        let mut outcomes = self.outcomes.lock().await;
+        if let Some(outcome) = outcomes.get(&role.name) {
+            return outcome.clone();
+        }
+        let outcome = if dry_run {
+            (Status::Planned, format!("would attach AmazonSSMManagedInstanceCore to role {}", role.arn))
+        } else if !may_write {
+            (Status::Skipped, DEFERRED.to_string())
+        } else {
+            let attach = self.iam.client().attach_role_policy().role_name(&role.name).policy_arn(self.iam.policy_arn());
+            match attach.send().await {
+                Ok(_) => {
+                    self.iam.mark_attached(&role.name);
+                    (Status::Done, format!("attached AmazonSSMManagedInstanceCore to role {}", role.arn))
+                }
+                Err(e) => (Status::Failed, attach_failure(&role.arn, error_code(&e), &describe(&e))),
+            }
+        };
+        if outcome.0 != Status::Skipped {
+            outcomes.insert(role.name.clone(), outcome.clone());
+        }
+        if let Ok(mut items) = self.items.lock() {
+            let item = Item::new(&self.account_id, GLOBAL, &role.arn, action::ATTACH, outcome.0, outcome.1.clone());
+            items.push(item);
+        }
+        outcome
+    }
+
+    fn take_items(&self) -> Vec<Item> {
+        self.items.lock().map(|mut items| std::mem::take(&mut *items)).unwrap_or_default()
+    }
+}
+
+/// The ledgers of one run, one per account entered.
+#[derive(Default)]
+pub(crate) struct Ledgers {
+    accounts: std::sync::Mutex<HashMap<String, Arc<RoleLedger>>>,
+}
+
+impl Ledgers {
+    /// The account's ledger, made on first use over its IAM view.
+    pub(crate) fn for_account(&self, account_id: &str, iam: &Arc<IamView>) -> Arc<RoleLedger> {
+        match self.accounts.lock() {
+            Ok(mut accounts) => accounts
+                .entry(account_id.to_string())
+                .or_insert_with(|| Arc::new(RoleLedger::new(iam.clone(), account_id)))
+                .clone(),
+            Err(_) => Arc::new(RoleLedger::new(iam.clone(), account_id)),
+        }
+    }
+
+    /// Report items for the roles this run attached (or planned, or failed to attach).
+    pub(crate) fn take_items(&self) -> Vec<Item> {
+        let Ok(accounts) = self.accounts.lock() else { return Vec::new() };
+        accounts.values().flat_map(|ledger| ledger.take_items()).collect()
+    }
+}
+
+fn attach_failure(role_arn: &str, code: Option<&str>, detail: &str) -> String {
+    match code {
+        Some("LimitExceeded") => format!(
+            "cannot attach AmazonSSMManagedInstanceCore to role {role_arn}: it already has the maximum number of managed policies; detach one or raise the quota ({detail})"
+        ),
+        Some("NoSuchEntity") => format!("role {role_arn} disappeared during the scan ({detail})"),
+        Some("AccessDenied") | Some("AccessDeniedException") => format!(
+            "not allowed to attach AmazonSSMManagedInstanceCore to role {role_arn}: check the member role's permissions, permission boundaries and SCPs ({detail})"
+        ),
+        _ => format!("cannot attach AmazonSSMManagedInstanceCore to role {role_arn}: {detail}"),
+    }
+}

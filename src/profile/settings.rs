@@ -1,0 +1,103 @@
+//! profile-scan's settings: [`Common`], [`Fleet`], the member role it assumes, the connector's
+//! instance profile and whether customers' roles get the policy. Read once at cold start; only
+//! these variables are read.
+
+use crate::config::{Common, Env, Fleet};
+use crate::error::ConfigError;
+use crate::validate::{is_iam_name, is_role_ref};
+
+/// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
+pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
+/// Instance profile given to unprofiled instances when `INSTANCE_PROFILE_NAME` is not set.
+pub const DEFAULT_INSTANCE_PROFILE: &str = "MdcConnectorInstanceProfile";
+
+/// Validated settings of profile-scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileSettings {
+    /// Excluded accounts, dry run.
+    pub common: Common,
+    /// Regions, opt-out tag, concurrency.
+    pub fleet: Fleet,
+    /// `CONNECTOR_MEMBER_ROLE`: role (name or `path/name`) assumed in member accounts.
+    pub member_role: String,
+    /// `INSTANCE_PROFILE_NAME`: profile given to instances that have none.
+    pub instance_profile_name: String,
+    /// `ATTACH_POLICY_TO_EXISTING_ROLES`: attach the SSM policy to the roles of customers' profiles.
+    pub attach_policy_to_existing_roles: bool,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        ProfileSettings {
+            common: Common::default(),
+            fleet: Fleet::default(),
+            member_role: DEFAULT_MEMBER_ROLE.into(),
+            instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
+            attach_policy_to_existing_roles: true,
+        }
+    }
+}
+
+impl ProfileSettings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        Ok(ProfileSettings {
+            common: Common::read(&env)?,
+            fleet: Fleet::read(&env)?,
+            member_role: env
+                .single("CONNECTOR_MEMBER_ROLE", is_role_ref, "a role name or path/name")?
+                .unwrap_or_else(|| DEFAULT_MEMBER_ROLE.into()),
+            instance_profile_name: env
+                .single("INSTANCE_PROFILE_NAME", |s| is_iam_name(s, 128), "an instance profile name (no path)")?
+                .unwrap_or_else(|| DEFAULT_INSTANCE_PROFILE.into()),
+            attach_policy_to_existing_roles: env.boolean("ATTACH_POLICY_TO_EXISTING_ROLES", true)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<ProfileSettings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ProfileSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_every_variable() {
+        assert_eq!(parse(&[]).unwrap(), ProfileSettings::default());
+        let s = parse(&[
+            ("CONNECTOR_MEMBER_ROLE", "team/ConnectorRole"),
+            ("INSTANCE_PROFILE_NAME", "MyProfile"),
+            ("ATTACH_POLICY_TO_EXISTING_ROLES", "false"),
+            ("CONNECTOR_REGIONS", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(s.member_role, "team/ConnectorRole");
+        assert_eq!(s.instance_profile_name, "MyProfile");
+        assert!(!s.attach_policy_to_existing_roles);
+        assert_eq!(s.fleet.regions, Some(vec!["eu-west-1".to_string()]));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_other_functions_variables_are_not_read() {
+        for (name, value) in [
+            ("CONNECTOR_MEMBER_ROLE", "bad role"),
+            ("INSTANCE_PROFILE_NAME", "path/name"),
+            ("ATTACH_POLICY_TO_EXISTING_ROLES", "2"),
+        ] {
+            let err = parse(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{name}={value:?} gave {err}");
+        }
+        let others = [("ARC_TENANT_ID", "not-a-guid"), ("STACKSET_CALL_AS", "ROOT"), ("ARC_PROXY_URL", "ftp://x")];
+        assert_eq!(parse(&others).unwrap(), ProfileSettings::default());
+    }
+}

@@ -1,0 +1,42 @@
+//! The run skeleton every job shares: work units executed with bounded concurrency, each failing
+//! on its own, collected into the report's items.
+
+use std::future::Future;
+
+use futures::StreamExt;
+
+use crate::report::{Item, collect_units};
+
+/// What a work unit yields: its items, or the one item saying why the whole unit failed.
+pub(crate) type UnitResult = Result<Vec<Item>, Item>;
+
+/// Runs `work` on every unit, at most `concurrency` at once; returns the items of all units (a
+/// failed unit is one item) and how many units failed.
+pub(crate) async fn fan_out<U, F, Fut>(units: Vec<U>, concurrency: usize, work: F) -> (Vec<Item>, usize)
+where
+    F: Fn(U) -> Fut,
+    Fut: Future<Output = UnitResult>,
+{
+    let results: Vec<UnitResult> =
+        futures::stream::iter(units).map(work).buffer_unordered(concurrency.max(1)).collect().await;
+    let mut items = Vec::new();
+    let failed = collect_units(&mut items, results);
+    (items, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    #[tokio::test]
+    async fn failed_units_are_counted_and_never_stop_the_others() {
+        let (items, failed) = fan_out(vec![1, 2, 3, 4], 2, |n| async move {
+            let item = Item::new("111111111111", "eu-west-1", n.to_string(), "scan", Status::Done, "");
+            if n % 2 == 0 { Err(Item { status: Status::Failed, ..item }) } else { Ok(vec![item]) }
+        })
+        .await;
+        assert_eq!(failed, 2);
+        assert_eq!(items.len(), 4);
+    }
+}

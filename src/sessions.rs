@@ -1,0 +1,127 @@
+//! Who the function is, and an SDK config per account it works in.
+//!
+//! [`Sessions`] hands out one [`AccountSession`] per account per run: the function's own
+//! credentials for its own account, `sts:AssumeRole` into a role of the member template for the
+//! others, plus the account's [`IamView`]. Different accounts are entered concurrently (no lock is
+//! held across `AssumeRole`); a failed `AssumeRole` is not remembered, so the account's next use
+//! in the run tries again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use tokio::sync::OnceCell;
+
+use crate::aws::{chain, describe, iam_client};
+use crate::iam::IamView;
+
+/// Who the function runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The function's own account (the management account in an organization).
+    pub(crate) account_id: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`.
+    pub(crate) partition: String,
+}
+
+impl Identity {
+    /// Asks STS who we are.
+    pub(crate) async fn discover(base: &SdkConfig) -> Result<Self, String> {
+        let out = aws_sdk_sts::Client::new(base).get_caller_identity().send().await.map_err(|e| describe(&e))?;
+        let account_id = out.account().unwrap_or_default().to_string();
+        let partition = out.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
+        if account_id.is_empty() {
+            return Err("GetCallerIdentity returned no account".into());
+        }
+        Ok(Identity { account_id, partition })
+    }
+
+    /// ARN of `AmazonSSMManagedInstanceCore` in this partition.
+    pub(crate) fn ssm_core_policy_arn(&self) -> String {
+        format!("arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore", self.partition)
+    }
+}
+
+/// What a run needs to act in one account.
+pub(crate) struct AccountSession {
+    /// SDK config with the account's credentials (region set per client).
+    pub(crate) config: SdkConfig,
+    /// The account's IAM reads, cached for the run.
+    pub(crate) iam: Arc<IamView>,
+}
+
+/// Per-account sessions of one run.
+pub(crate) struct Sessions {
+    base: SdkConfig,
+    identity: Identity,
+    member_role: String,
+    session_name: String,
+    cells: std::sync::Mutex<HashMap<String, Arc<OnceCell<Arc<AccountSession>>>>>,
+}
+
+impl Sessions {
+    /// `member_role` is a role name or `path/name`; `job` names the STS session for CloudTrail.
+    pub(crate) fn new(base: SdkConfig, identity: Identity, member_role: &str, job: &str) -> Self {
+        Sessions {
+            base,
+            identity,
+            member_role: member_role.to_string(),
+            session_name: format!("mdc-connector-{job}"),
+            cells: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The function's identity.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The base config (the function's own credentials).
+    pub(crate) fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// ARN of the member role in `account_id`.
+    fn member_role_arn(&self, account_id: &str) -> String {
+        format!("arn:{}:iam::{account_id}:role/{}", self.identity.partition, self.member_role)
+    }
+
+    /// The account's session, entered on first use. A failure names the role and says what to
+    /// check; it is not cached.
+    pub(crate) async fn for_account(&self, account_id: &str) -> Result<Arc<AccountSession>, String> {
+        let cell = {
+            let Ok(mut cells) = self.cells.lock() else {
+                return Err("internal: the session table is poisoned".into());
+            };
+            cells.entry(account_id.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.enter(account_id)).await.cloned()
+    }
+
+    async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, String> {
+        let config =
+            if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
+        let iam = Arc::new(IamView::new(iam_client(&config), &self.identity.ssm_core_policy_arn()));
+        Ok(Arc::new(AccountSession { config, iam }))
+    }
+
+    async fn assume(&self, account_id: &str) -> Result<SdkConfig, String> {
+        let role_arn = self.member_role_arn(account_id);
+        let provider = AssumeRoleProvider::builder(role_arn.clone())
+            .session_name(self.session_name.clone())
+            .configure(&self.base)
+            .build()
+            .await;
+        match provider.provide_credentials().await {
+            Ok(credentials) => {
+                Ok(self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
+            }
+            Err(e) => Err(format!(
+                "cannot assume {role_arn}: {}; check that the member template is deployed in the account and trusts this function",
+                chain(&e)
+            )),
+        }
+    }
+}
