@@ -1,6 +1,12 @@
 //! Errors of the engine. Messages are lowercase and say what to do next.
 
+use std::error::Error as StdError;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
+
+use crate::aws::describe;
 
 /// A configuration variable has a value the engine cannot use.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,6 +58,64 @@ pub enum EventError {
     NotHandled(String),
 }
 
+/// Why a call, a step or a work unit failed: typed inside the engine, one line of words an operator
+/// can act on in the report.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Failure {
+    /// An AWS call failed after the SDK's retries.
+    #[error("{context}: {detail}{}", remedy_suffix(remedy))]
+    Aws {
+        /// What was being done (`DescribeInstances`, `cannot read StackSet x`).
+        context: String,
+        /// AWS's error code, when it sent one.
+        code: Option<String>,
+        /// `Code: message`, or the cause chain.
+        detail: String,
+        /// What to do about it; empty when the context says enough.
+        remedy: &'static str,
+    },
+    /// A role in another account could not be assumed.
+    #[error(
+        "cannot assume {role_arn}: {detail}; check that the member template is deployed in the account and trusts this function"
+    )]
+    AssumeRole {
+        /// The role.
+        role_arn: String,
+        /// The cause chain.
+        detail: String,
+    },
+    /// AWS answered without what the engine needs, or a request could not be built.
+    #[error("{0}")]
+    Unexpected(String),
+    /// Something AWS would refuse the work for is not in place; the message says how to fix it.
+    #[error("{0}")]
+    Precondition(String),
+}
+
+impl Failure {
+    /// An AWS call failed while doing `context`.
+    pub(crate) fn aws<E, R>(context: impl Into<String>, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        Self::aws_with(context, err, "")
+    }
+
+    /// An AWS call failed while doing `context`; `remedy` says what to do.
+    pub(crate) fn aws_with<E, R>(context: impl Into<String>, err: &SdkError<E, R>, remedy: &'static str) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        Failure::Aws { context: context.into(), code: err.code().map(str::to_string), detail: describe(err), remedy }
+    }
+}
+
+fn remedy_suffix(remedy: &str) -> String {
+    if remedy.is_empty() { String::new() } else { format!("; {remedy}") }
+}
+
 /// Why an invocation failed as a whole (nothing could be attempted).
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
@@ -62,10 +126,10 @@ pub enum InvocationError {
     #[error(
         "cannot establish the function's own AWS identity: {0}; check the execution role and AWS_REGION / AWS_ENDPOINT_URL"
     )]
-    Identity(String),
+    Identity(Failure),
     /// No region could be determined.
     #[error("cannot determine the regions to cover: {0}; set CONNECTOR_REGIONS")]
-    Regions(String),
+    Regions(Failure),
 }
 
 impl From<InvocationError> for Diagnostic {

@@ -1,4 +1,4 @@
-//! The run report every invocation returns and logs as one JSON line (DESIGN.md §2).
+//! The run report every invocation returns and logs as one JSON line (docs/report.md).
 
 use serde::Serialize;
 

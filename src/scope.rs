@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
-use crate::aws::{describe, ec2_client, error_code, organizations_client};
-use crate::error::InvocationError;
+use crate::aws::{ec2_client, error_code, organizations_client};
+use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Status};
 use crate::sessions::Sessions;
 
@@ -159,7 +159,7 @@ pub(crate) enum Membership {
 }
 
 /// Lists the organization's accounts (paginated `ListAccounts`).
-pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membership, String> {
+pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Membership, Failure> {
     let mut pages = org.list_accounts().into_paginator().send();
     let (mut active, mut inactive) = (Vec::new(), Vec::new());
     while let Some(page) = pages.next().await {
@@ -169,9 +169,10 @@ pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Me
                 return Ok(Membership::Standalone);
             }
             Err(e) => {
-                return Err(format!(
-                    "cannot list the organization's accounts: {}; run in the management account or a delegated administrator, or name accountIds",
-                    describe(&e)
+                return Err(Failure::aws_with(
+                    "cannot list the organization's accounts",
+                    &e,
+                    "run in the management account or a delegated administrator, or name accountIds",
                 ));
             }
         };
@@ -198,8 +199,8 @@ pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Me
 }
 
 /// Regions enabled in the account (`DescribeRegions`), sorted.
-pub(crate) async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, String> {
-    let out = ec2.describe_regions().send().await.map_err(|e| describe(&e))?;
+pub(crate) async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, Failure> {
+    let out = ec2.describe_regions().send().await.map_err(|e| Failure::aws("DescribeRegions", &e))?;
     let mut regions: Vec<String> = out.regions().iter().filter_map(|r| r.region_name()).map(String::from).collect();
     regions.sort();
     Ok(regions)

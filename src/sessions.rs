@@ -14,7 +14,8 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::OnceCell;
 
-use crate::aws::{chain, describe, iam_client};
+use crate::aws::{chain, iam_client};
+use crate::error::Failure;
 use crate::iam::IamView;
 
 /// Who the function runs as.
@@ -28,12 +29,13 @@ pub(crate) struct Identity {
 
 impl Identity {
     /// Asks STS who we are.
-    pub(crate) async fn discover(base: &SdkConfig) -> Result<Self, String> {
-        let out = aws_sdk_sts::Client::new(base).get_caller_identity().send().await.map_err(|e| describe(&e))?;
+    pub(crate) async fn discover(base: &SdkConfig) -> Result<Self, Failure> {
+        let sts = aws_sdk_sts::Client::new(base);
+        let out = sts.get_caller_identity().send().await.map_err(|e| Failure::aws("GetCallerIdentity", &e))?;
         let account_id = out.account().unwrap_or_default().to_string();
         let partition = out.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
         if account_id.is_empty() {
-            return Err("GetCallerIdentity returned no account".into());
+            return Err(Failure::Unexpected("GetCallerIdentity returned no account".into()));
         }
         Ok(Identity { account_id, partition })
     }
@@ -90,24 +92,24 @@ impl Sessions {
 
     /// The account's session, entered on first use. A failure names the role and says what to
     /// check; it is not cached.
-    pub(crate) async fn for_account(&self, account_id: &str) -> Result<Arc<AccountSession>, String> {
+    pub(crate) async fn for_account(&self, account_id: &str) -> Result<Arc<AccountSession>, Failure> {
         let cell = {
             let Ok(mut cells) = self.cells.lock() else {
-                return Err("internal: the session table is poisoned".into());
+                return Err(Failure::Unexpected("internal: the session table is poisoned".into()));
             };
             cells.entry(account_id.to_string()).or_default().clone()
         };
         cell.get_or_try_init(|| self.enter(account_id)).await.cloned()
     }
 
-    async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, String> {
+    async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, Failure> {
         let config =
             if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
         let iam = Arc::new(IamView::new(iam_client(&config), &self.identity.ssm_core_policy_arn()));
         Ok(Arc::new(AccountSession { config, iam }))
     }
 
-    async fn assume(&self, account_id: &str) -> Result<SdkConfig, String> {
+    async fn assume(&self, account_id: &str) -> Result<SdkConfig, Failure> {
         let role_arn = self.member_role_arn(account_id);
         let provider = AssumeRoleProvider::builder(role_arn.clone())
             .session_name(self.session_name.clone())
@@ -118,10 +120,7 @@ impl Sessions {
             Ok(credentials) => {
                 Ok(self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
             }
-            Err(e) => Err(format!(
-                "cannot assume {role_arn}: {}; check that the member template is deployed in the account and trusts this function",
-                chain(&e)
-            )),
+            Err(e) => Err(Failure::AssumeRole { role_arn, detail: chain(&e) }),
         }
     }
 }

@@ -9,6 +9,7 @@ use aws_sdk_ssm::types::ParameterStringFilter;
 use super::plan::{Batch, PROVISION};
 use super::send::{CommandSettings, Secret, remove_staged_secret, send, stage_secret, track};
 use crate::aws::describe;
+use crate::error::Failure;
 use crate::report::{Item, Status};
 
 /// One (account, region) being provisioned.
@@ -33,7 +34,7 @@ impl UnitRun<'_> {
     pub(crate) async fn apply(
         &self,
         batches: &[Batch],
-        secret: Result<&Secret, &String>,
+        secret: Result<&Secret, &Failure>,
         history_in_progress: bool,
     ) -> Vec<Item> {
         let (account_id, region) = (self.account_id, self.region);
@@ -49,7 +50,7 @@ impl UnitRun<'_> {
             Err(e) => Err(e.clone()),
         };
         if let Err(reason) = staging {
-            return every(Status::Failed, &reason);
+            return every(Status::Failed, &reason.to_string());
         }
         let mut items = Vec::new();
         let mut tracking = Vec::new();
@@ -64,7 +65,7 @@ impl UnitRun<'_> {
                     batch
                         .instance_ids
                         .iter()
-                        .map(|id| item(account_id, region, id, Status::Failed, Some("failed"), reason.clone())),
+                        .map(|id| item(account_id, region, id, Status::Failed, Some("failed"), reason.to_string())),
                 ),
             }
         }
@@ -113,7 +114,7 @@ pub(crate) async fn clean_up_staged(
             Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))
         }
         Ok(false) => None,
-        Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason)),
+        Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason.to_string())),
     }
 }
 

@@ -17,7 +17,7 @@ use super::settings::ArcSettings;
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::{ec2_client, ssm_client};
-use crate::error::InvocationError;
+use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
 use crate::run::{UnitResult, fan_out};
 use crate::scope::{ScopeRequest, ScopeRules};
@@ -157,7 +157,7 @@ impl ArcProvisioner {
                 .collect(),
         };
         // Read once per invocation (not per container): a rotated secret is picked up at once.
-        let secret: OnceCell<Result<Secret, String>> = OnceCell::new();
+        let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
         let unit_count = units.len();
         let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |unit| {
             let (sessions, secret) = (&sessions, &secret);
@@ -175,15 +175,15 @@ impl ArcProvisioner {
     async fn unit(
         &self,
         unit: &UnitRequest,
-        session: Result<std::sync::Arc<AccountSession>, String>,
-        secret: &OnceCell<Result<Secret, String>>,
+        session: Result<std::sync::Arc<AccountSession>, Failure>,
+        secret: &OnceCell<Result<Secret, Failure>>,
         request: &ProvisionRequest,
         deadline: Option<Instant>,
     ) -> UnitResult {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
-        let fail = |reason: String| {
+        let fail = |reason: Failure| {
             tracing::warn!(account_id, region, %reason, "work unit failed");
-            item(account_id, region, "*", Status::Failed, None, reason)
+            item(account_id, region, "*", Status::Failed, None, reason.to_string())
         };
         let session = session.map_err(fail)?;
         let ssm = ssm_client(&session.config, region);
@@ -280,7 +280,7 @@ impl ArcProvisioner {
         let session = match sessions.for_account(account_id).await {
             Ok(session) => session,
             Err(reason) => {
-                let failed = item(account_id, region, instance_id, Status::Failed, None, reason);
+                let failed = item(account_id, region, instance_id, Status::Failed, None, reason.to_string());
                 return Ok(Report::new(JOB, false, vec![failed], 1, 1));
             }
         };

@@ -12,7 +12,8 @@ use aws_smithy_types::date_time::Format;
 
 use super::outcome::parse_result;
 use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
-use crate::aws::{describe, error_code};
+use crate::aws::error_code;
+use crate::error::Failure;
 use crate::iam::{IamView, PolicyState, ProfileLookup, profile_name_from_arn};
 
 /// Run Command keeps invocations for 30 days: older runs are not visible anyway.
@@ -26,7 +27,7 @@ pub(crate) async fn read_unit(
     documents: &HashMap<Platform, String>,
     only: Option<&BTreeSet<String>>,
     with_history: bool,
-) -> Result<UnitState, String> {
+) -> Result<UnitState, Failure> {
     let instances = running_instances(ec2, only).await?;
     let managed = managed_instances(ssm).await?;
     let document_versions = document_versions(ssm, documents).await?;
@@ -40,7 +41,7 @@ pub(crate) async fn read_unit(
 async fn running_instances(
     ec2: &aws_sdk_ec2::Client,
     only: Option<&BTreeSet<String>>,
-) -> Result<Vec<Ec2Instance>, String> {
+) -> Result<Vec<Ec2Instance>, Failure> {
     let mut request = ec2
         .describe_instances()
         .filters(Filter::builder().name("instance-state-name").values("running").build())
@@ -53,7 +54,7 @@ async fn running_instances(
     let mut pages = request.into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("DescribeInstances: {}", describe(&e)))?;
+        let page = page.map_err(|e| Failure::aws("DescribeInstances", &e))?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
             let Some(id) = instance.instance_id() else { continue };
             out.push(Ec2Instance {
@@ -70,16 +71,16 @@ async fn running_instances(
     Ok(out)
 }
 
-async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, ManagedInstance>, String> {
+async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, ManagedInstance>, Failure> {
     let filter = InstanceInformationStringFilter::builder()
         .key("ResourceType")
         .values("EC2Instance")
         .build()
-        .map_err(|e| format!("internal: {e}"))?;
+        .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
     let mut pages = ssm.describe_instance_information().filters(filter).max_results(50).into_paginator().send();
     let mut out = HashMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("DescribeInstanceInformation: {}", describe(&e)))?;
+        let page = page.map_err(|e| Failure::aws("DescribeInstanceInformation", &e))?;
         for info in page.instance_information_list() {
             let Some(id) = info.instance_id() else { continue };
             let platform = match info.platform_type() {
@@ -97,7 +98,7 @@ async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, 
 async fn document_versions(
     ssm: &aws_sdk_ssm::Client,
     documents: &HashMap<Platform, String>,
-) -> Result<HashMap<Platform, String>, String> {
+) -> Result<HashMap<Platform, String>, Failure> {
     let mut out = HashMap::new();
     for (platform, name) in documents {
         match ssm.describe_document().name(name).send().await {
@@ -107,7 +108,7 @@ async fn document_versions(
                 }
             }
             Err(e) if error_code(&e) == Some("InvalidDocument") => {}
-            Err(e) => return Err(format!("DescribeDocument {name}: {}", describe(&e))),
+            Err(e) => return Err(Failure::aws(format!("DescribeDocument {name}"), &e)),
         }
     }
     Ok(out)
@@ -117,9 +118,10 @@ async fn document_versions(
 async fn history(
     ssm: &aws_sdk_ssm::Client,
     documents: &HashMap<Platform, String>,
-) -> Result<HashMap<String, LastRun>, String> {
-    let since =
-        DateTime::from(SystemTime::now() - HISTORY).fmt(Format::DateTime).map_err(|e| format!("internal: {e}"))?;
+) -> Result<HashMap<String, LastRun>, Failure> {
+    let since = DateTime::from(SystemTime::now() - HISTORY)
+        .fmt(Format::DateTime)
+        .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
     let mut latest: HashMap<String, (f64, LastRun)> = HashMap::new();
     for name in documents.values() {
         let filters = [
@@ -128,11 +130,11 @@ async fn history(
         ];
         let mut request = ssm.list_command_invocations().details(true).max_results(50);
         for filter in filters {
-            request = request.filters(filter.map_err(|e| format!("internal: {e}"))?);
+            request = request.filters(filter.map_err(|e| Failure::Unexpected(format!("internal: {e}")))?);
         }
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("ListCommandInvocations: {}", describe(&e)))?;
+            let page = page.map_err(|e| Failure::aws("ListCommandInvocations", &e))?;
             for invocation in page.command_invocations() {
                 let (Some(instance), Some(command)) = (invocation.instance_id(), invocation.command_id()) else {
                     continue;

@@ -10,7 +10,8 @@ use aws_sdk_ssm::types::ParameterType;
 
 use super::outcome::{Outcome, is_final, outcome, parse_result};
 use super::plan::Batch;
-use crate::aws::{describe, error_code};
+use crate::aws::error_code;
+use crate::error::Failure;
 use crate::report::Status;
 
 /// How long a run tracks its commands at most (less when the invocation's deadline comes first).
@@ -31,18 +32,20 @@ impl fmt::Debug for Secret {
 }
 
 /// Reads the onboarding secret from the management account's SecureString.
-pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, String> {
+pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Failure> {
     let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
-        format!(
-            "cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER): {}; create it as a SecureString in the function's region and allow ssm:GetParameter on it",
-            describe(&e)
+        Failure::aws_with(
+            format!("cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER)"),
+            &e,
+            "create it as a SecureString in the function's region and allow ssm:GetParameter on it",
         )
     })?;
-    out.parameter().and_then(|p| p.value()).map(|v| Secret(v.to_string())).ok_or_else(|| format!("{name} has no value"))
+    let value = out.parameter().and_then(|p| p.value());
+    value.map(|v| Secret(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
 }
 
 /// Puts the secret in the member account and region as a SecureString the instances read.
-pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), String> {
+pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), Failure> {
     ssm.put_parameter()
         .name(staged)
         .value(secret.0.clone())
@@ -52,15 +55,15 @@ pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) ->
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("cannot stage the onboarding secret as {staged}: {}", describe(&e)))
+        .map_err(|e| Failure::aws(format!("cannot stage the onboarding secret as {staged}"), &e))
 }
 
 /// Deletes the staged secret; true when there was one.
-pub(crate) async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, String> {
+pub(crate) async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, Failure> {
     match ssm.delete_parameter().name(staged).send().await {
         Ok(_) => Ok(true),
         Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(false),
-        Err(e) => Err(format!("cannot remove the staged secret {staged}: {}", describe(&e))),
+        Err(e) => Err(Failure::aws(format!("cannot remove the staged secret {staged}"), &e)),
     }
 }
 
@@ -77,7 +80,7 @@ pub(crate) struct CommandSettings<'a> {
 }
 
 /// Sends one batch; the command id.
-pub(crate) async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, String> {
+pub(crate) async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, Failure> {
     let parameters: HashMap<String, Vec<String>> =
         settings.parameters.iter().map(|(k, v)| (k.to_string(), vec![v.clone()])).collect();
     let out = ssm
@@ -92,8 +95,9 @@ pub(crate) async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings
         .timeout_seconds(DELIVERY_TIMEOUT_SECONDS)
         .send()
         .await
-        .map_err(|e| format!("SendCommand {}: {}", batch.document, describe(&e)))?;
-    out.command().and_then(|c| c.command_id()).map(str::to_string).ok_or_else(|| "SendCommand returned no id".into())
+        .map_err(|e| Failure::aws(format!("SendCommand {}", batch.document), &e))?;
+    let id = out.command().and_then(|c| c.command_id()).map(str::to_string);
+    id.ok_or_else(|| Failure::Unexpected("SendCommand returned no id".into()))
 }
 
 /// Polls the command's invocations until every instance is final or `until` comes; instances
@@ -107,7 +111,7 @@ pub(crate) async fn track(
     let mut pending: BTreeSet<String> = instance_ids.iter().cloned().collect();
     let mut done = HashMap::new();
     let mut delay = POLL.0;
-    let mut last_error: Option<String>;
+    let mut last_error: Option<Failure>;
     loop {
         match final_invocations(ssm, command_id, &pending).await {
             Ok(finished) => {
@@ -144,11 +148,11 @@ async fn final_invocations(
     ssm: &Client,
     command_id: &str,
     pending: &BTreeSet<String>,
-) -> Result<Vec<(String, Outcome)>, String> {
+) -> Result<Vec<(String, Outcome)>, Failure> {
     let mut pages = ssm.list_command_invocations().command_id(command_id).details(true).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("ListCommandInvocations: {}", describe(&e)))?;
+        let page = page.map_err(|e| Failure::aws("ListCommandInvocations", &e))?;
         for invocation in page.command_invocations() {
             let Some(id) = invocation.instance_id().filter(|id| pending.contains(*id)) else { continue };
             let status = invocation.status().map(|s| s.as_str()).unwrap_or("Pending");
@@ -177,7 +181,7 @@ pub(crate) async fn invocation_result(
     ssm: &Client,
     command_id: &str,
     instance_id: &str,
-) -> Result<Option<Outcome>, String> {
+) -> Result<Option<Outcome>, Failure> {
     match ssm.get_command_invocation().command_id(command_id).instance_id(instance_id).send().await {
         Ok(out) => {
             let status = out.status().map(|s| s.as_str()).unwrap_or("Pending");
@@ -188,7 +192,7 @@ pub(crate) async fn invocation_result(
             Ok(Some(outcome(command_id, status, out.response_code(), output)))
         }
         Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => Ok(None),
-        Err(e) => Err(format!("GetCommandInvocation: {}", describe(&e))),
+        Err(e) => Err(Failure::aws("GetCommandInvocation", &e)),
     }
 }
 

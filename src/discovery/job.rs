@@ -14,8 +14,8 @@ use super::records::{publish, records};
 use super::settings::DiscoverySettings;
 use super::state::{Estate, PermissionModel};
 use super::trigger::{DiscoveryTrigger, parse};
-use crate::aws::{describe, organizations_client};
-use crate::error::InvocationError;
+use crate::aws::organizations_client;
+use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
 use crate::sessions::Identity;
 
@@ -69,7 +69,7 @@ impl AccountDiscovery {
         let org = organizations_client(&self.base);
         let call_as = if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
         let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
-        let fail = |reason: String| Report::new(JOB, dry_run, vec![unit_failure(name, reason)], 1, 1);
+        let fail = |reason: Failure| Report::new(JOB, dry_run, vec![unit_failure(name, reason.to_string())], 1, 1);
 
         let stack_set = match readers.stack_set(name).await {
             Ok(s) => s,
@@ -124,7 +124,7 @@ impl AccountDiscovery {
             let client = aws_sdk_eventbridge::Client::new(&self.base);
             let (status, reason) = match publish(&client, bus, &records).await {
                 Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),
-                Err(reason) => (Status::Failed, reason),
+                Err(reason) => (Status::Failed, reason.to_string()),
             };
             items.push(Item::new(&identity.account_id, "*", bus, "publish-records", status, reason));
         }
@@ -137,14 +137,14 @@ impl AccountDiscovery {
 impl AccountDiscovery {
     /// Service-managed StackSets need organizations (trusted) access: `None` when it is on, an
     /// item when this run activated it (or would), an error with the remediation otherwise.
-    async fn organizations_access(&self, readers: &Readers<'_>, dry_run: bool) -> Result<Option<Item>, String> {
+    async fn organizations_access(&self, readers: &Readers<'_>, dry_run: bool) -> Result<Option<Item>, Failure> {
         if readers.organizations_access().await? {
             return Ok(None);
         }
         if !self.settings.activate_organizations_access {
-            return Err(format!(
+            return Err(Failure::Precondition(format!(
                 "organizations access (trusted access) is not activated for CloudFormation StackSets, so this service-managed StackSet cannot deploy (AWS answers \"{ACCESS_ERROR}\"); activate it in the CloudFormation console (StackSets, Activate trusted access), run `aws cloudformation activate-organizations-access`, or set STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS=true"
-            ));
+            )));
         }
         let item = |status: Status, reason: &str| {
             Item::new("*", "*", "organizations-access", "activate-organizations-access", status, reason)
@@ -157,7 +157,7 @@ impl AccountDiscovery {
             .activate_organizations_access()
             .send()
             .await
-            .map_err(|e| format!("cannot activate organizations access for StackSets: {}", describe(&e)))?;
+            .map_err(|e| Failure::aws("cannot activate organizations access for StackSets", &e))?;
         Ok(Some(item(
             Status::Done,
             "activated organizations access for StackSets (STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS)",

@@ -5,7 +5,8 @@ use aws_sdk_cloudformation::types::{CallAs, PermissionModels};
 use aws_sdk_organizations::types::ChildType;
 
 use super::state::{Account, PermissionModel, StackInstance, StackSet};
-use crate::aws::{describe, error_code};
+use crate::aws::error_code;
+use crate::error::Failure;
 
 /// CloudFormation and Organizations clients of the management account (or delegated admin).
 pub(crate) struct Readers<'a> {
@@ -19,12 +20,18 @@ pub(crate) struct Readers<'a> {
 
 impl Readers<'_> {
     /// The StackSet's permission model and execution mode.
-    pub(crate) async fn stack_set(&self, name: &str) -> Result<StackSet, String> {
+    pub(crate) async fn stack_set(&self, name: &str) -> Result<StackSet, Failure> {
         let out =
             self.cfn.describe_stack_set().stack_set_name(name).call_as(self.call_as.clone()).send().await.map_err(
-                |e| format!("cannot read StackSet {name}: {}; check STACKSET_NAME and STACKSET_CALL_AS", describe(&e)),
+                |e| {
+                    Failure::aws_with(
+                        format!("cannot read StackSet {name}"),
+                        &e,
+                        "check STACKSET_NAME and STACKSET_CALL_AS",
+                    )
+                },
             )?;
-        let set = out.stack_set().ok_or_else(|| format!("StackSet {name} not returned"))?;
+        let set = out.stack_set().ok_or_else(|| Failure::Unexpected(format!("StackSet {name} not returned")))?;
         let model = match set.permission_model() {
             Some(PermissionModels::ServiceManaged) => PermissionModel::ServiceManaged,
             _ => PermissionModel::SelfManaged,
@@ -34,20 +41,24 @@ impl Readers<'_> {
     }
 
     /// Whether organizations (trusted) access is activated for StackSets.
-    pub(crate) async fn organizations_access(&self) -> Result<bool, String> {
-        let out = self.cfn.describe_organizations_access().call_as(self.call_as.clone()).send().await.map_err(|e| {
-            format!("cannot read whether organizations access is activated for StackSets: {}", describe(&e))
-        })?;
+    pub(crate) async fn organizations_access(&self) -> Result<bool, Failure> {
+        let out = self
+            .cfn
+            .describe_organizations_access()
+            .call_as(self.call_as.clone())
+            .send()
+            .await
+            .map_err(|e| Failure::aws("cannot read whether organizations access is activated for StackSets", &e))?;
         Ok(out.status().map(|s| s.as_str()) == Some("ENABLED"))
     }
 
     /// Every instance of the StackSet (paginated).
-    pub(crate) async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, String> {
+    pub(crate) async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, Failure> {
         let mut pages =
             self.cfn.list_stack_instances().stack_set_name(name).call_as(self.call_as.clone()).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("cannot list the instances of StackSet {name}: {}", describe(&e)))?;
+            let page = page.map_err(|e| Failure::aws(format!("cannot list the instances of StackSet {name}"), &e))?;
             for s in page.summaries() {
                 let (Some(account), Some(region)) = (s.account(), s.region()) else { continue };
                 out.push(StackInstance {
@@ -67,28 +78,24 @@ impl Readers<'_> {
 
     /// Every account with its state; with `parents`, each with its direct parent, found by
     /// walking the OU tree (two calls per OU instead of one per account).
-    pub(crate) async fn accounts(&self, parents: bool) -> Result<Vec<Account>, String> {
+    pub(crate) async fn accounts(&self, parents: bool) -> Result<Vec<Account>, Failure> {
         if !parents {
             let mut pages = self.org.list_accounts().into_paginator().send();
             let mut out = Vec::new();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| format!("cannot list the organization's accounts: {}", describe(&e)))?;
+                let page = page.map_err(|e| Failure::aws("cannot list the organization's accounts", &e))?;
                 out.extend(page.accounts().iter().filter_map(|a| account(a, None)));
             }
             return Ok(out);
         }
-        let roots = self
-            .org
-            .list_roots()
-            .send()
-            .await
-            .map_err(|e| format!("cannot list the organization's roots: {}", describe(&e)))?;
+        let roots =
+            self.org.list_roots().send().await.map_err(|e| Failure::aws("cannot list the organization's roots", &e))?;
         let mut queue: Vec<String> = roots.roots().iter().filter_map(|r| r.id()).map(String::from).collect();
         let mut out = Vec::new();
         while let Some(parent) = queue.pop() {
             let mut pages = self.org.list_accounts_for_parent().parent_id(&parent).into_paginator().send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| format!("cannot list the accounts of {parent}: {}", describe(&e)))?;
+                let page = page.map_err(|e| Failure::aws(format!("cannot list the accounts of {parent}"), &e))?;
                 out.extend(page.accounts().iter().filter_map(|a| account(a, Some(&parent))));
             }
             let mut pages = self
@@ -99,7 +106,7 @@ impl Readers<'_> {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| format!("cannot list the OUs under {parent}: {}", describe(&e)))?;
+                let page = page.map_err(|e| Failure::aws(format!("cannot list the OUs under {parent}"), &e))?;
                 queue.extend(page.children().iter().filter_map(|c| c.id()).map(String::from));
             }
         }
@@ -107,7 +114,7 @@ impl Readers<'_> {
     }
 
     /// Status of a plain stack, `None` when it does not exist (or was deleted).
-    pub(crate) async fn stack_status(&self, name: &str) -> Result<Option<String>, String> {
+    pub(crate) async fn stack_status(&self, name: &str) -> Result<Option<String>, Failure> {
         match self.cfn.describe_stacks().stack_name(name).send().await {
             Ok(out) => Ok(out
                 .stacks()
@@ -116,7 +123,7 @@ impl Readers<'_> {
                 .map(|s| s.as_str().to_string())
                 .filter(|s| s != "DELETE_COMPLETE")),
             Err(e) if error_code(&e) == Some("ValidationError") => Ok(None),
-            Err(e) => Err(format!("cannot read stack {name}: {}", describe(&e))),
+            Err(e) => Err(Failure::aws(format!("cannot read stack {name}"), &e)),
         }
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{Value, json};
 
 use super::plan::action;
-use crate::aws::describe;
+use crate::error::Failure;
 use crate::report::{Item, Status};
 
 /// `source` of the records.
@@ -75,7 +75,7 @@ pub(crate) async fn publish(
     client: &aws_sdk_eventbridge::Client,
     bus: &str,
     records: &[Value],
-) -> Result<usize, String> {
+) -> Result<usize, Failure> {
     let mut sent = 0;
     for chunk in records.chunks(BATCH) {
         let entries: Vec<PutEventsRequestEntry> = chunk
@@ -94,11 +94,14 @@ pub(crate) async fn publish(
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| format!("cannot publish member-connector records to {bus}: {}", describe(&e)))?;
+            .map_err(|e| Failure::aws(format!("cannot publish member-connector records to {bus}"), &e))?;
         let failed = out.failed_entry_count();
         if failed > 0 {
             let why: Vec<String> = out.entries().iter().filter_map(|e| e.error_message()).map(String::from).collect();
-            return Err(format!("{failed} member-connector records rejected by {bus}: {}", why.join("; ")));
+            return Err(Failure::Unexpected(format!(
+                "{failed} member-connector records rejected by {bus}: {}",
+                why.join("; ")
+            )));
         }
         sent += chunk.len();
     }

@@ -7,7 +7,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
 use super::state::{AttachedProfile, Instance, UnitState};
-use crate::aws::describe;
+use crate::error::Failure;
 use crate::iam::IamView;
 
 /// Instance states considered (terminated and shutting-down instances are ignored).
@@ -22,7 +22,7 @@ pub(crate) async fn read_unit(
     opt_out_tag: &str,
     connector_profile: &str,
     only: Option<&str>,
-) -> Result<UnitState, String> {
+) -> Result<UnitState, Failure> {
     let mut instances = describe_instances(ec2, opt_out_tag, only).await?;
     let associations = describe_associations(ec2, only).await?;
     for instance in &mut instances {
@@ -47,7 +47,7 @@ pub(crate) async fn read_unit(
     Ok(UnitState { instances, profiles })
 }
 
-async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>) -> Result<Vec<Instance>, String> {
+async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>) -> Result<Vec<Instance>, Failure> {
     let state_filter =
         Filter::builder().name("instance-state-name").set_values(Some(STATES.map(String::from).to_vec())).build();
     let request = ec2.describe_instances().filters(state_filter);
@@ -63,7 +63,7 @@ async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>)
             Err(e) if only.is_some() && crate::aws::error_code(&e) == Some("InvalidInstanceID.NotFound") => {
                 return Ok(out);
             }
-            Err(e) => return Err(format!("DescribeInstances failed: {}", describe(&e))),
+            Err(e) => return Err(Failure::aws("DescribeInstances failed", &e)),
         };
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
             let Some(id) = instance.instance_id() else {
@@ -85,7 +85,7 @@ async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>)
 
 /// Association per instance id: (profile ARN, state). A live association wins over a
 /// `disassociated` one for the same instance.
-async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashMap<String, (String, String)>, String> {
+async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashMap<String, (String, String)>, Failure> {
     let mut request = ec2.describe_iam_instance_profile_associations();
     if let Some(id) = only {
         request = request.filters(Filter::builder().name("instance-id").values(id).build());
@@ -93,7 +93,7 @@ async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashM
     let mut pages = request.into_paginator().send();
     let mut out: HashMap<String, (String, String)> = HashMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("DescribeIamInstanceProfileAssociations failed: {}", describe(&e)))?;
+        let page = page.map_err(|e| Failure::aws("DescribeIamInstanceProfileAssociations failed", &e))?;
         for association in page.iam_instance_profile_associations() {
             let (Some(id), Some(arn)) =
                 (association.instance_id(), association.iam_instance_profile().and_then(|p| p.arn()))
@@ -111,7 +111,7 @@ async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashM
 }
 
 /// Re-reads the live association of one instance after a lost race: the profile ARN, if any.
-pub(crate) async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, String> {
+pub(crate) async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, Failure> {
     let associations = describe_associations(ec2, Some(instance_id)).await?;
     Ok(associations.get(instance_id).filter(|(_, s)| s != "disassociated").map(|(arn, _)| arn.clone()))
 }

@@ -14,7 +14,7 @@ use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::aws::ec2_client;
-use crate::error::InvocationError;
+use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
 use crate::run::{UnitResult, fan_out};
 use crate::scope::{ScopeRequest, ScopeRules};
@@ -119,15 +119,15 @@ impl ProfileScan {
         &self,
         account_id: &str,
         region: &str,
-        session: Result<std::sync::Arc<AccountSession>, String>,
+        session: Result<std::sync::Arc<AccountSession>, Failure>,
         ledgers: &Ledgers,
         request: &ScanRequest,
         deadline: Option<Instant>,
     ) -> UnitResult {
         let resource = request.instance_id.as_deref().unwrap_or("*");
-        let fail = |reason: String| {
+        let fail = |reason: Failure| {
             tracing::warn!(account_id, region, %reason, "work unit failed");
-            Item::new(account_id, region, resource, action::SCAN, Status::Failed, reason)
+            Item::new(account_id, region, resource, action::SCAN, Status::Failed, reason.to_string())
         };
         let session = session.map_err(fail)?;
         let ledger = ledgers.for_account(account_id, &session.iam);
