@@ -9,7 +9,7 @@ use crate::report::Report;
 
 /// Time kept back before the Lambda deadline to finish the report once writes stop: this much,
 /// or a tenth of the invocation's remaining time when that is less.
-pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
+pub(crate) const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 
 /// Deadlines below this are durations, not epoch times (2001-09-09 in ms since the epoch).
 const EPOCH_FLOOR_MS: u64 = 1_000_000_000_000;
@@ -27,13 +27,13 @@ pub fn write_deadline(context: &Context) -> Option<Instant> {
 }
 
 /// Time writes may start in, given the milliseconds left before the deadline.
-pub fn write_budget(remaining_ms: u64) -> Duration {
+pub(crate) fn write_budget(remaining_ms: u64) -> Duration {
     let remaining = Duration::from_millis(remaining_ms);
     remaining.saturating_sub(SAFETY_MARGIN.min(remaining / 10))
 }
 
 /// Logs the report as one JSON line on standard output, followed by its metrics (one EMF line).
-pub fn log_report(report: &Report) {
+pub(crate) fn log_report(report: &Report) {
     println!("{}", report.to_json_line());
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
     println!("{}", crate::metrics::emf(report, now_ms));

@@ -31,7 +31,7 @@ const STATUS_EVENT_ATTEMPTS: u32 = 4;
 
 /// One (account, region) to provision, and which of its instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnitRequest {
+pub(crate) struct UnitRequest {
     /// Account.
     pub account_id: String,
     /// Region.
@@ -42,7 +42,7 @@ pub struct UnitRequest {
 
 /// What one invocation covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProvisionRequest {
+pub(crate) struct ProvisionRequest {
     /// The units; `None` means every account in scope times every configured region.
     pub units: Option<Vec<UnitRequest>>,
     /// Send even where already provisioned; re-connect agents connected elsewhere.
@@ -132,7 +132,11 @@ impl ArcProvisioner {
     }
 
     /// Runs a provisioning request.
-    pub async fn run(&self, request: &ProvisionRequest, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+    pub(crate) async fn run(
+        &self,
+        request: &ProvisionRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Report, InvocationError> {
         let sessions = self.sessions().await?;
         let mut items = Vec::new();
         let rules = self.rules();

@@ -18,7 +18,6 @@ pub mod settings;
 mod state;
 pub mod trigger;
 
-pub use job::{ArcProvisioner, JOB, ProvisionRequest, UnitRequest};
-pub use plan::Selection;
+pub use job::{ArcProvisioner, JOB};
 pub use settings::ArcSettings;
 pub use trigger::{ArcTrigger, ReprovisionCommand, TagSelector};

@@ -14,7 +14,7 @@ pub(crate) const PROVISION: &str = "provision";
 
 /// Which instances of a unit a run covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Only these ids.
     pub ids: Option<BTreeSet<String>>,
     /// Only instances carrying this tag.

@@ -51,7 +51,7 @@ pub const DEFAULT_STAGED_CREDENTIAL: &str = "/mdc-connector/arc/staged-onboardin
 /// the member template, trusted only by the arc-provisioner function's role).
 pub const DEFAULT_PROVISIONING_ROLE: &str = "MdcConnectorProvisioningRole";
 /// Azure clouds the agent knows.
-pub const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
+pub(crate) const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
 
 /// `ARC_*` configuration as read; arc-provisioner requires the Azure target through [`ArcConfig::target`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,31 +260,31 @@ impl ArcTarget {
 }
 
 /// True for a GUID (`8-4-4-4-12` hex digits).
-pub fn is_guid(s: &str) -> bool {
+pub(crate) fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Azure resource group name: 1-90 of letters, digits, `.`, `_`, `(`, `)`, `-`.
-pub fn is_resource_group(s: &str) -> bool {
+pub(crate) fn is_resource_group(s: &str) -> bool {
     (1..=90).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._()-".contains(&b))
 }
 
 /// Azure location: 1-40 lowercase letters and digits.
-pub fn is_location(s: &str) -> bool {
+pub(crate) fn is_location(s: &str) -> bool {
     (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Connector id: a letter or digit, then up to 89 letters, digits, `.`, `_`, `-`.
-pub fn is_connector_id(s: &str) -> bool {
+pub(crate) fn is_connector_id(s: &str) -> bool {
     (1..=90).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// `http(s)://host[:port][/]`, host of letters, digits, `.`, `-`.
-pub fn is_proxy_url(s: &str) -> bool {
+pub(crate) fn is_proxy_url(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")) else {
         return false;
     };
@@ -299,7 +299,7 @@ pub fn is_proxy_url(s: &str) -> bool {
 }
 
 /// Azure Arc private link scope resource id.
-pub fn is_private_link_scope(s: &str) -> bool {
+pub(crate) fn is_private_link_scope(s: &str) -> bool {
     let parts: Vec<&str> = s.split('/').collect();
     parts.len() == 9
         && parts[0].is_empty()
@@ -316,7 +316,7 @@ pub fn is_private_link_scope(s: &str) -> bool {
 }
 
 /// SSM parameter name: optional leading `/`, segments of 1-128 letters, digits, `_`, `.`, `-`, at most 15.
-pub fn is_parameter_name(s: &str) -> bool {
+pub(crate) fn is_parameter_name(s: &str) -> bool {
     let body = s.strip_prefix('/').unwrap_or(s);
     let segments: Vec<&str> = body.split('/').collect();
     segments.len() <= 15
@@ -326,12 +326,12 @@ pub fn is_parameter_name(s: &str) -> bool {
 }
 
 /// SSM document name: 3-128 letters, digits, `_`, `-`, `.`.
-pub fn is_document_name(s: &str) -> bool {
+pub(crate) fn is_document_name(s: &str) -> bool {
     (3..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 /// SendCommand rate: `1`-`10000`-ish number, or `1%`-`100%`.
-pub fn is_rate(s: &str) -> bool {
+pub(crate) fn is_rate(s: &str) -> bool {
     let digits = s.strip_suffix('%').unwrap_or(s);
     (1..=7).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())

@@ -16,6 +16,6 @@ mod settings;
 mod state;
 pub mod trigger;
 
-pub use scan::{JOB, ProfileScan, ScanRequest};
+pub use scan::{JOB, ProfileScan};
 pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings};
 pub use trigger::{ProfileTrigger, ScanCommand};

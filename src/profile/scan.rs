@@ -25,7 +25,7 @@ pub const JOB: &str = "profile-scan";
 
 /// What one invocation covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScanRequest {
+pub(crate) struct ScanRequest {
     /// Only these accounts (default: every account in scope).
     pub accounts: Option<Vec<String>>,
     /// Only these regions (default: the configured ones).
@@ -78,7 +78,11 @@ impl ProfileScan {
     }
 
     /// Runs a scan request.
-    pub async fn run(&self, request: &ScanRequest, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+    pub(crate) async fn run(
+        &self,
+        request: &ScanRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Report, InvocationError> {
         let identity = self
             .identity
             .get_or_try_init(|| Identity::discover(&self.base))
