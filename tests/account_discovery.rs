@@ -304,20 +304,41 @@ async fn service_managed_stack_sets_target_the_accounts_parent_ous_including_nes
     assert_eq!(operations(&moto, "CreateStackInstances"), 1, "one operation for both accounts");
 }
 
+/// DescribeOrganization: "You can call this operation from any account in a organization"; its
+/// `MasterAccountId` is the management account, which StackSets never deploy to, whoever calls.
 #[tokio::test]
-async fn a_delegated_administrator_calls_stack_sets_as_such() {
+async fn a_delegated_administrator_onboards_every_member_including_itself_but_not_the_management_account() {
     let moto = Moto::start();
     let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
+    let members = seed::organization(&management, 2).await;
     create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let admin = moto.account_config(&members[0]).await;
     moto.clear_calls();
-    let job = job(management.clone(), DiscoverySettings { delegated_admin: true, ..config(&[]) });
-    job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
-    let stack_set_calls: Vec<_> =
-        moto.calls().into_iter().filter(|c| c.service == "cloudformation" && c.operation != "DescribeStacks").collect();
-    assert_eq!(instances(&management).await, expected(&members));
-    assert!(stack_set_calls.len() >= 3, "{stack_set_calls:?}");
+
+    // Not registered yet: StackSets refuses CallAs=DELEGATED_ADMIN, and the run says so.
+    let delegated = DiscoverySettings { delegated_admin: true, ..config(&[]) };
+    let refused = job(admin.clone(), delegated.clone()).handle(&json!({"action": "reconcile"}), None).await;
+    let refused = refused.expect("a report");
+    assert_eq!(refused.summary.failed_work_units, 1);
+    assert!(refused.items[0].reason.contains("delegated administrator"), "{:?}", refused.items);
+    assert!(instances(&management).await.is_empty());
+
+    moto.delegated_admin(&members[0]);
+    moto.clear_calls();
+    let report = job(admin.clone(), delegated).handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let stack_set_calls: Vec<_> = moto.calls().into_iter().filter(|c| c.service == "cloudformation").collect();
+    assert_eq!(instances(&management).await, expected(&members), "both members, the administrator included");
+    assert!(stack_set_calls.len() >= 4, "{stack_set_calls:?}");
     assert!(stack_set_calls.iter().all(|c| c.call_as.as_deref() == Some("DELEGATED_ADMIN")), "{stack_set_calls:?}");
+    assert!(
+        !moto.calls().iter().any(|c| c.operation == "DescribeStacks"),
+        "the management account's stacks are not readable here"
+    );
+    let management_item = report.items.iter().find(|i| i.account_id == MANAGEMENT).expect("management reported");
+    assert_eq!(management_item.status, Status::Skipped);
+    assert!(
+        management_item.reason.contains("never deploy") && management_item.reason.contains("delegated administrator")
+    );
 }
 
 #[tokio::test]
@@ -341,10 +362,111 @@ async fn closed_accounts_are_reported_and_never_written_by_default() {
     let report = job.handle(&closed, None).await.expect("event");
     let reasons = item_reason(&report, &members[0]);
     assert!(reasons.contains("SUSPENDED, not ACTIVE"), "{reasons}");
-    assert!(reasons.contains("STACKSET_REMOVE_DEPARTED"), "its instances are reported, kept: {reasons}");
+    assert!(reasons.contains("kept and never written"), "its instances are reported, kept: {reasons}");
     let writes = ["CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances"];
     assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "no write for a closed account");
-    assert_eq!(instances(&management).await, expected(&members), "nothing deleted without STACKSET_REMOVE_DEPARTED");
+    assert_eq!(instances(&management).await, expected(&members), "nothing deleted");
+
+    // Even with removal on: StackSets skips suspended accounts (SKIPPED_SUSPENDED_ACCOUNT), so a
+    // delete would be re-sent every run. It is never sent.
+    let removing = crate::job(management.clone(), DiscoverySettings { remove_departed: true, ..config(&[]) });
+    for _ in 0..2 {
+        removing.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    }
+    assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "no write, run after run");
+}
+
+/// StackSetOperationResultSummary: "FAILED: The operation in the specified account and Region
+/// failed." An operation with every failure tolerated is still SUCCEEDED: only the per-instance
+/// results tell.
+#[tokio::test]
+async fn each_account_and_region_is_reported_from_the_operations_own_results() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 3).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
+    let why = "Account 1 should have 'AWSCloudFormationStackSetExecutionRole' role with trust relationship to Role 'AWSCloudFormationStackSetAdministrationRole'.";
+    moto.stackset_failures(&[(&members[1], REGIONS[1], why)]);
+    moto.disabled_regions(&members[2], &[REGIONS[1]]);
+    moto.clear_calls();
+
+    let settings = DiscoverySettings { event_bus: Some("records".into()), ..config(&[]) };
+    let report = job(management.clone(), settings.clone())
+        .handle(&json!({"action": "reconcile"}), None)
+        .await
+        .expect("reconcile");
+    let item = |account: &str, region: &str| {
+        report
+            .items
+            .iter()
+            .find(|i| i.account_id == account && i.region == region && i.action == "create-stack-instances")
+            .unwrap_or_else(|| panic!("{account} {region}: {:?}", report.items))
+    };
+    assert_eq!(operations(&moto, "CreateStackInstances"), 1, "one operation for the three accounts");
+    assert_eq!(operations(&moto, "ListStackSetOperationResults"), 1);
+    for region in REGIONS {
+        assert_eq!(item(&members[0], region).status, Status::Done);
+    }
+    assert_eq!(item(&members[1], REGIONS[0]).status, Status::Done);
+    assert_eq!(item(&members[1], REGIONS[1]).status, Status::Failed);
+    assert!(item(&members[1], REGIONS[1]).reason.contains("AWSCloudFormationStackSetExecutionRole"));
+    assert_eq!(item(&members[2], REGIONS[1]).status, Status::Failed);
+    assert!(
+        item(&members[2], REGIONS[1]).reason.contains("region enabled"),
+        "{}",
+        item(&members[2], REGIONS[1]).reason
+    );
+
+    let onboarded: Vec<String> = moto
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "PutEvents")
+        .filter_map(|c| serde_json::from_str::<Value>(c.body.as_deref()?).ok())
+        .flat_map(|b| b["Entries"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+        .filter(|d| d["status"] == "onboarded")
+        .filter_map(|d| d["accountId"].as_str().map(String::from))
+        .collect();
+    assert_eq!(onboarded, vec![members[0].clone()], "records only for accounts onboarded in every region");
+
+    // The failed instances stay failed in AWS: the next reconcile reports them with AWS's reason.
+    let again = job(management.clone(), settings).handle(&json!({"action": "reconcile"}), None).await.expect("again");
+    let failed: Vec<_> =
+        again.items.iter().filter(|i| i.status == Status::Failed && i.account_id != MANAGEMENT).collect();
+    assert_eq!(failed.len(), 2, "{:?}", again.items);
+    assert!(failed.iter().all(|i| i.reason.contains("STACKSET_RETRY_FAILED")));
+}
+
+/// An operation still RUNNING when the invocation's budget ends is reported pending, not failed,
+/// and its instances (detailed status RUNNING) are neither failed nor re-sent by the next run.
+#[tokio::test]
+async fn operations_still_running_are_pending_and_never_re_sent() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    moto.stackset_running_polls(1000);
+    moto.clear_calls();
+
+    let deadline = Instant::now() + Duration::from_millis(400);
+    let report = job(management.clone(), DiscoverySettings { retry_failed: true, ..config(&[]) })
+        .handle(&json!({"action": "reconcile"}), Some(deadline))
+        .await
+        .expect("reconcile");
+    let created: Vec<_> = report.items.iter().filter(|i| i.action == "create-stack-instances").collect();
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|i| i.status == Status::Skipped && i.reason.contains("RUNNING")), "{created:?}");
+
+    moto.clear_calls();
+    let next = job(management.clone(), DiscoverySettings { retry_failed: true, ..config(&[]) })
+        .handle(&json!({"action": "reconcile"}), None)
+        .await
+        .expect("next");
+    let member: Vec<_> = next.items.iter().filter(|i| i.account_id == members[0]).collect();
+    assert!(member.iter().all(|i| i.status == Status::Skipped && i.reason.starts_with("pending")), "{member:?}");
+    let writes = ["CreateStackInstances", "UpdateStackInstances"];
+    assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "nothing re-sent while running");
 }
 
 #[tokio::test]
@@ -383,5 +505,66 @@ async fn unhealthy_instances_are_reported_with_their_reason_and_retried_when_con
         healthy.summary.failed, 1,
         "only the management account's missing plain stack is left: {:?}",
         healthy.items
+    );
+}
+
+/// CreateStackInstances API reference: "The maximum number of organizational unit (OUs) supported
+/// by a CreateStackInstances operation is 50." 51 accounts in 51 OUs need two operations.
+#[tokio::test]
+async fn service_managed_operations_never_target_more_than_50_ous() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 51).await;
+    let org = aws_sdk_organizations::Client::new(&management);
+    let root = org.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    let mut ous = Vec::new();
+    for (i, account) in members.iter().enumerate() {
+        let ou = org
+            .create_organizational_unit()
+            .parent_id(&root)
+            .name(format!("team-{i}"))
+            .send()
+            .await
+            .expect("ou")
+            .organizational_unit()
+            .and_then(|o| o.id())
+            .expect("ou id")
+            .to_string();
+        org.move_account()
+            .account_id(account)
+            .source_parent_id(&root)
+            .destination_parent_id(&ou)
+            .send()
+            .await
+            .expect("move");
+        ous.push(ou);
+    }
+    create_stack_set(&management, PermissionModels::ServiceManaged).await;
+    cfn(&management).activate_organizations_access().send().await.expect("trusted access");
+    let too_many = cfn(&management)
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder().set_organizational_unit_ids(Some(ous)).build(),
+        )
+        .regions(REGIONS[0])
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+        .expect_err("the emulator refuses 51 OUs, as AWS does");
+    assert!(too_many.contains("is 50"), "{too_many}");
+    moto.clear_calls();
+
+    let report =
+        job(management.clone(), config(&[])).handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(operations(&moto, "CreateStackInstances"), 2, "{:?}", report.items);
+    let created =
+        report.items.iter().filter(|i| i.action == "create-stack-instances" && i.status == Status::Done).count();
+    assert_eq!(
+        created,
+        51 * REGIONS.len(),
+        "{:?}",
+        report.items.iter().filter(|i| i.status != Status::Done).collect::<Vec<_>>()
     );
 }

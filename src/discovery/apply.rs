@@ -2,6 +2,7 @@
 //! (`OperationInProgressException`, `StaleRequestException`) within the time budget, and waited
 //! for (unless managed execution queues operations) so the next batch does not collide.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -56,43 +57,94 @@ pub(crate) struct Executor<'a> {
     pub backoff: Duration,
 }
 
+/// What sending one batch gave.
 enum Sent {
-    Done(String),
+    /// The operation was accepted: its id.
+    Operation(String),
+    /// It was refused; why.
     Failed(String),
+    /// The StackSet stayed busy until the budget ended.
     Pending,
 }
+
+/// How an operation ended, as far as this invocation saw.
+enum Ended {
+    /// Finished (`SUCCEEDED`, `FAILED` or `STOPPED`): its per-instance results are final.
+    Finished,
+    /// Still queued or running when the budget ended.
+    Running,
+    /// Its status could not be read.
+    Unreadable(String),
+}
+
+/// One (account, region) result of an operation: `ListStackSetOperationResults`.
+type Results = HashMap<(String, String), (String, String)>;
 
 impl Executor<'_> {
     fn time_left(&self) -> bool {
         self.deadline.is_none_or(|d| Instant::now() < d)
     }
 
-    /// Runs the batches in order and returns one item per (account, region).
+    /// Runs the batches in order and returns one item per (account, region), each with its own
+    /// outcome. An operation is `SUCCEEDED` unless its failure tolerance was exceeded (this one
+    /// tolerates every failure), so the per-instance results are the truth: `StackSetOperation
+    /// ResultSummary` "FAILED: The operation in the specified account and Region failed."
     pub(crate) async fn run(&self, kind: Kind, batches: &[Batch]) -> Vec<Item> {
         let mut items = Vec::new();
+        if self.dry_run {
+            for batch in batches {
+                let reason = format!(
+                    "would {} ({} accounts, {} regions in one operation)",
+                    verb(kind),
+                    batch.accounts.len(),
+                    batch.regions.len()
+                );
+                items.extend(each(kind, batch, |_, _| (Status::Planned, reason.clone())));
+            }
+            return items;
+        }
+        // Without managed execution one operation runs at a time: wait for each before the
+        // next. With it, StackSets queues them: send all, then wait.
+        let mut sent: Vec<(&Batch, Sent, Option<Ended>)> = Vec::new();
         for batch in batches {
-            let (status, reason) = if self.dry_run {
-                (
-                    Status::Planned,
-                    format!(
-                        "would {} ({} accounts, {} regions in one operation)",
-                        verb(kind),
-                        batch.accounts.len(),
-                        batch.regions.len()
-                    ),
-                )
-            } else {
-                match self.send_with_retry(kind, batch).await {
-                    Sent::Done(op) => (Status::Done, format!("{} by StackSet operation {op}", past(kind))),
-                    Sent::Failed(reason) => (Status::Failed, reason),
-                    Sent::Pending => (Status::Skipped, PENDING.to_string()),
+            let outcome = self.send_with_retry(kind, batch).await;
+            let ended = match (&outcome, self.stack_set.managed_execution) {
+                (Sent::Operation(op), false) => Some(self.wait_for(op).await),
+                _ => None,
+            };
+            sent.push((batch, outcome, ended));
+        }
+        for (batch, outcome, ended) in sent {
+            let op = match outcome {
+                Sent::Operation(op) => op,
+                Sent::Failed(reason) => {
+                    items.extend(each(kind, batch, |_, _| (Status::Failed, reason.clone())));
+                    continue;
+                }
+                Sent::Pending => {
+                    items.extend(each(kind, batch, |_, _| (Status::Skipped, PENDING.to_string())));
+                    continue;
                 }
             };
-            for account in &batch.accounts {
-                for region in &batch.regions {
-                    items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason.clone()));
+            let ended = match ended {
+                Some(ended) => ended,
+                None => self.wait_for(&op).await,
+            };
+            let results = match ended {
+                Ended::Finished => self.results(&op).await,
+                Ended::Running => {
+                    let reason = format!(
+                        "pending: StackSet operation {op} is still RUNNING when the invocation's budget ended; the next reconcile checks it"
+                    );
+                    items.extend(each(kind, batch, |_, _| (Status::Skipped, reason.clone())));
+                    continue;
                 }
-            }
+                Ended::Unreadable(reason) => Err(reason),
+            };
+            items.extend(each(kind, batch, |account, region| match &results {
+                Err(reason) => (Status::Failed, format!("operation {op} sent; {reason}")),
+                Ok(results) => outcome_of(kind, &op, results.get(&(account.to_string(), region.to_string()))),
+            }));
         }
         items
     }
@@ -106,18 +158,23 @@ impl Executor<'_> {
             }
             let sent = self.send(kind, batch, &operation_id).await;
             match sent.as_ref().map_err(|(code, reason)| (code.as_deref(), reason)) {
-                Ok(op) => return self.wait_for(op.clone()).await,
+                Ok(op) => return Sent::Operation(op.clone()),
                 Err((Some("OperationInProgressException" | "StaleRequestException"), _)) => {
                     tracing::info!(stack_set = %self.stack_set.name, ?wait, "StackSet busy; retrying");
-                    tokio::time::sleep(wait).await;
+                    self.sleep(wait).await;
                     wait = (wait * 2).min(self.backoff * 32);
                 }
-                Err((Some("OperationIdAlreadyExistsException"), _)) => return self.wait_for(operation_id).await,
+                Err((Some("OperationIdAlreadyExistsException"), _)) => return Sent::Operation(operation_id),
                 Err((_, reason)) => return Sent::Failed(reason.clone()),
             }
         }
     }
 
+    /// Sleeps `wait`, but never past the deadline.
+    async fn sleep(&self, wait: Duration) {
+        let left = self.deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(wait.min(left)).await;
+    }
     async fn send(&self, kind: Kind, batch: &Batch, operation_id: &str) -> Result<String, (Option<String>, String)> {
         let preferences = StackSetOperationPreferences::builder()
             .region_concurrency_type(RegionConcurrencyType::Parallel)
@@ -179,7 +236,9 @@ impl Executor<'_> {
                 .stack_set_name(name)
                 .set_regions(Some(batch.regions.clone()))
                 .set_accounts(Some(batch.accounts.clone()))
-                .retain_stacks(false)
+                // Retained: the stack (the instance role and profile live instances use) stays
+                // in the account, only detached from the StackSet.
+                .retain_stacks(true)
                 .operation_preferences(preferences)
                 .operation_id(operation_id)
                 .call_as(self.call_as.clone())
@@ -191,44 +250,54 @@ impl Executor<'_> {
         Ok(out.unwrap_or_else(|| operation_id.to_string()))
     }
 
-    /// Waits until the operation ends (unless managed execution queues the next one).
-    async fn wait_for(&self, operation_id: String) -> Sent {
-        if self.stack_set.managed_execution {
-            return Sent::Done(operation_id);
-        }
+    /// Waits until the operation ends or the budget does.
+    async fn wait_for(&self, operation_id: &str) -> Ended {
         let mut wait = self.backoff;
         loop {
             let status = self
                 .cfn
                 .describe_stack_set_operation()
                 .stack_set_name(&self.stack_set.name)
-                .operation_id(&operation_id)
+                .operation_id(operation_id)
                 .call_as(self.call_as.clone())
                 .send()
                 .await;
             let status = match status {
                 Ok(out) => out.stack_set_operation().and_then(|o| o.status()).map(|s| s.as_str().to_string()),
-                Err(e) => {
-                    return Sent::Failed(format!(
-                        "operation {operation_id} sent; its status is unreadable: {}",
-                        describe(&e)
-                    ));
-                }
+                Err(e) => return Ended::Unreadable(format!("its status is unreadable: {}", describe(&e))),
             };
             match status.as_deref() {
-                Some("SUCCEEDED") | None => return Sent::Done(operation_id),
-                Some(s @ ("FAILED" | "STOPPED")) => {
-                    return Sent::Failed(format!(
-                        "StackSet operation {operation_id} {s}; see ListStackSetOperationResults for each account's reason"
-                    ));
-                }
-                Some(_) if !self.time_left() => return Sent::Done(operation_id),
+                Some("SUCCEEDED" | "FAILED" | "STOPPED") | None => return Ended::Finished,
+                Some(_) if !self.time_left() => return Ended::Running,
                 Some(_) => {
-                    tokio::time::sleep(wait).await;
+                    self.sleep(wait).await;
                     wait = (wait * 2).min(self.backoff * 8);
                 }
             }
         }
+    }
+
+    /// Every (account, region) result of a finished operation (paginated).
+    async fn results(&self, operation_id: &str) -> Result<Results, String> {
+        let mut pages = self
+            .cfn
+            .list_stack_set_operation_results()
+            .stack_set_name(&self.stack_set.name)
+            .operation_id(operation_id)
+            .call_as(self.call_as.clone())
+            .into_paginator()
+            .send();
+        let mut out = Results::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("its per-account results are unreadable: {}", describe(&e)))?;
+            for summary in page.summaries() {
+                let (Some(account), Some(region)) = (summary.account(), summary.region()) else { continue };
+                let status = summary.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                let reason = summary.status_reason().unwrap_or_default().to_string();
+                out.insert((account.to_string(), region.to_string()), (status, reason));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -265,6 +334,39 @@ fn past(kind: Kind) -> &'static str {
     match kind {
         Kind::Create => "created",
         Kind::Retry => "re-deployed",
-        Kind::Remove => "deleted",
+        Kind::Remove => "removed from the StackSet (its stack is retained in the account)",
+    }
+}
+
+/// One item per (account, region) of a batch.
+fn each(kind: Kind, batch: &Batch, outcome: impl Fn(&str, &str) -> (Status, String)) -> Vec<Item> {
+    let mut items = Vec::new();
+    for account in &batch.accounts {
+        for region in &batch.regions {
+            let (status, reason) = outcome(account, region);
+            items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason));
+        }
+    }
+    items
+}
+
+/// The item for one (account, region) from its operation result.
+fn outcome_of(kind: Kind, op: &str, result: Option<&(String, String)>) -> (Status, String) {
+    match result.map(|(status, reason)| (status.as_str(), reason.as_str())) {
+        Some(("SUCCEEDED", _)) => (Status::Done, format!("{} by StackSet operation {op}", past(kind))),
+        Some((status @ ("FAILED" | "CANCELLED"), reason)) => {
+            let reason = if reason.is_empty() { "no reason given" } else { reason };
+            (Status::Failed, format!("StackSet operation {op} {status} here: {reason}"))
+        }
+        Some((status, _)) => (
+            Status::Skipped,
+            format!("pending: StackSet operation {op} is {status} here; the next reconcile checks it"),
+        ),
+        None => (
+            Status::Skipped,
+            format!(
+                "pending: StackSet operation {op} has not reported this account and region yet; the next reconcile checks it"
+            ),
+        ),
     }
 }

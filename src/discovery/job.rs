@@ -12,7 +12,7 @@ use super::plan::{Rules, STACK_INSTANCE, action, plan};
 use super::read::Readers;
 use super::records::{publish, records};
 use super::settings::DiscoverySettings;
-use super::state::{Estate, PermissionModel};
+use super::state::{Estate, ManagementStack, PermissionModel};
 use super::trigger::{DiscoveryTrigger, parse};
 use crate::aws::organizations_client;
 use crate::error::{Failure, InvocationError};
@@ -71,6 +71,12 @@ impl AccountDiscovery {
         let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
         let fail = |reason: Failure| Report::new(JOB, dry_run, vec![unit_failure(name, reason.to_string())], 1, 1);
 
+        // The management account is the organization's, not necessarily the caller's: with
+        // STACKSET_CALL_AS=DELEGATED_ADMIN the function runs in a member account.
+        let management = match readers.management_account().await {
+            Ok(found) => found.unwrap_or_else(|| identity.account_id.clone()),
+            Err(reason) => return Ok(fail(reason)),
+        };
         let stack_set = match readers.stack_set(name).await {
             Ok(s) => s,
             Err(reason) => return Ok(fail(reason)),
@@ -92,11 +98,18 @@ impl AccountDiscovery {
             Err(reason) => return Ok(fail(reason)),
         };
         let management_stack = match only.as_deref() {
-            Some(a) if a != identity.account_id => None,
-            _ => readers.stack_status(&self.settings.management_stack_name).await.unwrap_or(None),
+            Some(a) if a != management => ManagementStack::NotChecked("the event is about another account".into()),
+            _ if identity.account_id != management => ManagementStack::NotChecked(format!(
+                "this function runs in {}, a delegated administrator, and cannot read the management account's stacks",
+                identity.account_id
+            )),
+            _ => match readers.stack_status(&self.settings.management_stack_name).await {
+                Ok(Some(status)) => ManagementStack::Deployed(status),
+                Ok(None) => ManagementStack::Missing,
+                Err(failure) => ManagementStack::Unreadable(failure.to_string()),
+            },
         };
-        let estate =
-            Estate { stack_set, instances, accounts, management: identity.account_id.clone(), management_stack };
+        let estate = Estate { stack_set, instances, accounts, management: management.clone(), management_stack };
         let only_list = only.map(|a| vec![a]);
         let rules = Rules {
             regions,
@@ -119,7 +132,7 @@ impl AccountDiscovery {
         items.extend(executor.run(Kind::Create, &planned.create).await);
         items.extend(executor.run(Kind::Retry, &planned.retry).await);
         items.extend(executor.run(Kind::Remove, &planned.remove).await);
-        let records = records(&items, &identity.account_id, name, &self.settings.common.excluded_accounts);
+        let records = records(&items, &management, name, &self.settings.common.excluded_accounts);
         if let (Some(bus), false) = (&self.settings.event_bus, dry_run || records.is_empty()) {
             let client = aws_sdk_eventbridge::Client::new(&self.base);
             let (status, reason) = match publish(&client, bus, &records).await {
@@ -140,6 +153,11 @@ impl AccountDiscovery {
     async fn organizations_access(&self, readers: &Readers<'_>, dry_run: bool) -> Result<Option<Item>, Failure> {
         if readers.organizations_access().await? {
             return Ok(None);
+        }
+        if self.settings.delegated_admin {
+            return Err(Failure::Precondition(format!(
+                "organizations access (trusted access) is not activated for CloudFormation StackSets, so this service-managed StackSet cannot deploy (AWS answers \"{ACCESS_ERROR}\"); only the management account can activate it: sign in there and run `aws cloudformation activate-organizations-access` (or CloudFormation console, StackSets, Activate trusted access)"
+            )));
         }
         if !self.settings.activate_organizations_access {
             return Err(Failure::Precondition(format!(

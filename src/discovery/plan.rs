@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::state::{Estate, PermissionModel};
+use super::state::{Estate, ManagementStack, PermissionModel};
 use crate::report::{Item, Status};
 
 /// Report actions.
@@ -70,13 +70,26 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     for account in estate.accounts.iter().filter(|a| in_scope(&a.id)) {
         let finding = |status: Status, reason: String| item(&account.id, "*", action::CHECK, status, reason);
         if account.id == estate.management {
-            let reason = match &estate.management_stack {
-                Some(status) => format!("management account: member template deployed as a plain stack ({status})"),
-                None => {
-                    "management account: StackSets never deploy here; deploy cfn/member.yaml as a plain stack".into()
-                }
+            let (status, reason) = match &estate.management_stack {
+                ManagementStack::Deployed(status) => (
+                    Status::Skipped,
+                    format!("management account: member template deployed as a plain stack ({status})"),
+                ),
+                ManagementStack::Missing => (
+                    Status::Failed,
+                    "management account: StackSets never deploy here; deploy cfn/member.yaml as a plain stack".into(),
+                ),
+                ManagementStack::Unreadable(why) => (
+                    Status::Failed,
+                    format!(
+                        "management account: StackSets never deploy here, and its plain stack cannot be checked: {why}"
+                    ),
+                ),
+                ManagementStack::NotChecked(why) => (
+                    Status::Skipped,
+                    format!("management account: StackSets never deploy here; its plain stack is not checked ({why})"),
+                ),
             };
-            let status = if estate.management_stack.is_some() { Status::Skipped } else { Status::Failed };
             out.findings.push(finding(status, reason));
             continue;
         }
@@ -102,6 +115,16 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
                     Status::Skipped,
                     "stack instance is CURRENT".into(),
                 )),
+                Some(i) if in_flight(i) => out.findings.push(item(
+                    &account.id,
+                    region,
+                    action::CHECK,
+                    Status::Skipped,
+                    format!(
+                        "pending: a StackSet operation on this instance is {}; the next reconcile checks it",
+                        i.detailed_status.as_deref().unwrap_or("running")
+                    ),
+                )),
                 Some(_) if rules.retry_failed => {
                     retry.entry(account.id.clone()).or_default().insert(region.clone());
                 }
@@ -121,9 +144,22 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
         }
     }
 
-    let known: BTreeSet<&str> = estate.accounts.iter().filter(|a| a.state == "ACTIVE").map(|a| a.id.as_str()).collect();
+    let state: BTreeMap<&str, &str> = estate.accounts.iter().map(|a| (a.id.as_str(), a.state.as_str())).collect();
     for instance in estate.instances.iter().filter(|i| in_scope(&i.account)) {
-        if known.contains(instance.account.as_str()) || rules.excluded.contains(&instance.account) {
+        let account_state = state.get(instance.account.as_str()).copied();
+        if account_state == Some("ACTIVE") || rules.excluded.contains(&instance.account) {
+            continue;
+        }
+        if let Some(inactive) = account_state {
+            // Still in the organization but suspended or closing: StackSets skips such accounts
+            // (detailed status SKIPPED_SUSPENDED_ACCOUNT), so a delete would be re-sent every run.
+            out.findings.push(item(
+                &instance.account,
+                &instance.region,
+                action::REMOVE,
+                Status::Skipped,
+                format!("account is {inactive}: its stack instance is kept and never written (StackSets skips suspended accounts)"),
+            ));
             continue;
         }
         if rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged {
@@ -149,20 +185,43 @@ fn healthy(i: &super::state::StackInstance) -> bool {
     i.status == "CURRENT" && i.detailed_status.as_deref().is_none_or(|d| d == "SUCCEEDED")
 }
 
-/// Groups accounts by identical region sets: one operation per set.
+/// An operation is deploying it right now (`StackInstanceComprehensiveStatus.DetailedStatus`
+/// `PENDING` or `RUNNING`): neither failed nor to be re-sent.
+fn in_flight(i: &super::state::StackInstance) -> bool {
+    matches!(i.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
+}
+
+/// OUs one stack-instance operation may target. CreateStackInstances API reference: "The maximum
+/// number of organizational unit (OUs) supported by a CreateStackInstances operation is 50." (the
+/// same sentence for UpdateStackInstances and DeleteStackInstances). The reference gives no
+/// maximum for `Accounts` or `Regions`, so self-managed batches are not split.
+pub(crate) const MAX_OUS_PER_OPERATION: usize = 50;
+
+/// Groups accounts by identical region sets: one operation per set, split so that no operation
+/// targets more than [`MAX_OUS_PER_OPERATION`] parent OUs (service-managed targets).
 fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTreeMap<&str, Option<&str>>) -> Vec<Batch> {
-    let mut by_regions: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    let mut by_regions: BTreeMap<Vec<String>, BTreeMap<Option<String>, Vec<String>>> = BTreeMap::new();
     for (account, regions) in wanted {
-        by_regions.entry(regions.into_iter().collect()).or_default().push(account);
+        let ou = parent.get(account.as_str()).copied().flatten().map(String::from);
+        by_regions.entry(regions.into_iter().collect()).or_default().entry(ou).or_default().push(account);
     }
-    by_regions
-        .into_iter()
-        .map(|(regions, accounts)| {
-            let ous: BTreeSet<String> =
-                accounts.iter().filter_map(|a| parent.get(a.as_str()).copied().flatten()).map(String::from).collect();
-            Batch { accounts, regions, ous: ous.into_iter().collect() }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (regions, by_ou) in by_regions {
+        let mut current = Batch { accounts: Vec::new(), regions: regions.clone(), ous: Vec::new() };
+        for (ou, accounts) in by_ou {
+            if ou.is_some() && current.ous.len() == MAX_OUS_PER_OPERATION {
+                out.push(std::mem::replace(
+                    &mut current,
+                    Batch { accounts: Vec::new(), regions: regions.clone(), ous: Vec::new() },
+                ));
+            }
+            current.ous.extend(ou);
+            current.accounts.extend(accounts);
+        }
+        current.accounts.sort();
+        out.push(current);
+    }
+    out
 }
 
 /// Resource id of stack-instance items.
@@ -202,7 +261,7 @@ mod tests {
             instances,
             accounts,
             management: MGMT.into(),
-            management_stack: None,
+            management_stack: ManagementStack::Missing,
         }
     }
 
@@ -289,6 +348,57 @@ mod tests {
         );
         let p = plan(&e, &Rules { remove_departed: true, ..rules(&r, &excluded) });
         assert_eq!(p.remove.len(), 1);
+    }
+
+    #[test]
+    fn no_operation_targets_more_than_50_ous() {
+        let mut accounts = vec![account(MGMT, "ACTIVE", "r-root")];
+        // 120 accounts under 60 OUs, two per OU.
+        accounts.extend((0..120).map(|i| account(&format!("2000000{i:05}"), "ACTIVE", &format!("ou-{:03}", i / 2))));
+        let mut e = estate(accounts, vec![]);
+        e.stack_set.model = PermissionModel::ServiceManaged;
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let p = plan(&e, &rules(&r, &excluded));
+        assert_eq!(p.create.len(), 2, "60 OUs need two operations");
+        assert!(p.create.iter().all(|b| b.ous.len() <= MAX_OUS_PER_OPERATION));
+        let targeted: BTreeSet<&String> = p.create.iter().flat_map(|b| &b.accounts).collect();
+        assert_eq!(targeted.len(), 120, "every account exactly once");
+        for batch in &p.create {
+            let ous: BTreeSet<String> = batch
+                .accounts
+                .iter()
+                .map(|a| e.accounts.iter().find(|x| &x.id == a).and_then(|x| x.parent.clone()).unwrap())
+                .collect();
+            assert_eq!(ous.into_iter().collect::<Vec<_>>(), batch.ous, "a batch's OUs are its accounts' parents");
+        }
+    }
+
+    #[test]
+    fn in_flight_instances_are_pending_not_failed_and_suspended_accounts_are_never_written() {
+        let mut running = instance("200000000001", "us-east-1", "OUTDATED");
+        running.detailed_status = Some("RUNNING".into());
+        let e = estate(
+            vec![
+                account(MGMT, "ACTIVE", "r"),
+                account("200000000001", "ACTIVE", "ou-a"),
+                account("200000000002", "SUSPENDED", "ou-a"),
+            ],
+            vec![
+                running,
+                instance("200000000001", "eu-west-1", "CURRENT"),
+                instance("200000000002", "eu-west-1", "CURRENT"),
+            ],
+        );
+        let r = regions();
+        let excluded = BTreeSet::new();
+        let p = plan(&e, &Rules { retry_failed: true, remove_departed: true, ..rules(&r, &excluded) });
+        assert!(p.retry.is_empty() && p.create.is_empty() && p.remove.is_empty(), "{p:?}");
+        let running = p.findings.iter().find(|f| f.account_id == "200000000001" && f.region == "us-east-1").unwrap();
+        assert_eq!(running.status, Status::Skipped);
+        assert!(running.reason.starts_with("pending"), "{}", running.reason);
+        let suspended = p.findings.iter().find(|f| f.account_id == "200000000002" && f.region == "eu-west-1").unwrap();
+        assert!(suspended.reason.contains("SUSPENDED") && suspended.reason.contains("never written"));
     }
 
     #[test]

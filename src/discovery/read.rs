@@ -113,6 +113,16 @@ impl Readers<'_> {
         Ok(out)
     }
 
+    /// The organization's management account (`DescribeOrganization` "You can call this operation
+    /// from any account in a organization"; `MasterAccountId`), `None` for a standalone account.
+    pub(crate) async fn management_account(&self) -> Result<Option<String>, Failure> {
+        match self.org.describe_organization().send().await {
+            Ok(out) => Ok(out.organization().and_then(|o| o.master_account_id()).map(String::from)),
+            Err(e) if error_code(&e) == Some("AWSOrganizationsNotInUseException") => Ok(None),
+            Err(e) => Err(Failure::aws("cannot read the organization (DescribeOrganization)", &e)),
+        }
+    }
+
     /// Status of a plain stack, `None` when it does not exist (or was deleted).
     pub(crate) async fn stack_status(&self, name: &str) -> Result<Option<String>, Failure> {
         match self.cfn.describe_stacks().stack_name(name).send().await {

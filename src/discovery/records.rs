@@ -1,7 +1,9 @@
-//! Member-connector records: after a reconcile, one EventBridge event per account onboarded,
-//! failed or pending, plus one for the management account, carrying the security connector's
+//! Member-connector records: after a reconcile, one EventBridge event per account this run
+//! actually onboarded (every one of its stack instances reported `SUCCEEDED` by the operation's
+//! per-instance results), plus one for the management account, carrying the security connector's
 //! organizational data, so the security service creates member connectors at once instead of
-//! discovering them within 24 hours.
+//! discovering them within 24 hours. Accounts that failed or are still pending get no record: the
+//! reconcile that onboards them sends it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,15 +21,15 @@ pub(crate) const DETAIL_TYPE: &str = "Member Connector Record";
 /// PutEvents takes at most this many entries per call.
 const BATCH: usize = 10;
 
-/// The records' `detail` objects for a reconcile's items: none when no account was onboarded,
-/// failed or left pending (a dry run, or a compliant organization).
+/// The records' `detail` objects for a reconcile's items: none when no account was onboarded (a
+/// dry run, a compliant organization, or only failures and pending work).
 pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
-    let mut per_account: BTreeMap<&str, (Vec<&str>, Status, Vec<&str>)> = BTreeMap::new();
+    let mut per_account: BTreeMap<&str, (Vec<&str>, Status)> = BTreeMap::new();
     for item in items.iter().filter(|i| i.action == action::CREATE || i.action == action::RETRY) {
         if item.status == Status::Planned {
             continue;
         }
-        let entry = per_account.entry(&item.account_id).or_insert((Vec::new(), Status::Done, Vec::new()));
+        let entry = per_account.entry(&item.account_id).or_insert((Vec::new(), Status::Done));
         entry.0.push(&item.region);
         let worse = matches!(
             (entry.1, item.status),
@@ -35,9 +37,6 @@ pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, exclude
         );
         if worse {
             entry.1 = item.status;
-        }
-        if item.status != Status::Done && !entry.2.contains(&item.reason.as_str()) {
-            entry.2.push(&item.reason);
         }
     }
     let mut out = vec![json!({
@@ -49,17 +48,14 @@ pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, exclude
             "excludedAccountIds": excluded.iter().collect::<Vec<_>>(),
         }
     })];
-    for (account, (regions, status, reasons)) in per_account {
-        let status = match status {
-            Status::Done => "onboarded",
-            Status::Failed => "failed",
-            _ => "pending",
-        };
+    for (account, (regions, status)) in per_account {
+        if status != Status::Done {
+            continue;
+        }
         out.push(json!({
             "accountId": account,
-            "status": status,
+            "status": "onboarded",
             "regions": regions,
-            "reason": reasons.join("; "),
             "organizationalData": {"organizationMembershipType": "Member", "parentHierarchyId": management},
         }));
     }
@@ -118,7 +114,7 @@ mod tests {
     }
 
     #[test]
-    fn one_record_per_account_with_its_worst_outcome_plus_the_organization() {
+    fn records_only_for_accounts_onboarded_in_every_region_plus_the_organization() {
         let items = vec![
             item("200000000001", "eu-west-1", Status::Done),
             item("200000000001", "us-east-1", Status::Done),
@@ -128,14 +124,14 @@ mod tests {
         ];
         let excluded: BTreeSet<String> = ["200000000009".to_string()].into();
         let r = records(&items, "111111111111", "members", &excluded);
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 2, "the organization and the one account onboarded everywhere: {r:?}");
         assert_eq!(r[0]["organizationalData"]["organizationMembershipType"], "Organization");
         assert_eq!(r[0]["organizationalData"]["stacksetName"], "members");
         assert_eq!(r[0]["organizationalData"]["excludedAccountIds"][0], "200000000009");
         let status = |a: &str| r.iter().find(|x| x["accountId"] == a).map(|x| x["status"].clone());
         assert_eq!(status("200000000001"), Some("onboarded".into()));
-        assert_eq!(status("200000000002"), Some("failed".into()));
-        assert_eq!(status("200000000003"), Some("pending".into()));
+        assert_eq!(status("200000000002"), None, "a failed region: not onboarded");
+        assert_eq!(status("200000000003"), None, "pending: not onboarded");
         assert_eq!(r[1]["organizationalData"]["parentHierarchyId"], "111111111111");
     }
 

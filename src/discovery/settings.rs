@@ -58,7 +58,7 @@ impl DiscoverySettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
         let stack_name = "a StackSet name: a letter, then letters, digits and hyphens, at most 128";
-        Ok(DiscoverySettings {
+        let settings = DiscoverySettings {
             common: Common::read(&env)?,
             stackset_name: env
                 .single("STACKSET_NAME", is_stack_name, stack_name)?
@@ -84,7 +84,17 @@ impl DiscoverySettings {
                 is_bus,
                 "an EventBridge bus name or ARN (letters, digits, . - _ / :)",
             )?,
-        })
+        };
+        if settings.delegated_admin && settings.activate_organizations_access {
+            // ActivateOrganizationsAccess is the management account's action; a delegated
+            // administrator's call is refused.
+            return Err(ConfigError::invalid(
+                "STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS",
+                "true",
+                "cannot be true with STACKSET_CALL_AS=DELEGATED_ADMIN: only the management account can activate trusted access (run `aws cloudformation activate-organizations-access` there)",
+            ));
+        }
+        Ok(settings)
     }
 }
 
@@ -133,6 +143,10 @@ mod tests {
             let err = parse(&vars).unwrap_err().to_string();
             assert!(err.starts_with(name), "{name}={value:?} gave {err}");
         }
+        let mut both = REQUIRED.to_vec();
+        both.extend([("STACKSET_CALL_AS", "DELEGATED_ADMIN"), ("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS", "true")]);
+        let err = parse(&both).unwrap_err();
+        assert_eq!(err.variable, "STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS", "activation is the management account's");
         let mut vars = REQUIRED.to_vec();
         vars.extend([("ARC_TENANT_ID", "x"), ("CONNECTOR_REGIONS", "mars"), ("INSTANCE_PROFILE_NAME", "a/b")]);
         assert!(parse(&vars).is_ok());

@@ -57,6 +57,20 @@ pub(crate) struct Estate {
     pub accounts: Vec<Account>,
     /// The management account (never a StackSet target).
     pub management: String,
-    /// Status of the member template's plain stack in the management account, if it exists.
-    pub management_stack: Option<String>,
+    /// The member template's plain stack in the management account.
+    pub management_stack: ManagementStack,
+}
+
+/// What is known of the member template's plain stack in the management account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ManagementStack {
+    /// It exists, with this status.
+    Deployed(String),
+    /// It does not exist (or was deleted).
+    Missing,
+    /// `DescribeStacks` failed (access denied, throttled beyond retries): the reason.
+    Unreadable(String),
+    /// Not checked from here (a delegated administrator cannot read the management account's
+    /// stacks, and an event about another account does not need it): why.
+    NotChecked(String),
 }

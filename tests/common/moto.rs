@@ -124,6 +124,39 @@ impl Moto {
         self.request("POST", "/_harness/stack-instance-status", Some(&spec));
     }
 
+    /// Makes StackSet operations fail in these (account, region, reason) targets, as a missing
+    /// execution role or a template error does in AWS (see `tests/harness/stackset_model.py`).
+    pub fn stackset_failures(&self, failures: &[(&str, &str, &str)]) {
+        let failures: Vec<Value> = failures
+            .iter()
+            .map(
+                |(account, region, reason)| serde_json::json!({"account": account, "region": region, "reason": reason}),
+            )
+            .collect();
+        self.request("POST", "/_harness/stackset-failures", Some(&serde_json::json!({ "failures": failures })));
+    }
+
+    /// New StackSet operations stay `RUNNING` for their first `polls` status reads.
+    pub fn stackset_running_polls(&self, polls: u32) {
+        self.request("POST", "/_harness/stackset-operations", Some(&serde_json::json!({ "runningPolls": polls })));
+    }
+
+    /// Regions not enabled (opt-in regions not opted in) in `account`.
+    pub fn disabled_regions(&self, account: &str, regions: &[&str]) {
+        let spec = serde_json::json!({"account": account, "disabled": regions});
+        self.request("POST", "/_harness/regions", Some(&spec));
+    }
+
+    /// Instance profiles are refused by EC2 for `seconds` after IAM creates them.
+    pub fn iam_propagation(&self, seconds: f64) {
+        self.request("POST", "/_harness/iam-propagation", Some(&serde_json::json!({ "seconds": seconds })));
+    }
+
+    /// Registers `account` as the organization's StackSets delegated administrator.
+    pub fn delegated_admin(&self, account: &str) {
+        self.request("POST", "/_harness/delegated-admin", Some(&serde_json::json!({ "account": account })));
+    }
+
     /// Chooses Run Command outcomes (see `tests/harness/ssm_model.py`): rules like
     /// `{"instanceId": "i-...", "status": "Failed", "output": "...", "pendingReads": 2, "missingReads": 1}`.
     pub fn ssm_outcomes(&self, rules: Value) {

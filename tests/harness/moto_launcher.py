@@ -31,7 +31,24 @@ service-managed StackSets (requests with ``DeploymentTargets``) fail as in AWS w
 Stack instances can be made unhealthy, as a failed deployment leaves them: ``POST
 /_harness/stack-instance-status`` ``{"account": "...", "region": "...", "status": "OUTDATED",
 "detailedStatus": "FAILED", "reason": "..."}`` changes what ``ListStackInstances`` reports for that
-instance until an ``UpdateStackInstances`` covering it succeeds.
+instance until an ``UpdateStackInstances`` covering it succeeds. StackSet operations get
+per-instance results, failure tolerance, running time and the 50-OU cap from ``stackset_model.py``.
+
+What AWS enforces and moto does not, per account:
+
+* **Opt-in regions.** ``POST /_harness/regions`` ``{"account": "...", "disabled": ["ap-east-1"]}``:
+  ``DescribeRegions`` in that account leaves those regions out, any other call the account signs for
+  one of them fails as AWS fails it (EC2 ``AuthFailure``, other services
+  ``UnrecognizedClientException``), and StackSet instances there fail.
+* **IAM propagation.** ``POST /_harness/iam-propagation`` ``{"seconds": 3}``: an instance profile
+  created (or given a role) less than that long ago is refused by ``AssociateIamInstanceProfile``
+  with EC2's ``InvalidParameterValue`` "Invalid IAM Instance Profile name", as IAM's eventual
+  consistency makes EC2 answer right after the profile is created.
+* **Delegated administrator.** ``POST /_harness/delegated-admin`` ``{"account": "..."}`` registers a
+  StackSets (and Organizations) delegated administrator. Its CloudFormation calls with
+  ``CallAs=DELEGATED_ADMIN`` act on the StackSets of the management account (where they live), its
+  Organizations reads see the organization; ``CallAs=DELEGATED_ADMIN`` from any other account is
+  refused, and so is ``ActivateOrganizationsAccess`` from anything but the management account.
 
 Systems Manager's managed instances and Run Command, which moto lacks, come from ``ssm_model.py``
 (``DescribeInstanceInformation``, ``SendCommand`` with SSM's validation and exact targeting,
@@ -54,6 +71,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from fractions import Fraction
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote_plus
@@ -67,6 +85,11 @@ from moto.server import DomainDispatcherApplication, create_backend_app  # noqa:
 from werkzeug.serving import make_server  # noqa: E402
 
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
+from stackset_model import INSTANCE_OPERATIONS, StackSetModel  # noqa: E402
+
+MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the one that creates the organization
+MANAGEMENT_ACCESS_KEY = "testing"
+PROPAGATION_ERROR = "Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
 
 try:  # moto >= 5 ships its own request handler (keep-alive friendly); optional
     from moto.moto_server.werkzeug_app import MotoRequestHandler  # type: ignore
@@ -151,6 +174,10 @@ class Harness:
         self.calls: list[dict[str, Any]] = []
         self.organizations_access: set[str] = set()
         self.ssm = SsmModel()
+        self.stacksets = StackSetModel(UNHEALTHY)
+        self.propagation_seconds = 0.0
+        self.profiles_touched: dict[tuple[str, str], float] = {}
+        self.delegated_admins: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start: Start) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -159,22 +186,33 @@ class Harness:
         body = self.read_body(environ)
         service, region, access_key = self.signing(environ)
         operation = self.operation(environ, body)
-        decoded = unquote_plus(body.decode("utf-8", "replace"))
+        raw = body.decode("utf-8", "replace")
+        decoded = unquote_plus(raw)
         error, races = self.decide(service, operation, region, decoded)
+        account = get_account_id_from(access_key) if access_key else None
+        call_as = (parse_qs(body.decode("utf-8", "replace")).get("CallAs") or [None])[0]
         record = {
             "service": service,
             "operation": operation,
             "region": region,
             "accessKey": access_key,
-            "account": get_account_id_from(access_key) if access_key else None,
+            "account": account,
             "injected": error is not None,
-            "callAs": (parse_qs(body.decode("utf-8", "replace")).get("CallAs") or [None])[0],
+            "callAs": call_as,
             "body": body.decode("utf-8", "replace") if operation in ("PutEvents", "SendCommand") else None,
         }
         with self.lock:
             self.calls.append(record)
+        if error is None:
+            error = self.strict(service, operation, region, account or "", call_as, raw)
         if error is not None:
             return self.fail(start, service, *error)
+        if self.acts_for_management(service, operation, account or "", call_as):
+            environ["HTTP_AUTHORIZATION"] = environ.get("HTTP_AUTHORIZATION", "").replace(
+                f"Credential={access_key}/", f"Credential={MANAGEMENT_ACCESS_KEY}/")
+            environ.pop("HTTP_X_AMZ_SECURITY_TOKEN", None)
+            account = MANAGEMENT_ACCOUNT
+            record["account"] = account
         if service == "ssm" and operation in SSM_OPERATIONS:
             status, answer = self.ssm.handle(operation, record["account"] or "123456789012", region, body)
             payload = json.dumps(answer).encode()
@@ -187,8 +225,28 @@ class Harness:
             answered = self.stacksets_gap(start, operation, record["account"] or "", decoded)
             if answered is not None:
                 return answered
-            if operation == "UpdateStackInstances":
-                self.heal(body)
+            payload = self.stacksets.answer(operation, raw)
+            if payload is not None:
+                start("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+                return [payload]
+            if operation in INSTANCE_OPERATIONS:
+                status, headers, response = self.call_app(environ)
+                if status.startswith("200"):
+                    self.stacksets.record(operation, raw, response)
+                start(status, headers)
+                return [response]
+        if service == "iam" and operation in ("CreateInstanceProfile", "AddRoleToInstanceProfile"):
+            name = (parse_qs(raw).get("InstanceProfileName") or [""])[0]
+            with self.lock:
+                self.profiles_touched[(account or "", name)] = time.monotonic()
+        if service == "ec2" and operation == "DescribeRegions" and self.stacksets.disabled_regions(account or ""):
+            status, headers, response = self.call_app(environ)
+            for name in self.stacksets.disabled_regions(account or ""):
+                response = re.sub(rb"<item>\s*<regionName>" + re.escape(name.encode()) + rb"</regionName>.*?</item>",
+                                  b"", response, flags=re.S)
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            start(status, headers + [("Content-Length", str(len(response)))])
+            return [response]
         for old, new in races:
             raced = body.replace(old.encode(), new.encode())
             self.replay(environ, raced)
@@ -241,6 +299,60 @@ class Harness:
                 return (int(e.get("status", 400)), e["code"], e.get("message", e["code"])), races
         return None, races
 
+    # -- where AWS is stricter than moto ---------------------------------------------------------
+
+    def strict(self, service: str, operation: str, region: str, account: str, call_as: str | None,
+               body: str) -> tuple[int, str, str] | None:
+        """An error AWS would answer here and moto would not, or None."""
+        global_services = ("iam", "sts", "organizations", "unknown")
+        if service not in global_services and self.stacksets.region_disabled(account, region):
+            if service == "ec2":
+                return (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+            return (400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        if service == "cloudformation":
+            with self.lock:
+                admins = set(self.delegated_admins)
+            if call_as == "DELEGATED_ADMIN" and account not in admins:
+                return (400, "ValidationError",
+                        f"Account {account} is not registered as a delegated administrator for StackSets")
+            if operation == "ActivateOrganizationsAccess" and account != MANAGEMENT_ACCOUNT:
+                return (400, "ValidationError",
+                        "Only the management account of the organization can activate organizations access")
+            refused = self.stacksets.refuse(operation, body)
+            if refused is not None:
+                return refused
+        if service == "ec2" and operation == "AssociateIamInstanceProfile" and self.propagation_seconds > 0:
+            params = parse_qs(body)
+            name = (params.get("IamInstanceProfile.Name") or [""])[0]
+            if not name:
+                name = (params.get("IamInstanceProfile.Arn") or [""])[0].rsplit("/", 1)[-1]
+            with self.lock:
+                touched = self.profiles_touched.get((account, name))
+            if touched is not None and time.monotonic() - touched < self.propagation_seconds:
+                return (400, "InvalidParameterValue", PROPAGATION_ERROR.format(name=name))
+        return None
+
+    def acts_for_management(self, service: str, operation: str, account: str, call_as: str | None) -> bool:
+        """A registered delegated administrator's StackSet calls (``CallAs=DELEGATED_ADMIN``) and
+        Organizations reads act on the management account's state."""
+        with self.lock:
+            if account not in self.delegated_admins:
+                return False
+        if service == "cloudformation":
+            return call_as == "DELEGATED_ADMIN"
+        return service == "organizations" and operation.startswith(("List", "Describe"))
+
+    def call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Runs moto and returns its whole answer."""
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None
+
+        payload = b"".join(self.app(environ, capture))
+        return answer["status"], answer["headers"], payload
+
     # -- what moto lacks -------------------------------------------------------------------------
 
     def stacksets_gap(self, start: Start, operation: str, account: str, body: str) -> Iterable[bytes] | None:
@@ -268,16 +380,6 @@ class Harness:
                 return self.fail(start, "cloudformation", 400, "ValidationError",
                                  "You must enable organizations access to operate a service managed stack set")
         return None
-
-    @staticmethod
-    def heal(body: bytes) -> None:
-        """An update re-deploys the instances it names: they are healthy again."""
-        params = parse_qs(body.decode("utf-8", "replace"))
-        accounts = [v[0] for k, v in params.items() if k.startswith(("Accounts.member", "DeploymentTargets.Accounts.member"))]
-        regions = [v[0] for k, v in params.items() if k.startswith("Regions.member")]
-        for account in accounts:
-            for region in regions:
-                UNHEALTHY.pop((account, region), None)
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -328,6 +430,26 @@ class Harness:
                     "StackInstanceStatus": {"DetailedStatus": spec.get("detailedStatus", "FAILED")},
                 }
                 result = {"unhealthy": len(UNHEALTHY)}
+            elif path == "/_harness/stackset-failures" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.stacksets.set_failures(spec.get("failures", []))
+                result = {"failures": len(spec.get("failures", []))}
+            elif path == "/_harness/stackset-operations" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.stacksets.set_running_polls(int(spec.get("runningPolls", 0)))
+                result = {"runningPolls": int(spec.get("runningPolls", 0))}
+            elif path == "/_harness/regions" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.stacksets.set_disabled_regions(spec["account"], spec.get("disabled", []))
+                result = {"account": spec["account"], "disabled": spec.get("disabled", [])}
+            elif path == "/_harness/iam-propagation" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.propagation_seconds = float(spec.get("seconds", 0))
+                result = {"seconds": self.propagation_seconds}
+            elif path == "/_harness/delegated-admin" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.delegated_admins.add(spec["account"])
+                result = {"delegatedAdmins": sorted(self.delegated_admins)}
             elif path == "/_harness/ssm-outcomes" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.ssm.set_rules(spec.get("rules", []))
