@@ -9,7 +9,7 @@ use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use crate::aws::{ec2_client, error_code, organizations_client};
 use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Status};
-use crate::sessions::Sessions;
+use crate::sessions::{AccountSession, Sessions};
 
 /// Report action of a whole work unit (`scan`, `provision`).
 pub(crate) type UnitAction = &'static str;
@@ -156,6 +156,24 @@ pub(crate) enum Membership {
     },
     /// `AWSOrganizationsNotInUseException`: only the function's own account.
     Standalone,
+}
+
+/// The item for a unit whose region is not enabled in its account, or `None` (enabled, or
+/// unknown: the unit's own calls then tell).
+pub(crate) async fn region_not_enabled(
+    session: &AccountSession,
+    account: &str,
+    region: &str,
+    resource: &str,
+    action: UnitAction,
+) -> Option<Item> {
+    if session.region_enabled(region).await != Some(false) {
+        return None;
+    }
+    let reason = format!(
+        "region {region} is not enabled in account {account} (an opt-in region it has not opted in to): nothing to do there"
+    );
+    Some(Item::new(account, region, resource, action, Status::Skipped, reason))
 }
 
 /// Lists the organization's accounts (paginated `ListAccounts`).

@@ -14,9 +14,10 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::OnceCell;
 
-use crate::aws::{chain, iam_client};
+use crate::aws::{chain, ec2_client, iam_client};
 use crate::error::Failure;
 use crate::iam::IamView;
+use crate::scope::enabled_regions;
 
 /// Who the function runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +53,26 @@ pub(crate) struct AccountSession {
     pub(crate) config: SdkConfig,
     /// The account's IAM reads, cached for the run.
     pub(crate) iam: Arc<IamView>,
+    /// The regions enabled in this account, read once per run.
+    regions: OnceCell<Result<Vec<String>, Failure>>,
+}
+
+impl AccountSession {
+    /// Whether `region` is enabled in this account (opt-in regions are per account), read once per
+    /// run with the account's own credentials: EC2 DescribeRegions "Describes the Regions that are
+    /// enabled for your account". `None` when that cannot be read (the unit's own calls tell).
+    pub(crate) async fn region_enabled(&self, region: &str) -> Option<bool> {
+        let enabled = self
+            .regions
+            .get_or_init(|| async {
+                // Asked in the function's own region, which is enabled in every account of the
+                // organization that can run it (a default, non-opt-in region).
+                let home = self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+                enabled_regions(&ec2_client(&self.config, &home)).await
+            })
+            .await;
+        enabled.as_ref().ok().map(|regions| regions.iter().any(|r| r == region))
+    }
 }
 
 /// Per-account sessions of one run.
@@ -106,7 +127,7 @@ impl Sessions {
         let config =
             if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
         let iam = Arc::new(IamView::new(iam_client(&config), &self.identity.ssm_core_policy_arn()));
-        Ok(Arc::new(AccountSession { config, iam }))
+        Ok(Arc::new(AccountSession { config, iam, regions: OnceCell::new() }))
     }
 
     async fn assume(&self, account_id: &str) -> Result<SdkConfig, Failure> {

@@ -211,11 +211,11 @@ async fn organizations_events_onboard_or_report_only_the_account_they_name() {
     }
     assert_eq!(operations(&moto, "CreateStackInstances"), 0, "no write for failed creations or excluded accounts");
 
-    let accept = org_event(
-        "AcceptHandshake",
-        json!({"responseElements": {"handshake": {"parties": [{"type": "ACCOUNT", "id": members[1]}]}}}),
-    );
-    job.handle(&accept, None).await.expect("handshake");
+    // An invited account: the management account's trail shows AccountJoinedOrganization (the
+    // member's own AcceptHandshake is logged in the member's trail).
+    let mut joined = event("organizations-account-joined.json");
+    joined["detail"]["serviceEventDetails"]["accountId"] = json!(members[1]);
+    job.handle(&joined, None).await.expect("joined");
     assert!(instances(&management).await.contains(&(members[1].clone(), REGIONS[0].to_string())));
 
     aws_sdk_organizations::Client::new(&management)

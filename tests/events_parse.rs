@@ -11,8 +11,10 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 16] = [
+const FIXTURES: [(&str, &str); 18] = [
     ("controltower-create-managed-account.json", "account-discovery"),
+    ("controltower-update-managed-account.json", "account-discovery"),
+    ("organizations-account-joined.json", "account-discovery"),
     ("ec2-instance-running.json", "profile-scan"),
     ("ec2-instance-stopped.json", "profile-scan"),
     ("manual-reconcile.json", "account-discovery"),
@@ -157,6 +159,14 @@ fn organizations_and_control_tower_fixtures_name_the_account_they_are_about() {
         (
             "organizations-accept-handshake.json",
             OrgEvent::Joined { account_id: account.clone(), event: "AcceptHandshake".into() },
+        ),
+        (
+            "organizations-account-joined.json",
+            OrgEvent::Joined { account_id: account.clone(), event: "AccountJoinedOrganization".into() },
+        ),
+        (
+            "controltower-update-managed-account.json",
+            OrgEvent::Joined { account_id: account.clone(), event: "UpdateManagedAccount".into() },
         ),
         (
             "controltower-create-managed-account.json",

@@ -15,6 +15,8 @@ use serde_json::json;
 
 const R1: &str = "eu-west-1";
 const R2: &str = "us-east-1";
+/// An opt-in region (not enabled unless the account opts in).
+const OPT_IN: &str = "ap-east-1";
 const OUTSIDE: &str = "us-west-2";
 const MANAGEMENT: &str = "123456789012";
 const OPT_OUT: &str = "mdc-connector:opt-out";
@@ -461,4 +463,54 @@ fn in_r1() -> ProfileSettings {
         fleet: Fleet { regions: Some(vec![R1.into()]), ..Fleet::default() },
         ..ProfileSettings::default()
     }
+}
+
+/// IAM is eventually consistent: right after the member stack creates the connector's profile,
+/// EC2 answers "Invalid IAM Instance Profile name". The association is retried, not failed.
+#[tokio::test]
+async fn a_profile_iam_just_created_is_associated_once_ec2_sees_it() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    moto.iam_propagation(2.0);
+    seed::connector_profile(&management).await;
+    let id = seed::instance(&management, R1, &[], None).await;
+    moto.clear_calls();
+
+    let started = std::time::Instant::now();
+    let report = scan_own_account_in_r1(&management).await;
+    assert_eq!(status_of(&report, &id).0, Status::Done, "{:?}", report.items);
+    assert!(seed::profile_of(&management, R1, &id).await.is_some());
+    assert!(count(&moto.calls(), "AssociateIamInstanceProfile") >= 2, "refused first, then retried");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500), "it waited for propagation");
+}
+
+/// Opt-in regions are enabled per account: a member that has not opted in to a region in scope
+/// gets that unit skipped with the reason, not failed, and nothing is called there.
+#[tokio::test]
+async fn a_region_not_enabled_in_a_member_is_skipped_with_the_reason() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    let member = moto.account_config(&members[0]).await;
+    seed::connector_profile(&member).await;
+    let id = seed::instance(&member, R1, &[], None).await;
+    moto.disabled_regions(&members[0], &[OPT_IN]);
+    moto.clear_calls();
+
+    let settings = ProfileSettings {
+        fleet: Fleet { regions: Some(vec![R1.into(), OPT_IN.into()]), ..Fleet::default() },
+        ..ProfileSettings::default()
+    };
+    let report = ProfileScan::new(settings, management.clone())
+        .handle(&json!({"action": "scan", "accountIds": [members[0]]}), None)
+        .await
+        .expect("scan");
+    assert_eq!(report.summary.failed_work_units, 0, "{:?}", report.items);
+    let skipped = report.items.iter().find(|i| i.region == OPT_IN).expect("the disabled region is reported");
+    assert_eq!(skipped.status, Status::Skipped);
+    assert!(skipped.reason.contains("not enabled"), "{}", skipped.reason);
+    assert_eq!(status_of(&report, &id).0, Status::Done);
+    let calls = moto.calls();
+    assert!(calls.iter().all(|c| c.region != OPT_IN), "no call in the disabled region");
+    assert_eq!(count(&calls, "DescribeRegions"), 1, "read once for the account");
 }

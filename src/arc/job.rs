@@ -20,7 +20,7 @@ use crate::aws::{ec2_client, ssm_client};
 use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
 use crate::run::{UnitResult, fan_out};
-use crate::scope::{ScopeRequest, ScopeRules};
+use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
 /// Name of the job in reports and STS session names.
@@ -190,6 +190,9 @@ impl ArcProvisioner {
             item(account_id, region, "*", Status::Failed, None, reason.to_string())
         };
         let session = session.map_err(fail)?;
+        if let Some(skipped) = region_not_enabled(&session, account_id, region, "*", PROVISION).await {
+            return Ok(vec![skipped]);
+        }
         let ssm = ssm_client(&session.config, region);
         let ec2 = ec2_client(&session.config, region);
         let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, unit.selection.ids.as_ref(), !request.force)

@@ -61,17 +61,36 @@ pub fn classify(detail: &Value) -> OrgEvent {
                 None => missing("createAccountStatus.accountId"),
             }
         }
+        // Control Tower lifecycle events: each carries its own status object
+        // (`createManagedAccountStatus`, `updateManagedAccountStatus`).
         "CreateManagedAccount" | "UpdateManagedAccount" => {
-            let status = &["serviceEventDetails", "createManagedAccountStatus"];
-            let state = text(&[status[0], status[1], "state"]).unwrap_or_default();
-            match account(text(&[status[0], status[1], "account", "accountId"])) {
+            let field = if name == "CreateManagedAccount" {
+                "createManagedAccountStatus"
+            } else {
+                "updateManagedAccountStatus"
+            };
+            let state = text(&["serviceEventDetails", field, "state"]).unwrap_or_default();
+            match account(text(&["serviceEventDetails", field, "account", "accountId"])) {
                 Some(account_id) if state == "SUCCEEDED" => OrgEvent::Joined { account_id, event: name },
                 _ if state != "SUCCEEDED" => {
-                    OrgEvent::Ignored { reason: format!("Control Tower account creation is {state}, not SUCCEEDED") }
+                    OrgEvent::Ignored { reason: format!("Control Tower {name} is {state}, not SUCCEEDED") }
                 }
-                _ => missing("createManagedAccountStatus.account.accountId"),
+                _ => missing(&format!("{field}.account.accountId")),
             }
         }
+        // AcceptHandshake API reference: "When a handshake is accepted, Organizations logs
+        // membership events in CloudTrail, available only in the management account's event
+        // history. [...] an AccountJoinedOrganization event is logged with joinedMethod:INVITED
+        // and joinedTime fields." The member's own AcceptHandshake never reaches the management
+        // account's trail. The account is read leniently from `serviceEventDetails`.
+        "AccountJoinedOrganization" => match account(service_account(detail)) {
+            Some(account_id) => OrgEvent::Joined { account_id, event: name },
+            None => missing("serviceEventDetails account id"),
+        },
+        "AccountDepartedOrganization" => match account(service_account(detail)) {
+            Some(account_id) => OrgEvent::Left { account_id, event: name },
+            None => missing("serviceEventDetails account id"),
+        },
         "AcceptHandshake" => {
             let parties = detail.pointer("/responseElements/handshake/parties").and_then(Value::as_array);
             let from_parties = parties.and_then(|ps| {
@@ -96,6 +115,25 @@ pub fn classify(detail: &Value) -> OrgEvent {
         },
         other => OrgEvent::Ignored { reason: format!("Organizations event {other:?} needs no onboarding") },
     }
+}
+
+/// The account a service event of Organizations is about: the first 12-digit `accountId` in
+/// `serviceEventDetails` (at any depth), else the event's `recipientAccountId` is not used (that is
+/// the management account).
+fn service_account(detail: &Value) -> Option<String> {
+    fn find(v: &Value) -> Option<String> {
+        match v {
+            Value::Object(map) => {
+                if let Some(id) = map.get("accountId").and_then(Value::as_str).filter(|a| is_account_id(a)) {
+                    return Some(id.to_string());
+                }
+                map.values().find_map(find)
+            }
+            Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    detail.get("serviceEventDetails").and_then(find)
 }
 
 #[cfg(test)]
@@ -129,6 +167,20 @@ mod tests {
             let e = json!({"eventName": name, "requestParameters":{"accountId":"210987654321"}});
             assert!(matches!(classify(&e), OrgEvent::Left { .. }), "{name}");
         }
+        let update = json!({"eventName":"UpdateManagedAccount","serviceEventDetails":{"updateManagedAccountStatus":{"state":"SUCCEEDED","account":{"accountId":"210987654321"}}}});
+        assert_eq!(
+            classify(&update),
+            OrgEvent::Joined { account_id: "210987654321".into(), event: "UpdateManagedAccount".into() }
+        );
+        let failed_update = json!({"eventName":"UpdateManagedAccount","serviceEventDetails":{"updateManagedAccountStatus":{"state":"FAILED","account":{"accountId":"210987654321"}}}});
+        assert!(matches!(classify(&failed_update), OrgEvent::Ignored { reason } if reason.contains("FAILED")));
+        let joined = json!({"eventName":"AccountJoinedOrganization","recipientAccountId":"123456789012","serviceEventDetails":{"accountId":"210987654321","joinedMethod":"INVITED"}});
+        assert_eq!(
+            classify(&joined),
+            OrgEvent::Joined { account_id: "210987654321".into(), event: "AccountJoinedOrganization".into() }
+        );
+        let departed = json!({"eventName":"AccountDepartedOrganization","serviceEventDetails":{"accountDepartedOrganizationDetails":{"accountId":"210987654321","departureMethod":"LEFT"}}});
+        assert!(matches!(classify(&departed), OrgEvent::Left { .. }));
         let bad = json!({"eventName":"MoveAccount","requestParameters":{"accountId":"$(id)"}});
         assert!(matches!(classify(&bad), OrgEvent::Ignored { .. }));
     }

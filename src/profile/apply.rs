@@ -1,6 +1,6 @@
 //! The executor: applies a unit's decisions and records one report item per instance.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::IamInstanceProfileSpecification;
@@ -25,7 +25,14 @@ pub(crate) struct Unit<'a> {
     pub dry_run: bool,
     /// No write is started after this instant.
     pub write_deadline: Option<Instant>,
+    /// How long an association refused for IAM propagation is retried.
+    pub(crate) propagation_wait: Duration,
 }
+
+/// How long EC2 may take to see an instance profile IAM just created: retried this long.
+pub(crate) const PROPAGATION_WAIT: Duration = Duration::from_secs(30);
+/// First pause before retrying an association refused for IAM propagation (doubles, up to 8 s).
+const PROPAGATION_FIRST_WAIT: Duration = Duration::from_millis(500);
 
 impl Unit<'_> {
     fn may_write(&self) -> bool {
@@ -69,22 +76,7 @@ impl Unit<'_> {
         } else if !self.may_write() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
-            let spec = IamInstanceProfileSpecification::builder().name(profile).build();
-            match self
-                .ec2
-                .associate_iam_instance_profile()
-                .instance_id(instance_id)
-                .iam_instance_profile(spec)
-                .send()
-                .await
-            {
-                Ok(_) => (Status::Done, format!("associated instance profile {profile}")),
-                Err(e) => match error_code(&e) {
-                    Some("IncorrectState") => self.lost_race(instance_id).await,
-                    Some("InvalidInstanceID.NotFound") => (Status::Skipped, "instance no longer exists".to_string()),
-                    _ => (Status::Failed, format!("cannot associate instance profile {profile}: {}", describe(&e))),
-                },
-            }
+            self.associate_now(instance_id, profile).await
         };
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
@@ -95,6 +87,51 @@ impl Unit<'_> {
             (s, _) => s,
         };
         self.item(instance_id, action::ASSOCIATE, combined, format!("{reason}; {role_reason}"))
+    }
+
+    /// Associates `profile`, waiting out IAM's propagation delay: right after IAM creates a
+    /// profile (the member stack just deployed), EC2 can answer `InvalidParameterValue` "Invalid
+    /// IAM Instance Profile name" ("IAM is eventually consistent", IAM User Guide). Such answers
+    /// are retried with backoff for up to [`PROPAGATION_WAIT`], never past the write deadline.
+    async fn associate_now(&self, instance_id: &str, profile: &str) -> (Status, String) {
+        let started = Instant::now();
+        let mut wait = PROPAGATION_FIRST_WAIT;
+        loop {
+            let spec = IamInstanceProfileSpecification::builder().name(profile).build();
+            let sent = self
+                .ec2
+                .associate_iam_instance_profile()
+                .instance_id(instance_id)
+                .iam_instance_profile(spec)
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return (Status::Done, format!("associated instance profile {profile}")),
+                Err(e) => e,
+            };
+            match error_code(&e) {
+                Some("IncorrectState") => return self.lost_race(instance_id).await,
+                Some("InvalidInstanceID.NotFound") => return (Status::Skipped, "instance no longer exists".into()),
+                Some("InvalidParameterValue") if describe(&e).contains("Invalid IAM Instance Profile") => {
+                    let until_limit = self.propagation_wait.saturating_sub(started.elapsed());
+                    let until_deadline =
+                        self.write_deadline.map_or(until_limit, |d| d.saturating_duration_since(Instant::now()));
+                    if until_limit.is_zero() || until_deadline.is_zero() {
+                        return (
+                            Status::Failed,
+                            format!(
+                                "cannot associate instance profile {profile}: EC2 still does not know it after {}s (IAM propagation, or the profile is missing): {}",
+                                started.elapsed().as_secs(),
+                                describe(&e)
+                            ),
+                        );
+                    }
+                    tokio::time::sleep(wait.min(until_limit).min(until_deadline)).await;
+                    wait = (wait * 2).min(Duration::from_secs(8));
+                }
+                _ => return (Status::Failed, format!("cannot associate instance profile {profile}: {}", describe(&e))),
+            }
+        }
     }
 
     /// `IncorrectState`: someone associated a profile between our read and our write. Re-read

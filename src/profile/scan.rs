@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::apply::Unit;
+use super::apply::{PROPAGATION_WAIT, Unit};
 use super::ledger::Ledgers;
 use super::plan::{Policy, action, plan};
 use super::read::read_unit;
@@ -17,7 +17,7 @@ use crate::aws::ec2_client;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
 use crate::run::{UnitResult, fan_out};
-use crate::scope::{ScopeRequest, ScopeRules};
+use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
 /// Name of the job in reports and STS session names.
@@ -134,6 +134,9 @@ impl ProfileScan {
             Item::new(account_id, region, resource, action::SCAN, Status::Failed, reason.to_string())
         };
         let session = session.map_err(fail)?;
+        if let Some(skipped) = region_not_enabled(&session, account_id, region, resource, action::SCAN).await {
+            return Ok(vec![skipped]);
+        }
         let ledger = ledgers.for_account(account_id, &session.iam);
         let ec2 = ec2_client(&session.config, region);
         let settings = &self.settings;
@@ -157,8 +160,15 @@ impl ProfileScan {
             let reason = "instance not found or no longer running";
             return Ok(vec![Item::new(account_id, region, id, action::NONE, Status::Skipped, reason)]);
         }
-        let unit =
-            Unit { account_id, region, ec2: &ec2, ledger: &ledger, dry_run: request.dry_run, write_deadline: deadline };
+        let unit = Unit {
+            account_id,
+            region,
+            ec2: &ec2,
+            ledger: &ledger,
+            dry_run: request.dry_run,
+            write_deadline: deadline,
+            propagation_wait: PROPAGATION_WAIT,
+        };
         let items = unit.apply(decisions).await;
         tracing::info!(account_id, region, instances = items.len(), "work unit done");
         Ok(items)

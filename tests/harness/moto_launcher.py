@@ -242,8 +242,8 @@ class Harness:
         if service == "ec2" and operation == "DescribeRegions" and self.stacksets.disabled_regions(account or ""):
             status, headers, response = self.call_app(environ)
             for name in self.stacksets.disabled_regions(account or ""):
-                response = re.sub(rb"<item>\s*<regionName>" + re.escape(name.encode()) + rb"</regionName>.*?</item>",
-                                  b"", response, flags=re.S)
+                item = rb"<item>(?:(?!</item>).)*?<regionName>" + re.escape(name.encode()) + rb"</regionName>(?:(?!</item>).)*?</item>"
+                response = re.sub(item, b"", response, flags=re.S)
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             start(status, headers + [("Content-Length", str(len(response)))])
             return [response]
