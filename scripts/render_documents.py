@@ -48,7 +48,9 @@ def content(name: str) -> str:
                 "action": spec["action"],
                 "name": spec["step"],
                 "precondition": {"StringEquals": ["platformType", spec["platform"]]},
-                "inputs": {"timeoutSeconds": "1800", "runCommand": script.splitlines()},
+                # One string: SSM runs the joined lines, and one JSON string line per script keeps
+                # the template far below CloudFormation's 51,200-byte inline body limit.
+                "inputs": {"timeoutSeconds": "1800", "runCommand": [script]},
             }
         ],
     }

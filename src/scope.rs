@@ -75,7 +75,8 @@ impl ScopeRules<'_> {
         };
         let wanted = |account: &str| request.accounts.as_ref().is_none_or(|w| w.iter().any(|a| a == account));
         let in_scope: Vec<String> = if request.accounts_known {
-            request.accounts.clone().unwrap_or_default()
+            let named = request.accounts.clone().unwrap_or_default();
+            self.members_only(sessions, &named, resource, &mut skipped).await
         } else {
             match membership(&organizations_client(sessions.base())).await {
                 Ok(Membership::Organization { active, inactive }) => {
@@ -106,6 +107,45 @@ impl ScopeRules<'_> {
             }
         }
         items.extend(skipped);
+        out
+    }
+
+    /// The accounts of `named` (taken from an event or a request) that are ACTIVE accounts of
+    /// the organization (`DescribeAccount`, once each), or the function's own account; the others
+    /// are reported and never entered: an event's `account` is not trusted by itself.
+    pub(crate) async fn members_only(
+        &self,
+        sessions: &Sessions,
+        named: &[String],
+        resource: &str,
+        items: &mut Vec<Item>,
+    ) -> Vec<String> {
+        let own = &sessions.identity().account_id;
+        let org = organizations_client(sessions.base());
+        let mut out: Vec<String> = Vec::new();
+        for account in named {
+            if out.contains(account) {
+                continue;
+            }
+            if account == own {
+                out.push(account.clone());
+                continue;
+            }
+            let skipped = |reason: String| Item::new(account, "*", resource, self.action, Status::Skipped, reason);
+            match account_state(&org, account).await {
+                Ok(Some(state)) if state == "ACTIVE" => out.push(account.clone()),
+                Ok(Some(state)) => items.push(skipped(format!("account is {state}, not ACTIVE"))),
+                Ok(None) => items.push(skipped("not an account of this organization: not entered".into())),
+                Err(failure) => items.push(Item::new(
+                    account,
+                    "*",
+                    resource,
+                    self.action,
+                    Status::Failed,
+                    format!("cannot check that the account belongs to the organization: {failure}; not entered"),
+                )),
+            }
+        }
         out
     }
 
@@ -174,6 +214,22 @@ pub(crate) async fn region_not_enabled(
         "region {region} is not enabled in account {account} (an opt-in region it has not opted in to): nothing to do there"
     );
     Some(Item::new(account, region, resource, action, Status::Skipped, reason))
+}
+
+/// The state (`ACTIVE`, `SUSPENDED`, ...) of one account of the organization, `None` when it is
+/// not one (or there is no organization).
+async fn account_state(org: &aws_sdk_organizations::Client, account: &str) -> Result<Option<String>, Failure> {
+    match org.describe_account().account_id(account).send().await {
+        Ok(out) => Ok(out.account().map(|a| match (a.state(), a.status()) {
+            (Some(state), _) => state.as_str().to_string(),
+            (None, Some(status)) => status.as_str().to_string(),
+            (None, None) => "UNKNOWN".to_string(),
+        })),
+        Err(e) if matches!(error_code(&e), Some("AccountNotFoundException" | "AWSOrganizationsNotInUseException")) => {
+            Ok(None)
+        }
+        Err(e) => Err(Failure::aws("DescribeAccount", &e)),
+    }
 }
 
 /// Lists the organization's accounts (paginated `ListAccounts`).

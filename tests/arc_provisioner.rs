@@ -425,3 +425,25 @@ fn an_incomplete_azure_target_names_the_missing_variable() {
             .expect_err("incomplete");
     assert_eq!(err.variable, "ARC_SUBSCRIPTION_ID");
 }
+
+/// A reprovision request or a status event names its account: one that is not an ACTIVE account
+/// of the organization is reported and never entered.
+#[tokio::test]
+async fn requests_and_events_for_accounts_outside_the_organization_are_refused() {
+    let (moto, management, _accounts) = estate(1).await;
+    let job = ArcProvisioner::new(config(&[]), management.clone());
+    moto.clear_calls();
+    let stranger = "999999999999";
+    let report = run(&job, json!({"action":"reprovision","accountId":stranger,"region":REGION})).await;
+    assert_eq!(report.items.len(), 1, "{:?}", report.items);
+    assert_eq!(report.items[0].status, Status::Skipped);
+    assert!(report.items[0].reason.contains("not an account of this organization"), "{:?}", report.items);
+
+    let mut status = common::moto::event("ssm-command-status.json");
+    status["account"] = json!(stranger);
+    status["region"] = json!(REGION);
+    let report = run(&job, status).await;
+    assert!(report.items[0].reason.contains("not an account of this organization"), "{:?}", report.items);
+    assert!(moto.calls().iter().all(|c| c.operation != "AssumeRole"), "never entered");
+    assert!(moto.calls().iter().all(|c| c.service != "ssm"));
+}

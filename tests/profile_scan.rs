@@ -373,6 +373,8 @@ async fn launch_event_fixes_that_instance_only_and_respects_scope() {
         (launch(&estate.excluded, R1, &estate.excluded_instance, "running"), "CONNECTOR_EXCLUDED_ACCOUNTS"),
         (launch(&member, OUTSIDE, &estate.outside_region[&member], "running"), "outside CONNECTOR_REGIONS"),
         (launch(&member, R2, other, "stopped"), "only running instances"),
+        // An event's account is not trusted by itself: one outside the organization is never entered.
+        (launch("999999999999", R1, "i-0123456789abcdef0", "running"), "not an account of this organization"),
     ];
     for (e, why) in skipped {
         let report = job.handle(&e, None).await.expect("event handled");
@@ -381,6 +383,7 @@ async fn launch_event_fixes_that_instance_only_and_respects_scope() {
     }
     assert!(writes(&moto.calls()).is_empty());
     assert!(moto.calls().iter().all(|c| c.operation != "DescribeInstances"), "out-of-scope events cost no EC2 call");
+    assert_eq!(count(&moto.calls(), "AssumeRole"), 0, "no account entered for a refused event");
 }
 
 #[tokio::test]

@@ -142,8 +142,10 @@ impl ArcProvisioner {
         let rules = self.rules();
         let units = match &request.units {
             Some(units) => {
+                let named: Vec<String> = units.iter().map(|u| u.account_id.clone()).collect();
+                let members = rules.members_only(&sessions, &named, "*", &mut items).await;
                 let mut admitted = Vec::new();
-                for unit in units {
+                for unit in units.iter().filter(|u| members.contains(&u.account_id)) {
                     match rules.excludes(&unit.account_id, &unit.region) {
                         Some(reason) => {
                             items.push(item(&unit.account_id, &unit.region, "*", Status::Skipped, None, reason.into()))
@@ -284,6 +286,11 @@ impl ArcProvisioner {
             return Ok(report(item(account_id, region, instance_id, Status::Skipped, None, reason)));
         }
         let sessions = self.sessions().await?;
+        let mut refused = Vec::new();
+        if self.rules().members_only(&sessions, &[account_id.to_string()], instance_id, &mut refused).await.is_empty() {
+            let failed = refused.iter().filter(|i| i.status == Status::Failed).count();
+            return Ok(Report::new(JOB, false, refused, 1, failed));
+        }
         let session = match sessions.for_account(account_id).await {
             Ok(session) => session,
             Err(reason) => {
