@@ -132,7 +132,7 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     assert!(member.contains("parameter${ArcStagedCredentialParameter}"), "only the staged secret is writable");
     assert!(member.contains("Type: AWS::IAM::OIDCProvider"));
     assert!(
-        member.contains("ThumbprintList: [!Ref OidcThumbprint]")
+        member.contains("ThumbprintList: !If [HasThumbprint, [!Ref OidcThumbprint], !Ref AWS::NoValue]")
             && member.contains("ClientIdList: [!Ref OidcAudience]")
     );
     assert!(member.contains(r#""${OidcIssuerHostPath}:aud": "${OidcAudience}""#), "trust pinned to the audience");
@@ -179,4 +179,30 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     ] {
         assert!(management.contains(&format!("{variable}: !Ref")), "{variable} is a template parameter");
     }
+}
+
+/// Deleting the member stack (or removing the account from the StackSet with its stack deleted)
+/// never pulls the instance role and profile from under running instances: both are retained,
+/// while the roles the functions assume go with the stack.
+#[tokio::test]
+async fn deleting_the_member_stack_keeps_what_live_instances_use() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::organization(&management, 1).await;
+    let org_id = seed::organization_id(&management).await;
+    seed::member_stack(&management, REGION, "123456789012", &org_id).await;
+    let iam = seed::iam(&management);
+    assert!(iam.get_instance_profile().instance_profile_name(DEFAULT_INSTANCE_PROFILE).send().await.is_ok());
+
+    let cfn = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&management).region(aws_config::Region::new(REGION)).build(),
+    );
+    cfn.delete_stack().stack_name("mdc-connector-member").send().await.expect("delete the member stack");
+
+    assert!(
+        iam.get_instance_profile().instance_profile_name(DEFAULT_INSTANCE_PROFILE).send().await.is_ok(),
+        "the instance profile is retained"
+    );
+    assert!(iam.get_role().role_name("MdcConnectorInstanceRole").send().await.is_ok(), "the instance role is retained");
+    assert!(iam.get_role().role_name(DEFAULT_MEMBER_ROLE).send().await.is_err(), "the member role is deleted");
 }

@@ -1,0 +1,183 @@
+"""Guard rails of cfn/template.yaml and cfn/member.yaml, checked on the templates as text.
+
+Each test names the guard it holds (README, Deploy: the permissions each role holds and why):
+
+* no ``Resource: "*"`` grant except for actions that support no resource-level permission, and
+  the listed sensitive actions only with a condition;
+* every parameter that ends up in an ARN, a resource name or an instance script has an
+  ``AllowedPattern`` (or ``AllowedValues``) and a ``ConstraintDescription``;
+* ``sts:AssumeRole`` into member accounts only within the organization (``aws:ResourceOrgID``);
+* the instance role and profile live instances depend on are retained;
+* ``lambda:InvokeFunction`` names one exact function; the OIDC provider is complete or absent.
+
+Run with the emulator's virtualenv (cfn-lint decodes the short-form intrinsics).
+"""
+
+from __future__ import annotations
+
+import re
+import unittest
+from pathlib import Path
+from typing import Any, Iterator
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = {name: decode(str(ROOT / "cfn" / name))[0] for name in ("template.yaml", "member.yaml")}
+
+# Actions AWS gives no resource-level permission (they are authorised on "*" only): the service
+# authorization reference lists no resource type for them.
+STAR_ONLY = {
+    "ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations", "ec2:DescribeRegions",
+    "organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListChildren",
+    "organizations:ListRoots", "organizations:DescribeOrganization", "organizations:DescribeAccount",
+    "organizations:ListDelegatedAdministrators",
+    "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
+    "ssm:DescribeParameters",
+    "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
+}
+# Grants on "*" that must carry a condition whatever the action list says.
+CONDITIONED = {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole", "iam:PassRole",
+               "iam:AttachRolePolicy"}
+
+
+def statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM policy statement anywhere in a template (inline policies, queue and bus policies;
+    both branches of an Fn::If)."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from statements(value)
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    found = statement.get("Action", [])
+    if isinstance(found, dict) and "Fn::Split" in found:  # !Split [",", !If [c, "a,b", "a"]]
+        branches = found["Fn::Split"][1]
+        values = branches["Fn::If"][1:] if isinstance(branches, dict) else [branches]
+        return {a for v in values for a in v.split(",")}
+    return set(found if isinstance(found, list) else [found])
+
+
+def resources(statement: dict[str, Any]) -> list[Any]:
+    found = statement.get("Resource", [])
+    return found if isinstance(found, list) else [found]
+
+
+def strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+class TemplateGuards(unittest.TestCase):
+    def test_no_star_resource_without_need_or_condition(self) -> None:
+        for name, template in TEMPLATES.items():
+            for statement in statements(template.get("Resources", {})):
+                if statement.get("Effect") != "Allow" or "*" not in resources(statement):
+                    continue
+                if "Principal" in statement:  # resource policies: the resource is the queue/bus
+                    continue
+                granted = actions(statement)
+                needs_condition = granted & CONDITIONED
+                if needs_condition:
+                    self.assertIn("Condition", statement, f"{name}: {statement.get('Sid')} {needs_condition}")
+                loose = granted - STAR_ONLY - CONDITIONED
+                self.assertFalse(loose, f"{name}: {statement.get('Sid')} grants {loose} on *")
+
+    def test_sensitive_actions_are_conditioned(self) -> None:
+        seen = set()
+        for name, template in TEMPLATES.items():
+            for statement in statements(template.get("Resources", {})):
+                for action in actions(statement) & {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole",
+                                                    "iam:PassRole", "iam:AttachRolePolicy"}:
+                    seen.add(action)
+                    self.assertIn("Condition", statement, f"{name}: {action} without a condition")
+        self.assertEqual(seen, {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole",
+                                "iam:PassRole", "iam:AttachRolePolicy"})
+
+    def test_assume_role_into_members_stays_in_the_organization(self) -> None:
+        assume = [s for s in statements(TEMPLATES["template.yaml"]["Resources"])
+                  if "sts:AssumeRole" in actions(s) and "Principal" not in s]
+        self.assertEqual(len(assume), 2, "profile-scan and arc-provisioner")
+        for statement in assume:
+            self.assertIn("aws:ResourceOrgID", statement.get("Condition", {}).get("StringEquals", {}), statement)
+
+    def test_member_roles_trust_only_their_function_in_the_organization(self) -> None:
+        resources_ = TEMPLATES["member.yaml"]["Resources"]
+        for role in ("MemberRole", "ProvisioningRole"):
+            trust = resources_[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+            self.assertIn("aws:PrincipalOrgID", trust["Condition"]["StringEquals"], role)
+            self.assertIn("aws:PrincipalArn", trust["Condition"]["ArnLike"], role)
+
+    def test_every_parameter_in_an_arn_a_name_or_a_script_has_a_pattern(self) -> None:
+        for name, template in TEMPLATES.items():
+            parameters = template["Parameters"]
+            used: set[str] = set()
+            for text in strings(template.get("Resources", {})):
+                used.update(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
+            for resource in template.get("Resources", {}).values():
+                for value in (resource.get("Properties") or {}).values():
+                    if isinstance(value, dict) and "Ref" in value:
+                        used.add(value["Ref"])
+            for parameter in sorted(used & set(parameters)):
+                spec = parameters[parameter]
+                if spec.get("Type") == "Number" or "AllowedValues" in spec:
+                    continue
+                self.assertIn("AllowedPattern", spec, f"{name}: {parameter}")
+                self.assertIn("ConstraintDescription", spec, f"{name}: {parameter}")
+
+    def test_patterns_refuse_wildcards_in_names_that_reach_arns(self) -> None:
+        for name, template in TEMPLATES.items():
+            for parameter, spec in template["Parameters"].items():
+                pattern = spec.get("AllowedPattern")
+                if not pattern or not parameter.endswith(("RoleName", "Document", "DocumentName", "ProfileName")):
+                    continue
+                self.assertIsNone(re.fullmatch(pattern, "*"), f"{name}: {parameter} admits *")
+                self.assertIsNone(re.fullmatch(pattern, "a*"), f"{name}: {parameter} admits a*")
+                self.assertIsNotNone(re.fullmatch(pattern, str(spec.get("Default", "x-1"))), f"{name}: {parameter}")
+
+    def test_what_live_instances_use_is_retained(self) -> None:
+        resources_ = TEMPLATES["member.yaml"]["Resources"]
+        for resource in ("InstanceRole", "InstanceProfile"):
+            self.assertEqual(resources_[resource].get("DeletionPolicy"), "Retain", resource)
+            self.assertEqual(resources_[resource].get("UpdateReplacePolicy"), "Retain", resource)
+
+    def test_invoke_names_one_function(self) -> None:
+        for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
+            if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
+                for resource in resources(statement):
+                    self.assertNotIn("*", "".join(strings(resource)), statement)
+
+    def test_oidc_is_complete_or_absent(self) -> None:
+        member = TEMPLATES["member.yaml"]
+        rule = member["Rules"]["OidcIsCompleteOrAbsent"]
+        asserted = " ".join(strings(rule["Assertions"]))
+        for parameter in ("OidcAudience", "OidcSubject"):
+            self.assertIn(parameter, asserted)
+        thumbprints = member["Resources"]["OidcProvider"]["Properties"]["ThumbprintList"]
+        self.assertIn("Fn::If", thumbprints, "no empty thumbprint when none is given")
+
+    def test_posture_role_defaults_to_least_privilege_and_denies_data_reads(self) -> None:
+        member = TEMPLATES["member.yaml"]
+        self.assertEqual(member["Parameters"]["PostureAccess"]["Default"], "least-privilege")
+        denied = set()
+        for statement in statements(member["Resources"]["PostureRole"]):
+            if statement["Effect"] == "Deny":
+                denied |= actions(statement)
+        for action in ("s3:GetObject*", "ssm:GetParameter*", "secretsmanager:GetSecretValue", "kms:Decrypt",
+                       "dynamodb:GetItem"):
+            self.assertIn(action, denied)
+
+
+if __name__ == "__main__":
+    unittest.main()
