@@ -173,9 +173,11 @@ def main() -> None:
             "ec2:DescribeInstances": units * max(1, math.ceil(per_unit / 1000)),
             "ec2:DescribeIamInstanceProfileAssociations": units,
             "ec2:AssociateIamInstanceProfile": unprofiled * units,
-            "iam:GetInstanceProfile": accounts * (roles + 2),
-            "iam:ListAttachedRolePolicies": accounts * (roles + 2),
+            # Every role of an account, with its profiles and attached policies: one page (<= 1,000 roles).
+            "iam:GetAccountAuthorizationDetails": accounts,
             "iam:AttachRolePolicy": accounts * roles,
+            # Opt-in regions are per account: one read per account.
+            "ec2:DescribeRegions": accounts,
         }
         result = {"instances": per_unit * units, "accounts": accounts, "regions": regions, "runs": runs,
                   "minimum_first_scan": minimum, "peak_rss_mib": round(peak / 1024, 1) if peak else None}

@@ -94,7 +94,9 @@ def main() -> None:
             expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
         s.client("ssm", None).put_parameter(Name=seed.ARC_SECRET, Value="bench~secret", Type="SecureString")
         expected.update({"ssm:GetParameter": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
-                         "organizations:ListAccounts": 1})
+                         "organizations:ListAccounts": 1,
+                         # opt-in regions are per account: one read per account
+                         "ec2:DescribeRegions": accounts})
         print(f"seeded {instances} instances in {len(units)} units in {time.time() - started:.0f} s", file=sys.stderr)
         harness(endpoint, "/_harness/ssm-outcomes",
                 {"rules": [{"instanceId": "*", "status": "Success", "output": CONNECTED, "pendingReads": 1}]}, "POST")

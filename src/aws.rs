@@ -30,23 +30,42 @@ pub async fn load_base_config() -> SdkConfig {
     loaded.into_builder().retry_config(retry).build()
 }
 
-/// EC2 client for one region of an account config.
-pub(crate) fn ec2_client(config: &SdkConfig, region: &str) -> aws_sdk_ec2::Client {
+/// EC2 client for one region of an account config, retrying and rate-limiting on that account's
+/// own budget: the SDK keeps adaptive retry's token bucket and client rate limiter per retry
+/// partition for the whole process (by default service + region), so without an account in the
+/// partition one throttled member would slow every account in the region. AWS throttles per
+/// account and region, and so does this.
+pub(crate) fn ec2_client(config: &SdkConfig, account: &str, region: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+        aws_sdk_ec2::config::Builder::from(config)
+            .region(Region::new(region.to_string()))
+            .retry_partition(aws_sdk_ec2::config::retry::RetryPartition::new(partition("ec2", account, region)))
+            .build(),
     )
 }
 
-/// Systems Manager client for one region of an account config.
-pub(crate) fn ssm_client(config: &SdkConfig, region: &str) -> aws_sdk_ssm::Client {
+/// Systems Manager client for one region of an account config, on the account's own retry budget.
+pub(crate) fn ssm_client(config: &SdkConfig, account: &str, region: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+        aws_sdk_ssm::config::Builder::from(config)
+            .region(Region::new(region.to_string()))
+            .retry_partition(aws_sdk_ssm::config::retry::RetryPartition::new(partition("ssm", account, region)))
+            .build(),
     )
 }
 
-/// IAM client (global) for an account config.
-pub(crate) fn iam_client(config: &SdkConfig) -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(config)
+/// IAM client (global) for an account config, on the account's own retry budget.
+pub(crate) fn iam_client(config: &SdkConfig, account: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(config)
+            .retry_partition(aws_sdk_iam::config::retry::RetryPartition::new(partition("iam", account, "global")))
+            .build(),
+    )
+}
+
+/// Name of the retry partition of one service in one account and region.
+fn partition(service: &str, account: &str, region: &str) -> String {
+    format!("{service}-{account}-{region}")
 }
 
 /// Organizations client; the service lives in us-east-1 for the commercial partition.

@@ -1,12 +1,16 @@
 //! IAM as the capabilities read it: an account's instance profiles, their roles, and whether each
-//! role carries `AmazonSSMManagedInstanceCore`. One [`IamView`] per account per run caches every
-//! read, so however many regions and capabilities ask, a profile is read once. Writes belong to
-//! the capability that makes them; [`IamView::mark_attached`] lets it say what it changed.
+//! role carries `AmazonSSMManagedInstanceCore`. One [`IamView`] per account per run reads the
+//! account's roles with their instance profiles and attached managed policies in as few calls as
+//! IAM allows (`GetAccountAuthorizationDetails` with the `Role` filter, up to 1,000 roles a page),
+//! and falls back to `GetInstanceProfile` for a profile it did not see (a profile without a role,
+//! deleted, or created since). Writes belong to the capability that makes them;
+//! [`IamView::mark_attached`] lets it say what it changed.
 
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_iam::Client;
-use tokio::sync::Mutex;
+use aws_sdk_iam::types::EntityType;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::aws::{describe, error_code};
 
@@ -62,10 +66,16 @@ pub(crate) enum PolicyState {
     Unknown(String),
 }
 
+/// Largest page `GetAccountAuthorizationDetails` gives.
+const DETAILS_PAGE: i32 = 1000;
+
 /// Cached IAM reads of one account for one run.
 pub(crate) struct IamView {
     client: Client,
     policy_arn: String,
+    /// Every profile that holds a role, from the account-wide read (`Err` when it failed: the view
+    /// then reads profile by profile).
+    account: OnceCell<Result<HashMap<String, Profile>, String>>,
     profiles: Mutex<HashMap<String, ProfileLookup>>,
     attached: std::sync::Mutex<HashSet<String>>,
 }
@@ -76,6 +86,7 @@ impl IamView {
         IamView {
             client,
             policy_arn: policy_arn.to_string(),
+            account: OnceCell::new(),
             profiles: Mutex::new(HashMap::new()),
             attached: std::sync::Mutex::new(HashSet::new()),
         }
@@ -103,11 +114,16 @@ impl IamView {
         self.attached.lock().is_ok_and(|a| a.contains(role_name))
     }
 
-    /// Looks up profiles by name, reading each at most once per run.
+    /// Looks up profiles by name: from the account-wide read, else each read at most once per run.
     pub(crate) async fn profiles(&self, names: impl IntoIterator<Item = String>) -> HashMap<String, ProfileLookup> {
+        let account = self.account.get_or_init(|| self.read_account()).await;
         let mut cache = self.profiles.lock().await;
         let mut out = HashMap::new();
         for name in names {
+            if let Some(profile) = account.as_ref().ok().and_then(|profiles| profiles.get(&name)) {
+                out.insert(name, ProfileLookup::Found(self.with_known_attachments(profile.clone())));
+                continue;
+            }
             if !cache.contains_key(&name) {
                 let found = self.read_profile(&name).await;
                 cache.insert(name.clone(), found);
@@ -117,6 +133,48 @@ impl IamView {
             }
         }
         out
+    }
+
+    /// Every role of the account with its instance profiles and attached managed policies, as
+    /// profiles by name (paginated `GetAccountAuthorizationDetails`, `Role` filter).
+    async fn read_account(&self) -> Result<HashMap<String, Profile>, String> {
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .max_items(DETAILS_PAGE)
+            .into_paginator()
+            .send();
+        let mut profiles: HashMap<String, Profile> = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe(&e))?;
+            for role in page.role_detail_list() {
+                let (Some(name), Some(arn)) = (role.role_name(), role.arn()) else { continue };
+                let attached =
+                    role.attached_managed_policies().iter().any(|p| p.policy_arn() == Some(&self.policy_arn));
+                let policy = if attached { PolicyState::Attached } else { PolicyState::Missing };
+                for profile in role.instance_profile_list() {
+                    let entry =
+                        profiles.entry(profile.instance_profile_name().to_string()).or_insert_with(|| Profile {
+                            name: profile.instance_profile_name().to_string(),
+                            arn: profile.arn().to_string(),
+                            roles: Vec::new(),
+                        });
+                    entry.roles.push(Role { name: name.to_string(), arn: arn.to_string(), policy: policy.clone() });
+                }
+            }
+        }
+        Ok(profiles)
+    }
+
+    /// The profile with the roles this run attached the policy to marked as carrying it.
+    fn with_known_attachments(&self, mut profile: Profile) -> Profile {
+        for role in &mut profile.roles {
+            if self.known_attached(&role.name) {
+                role.policy = PolicyState::Attached;
+            }
+        }
+        profile
     }
 
     async fn read_profile(&self, name: &str) -> ProfileLookup {

@@ -2,10 +2,20 @@
 //! on its own, collected into the report's items.
 
 use std::future::Future;
+use std::time::Instant;
 
 use futures::StreamExt;
 
 use crate::report::{Item, collect_units};
+
+/// Reason of a unit that was not started because the invocation's time budget was spent.
+pub(crate) const UNIT_DEFERRED: &str =
+    "deferred: the invocation's time budget was spent before this unit started; the next run takes it";
+
+/// True once `deadline` has passed: no read, write or sleep may start then.
+pub(crate) fn spent(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
 
 /// What a work unit yields: its items, or the one item saying why the whole unit failed.
 pub(crate) type UnitResult = Result<Vec<Item>, Item>;

@@ -162,7 +162,9 @@ impl ScopeRules<'_> {
             (None, None) => {
                 let base = sessions.base();
                 let region = base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                enabled_regions(&ec2_client(base, &region)).await.map_err(InvocationError::Regions)?
+                enabled_regions(&ec2_client(base, &sessions.identity().account_id, &region))
+                    .await
+                    .map_err(InvocationError::Regions)?
             }
         };
         let Some(wanted) = &request.regions else {

@@ -14,7 +14,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::OnceCell;
 
-use crate::aws::{chain, ec2_client, iam_client};
+use crate::aws::{chain, ec2_client, iam_client, ssm_client};
 use crate::error::Failure;
 use crate::iam::IamView;
 use crate::scope::enabled_regions;
@@ -49,6 +49,8 @@ impl Identity {
 
 /// What a run needs to act in one account.
 pub(crate) struct AccountSession {
+    /// The account.
+    pub(crate) account_id: String,
     /// SDK config with the account's credentials (region set per client).
     pub(crate) config: SdkConfig,
     /// The account's IAM reads, cached for the run.
@@ -58,6 +60,16 @@ pub(crate) struct AccountSession {
 }
 
 impl AccountSession {
+    /// EC2 in one region of the account, on the account's own retry budget.
+    pub(crate) fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        ec2_client(&self.config, &self.account_id, region)
+    }
+
+    /// Systems Manager in one region of the account, on the account's own retry budget.
+    pub(crate) fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+        ssm_client(&self.config, &self.account_id, region)
+    }
+
     /// Whether `region` is enabled in this account (opt-in regions are per account), read once per
     /// run with the account's own credentials: EC2 DescribeRegions "Describes the Regions that are
     /// enabled for your account". `None` when that cannot be read (the unit's own calls tell).
@@ -68,7 +80,7 @@ impl AccountSession {
                 // Asked in the function's own region, which is enabled in every account of the
                 // organization that can run it (a default, non-opt-in region).
                 let home = self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                enabled_regions(&ec2_client(&self.config, &home)).await
+                enabled_regions(&self.ec2(&home)).await
             })
             .await;
         enabled.as_ref().ok().map(|regions| regions.iter().any(|r| r == region))
@@ -126,8 +138,8 @@ impl Sessions {
     async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, Failure> {
         let config =
             if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
-        let iam = Arc::new(IamView::new(iam_client(&config), &self.identity.ssm_core_policy_arn()));
-        Ok(Arc::new(AccountSession { config, iam, regions: OnceCell::new() }))
+        let iam = Arc::new(IamView::new(iam_client(&config, account_id), &self.identity.ssm_core_policy_arn()));
+        Ok(Arc::new(AccountSession { account_id: account_id.to_string(), config, iam, regions: OnceCell::new() }))
     }
 
     async fn assume(&self, account_id: &str) -> Result<SdkConfig, Failure> {

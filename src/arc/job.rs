@@ -16,10 +16,10 @@ use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, 
 use super::settings::ArcSettings;
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
-use crate::aws::{ec2_client, ssm_client};
+use crate::aws::ssm_client;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
-use crate::run::{UnitResult, fan_out};
+use crate::run::{UNIT_DEFERRED, UnitResult, fan_out, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
@@ -103,10 +103,15 @@ impl ArcProvisioner {
                 ProvisionRequest { units: Some(units), force: false, dry_run }
             }
             ArcTrigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status } => {
-                let report = self
-                    .status_change(&account_id, &region, &command_id, &instance_id, &document_name, &status)
-                    .await?;
-                return Ok(with_metrics(report));
+                let event = StatusEvent {
+                    account_id: &account_id,
+                    region: &region,
+                    command_id: &command_id,
+                    instance_id: &instance_id,
+                    document_name: &document_name,
+                    status: &status,
+                };
+                return Ok(with_metrics(self.status_change(&event, deadline).await?));
             }
         };
         Ok(with_metrics(Box::pin(self.run(&request, deadline)).await?))
@@ -191,12 +196,15 @@ impl ArcProvisioner {
             tracing::warn!(account_id, region, %reason, "work unit failed");
             item(account_id, region, "*", Status::Failed, None, reason.to_string())
         };
+        if spent(deadline) {
+            return Ok(vec![item(account_id, region, "*", Status::Skipped, None, UNIT_DEFERRED.into())]);
+        }
         let session = session.map_err(fail)?;
         if let Some(skipped) = region_not_enabled(&session, account_id, region, "*", PROVISION).await {
             return Ok(vec![skipped]);
         }
-        let ssm = ssm_client(&session.config, region);
-        let ec2 = ec2_client(&session.config, region);
+        let ssm = session.ssm(region);
+        let ec2 = session.ec2(region);
         let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, unit.selection.ids.as_ref(), !request.force)
             .await
             .map_err(fail)?;
@@ -237,7 +245,9 @@ impl ArcProvisioner {
         let secret = secret
             .get_or_init(|| async {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                read_secret(&ssm_client(&self.base, &region), &self.settings.target.credential_parameter).await
+                let own = self.identity.get().map(|i| i.account_id.clone()).unwrap_or_default();
+                let own = &own;
+                read_secret(&ssm_client(&self.base, own, &region), &self.settings.target.credential_parameter).await
             })
             .await;
         let correlation_id = correlation_id(account_id, region);
@@ -265,13 +275,10 @@ impl ArcProvisioner {
     /// One instance's final status from a status-change event (forwarded from the member account).
     async fn status_change(
         &self,
-        account_id: &str,
-        region: &str,
-        command_id: &str,
-        instance_id: &str,
-        document_name: &str,
-        status: &str,
+        event: &StatusEvent<'_>,
+        deadline: Option<Instant>,
     ) -> Result<Report, InvocationError> {
+        let StatusEvent { account_id, region, command_id, instance_id, document_name, status } = *event;
         let report = |item: Item| Report::new(JOB, false, vec![item], 1, 0);
         if !self.documents.values().any(|d| d == document_name) {
             let reason = format!("command {command_id} ran {document_name}, not a connector document");
@@ -298,11 +305,16 @@ impl ArcProvisioner {
                 return Ok(Report::new(JOB, false, vec![failed], 1, 1));
             }
         };
-        let ssm = ssm_client(&session.config, region);
+        let ssm = session.ssm(region);
         let mut last = None;
         for attempt in 0..STATUS_EVENT_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                if spent(deadline) {
+                    break;
+                }
+                let wait = std::time::Duration::from_millis(500 << attempt);
+                let left = deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(wait.min(left)).await;
             }
             match invocation_result(&ssm, command_id, instance_id).await {
                 Ok(Some(outcome)) => {
@@ -320,6 +332,17 @@ impl ArcProvisioner {
         };
         Ok(Report::new(JOB, false, vec![item(account_id, region, instance_id, Status::Failed, None, reason)], 1, 1))
     }
+}
+
+/// An `EC2 Command Invocation Status-change Notification`, borrowed from the trigger.
+#[derive(Clone, Copy)]
+struct StatusEvent<'a> {
+    account_id: &'a str,
+    region: &'a str,
+    command_id: &'a str,
+    instance_id: &'a str,
+    document_name: &'a str,
+    status: &'a str,
 }
 
 /// The report with arc-provisioner's coverage metrics for the metrics line: instances connected,

@@ -13,10 +13,9 @@ use super::plan::{Policy, action, plan};
 use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
-use crate::aws::ec2_client;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Item, Report, Status};
-use crate::run::{UnitResult, fan_out};
+use crate::run::{UNIT_DEFERRED, UnitResult, fan_out, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
@@ -133,12 +132,15 @@ impl ProfileScan {
             tracing::warn!(account_id, region, %reason, "work unit failed");
             Item::new(account_id, region, resource, action::SCAN, Status::Failed, reason.to_string())
         };
+        if spent(deadline) {
+            return Ok(vec![Item::new(account_id, region, resource, action::SCAN, Status::Skipped, UNIT_DEFERRED)]);
+        }
         let session = session.map_err(fail)?;
         if let Some(skipped) = region_not_enabled(&session, account_id, region, resource, action::SCAN).await {
             return Ok(vec![skipped]);
         }
         let ledger = ledgers.for_account(account_id, &session.iam);
-        let ec2 = ec2_client(&session.config, region);
+        let ec2 = session.ec2(region);
         let settings = &self.settings;
         let state = read_unit(
             &ec2,

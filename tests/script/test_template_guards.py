@@ -33,7 +33,7 @@ STAR_ONLY = {
     "organizations:ListRoots", "organizations:DescribeOrganization", "organizations:DescribeAccount",
     "organizations:ListDelegatedAdministrators",
     "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
-    "ssm:DescribeParameters",
+    "ssm:DescribeParameters", "iam:GetAccountAuthorizationDetails",
     "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
 }
 # Grants on "*" that must carry a condition whatever the action list says.
