@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::ConfigError;
+use crate::queue::{CONTINUATION_DELAY_SECONDS, is_queue_url};
 use crate::validate::{is_account_id, is_region, is_tag_key};
 
 /// Instances carrying this tag key are left alone when `CONNECTOR_OPT_OUT_TAG` is not set.
@@ -116,11 +117,22 @@ pub struct Fleet {
     pub opt_out_tag: String,
     /// `CONNECTOR_CONCURRENCY`: work units (account, region) processed at once.
     pub concurrency: usize,
+    /// `WORK_QUEUE_URL`: the function's own work queue. Set, a broad run sends one message per
+    /// work unit there instead of running them all in one invocation; unset, everything runs inline.
+    pub work_queue_url: Option<String>,
+    /// Delay of a unit's continuation message (not a variable: tests shorten it).
+    pub continuation_delay_seconds: i32,
 }
 
 impl Default for Fleet {
     fn default() -> Self {
-        Fleet { regions: None, opt_out_tag: DEFAULT_OPT_OUT_TAG.into(), concurrency: DEFAULT_CONCURRENCY }
+        Fleet {
+            regions: None,
+            opt_out_tag: DEFAULT_OPT_OUT_TAG.into(),
+            concurrency: DEFAULT_CONCURRENCY,
+            work_queue_url: None,
+            continuation_delay_seconds: CONTINUATION_DELAY_SECONDS,
+        }
     }
 }
 
@@ -146,6 +158,8 @@ impl Fleet {
                 .single("CONNECTOR_OPT_OUT_TAG", is_tag_key, "a tag key of 1-128 characters not starting with aws:")?
                 .unwrap_or_else(|| DEFAULT_OPT_OUT_TAG.into()),
             concurrency,
+            work_queue_url: env.single("WORK_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
+            continuation_delay_seconds: CONTINUATION_DELAY_SECONDS,
         })
     }
 }

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{EventError, quote};
+use crate::queue::{QueueRecord, records};
 use crate::validate::{is_account_id, is_instance_id, is_region};
 
 /// A payload sorted by shape.
@@ -26,6 +27,8 @@ pub(crate) enum Incoming {
     },
     /// An EventBridge event.
     Event(Box<EventBridgeEvent<Value>>),
+    /// Records of the function's work queue (Lambda's SQS event source mapping).
+    Queue(Vec<QueueRecord>),
     /// A Lambda destination record (`requestContext`, `responsePayload`).
     Destination {
         /// `requestContext.condition` (`Success`, `RetriesExhausted`, ...).
@@ -55,6 +58,9 @@ pub(crate) fn recognise(payload: &Value) -> Result<Incoming, EventError> {
     let Some(object) = payload.as_object() else {
         return Err(EventError::Unrecognized(format!("expected a JSON object, got {}", kind(payload))));
     };
+    if let Some(records) = records(payload) {
+        return Ok(Incoming::Queue(records?));
+    }
     if let Some(action) = object.get("action") {
         let Some(action) = action.as_str() else {
             return Err(EventError::InvalidRequest("action: expected a string such as \"scan\"".into()));
@@ -86,6 +92,7 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
             _ => None,
         },
         Incoming::Destination { .. } => Some("arc-provisioner"),
+        Incoming::Queue(_) => None,
         Incoming::Event(e) => match (e.source.as_str(), e.detail_type.as_str()) {
             ("aws.ec2", "EC2 Instance State-change Notification") => Some("profile-scan"),
             ("aws.ssm", "EC2 Command Invocation Status-change Notification") => Some("arc-provisioner"),
@@ -100,6 +107,7 @@ pub(crate) fn refuse(incoming: &Incoming) -> EventError {
     let what = match incoming {
         Incoming::Manual { action, .. } => format!("the manual action {}", quote(action)),
         Incoming::Destination { .. } => "Lambda destination records".to_string(),
+        Incoming::Queue(_) => "work-queue records".to_string(),
         Incoming::Event(e) => format!("{} events from {}", quote(&e.detail_type), quote(&e.source)),
     };
     match (incoming, owner(incoming)) {

@@ -29,6 +29,7 @@ pub(crate) mod event;
 mod iam;
 mod metrics;
 pub mod profile;
+pub mod queue;
 pub mod report;
 mod run;
 pub mod runtime;

@@ -73,6 +73,18 @@ pub struct Report {
     /// Job-specific metrics added to the run's metrics line (not part of the JSON report).
     #[serde(skip)]
     pub metrics: Vec<(&'static str, usize)>,
+    /// For an invocation by the work queue's event source mapping: the records that failed and
+    /// must be delivered again (`ReportBatchItemFailures`); absent otherwise.
+    #[serde(rename = "batchItemFailures", skip_serializing_if = "Vec::is_empty")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+/// One failed queue record: Lambda's partial batch response names it by message id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    /// The record's `messageId`.
+    pub item_identifier: String,
 }
 
 impl Item {
@@ -124,7 +136,14 @@ impl Report {
             work_units,
             failed_work_units,
         };
-        Report { job: job.to_string(), dry_run, summary, items, metrics: Vec::new() }
+        Report { job: job.to_string(), dry_run, summary, items, metrics: Vec::new(), batch_item_failures: Vec::new() }
+    }
+
+    /// The same report naming the queue records to deliver again.
+    pub(crate) fn with_failed_records(mut self, message_ids: Vec<String>) -> Self {
+        self.batch_item_failures =
+            message_ids.into_iter().map(|item_identifier| BatchItemFailure { item_identifier }).collect();
+        self
     }
 
     /// The same report with job-specific metrics for the metrics line.

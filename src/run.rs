@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-use crate::report::{Item, collect_units};
+use crate::queue::{UnitMessage, WorkQueue};
+use crate::report::{Item, Status, collect_units};
 
 /// Reason of a unit that was not started because the invocation's time budget was spent.
 pub(crate) const UNIT_DEFERRED: &str =
@@ -34,10 +35,53 @@ where
     (items, failed)
 }
 
+/// Runs `work` on every unit, at most `concurrency` at once, and returns each unit's own result
+/// (in completion order), for callers that answer per unit (a queue record each).
+pub(crate) async fn run_each<U, T, F, Fut>(units: Vec<U>, concurrency: usize, work: F) -> Vec<T>
+where
+    F: Fn(U) -> Fut,
+    Fut: Future<Output = T>,
+{
+    futures::stream::iter(units).map(work).buffer_unordered(concurrency.max(1)).collect().await
+}
+
+/// Sends one message per (account, region) unit to `queue` for `job`; returns one item per unit
+/// (`enqueue`, `done` or `failed` with the reason).
+pub(crate) async fn enqueue(queue: &WorkQueue, job: &str, units: Vec<(String, String)>) -> Vec<Item> {
+    let bodies: Vec<String> = units
+        .iter()
+        .map(|(account_id, region)| {
+            let message = UnitMessage {
+                job: job.into(),
+                account_id: account_id.clone(),
+                region: region.clone(),
+                ..UnitMessage::default()
+            };
+            message.body()
+        })
+        .collect();
+    let sent = queue.send(&bodies, 0).await;
+    units
+        .into_iter()
+        .zip(sent)
+        .map(|((account, region), outcome)| match outcome {
+            Ok(()) => Item::new(account, region, "*", ENQUEUE, Status::Done, format!("queued to {}", queue.name())),
+            Err(reason) => Item::new(account, region, "*", ENQUEUE, Status::Failed, reason),
+        })
+        .collect()
+}
+
+/// Report action of a unit sent to the work queue.
+pub(crate) const ENQUEUE: &str = "enqueue";
+
+/// True when a unit's items say it stopped for lack of time (what is left must continue).
+pub(crate) fn deferred(items: &[Item]) -> bool {
+    items.iter().any(|i| i.reason.starts_with("deferred"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Status;
 
     #[tokio::test]
     async fn failed_units_are_counted_and_never_stop_the_others() {

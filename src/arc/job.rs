@@ -18,8 +18,9 @@ use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
 use crate::error::{Failure, InvocationError};
+use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
-use crate::run::{UNIT_DEFERRED, UnitResult, fan_out, spent};
+use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
@@ -74,6 +75,7 @@ impl ArcProvisioner {
         let dry_run = self.settings.common.dry_run;
         let request = match parse(payload)? {
             ArcTrigger::Scheduled => ProvisionRequest { units: None, force: false, dry_run },
+            ArcTrigger::Queue(records) => return Ok(with_metrics(Box::pin(self.work(records, deadline)).await?)),
             ArcTrigger::Reprovision(command) => {
                 let selection =
                     Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };
@@ -160,12 +162,18 @@ impl ArcProvisioner {
                 }
                 admitted
             }
-            None => rules
-                .units(&sessions, &ScopeRequest::default(), &mut items)
-                .await?
-                .into_iter()
-                .map(|(account_id, region)| UnitRequest { account_id, region, selection: Selection::default() })
-                .collect(),
+            None => {
+                let units = rules.units(&sessions, &ScopeRequest::default(), &mut items).await?;
+                if let (Some(url), false) = (&self.settings.fleet.work_queue_url, request.dry_run) {
+                    let queue = WorkQueue::new(&self.base, url);
+                    items.extend(enqueue(&queue, JOB, units).await);
+                    return Ok(Report::new(JOB, false, items, 0, 0));
+                }
+                units
+                    .into_iter()
+                    .map(|(account_id, region)| UnitRequest { account_id, region, selection: Selection::default() })
+                    .collect()
+            }
         };
         // Read once per invocation (not per container): a rotated secret is picked up at once.
         let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
@@ -181,6 +189,91 @@ impl ArcProvisioner {
         .await;
         items.extend(unit_items);
         Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
+    }
+
+    /// Work units from the queue (the schedule's units, profile-scan's hand-offs): each record one
+    /// (account, region), optionally some of its instances. A unit not started for lack of time
+    /// continues through a new message; a failed unit's record is delivered again (and
+    /// dead-lettered if it keeps failing).
+    async fn work(&self, records: Vec<QueueRecord>, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let sessions = self.sessions().await?;
+        let rules = self.rules();
+        let mut items = Vec::new();
+        let mut failed_records = Vec::new();
+        let mut units = Vec::new();
+        for record in records {
+            match UnitMessage::parse(&record.body, JOB) {
+                Ok(message) => match rules.excludes(&message.account_id, &message.region) {
+                    Some(reason) => {
+                        let reason = reason.to_string();
+                        items.push(item(&message.account_id, &message.region, "*", Status::Skipped, None, reason));
+                    }
+                    // At-least-once delivery: a copy of a unit already in this batch is
+                    // acknowledged without running it twice.
+                    None if units.iter().any(|(_, m): &(String, UnitMessage)| m.same_unit(&message)) => {}
+                    None => units.push((record.message_id, message)),
+                },
+                Err(reason) => {
+                    items.push(item("*", "*", &record.message_id, Status::Failed, None, reason));
+                    failed_records.push(record.message_id);
+                }
+            }
+        }
+        let unit_count = units.len();
+        let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
+        let request = ProvisionRequest { units: None, force: false, dry_run: false };
+        let results = run_each(units, self.settings.fleet.concurrency, |(message_id, message)| {
+            let (sessions, secret, request) = (&sessions, &secret, &request);
+            async move {
+                let unit = UnitRequest {
+                    account_id: message.account_id.clone(),
+                    region: message.region.clone(),
+                    selection: Selection {
+                        ids: message.instance_ids.clone().map(|ids| ids.into_iter().collect()),
+                        tag: None,
+                    },
+                };
+                let request = ProvisionRequest { dry_run: message.dry_run, ..request.clone() };
+                let session = sessions.for_account(&unit.account_id).await;
+                let result = Box::pin(self.unit(&unit, session, secret, &request, deadline)).await;
+                (message_id, message, result)
+            }
+        })
+        .await;
+        let mut continuations = Vec::new();
+        let mut failed_units = 0;
+        for (message_id, message, result) in results {
+            match result {
+                Ok(unit_items) => {
+                    if deferred(&unit_items) {
+                        continuations
+                            .push((message_id, UnitMessage { continuation: message.continuation + 1, ..message }));
+                    }
+                    items.extend(unit_items);
+                }
+                Err(failed) => {
+                    failed_units += 1;
+                    items.push(failed);
+                    failed_records.push(message_id);
+                }
+            }
+        }
+        if !continuations.is_empty() {
+            let bodies: Vec<String> = continuations.iter().map(|(_, m)| m.body()).collect();
+            let sent = match &self.settings.fleet.work_queue_url {
+                Some(url) => {
+                    WorkQueue::new(&self.base, url).send(&bodies, self.settings.fleet.continuation_delay_seconds).await
+                }
+                None => bodies.iter().map(|_| Err("no WORK_QUEUE_URL to continue on".to_string())).collect(),
+            };
+            for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
+                if let Err(reason) = outcome {
+                    items.push(item(&message.account_id, &message.region, "*", Status::Failed, None, reason));
+                    failed_records.push(message_id);
+                }
+            }
+        }
+        Ok(Report::new(JOB, false, items, unit_count, failed_units).with_failed_records(failed_records))
     }
 
     async fn unit(

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::EventError;
 use crate::event::{Incoming, InstanceEvent, check, detail_text, manual, recognise, refuse};
+use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_instance_id, is_region, is_tag_key};
 
 /// The job whose reports name instances to provision next.
@@ -35,6 +36,8 @@ pub enum ArcTrigger {
         /// New invocation status (`Success`, `Failed`, `TimedOut`, ...).
         status: String,
     },
+    /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
+    Queue(Vec<QueueRecord>),
     /// A profile-scan run's report delivered by its Lambda on-success destination: the
     /// (account, region, instance) triples it gave a profile or fixed the role of.
     ProfileScanCompleted {
@@ -88,6 +91,7 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
             Ok(ArcTrigger::Reprovision(command))
         }
         _ if incoming.is_schedule() => Ok(ArcTrigger::Scheduled),
+        Incoming::Queue(records) => Ok(ArcTrigger::Queue(records.clone())),
         Incoming::Event(event)
             if incoming.event_kind() == Some(("aws.ssm", "EC2 Command Invocation Status-change Notification")) =>
         {

@@ -13,9 +13,10 @@ use super::read::Readers;
 use super::records::{publish, records};
 use super::settings::DiscoverySettings;
 use super::state::{Estate, ManagementStack, PermissionModel};
-use super::trigger::{DiscoveryTrigger, parse};
+use super::trigger::{DiscoveryTrigger, MAX_RECHECKS, parse};
 use crate::aws::organizations_client;
 use crate::error::{Failure, InvocationError};
+use crate::queue::WorkQueue;
 use crate::report::{Item, Report, Status};
 use crate::sessions::Identity;
 
@@ -39,21 +40,23 @@ impl AccountDiscovery {
     /// Handles one invocation payload.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let dry = self.settings.common.dry_run;
-        match parse(payload)? {
-            DiscoveryTrigger::Scheduled => self.reconcile(None, dry, deadline).await,
-            DiscoveryTrigger::Reconcile(command) => self.reconcile(None, dry || command.dry_run, deadline).await,
+        let (report, recheck) = match parse(payload)? {
+            DiscoveryTrigger::Scheduled => (self.reconcile(None, dry, deadline).await?, 1),
+            DiscoveryTrigger::Reconcile(command) => (self.reconcile(None, dry || command.dry_run, deadline).await?, 1),
+            DiscoveryTrigger::Recheck { attempt } => (self.reconcile(None, dry, deadline).await?, attempt + 1),
             DiscoveryTrigger::Organizations { event, detail_type, account } => match event {
                 OrgEvent::Joined { account_id, .. }
                 | OrgEvent::Moved { account_id }
-                | OrgEvent::Left { account_id, .. } => self.reconcile(Some(account_id), dry, deadline).await,
+                | OrgEvent::Left { account_id, .. } => (self.reconcile(Some(account_id), dry, deadline).await?, 1),
                 OrgEvent::Ignored { reason } => {
                     let account = account.unwrap_or_else(|| "*".into());
                     let reason = format!("{detail_type}: {reason}");
                     let item = Item::new(account, "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason);
-                    Ok(Report::new(JOB, dry, vec![item], 0, 0))
+                    return Ok(Report::new(JOB, dry, vec![item], 0, 0));
                 }
             },
-        }
+        };
+        Ok(self.recheck_later(report, recheck).await)
     }
 
     /// Reconciles the whole organization, or one account.
@@ -180,6 +183,36 @@ impl AccountDiscovery {
             Status::Done,
             "activated organizations access for StackSets (STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS)",
         )))
+    }
+}
+
+/// Delay of a re-check of pending StackSet work (SQS allows at most 900 s).
+pub(crate) const RECHECK_DELAY_SECONDS: i32 = 300;
+
+impl AccountDiscovery {
+    /// When StackSet work is still pending and the function has a work queue, sends itself a
+    /// delayed re-check (minutes, not the next daily run), at most [`MAX_RECHECKS`] in a row.
+    async fn recheck_later(&self, mut report: Report, attempt: u32) -> Report {
+        let pending = report.items.iter().any(|i| i.status == Status::Skipped && i.reason.starts_with("pending"));
+        let (Some(url), true, false) = (&self.settings.work_queue_url, pending, report.dry_run) else {
+            return report;
+        };
+        let queue = WorkQueue::new(&self.base, url);
+        let (status, reason) = if attempt > MAX_RECHECKS {
+            (Status::Skipped, format!("pending work left to the daily reconcile after {MAX_RECHECKS} re-checks"))
+        } else {
+            let body = serde_json::json!({"job": JOB, "attempt": attempt}).to_string();
+            match queue.send(&[body], RECHECK_DELAY_SECONDS).await.pop() {
+                Some(Ok(())) => (
+                    Status::Done,
+                    format!("pending work re-checked in {RECHECK_DELAY_SECONDS} s through {}", queue.name()),
+                ),
+                Some(Err(reason)) => (Status::Failed, format!("{reason}; the daily reconcile takes the pending work")),
+                None => return report,
+            }
+        };
+        report.items.push(Item::new("*", "*", queue.name(), "recheck", status, reason));
+        Report::new(JOB, report.dry_run, report.items, report.summary.work_units, report.summary.failed_work_units)
     }
 }
 

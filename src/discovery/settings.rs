@@ -4,6 +4,7 @@
 
 use crate::config::{Common, Env};
 use crate::error::ConfigError;
+use crate::queue::is_queue_url;
 use crate::validate::is_region;
 
 /// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
@@ -31,6 +32,9 @@ pub struct DiscoverySettings {
     pub management_stack_name: String,
     /// `CONNECTOR_EVENT_BUS`: EventBridge bus (name or ARN) that receives member-connector records.
     pub event_bus: Option<String>,
+    /// `WORK_QUEUE_URL`: the function's own queue; StackSet work still pending when an invocation
+    /// ends is re-checked through a delayed message there instead of waiting for the daily run.
+    pub work_queue_url: Option<String>,
 }
 
 impl DiscoverySettings {
@@ -46,6 +50,7 @@ impl DiscoverySettings {
             activate_organizations_access: false,
             management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
             event_bus: None,
+            work_queue_url: None,
         }
     }
 
@@ -84,6 +89,7 @@ impl DiscoverySettings {
                 is_bus,
                 "an EventBridge bus name or ARN (letters, digits, . - _ / :)",
             )?,
+            work_queue_url: env.single("WORK_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
         };
         if settings.delegated_admin && settings.activate_organizations_access {
             // ActivateOrganizationsAccess is the management account's action; a delegated

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::events::{OrgEvent, classify};
+use super::job::JOB;
 use crate::error::EventError;
 use crate::event::{Incoming, manual, recognise, refuse};
 
@@ -16,6 +17,12 @@ pub enum DiscoveryTrigger {
     Scheduled,
     /// `{"action":"reconcile","dryRun":false}`.
     Reconcile(ReconcileCommand),
+    /// A delayed re-check of StackSet work left pending (from the function's own queue); how many
+    /// re-checks came before it.
+    Recheck {
+        /// Re-checks before this one (the chain stops after [`MAX_RECHECKS`]).
+        attempt: u32,
+    },
     /// An `aws.organizations` or `aws.controltower` event.
     Organizations {
         /// What it means for onboarding.
@@ -36,6 +43,21 @@ pub struct ReconcileCommand {
     pub dry_run: bool,
 }
 
+/// Re-checks chained after one another at most (one every [`super::job::RECHECK_DELAY_SECONDS`]):
+/// after that, the daily reconcile takes what is still pending.
+pub(crate) const MAX_RECHECKS: u32 = 12;
+
+/// The body of a re-check message.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RecheckMessage {
+    /// Always `account-discovery`.
+    pub(crate) job: String,
+    /// Re-checks before this one.
+    #[serde(default)]
+    pub(crate) attempt: u32,
+}
+
 /// Parses an account-discovery payload.
 pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
     let incoming = recognise(payload)?;
@@ -44,6 +66,18 @@ pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
             Ok(DiscoveryTrigger::Reconcile(manual(payload)?))
         }
         _ if incoming.is_schedule() => Ok(DiscoveryTrigger::Scheduled),
+        Incoming::Queue(records) => {
+            let attempt = records
+                .iter()
+                .filter_map(|r| serde_json::from_str::<RecheckMessage>(&r.body).ok())
+                .filter(|m| m.job == JOB)
+                .map(|m| m.attempt)
+                .max()
+                .ok_or_else(|| {
+                    EventError::Unrecognized("queue records without an account-discovery re-check".into())
+                })?;
+            Ok(DiscoveryTrigger::Recheck { attempt })
+        }
         Incoming::Event(event) if event.source == "aws.organizations" || event.source == "aws.controltower" => {
             Ok(DiscoveryTrigger::Organizations {
                 event: classify(&event.detail),

@@ -1,6 +1,7 @@
 //! The `profile-scan` job: turns a trigger into work units, runs them through the shared run
 //! skeleton, and assembles the run report.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_config::SdkConfig;
@@ -14,10 +15,12 @@ use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::error::{Failure, InvocationError};
+use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
-use crate::run::{UNIT_DEFERRED, UnitResult, fan_out, spent};
+use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
+use crate::validate::is_instance_id;
 
 /// Name of the job in reports and STS session names.
 pub const JOB: &str = "profile-scan";
@@ -59,6 +62,7 @@ impl ProfileScan {
                 instance_id: None,
                 dry_run: command.dry_run || dry_run,
             },
+            ProfileTrigger::Queue(records) => return Box::pin(self.work(records, deadline)).await,
             ProfileTrigger::InstanceStateChange { account_id, region, instance_id, state } => {
                 if state != "running" {
                     let reason = format!("instance state is {state}; only running instances are checked at launch");
@@ -73,28 +77,37 @@ impl ProfileScan {
                 }
             }
         };
-        self.run(&request, deadline).await
+        // Boxed: the futures are deep enough to overflow the binary's layout computation.
+        Box::pin(self.run(&request, deadline)).await
     }
 
-    /// Runs a scan request.
-    pub(crate) async fn run(
-        &self,
-        request: &ScanRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Report, InvocationError> {
+    async fn sessions(&self) -> Result<Sessions, InvocationError> {
         let identity = self
             .identity
             .get_or_try_init(|| Identity::discover(&self.base))
             .await
             .map_err(InvocationError::Identity)?
             .clone();
-        let sessions = Sessions::new(self.base.clone(), identity, &self.settings.member_role, JOB);
-        let rules = ScopeRules {
+        Ok(Sessions::new(self.base.clone(), identity, &self.settings.member_role, JOB))
+    }
+
+    fn rules(&self) -> ScopeRules<'_> {
+        ScopeRules {
             excluded: &self.settings.common.excluded_accounts,
             regions: self.settings.fleet.regions.as_deref(),
             action: action::SCAN,
             done_to_own: "scanned",
-        };
+        }
+    }
+
+    /// Runs a scan request: inline, or, for a broad run with a work queue, one message per unit.
+    pub(crate) async fn run(
+        &self,
+        request: &ScanRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Report, InvocationError> {
+        let sessions = self.sessions().await?;
+        let rules = self.rules();
         let scope = ScopeRequest {
             accounts: request.accounts.clone(),
             regions: request.regions.clone(),
@@ -103,6 +116,12 @@ impl ProfileScan {
         };
         let mut items = Vec::new();
         let units = rules.units(&sessions, &scope, &mut items).await?;
+        let broad = request.accounts.is_none() && request.instance_id.is_none();
+        if let (Some(url), true, false) = (&self.settings.fleet.work_queue_url, broad, request.dry_run) {
+            let queue = WorkQueue::new(&self.base, url);
+            items.extend(enqueue(&queue, JOB, units).await);
+            return Ok(Report::new(JOB, false, items, 0, 0));
+        }
         let unit_count = units.len();
         let ledgers = Ledgers::default();
         let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |(account, region)| {
@@ -116,6 +135,90 @@ impl ProfileScan {
         items.extend(unit_items);
         items.extend(ledgers.take_items());
         Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
+    }
+
+    /// Work units from the queue: each record one (account, region), run concurrently; a unit
+    /// out of time continues through a new message, a failed unit's record is delivered again
+    /// (and dead-lettered if it keeps failing), and the instances fixed are handed to
+    /// arc-provisioner's queue.
+    async fn work(&self, records: Vec<QueueRecord>, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let sessions = self.sessions().await?;
+        let rules = self.rules();
+        let mut items = Vec::new();
+        let mut failed_records = Vec::new();
+        let mut units = Vec::new();
+        for record in records {
+            match UnitMessage::parse(&record.body, JOB) {
+                Ok(message) => match rules.excludes(&message.account_id, &message.region) {
+                    Some(reason) => {
+                        let (account, region) = (&message.account_id, &message.region);
+                        items.push(Item::new(account, region, "*", action::SCAN, Status::Skipped, reason));
+                    }
+                    // At-least-once delivery: a copy of a unit already in this batch is
+                    // acknowledged without running it twice.
+                    None if units.iter().any(|(_, m): &(String, UnitMessage)| m.same_unit(&message)) => {}
+                    None => units.push((record.message_id, message)),
+                },
+                Err(reason) => {
+                    items.push(Item::new("*", "*", &record.message_id, action::SCAN, Status::Failed, reason));
+                    failed_records.push(record.message_id);
+                }
+            }
+        }
+        let unit_count = units.len();
+        let ledgers = Ledgers::default();
+        let results = run_each(units, self.settings.fleet.concurrency, |(message_id, message)| {
+            let (sessions, ledgers) = (&sessions, &ledgers);
+            async move {
+                let request = ScanRequest { dry_run: message.dry_run, ..ScanRequest::default() };
+                let session = sessions.for_account(&message.account_id).await;
+                let result =
+                    self.unit(&message.account_id, &message.region, session, ledgers, &request, deadline).await;
+                (message_id, message, result)
+            }
+        })
+        .await;
+        let mut continuations = Vec::new();
+        let mut failed_units = 0;
+        for (message_id, message, result) in results {
+            match result {
+                Ok(unit_items) => {
+                    if deferred(&unit_items) {
+                        let next = UnitMessage { continuation: message.continuation + 1, ..message };
+                        continuations.push((message_id, next));
+                    }
+                    items.extend(unit_items);
+                }
+                Err(item) => {
+                    failed_units += 1;
+                    items.push(item);
+                    failed_records.push(message_id);
+                }
+            }
+        }
+        if !continuations.is_empty() {
+            let bodies: Vec<String> = continuations.iter().map(|(_, m)| m.body()).collect();
+            let sent = match &self.settings.fleet.work_queue_url {
+                Some(url) => {
+                    WorkQueue::new(&self.base, url).send(&bodies, self.settings.fleet.continuation_delay_seconds).await
+                }
+                None => bodies.iter().map(|_| Err("no WORK_QUEUE_URL to continue on".to_string())).collect(),
+            };
+            for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
+                if let Err(reason) = outcome {
+                    // Not continued: let SQS deliver the unit again instead.
+                    let (account, region) = (&message.account_id, &message.region);
+                    items.push(Item::new(account, region, "*", action::SCAN, Status::Failed, reason));
+                    failed_records.push(message_id);
+                }
+            }
+        }
+        items.extend(ledgers.take_items());
+        if let Some(url) = &self.settings.handoff_queue_url {
+            let handed = hand_off(&WorkQueue::new(&self.base, url), &items).await;
+            items.extend(handed);
+        }
+        Ok(Report::new(JOB, false, items, unit_count, failed_units).with_failed_records(failed_records))
     }
 
     async fn unit(
@@ -175,4 +278,40 @@ impl ProfileScan {
         tracing::info!(account_id, region, instances = items.len(), "work unit done");
         Ok(items)
     }
+}
+
+/// The function fixed instances are handed to.
+const ARC_PROVISIONER: &str = "arc-provisioner";
+
+/// Sends the instances this run fixed to arc-provisioner's queue, one message per (account,
+/// region); returns an item only when that fails (the instances are then provisioned by its next
+/// scheduled run).
+async fn hand_off(queue: &WorkQueue, items: &[Item]) -> Vec<Item> {
+    let mut fixed: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for item in items.iter().filter(|i| i.status == Status::Done && is_instance_id(&i.resource_id)) {
+        fixed.entry((item.account_id.clone(), item.region.clone())).or_default().push(item.resource_id.clone());
+    }
+    let units: Vec<(String, String)> = fixed.keys().cloned().collect();
+    let bodies: Vec<String> = fixed
+        .into_iter()
+        .map(|((account_id, region), ids)| {
+            let message = UnitMessage {
+                job: ARC_PROVISIONER.into(),
+                account_id,
+                region,
+                instance_ids: Some(ids),
+                ..UnitMessage::default()
+            };
+            message.body()
+        })
+        .collect();
+    let sent = queue.send(&bodies, 0).await;
+    units
+        .into_iter()
+        .zip(sent)
+        .filter_map(|((account, region), outcome)| {
+            let reason = format!("{}; arc-provisioner's next scheduled run provisions these instances", outcome.err()?);
+            Some(Item::new(account, region, queue.name(), "hand-off", Status::Failed, reason))
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@
 
 use crate::config::{Common, Env, Fleet};
 use crate::error::ConfigError;
+use crate::queue::is_queue_url;
 use crate::validate::{is_iam_name, is_role_ref};
 
 /// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
@@ -24,6 +25,9 @@ pub struct ProfileSettings {
     pub instance_profile_name: String,
     /// `ATTACH_POLICY_TO_EXISTING_ROLES`: attach the SSM policy to the roles of customers' profiles.
     pub attach_policy_to_existing_roles: bool,
+    /// `HANDOFF_QUEUE_URL`: arc-provisioner's work queue; the instances a queued unit fixed are sent
+    /// there (Lambda destinations do not fire for SQS-triggered invocations).
+    pub handoff_queue_url: Option<String>,
 }
 
 impl Default for ProfileSettings {
@@ -34,6 +38,7 @@ impl Default for ProfileSettings {
             member_role: DEFAULT_MEMBER_ROLE.into(),
             instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
             attach_policy_to_existing_roles: true,
+            handoff_queue_url: None,
         }
     }
 }
@@ -57,6 +62,7 @@ impl ProfileSettings {
                 .single("INSTANCE_PROFILE_NAME", |s| is_iam_name(s, 128), "an instance profile name (no path)")?
                 .unwrap_or_else(|| DEFAULT_INSTANCE_PROFILE.into()),
             attach_policy_to_existing_roles: env.boolean("ATTACH_POLICY_TO_EXISTING_ROLES", true)?,
+            handoff_queue_url: env.single("HANDOFF_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
         })
     }
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::error::EventError;
 use crate::event::{Incoming, InstanceEvent, check, detail_text, manual, recognise, refuse};
+use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_region};
 
 /// What a profile-scan invocation was asked to do.
@@ -26,6 +27,8 @@ pub enum ProfileTrigger {
     },
     /// `{"action":"scan","accountIds":[...],"regions":[...],"dryRun":true}`.
     Scan(ScanCommand),
+    /// Work units from the function's work queue (one (account, region) per record).
+    Queue(Vec<QueueRecord>),
 }
 
 /// The manual `scan` request, camelCase, unknown fields rejected.
@@ -59,6 +62,7 @@ pub fn parse(payload: &Value) -> Result<ProfileTrigger, EventError> {
             Ok(ProfileTrigger::Scan(command))
         }
         _ if incoming.is_schedule() => Ok(ProfileTrigger::Scheduled),
+        Incoming::Queue(records) => Ok(ProfileTrigger::Queue(records.clone())),
         Incoming::Event(event)
             if incoming.event_kind() == Some(("aws.ec2", "EC2 Instance State-change Notification")) =>
         {

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod poller;
 pub mod seed;
