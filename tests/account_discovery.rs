@@ -568,3 +568,48 @@ async fn service_managed_operations_never_target_more_than_50_ous() {
         report.items.iter().filter(|i| i.status != Status::Done).collect::<Vec<_>>()
     );
 }
+
+/// StackSet work still pending when an invocation ends is re-checked minutes later through a
+/// delayed message on the function's own queue, not at the next daily reconcile.
+#[tokio::test]
+async fn pending_stackset_work_is_rechecked_through_a_delayed_message() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let queue = common::poller::WorkQueue::create(&management, "account-discovery-work", 3, 1).await;
+    moto.stackset_running_polls(1000);
+    let settings = DiscoverySettings { work_queue_url: Some(queue.url.clone()), ..config(&[]) };
+    let discovery = job(management.clone(), settings);
+
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let report = discovery.handle(&json!({"action": "reconcile"}), Some(deadline)).await.expect("reconcile");
+    let recheck = report.items.iter().find(|i| i.action == "recheck").expect("a re-check item");
+    assert_eq!(recheck.status, Status::Done, "{recheck:?}");
+    let delayed = queue
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("attributes");
+    let delayed = delayed
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+        .cloned();
+    assert_eq!(delayed.as_deref(), Some("1"), "one delayed re-check");
+
+    // The re-check itself (as the event source mapping delivers it): the operation is done now.
+    moto.stackset_running_polls(0);
+    let record = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+                                     "body": json!({"job": "account-discovery", "attempt": 1}).to_string()}]});
+    let rechecked = discovery.handle(&record, None).await.expect("re-check");
+    // The first operation is still running on the emulator: its instances are pending (not failed,
+    // not re-sent), and the chain goes on with the next re-check.
+    let member: Vec<_> = rechecked.items.iter().filter(|i| i.account_id == members[0]).collect();
+    assert!(!member.is_empty() && member.iter().all(|i| i.reason.starts_with("pending")), "{:?}", rechecked.items);
+    assert!(rechecked.items.iter().any(|i| i.action == "recheck" && i.status == Status::Done));
+    assert!(rechecked.batch_item_failures.is_empty());
+    assert_eq!(operations(&moto, "CreateStackInstances"), 1, "nothing re-sent while running");
+}

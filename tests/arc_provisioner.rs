@@ -447,3 +447,48 @@ async fn requests_and_events_for_accounts_outside_the_organization_are_refused()
     assert!(moto.calls().iter().all(|c| c.operation != "AssumeRole"), "never entered");
     assert!(moto.calls().iter().all(|c| c.service != "ssm"));
 }
+
+/// The queue path: the schedule enqueues one unit per (account, region), and the workers (fed by
+/// the event-source-mapping poller) connect every instance; profile-scan's hand-off message (some
+/// instances of one unit) is consumed the same way.
+#[tokio::test]
+async fn scheduled_units_and_hand_offs_are_provisioned_from_the_work_queue() {
+    let (moto, management, accounts) = estate(1).await;
+    let work = common::poller::WorkQueue::create(&management, "arc-provisioner-work", 3, 1).await;
+    let mut ids = Vec::new();
+    for (account, config) in &accounts {
+        ids.push((account.clone(), seed::instance(config, REGION, &[], Some(PROFILE)).await));
+    }
+    let settings = config(&[("WORK_QUEUE_URL", &work.url)]);
+    let job = ArcProvisioner::new(settings, management.clone());
+    moto.clear_calls();
+
+    let planned = run(&job, common::moto::event("scheduled-event.json")).await;
+    assert_eq!(planned.items.iter().filter(|i| i.action == "enqueue" && i.status == Status::Done).count(), 2);
+    assert!(moto.calls().iter().all(|c| c.operation != "SendCommand"), "the planner sends no command");
+    let drain = |payload: Value| {
+        let job = &job;
+        async move { serde_json::to_value(job.handle(&payload, None).await.expect("handled")).expect("json") }
+    };
+    let answers = work.drain(drain, std::time::Duration::from_secs(2), std::time::Duration::from_secs(120)).await;
+    let items: Vec<&Value> = answers.iter().flat_map(|a| a["items"].as_array().unwrap().iter()).collect();
+    for (_, id) in &ids {
+        assert!(
+            items.iter().any(|i| i["resourceId"] == id.as_str() && i["outcome"] == "connected"),
+            "{id}: {answers:?}"
+        );
+    }
+
+    // A hand-off from profile-scan: one unit, one instance.
+    let (member, member_config) = &accounts[1];
+    let fresh = seed::instance(member_config, REGION, &[], Some(PROFILE)).await;
+    work.send(
+        &json!({"job": "arc-provisioner", "accountId": member, "region": REGION, "instanceIds": [fresh]}).to_string(),
+    )
+    .await;
+    let answers = work.drain(drain, std::time::Duration::from_secs(2), std::time::Duration::from_secs(120)).await;
+    let items: Vec<&Value> = answers.iter().flat_map(|a| a["items"].as_array().unwrap().iter()).collect();
+    assert!(items.iter().any(|i| i["resourceId"] == fresh.as_str() && i["outcome"] == "connected"), "{answers:?}");
+    assert!(items.iter().all(|i| i["resourceId"] != ids[1].1.as_str()), "only the handed-off instance");
+    assert!(work.dead_letters().await.is_empty());
+}
