@@ -217,3 +217,39 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     assert!(!rejected.status.success());
     assert!(text.contains("InvalidRequest") && text.contains("\"1\""), "{text}");
 }
+
+/// The queue path under the Lambda Runtime API: the schedule enqueues the units, and the poller
+/// (behaving like the SQS event source mapping) hands SQS events to the real binary through
+/// `cargo lambda invoke`, honouring `batchItemFailures`.
+#[tokio::test(flavor = "multi_thread")]
+async fn profile_scan_units_run_from_the_work_queue_under_the_lambda_runtime_api() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 1).await;
+    let member = moto.account_config(&members[0]).await;
+    let mut unprofiled = Vec::new();
+    for config in [&management, &member] {
+        seed::connector_profile(config).await;
+        unprofiled.push((config.clone(), seed::instance(config, REGION, &[], None).await));
+    }
+    let work = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 2).await;
+    let watch = Watch::start(&moto, &[("WORK_QUEUE_URL", &work.url)]);
+
+    let planned = report(&watch.invoke(&fixture("scheduled-event.json")));
+    let queued = planned["items"].as_array().unwrap().iter().filter(|i| i["action"] == "enqueue").count();
+    assert_eq!(queued, 2, "{planned}");
+    let answers = work
+        .drain(
+            |payload| {
+                let out = watch.invoke(&payload.to_string());
+                std::future::ready(report(&out))
+            },
+            Duration::from_secs(3),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert!(answers.iter().all(|a| a.get("batchItemFailures").is_none()), "{answers:?}");
+    for (config, id) in &unprofiled {
+        assert!(seed::profile_of(config, REGION, id).await.is_some(), "{id} associated from the queue");
+    }
+}
