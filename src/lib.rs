@@ -28,6 +28,7 @@ pub mod error;
 pub(crate) mod event;
 mod iam;
 mod metrics;
+mod pace;
 pub mod profile;
 pub mod queue;
 pub mod report;

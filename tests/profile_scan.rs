@@ -517,3 +517,35 @@ async fn a_region_not_enabled_in_a_member_is_skipped_with_the_reason() {
     assert!(calls.iter().all(|c| c.region != OPT_IN), "no call in the disabled region");
     assert_eq!(count(&calls, "DescribeRegions"), 1, "read once for the account");
 }
+
+/// EC2 throttles each account and region with token buckets ("Request throttling for the Amazon
+/// EC2 API"). Under an emulated bucket (here 100 tokens, 10 per second: EC2's mutating shape, 10 s
+/// of burst, scaled up for a quick test) the scan spends the burst, then writes at the refill rate:
+/// no throttling error reaches the report, and the writes keep up with the bucket.
+#[tokio::test]
+async fn writes_follow_the_accounts_token_bucket_without_throttling() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::connector_profile(&management).await;
+    let ec2 = seed::ec2(&management, R1);
+    ec2.run_instances().image_id("ami-12c6146b").min_count(150).max_count(150).send().await.expect("instances");
+    moto.token_buckets(
+        json!([{"service": "ec2", "operation": "AssociateIamInstanceProfile", "capacity": 100, "rate": 10}]),
+    );
+    moto.clear_calls();
+
+    let settings = ProfileSettings { ec2_write_rate: 10.0, ..in_r1() };
+    let started = std::time::Instant::now();
+    let report =
+        ProfileScan::new(settings, management.clone()).handle(&json!({"action": "scan"}), None).await.expect("scan");
+    let elapsed = started.elapsed().as_secs_f64();
+    let done =
+        report.items.iter().filter(|i| i.action == "associate-instance-profile" && i.status == Status::Done).count();
+    assert_eq!(done, 150, "{:?}", report.items.iter().filter(|i| i.status != Status::Done).collect::<Vec<_>>());
+    let throttled = moto.calls().iter().filter(|c| c.operation == "AssociateIamInstanceProfile" && c.injected).count();
+    assert_eq!(throttled, 0, "paced on the bucket: never throttled");
+    // 100 at once, then 50 at 10/s: 5 s at the refill rate; at least 90 % of it means <= 5.6 s of
+    // pacing (plus reads).
+    assert!(elapsed >= 4.5, "the bucket's rate was respected: {elapsed:.1} s");
+    assert!(elapsed <= 5.0 / 0.9 + 2.0, "writes kept up with the refill rate: {elapsed:.1} s");
+}

@@ -9,6 +9,7 @@ use super::ledger::{DEFERRED, RoleLedger};
 use super::plan::{Decision, RoleRef, action};
 use super::read::current_association;
 use crate::aws::{describe, error_code};
+use crate::pace::Pacer;
 use crate::report::{Item, Status};
 
 /// Where and how a unit's decisions are applied.
@@ -27,6 +28,8 @@ pub(crate) struct Unit<'a> {
     pub write_deadline: Option<Instant>,
     /// How long an association refused for IAM propagation is retried.
     pub(crate) propagation_wait: Duration,
+    /// Paces associations on the account and region's own EC2 budget.
+    pub(crate) pacer: &'a Pacer,
 }
 
 /// How long EC2 may take to see an instance profile IAM just created: retried this long.
@@ -97,6 +100,9 @@ impl Unit<'_> {
         let started = Instant::now();
         let mut wait = PROPAGATION_FIRST_WAIT;
         loop {
+            if !self.pacer.acquire(self.write_deadline).await {
+                return (Status::Skipped, DEFERRED.to_string());
+            }
             let spec = IamInstanceProfileSpecification::builder().name(profile).build();
             let sent = self
                 .ec2

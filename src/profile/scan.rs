@@ -15,6 +15,7 @@ use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::error::{Failure, InvocationError};
+use crate::pace::{EC2_MUTATING, Pacer};
 use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
 use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
@@ -265,6 +266,9 @@ impl ProfileScan {
             let reason = "instance not found or no longer running";
             return Ok(vec![Item::new(account_id, region, id, action::NONE, Status::Skipped, reason)]);
         }
+        // Paced like EC2's own bucket: its burst, then the configured rate (default its refill).
+        let rate = self.settings.ec2_write_rate;
+        let pacer = Pacer::new(EC2_MUTATING.0 * rate / EC2_MUTATING.1, rate);
         let unit = Unit {
             account_id,
             region,
@@ -273,6 +277,7 @@ impl ProfileScan {
             dry_run: request.dry_run,
             write_deadline: deadline,
             propagation_wait: PROPAGATION_WAIT,
+            pacer: &pacer,
         };
         let items = unit.apply(decisions).await;
         tracing::info!(account_id, region, instances = items.len(), "work unit done");

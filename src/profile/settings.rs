@@ -4,6 +4,7 @@
 
 use crate::config::{Common, Env, Fleet};
 use crate::error::ConfigError;
+use crate::pace::EC2_MUTATING;
 use crate::queue::is_queue_url;
 use crate::validate::{is_iam_name, is_role_ref};
 
@@ -13,7 +14,7 @@ pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
 pub const DEFAULT_INSTANCE_PROFILE: &str = "MdcConnectorInstanceProfile";
 
 /// Validated settings of profile-scan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProfileSettings {
     /// Excluded accounts, dry run.
     pub common: Common,
@@ -28,6 +29,9 @@ pub struct ProfileSettings {
     /// `HANDOFF_QUEUE_URL`: arc-provisioner's work queue; the instances a queued unit fixed are sent
     /// there (Lambda destinations do not fire for SQS-triggered invocations).
     pub handoff_queue_url: Option<String>,
+    /// `EC2_WRITE_RATE`: associations per second per account and region (EC2's mutating-action
+    /// bucket refills at 5; its burst is 10 seconds' worth); 0 sends unpaced.
+    pub ec2_write_rate: f64,
 }
 
 impl Default for ProfileSettings {
@@ -39,6 +43,7 @@ impl Default for ProfileSettings {
             instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
             attach_policy_to_existing_roles: true,
             handoff_queue_url: None,
+            ec2_write_rate: EC2_MUTATING.1,
         }
     }
 }
@@ -63,6 +68,19 @@ impl ProfileSettings {
                 .unwrap_or_else(|| DEFAULT_INSTANCE_PROFILE.into()),
             attach_policy_to_existing_roles: env.boolean("ATTACH_POLICY_TO_EXISTING_ROLES", true)?,
             handoff_queue_url: env.single("HANDOFF_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
+            ec2_write_rate: match env.get("EC2_WRITE_RATE") {
+                None => EC2_MUTATING.1,
+                Some(v) => match v.parse::<f64>() {
+                    Ok(rate) if (0.0..=1000.0).contains(&rate) => rate,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            "EC2_WRITE_RATE",
+                            &v,
+                            "expected a number of writes per second from 0 to 1000",
+                        ));
+                    }
+                },
+            },
         })
     }
 }

@@ -152,6 +152,12 @@ impl Moto {
         self.request("POST", "/_harness/iam-propagation", Some(&serde_json::json!({ "seconds": seconds })));
     }
 
+    /// Token buckets per (account, region), as EC2 throttles: `[{"service":"ec2","operation":
+    /// "AssociateIamInstanceProfile","capacity":50,"rate":5}]`.
+    pub fn token_buckets(&self, rules: Value) {
+        self.request("POST", "/_harness/token-buckets", Some(&serde_json::json!({ "rules": rules })));
+    }
+
     /// Registers `account` as the organization's StackSets delegated administrator.
     pub fn delegated_admin(&self, account: &str) {
         self.request("POST", "/_harness/delegated-admin", Some(&serde_json::json!({ "account": account })));

@@ -44,6 +44,11 @@ What AWS enforces and moto does not, per account:
   created (or given a role) less than that long ago is refused by ``AssociateIamInstanceProfile``
   with EC2's ``InvalidParameterValue`` "Invalid IAM Instance Profile name", as IAM's eventual
   consistency makes EC2 answer right after the profile is created.
+* **Token buckets.** ``POST /_harness/token-buckets`` ``{"rules": [{"service": "ec2", "operation":
+  "AssociateIamInstanceProfile", "capacity": 50, "rate": 5}]}``: EC2 "throttles EC2 API requests for
+  each AWS account on a per-Region basis" with token buckets; each (account, region) gets its own
+  bucket per rule, and a call finding it empty gets the service's throttling error (logged as
+  ``throttled``).
 * **Delegated administrator.** ``POST /_harness/delegated-admin`` ``{"account": "..."}`` registers a
   StackSets (and Organizations) delegated administrator. Its CloudFormation calls with
   ``CallAs=DELEGATED_ADMIN`` act on the StackSets of the management account (where they live), its
@@ -178,6 +183,8 @@ class Harness:
         self.propagation_seconds = 0.0
         self.profiles_touched: dict[tuple[str, str], float] = {}
         self.delegated_admins: set[str] = set()
+        self.buckets: list[dict[str, Any]] = []
+        self.bucket_state: dict[tuple[int, str, str], tuple[float, float]] = {}
 
     def __call__(self, environ: dict[str, Any], start: Start) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -203,6 +210,10 @@ class Harness:
         }
         with self.lock:
             self.calls.append(record)
+        if error is None:
+            error = self.take_token(service, operation, account or "", region)
+            record["throttled"] = error is not None
+            record["injected"] = record["injected"] or error is not None
         if error is None:
             error = self.strict(service, operation, region, account or "", call_as, raw)
         if error is not None:
@@ -332,6 +343,22 @@ class Harness:
                 return (400, "InvalidParameterValue", PROPAGATION_ERROR.format(name=name))
         return None
 
+    def take_token(self, service: str, operation: str, account: str, region: str) -> tuple[int, str, str] | None:
+        """One token from the (account, region) bucket of each matching rule; throttled when empty."""
+        now = time.monotonic()
+        with self.lock:
+            for n, rule in enumerate(self.buckets):
+                if rule.get("service", "*") not in ("*", service) or rule.get("operation", "*") not in ("*", operation):
+                    continue
+                key = (n, account, region)
+                tokens, last = self.bucket_state.get(key, (float(rule["capacity"]), now))
+                tokens = min(float(rule["capacity"]), tokens + (now - last) * float(rule["rate"]))
+                if tokens < 1.0:
+                    self.bucket_state[key] = (tokens, now)
+                    return THROTTLE_CODES.get(service, (400, "Throttling", "Rate exceeded"))
+                self.bucket_state[key] = (tokens - 1.0, now)
+        return None
+
     def acts_for_management(self, service: str, operation: str, account: str, call_as: str | None) -> bool:
         """A registered delegated administrator's StackSet calls (``CallAs=DELEGATED_ADMIN``) and
         Organizations reads act on the management account's state."""
@@ -446,6 +473,11 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.propagation_seconds = float(spec.get("seconds", 0))
                 result = {"seconds": self.propagation_seconds}
+            elif path == "/_harness/token-buckets" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.buckets = spec.get("rules", [])
+                self.bucket_state = {}
+                result = {"rules": len(self.buckets)}
             elif path == "/_harness/delegated-admin" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.delegated_admins.add(spec["account"])

@@ -1,0 +1,81 @@
+//! Client-side pacing of writes on one account and region's own budget.
+//!
+//! EC2 "throttles EC2 API requests for each AWS account on a per-Region basis" with token buckets
+//! (Request throttling for the Amazon EC2 API); mutating actions such as
+//! `AssociateIamInstanceProfile` have a bucket of 50 tokens refilled at 5 per second. A [`Pacer`]
+//! with the same shape spends the burst, then sends at the refill rate, so a unit's writes run at
+//! the bucket's rate instead of tripping `RequestLimitExceeded` and backing off (adaptive retry
+//! still absorbs what other actors in the account take from the same bucket).
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+/// EC2's mutating-action bucket: capacity and refill per second.
+pub(crate) const EC2_MUTATING: (f64, f64) = (50.0, 5.0);
+
+/// A token bucket on the client side.
+pub(crate) struct Pacer {
+    capacity: f64,
+    rate: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Pacer {
+    /// A full bucket of `capacity` tokens refilled at `rate` per second (`rate` 0: unpaced).
+    pub(crate) fn new(capacity: f64, rate: f64) -> Self {
+        Pacer { capacity, rate, state: Mutex::new((capacity, Instant::now())) }
+    }
+
+    /// Takes a token, waiting for one if needed; `false` (nothing taken) when the wait would end
+    /// past `deadline`.
+    pub(crate) async fn acquire(&self, deadline: Option<Instant>) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        loop {
+            let wait = {
+                let mut state = self.state.lock().await;
+                let now = Instant::now();
+                let (tokens, last) = *state;
+                let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.capacity);
+                if tokens >= 1.0 {
+                    *state = (tokens - 1.0, now);
+                    return true;
+                }
+                *state = (tokens, now);
+                Duration::from_secs_f64((1.0 - tokens) / self.rate)
+            };
+            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                return false;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spends_the_burst_then_paces_at_the_refill_rate() {
+        let pacer = Pacer::new(5.0, 50.0);
+        let started = Instant::now();
+        for _ in 0..15 {
+            assert!(pacer.acquire(None).await);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        // 5 at once, then 10 at 50/s: about 0.2 s.
+        assert!((0.15..0.6).contains(&elapsed), "{elapsed}");
+    }
+
+    #[tokio::test]
+    async fn never_waits_past_the_deadline() {
+        let pacer = Pacer::new(1.0, 1.0);
+        assert!(pacer.acquire(None).await);
+        let deadline = Instant::now() + Duration::from_millis(100);
+        assert!(!pacer.acquire(Some(deadline)).await, "the next token comes after the deadline");
+        assert!(Instant::now() < deadline, "and it did not wait for it");
+    }
+}
