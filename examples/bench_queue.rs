@@ -68,12 +68,20 @@ fn calls(moto: &Moto, operation: &str) -> (usize, usize) {
     (all.iter().filter(|c| !c.injected).count(), all.iter().filter(|c| c.injected).count())
 }
 
+/// Invocations whose units ran out of time (each sent a continuation per deferred unit).
 fn continuations(answers: &[Value]) -> usize {
     answers
         .iter()
-        .flat_map(|a| a["items"].as_array().cloned().unwrap_or_default())
-        .filter(|i| i["reason"].as_str().unwrap_or("").starts_with("deferred") && i["resourceId"] == "*")
-        .count()
+        .map(|a| {
+            let items = a["items"].as_array().cloned().unwrap_or_default();
+            let deferred: std::collections::BTreeSet<(String, String)> = items
+                .iter()
+                .filter(|i| i["reason"].as_str().unwrap_or("").starts_with("deferred"))
+                .map(|i| (i["accountId"].to_string(), i["region"].to_string()))
+                .collect();
+            deferred.len()
+        })
+        .sum()
 }
 
 fn peak_rss_mib() -> f64 {

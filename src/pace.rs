@@ -27,6 +27,17 @@ impl Pacer {
         Pacer { capacity, rate, state: Mutex::new((capacity, Instant::now())) }
     }
 
+    /// An empty bucket: a unit continuing where another invocation spent the account's burst.
+    pub(crate) fn drained(capacity: f64, rate: f64) -> Self {
+        Pacer { capacity, rate, state: Mutex::new((0.0, Instant::now())) }
+    }
+
+    /// Empties the bucket: the service said the account's real bucket is empty (another actor,
+    /// or an earlier invocation, spent it), so the next token comes at the refill rate.
+    pub(crate) async fn drain(&self) {
+        *self.state.lock().await = (0.0, Instant::now());
+    }
+
     /// Takes a token, waiting for one if needed; `false` (nothing taken) when the wait would end
     /// past `deadline`.
     pub(crate) async fn acquire(&self, deadline: Option<Instant>) -> bool {

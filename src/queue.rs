@@ -19,6 +19,9 @@ use crate::validate::{is_account_id, is_instance_id, is_region};
 
 /// `SendMessageBatch` takes at most this many entries ("You can send up to 10 messages").
 pub(crate) const BATCH: usize = 10;
+/// Continuations of one unit before it is given up as failing (its record then fails and is
+/// dead-lettered after its redeliveries): with 15-minute invocations, a day of work on one unit.
+pub(crate) const MAX_CONTINUATIONS: u32 = 100;
 /// Delay of a continuation: long enough for the function to finish, short enough to keep going.
 pub(crate) const CONTINUATION_DELAY_SECONDS: i32 = 10;
 

@@ -18,7 +18,7 @@ use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
 use crate::error::{Failure, InvocationError};
-use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
+use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
 use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
@@ -245,7 +245,12 @@ impl ArcProvisioner {
         for (message_id, message, result) in results {
             match result {
                 Ok(unit_items) => {
-                    if deferred(&unit_items) {
+                    if deferred(&unit_items) && message.continuation >= MAX_CONTINUATIONS {
+                        let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
+                        items.push(item(&message.account_id, &message.region, "*", Status::Failed, None, reason));
+                        failed_units += 1;
+                        failed_records.push(message_id);
+                    } else if deferred(&unit_items) {
                         continuations
                             .push((message_id, UnitMessage { continuation: message.continuation + 1, ..message }));
                     }

@@ -116,6 +116,9 @@ impl Unit<'_> {
                 Err(e) => e,
             };
             match error_code(&e) {
+                // Throttled beyond the SDK's retries: the account's bucket is empty (another actor
+                // spends it too). Wait for its refill instead of failing; out of time, defer.
+                Some("RequestLimitExceeded" | "Throttling") => self.pacer.drain().await,
                 Some("IncorrectState") => return self.lost_race(instance_id).await,
                 Some("InvalidInstanceID.NotFound") => return (Status::Skipped, "instance no longer exists".into()),
                 Some("InvalidParameterValue") if describe(&e).contains("Invalid IAM Instance Profile") => {

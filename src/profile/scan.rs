@@ -16,7 +16,7 @@ use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::error::{Failure, InvocationError};
 use crate::pace::{EC2_MUTATING, Pacer};
-use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
+use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
 use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
@@ -37,6 +37,8 @@ pub(crate) struct ScanRequest {
     pub instance_id: Option<String>,
     /// Plan only.
     pub dry_run: bool,
+    /// A continuation of a unit that ran out of time (its account's EC2 burst is spent).
+    pub continued: bool,
 }
 
 /// The job, built once at cold start and reused by warm invocations.
@@ -62,6 +64,7 @@ impl ProfileScan {
                 regions: command.regions,
                 instance_id: None,
                 dry_run: command.dry_run || dry_run,
+                continued: false,
             },
             ProfileTrigger::Queue(records) => return Box::pin(self.work(records, deadline)).await,
             ProfileTrigger::InstanceStateChange { account_id, region, instance_id, state } => {
@@ -75,6 +78,7 @@ impl ProfileScan {
                     regions: Some(vec![region]),
                     instance_id: Some(instance_id),
                     dry_run,
+                    continued: false,
                 }
             }
         };
@@ -171,7 +175,11 @@ impl ProfileScan {
         let results = run_each(units, self.settings.fleet.concurrency, |(message_id, message)| {
             let (sessions, ledgers) = (&sessions, &ledgers);
             async move {
-                let request = ScanRequest { dry_run: message.dry_run, ..ScanRequest::default() };
+                let request = ScanRequest {
+                    dry_run: message.dry_run,
+                    continued: message.continuation > 0,
+                    ..ScanRequest::default()
+                };
                 let session = sessions.for_account(&message.account_id).await;
                 let result =
                     self.unit(&message.account_id, &message.region, session, ledgers, &request, deadline).await;
@@ -184,7 +192,13 @@ impl ProfileScan {
         for (message_id, message, result) in results {
             match result {
                 Ok(unit_items) => {
-                    if deferred(&unit_items) {
+                    if deferred(&unit_items) && message.continuation >= MAX_CONTINUATIONS {
+                        let (account, region) = (&message.account_id, &message.region);
+                        let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
+                        items.push(Item::new(account, region, "*", action::SCAN, Status::Failed, reason));
+                        failed_units += 1;
+                        failed_records.push(message_id);
+                    } else if deferred(&unit_items) {
                         let next = UnitMessage { continuation: message.continuation + 1, ..message };
                         continuations.push((message_id, next));
                     }
@@ -268,7 +282,9 @@ impl ProfileScan {
         }
         // Paced like EC2's own bucket: its burst, then the configured rate (default its refill).
         let rate = self.settings.ec2_write_rate;
-        let pacer = Pacer::new(EC2_MUTATING.0 * rate / EC2_MUTATING.1, rate);
+        let capacity = EC2_MUTATING.0 * rate / EC2_MUTATING.1;
+        // A continuation follows an invocation that spent the burst: start at the refill rate.
+        let pacer = if request.continued { Pacer::drained(capacity, rate) } else { Pacer::new(capacity, rate) };
         let unit = Unit {
             account_id,
             region,

@@ -101,7 +101,6 @@ impl WorkQueue {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            last_work = Instant::now();
             let records: Vec<Value> = out
                 .messages()
                 .iter()
@@ -112,6 +111,7 @@ impl WorkQueue {
                 })
                 .collect();
             let answer = invoke(json!({ "Records": records })).await;
+            last_work = Instant::now();
             let failed: Vec<String> = answer["batchItemFailures"]
                 .as_array()
                 .into_iter()

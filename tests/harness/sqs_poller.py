@@ -55,6 +55,7 @@ def main() -> None:
                               "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
                               "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in messages]}
         answer = invoke(a.cargo_lambda, a.function, a.invoke_port, event)
+        last_work = time.time()
         batches += 1
         records += len(messages)
         (out / f"{a.prefix}-{batches}.json").write_text(json.dumps(answer))
