@@ -90,8 +90,21 @@ fn sends(calls: &[Call]) -> Vec<Value> {
         .collect()
 }
 
+/// Names of the staged secrets in the account (the run's own names under the prefix, or the
+/// fixed name of older versions).
+async fn staged_names(config: &SdkConfig) -> Vec<String> {
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key("Path")
+        .option("Recursive")
+        .values("/mdc-connector/arc")
+        .build()
+        .expect("filter");
+    let out = ssm(config).describe_parameters().parameter_filters(filter).send().await.expect("describe");
+    out.parameters().iter().filter_map(|p| p.name()).filter(|n| n.starts_with(STAGED)).map(String::from).collect()
+}
+
 async fn staged_secret_exists(config: &SdkConfig) -> bool {
-    ssm(config).get_parameter().name(STAGED).send().await.is_ok()
+    !staged_names(config).await.is_empty()
 }
 
 #[tokio::test]
@@ -156,7 +169,8 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     for body in &sent {
         let text = body.to_string();
         assert!(!text.contains(SECRET), "secret in SendCommand: {text}");
-        assert_eq!(body["Parameters"]["credentialParameter"], json!([STAGED]));
+        let staged = body["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default();
+        assert!(staged.starts_with(&format!("{STAGED}/")), "the run's own staged name: {staged}");
         assert_eq!(body["Parameters"]["accountId"].as_array().map(Vec::len), Some(1));
         assert!(body["Comment"].as_str().unwrap_or_default().starts_with("mdc-connector arc-provisioner "));
         assert_eq!(body["MaxErrors"], json!("100%"));
@@ -324,9 +338,10 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     moto.ssm_outcomes(json!([{"instanceId": b, "missingReads": 2}]));
     let parameters: HashMap<String, Vec<String>> =
         serde_json::from_value(sent[0]["Parameters"].clone()).expect("parameters");
+    let staged = parameters["credentialParameter"][0].clone();
     ssm(config_)
         .put_parameter()
-        .name(STAGED)
+        .name(staged)
         .value(SECRET)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
@@ -491,4 +506,52 @@ async fn scheduled_units_and_hand_offs_are_provisioned_from_the_work_queue() {
     assert!(items.iter().any(|i| i["resourceId"] == fresh.as_str() && i["outcome"] == "connected"), "{answers:?}");
     assert!(items.iter().all(|i| i["resourceId"] != ids[1].1.as_str()), "only the handed-off instance");
     assert!(work.dead_letters().await.is_empty());
+}
+
+/// The secret is staged under a name of the run's own (unique, unguessable, carrying its expiry,
+/// with an SSM expiration policy): concurrent runs never touch each other's, and what a crashed run
+/// left is swept once expired.
+#[tokio::test]
+async fn each_run_stages_under_its_own_name_and_expired_leftovers_are_swept() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let id = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
+    let put = |name: String| {
+        let ssm = ssm(config_);
+        async move {
+            ssm.put_parameter()
+                .name(name)
+                .value(SECRET)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .expect("put");
+        }
+    };
+    // A crashed run's copy (expired), another run's copy still in use, and an older version's fixed name.
+    let crashed = format!("{STAGED}/1000000000-{}", "a".repeat(32));
+    let in_use = format!("{STAGED}/9999999999-{}", "b".repeat(32));
+    put(crashed.clone()).await;
+    put(in_use.clone()).await;
+    put(STAGED.to_string()).await;
+    moto.clear_calls();
+
+    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()));
+    assert_eq!(staged_names(config_).await, vec![in_use.clone()], "only the other run's copy is left");
+
+    let calls = moto.calls();
+    let put_body = calls.iter().find(|c| c.operation == "PutParameter").expect("staged");
+    let sent = sends(&calls);
+    let name = sent[0]["Parameters"]["credentialParameter"][0].as_str().expect("name").to_string();
+    assert!(name.starts_with(&format!("{STAGED}/")) && name != in_use && name != crashed, "{name}");
+    assert!(name.len() > STAGED.len() + 40, "unguessable: {name}");
+    assert_eq!(put_body.account, MANAGEMENT);
+    let removed: Vec<&str> =
+        report.items.iter().filter(|i| i.reason.contains("removed")).map(|i| i.resource_id.as_str()).collect();
+    assert!(
+        removed.contains(&crashed.as_str()) && removed.contains(&STAGED) && removed.contains(&name.as_str()),
+        "{removed:?}"
+    );
 }

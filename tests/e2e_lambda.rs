@@ -208,9 +208,17 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     assert_eq!(item(&scheduled, &unmanaged)["outcome"], "not-managed");
     assert!(!scheduled.to_string().contains("e2e~secret"));
 
-    let manual = format!(r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","force":true}}"#);
+    let manual = format!(
+        r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","instanceIds":["{managed}"],"force":true}}"#
+    );
     let forced = report(&watch.invoke_function("arc-provisioner", &manual));
     assert_eq!(item(&forced, &managed)["outcome"], "already-connected", "{forced}");
+
+    // force for a whole region is refused: it would move agents connected elsewhere.
+    let whole = format!(r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","force":true}}"#);
+    let refused = watch.invoke_function("arc-provisioner", &whole);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("force needs"), "{refused:?}");
 
     let rejected = watch.invoke_function("arc-provisioner", r#"{"action":"reprovision","accountId":"1","region":"x"}"#);
     let text = format!("{}{}", String::from_utf8_lossy(&rejected.stdout), String::from_utf8_lossy(&rejected.stderr));

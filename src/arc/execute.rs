@@ -7,7 +7,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
 use super::plan::{Batch, PROVISION};
-use super::send::{CommandSettings, Secret, remove_staged_secret, send, stage_secret, track};
+use super::send::{CommandSettings, Secret, remove_staged_secret, send, stage_secret, staged_expiry, track};
 use crate::aws::describe;
 use crate::error::Failure;
 use crate::report::{Item, Status};
@@ -29,14 +29,9 @@ pub(crate) struct UnitRun<'a> {
 }
 
 impl UnitRun<'_> {
-    /// Sends `batches` and reports every instance; `history_in_progress` says an earlier command
-    /// still runs (the staged secret then stays).
-    pub(crate) async fn apply(
-        &self,
-        batches: &[Batch],
-        secret: Result<&Secret, &Failure>,
-        history_in_progress: bool,
-    ) -> Vec<Item> {
+    /// Sends `batches` and reports every instance; the run's staged secret is removed once none
+    /// of its commands runs (otherwise it expires by itself).
+    pub(crate) async fn apply(&self, batches: &[Batch], secret: Result<&Secret, &Failure>) -> Vec<Item> {
         let (account_id, region) = (self.account_id, self.region);
         let every = |status: Status, reason: &str| -> Vec<Item> {
             batches
@@ -80,35 +75,51 @@ impl UnitRun<'_> {
                 items.push(item(account_id, region, &id, outcome.status, Some(outcome.name), outcome.reason));
             }
         }
-        if still_running || history_in_progress {
-            let reason = "staged onboarding secret kept while commands run; the next run removes it".to_string();
+        if still_running {
+            let reason = "staged onboarding secret kept while commands run; it expires by itself".to_string();
             items.push(item(account_id, region, self.staged, Status::Skipped, None, reason));
         } else {
-            items.extend(clean_up_staged(self.ssm, account_id, region, self.staged, true).await);
+            items.extend(clean_up_staged(self.ssm, account_id, region, self.staged).await);
         }
         items
     }
 }
 
-/// Removes the staged secret when it exists (`known` skips the existence check, a read).
-pub(crate) async fn clean_up_staged(
-    ssm: &Client,
-    account_id: &str,
-    region: &str,
-    staged: &str,
-    known: bool,
-) -> Option<Item> {
-    if !known {
-        let filter = ParameterStringFilter::builder().key("Name").option("Equals").values(staged).build().ok()?;
-        match ssm.describe_parameters().parameter_filters(filter).send().await {
-            Ok(out) if out.parameters().is_empty() => return None,
-            Ok(_) => {}
+/// Removes what earlier runs staged under `prefix` and left behind (a run that died, or whose
+/// commands outlived it): every name whose expiry has passed, and the single fixed name older
+/// versions used. Names not yet expired belong to runs still going and are left alone.
+pub(crate) async fn sweep_staged(ssm: &Client, account_id: &str, region: &str, prefix: &str) -> Vec<Item> {
+    let parent = prefix.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+    let Ok(filter) = ParameterStringFilter::builder().key("Path").option("Recursive").values(parent).build() else {
+        return Vec::new();
+    };
+    let mut pages = ssm.describe_parameters().parameter_filters(filter).max_results(50).into_paginator().send();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let mut stale = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
             Err(e) => {
-                let reason = format!("cannot check for a staged onboarding secret: {}", describe(&e));
-                return Some(item(account_id, region, staged, Status::Failed, None, reason));
+                let reason = format!("cannot look for staged onboarding secrets left behind: {}", describe(&e));
+                return vec![item(account_id, region, prefix, Status::Failed, None, reason)];
+            }
+        };
+        for name in page.parameters().iter().filter_map(|p| p.name()) {
+            let expired = staged_expiry(prefix, name).is_some_and(|expiry| expiry <= now);
+            if expired || name == prefix {
+                stale.push(name.to_string());
             }
         }
     }
+    let mut items = Vec::new();
+    for name in stale {
+        items.extend(clean_up_staged(ssm, account_id, region, &name).await);
+    }
+    items
+}
+
+/// Removes one staged secret.
+pub(crate) async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, staged: &str) -> Option<Item> {
     match remove_staged_secret(ssm, staged).await {
         Ok(true) => {
             Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))

@@ -8,11 +8,11 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::execute::{UnitRun, clean_up_staged, item};
+use super::execute::{UnitRun, item, sweep_staged};
 use super::outcome::is_final;
 use super::plan::{PROVISION, Policy, Selection, plan};
 use super::read::read_unit;
-use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret};
+use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret, staged_name};
 use super::settings::ArcSettings;
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
@@ -317,7 +317,6 @@ impl ArcProvisioner {
         };
         let planned = plan(&state, &unit.selection, &policy);
         let mut items = planned.items;
-        let history_in_progress = state.history.values().any(|run| !is_final(&run.status));
         if request.dry_run {
             for batch in &planned.batches {
                 for id in &batch.instance_ids {
@@ -327,13 +326,13 @@ impl ArcProvisioner {
             }
             return Ok(items);
         }
-        let staged = self.settings.arc.staged_credential_parameter.as_str();
+        let prefix = self.settings.arc.staged_credential_parameter.as_str();
+        items.extend(sweep_staged(&ssm, account_id, region, prefix).await);
         if planned.batches.is_empty() {
-            if !history_in_progress {
-                items.extend(clean_up_staged(&ssm, account_id, region, staged, false).await);
-            }
             return Ok(items);
         }
+        let staged = staged_name(prefix);
+        let staged = staged.as_str();
         let sent_ids = planned.batches.iter().flat_map(|b| b.instance_ids.iter().cloned());
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let reason = "deferred: the invocation's time budget is spent; the next run provisions it";
@@ -366,7 +365,7 @@ impl ArcProvisioner {
             },
             until: deadline.map_or(cap, |d| d.min(cap)),
         };
-        items.extend(run.apply(&planned.batches, secret.as_ref(), history_in_progress).await);
+        items.extend(run.apply(&planned.batches, secret.as_ref()).await);
         Ok(items)
     }
 

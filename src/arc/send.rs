@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::ParameterType;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 
 use super::outcome::{Outcome, is_final, outcome, parse_result};
 use super::plan::Batch;
@@ -44,14 +44,55 @@ pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Fail
     value.map(|v| Secret(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
 }
 
-/// Puts the secret in the member account and region as a SecureString the instances read.
+/// How long a staged secret lives: the commands' delivery timeout plus the tracking cap. SSM
+/// deletes it by itself then (an expiration policy), whatever happens to the run.
+pub(crate) const STAGED_LIFETIME: Duration = Duration::from_secs(DELIVERY_TIMEOUT_SECONDS as u64 + 600);
+
+/// A run's own staged-secret name under `prefix`: `<prefix>/<expiry, unix seconds>-<random>`.
+/// Unique per run, account and region (concurrent runs never touch each other's), not guessable
+/// (instances cannot list parameters: only the targeted instances learn it, from their command),
+/// and carrying its expiry so a later run can sweep what a crashed one left.
+pub(crate) fn staged_name(prefix: &str) -> String {
+    let expiry = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + STAGED_LIFETIME;
+    format!("{prefix}/{}-{}", expiry.as_secs(), random_hex())
+}
+
+/// The expiry (unix seconds) a staged name carries, if it is one of ours under `prefix`.
+pub(crate) fn staged_expiry(prefix: &str, name: &str) -> Option<u64> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (expiry, random) = rest.split_once('-')?;
+    (random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
+    expiry.parse().ok()
+}
+
+/// 128 random bits as hex, from the kernel's generator (time-derived if it cannot be read).
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Puts the secret in the member account and region as a SecureString the instances read, under
+/// the run's own name, with an expiration policy (Advanced tier) that makes SSM delete it after
+/// [`STAGED_LIFETIME`] even if the run dies.
 pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), Failure> {
+    let expiry = SystemTime::now() + STAGED_LIFETIME;
+    let timestamp = aws_smithy_types::DateTime::from(expiry)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
+    let policy = format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{timestamp}"}}}}]"#);
     ssm.put_parameter()
         .name(staged)
         .value(secret.0.clone())
         .r#type(ParameterType::SecureString)
-        .overwrite(true)
-        .description("mdc-connector: Azure Arc onboarding secret, staged while arc-provisioner commands run")
+        .tier(ParameterTier::Advanced)
+        .policies(policy)
+        .overwrite(false)
+        .description("mdc-connector: Azure Arc onboarding secret, staged for one run; expires by itself")
         .send()
         .await
         .map(|_| ())

@@ -44,8 +44,8 @@ impl ArcSettings {
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
 /// Windows document when `ARC_WINDOWS_DOCUMENT` is not set.
 pub const DEFAULT_WINDOWS_DOCUMENT: &str = "MdcConnector-ArcOnboard-Windows";
-/// SecureString the onboarding secret is staged in, in each member account and region, while
-/// commands run, when `ARC_STAGED_CREDENTIAL_PARAMETER` is not set.
+/// Prefix of the SecureStrings the onboarding secret is staged in (one per run, member account
+/// and region, expiring by itself) when `ARC_STAGED_CREDENTIAL_PARAMETER` is not set.
 pub const DEFAULT_STAGED_CREDENTIAL: &str = "/mdc-connector/arc/staged-onboarding-secret";
 /// Role arc-provisioner assumes in member accounts when `ARC_MEMBER_ROLE` is not set (created by
 /// the member template, trusted only by the arc-provisioner function's role).

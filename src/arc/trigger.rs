@@ -147,6 +147,14 @@ fn validate(command: &ReprovisionCommand) -> Result<(), EventError> {
     check(std::slice::from_ref(account_id), is_account_id, "accountId", "a 12-digit account id")?;
     check(std::slice::from_ref(region), is_region, "region", "a region name")?;
     check(instance_ids.as_deref().unwrap_or_default(), is_instance_id, "instanceIds", "an instance id")?;
+    if command.force && instance_ids.is_none() && tag.is_none() {
+        // force re-connects agents connected elsewhere (possibly onboarded by the customer):
+        // never for a whole region at once.
+        return Err(EventError::InvalidRequest(
+            "force needs instanceIds or a tag: it re-connects agents connected elsewhere, never a whole region at once"
+                .into(),
+        ));
+    }
     if instance_ids.as_ref().is_some_and(Vec::is_empty) {
         return Err(EventError::InvalidRequest("instanceIds: empty; omit it to cover every instance".into()));
     }
@@ -174,6 +182,10 @@ mod tests {
                 "i-1;id",
             ),
             (json!({"action":"reprovision","region":"eu-west-1"}), "accountId"),
+            (
+                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","force":true}),
+                "force needs",
+            ),
             (json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":[]}), "empty"),
             (
                 json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1",

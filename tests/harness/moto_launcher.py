@@ -85,7 +85,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 from moto.cloudformation.models import StackInstance  # noqa: E402
-from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
@@ -129,6 +129,18 @@ def _instance_to_dict(self: Any) -> dict[str, Any]:
 
 
 StackInstance.to_dict = _instance_to_dict  # type: ignore[method-assign]
+
+
+def _role_policy_list(self: Any) -> list[dict[str, str]]:
+    """moto 5.2 fails GetAccountAuthorizationDetails for a role whose inline policy CloudFormation
+    created (stored as a dict, quoted as bytes): serialise such documents first, as IAM returns
+    them (URL-encoded JSON)."""
+    from urllib import parse
+    return [{"PolicyName": name, "PolicyDocument": parse.quote(p if isinstance(p, str) else json.dumps(p))}
+            for name, p in self.policies.items()]
+
+
+IamRole.role_policy_list = property(_role_policy_list)  # type: ignore[method-assign,assignment]
 
 
 class Rule:
