@@ -7,8 +7,9 @@
 # newlines, so a value cannot end the heredoc). Every value is then checked against that pattern.
 #
 # The onboarding secret is never a parameter: it is read on the host from the SecureString
-# parameter named by credentialParameter, held in a variable and handed to azcmagent in a file
-# only root can read, deleted on exit.
+# parameter named by credentialParameter (a name of the run's own that expires by itself), held in a
+# variable and handed to azcmagent in a file only root can read, in a memory-backed directory
+# (/dev/shm: never on disk) removed on every exit the shell sees (normal, error, SIGTERM/INT/HUP).
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 # status: connected | already-connected | connected-elsewhere | failed
@@ -73,8 +74,13 @@ MDC_ARC_VALUE
 
 log_file=${MDC_ARC_LOG:-/var/log/mdc-connector-arc.log}
 installer_url=https://gbl.his.arc.azure.com/azcmagent-linux
-work_dir=$(mktemp -d) || exit 1
+work_root=/dev/shm
+if ! [ -d "$work_root" ] || ! [ -w "$work_root" ]; then work_root=${TMPDIR:-/tmp}; fi
+work_dir=$(mktemp -d "$work_root/mdc-arc.XXXXXXXX") || exit 1
 trap 'rm -rf "$work_dir"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 # Prints the result line and exits. Every value printed has passed a pattern without quotes or
 # backslashes, so the line is valid JSON.
@@ -123,6 +129,11 @@ if [ -n "$region" ] && ! [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
   region=''
 fi
 
+# The secret is read with the AWS CLI: without it nothing is attempted (no install, no disconnect).
+if ! command -v aws >/dev/null 2>&1; then
+  result failed aws-cli-missing "install the AWS CLI to read $credential_parameter"
+fi
+
 # Only reads JSON written by azcmagent: the first "key": "value" pair with this key.
 json_field() {
   sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" | head -n 1
@@ -154,7 +165,10 @@ if command -v azcmagent >/dev/null 2>&1; then
 fi
 
 if [ "$installed" = false ]; then
-  if ! curl -fsSL --proto '=https' --tlsv1.2 -o "$work_dir/install_linux_azcmagent.sh" "$installer_url" >>"$log_file" 2>&1; then
+  download_args=(-fsSL --proto '=https' --tlsv1.2 -o "$work_dir/install_linux_azcmagent.sh")
+  # The download goes through the configured proxy too.
+  if [ -n "$proxy_url" ]; then download_args+=(--proxy "$proxy_url"); fi
+  if ! curl "${download_args[@]}" "$installer_url" >>"$log_file" 2>&1; then
     result failed download-failed "$installer_url"
   fi
   install_args=()
@@ -174,9 +188,6 @@ if [ -n "$proxy_url" ]; then
 fi
 
 # The onboarding secret, read on the host with the instance's own role.
-if ! command -v aws >/dev/null 2>&1; then
-  result failed aws-cli-missing "install the AWS CLI to read $credential_parameter"
-fi
 region_args=()
 if [ -n "$region" ]; then region_args+=(--region "$region"); fi
 secret=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \

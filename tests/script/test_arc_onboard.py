@@ -144,6 +144,8 @@ class ArcOnboardScript(unittest.TestCase):
         _, result = self.run_script(proxyUrl="http://proxy.corp.example:3128", privateLinkScope=PLS)
         self.assertEqual(result["status"], "connected")
         self.assertEqual(self.sandbox.calls("installer"), [["--proxy", "http://proxy.corp.example:3128"]])
+        [download] = self.sandbox.calls("curl")
+        self.assertIn("--proxy", download, "the installer download goes through the proxy too")
         self.assertIn(["config", "set", "proxy.url", "http://proxy.corp.example:3128"], self.sandbox.calls("azcmagent"))
         [connect] = self.connect_args()
         self.assertEqual(connect[-2:], ["--private-link-scope", PLS])
@@ -167,6 +169,49 @@ class ArcOnboardScript(unittest.TestCase):
         process, result = self.run_script()
         self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "credential-unavailable", SECRET_NAME))
         self.assertEqual(self.connect_args(), [])
+
+    def test_without_the_aws_cli_nothing_is_attempted(self) -> None:
+        process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": f"{self.sandbox.bin}:/usr/bin:/bin"})
+        result = parse_result(process.stdout)
+        self.assertEqual((process.returncode, result["reason"]), (1, "aws-cli-missing"))
+        self.assertEqual(self.sandbox.calls(), [], "no download, no install, no agent call")
+
+    def work_dirs(self) -> list[str]:
+        roots = [Path("/dev/shm"), self.sandbox.tmp]
+        return [str(p) for root in roots if root.is_dir() for p in root.glob("mdc-arc.*")]
+
+    def test_work_directory_is_memory_backed_and_removed_on_every_exit(self) -> None:
+        import time
+        from arc_sandbox import render
+        before = set(self.work_dirs())
+        # Terminated while it runs (the agent call hangs): the trap still removes it.
+        path = self.sandbox.root / "_hang.sh"
+        path.write_text(render(SCRIPT, GOOD).replace("connect_args=(", "sleep 30\nconnect_args=(", 1))
+        stubs = ROOT / "tests" / "harness" / "arc_stubs"
+        env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",
+               "HOME": str(self.sandbox.root), "TMPDIR": str(self.sandbox.tmp), "AWS_SSM_INSTANCE_ID": INSTANCE,
+               "AWS_SSM_REGION_NAME": "eu-west-1", "MDC_ARC_LOG": str(self.sandbox.root / "arc.log"),
+               "ARC_STUB_ROOT": str(self.sandbox.root), "ARC_STUB_DIR": str(stubs),
+               **{f"SSM_{k}": v for k, v in GOOD.items()}}
+        running = subprocess.Popen(["/bin/bash", str(path)], cwd=self.sandbox.root, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and not (self.sandbox.root / "agent.json").exists() and running.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        created = set(self.work_dirs()) - before
+        self.assertTrue(created, f"the script made its work directory: {running.poll()}")
+        if Path("/dev/shm").is_dir():
+            self.assertTrue(all(d.startswith("/dev/shm/") for d in created), created)
+        running.terminate()
+        running.communicate(timeout=10)
+        self.assertEqual(set(self.work_dirs()), before, "after SIGTERM")
+        # After success, and after a failure.
+        self.run_script()
+        self.assertEqual(set(self.work_dirs()), before, "after success")
+        self.sandbox.set_secret(SECRET_NAME, None)
+        self.run_script(force="true", subscriptionId="dddddddd-2222-3333-4444-555555555555")
+        self.assertEqual(set(self.work_dirs()), before, "after a failure")
 
     def test_instance_id_from_the_agent_is_validated(self) -> None:
         process = self.sandbox.run_document(SCRIPT, GOOD, "i-0123;touch pwned")
