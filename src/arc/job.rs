@@ -18,9 +18,9 @@ use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
 use crate::error::{Failure, InvocationError};
-use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
+use crate::queue::{QueueRecord, WorkQueue};
 use crate::report::{Item, Report, Status};
-use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
+use crate::run::{QueueBatch, UNIT_DEFERRED, UnitResult, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 
@@ -197,88 +197,29 @@ impl ArcProvisioner {
     /// dead-lettered if it keeps failing).
     async fn work(&self, records: Vec<QueueRecord>, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let sessions = self.sessions().await?;
-        let rules = self.rules();
-        let mut items = Vec::new();
-        let mut failed_records = Vec::new();
-        let mut units = Vec::new();
-        for record in records {
-            match UnitMessage::parse(&record.body, JOB) {
-                Ok(message) => match rules.excludes(&message.account_id, &message.region) {
-                    Some(reason) => {
-                        let reason = reason.to_string();
-                        items.push(item(&message.account_id, &message.region, "*", Status::Skipped, None, reason));
-                    }
-                    // At-least-once delivery: a copy of a unit already in this batch is
-                    // acknowledged without running it twice.
-                    None if units.iter().any(|(_, m): &(String, UnitMessage)| m.same_unit(&message)) => {}
-                    None => units.push((record.message_id, message)),
-                },
-                Err(reason) => {
-                    items.push(item("*", "*", &record.message_id, Status::Failed, None, reason));
-                    failed_records.push(record.message_id);
-                }
-            }
-        }
-        let unit_count = units.len();
+        let mut batch = QueueBatch::sort(records, JOB, &self.rules());
+        let unit_count = batch.units.len();
         let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
-        let request = ProvisionRequest { units: None, force: false, dry_run: false };
-        let results = run_each(units, self.settings.fleet.concurrency, |(message_id, message)| {
-            let (sessions, secret, request) = (&sessions, &secret, &request);
+        let results = run_each(std::mem::take(&mut batch.units), self.settings.fleet.concurrency, |(id, message)| {
+            let (sessions, secret) = (&sessions, &secret);
             async move {
+                let ids = message.instance_ids.clone().map(|ids| ids.into_iter().collect());
                 let unit = UnitRequest {
                     account_id: message.account_id.clone(),
                     region: message.region.clone(),
-                    selection: Selection {
-                        ids: message.instance_ids.clone().map(|ids| ids.into_iter().collect()),
-                        tag: None,
-                    },
+                    selection: Selection { ids, tag: None },
                 };
-                let request = ProvisionRequest { dry_run: message.dry_run, ..request.clone() };
+                let request = ProvisionRequest { units: None, force: false, dry_run: message.dry_run };
                 let session = sessions.for_account(&unit.account_id).await;
                 let result = Box::pin(self.unit(&unit, session, secret, &request, deadline)).await;
-                (message_id, message, result)
+                (id, message, result)
             }
         })
         .await;
-        let mut continuations = Vec::new();
-        let mut failed_units = 0;
-        for (message_id, message, result) in results {
-            match result {
-                Ok(unit_items) => {
-                    if deferred(&unit_items) && message.continuation >= MAX_CONTINUATIONS {
-                        let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
-                        items.push(item(&message.account_id, &message.region, "*", Status::Failed, None, reason));
-                        failed_units += 1;
-                        failed_records.push(message_id);
-                    } else if deferred(&unit_items) {
-                        continuations
-                            .push((message_id, UnitMessage { continuation: message.continuation + 1, ..message }));
-                    }
-                    items.extend(unit_items);
-                }
-                Err(failed) => {
-                    failed_units += 1;
-                    items.push(failed);
-                    failed_records.push(message_id);
-                }
-            }
-        }
-        if !continuations.is_empty() {
-            let bodies: Vec<String> = continuations.iter().map(|(_, m)| m.body()).collect();
-            let sent = match &self.settings.fleet.work_queue_url {
-                Some(url) => {
-                    WorkQueue::new(&self.base, url).send(&bodies, self.settings.fleet.continuation_delay_seconds).await
-                }
-                None => bodies.iter().map(|_| Err("no WORK_QUEUE_URL to continue on".to_string())).collect(),
-            };
-            for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
-                if let Err(reason) = outcome {
-                    items.push(item(&message.account_id, &message.region, "*", Status::Failed, None, reason));
-                    failed_records.push(message_id);
-                }
-            }
-        }
-        Ok(Report::new(JOB, false, items, unit_count, failed_units).with_failed_records(failed_records))
+        let own_queue = self.settings.fleet.work_queue_url.as_deref().map(|url| WorkQueue::new(&self.base, url));
+        batch.settle(results, PROVISION, own_queue.as_ref(), self.settings.fleet.continuation_delay_seconds).await;
+        let report = Report::new(JOB, false, batch.items, unit_count, batch.failed_units);
+        Ok(report.with_failed_records(batch.failed_records))
     }
 
     async fn unit(

@@ -16,9 +16,9 @@ use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::error::{Failure, InvocationError};
 use crate::pace::{EC2_MUTATING, Pacer};
-use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
+use crate::queue::{QueueRecord, UnitMessage, WorkQueue};
 use crate::report::{Item, Report, Status};
-use crate::run::{UNIT_DEFERRED, UnitResult, deferred, enqueue, fan_out, run_each, spent};
+use crate::run::{QueueBatch, UNIT_DEFERRED, UnitResult, enqueue, fan_out, run_each, spent};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Identity, Sessions};
 use crate::validate::is_instance_id;
@@ -148,31 +148,10 @@ impl ProfileScan {
     /// arc-provisioner's queue.
     async fn work(&self, records: Vec<QueueRecord>, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let sessions = self.sessions().await?;
-        let rules = self.rules();
-        let mut items = Vec::new();
-        let mut failed_records = Vec::new();
-        let mut units = Vec::new();
-        for record in records {
-            match UnitMessage::parse(&record.body, JOB) {
-                Ok(message) => match rules.excludes(&message.account_id, &message.region) {
-                    Some(reason) => {
-                        let (account, region) = (&message.account_id, &message.region);
-                        items.push(Item::new(account, region, "*", action::SCAN, Status::Skipped, reason));
-                    }
-                    // At-least-once delivery: a copy of a unit already in this batch is
-                    // acknowledged without running it twice.
-                    None if units.iter().any(|(_, m): &(String, UnitMessage)| m.same_unit(&message)) => {}
-                    None => units.push((record.message_id, message)),
-                },
-                Err(reason) => {
-                    items.push(Item::new("*", "*", &record.message_id, action::SCAN, Status::Failed, reason));
-                    failed_records.push(record.message_id);
-                }
-            }
-        }
-        let unit_count = units.len();
+        let mut batch = QueueBatch::sort(records, JOB, &self.rules());
+        let unit_count = batch.units.len();
         let ledgers = Ledgers::default();
-        let results = run_each(units, self.settings.fleet.concurrency, |(message_id, message)| {
+        let results = run_each(std::mem::take(&mut batch.units), self.settings.fleet.concurrency, |(id, message)| {
             let (sessions, ledgers) = (&sessions, &ledgers);
             async move {
                 let request = ScanRequest {
@@ -183,57 +162,19 @@ impl ProfileScan {
                 let session = sessions.for_account(&message.account_id).await;
                 let result =
                     self.unit(&message.account_id, &message.region, session, ledgers, &request, deadline).await;
-                (message_id, message, result)
+                (id, message, result)
             }
         })
         .await;
-        let mut continuations = Vec::new();
-        let mut failed_units = 0;
-        for (message_id, message, result) in results {
-            match result {
-                Ok(unit_items) => {
-                    if deferred(&unit_items) && message.continuation >= MAX_CONTINUATIONS {
-                        let (account, region) = (&message.account_id, &message.region);
-                        let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
-                        items.push(Item::new(account, region, "*", action::SCAN, Status::Failed, reason));
-                        failed_units += 1;
-                        failed_records.push(message_id);
-                    } else if deferred(&unit_items) {
-                        let next = UnitMessage { continuation: message.continuation + 1, ..message };
-                        continuations.push((message_id, next));
-                    }
-                    items.extend(unit_items);
-                }
-                Err(item) => {
-                    failed_units += 1;
-                    items.push(item);
-                    failed_records.push(message_id);
-                }
-            }
-        }
-        if !continuations.is_empty() {
-            let bodies: Vec<String> = continuations.iter().map(|(_, m)| m.body()).collect();
-            let sent = match &self.settings.fleet.work_queue_url {
-                Some(url) => {
-                    WorkQueue::new(&self.base, url).send(&bodies, self.settings.fleet.continuation_delay_seconds).await
-                }
-                None => bodies.iter().map(|_| Err("no WORK_QUEUE_URL to continue on".to_string())).collect(),
-            };
-            for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
-                if let Err(reason) = outcome {
-                    // Not continued: let SQS deliver the unit again instead.
-                    let (account, region) = (&message.account_id, &message.region);
-                    items.push(Item::new(account, region, "*", action::SCAN, Status::Failed, reason));
-                    failed_records.push(message_id);
-                }
-            }
-        }
-        items.extend(ledgers.take_items());
+        let own_queue = self.settings.fleet.work_queue_url.as_deref().map(|url| WorkQueue::new(&self.base, url));
+        batch.settle(results, action::SCAN, own_queue.as_ref(), self.settings.fleet.continuation_delay_seconds).await;
+        batch.items.extend(ledgers.take_items());
         if let Some(url) = &self.settings.handoff_queue_url {
-            let handed = hand_off(&WorkQueue::new(&self.base, url), &items).await;
-            items.extend(handed);
+            let handed = hand_off(&WorkQueue::new(&self.base, url), &batch.items).await;
+            batch.items.extend(handed);
         }
-        Ok(Report::new(JOB, false, items, unit_count, failed_units).with_failed_records(failed_records))
+        let report = Report::new(JOB, false, batch.items, unit_count, batch.failed_units);
+        Ok(report.with_failed_records(batch.failed_records))
     }
 
     async fn unit(
