@@ -37,7 +37,13 @@ DOCUMENTS = {
 def content(name: str) -> str:
     """The document's content: schema 2.2, shared parameters, one step running the script."""
     spec = DOCUMENTS[name]
-    script = (SSM / spec["script"]).read_text()
+    # Comment-only and blank lines are left out of the document (the scripts in cfn/ssm/ keep them):
+    # the template stays well under CloudFormation's 51,200-byte inline body limit. The scripts hold
+    # no such line inside a heredoc or here-string (those hold only the {{ name }} placeholders).
+    script = "".join(
+        line for line in (SSM / spec["script"]).read_text().splitlines(keepends=True)
+        if line.strip() and (not line.lstrip().startswith("#") or line.startswith("#!"))
+    )
     document = {
         "schemaVersion": "2.2",
         "description": f"mdc-connector: connect {spec['platform']} instances to Azure Arc. Generated from "

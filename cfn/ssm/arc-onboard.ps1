@@ -7,7 +7,12 @@
 #
 # The onboarding secret is never a parameter: it is read on the host from the SecureString
 # parameter named by credentialParameter and handed to azcmagent in a file only SYSTEM and
-# Administrators can read, deleted on exit.
+# Administrators can read, written with .NET (no cmdlet parameter carries it, so module logging
+# cannot record it), deleted on every exit path (a finally block).
+#
+# Native commands run under a local 'Continue' error preference: in Windows PowerShell 5.1 a
+# native command's redirected stderr is an error record, which 'Stop' would turn into a
+# terminating error before the work directory is removed and the result line printed.
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 $ErrorActionPreference = 'Stop'
@@ -59,12 +64,26 @@ $Agent = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent\azcmagent.exe'
 $WorkDir = Join-Path $env:TEMP ('mdc-arc-' + [guid]::NewGuid().ToString('N'))
 $InstanceId = ''
 
+function Remove-WorkDir {
+    if (Test-Path -LiteralPath $WorkDir) { Remove-Item -LiteralPath $WorkDir -Recurse -Force -ErrorAction SilentlyContinue }
+}
+
 function Write-Result([string]$Status, [string]$Reason, [string]$Detail = '') {
+    Remove-WorkDir
     $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId }
     Write-Output ('MDC_ARC_RESULT ' + ($line | ConvertTo-Json -Compress))
-    if (Test-Path $WorkDir) { Remove-Item -Recurse -Force $WorkDir }
     if ($Status -eq 'failed') { exit 1 } else { exit 0 }
 }
+
+# Runs azcmagent with its output appended to the log; returns its exit code.
+function Invoke-Agent([string[]]$Arguments) {
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try { & $Agent @Arguments *>> $LogFile } finally { $ErrorActionPreference = $previous }
+    return $LASTEXITCODE
+}
+
+try {
 
 $Guid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 $Checks = @(
@@ -106,32 +125,40 @@ New-Item -ItemType Directory -Path $WorkDir -Force | Out-Null
 $installed = Test-Path $Agent
 if ($installed) {
     $shown = $null
-    try { $shown = (& $Agent show -j 2>>$LogFile | Out-String) | ConvertFrom-Json } catch { $shown = $null }
+    $previous = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try { $shown = (& $Agent show -j 2>>$LogFile | Out-String) | ConvertFrom-Json } catch { $shown = $null } finally { $ErrorActionPreference = $previous }
     if ($shown -and $shown.status -eq 'Connected') {
         $where = ('{0}/{1}' -f $shown.subscriptionId, $shown.resourceGroup) -replace '[^A-Za-z0-9._()/-]', ''
         if ($shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
             Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup"
         }
         if ($Force -ne 'true') { Write-Result 'connected-elsewhere' 'connected-elsewhere' $where }
-        & $Agent disconnect --force-local-only *>> $LogFile
-        if ($LASTEXITCODE -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
+        if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
     }
 }
 
 if (-not $installed) {
     $msi = Join-Path $WorkDir 'AzureConnectedMachineAgent.msi'
     try {
+        # Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's download endpoints need 1.2.
+        [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
         $download = @{ Uri = $InstallerUrl; OutFile = $msi; UseBasicParsing = $true }
         if ($ProxyUrl) { $download.Proxy = $ProxyUrl }
         Invoke-WebRequest @download
     } catch { Write-Result 'failed' 'download-failed' $InstallerUrl }
+    # Nothing unverified is run: the package must carry a valid Authenticode signature by Microsoft.
+    $signature = Get-AuthenticodeSignature -FilePath $msi
+    if ($signature.Status -ne 'Valid' -or -not $signature.SignerCertificate -or
+        $signature.SignerCertificate.Subject -notmatch 'O=Microsoft Corporation') {
+        Write-Result 'failed' 'installer-signature-invalid' ([string]$signature.Status)
+    }
     $install = Start-Process msiexec.exe -Wait -PassThru -ArgumentList @('/i', "`"$msi`"", '/qn', '/l*v', "`"$LogFile`"")
     if ($install.ExitCode -ne 0 -or -not (Test-Path $Agent)) { Write-Result 'failed' 'install-failed' "see $LogFile" }
 }
 
 if ($ProxyUrl) {
-    & $Agent config set proxy.url $ProxyUrl *>> $LogFile
-    if ($LASTEXITCODE -ne 0) { Write-Result 'failed' 'proxy-config-failed' }
+    if ((Invoke-Agent @('config', 'set', 'proxy.url', $ProxyUrl)) -ne 0) { Write-Result 'failed' 'proxy-config-failed' }
 }
 
 try {
@@ -148,7 +175,8 @@ foreach ($who in @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')) {
     $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
 }
 Set-Acl -Path $WorkDir -AclObject $acl
-@{ 'service-principal-secret' = $secret } | ConvertTo-Json -Compress | Set-Content -Path $config -Encoding UTF8
+# The secret matched [A-Za-z0-9._~-] above: it needs no JSON escaping.
+[System.IO.File]::WriteAllText($config, '{"service-principal-secret": "' + $secret + '"}', (New-Object System.Text.UTF8Encoding($false)))
 $secret = ''
 
 $connect = @(
@@ -165,8 +193,14 @@ $connect = @(
     '--correlation-id', $CorrelationId
 )
 if ($PrivateLinkScope) { $connect += @('--private-link-scope', $PrivateLinkScope) }
-& $Agent @connect *>> $LogFile
-$connected = $LASTEXITCODE -eq 0
-Remove-Item -Force $config
+$connected = (Invoke-Agent $connect) -eq 0
+Remove-Item -LiteralPath $config -Force
 if (-not $connected) { Write-Result 'failed' 'connect-failed' "see $LogFile" }
 Write-Result 'connected' 'connected' "$SubscriptionId/$ResourceGroup"
+} catch {
+    # Always a result line, whatever failed.
+    $unexpected = ($_.Exception.GetType().Name) -replace '[^A-Za-z0-9.]', ''
+    Write-Result 'failed' 'unexpected-error' $unexpected
+} finally {
+    Remove-WorkDir
+}

@@ -298,6 +298,28 @@ class Template(unittest.TestCase):
                                  capture_output=True, text=True)
         self.assertEqual(process.returncode, 0, process.stdout)
 
+    def test_windows_script_cleans_up_on_every_path_and_verifies_the_installer(self) -> None:
+        # PowerShell cannot be installed from the package registries here: the structure is checked.
+        text = (ROOT / "cfn" / "ssm" / "arc-onboard.ps1").read_text()
+        code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+        # The main body runs in try/catch/finally: the work directory goes on every exit, and an
+        # unexpected error still prints a result line.
+        self.assertRegex(code, r"\ntry \{\n")
+        self.assertRegex(code, r"\} catch \{\n(.*\n)*?\s*Write-Result 'failed' 'unexpected-error'")
+        self.assertRegex(code, r"\} finally \{\n\s*Remove-WorkDir\n\}\s*$")
+        # Native commands only through Invoke-Agent, under a local 'Continue' preference.
+        agent_calls = [l for l in code.splitlines() if "& $Agent" in l]
+        self.assertEqual(len(agent_calls), 2, agent_calls)  # Invoke-Agent itself, and `show -j` under Continue
+        self.assertRegex(code, r"function Invoke-Agent[^}]*\$ErrorActionPreference = 'Continue'")
+        self.assertNotRegex(code, r"\*>> \$LogFile\n(?![^\n]*finally)", "no bare redirected native call")
+        # The secret file is written with .NET, never through a cmdlet parameter.
+        self.assertNotIn("Set-Content", code)
+        self.assertIn("[System.IO.File]::WriteAllText($config", code)
+        # TLS 1.2 and a Microsoft Authenticode signature before msiexec runs.
+        self.assertIn("[Net.SecurityProtocolType]::Tls12", code)
+        self.assertLess(code.index("Get-AuthenticodeSignature"), code.index("Start-Process msiexec.exe"))
+        self.assertIn("O=Microsoft Corporation", code)
+
     def test_windows_script_keeps_every_placeholder_inside_a_here_string(self) -> None:
         lines = (ROOT / "cfn" / "ssm" / "arc-onboard.ps1").read_text().splitlines()
         names = set()
