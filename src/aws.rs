@@ -2,7 +2,7 @@
 //!
 //! One function builds the base [`SdkConfig`] (adaptive retry, honouring `AWS_MAX_ATTEMPTS`,
 //! `AWS_RETRY_MODE` and `AWS_ENDPOINT_URL`); per-account configs come from
-//! [`crate::sessions`].
+//! `crate::sessions`.
 
 use std::error::Error as StdError;
 

@@ -13,7 +13,7 @@
 //!
 //! Layers (docs/architecture.md): the functions use the capabilities, [`profile`],
 //! [`discovery`] and [`arc`], which never use each other; the capabilities use the shared
-//! modules, which use no capability: [`config`] (settings every function shares), [`event`]
+//! modules, which use no capability: [`config`] (settings every function shares), `event`
 //! (payloads by shape, refusals), [`aws`] (SDK config, clients), `sessions` (identity,
 //! per-account credentials), `iam` (cached IAM reads), `scope` (accounts and regions), `run`
 //! (the run skeleton), [`report`] (the run report), `metrics`, [`runtime`] (the Lambda glue).

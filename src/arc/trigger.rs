@@ -1,6 +1,6 @@
 //! What arc-provisioner accepts: its schedule, the manual `reprovision`, SSM command status
 //! events and profile-scan's reports (its Lambda on-success destination). Everything else is
-//! refused by [`crate::event::refuse`], naming the function it belongs to.
+//! refused by `crate::event::refuse`, naming the function it belongs to.
 
 use serde::Deserialize;
 use serde_json::Value;

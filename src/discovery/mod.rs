@@ -2,11 +2,11 @@
 //! gets the member template as an instance of the onboarding StackSet, within seconds of joining
 //! and on a daily reconcile.
 //!
-//! [`read`] the StackSet (its permission model decides the targets), its instances and the
-//! organization; [`plan`] the missing, unhealthy and departed instances (pure, batched: one
-//! operation per set of regions); [`apply`] them, retrying while the StackSet is busy; publish
-//! member-connector [`records`]. [`trigger`] says what the function accepts (Organizations events
-//! through [`events`]), [`settings`] what it reads from the environment.
+//! `read` the StackSet (its permission model decides the targets), its instances and the
+//! organization; `plan` the missing, unhealthy and departed instances (pure, batched: one
+//! operation per set of regions); `apply` them, retrying while the StackSet is busy; publish
+//! member-connector `records`. [`trigger`] says what the function accepts (Organizations events
+//! through [`events`]), `settings` what it reads from the environment.
 
 mod apply;
 pub mod events;

@@ -1,6 +1,6 @@
 //! What account-discovery accepts: its schedule, the manual `reconcile`, and Organizations and
 //! Control Tower events (classified once, by [`classify`]). Everything else is refused by
-//! [`crate::event::refuse`], naming the function it belongs to.
+//! `crate::event::refuse`, naming the function it belongs to.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,7 +20,7 @@ pub enum DiscoveryTrigger {
     /// A delayed re-check of StackSet work left pending (from the function's own queue); how many
     /// re-checks came before it.
     Recheck {
-        /// Re-checks before this one (the chain stops after [`MAX_RECHECKS`]).
+        /// Re-checks before this one (the chain stops after `MAX_RECHECKS`).
         attempt: u32,
     },
     /// An `aws.organizations` or `aws.controltower` event.
@@ -43,7 +43,7 @@ pub struct ReconcileCommand {
     pub dry_run: bool,
 }
 
-/// Re-checks chained after one another at most (one every [`super::job::RECHECK_DELAY_SECONDS`]):
+/// Re-checks chained after one another at most (one every `super::job::RECHECK_DELAY_SECONDS`):
 /// after that, the daily reconcile takes what is still pending.
 pub(crate) const MAX_RECHECKS: u32 = 12;
 

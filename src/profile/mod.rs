@@ -1,11 +1,11 @@
 //! Instance-profile remediation (`profile-scan`): every EC2 instance gets an instance profile
 //! whose role carries `AmazonSSMManagedInstanceCore`.
 //!
-//! Per (account, region): [`read`] the instances, their associations and the profiles they use
-//! (through the shared [`crate::iam`] view); [`plan`] one decision per instance (pure); [`apply`]
-//! them, attaching the policy once per role per run through the account's [`ledger`]. A
+//! Per (account, region): `read` the instances, their associations and the profiles they use
+//! (through the shared `crate::iam` view); `plan` one decision per instance (pure); `apply`
+//! them, attaching the policy once per role per run through the account's `ledger`. A
 //! customer's profile is never replaced or removed. [`trigger`] says what the function accepts,
-//! [`settings`] what it reads from the environment.
+//! `settings` what it reads from the environment.
 
 mod apply;
 mod ledger;

@@ -1,5 +1,5 @@
 //! What profile-scan accepts: its schedule, an instance's state change, and the manual `scan`.
-//! Everything else is refused by [`crate::event::refuse`], naming the function it belongs to.
+//! Everything else is refused by `crate::event::refuse`, naming the function it belongs to.
 
 use serde::Deserialize;
 use serde_json::Value;
