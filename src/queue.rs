@@ -51,6 +51,11 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl UnitMessage {
+    /// The message for one (account, region) unit of `job`, every instance.
+    pub(crate) fn unit(job: &str, account_id: String, region: String) -> Self {
+        UnitMessage { job: job.into(), account_id, region, ..UnitMessage::default() }
+    }
+
     /// Parses and validates a record's body for `job`.
     pub(crate) fn parse(body: &str, job: &str) -> Result<Self, String> {
         let message: UnitMessage = serde_json::from_str(body).map_err(|e| format!("not a work unit message: {e}"))?;
@@ -126,6 +131,13 @@ impl WorkQueue {
     /// The queue's name, for the report.
     pub(crate) fn name(&self) -> &str {
         self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    /// Sends the unit messages without delay; each comes back with its outcome, in order.
+    pub(crate) async fn send_units(&self, messages: Vec<UnitMessage>) -> Vec<(UnitMessage, Result<(), String>)> {
+        let bodies: Vec<String> = messages.iter().map(UnitMessage::body).collect();
+        let sent = self.send(&bodies, 0).await;
+        messages.into_iter().zip(sent).collect()
     }
 
     /// Sends the bodies, ten per `SendMessageBatch`, each delayed `delay_seconds`; returns one

@@ -49,25 +49,21 @@ where
 /// Sends one message per (account, region) unit to `queue` for `job`; returns one item per unit
 /// (`enqueue`, `done` or `failed` with the reason).
 pub(crate) async fn enqueue(queue: &WorkQueue, job: &str, units: Vec<(String, String)>) -> Vec<Item> {
-    let bodies: Vec<String> = units
-        .iter()
-        .map(|(account_id, region)| {
-            let message = UnitMessage {
-                job: job.into(),
-                account_id: account_id.clone(),
-                region: region.clone(),
-                ..UnitMessage::default()
-            };
-            message.body()
-        })
-        .collect();
-    let sent = queue.send(&bodies, 0).await;
-    units
+    let messages = units.into_iter().map(|(account, region)| UnitMessage::unit(job, account, region)).collect();
+    queue
+        .send_units(messages)
+        .await
         .into_iter()
-        .zip(sent)
-        .map(|((account, region), outcome)| match outcome {
-            Ok(()) => Item::new(account, region, "*", ENQUEUE, Status::Done, format!("queued to {}", queue.name())),
-            Err(reason) => Item::new(account, region, "*", ENQUEUE, Status::Failed, reason),
+        .map(|(unit, outcome)| match outcome {
+            Ok(()) => Item::new(
+                unit.account_id,
+                unit.region,
+                "*",
+                ENQUEUE,
+                Status::Done,
+                format!("queued to {}", queue.name()),
+            ),
+            Err(reason) => Item::new(unit.account_id, unit.region, "*", ENQUEUE, Status::Failed, reason),
         })
         .collect()
 }

@@ -253,27 +253,20 @@ async fn hand_off(queue: &WorkQueue, items: &[Item]) -> Vec<Item> {
     for item in items.iter().filter(|i| i.status == Status::Done && is_instance_id(&i.resource_id)) {
         fixed.entry((item.account_id.clone(), item.region.clone())).or_default().push(item.resource_id.clone());
     }
-    let units: Vec<(String, String)> = fixed.keys().cloned().collect();
-    let bodies: Vec<String> = fixed
+    let messages = fixed
         .into_iter()
-        .map(|((account_id, region), ids)| {
-            let message = UnitMessage {
-                job: ARC_PROVISIONER.into(),
-                account_id,
-                region,
-                instance_ids: Some(ids),
-                ..UnitMessage::default()
-            };
-            message.body()
+        .map(|((account, region), ids)| UnitMessage {
+            instance_ids: Some(ids),
+            ..UnitMessage::unit(ARC_PROVISIONER, account, region)
         })
         .collect();
-    let sent = queue.send(&bodies, 0).await;
-    units
+    queue
+        .send_units(messages)
+        .await
         .into_iter()
-        .zip(sent)
-        .filter_map(|((account, region), outcome)| {
+        .filter_map(|(unit, outcome)| {
             let reason = format!("{}; arc-provisioner's next scheduled run provisions these instances", outcome.err()?);
-            Some(Item::new(account, region, queue.name(), "hand-off", Status::Failed, reason))
+            Some(Item::new(unit.account_id, unit.region, queue.name(), "hand-off", Status::Failed, reason))
         })
         .collect()
 }
