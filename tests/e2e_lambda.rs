@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use common::moto::{Moto, bootstrap, repo_root};
 use common::seed;
 use serde_json::Value;
@@ -100,17 +101,27 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/events").join(name)).expect("fixture")
 }
 
+/// An organization of the management account and one member, each with the connector profile and
+/// one instance without a profile; returns the members and each (account config, instance id).
+async fn one_member_with_an_unprofiled_instance_each(
+    moto: &Moto,
+    management: &SdkConfig,
+) -> (Vec<String>, Vec<(SdkConfig, String)>) {
+    let members = seed::organization(management, 1).await;
+    let member = moto.account_config(&members[0]).await;
+    let mut unprofiled = Vec::new();
+    for config in [management, &member] {
+        seed::connector_profile(config).await;
+        unprofiled.push((config.clone(), seed::instance(config, REGION, &[], None).await));
+    }
+    (members, unprofiled)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn profile_scan_runs_under_the_lambda_runtime_api() {
     let moto = Moto::start();
     let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
-    let member = moto.account_config(&members[0]).await;
-    let mut unprofiled = Vec::new();
-    for config in [&management, &member] {
-        seed::connector_profile(config).await;
-        unprofiled.push((config.clone(), seed::instance(config, REGION, &[], None).await));
-    }
+    let (members, unprofiled) = one_member_with_an_unprofiled_instance_each(&moto, &management).await;
     let watch = Watch::start(&moto, &[("CONNECTOR_MEMBER_ROLE", "OrganizationAccountAccessRole")]);
 
     let dry = report(&watch.invoke(r#"{"action":"scan","dryRun":true}"#));
@@ -233,13 +244,7 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
 async fn profile_scan_units_run_from_the_work_queue_under_the_lambda_runtime_api() {
     let moto = Moto::start();
     let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
-    let member = moto.account_config(&members[0]).await;
-    let mut unprofiled = Vec::new();
-    for config in [&management, &member] {
-        seed::connector_profile(config).await;
-        unprofiled.push((config.clone(), seed::instance(config, REGION, &[], None).await));
-    }
+    let (_, unprofiled) = one_member_with_an_unprofiled_instance_each(&moto, &management).await;
     let work = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 2).await;
     let watch = Watch::start(&moto, &[("WORK_QUEUE_URL", &work.url)]);
 
