@@ -67,6 +67,15 @@ fn operations(moto: &Moto, operation: &str) -> usize {
     moto.calls().iter().filter(|c| !c.injected && c.operation == operation).count()
 }
 
+/// The emulator with an organization of `members` members and the self-managed StackSet.
+async fn self_managed_organization(members: usize) -> (Moto, SdkConfig, Vec<String>) {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, members).await;
+    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    (moto, management, members)
+}
+
 /// The StackSet instance writes the run sent (none expected where an account must not be written).
 fn stack_instance_writes(moto: &Moto) -> Vec<String> {
     let writes = ["CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances"];
@@ -158,10 +167,7 @@ async fn reconcile_onboards_every_active_member_in_as_few_operations_as_possible
 
 #[tokio::test]
 async fn a_busy_stack_set_is_retried_and_what_stays_pending_is_taken_by_the_next_reconcile() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 2).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(2).await;
     let busy = json!({"status": 400, "code": "OperationInProgressException", "message": "Another Operation on StackSet is in progress"});
 
     moto.faults(json!([{"service": "cloudformation", "operation": "CreateStackInstances", "limit": 2, "error": busy}]));
@@ -198,10 +204,7 @@ fn org_event(name: &str, detail: Value) -> Value {
 
 #[tokio::test]
 async fn organizations_events_onboard_or_report_only_the_account_they_name() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 3).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(3).await;
     let config = DiscoverySettings { remove_departed: true, ..config(&[&members[2]]) };
     let job = job(management.clone(), config);
     let created = |account: &str, state: &str| {
@@ -320,10 +323,7 @@ async fn service_managed_stack_sets_target_the_accounts_parent_ous_including_nes
 /// `MasterAccountId` is the management account, which StackSets never deploy to, whoever calls.
 #[tokio::test]
 async fn a_delegated_administrator_onboards_every_member_including_itself_but_not_the_management_account() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 2).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(2).await;
     let admin = moto.account_config(&members[0]).await;
     moto.clear_calls();
 
@@ -355,10 +355,7 @@ async fn a_delegated_administrator_onboards_every_member_including_itself_but_no
 
 #[tokio::test]
 async fn closed_accounts_are_reported_and_never_written_by_default() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 2).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(2).await;
     let job = job(management.clone(), config(&[]));
     job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     assert_eq!(instances(&management).await, expected(&members));
@@ -392,10 +389,7 @@ async fn closed_accounts_are_reported_and_never_written_by_default() {
 /// results tell.
 #[tokio::test]
 async fn each_account_and_region_is_reported_from_the_operations_own_results() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 3).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(3).await;
     aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
     let why = "Account 1 should have 'AWSCloudFormationStackSetExecutionRole' role with trust relationship to Role 'AWSCloudFormationStackSetAdministrationRole'.";
     moto.stackset_failures(&[(&members[1], REGIONS[1], why)]);
@@ -449,10 +443,7 @@ async fn each_account_and_region_is_reported_from_the_operations_own_results() {
 /// and its instances (detailed status RUNNING) are neither failed nor re-sent by the next run.
 #[tokio::test]
 async fn operations_still_running_are_pending_and_never_re_sent() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(1).await;
     moto.stackset_running_polls(1000);
     moto.clear_calls();
 
@@ -477,10 +468,7 @@ async fn operations_still_running_are_pending_and_never_re_sent() {
 
 #[tokio::test]
 async fn unhealthy_instances_are_reported_with_their_reason_and_retried_when_configured() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 2).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(2).await;
     job(management.clone(), config(&[])).handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
     let why =
         "ResourceLogicalId:Marker, ResourceType:AWS::SSM::Parameter, ResourceStatusReason:Parameter limit exceeded";
@@ -579,10 +567,7 @@ async fn service_managed_operations_never_target_more_than_50_ous() {
 /// delayed message on the function's own queue, not at the next daily reconcile.
 #[tokio::test]
 async fn pending_stackset_work_is_rechecked_through_a_delayed_message() {
-    let moto = Moto::start();
-    let management = moto.management_config().await;
-    let members = seed::organization(&management, 1).await;
-    create_stack_set(&management, PermissionModels::SelfManaged).await;
+    let (moto, management, members) = self_managed_organization(1).await;
     let queue = common::poller::WorkQueue::create(&management, "account-discovery-work", 3, 1).await;
     moto.stackset_running_polls(1000);
     let settings = DiscoverySettings { work_queue_url: Some(queue.url.clone()), ..config(&[]) };
