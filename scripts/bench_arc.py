@@ -104,7 +104,10 @@ def main() -> None:
         iport = free_port()
         fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                     AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", CONNECTOR_REGIONS=",".join(regions),
-                    CONNECTOR_MEMBER_ROLE="OrganizationAccountAccessRole", ARC_MEMBER_ROLE="OrganizationAccountAccessRole", RUST_LOG="warn", **ARC_ENV)
+                    CONNECTOR_MEMBER_ROLE="OrganizationAccountAccessRole", ARC_MEMBER_ROLE="OrganizationAccountAccessRole", RUST_LOG="warn",
+                    # Tokens from the emulator's Entra endpoint (HTTPS with the test CA).
+                    ARC_AUTHORITY_HOST=harness(endpoint, "/_harness/entra")["authority"],
+                    SSL_CERT_FILE=str(ROOT / "tests/harness/entra/ca.pem"), **ARC_ENV)
         watch = start_watch(cargo_lambda, fenv, iport)
         event = (ROOT / "tests/events/scheduled-event.json").read_text()
         runs = {}

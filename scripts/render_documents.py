@@ -38,7 +38,7 @@ def content(name: str) -> str:
     """The document's content: schema 2.2, shared parameters, one step running the script."""
     spec = DOCUMENTS[name]
     # Comment-only and blank lines are left out of the document (the scripts in cfn/ssm/ keep them):
-    # the template stays well under CloudFormation's 51,200-byte inline body limit. The scripts hold
+    # the template stays small. The scripts hold
     # no such line inside a heredoc or here-string (those hold only the {{ name }} placeholders).
     script = "".join(
         line for line in (SSM / spec["script"]).read_text().splitlines(keepends=True)
@@ -55,7 +55,7 @@ def content(name: str) -> str:
                 "name": spec["step"],
                 "precondition": {"StringEquals": ["platformType", spec["platform"]]},
                 # One string: SSM runs the joined lines, and one JSON string line per script keeps
-                # the template far below CloudFormation's 51,200-byte inline body limit.
+                # the template small.
                 "inputs": {"timeoutSeconds": "1800", "runCommand": [script]},
             }
         ],

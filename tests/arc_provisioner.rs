@@ -22,6 +22,9 @@ const SECRET: &str = "Zq8~onboarding.secret_value-42";
 const PROFILE: &str = "MdcConnectorInstanceProfile";
 const LINUX_DOC: &str = "MdcConnector-ArcOnboard-Linux";
 
+/// The onboarding service principal of `seed::ARC_ENV`.
+const SERVICE_PRINCIPAL: &str = "bbbbbbbb-2222-3333-4444-555555555555";
+
 fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = seed::ARC_ENV
         .iter()
@@ -32,8 +35,12 @@ fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
     vars
 }
 
-fn config(extra: &[(&str, &str)]) -> ArcSettings {
-    let vars = vars(extra);
+/// The settings the tests run with: the Azure target, tokens asked from the emulator's Entra
+/// endpoint, and `extra`.
+fn config(moto: &Moto, extra: &[(&str, &str)]) -> ArcSettings {
+    let authority = moto.entra_authority();
+    let mut vars = vars(&[("ARC_AUTHORITY_HOST", &authority)]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     ArcSettings::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
 }
 
@@ -44,7 +51,8 @@ fn scan_config() -> ProfileSettings {
 
 /// An organization of the management account and `members` members, each with the member
 /// template deployed and the SSM policy on the connector's instance role (moto ignores
-/// `ManagedPolicyArns`), and the onboarding secret in the management account.
+/// `ManagedPolicyArns`), and the onboarding secret in the management account (the Entra endpoint
+/// grants tokens to the service principal for that secret only).
 async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
     let moto = Moto::start();
     let management = moto.management_config().await;
@@ -60,6 +68,7 @@ async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
         seed::instance_role_policy(config).await;
     }
     seed::arc_secret(&management, SECRET).await;
+    moto.entra(json!({"clients": {SERVICE_PRINCIPAL: SECRET}}));
     (moto, management, accounts)
 }
 
@@ -135,7 +144,7 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
         seed::instance(member_config, REGION, &[("mdc-connector:opt-out", "")], Some(PROFILE)).await,
     );
 
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     moto.clear_calls();
     let report = run(
         &job,
@@ -184,7 +193,15 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     }
     assert!(!report.to_json_line().contains(SECRET));
     let staged_writes = calls.iter().filter(|c| c.operation == "PutParameter" && c.region == REGION).count();
-    assert_eq!(staged_writes, 2, "the secret was staged once per unit");
+    assert_eq!(staged_writes, 2, "the token was staged once per unit");
+    // One token for the whole invocation, for Resource Manager; the Linux agents connected with it
+    // (the sandbox's agent accepts only a token the endpoint signed for the tenant, unexpired).
+    let requests = moto.entra_requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["tenant"], json!("11111111-2222-3333-4444-555555555555"));
+    assert_eq!(requests[0]["clientId"], json!(SERVICE_PRINCIPAL));
+    assert_eq!(requests[0]["scope"], json!("https://management.azure.com/.default"));
+    assert_eq!(requests[0]["granted"], json!(true));
     for (_, config) in &accounts {
         assert!(!staged_secret_exists(config).await, "staged secret removed after the run");
     }
@@ -202,6 +219,7 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     let calls = moto.calls();
     assert!(sends(&calls).is_empty());
     assert!(!calls.iter().any(|c| c.operation == "PutParameter" || c.operation == "DeleteParameter"), "no writes");
+    assert_eq!(moto.entra_requests().len(), 1, "no token asked for when nothing is sent");
     for (_, id) in &linux {
         assert_eq!(outcome(&again, id), (Status::Skipped, "already-connected".into()));
     }
@@ -231,7 +249,7 @@ async fn commands_carry_at_most_fifty_instances_and_throttling_loses_nothing() {
     }
     moto.faults(json!([{"service": "ssm", "share": 0.34}]));
     moto.clear_calls();
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
     for id in &ids {
         assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
@@ -258,7 +276,7 @@ async fn chosen_outcomes_reach_a_final_status_and_failures_are_retried_next_run(
         {"instanceId": ids[2], "missingReads": 2, "pendingReads": 2, "status": "Success",
          "output": "MDC_ARC_RESULT {\"status\":\"connected-elsewhere\",\"reason\":\"connected-elsewhere\",\"detail\":\"sub/other\"}"},
     ]));
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
     let report = run(&job, request.clone()).await;
     assert_eq!(outcome(&report, &ids[0]), (Status::Failed, "failed".into()));
@@ -291,7 +309,7 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     let config_ = &accounts[0].1;
     let a = seed::instance(config_, REGION, &[("team", "blue")], Some(PROFILE)).await;
     let b = seed::instance(config_, REGION, &[("team", "red")], Some(PROFILE)).await;
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
 
     // Dry run: planned, no write.
     moto.clear_calls();
@@ -336,8 +354,9 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     // The SSM status-change event reports an invocation's final status, even when SSM does not
     // show the invocation on the first reads (InvocationDoesNotExist just after sending).
     moto.ssm_outcomes(json!([{"instanceId": b, "missingReads": 2}]));
-    let parameters: HashMap<String, Vec<String>> =
+    let mut parameters: HashMap<String, Vec<String>> =
         serde_json::from_value(sent[0]["Parameters"].clone()).expect("parameters");
+    parameters.insert("credentialType".into(), vec!["service-principal-secret".into()]);
     let staged = parameters["credentialParameter"][0].clone();
     ssm(config_)
         .put_parameter()
@@ -346,7 +365,7 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
         .await
-        .expect("staged by hand, as the provisioner removed its copy");
+        .expect("staged by hand (the secret, as the command says), as the provisioner removed its copy");
     let direct = ssm(config_)
         .send_command()
         .document_name(LINUX_DOC)
@@ -391,7 +410,7 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
     let other = seed::instance(&accounts[2].1, REGION, &[], Some(PROFILE)).await;
 
     // Unmanaged until profile-scan gives it the connector's profile.
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     let request = json!({"action":"reprovision","accountId":member,"region":REGION,"instanceIds":[fresh]});
     assert_eq!(outcome(&run(&job, request.clone()).await, &fresh), (Status::Skipped, "not-managed".into()));
     let scan = ProfileScan::new(scan_config(), management.clone());
@@ -424,13 +443,79 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
 async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
     let (moto, management, accounts) = estate(0).await;
     let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
-    let job = ArcProvisioner::new(config(&[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management);
+    let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management);
     moto.clear_calls();
     let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
     let item = find(&report, &id);
     assert_eq!(item.status, Status::Failed);
     assert!(item.reason.contains("ARC_CREDENTIAL_PARAMETER"), "{}", item.reason);
     assert!(sends(&moto.calls()).is_empty());
+}
+
+/// Microsoft Entra refuses the service principal (a rotated or wrong secret): every instance
+/// fails with Entra's answer, nothing is staged or sent.
+#[tokio::test]
+async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and_stages_nothing() {
+    let (moto, management, accounts) = estate(0).await;
+    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    moto.entra(json!({"clients": {SERVICE_PRINCIPAL: "another-secret"}}));
+    let job = ArcProvisioner::new(config(&moto, &[]), management);
+    moto.clear_calls();
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let item = find(&report, &id);
+    assert_eq!((item.status, item.outcome.as_deref()), (Status::Failed, Some("failed")));
+    assert!(item.reason.contains("AADSTS7000215"), "{}", item.reason);
+    assert!(item.reason.contains("cannot obtain a Microsoft Entra access token"), "{}", item.reason);
+    assert!(!item.reason.contains(SECRET) && !report.to_json_line().contains(SECRET));
+    let calls = moto.calls();
+    assert!(sends(&calls).is_empty());
+    assert!(!calls.iter().any(|c| c.operation == "PutParameter"), "nothing staged");
+}
+
+/// A token with too little life left is not staged (an instance could receive it expired); a
+/// staged token's copy expires no later than the token itself.
+#[tokio::test]
+async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused() {
+    let (moto, management, accounts) = estate(0).await;
+    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
+    moto.entra(json!({"lifetime": 600}));
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let report = run(&job, request.clone()).await;
+    let item = find(&report, &id);
+    assert_eq!(item.status, Status::Failed);
+    assert!(item.reason.contains("expires in less than 15 minutes"), "{}", item.reason);
+
+    // 1,000 s of life: less than the 20 minutes a staged copy is kept at most.
+    moto.entra(json!({"lifetime": 1000}));
+    moto.clear_calls();
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let report = run(&job, request).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
+    let sent = sends(&moto.calls());
+    let staged = sent[0]["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default().to_string();
+    let expiry: u64 = staged
+        .strip_prefix(&format!("{STAGED}/"))
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(expiry, _)| expiry.parse().ok())
+        .unwrap_or_else(|| panic!("staged name carries its expiry: {staged}"));
+    assert!(expiry <= started + 1001, "the staged copy expires with the token: {expiry} vs {started}");
+}
+
+/// `ARC_CREDENTIAL_MODE=service-principal-secret`: the secret itself is staged (no token asked
+/// for), and the agent connects with it and the service principal's id.
+#[tokio::test]
+async fn the_service_principal_secret_is_staged_only_when_opted_in() {
+    let (moto, management, accounts) = estate(0).await;
+    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_MODE", "service-principal-secret")]), management);
+    moto.clear_calls();
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
+    assert!(moto.entra_requests().is_empty(), "no token asked for");
+    let sent = sends(&moto.calls());
+    assert_eq!(sent[0]["Parameters"]["credentialType"], json!(["service-principal-secret"]));
+    assert!(!sent[0].to_string().contains(SECRET));
 }
 
 #[test]
@@ -446,7 +531,7 @@ fn an_incomplete_azure_target_names_the_missing_variable() {
 #[tokio::test]
 async fn requests_and_events_for_accounts_outside_the_organization_are_refused() {
     let (moto, management, _accounts) = estate(1).await;
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     moto.clear_calls();
     let stranger = "999999999999";
     let report = run(&job, json!({"action":"reprovision","accountId":stranger,"region":REGION})).await;
@@ -474,7 +559,7 @@ async fn scheduled_units_and_hand_offs_are_provisioned_from_the_work_queue() {
     for (account, config) in &accounts {
         ids.push((account.clone(), seed::instance(config, REGION, &[], Some(PROFILE)).await));
     }
-    let settings = config(&[("WORK_QUEUE_URL", &work.url)]);
+    let settings = config(&moto, &[("WORK_QUEUE_URL", &work.url)]);
     let job = ArcProvisioner::new(settings, management.clone());
     moto.clear_calls();
 
@@ -536,7 +621,7 @@ async fn each_run_stages_under_its_own_name_and_expired_leftovers_are_swept() {
     put(STAGED.to_string()).await;
     moto.clear_calls();
 
-    let job = ArcProvisioner::new(config(&[]), management.clone());
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()));
     assert_eq!(staged_names(config_).await, vec![in_use.clone()], "only the other run's copy is left");
@@ -554,4 +639,29 @@ async fn each_run_stages_under_its_own_name_and_expired_leftovers_are_swept() {
         removed.contains(&crashed.as_str()) && removed.contains(&STAGED) && removed.contains(&name.as_str()),
         "{removed:?}"
     );
+}
+
+/// Two runs at once in the same account and region (an hourly run and a manual reprovision):
+/// each stages its own token copy and removes only its own, and both connect their instances.
+#[tokio::test]
+async fn two_concurrent_runs_in_one_unit_both_succeed() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let a = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
+    let b = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
+    let first = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let second = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    moto.clear_calls();
+    let request = |id: &str| json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[id]});
+    let (one, two) = tokio::join!(run(&first, request(&a)), run(&second, request(&b)));
+    assert_eq!(outcome(&one, &a), (Status::Done, "connected".into()), "{:?}", one.items);
+    assert_eq!(outcome(&two, &b), (Status::Done, "connected".into()), "{:?}", two.items);
+    let staged: Vec<String> = sends(&moto.calls())
+        .iter()
+        .map(|s| s["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(staged.len(), 2);
+    assert_ne!(staged[0], staged[1], "each run its own copy");
+    assert!(staged_names(config_).await.is_empty(), "each run removed its own copy");
+    assert_eq!(moto.entra_requests().len(), 2, "a token per invocation");
 }

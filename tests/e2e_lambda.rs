@@ -209,7 +209,10 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     seed::arc_secret(&management, "e2e~secret").await;
     let managed = seed::instance(&management, REGION, &[], Some("MdcConnectorInstanceProfile")).await;
     let unmanaged = seed::instance(&management, REGION, &[], None).await;
-    let watch = Watch::start(&moto, &seed::ARC_ENV);
+    let authority = moto.entra_authority();
+    let env: Vec<(&str, &str)> =
+        seed::ARC_ENV.iter().copied().chain([("ARC_AUTHORITY_HOST", authority.as_str())]).collect();
+    let watch = Watch::start(&moto, &env);
 
     let scheduled = report(&watch.invoke_function("arc-provisioner", &fixture("scheduled-event.json")));
     let item = |r: &Value, id: &str| {
@@ -218,6 +221,8 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     assert_eq!(item(&scheduled, &managed)["outcome"], "connected", "{scheduled}");
     assert_eq!(item(&scheduled, &unmanaged)["outcome"], "not-managed");
     assert!(!scheduled.to_string().contains("e2e~secret"));
+    let tokens = moto.entra_requests();
+    assert_eq!(tokens.len(), 1, "the function asked Entra for one token over TLS: {tokens:?}");
 
     let manual = format!(
         r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","instanceIds":["{managed}"],"force":true}}"#

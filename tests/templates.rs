@@ -77,8 +77,12 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     // arc-provisioner finds the template's documents and its staged-secret name is the one the
     // member role may write: every instance is connected.
     seed::arc_secret(&management, "template~test").await;
-    let vars: std::collections::HashMap<&str, &str> =
-        seed::ARC_ENV.iter().chain(&[("CONNECTOR_REGIONS", REGION)]).copied().collect();
+    let authority = moto.entra_authority();
+    let vars: std::collections::HashMap<&str, &str> = seed::ARC_ENV
+        .iter()
+        .chain(&[("CONNECTOR_REGIONS", REGION), ("ARC_AUTHORITY_HOST", authority.as_str())])
+        .copied()
+        .collect();
     let settings = ArcSettings::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("settings");
     let arc = ArcProvisioner::new(settings, management.clone());
     let report = arc

@@ -5,8 +5,9 @@
 # inside a single-quoted here-string, so its value is data too (allowedPattern excludes newlines).
 # Every value is then checked against that pattern.
 #
-# The onboarding secret is never a parameter: it is read on the host from the SecureString
-# parameter named by credentialParameter and handed to azcmagent in a file only SYSTEM and
+# The onboarding credential is never a parameter: it is read on the host from the SecureString
+# parameter named by credentialParameter (an access token of the run, or with credentialType
+# service-principal-secret the service principal's secret) and handed to azcmagent in a file only SYSTEM and
 # Administrators can read, written with .NET (no cmdlet parameter carries it, so module logging
 # cannot record it), deleted on every exit path (a finally block).
 #
@@ -44,6 +45,9 @@ $ServicePrincipalId = if ($null -ne $env:SSM_servicePrincipalId) { $env:SSM_serv
 '@ }
 $CredentialParameter = if ($null -ne $env:SSM_credentialParameter) { $env:SSM_credentialParameter } else { @'
 {{ credentialParameter }}
+'@ }
+$CredentialType = if ($null -ne $env:SSM_credentialType) { $env:SSM_credentialType } else { @'
+{{ credentialType }}
 '@ }
 $ProxyUrl = if ($null -ne $env:SSM_proxyUrl) { $env:SSM_proxyUrl } else { @'
 {{ proxyUrl }}
@@ -83,6 +87,23 @@ function Invoke-Agent([string[]]$Arguments) {
     return $LASTEXITCODE
 }
 
+# The credential, read when first needed and before anything is changed, into connect.json (and
+# kept for the Resource Manager check). A token is base64url segments joined by dots.
+$credential = ''
+$config = Join-Path $WorkDir 'connect.json'
+function Read-Credential {
+    if (Test-Path -LiteralPath $config) { return }
+    try {
+        $parameter = @{ Name = $CredentialParameter; WithDecryption = $true }
+        if ($Region) { $parameter.Region = $Region }
+        $script:credential = [string](Get-SSMParameter @parameter).Value
+    } catch { $script:credential = '' }
+    $pattern = if ($CredentialType -eq 'access-token') { '\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\z' } else { '\A[A-Za-z0-9._~-]{1,256}\z' }
+    if ($script:credential.Length -gt 8192 -or -not ($script:credential -cmatch $pattern)) { $script:credential = ''; Write-Result 'failed' 'credential-unavailable' $CredentialParameter }
+    # The value matched the pattern above: it needs no JSON escaping.
+    [System.IO.File]::WriteAllText($config, '{"' + $CredentialType + '": "' + $script:credential + '"}', (New-Object System.Text.UTF8Encoding($false)))
+}
+
 try {
 
 $Guid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
@@ -97,6 +118,7 @@ $Checks = @(
     @('connectorId', $ConnectorId, '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'),
     @('accountId', $AccountId, '^[0-9]{12}$'),
     @('credentialParameter', $CredentialParameter, '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'),
+    @('credentialType', $CredentialType, '^(access-token|service-principal-secret)$'),
     @('proxyUrl', $ProxyUrl, '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'),
     @('privateLinkScope', $PrivateLinkScope, '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'),
     @('force', $Force, '^(true|false)$')
@@ -122,6 +144,17 @@ if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write
 if (-not ($Region -cmatch '\A[a-z]{2}(-[a-z]+)+-[0-9]\z')) { $Region = '' }
 
 New-Item -ItemType Directory -Path $WorkDir -Force | Out-Null
+$acl = New-Object System.Security.AccessControl.DirectorySecurity
+$acl.SetAccessRuleProtection($true, $false)
+foreach ($who in @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')) {
+    $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
+}
+Set-Acl -Path $WorkDir -AclObject $acl
+
+$ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.usgovcloudapi.net' } 'AzureChinaCloud' { 'https://management.chinacloudapi.cn' } default { 'https://management.azure.com' } }
+# Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's endpoints need 1.2.
+[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
+
 $installed = Test-Path $Agent
 if ($installed) {
     $shown = $null
@@ -134,15 +167,34 @@ if ($installed) {
             Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup"
         }
         if ($Force -ne 'true') { Write-Result 'connected-elsewhere' 'connected-elsewhere' $where }
+        # A forced move takes only an agent this connector onboarded: its Arc resource, read from
+        # Azure Resource Manager with the run's token (.NET, not a cmdlet parameter), carries
+        # MDFCSecurityConnector=<this connector>.
+        if ($CredentialType -ne 'access-token') { Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: its connector tag cannot be checked without an access token" }
+        Read-Credential
+        $machineId = '/subscriptions/{0}/resourceGroups/{1}/providers/Microsoft.HybridCompute/machines/{2}' -f $shown.subscriptionId, $shown.resourceGroup, $shown.resourceName
+        if (-not ($machineId -cmatch '\A/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/machines/[A-Za-z0-9._-]{1,64}\z')) {
+            Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: the agent does not name its Arc resource"
+        }
+        $owner = ''
+        try {
+            $client = New-Object System.Net.WebClient
+            if ($ProxyUrl) { $client.Proxy = New-Object System.Net.WebProxy($ProxyUrl) }
+            $client.Headers.Add('Authorization', 'Bearer ' + $credential)
+            $machine = $client.DownloadString($ResourceManager + $machineId + '?api-version=2024-07-10') | ConvertFrom-Json
+            if ($machine.tags -and $machine.tags.PSObject.Properties['MDFCSecurityConnector']) { $owner = [string]$machine.tags.MDFCSecurityConnector }
+        } catch { $owner = '' }
+        if ($owner -cne $ConnectorId) { Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: its Arc resource is not tagged MDFCSecurityConnector=$ConnectorId" }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
     }
 }
 
+# Past this point the agent is installed, configured and connected: the credential must be there.
+Read-Credential
+
 if (-not $installed) {
     $msi = Join-Path $WorkDir 'AzureConnectedMachineAgent.msi'
     try {
-        # Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's download endpoints need 1.2.
-        [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
         $download = @{ Uri = $InstallerUrl; OutFile = $msi; UseBasicParsing = $true }
         if ($ProxyUrl) { $download.Proxy = $ProxyUrl }
         Invoke-WebRequest @download
@@ -161,28 +213,9 @@ if ($ProxyUrl) {
     if ((Invoke-Agent @('config', 'set', 'proxy.url', $ProxyUrl)) -ne 0) { Write-Result 'failed' 'proxy-config-failed' }
 }
 
-try {
-    $parameter = @{ Name = $CredentialParameter; WithDecryption = $true }
-    if ($Region) { $parameter.Region = $Region }
-    $secret = (Get-SSMParameter @parameter).Value
-} catch { $secret = '' }
-if (-not ($secret -cmatch '\A[A-Za-z0-9._~-]{1,256}\z')) { $secret = ''; Write-Result 'failed' 'credential-unavailable' $CredentialParameter }
-
-$config = Join-Path $WorkDir 'connect.json'
-$acl = New-Object System.Security.AccessControl.DirectorySecurity
-$acl.SetAccessRuleProtection($true, $false)
-foreach ($who in @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')) {
-    $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
-}
-Set-Acl -Path $WorkDir -AclObject $acl
-# The secret matched [A-Za-z0-9._~-] above: it needs no JSON escaping.
-[System.IO.File]::WriteAllText($config, '{"service-principal-secret": "' + $secret + '"}', (New-Object System.Text.UTF8Encoding($false)))
-$secret = ''
-
 $connect = @(
     'connect',
     '--config', $config,
-    '--service-principal-id', $ServicePrincipalId,
     '--tenant-id', $TenantId,
     '--subscription-id', $SubscriptionId,
     '--resource-group', $ResourceGroup,
@@ -192,6 +225,7 @@ $connect = @(
     '--tags', "AccountId=$AccountId,Cloud=AWS,InstanceId=$InstanceId,MDFCSecurityConnector=$ConnectorId",
     '--correlation-id', $CorrelationId
 )
+if ($CredentialType -eq 'service-principal-secret') { $connect += @('--service-principal-id', $ServicePrincipalId) }
 if ($PrivateLinkScope) { $connect += @('--private-link-scope', $PrivateLinkScope) }
 $connected = (Invoke-Agent $connect) -eq 0
 Remove-Item -LiteralPath $config -Force
@@ -202,5 +236,6 @@ Write-Result 'connected' 'connected' "$SubscriptionId/$ResourceGroup"
     $unexpected = ($_.Exception.GetType().Name) -replace '[^A-Za-z0-9.]', ''
     Write-Result 'failed' 'unexpected-error' $unexpected
 } finally {
+    $credential = ''
     Remove-WorkDir
 }

@@ -6,10 +6,13 @@
 # inside a quoted heredoc, so its value is data too (the document's allowedPattern excludes
 # newlines, so a value cannot end the heredoc). Every value is then checked against that pattern.
 #
-# The onboarding secret is never a parameter: it is read on the host from the SecureString
+# The onboarding credential is never a parameter: it is read on the host from the SecureString
 # parameter named by credentialParameter (a name of the run's own that expires by itself), held in a
 # variable and handed to azcmagent in a file only root can read, in a memory-backed directory
 # (/dev/shm: never on disk) removed on every exit the shell sees (normal, error, SIGTERM/INT/HUP).
+# credentialType says what it is: a Microsoft Entra access token the connector obtained for this
+# run (default; `azcmagent connect --access-token`, given as "access-token" in the --config file) or
+# the service principal's secret (opt-in).
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 # status: connected | already-connected | connected-elsewhere | failed
@@ -53,6 +56,10 @@ MDC_ARC_VALUE
 ); fi
 if [ -n "${SSM_credentialParameter+set}" ]; then credential_parameter=$SSM_credentialParameter; else credential_parameter=$(value <<'MDC_ARC_VALUE'
 {{ credentialParameter }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_credentialType+set}" ]; then credential_type=$SSM_credentialType; else credential_type=$(value <<'MDC_ARC_VALUE'
+{{ credentialType }}
 MDC_ARC_VALUE
 ); fi
 if [ -n "${SSM_proxyUrl+set}" ]; then proxy_url=$SSM_proxyUrl; else proxy_url=$(value <<'MDC_ARC_VALUE'
@@ -110,6 +117,7 @@ check cloud "$cloud" '^(AzureCloud|AzureUSGovernment|AzureChinaCloud)$'
 check connectorId "$connector_id" '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'
 check accountId "$account_id" '^[0-9]{12}$'
 check credentialParameter "$credential_parameter" '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'
+check credentialType "$credential_type" '^(access-token|service-principal-secret)$'
 check proxyUrl "$proxy_url" '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'
 check privateLinkScope "$private_link_scope" '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'
 check force "$force" '^(true|false)$'
@@ -129,10 +137,45 @@ if [ -n "$region" ] && ! [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
   region=''
 fi
 
-# The secret is read with the AWS CLI: without it nothing is attempted (no install, no disconnect).
+# The credential is read with the AWS CLI: without it nothing is attempted (no install, no disconnect).
 if ! command -v aws >/dev/null 2>&1; then
   result failed aws-cli-missing "install the AWS CLI to read $credential_parameter"
 fi
+
+# The onboarding credential, read on the host with the instance's own role when first needed
+# and before anything is changed. A token is base64url segments joined by dots; a secret, Entra's
+# secret alphabet.
+credential_read=false
+read_credential() {
+  if [ "$credential_read" = true ]; then return 0; fi
+  credential_read=true
+  local region_args=() credential credential_pattern credential_key
+  if [ -n "$region" ]; then region_args+=(--region "$region"); fi
+  credential=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \
+    --output text "${region_args[@]}" 2>>"$log_file") || credential=''
+  if [ "$credential_type" = access-token ]; then
+    credential_pattern='^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$'
+    credential_key=access-token
+  else
+    credential_pattern='^[A-Za-z0-9._~-]{1,256}$'
+    credential_key=service-principal-secret
+  fi
+  if [ "${#credential}" -gt 8192 ] || ! [[ $credential =~ $credential_pattern ]]; then
+    credential=''
+    result failed credential-unavailable "$credential_parameter"
+  fi
+  # Written by printf, a shell builtin: the value never appears in a process's arguments.
+  printf '{"%s": "%s"}\n' "$credential_key" "$credential" >"$work_dir/connect.json"
+  if [ "$credential_type" = access-token ]; then
+    printf 'Authorization: Bearer %s\n' "$credential" >"$work_dir/arm.headers"
+  fi
+}
+
+case "$cloud" in
+  AzureUSGovernment) resource_manager=https://management.usgovcloudapi.net ;;
+  AzureChinaCloud) resource_manager=https://management.chinacloudapi.cn ;;
+  *) resource_manager=https://management.azure.com ;;
+esac
 
 # Only reads JSON written by azcmagent: the first "key": "value" pair with this key.
 json_field() {
@@ -146,6 +189,7 @@ if command -v azcmagent >/dev/null 2>&1; then
   agent_status=$(printf '%s' "$shown" | json_field status)
   agent_subscription=$(printf '%s' "$shown" | json_field subscriptionId)
   agent_group=$(printf '%s' "$shown" | json_field resourceGroup)
+  agent_name=$(printf '%s' "$shown" | json_field resourceName)
   if [ "$agent_status" = Connected ]; then
     same_subscription=${agent_subscription,,}
     wanted_subscription=${subscription_id,,}
@@ -158,11 +202,32 @@ if command -v azcmagent >/dev/null 2>&1; then
     if [ "$force" != true ]; then
       result connected-elsewhere connected-elsewhere "$where"
     fi
+    # A forced move takes only an agent this connector onboarded: its Arc resource, read from
+    # Azure Resource Manager with the run's token, carries MDFCSecurityConnector=<this connector>.
+    if [ "$credential_type" != access-token ]; then
+      result connected-elsewhere connected-elsewhere "$where: its connector tag cannot be checked without an access token"
+    fi
+    read_credential
+    machine_id=$(printf '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.HybridCompute/machines/%s' \
+      "$agent_subscription" "$agent_group" "$agent_name")
+    if ! [[ $machine_id =~ ^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/machines/[A-Za-z0-9._-]{1,64}$ ]]; then
+      result connected-elsewhere connected-elsewhere "$where: the agent does not name its Arc resource"
+    fi
+    arm_args=(-fsS --proto '=https' --tlsv1.2 -m 30 -H "@$work_dir/arm.headers")
+    if [ -n "$proxy_url" ]; then arm_args+=(--proxy "$proxy_url"); fi
+    machine=$(curl "${arm_args[@]}" "$resource_manager$machine_id?api-version=2024-07-10" 2>>"$log_file") || machine=''
+    owner=$(printf '%s' "$machine" | tr -d '\n' | json_field MDFCSecurityConnector)
+    if [ "$owner" != "$connector_id" ]; then
+      result connected-elsewhere connected-elsewhere "$where: its Arc resource is not tagged MDFCSecurityConnector=$connector_id"
+    fi
     if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
       result failed disconnect-failed "$where"
     fi
   fi
 fi
+
+# Past this point the agent is installed, configured and connected: the credential must be there.
+read_credential
 
 if [ "$installed" = false ]; then
   download_args=(-fsSL --proto '=https' --tlsv1.2 -o "$work_dir/install_linux_azcmagent.sh")
@@ -187,22 +252,9 @@ if [ -n "$proxy_url" ]; then
   fi
 fi
 
-# The onboarding secret, read on the host with the instance's own role.
-region_args=()
-if [ -n "$region" ]; then region_args+=(--region "$region"); fi
-secret=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \
-  --output text "${region_args[@]}" 2>>"$log_file") || secret=''
-if ! [[ $secret =~ ^[A-Za-z0-9._~-]{1,256}$ ]]; then
-  secret=''
-  result failed credential-unavailable "$credential_parameter"
-fi
-printf '{"service-principal-secret": "%s"}\n' "$secret" >"$work_dir/connect.json"
-secret=''
-
 connect_args=(
   connect
   --config "$work_dir/connect.json"
-  --service-principal-id "$service_principal_id"
   --tenant-id "$tenant_id"
   --subscription-id "$subscription_id"
   --resource-group "$resource_group"
@@ -212,6 +264,9 @@ connect_args=(
   --tags "AccountId=$account_id,Cloud=AWS,InstanceId=$instance_id,MDFCSecurityConnector=$connector_id"
   --correlation-id "$correlation_id"
 )
+if [ "$credential_type" = service-principal-secret ]; then
+  connect_args+=(--service-principal-id "$service_principal_id")
+fi
 if [ -n "$private_link_scope" ]; then connect_args+=(--private-link-scope "$private_link_scope"); fi
 if ! azcmagent "${connect_args[@]}" >>"$log_file" 2>&1; then
   rm -f "$work_dir/connect.json"

@@ -1,13 +1,14 @@
-//! Applies a unit's plan: stage the onboarding secret, send each batch, track every invocation
+//! Applies a unit's plan: stage the onboarding credential, send each batch, track every invocation
 //! to a final status, and remove the staged secret once nothing runs.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
+use super::credential::Credential;
 use super::plan::{Batch, PROVISION};
-use super::send::{CommandSettings, Secret, remove_staged_secret, send, stage_secret, staged_expiry, track};
+use super::send::{CommandSettings, remove_staged_secret, send, stage_secret, staged_expiry, track};
 use crate::aws::describe;
 use crate::error::Failure;
 use crate::report::{Item, Status};
@@ -22,6 +23,8 @@ pub(crate) struct UnitRun<'a> {
     pub region: &'a str,
     /// Name of the staged SecureString.
     pub staged: &'a str,
+    /// When the staged copy expires by itself.
+    pub staged_until: SystemTime,
     /// What every command carries.
     pub settings: CommandSettings<'a>,
     /// When tracking stops.
@@ -31,7 +34,7 @@ pub(crate) struct UnitRun<'a> {
 impl UnitRun<'_> {
     /// Sends `batches` and reports every instance; the run's staged secret is removed once none
     /// of its commands runs (otherwise it expires by itself).
-    pub(crate) async fn apply(&self, batches: &[Batch], secret: Result<&Secret, &Failure>) -> Vec<Item> {
+    pub(crate) async fn apply(&self, batches: &[Batch], credential: Result<&Credential, &Failure>) -> Vec<Item> {
         let (account_id, region) = (self.account_id, self.region);
         let every = |status: Status, reason: &str| -> Vec<Item> {
             batches
@@ -40,8 +43,8 @@ impl UnitRun<'_> {
                 .map(|id| item(account_id, region, id, status, Some("failed"), reason.to_string()))
                 .collect()
         };
-        let staging = match secret {
-            Ok(secret) => stage_secret(self.ssm, self.staged, secret).await,
+        let staging = match credential {
+            Ok(credential) => stage_secret(self.ssm, self.staged, credential, self.staged_until).await,
             Err(e) => Err(e.clone()),
         };
         if let Err(reason) = staging {
@@ -76,7 +79,7 @@ impl UnitRun<'_> {
             }
         }
         if still_running {
-            let reason = "staged onboarding secret kept while commands run; it expires by itself".to_string();
+            let reason = "staged onboarding credential kept while commands run; it expires by itself".to_string();
             items.push(item(account_id, region, self.staged, Status::Skipped, None, reason));
         } else {
             items.extend(clean_up_staged(self.ssm, account_id, region, self.staged).await);

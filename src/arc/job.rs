@@ -8,11 +8,12 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::credential::{Credential, obtain};
 use super::execute::{UnitRun, item, sweep_staged};
 use super::outcome::is_final;
 use super::plan::{PROVISION, Policy, Selection, plan};
 use super::read::read_unit;
-use super::send::{CommandSettings, DEFAULT_TRACKING, Secret, invocation_result, read_secret, staged_name};
+use super::send::{CommandSettings, DEFAULT_TRACKING, STAGED_LIFETIME, invocation_result, staged_name};
 use super::settings::ArcSettings;
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
@@ -175,8 +176,9 @@ impl ArcProvisioner {
                     .collect()
             }
         };
-        // Read once per invocation (not per container): a rotated secret is picked up at once.
-        let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
+        // Obtained once per invocation (not per container): a rotated secret is picked up at once,
+        // and every unit of the invocation stages the same short-lived token.
+        let secret: OnceCell<Result<Credential, Failure>> = OnceCell::new();
         let unit_count = units.len();
         let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |unit| {
             let (sessions, secret) = (&sessions, &secret);
@@ -199,7 +201,7 @@ impl ArcProvisioner {
         let sessions = self.sessions().await?;
         let mut batch = QueueBatch::sort(records, JOB, &self.rules());
         let unit_count = batch.units.len();
-        let secret: OnceCell<Result<Secret, Failure>> = OnceCell::new();
+        let secret: OnceCell<Result<Credential, Failure>> = OnceCell::new();
         let results = run_each(std::mem::take(&mut batch.units), self.settings.fleet.concurrency, |(id, message)| {
             let (sessions, secret) = (&sessions, &secret);
             async move {
@@ -226,7 +228,7 @@ impl ArcProvisioner {
         &self,
         unit: &UnitRequest,
         session: Result<std::sync::Arc<AccountSession>, Failure>,
-        secret: &OnceCell<Result<Secret, Failure>>,
+        secret: &OnceCell<Result<Credential, Failure>>,
         request: &ProvisionRequest,
         deadline: Option<Instant>,
     ) -> UnitResult {
@@ -272,22 +274,25 @@ impl ArcProvisioner {
         if planned.batches.is_empty() {
             return Ok(items);
         }
-        let staged = staged_name(prefix);
-        let staged = staged.as_str();
         let sent_ids = planned.batches.iter().flat_map(|b| b.instance_ids.iter().cloned());
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let reason = "deferred: the invocation's time budget is spent; the next run provisions it";
             items.extend(sent_ids.map(|id| item(account_id, region, &id, Status::Skipped, None, reason.into())));
             return Ok(items);
         }
-        let secret = secret
+        let credential = secret
             .get_or_init(|| async {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
                 let own = self.identity.get().map(|i| i.account_id.clone()).unwrap_or_default();
-                let own = &own;
-                read_secret(&ssm_client(&self.base, own, &region), &self.settings.target.credential_parameter).await
+                obtain(&ssm_client(&self.base, &own, &region), &self.settings.target).await
             })
             .await;
+        let staged_until = match credential {
+            Ok(credential) => credential.stage_until(SystemTime::now(), STAGED_LIFETIME),
+            Err(_) => SystemTime::now(),
+        };
+        let staged = staged_name(prefix, staged_until);
+        let staged = staged.as_str();
         let correlation_id = correlation_id(account_id, region);
         let parameters = self.settings.target.parameters(account_id, staged, &correlation_id, request.force);
         let comment = format!("mdc-connector arc-provisioner {fingerprint}");
@@ -298,6 +303,7 @@ impl ArcProvisioner {
             account_id,
             region,
             staged,
+            staged_until,
             settings: CommandSettings {
                 parameters: &parameters,
                 comment: &comment,
@@ -306,7 +312,7 @@ impl ArcProvisioner {
             },
             until: deadline.map_or(cap, |d| d.min(cap)),
         };
-        items.extend(run.apply(&planned.batches, secret.as_ref()).await);
+        items.extend(run.apply(&planned.batches, credential.as_ref()).await);
         Ok(items)
     }
 

@@ -2,14 +2,15 @@
 //! every invocation to a final status, remove the staged secret.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 
+use super::credential::Credential;
 use super::outcome::{Outcome, is_final, outcome, parse_result};
 use super::plan::Batch;
+use super::settings::CredentialMode;
 use crate::aws::error_code;
 use crate::error::Failure;
 use crate::report::Status;
@@ -21,39 +22,16 @@ const DELIVERY_TIMEOUT_SECONDS: i32 = 600;
 /// First and longest pause between two polls of a command's invocations.
 const POLL: (Duration, Duration) = (Duration::from_millis(400), Duration::from_secs(5));
 
-/// The onboarding secret, held only in memory; it has no `Display` and `Debug` hides it.
-#[derive(Clone)]
-pub(crate) struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-/// Reads the onboarding secret from the management account's SecureString.
-pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Failure> {
-    let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
-        Failure::aws_with(
-            format!("cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER)"),
-            &e,
-            "create it as a SecureString in the function's region and allow ssm:GetParameter on it",
-        )
-    })?;
-    let value = out.parameter().and_then(|p| p.value());
-    value.map(|v| Secret(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
-}
-
 /// How long a staged secret lives: the commands' delivery timeout plus the tracking cap. SSM
 /// deletes it by itself then (an expiration policy), whatever happens to the run.
 pub(crate) const STAGED_LIFETIME: Duration = Duration::from_secs(DELIVERY_TIMEOUT_SECONDS as u64 + 600);
 
-/// A run's own staged-secret name under `prefix`: `<prefix>/<expiry, unix seconds>-<random>`.
+/// A run's own staged-credential name under `prefix`: `<prefix>/<expiry, unix seconds>-<random>`.
 /// Unique per run, account and region (concurrent runs never touch each other's), not guessable
 /// (instances cannot list parameters: only the targeted instances learn it, from their command),
 /// and carrying its expiry so a later run can sweep what a crashed one left.
-pub(crate) fn staged_name(prefix: &str) -> String {
-    let expiry = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + STAGED_LIFETIME;
+pub(crate) fn staged_name(prefix: &str, until: SystemTime) -> String {
+    let expiry = until.duration_since(UNIX_EPOCH).unwrap_or_default();
     format!("{prefix}/{}-{}", expiry.as_secs(), random_hex())
 }
 
@@ -76,23 +54,35 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Puts the secret in the member account and region as a SecureString the instances read, under
-/// the run's own name, with an expiration policy (Advanced tier) that makes SSM delete it after
-/// [`STAGED_LIFETIME`] even if the run dies.
-pub(crate) async fn stage_secret(ssm: &Client, staged: &str, secret: &Secret) -> Result<(), Failure> {
-    let expiry = SystemTime::now() + STAGED_LIFETIME;
-    let timestamp = aws_smithy_types::DateTime::from(expiry)
+/// Puts the credential in the member account and region as a SecureString the instances read,
+/// under the run's own name, with an expiration policy (Advanced tier) that makes SSM delete it at
+/// `until` even if the run dies. Parameter policies, Expiration: "Parameter Store deletes the
+/// parameter at the specified date and time".
+pub(crate) async fn stage_secret(
+    ssm: &Client,
+    staged: &str,
+    credential: &Credential,
+    until: SystemTime,
+) -> Result<(), Failure> {
+    let timestamp = aws_smithy_types::DateTime::from(until)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
     let policy = format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{timestamp}"}}}}]"#);
     ssm.put_parameter()
         .name(staged)
-        .value(secret.0.clone())
+        .value(credential.value.expose())
         .r#type(ParameterType::SecureString)
         .tier(ParameterTier::Advanced)
         .policies(policy)
         .overwrite(false)
-        .description("mdc-connector: Azure Arc onboarding secret, staged for one run; expires by itself")
+        .description(match credential.mode {
+            CredentialMode::AccessToken => {
+                "mdc-connector: Azure Arc onboarding access token, staged for one run; expires by itself"
+            }
+            CredentialMode::ServicePrincipalSecret => {
+                "mdc-connector: Azure Arc onboarding secret, staged for one run; expires by itself"
+            }
+        })
         .send()
         .await
         .map(|_| ())
@@ -234,17 +224,5 @@ pub(crate) async fn invocation_result(
         }
         Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => Ok(None),
         Err(e) => Err(Failure::aws("GetCommandInvocation", &e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_secret_never_shows_in_debug_output() {
-        let secret = Secret("p@ssw0rd-value".into());
-        assert_eq!(format!("{secret:?}"), "Secret(..)");
-        assert!(!format!("{:?}", Some(&secret)).contains("p@ssw0rd"));
     }
 }

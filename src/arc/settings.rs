@@ -53,6 +53,32 @@ pub const DEFAULT_PROVISIONING_ROLE: &str = "MdcConnectorProvisioningRole";
 /// Azure clouds the agent knows.
 pub(crate) const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
 
+/// What member accounts receive to connect their instances (`ARC_CREDENTIAL_MODE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialMode {
+    /// A Microsoft Entra access token the function obtains per run with the service principal
+    /// (client credentials); it lives about an hour, and the secret never leaves the management
+    /// account. The default.
+    #[default]
+    AccessToken,
+    /// The service principal's secret itself (opt-in, for agents that cannot use a token).
+    ServicePrincipalSecret,
+}
+
+impl CredentialMode {
+    /// The value of `ARC_CREDENTIAL_MODE` and of the documents' `credentialType` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialMode::AccessToken => "access-token",
+            CredentialMode::ServicePrincipalSecret => "service-principal-secret",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        [CredentialMode::AccessToken, CredentialMode::ServicePrincipalSecret].into_iter().find(|m| m.as_str() == value)
+    }
+}
+
 /// `ARC_*` configuration as read; arc-provisioner requires the Azure target through [`ArcConfig::target`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArcConfig {
@@ -81,6 +107,11 @@ pub struct ArcConfig {
     pub credential_parameter: Option<String>,
     /// `ARC_STAGED_CREDENTIAL_PARAMETER`.
     pub staged_credential_parameter: String,
+    /// `ARC_CREDENTIAL_MODE`: what is staged in member accounts (default: an access token).
+    pub credential_mode: CredentialMode,
+    /// `ARC_AUTHORITY_HOST`: Microsoft Entra authority (`https://host[:port]`) tokens are asked
+    /// from; by default the one of `ARC_CLOUD`.
+    pub authority_host: Option<String>,
     /// `ARC_LINUX_DOCUMENT`.
     pub linux_document: String,
     /// `ARC_WINDOWS_DOCUMENT`.
@@ -106,6 +137,8 @@ impl Default for ArcConfig {
             service_principal_id: None,
             credential_parameter: None,
             staged_credential_parameter: DEFAULT_STAGED_CREDENTIAL.into(),
+            credential_mode: CredentialMode::default(),
+            authority_host: None,
             linux_document: DEFAULT_LINUX_DOCUMENT.into(),
             windows_document: DEFAULT_WINDOWS_DOCUMENT.into(),
             max_concurrency: "50".into(),
@@ -133,6 +166,10 @@ pub struct ArcTarget {
     pub service_principal_id: String,
     /// Source SecureString in the management account.
     pub credential_parameter: String,
+    /// What is staged in member accounts.
+    pub credential_mode: CredentialMode,
+    /// Entra authority override (`ARC_AUTHORITY_HOST`).
+    pub authority_host: Option<String>,
     /// Optional proxy.
     pub proxy_url: String,
     /// Optional private link scope.
@@ -167,6 +204,15 @@ impl ArcConfig {
                 "an SSM parameter name starting with /",
             )?
             .unwrap_or(d.staged_credential_parameter),
+            credential_mode: env
+                .single(
+                    "ARC_CREDENTIAL_MODE",
+                    |m| CredentialMode::parse(m).is_some(),
+                    "access-token or service-principal-secret",
+                )?
+                .and_then(|m| CredentialMode::parse(&m))
+                .unwrap_or(d.credential_mode),
+            authority_host: opt("ARC_AUTHORITY_HOST", is_authority_host, "https://host[:port] with no path")?,
             linux_document: opt("ARC_LINUX_DOCUMENT", is_document_name, "an SSM document name")?
                 .unwrap_or(d.linux_document),
             windows_document: opt("ARC_WINDOWS_DOCUMENT", is_document_name, "an SSM document name")?
@@ -203,6 +249,8 @@ impl ArcConfig {
             connector_id: need("ARC_CONNECTOR_ID", &self.connector_id)?,
             service_principal_id: need("ARC_SERVICE_PRINCIPAL_ID", &self.service_principal_id)?,
             credential_parameter: need("ARC_CREDENTIAL_PARAMETER", &self.credential_parameter)?,
+            credential_mode: self.credential_mode,
+            authority_host: self.authority_host.clone(),
             proxy_url: self.proxy_url.clone().unwrap_or_default(),
             private_link_scope: self.private_link_scope.clone().unwrap_or_default(),
         })
@@ -229,6 +277,7 @@ impl ArcTarget {
             ("accountId", account_id.to_string()),
             ("servicePrincipalId", self.service_principal_id.clone()),
             ("credentialParameter", staged.to_string()),
+            ("credentialType", self.credential_mode.as_str().to_string()),
             ("proxyUrl", self.proxy_url.clone()),
             ("privateLinkScope", self.private_link_scope.clone()),
             ("correlationId", correlation_id.to_string()),
@@ -296,6 +345,11 @@ pub(crate) fn is_proxy_url(s: &str) -> bool {
     (1..=253).contains(&host.len())
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `https://host[:port]` with an optional trailing `/`: an Entra authority host.
+pub(crate) fn is_authority_host(s: &str) -> bool {
+    s.starts_with("https://") && is_proxy_url(s)
 }
 
 /// Azure Arc private link scope resource id.
@@ -383,7 +437,8 @@ mod tests {
         assert_eq!(params["cloud"], "AzureCloud");
         assert_eq!(params["force"], "true");
         assert_eq!(params["privateLinkScope"], "");
-        assert_eq!(params.len(), 13, "one per document parameter (cfn/ssm/parameters.json)");
+        assert_eq!(params["credentialType"], "access-token", "a short-lived token unless opted out");
+        assert_eq!(params.len(), 14, "one per document parameter (cfn/ssm/parameters.json)");
         assert_eq!(target.fingerprint().len(), 16);
     }
 
@@ -419,6 +474,8 @@ mod tests {
             "ARC_SERVICE_PRINCIPAL_ID",
             "ARC_CREDENTIAL_PARAMETER",
             "ARC_STAGED_CREDENTIAL_PARAMETER",
+            "ARC_CREDENTIAL_MODE",
+            "ARC_AUTHORITY_HOST",
             "ARC_LINUX_DOCUMENT",
             "ARC_MAX_CONCURRENCY",
             "ARC_MAX_ERRORS",
@@ -443,5 +500,15 @@ mod tests {
             ("ARC_STAGED_CREDENTIAL_PARAMETER", "/mdc-connector/arc/staged-onboarding-secret"),
         ]);
         assert_eq!(same.unwrap_err().variable, "ARC_STAGED_CREDENTIAL_PARAMETER");
+    }
+
+    #[test]
+    fn the_service_principal_secret_reaches_members_only_when_asked_for() {
+        assert_eq!(parse(&[]).unwrap().credential_mode, CredentialMode::AccessToken);
+        let opted = parse(&[("ARC_CREDENTIAL_MODE", "service-principal-secret")]).unwrap();
+        assert_eq!(opted.credential_mode, CredentialMode::ServicePrincipalSecret);
+        assert_eq!(parse(&[("ARC_CREDENTIAL_MODE", "secret")]).unwrap_err().variable, "ARC_CREDENTIAL_MODE");
+        assert!(is_authority_host("https://login.microsoftonline.us") && is_authority_host("https://localhost:8443/"));
+        assert!(!is_authority_host("http://login.microsoftonline.com"), "tokens are only asked for over TLS");
     }
 }

@@ -169,6 +169,32 @@ impl Moto {
         self.request("POST", "/_harness/ssm-outcomes", Some(&serde_json::json!({ "rules": rules })));
     }
 
+    /// The local Microsoft Entra authority (`https://localhost:<port>`, see
+    /// `tests/harness/entra_model.py`), for `ARC_AUTHORITY_HOST`. Its certificate is signed by the
+    /// test CA `tests/harness/entra/ca.pem`, which the test process must trust through
+    /// `SSL_CERT_FILE` (`scripts/test` sets it).
+    pub fn entra_authority(&self) -> String {
+        let trusted = std::env::var("SSL_CERT_FILE")
+            .ok()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .zip(std::fs::read_to_string(repo_root().join("tests/harness/entra/ca.pem")).ok())
+            .is_some_and(|(bundle, ca)| bundle.contains(ca.trim()));
+        assert!(trusted, "SSL_CERT_FILE must include tests/harness/entra/ca.pem: run the tests with scripts/test");
+        let report = self.request("GET", "/_harness/entra", None);
+        report["authority"].as_str().expect("entra authority").to_string()
+    }
+
+    /// Configures the Entra endpoint: `{"clients": {"<client id>": "<secret>"}, "lifetime": 3600,
+    /// "fail": "AADSTS...: ..."}`.
+    pub fn entra(&self, spec: Value) {
+        self.request("POST", "/_harness/entra", Some(&spec));
+    }
+
+    /// Token requests the Entra endpoint saw: `{"tenant", "clientId", "scope", "granted"}`.
+    pub fn entra_requests(&self) -> Vec<Value> {
+        self.request("GET", "/_harness/entra", None)["requests"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Fault rules with their counters.
     pub fn fault_report(&self) -> Value {
         self.request("GET", "/_harness/faults", None)

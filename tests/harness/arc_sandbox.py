@@ -53,10 +53,13 @@ class Sandbox:
     def calls_file(self) -> Path:
         return self.root / "calls.jsonl"
 
-    def preinstall(self, status: str = "Connected", subscription: str = "", group: str = "") -> None:
-        """An agent already installed (and connected to subscription/group when status says so)."""
+    def preinstall(self, status: str = "Connected", subscription: str = "", group: str = "",
+                   tags: dict[str, str] | None = None, name: str = "web-01") -> None:
+        """An agent already installed (and connected to subscription/group when status says so, its
+        Arc resource `name` carrying `tags`)."""
         shutil.copy(STUBS / "fake-azcmagent", self.bin / "azcmagent")
-        state = {"status": status, "subscriptionId": subscription, "resourceGroup": group}
+        state = {"status": status, "subscriptionId": subscription, "resourceGroup": group, "resourceName": name,
+                 "tags": tags or {}}
         (self.root / "agent.json").write_text(json.dumps(state))
 
     def set_secret(self, name: str, value: str | None) -> None:

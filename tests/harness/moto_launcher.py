@@ -55,6 +55,10 @@ What AWS enforces and moto does not, per account:
   Organizations reads see the organization; ``CallAs=DELEGATED_ADMIN`` from any other account is
   refused, and so is ``ActivateOrganizationsAccess`` from anything but the management account.
 
+Microsoft Entra's token endpoint (client credentials, over HTTPS on a port of its own) comes from
+``entra_model.py``: ``GET /_harness/entra`` gives its authority URL, ``POST`` registers clients,
+sets the token lifetime or makes it refuse.
+
 Systems Manager's managed instances and Run Command, which moto lacks, come from ``ssm_model.py``
 (``DescribeInstanceInformation``, ``SendCommand`` with SSM's validation and exact targeting,
 ``ListCommands``, ``ListCommandInvocations``, ``GetCommandInvocation``; outcomes chosen with
@@ -89,6 +93,7 @@ from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
+from entra_model import EntraModel  # noqa: E402
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
 from stackset_model import INSTANCE_OPERATIONS, StackSetModel  # noqa: E402
 
@@ -190,7 +195,9 @@ class Harness:
         self.rules: list[Rule] = []
         self.calls: list[dict[str, Any]] = []
         self.organizations_access: set[str] = set()
-        self.ssm = SsmModel()
+        self.entra = EntraModel()
+        self.entra.start()
+        self.ssm = SsmModel(token_key=self.entra.key)
         self.stacksets = StackSetModel(UNHEALTHY)
         self.propagation_seconds = 0.0
         self.profiles_touched: dict[tuple[str, str], float] = {}
@@ -498,6 +505,10 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.ssm.set_rules(spec.get("rules", []))
                 result = {"rules": len(spec.get("rules", []))}
+            elif path == "/_harness/entra" and method == "POST":
+                result = self.entra.configure(json.loads(self.read_body(environ) or b"{}"))
+            elif path == "/_harness/entra":
+                result = self.entra.report()
             elif path == "/_harness/calls" and method == "DELETE":
                 self.calls = []
                 result = {"calls": 0}

@@ -109,7 +109,8 @@ class Invocation:
 class SsmModel:
     """The state and the operations; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, token_key: bytes = b"") -> None:
+        self.token_key = token_key
         self.lock = threading.Lock()
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.invocations: dict[str, list[Invocation]] = {}
@@ -249,7 +250,8 @@ class SsmModel:
             name = parameters.get("credentialParameter", "")
             stored = ssm_backends[account][region].get_parameter(name) if name else None
             sandbox.set_secret(name, stored.decrypt(stored.value) if stored else None)
-            process = sandbox.run_document(script, parameters, invocation.instance_id, region)
+            env = {"ARC_STUB_TOKEN_KEY": self.token_key.hex()}
+            process = sandbox.run_document(script, parameters, invocation.instance_id, region, env=env)
             invocation.finish("Success" if process.returncode == 0 else "Failed", process.stdout,
                               process.returncode, process.stderr)
         except Exception as e:  # noqa: BLE001 - the invocation fails, the server stays up

@@ -2,7 +2,8 @@
 
 Run with the emulator's virtualenv: ``.venv-moto/bin/python -m unittest discover -s tests/script``
 (``scripts/test`` does). Proves: exact azcmagent arguments, idempotency, connected-elsewhere,
-proxy and private link scope, failures named, the secret only ever in a root-only file, hostile
+forced moves only of this connector's agents, proxy and private link scope, failures named, the
+access token (or, opted in, the secret) only ever in a root-only file, hostile
 parameter values harmless (for current and legacy SSM agents), the document's allowedPatterns
 reject them, the template embeds the current scripts, and shellcheck passes.
 """
@@ -10,6 +11,7 @@ reject them, the template embeds the current scripts, and shellcheck passes.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +24,7 @@ sys.path.insert(0, str(ROOT / "tests" / "harness"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from arc_sandbox import Sandbox, parse_result  # noqa: E402
+from entra_model import issue  # noqa: E402
 import render_documents  # noqa: E402
 
 SCRIPT = (ROOT / "cfn" / "ssm" / "arc-onboard.sh").read_text()
@@ -29,6 +32,8 @@ PARAMETERS = json.loads((ROOT / "cfn" / "ssm" / "parameters.json").read_text())
 INSTANCE = "i-0123456789abcdef0"
 SECRET_NAME = "/mdc-connector/arc/staged-onboarding-secret"
 SECRET = "Q~s3cr3t.value_with-tilde"
+KEY = os.urandom(32)
+TOKEN_ENV = {"ARC_STUB_TOKEN_KEY": KEY.hex()}
 GOOD = {
     "tenantId": "11111111-2222-3333-4444-555555555555",
     "subscriptionId": "aaaaaaaa-2222-3333-4444-555555555555",
@@ -39,11 +44,13 @@ GOOD = {
     "accountId": "111122223333",
     "servicePrincipalId": "bbbbbbbb-2222-3333-4444-555555555555",
     "credentialParameter": SECRET_NAME,
+    "credentialType": "access-token",
     "proxyUrl": "",
     "privateLinkScope": "",
     "correlationId": "cccccccc-2222-3333-4444-555555555555",
     "force": "false",
 }
+TOKEN = issue(KEY, GOOD["tenantId"], GOOD["servicePrincipalId"], "https://management.azure.com", 3600)
 PLS = ("/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-net/providers/"
        "Microsoft.HybridCompute/privateLinkScopes/pls-1")
 
@@ -52,13 +59,14 @@ class ArcOnboardScript(unittest.TestCase):
     def setUp(self) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.sandbox = Sandbox(Path(self.tmp.name))
-        self.sandbox.set_secret(SECRET_NAME, SECRET)
+        self.sandbox.set_secret(SECRET_NAME, TOKEN)
 
     def tearDown(self) -> None:
         self.tmp.cleanup()
 
     def run_script(self, agent: str = "current", env: dict[str, str] | None = None, **overrides: str):
-        process = self.sandbox.run_document(SCRIPT, {**GOOD, **overrides}, INSTANCE, "eu-west-1", agent, env)
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, **overrides}, INSTANCE, "eu-west-1", agent,
+                                            {**TOKEN_ENV, **(env or {})})
         result = parse_result(process.stdout)
         self.assertIsNotNone(result, f"no result line: {process.stdout!r} {process.stderr!r}")
         return process, result
@@ -83,7 +91,6 @@ class ArcOnboardScript(unittest.TestCase):
         config = connect[connect.index("--config") + 1]
         self.assertEqual(connect[:1] + connect[3:], [
             "connect",
-            "--service-principal-id", GOOD["servicePrincipalId"],
             "--tenant-id", GOOD["tenantId"],
             "--subscription-id", GOOD["subscriptionId"],
             "--resource-group", "rg-(prod).arc",
@@ -93,16 +100,50 @@ class ArcOnboardScript(unittest.TestCase):
             "--tags", f"AccountId=111122223333,Cloud=AWS,InstanceId={INSTANCE},MDFCSecurityConnector=mdc-connector-1",
             "--correlation-id", GOOD["correlationId"],
         ])
-        self.assertFalse(Path(config).exists(), "the secret file is removed")
-        self.assertEqual(self.sandbox.agent_state()["status"], "Connected")
+        self.assertFalse(Path(config).exists(), "the credential file is removed")
+        state = self.sandbox.agent_state()
+        self.assertEqual((state["status"], state["credential"]), ("Connected", "access-token"))
 
-    def test_secret_never_reaches_arguments_output_or_log(self) -> None:
-        process, _ = self.run_script()
-        for call in self.sandbox.calls():
-            self.assertFalse(any(SECRET in a for a in call), call)
-        self.assertNotIn(SECRET, process.stdout + process.stderr)
-        log = self.sandbox.root / "arc.log"
-        self.assertNotIn(SECRET, log.read_text() if log.exists() else "")
+    def test_the_service_principal_secret_connects_only_when_opted_in(self) -> None:
+        self.sandbox.set_secret(SECRET_NAME, SECRET)
+        _, result = self.run_script(credentialType="service-principal-secret")
+        self.assertEqual(result["status"], "connected")
+        [connect] = self.connect_args()
+        self.assertEqual(connect[connect.index("--service-principal-id") + 1], GOOD["servicePrincipalId"])
+        self.assertEqual(self.sandbox.agent_state()["credential"], "service-principal-secret")
+        # A secret staged where a token is expected is refused before anything changes.
+        sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+        sandbox.set_secret(SECRET_NAME, SECRET)
+        process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
+        self.assertEqual(parse_result(process.stdout)["reason"], "credential-unavailable")
+        self.assertEqual(sandbox.calls("azcmagent"), [])
+
+    def test_an_expired_token_fails_the_connect(self) -> None:
+        self.sandbox.set_secret(SECRET_NAME, issue(KEY, GOOD["tenantId"], GOOD["servicePrincipalId"], "x", -60))
+        process, result = self.run_script()
+        self.assertEqual((process.returncode, result["reason"]), (1, "connect-failed"))
+        self.assertNotIn("credential", self.sandbox.agent_state())
+
+    def test_credential_never_reaches_arguments_environment_output_or_log(self) -> None:
+        for credential, kind in ((TOKEN, "access-token"), (SECRET, "service-principal-secret")):
+            with self.subTest(kind=kind):
+                sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+                sandbox.set_secret(SECRET_NAME, credential)
+                # Forced onto an agent of this connector elsewhere: Resource Manager is asked too.
+                sandbox.preinstall("Connected", "dddddddd-2222-3333-4444-555555555555", "rg-other",
+                                   {"MDFCSecurityConnector": GOOD["connectorId"]})
+                process = sandbox.run_document(SCRIPT, {**GOOD, "credentialType": kind, "force": "true"}, INSTANCE,
+                                               env=TOKEN_ENV)
+                self.assertEqual(parse_result(process.stdout)["status"],
+                                 "connected" if kind == "access-token" else "connected-elsewhere")
+                rows = [json.loads(line) for line in sandbox.calls_file.read_text().splitlines()]
+                for row in rows:
+                    self.assertFalse(any(credential in a for a in row["args"]), row)
+                    self.assertFalse(any(credential in v for v in row.get("env", {}).values()), row["cmd"])
+                self.assertTrue(any(row.get("env") for row in rows), "child environments were recorded")
+                self.assertNotIn(credential, process.stdout + process.stderr)
+                log = sandbox.root / "arc.log"
+                self.assertNotIn(credential, log.read_text() if log.exists() else "")
 
     def test_second_run_is_already_connected_and_changes_nothing(self) -> None:
         self.run_script()
@@ -123,15 +164,30 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual((process.returncode, result["status"]), (0, "connected-elsewhere"))
         self.assertEqual(result["detail"], f"{other}/rg-other")
         self.assertEqual(self.connect_args(), [])
-        self.assertEqual(self.sandbox.calls("aws"), [], "no secret read when nothing changes")
 
-    def test_connected_elsewhere_is_reconnected_when_forced(self) -> None:
-        self.sandbox.preinstall("Connected", "dddddddd-2222-3333-4444-555555555555", "rg-other")
+    def test_a_forced_move_takes_only_agents_of_this_connector(self) -> None:
+        other = "dddddddd-2222-3333-4444-555555555555"
+        self.sandbox.preinstall("Connected", other, "rg-other", {"MDFCSecurityConnector": GOOD["connectorId"]})
         _, result = self.run_script(force="true")
         self.assertEqual(result["status"], "connected")
         commands = [c[0] for c in self.sandbox.calls("azcmagent")]
         self.assertEqual(commands, ["show", "disconnect", "connect"])
         self.assertEqual(self.sandbox.agent_state()["subscriptionId"], GOOD["subscriptionId"])
+        [arm] = [c for c in self.sandbox.calls("curl") if c[-1].startswith("https://management.azure.com/")]
+        self.assertEqual(arm[-1], f"https://management.azure.com/subscriptions/{other}/resourceGroups/rg-other/providers/"
+                                  "Microsoft.HybridCompute/machines/web-01?api-version=2024-07-10")
+        # The customer's own agent (no tag, another connector's tag) stays where it is.
+        for tags in ({}, {"MDFCSecurityConnector": "another-connector"}):
+            with self.subTest(tags=tags):
+                sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+                sandbox.set_secret(SECRET_NAME, TOKEN)
+                sandbox.preinstall("Connected", other, "rg-other", tags)
+                process = sandbox.run_document(SCRIPT, {**GOOD, "force": "true"}, INSTANCE, env=TOKEN_ENV)
+                result = parse_result(process.stdout)
+                self.assertEqual((process.returncode, result["status"]), (0, "connected-elsewhere"))
+                self.assertIn("is not tagged MDFCSecurityConnector=mdc-connector-1", result["detail"])
+                self.assertEqual([c[0] for c in sandbox.calls("azcmagent")], ["show"], "not disconnected")
+                self.assertEqual(sandbox.agent_state()["subscriptionId"], other)
 
     def test_disconnected_agent_is_connected_without_reinstalling(self) -> None:
         self.sandbox.preinstall("Disconnected")
@@ -159,8 +215,8 @@ class ArcOnboardScript(unittest.TestCase):
         for env, reason in cases:
             with self.subTest(reason=reason):
                 sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-                sandbox.set_secret(SECRET_NAME, SECRET)
-                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=env)
+                sandbox.set_secret(SECRET_NAME, TOKEN)
+                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, **env})
                 result = parse_result(process.stdout)
                 self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", reason))
 
@@ -191,7 +247,7 @@ class ArcOnboardScript(unittest.TestCase):
         env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",
                "HOME": str(self.sandbox.root), "TMPDIR": str(self.sandbox.tmp), "AWS_SSM_INSTANCE_ID": INSTANCE,
                "AWS_SSM_REGION_NAME": "eu-west-1", "MDC_ARC_LOG": str(self.sandbox.root / "arc.log"),
-               "ARC_STUB_ROOT": str(self.sandbox.root), "ARC_STUB_DIR": str(stubs),
+               "ARC_STUB_ROOT": str(self.sandbox.root), "ARC_STUB_DIR": str(stubs), **TOKEN_ENV,
                **{f"SSM_{k}": v for k, v in GOOD.items()}}
         running = subprocess.Popen(["/bin/bash", str(path)], cwd=self.sandbox.root, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -249,7 +305,7 @@ class HostileValues(unittest.TestCase):
                 for value in values_for(marker):
                     with self.subTest(agent=agent, parameter=name, value=value):
                         sandbox = Sandbox(Path(tempfile.mkdtemp(dir=tmp)))
-                        sandbox.set_secret(SECRET_NAME, SECRET)
+                        sandbox.set_secret(SECRET_NAME, TOKEN)
                         process = sandbox.run_document(SCRIPT, {**GOOD, name: value}, INSTANCE, agent=agent)
                         self.assertFalse(marker.exists(), f"{name}={value!r} ran code")
                         result = parse_result(process.stdout)
@@ -306,15 +362,22 @@ class Template(unittest.TestCase):
         # unexpected error still prints a result line.
         self.assertRegex(code, r"\ntry \{\n")
         self.assertRegex(code, r"\} catch \{\n(.*\n)*?\s*Write-Result 'failed' 'unexpected-error'")
-        self.assertRegex(code, r"\} finally \{\n\s*Remove-WorkDir\n\}\s*$")
+        self.assertRegex(code, r"\} finally \{\n\s*\$credential = ''\n\s*Remove-WorkDir\n\}\s*$")
         # Native commands only through Invoke-Agent, under a local 'Continue' preference.
         agent_calls = [l for l in code.splitlines() if "& $Agent" in l]
         self.assertEqual(len(agent_calls), 2, agent_calls)  # Invoke-Agent itself, and `show -j` under Continue
         self.assertRegex(code, r"function Invoke-Agent[^}]*\$ErrorActionPreference = 'Continue'")
         self.assertNotRegex(code, r"\*>> \$LogFile\n(?![^\n]*finally)", "no bare redirected native call")
-        # The secret file is written with .NET, never through a cmdlet parameter.
+        # The credential file is written with .NET, never through a cmdlet parameter; Resource
+        # Manager is asked with a .NET client (no -Headers parameter carries the token).
         self.assertNotIn("Set-Content", code)
         self.assertIn("[System.IO.File]::WriteAllText($config", code)
+        self.assertNotRegex(code, r"Invoke-(RestMethod|WebRequest)[^\n]*\$credential")
+        self.assertIn("$client.Headers.Add('Authorization', 'Bearer ' + $credential)", code)
+        # A forced move asks for this connector's tag first, and the service principal id goes on
+        # the command line only for the opted-in secret.
+        self.assertLess(code.index("MDFCSecurityConnector=$ConnectorId\" }"), code.index("'disconnect', '--force-local-only'"))
+        self.assertIn("if ($CredentialType -eq 'service-principal-secret') { $connect += @('--service-principal-id'", code)
         # TLS 1.2 and a Microsoft Authenticode signature before msiexec runs.
         self.assertIn("[Net.SecurityProtocolType]::Tls12", code)
         self.assertLess(code.index("Get-AuthenticodeSignature"), code.index("Start-Process msiexec.exe"))

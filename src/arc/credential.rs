@@ -1,0 +1,179 @@
+//! The onboarding credential a run hands to member accounts. By default it is a Microsoft Entra
+//! access token the function obtains with the service principal (OAuth 2.0 client credentials,
+//! through `azure_identity`), so the service principal's secret never leaves the management
+//! account; the secret itself is staged only when `ARC_CREDENTIAL_MODE=service-principal-secret`.
+//!
+//! `azcmagent connect` reference, "Access token": "Access tokens can also be used for
+//! non-interactive authentication, but they're short-lived. Access tokens are typically used by
+//! automation solutions operating on several servers over a short period of time." The scripts pass
+//! it as `access-token` in the `--config` file ("a series of key-value pairs where the key matches
+//! an available command line option"), never on the command line.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ssm::Client;
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::http::ClientOptions;
+use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+
+use super::settings::{ArcTarget, CredentialMode};
+use crate::error::Failure;
+
+/// A token with less life left than this is not worth staging: an instance could receive it
+/// expired (Entra issues app tokens for 60 to 90 minutes, so a fresh one always has more).
+const MIN_TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
+
+/// A credential value, held only in memory; it has no `Display` and `Debug` hides it.
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    /// The value, for the one call that stages it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What a run stages in member accounts, and until when it is any use.
+#[derive(Clone, Debug)]
+pub(crate) struct Credential {
+    /// Access token or service-principal secret (the documents' `credentialType`).
+    pub mode: CredentialMode,
+    /// The value.
+    pub value: Secret,
+    /// When the value stops working (a token's `expires_on`); `None` for the secret.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Credential {
+    /// When a staged copy must be gone: after `lifetime`, or when the token expires if sooner.
+    pub(crate) fn stage_until(&self, now: SystemTime, lifetime: Duration) -> SystemTime {
+        let wanted = now + lifetime;
+        self.expires_at.map_or(wanted, |expiry| expiry.min(wanted))
+    }
+}
+
+/// Reads the service principal's secret in the management account and, unless the secret itself
+/// is to be staged, exchanges it for an Azure Resource Manager access token.
+pub(crate) async fn obtain(ssm: &Client, target: &ArcTarget) -> Result<Credential, Failure> {
+    let secret = read_secret(ssm, &target.credential_parameter).await?;
+    match target.credential_mode {
+        CredentialMode::ServicePrincipalSecret => {
+            Ok(Credential { mode: CredentialMode::ServicePrincipalSecret, value: secret, expires_at: None })
+        }
+        CredentialMode::AccessToken => access_token(target, secret).await,
+    }
+}
+
+/// Reads the onboarding secret from the management account's SecureString.
+pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Failure> {
+    let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
+        Failure::aws_with(
+            format!("cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER)"),
+            &e,
+            "create it as a SecureString in the function's region and allow ssm:GetParameter on it",
+        )
+    })?;
+    let value = out.parameter().and_then(|p| p.value());
+    value.map(|v| Secret(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
+}
+
+/// Client credentials flow against the tenant's Entra authority for the cloud's Resource Manager.
+async fn access_token(target: &ArcTarget, secret: Secret) -> Result<Credential, Failure> {
+    let refused = |detail: String| {
+        Failure::Precondition(format!(
+            "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and the secret in {}",
+            target.service_principal_id, target.tenant_id, target.credential_parameter
+        ))
+    };
+    let options = ClientSecretCredentialOptions {
+        client_options: ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() },
+    };
+    let credential = ClientSecretCredential::new(
+        &target.tenant_id,
+        target.service_principal_id.clone(),
+        secret.0.into(),
+        Some(options),
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {
+        // The error names the flow and Entra's answer (AADSTS code), never the secret.
+        refused(e.to_string().lines().next().unwrap_or_default().to_string())
+    })?;
+    let expires_at = u64::try_from(token.expires_on.unix_timestamp())
+        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+        .map_err(|_| refused("the token's expiry is before 1970".into()))?;
+    if expires_at < SystemTime::now() + MIN_TOKEN_LIFE {
+        return Err(refused(format!("the token expires in less than {} minutes", MIN_TOKEN_LIFE.as_secs() / 60)));
+    }
+    let value = Secret(token.token.secret().to_string());
+    Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
+}
+
+/// The Entra authority of `ARC_CLOUD`, or `ARC_AUTHORITY_HOST` when set.
+fn cloud(target: &ArcTarget) -> CloudConfiguration {
+    if let Some(host) = &target.authority_host {
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = host.trim_end_matches('/').to_string();
+        return custom.into();
+    }
+    match target.cloud.as_str() {
+        "AzureUSGovernment" => CloudConfiguration::AzureGovernment,
+        "AzureChinaCloud" => CloudConfiguration::AzureChina,
+        _ => CloudConfiguration::AzurePublic,
+    }
+}
+
+/// The `.default` scope of the cloud's Azure Resource Manager, the audience `azcmagent connect`
+/// creates the Arc resource with.
+fn resource_manager_scope(cloud: &str) -> &'static str {
+    match cloud {
+        "AzureUSGovernment" => "https://management.usgovcloudapi.net/.default",
+        "AzureChinaCloud" => "https://management.chinacloudapi.cn/.default",
+        _ => "https://management.azure.com/.default",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let secret = Secret("p@ssw0rd-value".into());
+        assert_eq!(format!("{secret:?}"), "Secret(..)");
+        let credential = Credential { mode: CredentialMode::AccessToken, value: secret, expires_at: None };
+        assert!(!format!("{credential:?}").contains("p@ssw0rd"));
+    }
+
+    #[test]
+    fn a_staged_copy_never_outlives_its_token() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let lifetime = Duration::from_secs(1200);
+        let token = |left: u64| Credential {
+            mode: CredentialMode::AccessToken,
+            value: Secret(String::new()),
+            expires_at: Some(now + Duration::from_secs(left)),
+        };
+        assert_eq!(token(3600).stage_until(now, lifetime), now + lifetime);
+        assert_eq!(token(900).stage_until(now, lifetime), now + Duration::from_secs(900));
+        let secret = Credential { mode: CredentialMode::ServicePrincipalSecret, ..token(0) };
+        assert_eq!(Credential { expires_at: None, ..secret }.stage_until(now, lifetime), now + lifetime);
+    }
+
+    #[test]
+    fn each_cloud_has_its_resource_manager_audience() {
+        assert_eq!(resource_manager_scope("AzureCloud"), "https://management.azure.com/.default");
+        assert!(resource_manager_scope("AzureUSGovernment").contains("usgovcloudapi.net"));
+        assert!(resource_manager_scope("AzureChinaCloud").contains("chinacloudapi.cn"));
+    }
+}
