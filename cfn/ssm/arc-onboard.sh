@@ -16,6 +16,8 @@
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 # status: connected | already-connected | connected-elsewhere | failed
+# Empty arrays are expanded as ${a[@]+"${a[@]}"}: bash before 4.4 (Amazon Linux 2, RHEL 7) treats
+# "${a[@]}" of an empty array as unbound under set -u.
 set -u
 umask 077
 export LC_ALL=C
@@ -80,7 +82,10 @@ MDC_ARC_VALUE
 ); fi
 
 log_file=${MDC_ARC_LOG:-/var/log/mdc-connector-arc.log}
-installer_url=https://gbl.his.arc.azure.com/azcmagent-linux
+# Where the distribution is described and where the package manager's files go (tests point both
+# into a sandbox).
+os_release=${MDC_ARC_OS_RELEASE:-/etc/os-release}
+sysroot=${MDC_ARC_SYSROOT:-}
 work_root=/dev/shm
 if ! [ -d "$work_root" ] || ! [ -w "$work_root" ]; then work_root=${TMPDIR:-/tmp}; fi
 work_dir=$(mktemp -d "$work_root/mdc-arc.XXXXXXXX") || exit 1
@@ -152,7 +157,7 @@ read_credential() {
   local region_args=() credential credential_pattern credential_key
   if [ -n "$region" ]; then region_args+=(--region "$region"); fi
   credential=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \
-    --output text "${region_args[@]}" 2>>"$log_file") || credential=''
+    --output text ${region_args[@]+"${region_args[@]}"} 2>>"$log_file") || credential=''
   if [ "$credential_type" = access-token ]; then
     credential_pattern='^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$'
     credential_key=access-token
@@ -229,18 +234,92 @@ fi
 # Past this point the agent is installed, configured and connected: the credential must be there.
 read_credential
 
+# The agent comes from Microsoft's package repository (packages.microsoft.com), never from a script:
+# the repository is trusted only with Microsoft's signing keys, each checked against its pinned
+# fingerprint first, and the package manager verifies the package's signature with them.
 if [ "$installed" = false ]; then
-  download_args=(-fsSL --proto '=https' --tlsv1.2 -o "$work_dir/install_linux_azcmagent.sh")
-  # The download goes through the configured proxy too.
+  os_field() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$os_release" 2>/dev/null | head -n 1; }
+  os_id=$(os_field ID)
+  os_version=$(os_field VERSION_ID)
+  os_codename=$(os_field VERSION_CODENAME)
+  [[ $os_id =~ ^[a-z0-9._-]{1,32}$ ]] || os_id=''
+  [[ $os_version =~ ^[0-9]{1,4}(\.[0-9]{1,4})?$ ]] || os_version=''
+  [[ $os_codename =~ ^[a-z]{1,32}$ ]] || os_codename=''
+  major=${os_version%%.*}
+  case "$os_id" in
+    ubuntu) manager=apt repo="ubuntu/$os_version" ;;
+    debian) manager=apt repo="debian/$major" ;;
+    rhel | centos | rocky | almalinux | ol) manager=rpm repo="rhel/$major" ;;
+    amzn) manager=rpm repo="amazonlinux/$major" ;;
+    sles | sles_sap) manager=zypper repo="sles/$major" ;;
+    *) manager='' repo='' ;;
+  esac
+  if [ -z "$manager" ] || [ -z "$major" ] || { [ "$manager" = apt ] && [ -z "$os_codename" ]; }; then
+    result failed unsupported-os "${os_id:-unknown} ${os_version:-unknown}"
+  fi
+  if ! command -v gpg >/dev/null 2>&1; then
+    result failed gpg-missing "install gnupg: Microsoft's package signing keys are verified with it"
+  fi
+  download_args=(-fsSL --proto '=https' --tlsv1.2)
+  # Downloads go through the configured proxy too.
   if [ -n "$proxy_url" ]; then download_args+=(--proxy "$proxy_url"); fi
-  if ! curl "${download_args[@]}" "$installer_url" >>"$log_file" 2>&1; then
-    result failed download-failed "$installer_url"
-  fi
-  install_args=()
-  if [ -n "$proxy_url" ]; then install_args+=(--proxy "$proxy_url"); fi
-  if ! bash "$work_dir/install_linux_azcmagent.sh" "${install_args[@]}" >>"$log_file" 2>&1; then
-    result failed install-failed "see $log_file"
-  fi
+  keys=()
+  for key in microsoft.asc=BC528686B50D79E339D3721CEB3E94ADBE1229CF \
+    microsoft-2025.asc=AA86F75E427A19DD33346403EE4D7792F748182B; do
+    name=${key%%=*}
+    if ! curl "${download_args[@]}" -o "$work_dir/$name" "https://packages.microsoft.com/keys/$name" >>"$log_file" 2>&1; then
+      result failed download-failed "https://packages.microsoft.com/keys/$name"
+    fi
+    fingerprint=$(gpg --batch --with-colons --show-keys "$work_dir/$name" 2>>"$log_file" |
+      sed -n 's/^fpr:*\([0-9A-F]\{40\}\):.*/\1/p' | head -n 1)
+    if [ "$fingerprint" != "${key#*=}" ]; then
+      result failed installer-unverified "$name has fingerprint ${fingerprint:-unreadable}, not ${key#*=}"
+    fi
+    keys+=("$work_dir/$name")
+  done
+  base=https://packages.microsoft.com/$repo/prod
+  proxy_env=()
+  if [ -n "$proxy_url" ]; then proxy_env=("https_proxy=$proxy_url" "http_proxy=$proxy_url"); fi
+  case "$manager" in
+    apt)
+      keyring=$sysroot/usr/share/keyrings/mdc-connector-microsoft.gpg
+      list=$sysroot/etc/apt/sources.list.d/mdc-connector-microsoft-prod.list
+      mkdir -p "${keyring%/*}" "${list%/*}"
+      cat "${keys[@]}" | gpg --batch --yes --dearmor -o "$keyring" >>"$log_file" 2>&1 || result failed install-failed keyring
+      chmod 644 "$keyring"
+      printf 'deb [signed-by=%s] %s %s main\n' "${keyring#"$sysroot"}" "$base" "$os_codename" >"$list"
+      # Only this repository is refreshed; the package manager checks the package's signature.
+      if ! env ${proxy_env[@]+"${proxy_env[@]}"} DEBIAN_FRONTEND=noninteractive apt-get update \
+        -o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >>"$log_file" 2>&1 ||
+        ! env ${proxy_env[@]+"${proxy_env[@]}"} DEBIAN_FRONTEND=noninteractive apt-get install -y azcmagent >>"$log_file" 2>&1; then
+        result failed install-failed "see $log_file"
+      fi
+      ;;
+    *)
+      key_dir=$sysroot/etc/pki/rpm-gpg
+      mkdir -p "$key_dir"
+      cat "${keys[@]}" >"$key_dir/mdc-connector-microsoft.asc"
+      if ! rpm --import "$key_dir/mdc-connector-microsoft.asc" >>"$log_file" 2>&1; then
+        result failed install-failed "rpm --import"
+      fi
+      if [ "$manager" = zypper ]; then
+        zypper --non-interactive removerepo mdc-connector-microsoft-prod >>"$log_file" 2>&1 || true
+        if ! zypper --non-interactive addrepo --gpgcheck "$base/" mdc-connector-microsoft-prod >>"$log_file" 2>&1 ||
+          ! env ${proxy_env[@]+"${proxy_env[@]}"} zypper --non-interactive install -y azcmagent >>"$log_file" 2>&1; then
+          result failed install-failed "see $log_file"
+        fi
+      else
+        mkdir -p "$sysroot/etc/yum.repos.d"
+        printf '[mdc-connector-microsoft-prod]\nname=Microsoft (mdc-connector)\nbaseurl=%s/\nenabled=1\ngpgcheck=1\ngpgkey=file://%s\nsslverify=1\n' \
+          "$base" "/etc/pki/rpm-gpg/mdc-connector-microsoft.asc" >"$sysroot/etc/yum.repos.d/mdc-connector-microsoft-prod.repo"
+        installer=yum
+        if command -v dnf >/dev/null 2>&1; then installer=dnf; fi
+        if ! env ${proxy_env[@]+"${proxy_env[@]}"} "$installer" -y install azcmagent >>"$log_file" 2>&1; then
+          result failed install-failed "see $log_file"
+        fi
+      fi
+      ;;
+  esac
   if ! command -v azcmagent >/dev/null 2>&1; then
     result failed install-failed "azcmagent not found after install"
   fi

@@ -5,7 +5,10 @@ SSM Agent passes each parameter with ``interpolationType: ENV_VAR`` as the varia
 text as a shell script with ``AWS_SSM_INSTANCE_ID`` and ``AWS_SSM_REGION_NAME`` set. Here the script
 runs with a ``PATH`` whose ``curl``, ``aws`` and (once "installed") ``azcmagent`` are stubs from
 ``arc_stubs/`` that record their arguments and keep the agent's state in the sandbox directory, so a
-second run on the same sandbox sees an installed, connected agent.
+second run on the same sandbox sees an installed, connected agent; ``gpg`` and the package tools
+(``apt-get``, ``dnf``, ``yum``, ``zypper``, ``rpm``) are stubs too, the distribution is described by
+the sandbox's ``os-release`` (Ubuntu 22.04 unless a test says otherwise) and the package manager's
+files go under the sandbox's ``sysroot``.
 
 Used by the script tests (``tests/script/``) and by the emulator's managed-instance model.
 """
@@ -46,8 +49,15 @@ class Sandbox:
         self.root = Path(root)
         self.bin = self.root / "bin"
         self.tmp = self.root / "tmp"
-        for d in (self.bin, self.tmp):
+        self.sysroot = self.root / "sysroot"
+        for d in (self.bin, self.tmp, self.sysroot):
             d.mkdir(parents=True, exist_ok=True)
+        self.set_os("ubuntu", "22.04", "jammy")
+
+    def set_os(self, os_id: str, version: str, codename: str = "") -> None:
+        """The distribution the script finds in os-release."""
+        lines = [f"ID={os_id}", f'VERSION_ID="{version}"'] + ([f"VERSION_CODENAME={codename}"] if codename else [])
+        (self.root / "os-release").write_text("\n".join(lines) + "\n")
 
     @property
     def calls_file(self) -> Path:
@@ -104,6 +114,8 @@ class Sandbox:
             "AWS_SSM_INSTANCE_ID": instance_id,
             "AWS_SSM_REGION_NAME": region,
             "MDC_ARC_LOG": str(self.root / "arc.log"),
+            "MDC_ARC_OS_RELEASE": str(self.root / "os-release"),
+            "MDC_ARC_SYSROOT": str(self.sysroot),
             "ARC_STUB_ROOT": str(self.root),
             "ARC_STUB_DIR": str(STUBS),
             **(env or {}),

@@ -80,10 +80,14 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(result["status"], "connected")
         self.assertEqual(result["instanceId"], INSTANCE)
         self.assertEqual(result["correlationId"], GOOD["correlationId"])
-        self.assertEqual(len(self.sandbox.calls("installer")), 1)
-        [curl] = self.sandbox.calls("curl")
-        self.assertEqual(curl[-1], "https://gbl.his.arc.azure.com/azcmagent-linux")
-        self.assertIn("=https", curl)
+        keys = self.sandbox.calls("curl")
+        self.assertEqual([k[-1] for k in keys], ["https://packages.microsoft.com/keys/microsoft.asc",
+                                                "https://packages.microsoft.com/keys/microsoft-2025.asc"])
+        self.assertTrue(all("=https" in k and "--tlsv1.2" in k for k in keys))
+        self.assertEqual(self.sandbox.calls("apt-get")[-1], ["install", "-y", "azcmagent"])
+        source = (self.sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").read_text()
+        self.assertEqual(source, "deb [signed-by=/usr/share/keyrings/mdc-connector-microsoft.gpg] "
+                                 "https://packages.microsoft.com/ubuntu/22.04/prod jammy main\n")
         [aws] = self.sandbox.calls("aws")
         self.assertEqual(aws, ["ssm", "get-parameter", "--name", SECRET_NAME, "--with-decryption", "--query",
                                "Parameter.Value", "--output", "text", "--region", "eu-west-1"])
@@ -193,15 +197,17 @@ class ArcOnboardScript(unittest.TestCase):
         self.sandbox.preinstall("Disconnected")
         _, result = self.run_script()
         self.assertEqual(result["status"], "connected")
-        self.assertEqual(self.sandbox.calls("installer"), [])
+        self.assertEqual(self.sandbox.calls("apt-get"), [])
         self.assertEqual(len(self.connect_args()), 1)
 
     def test_proxy_and_private_link_scope(self) -> None:
         _, result = self.run_script(proxyUrl="http://proxy.corp.example:3128", privateLinkScope=PLS)
         self.assertEqual(result["status"], "connected")
-        self.assertEqual(self.sandbox.calls("installer"), [["--proxy", "http://proxy.corp.example:3128"]])
-        [download] = self.sandbox.calls("curl")
-        self.assertIn("--proxy", download, "the installer download goes through the proxy too")
+        for download in self.sandbox.calls("curl"):
+            self.assertIn("--proxy", download, "the key downloads go through the proxy too")
+        [install] = [r for r in self.sandbox.calls_file.read_text().splitlines()
+                     if '"cmd": "apt-get"' in r and '"install"' in r]
+        self.assertEqual(json.loads(install)["env"]["https_proxy"], "http://proxy.corp.example:3128")
         self.assertIn(["config", "set", "proxy.url", "http://proxy.corp.example:3128"], self.sandbox.calls("azcmagent"))
         [connect] = self.connect_args()
         self.assertEqual(connect[-2:], ["--private-link-scope", PLS])
@@ -209,6 +215,7 @@ class ArcOnboardScript(unittest.TestCase):
     def test_failures_are_named(self) -> None:
         cases = [
             ({"ARC_STUB_DOWNLOAD_FAIL": "1"}, "download-failed"),
+            ({"ARC_STUB_BAD_KEY": "microsoft-2025.asc"}, "installer-unverified"),
             ({"ARC_STUB_INSTALL_FAIL": "1"}, "install-failed"),
             ({"ARC_STUB_CONNECT_FAIL": "1"}, "connect-failed"),
         ]
@@ -219,6 +226,48 @@ class ArcOnboardScript(unittest.TestCase):
                 process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, **env})
                 result = parse_result(process.stdout)
                 self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", reason))
+
+    def test_the_agent_comes_from_microsofts_repository_for_each_distribution(self) -> None:
+        cases = [
+            (("debian", "12", "bookworm"), "apt-get", "https://packages.microsoft.com/debian/12/prod bookworm main"),
+            (("amzn", "2023"), "dnf", "baseurl=https://packages.microsoft.com/amazonlinux/2023/prod/"),
+            (("rhel", "9.4"), "dnf", "baseurl=https://packages.microsoft.com/rhel/9/prod/"),
+            (("sles", "15.5"), "zypper", "https://packages.microsoft.com/sles/15/prod/"),
+        ]
+        for distro, tool, where in cases:
+            with self.subTest(distro=distro):
+                sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+                sandbox.set_secret(SECRET_NAME, TOKEN)
+                sandbox.set_os(*distro)
+                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
+                self.assertEqual(parse_result(process.stdout)["status"], "connected", process.stdout)
+                self.assertIn(["-y", "install", "azcmagent"] if tool == "dnf" else
+                              ["--non-interactive", "install", "-y", "azcmagent"] if tool == "zypper" else
+                              ["install", "-y", "azcmagent"], sandbox.calls(tool))
+                if tool == "apt-get":
+                    written = (sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").read_text()
+                elif tool == "dnf":
+                    written = (sandbox.sysroot / "etc/yum.repos.d/mdc-connector-microsoft-prod.repo").read_text()
+                    self.assertIn("gpgcheck=1", written)
+                else:
+                    written = " ".join(" ".join(c) for c in sandbox.calls("zypper"))
+                    self.assertIn("--gpgcheck", written)
+                self.assertIn(where, written)
+                if tool != "apt-get":
+                    self.assertEqual(sandbox.calls("rpm"), [["--import", str(sandbox.sysroot / "etc/pki/rpm-gpg/mdc-connector-microsoft.asc")]])
+
+    def test_an_unknown_distribution_or_a_wrong_key_installs_nothing(self) -> None:
+        self.sandbox.set_os("gentoo", "2.15")
+        process, result = self.run_script()
+        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "unsupported-os", "gentoo 2.15"))
+        sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+        sandbox.set_secret(SECRET_NAME, TOKEN)
+        process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, "ARC_STUB_BAD_KEY": "microsoft.asc"})
+        result = parse_result(process.stdout)
+        self.assertEqual(result["reason"], "installer-unverified")
+        self.assertIn("not BC528686B50D79E339D3721CEB3E94ADBE1229CF", result["detail"])
+        self.assertEqual(sandbox.calls("apt-get"), [], "nothing installed with an unverified key")
+        self.assertFalse((sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").exists())
 
     def test_missing_secret_fails_without_connecting(self) -> None:
         self.sandbox.set_secret(SECRET_NAME, None)
