@@ -91,7 +91,12 @@ fn failure(command_id: &str, r: &ScriptResult) -> String {
     let hint = match r.reason.as_str() {
         "credential-unavailable" => "; the instance role must be able to read the staged SecureString",
         "aws-cli-missing" => "; install the AWS CLI on the instance",
-        "download-failed" | "install-failed" => "; check outbound HTTPS to Azure (or ARC_PROXY_URL)",
+        "download-failed" | "install-failed" => {
+            "; check outbound HTTPS to packages.microsoft.com and Azure (or ARC_PROXY_URL)"
+        }
+        "installer-unverified" => "; a download did not match Microsoft's pinned signing key: nothing was installed",
+        "unsupported-os" => "; install the Azure Connected Machine agent yourself, then reprovision",
+        "gpg-missing" => "; install gnupg on the instance (it verifies Microsoft's signing keys)",
         "connect-failed" => "; see /var/log/mdc-connector-arc.log on the instance",
         "invalid-parameter" => "; the document and the provisioner disagree on a parameter",
         _ => "",
@@ -116,6 +121,8 @@ mod tests {
         let o = outcome("c", "Failed", 1, failed);
         assert_eq!((o.name, o.status), ("failed", Status::Failed));
         assert!(o.reason.contains("credential-unavailable (/p)"), "{}", o.reason);
+        let unverified = failed.replace("credential-unavailable", "installer-unverified");
+        assert!(outcome("c", "Failed", 1, &unverified).reason.contains("nothing was installed"));
     }
 
     #[test]
