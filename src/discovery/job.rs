@@ -106,11 +106,7 @@ impl AccountDiscovery {
                 "this function runs in {}, a delegated administrator, and cannot read the management account's stacks",
                 identity.account_id
             )),
-            _ => match readers.stack_status(&self.settings.management_stack_name).await {
-                Ok(Some(status)) => ManagementStack::Deployed(status),
-                Ok(None) => ManagementStack::Missing,
-                Err(failure) => ManagementStack::Unreadable(failure.to_string()),
-            },
+            _ => self.management_stack(&readers, name, &management).await,
         };
         let estate = Estate { stack_set, instances, accounts, management: management.clone(), management_stack };
         let only_list = only.map(|a| vec![a]);
@@ -151,6 +147,28 @@ impl AccountDiscovery {
 }
 
 impl AccountDiscovery {
+    /// The member template in the management account (where StackSets never deploy a
+    /// service-managed StackSet's stacks): the plain stack `MANAGEMENT_STACK_NAME`, or the
+    /// instances of the self-managed StackSet `<STACKSET_NAME>-management` that `sam deploy`
+    /// creates (cfn/onboarding.yaml).
+    async fn management_stack(&self, readers: &Readers<'_>, name: &str, management: &str) -> ManagementStack {
+        let plain = &self.settings.management_stack_name;
+        match readers.stack_status(plain).await {
+            Ok(Some(status)) => return ManagementStack::Deployed(format!("plain stack {plain}: {status}")),
+            Ok(None) => {}
+            Err(failure) => return ManagementStack::Unreadable(failure.to_string()),
+        }
+        let own = format!("{name}-management");
+        match readers.instances_in(&own, management).await {
+            Ok(Some(instances)) if !instances.is_empty() => {
+                let regions: Vec<String> = instances.iter().map(|i| format!("{} {}", i.region, i.status)).collect();
+                ManagementStack::Deployed(format!("StackSet {own}: {}", regions.join(", ")))
+            }
+            Ok(_) => ManagementStack::Missing,
+            Err(failure) => ManagementStack::Unreadable(failure.to_string()),
+        }
+    }
+
     /// Service-managed StackSets need organizations (trusted) access: `None` when it is on, an
     /// item when this run activated it (or would), an error with the remediation otherwise.
     async fn organizations_access(&self, readers: &Readers<'_>, dry_run: bool) -> Result<Option<Item>, Failure> {

@@ -71,23 +71,22 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
         let finding = |status: Status, reason: String| item(&account.id, "*", action::CHECK, status, reason);
         if account.id == estate.management {
             let (status, reason) = match &estate.management_stack {
-                ManagementStack::Deployed(status) => (
-                    Status::Skipped,
-                    format!("management account: member template deployed as a plain stack ({status})"),
-                ),
+                ManagementStack::Deployed(how) => {
+                    (Status::Skipped, format!("management account: member template deployed ({how})"))
+                }
                 ManagementStack::Missing => (
                     Status::Failed,
-                    "management account: StackSets never deploy here; deploy cfn/member.yaml as a plain stack".into(),
+                    "management account: the onboarding StackSet never deploys here, and the member template is not deployed: run sam deploy (it creates the <STACKSET_NAME>-management StackSet) or deploy cfn/member.yaml as a plain stack".into(),
                 ),
                 ManagementStack::Unreadable(why) => (
                     Status::Failed,
                     format!(
-                        "management account: StackSets never deploy here, and its plain stack cannot be checked: {why}"
+                        "management account: StackSets never deploy here, and its member template cannot be checked: {why}"
                     ),
                 ),
                 ManagementStack::NotChecked(why) => (
                     Status::Skipped,
-                    format!("management account: StackSets never deploy here; its plain stack is not checked ({why})"),
+                    format!("management account: StackSets never deploy here; its member template is not checked ({why})"),
                 ),
             };
             out.findings.push(finding(status, reason));

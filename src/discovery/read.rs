@@ -76,6 +76,17 @@ impl Readers<'_> {
         Ok(out)
     }
 
+    /// Instances of a StackSet in `account`; `None` when the StackSet does not exist.
+    pub(crate) async fn instances_in(&self, name: &str, account: &str) -> Result<Option<Vec<StackInstance>>, Failure> {
+        match self.cfn.describe_stack_set().stack_set_name(name).call_as(self.call_as.clone()).send().await {
+            Ok(_) => {}
+            Err(e) if error_code(&e) == Some("StackSetNotFoundException") => return Ok(None),
+            Err(e) => return Err(Failure::aws(format!("cannot read StackSet {name}"), &e)),
+        }
+        let all = self.instances(name).await?;
+        Ok(Some(all.into_iter().filter(|i| i.account == account).collect()))
+    }
+
     /// Every account with its state; with `parents`, each with its direct parent, found by
     /// walking the OU tree (two calls per OU instead of one per account).
     pub(crate) async fn accounts(&self, parents: bool) -> Result<Vec<Account>, Failure> {

@@ -55,6 +55,11 @@ What AWS enforces and moto does not, per account:
   Organizations reads see the organization; ``CallAs=DELEGATED_ADMIN`` from any other account is
   refused, and so is ``ActivateOrganizationsAccess`` from anything but the management account.
 
+``AWS::CloudFormation::StackSet`` resources in templates come from ``stackset_resource.py`` (moto
+skips the type): created from their ``TemplateURL`` in the emulator's S3 with their instances,
+refused as AWS refuses them (service-managed without trusted access, self-managed without its
+roles), and not deleted while instances another actor created remain.
+
 Microsoft Entra's token endpoint (client credentials, over HTTPS on a port of its own) comes from
 ``entra_model.py``: ``GET /_harness/entra`` gives its authority URL, ``POST`` registers clients,
 sets the token lifetime or makes it refuse.
@@ -88,12 +93,13 @@ from urllib.parse import parse_qs, unquote_plus
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
-from moto.cloudformation.models import StackInstance  # noqa: E402
+from moto.cloudformation.models import StackInstance, StackInstances  # noqa: E402
 from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from entra_model import EntraModel  # noqa: E402
+import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
 from stackset_model import INSTANCE_OPERATIONS, StackSetModel  # noqa: E402
 
@@ -134,6 +140,38 @@ def _instance_to_dict(self: Any) -> dict[str, Any]:
 
 
 StackInstance.to_dict = _instance_to_dict  # type: ignore[method-assign]
+
+_moto_create_instances = StackInstances.create_instances
+
+
+def _create_instances(self: Any, accounts: list[str], regions: list[str], parameters: Any,
+                      deployment_targets: dict[str, Any], permission_model: str) -> list[dict[str, Any]]:
+    """Service-managed targets as AWS resolves them (DeploymentTargets): the accounts of the OUs and
+    of every OU below them, each once, filtered by ``AccountFilterType`` ("INTERSECTION: StackSets
+    deploys to the accounts specified in Accounts parameter"), never the management account
+    ("StackSets doesn't deploy stack instances to the organization management account, even if the
+    organization management account is in your organization or in an OU in your organization").
+    moto looks one OU level down only, deploys an account once per OU that reaches it, ignores the
+    filter and includes the management account."""
+    if permission_model != "SERVICE_MANAGED" or not deployment_targets:
+        return _moto_create_instances(self, accounts, regions, parameters, deployment_targets, permission_model)
+    org = self.org_backend
+    subtree = set(deployment_targets.get("OrganizationalUnitIds", []))
+    grew = True
+    while grew:
+        below = {ou.id for ou in org.ou if ou.parent_id in subtree}
+        grew = not below <= subtree
+        subtree |= below
+    in_ous = {a.id for a in org.accounts if a.parent_id in subtree}
+    listed = set(deployment_targets.get("Accounts", []))
+    mode = deployment_targets.get("AccountFilterType") or ("UNION" if listed else "NONE")
+    chosen = {"INTERSECTION": in_ous & listed, "DIFFERENCE": in_ous - listed, "UNION": in_ous | listed}.get(mode, in_ous)
+    if org.org is not None:
+        chosen.discard(org.org.master_account_id)
+    return _moto_create_instances(self, sorted(chosen), regions, parameters, {}, permission_model)
+
+
+StackInstances.create_instances = _create_instances  # type: ignore[method-assign]
 
 
 def _role_policy_list(self: Any) -> list[dict[str, str]]:
@@ -194,7 +232,8 @@ class Harness:
         self.lock = threading.Lock()
         self.rules: list[Rule] = []
         self.calls: list[dict[str, Any]] = []
-        self.organizations_access: set[str] = set()
+        # Shared with the StackSet resource model (stackset_resource.py).
+        self.organizations_access: set[str] = stackset_resource.ORGANIZATIONS_ACCESS
         self.entra = EntraModel()
         self.entra.start()
         self.ssm = SsmModel(token_key=self.entra.key)

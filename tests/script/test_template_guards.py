@@ -1,4 +1,4 @@
-"""Guard rails of cfn/template.yaml and cfn/member.yaml, checked on the templates as text.
+"""Guard rails of cfn/template.yaml, cfn/member.yaml and cfn/onboarding.yaml, checked on the templates as text.
 
 Each test names the guard it holds (README, Deploy: the permissions each role holds and why):
 
@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = {name: decode(str(ROOT / "cfn" / name))[0] for name in ("template.yaml", "member.yaml")}
+TEMPLATES = {name: decode(str(ROOT / "cfn" / name))[0] for name in ("template.yaml", "member.yaml", "onboarding.yaml")}
 
 # Actions AWS gives no resource-level permission (they are authorised on "*" only): the service
 # authorization reference lists no resource type for them.

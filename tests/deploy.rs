@@ -1,0 +1,163 @@
+//! The one deploy on the emulator: `sam package` (the real SAM CLI, against the emulator's S3)
+//! packages cfn/template.yaml with its nested cfn/onboarding.yaml and cfn/member.yaml, and the
+//! nested stack is created with the parameters the parent gives it (tests/harness/deploy_like_sam.py).
+//! Then account-discovery onboards the members into the StackSet the deploy created.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use common::moto::{Moto, bootstrap, repo_root};
+use common::seed;
+use connector_engine::discovery::{AccountDiscovery, DiscoverySettings};
+use connector_engine::report::Status;
+use serde_json::{Value, json};
+
+const STACK_SET: &str = "mdc-connector-members";
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const MANAGEMENT: &str = "123456789012";
+
+/// Packages and deploys the onboarding part as `sam deploy` would, with these parent parameters.
+fn deploy(moto: &Moto, parameters: &[(&str, &str)]) -> Value {
+    let python = bootstrap("moto");
+    let sam = bootstrap("sam");
+    let mut command = Command::new(python);
+    command
+        .arg(repo_root().join("tests/harness/deploy_like_sam.py"))
+        .args(["--endpoint", &moto.endpoint(), "--sam"])
+        .arg(sam);
+    for (key, value) in parameters {
+        command.args(["--parameter", &format!("{key}={value}")]);
+    }
+    let out = command.output().expect("deploy_like_sam.py runs");
+    assert!(out.status.success(), "deploy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or_default()).expect("one JSON line")
+}
+
+fn cfn(config: &SdkConfig, region: &str) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build(),
+    )
+}
+
+async fn stack_set_parameters(config: &SdkConfig, name: &str) -> (String, Vec<(String, String)>) {
+    let out = cfn(config, "us-east-1").describe_stack_set().stack_set_name(name).send().await.expect("stack set");
+    let set = out.stack_set().expect("stack set");
+    let parameters = set
+        .parameters()
+        .iter()
+        .map(|p| {
+            (p.parameter_key().unwrap_or_default().to_string(), p.parameter_value().unwrap_or_default().to_string())
+        })
+        .collect();
+    (set.permission_model().map(|m| m.as_str().to_string()).unwrap_or_default(), parameters)
+}
+
+fn value<'a>(parameters: &'a [(String, String)], key: &str) -> &'a str {
+    parameters.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_deploy_creates_the_member_stackset_and_covers_the_management_account_in_every_region() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 2).await;
+    let org = seed::organization_id(&management).await;
+    let regions = REGIONS.join(",");
+    let parameters = [("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())];
+
+    // Service-managed (the default) while trusted access is off: CloudFormation refuses the
+    // StackSet and the deploy rolls back, saying why.
+    let refused = deploy(&moto, &parameters);
+    assert_eq!(refused["stackStatus"], "ROLLBACK_COMPLETE", "{refused}");
+    let reason = refused["statusReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("You must enable organizations access"), "{reason}");
+
+    cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
+    let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())]);
+    assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
+    // The nested stack got the parent's values (defaults and the ones given once).
+    assert_eq!(deployed["parameters"]["ManagementAccountId"], json!(MANAGEMENT), "AWS::AccountId when not given");
+    assert_eq!(deployed["parameters"]["StackSetRegions"], json!(regions));
+    assert_eq!(deployed["parameters"]["InstanceProfileName"], json!("MdcConnectorInstanceProfile"));
+    assert!(
+        deployed["memberTemplateUrl"].as_str().is_some_and(|u| u.contains("mdc-connector-deploy/")),
+        "member.yaml went through S3: {deployed}"
+    );
+
+    // The member StackSet: service-managed, no instances, members forward to this account's bus.
+    let (model, member) = stack_set_parameters(&management, STACK_SET).await;
+    assert_eq!(model, "SERVICE_MANAGED");
+    assert_eq!(value(&member, "ConnectorBusAccountId"), MANAGEMENT);
+    assert_eq!(value(&member, "OrganizationId"), org);
+    assert_eq!(value(&member, "ManagementAccountId"), MANAGEMENT);
+    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    assert!(listed.expect("instances").summaries().is_empty(), "account-discovery deploys the instances");
+
+    // This account: the member template in every covered region, forwarding nothing.
+    let own = format!("{STACK_SET}-management");
+    let (model, mine) = stack_set_parameters(&management, &own).await;
+    assert_eq!((model.as_str(), value(&mine, "ConnectorBusAccountId")), ("SELF_MANAGED", ""));
+    for region in REGIONS {
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&management).region(aws_config::Region::new(region)).build(),
+        );
+        let document = ssm.describe_document().name("MdcConnector-ArcOnboard-Linux").send().await;
+        assert!(document.is_ok(), "the member template's documents in {region}");
+    }
+
+    // account-discovery onboards both members into the deployed StackSet and finds this
+    // account's member template through its StackSet.
+    let mut job = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &REGIONS), management.clone());
+    job.backoff = Duration::from_millis(10);
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    for member in &members {
+        let done = report.items.iter().filter(|i| &i.account_id == member && i.status == Status::Done).count();
+        assert_eq!(done, 2, "{member} onboarded in both regions: {:#?}", report.items);
+    }
+    let mine = report.items.iter().find(|i| i.account_id == MANAGEMENT).expect("management item");
+    assert_eq!(mine.status, Status::Skipped, "{mine:?}");
+    assert!(mine.reason.contains(&format!("StackSet {own}: ")), "{}", mine.reason);
+    let member_ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&moto.account_config(&members[0]).await)
+            .region(aws_config::Region::new("eu-west-1"))
+            .build(),
+    );
+    assert!(member_ssm.describe_document().name("MdcConnector-ArcOnboard-Linux").send().await.is_ok());
+}
+
+/// `sam delete` (the stack's deletion): the management account's member stacks and their
+/// StackSet go, the instance role and profile live instances use stay, and the member StackSet
+/// (whose instances are account-discovery's) is retained, as documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_removes_the_management_stacks_and_keeps_what_live_instances_use() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::organization(&management, 1).await;
+    let org = seed::organization_id(&management).await;
+    cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
+    let regions = REGIONS.join(",");
+    let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())]);
+    assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
+
+    cfn(&management, "us-east-1").delete_stack().stack_name("mdc-connector-Onboarding").send().await.expect("delete");
+    let own = format!("{STACK_SET}-management");
+    let sets = cfn(&management, "us-east-1").list_stack_sets().send().await.expect("list stack sets");
+    let active: Vec<&str> = sets
+        .summaries()
+        .iter()
+        .filter(|s| s.status().map(|x| x.as_str()) == Some("ACTIVE"))
+        .filter_map(|s| s.stack_set_name())
+        .collect();
+    assert_eq!(active, vec![STACK_SET], "the management StackSet is gone, the member StackSet retained");
+    let iam = aws_sdk_iam::Client::new(&management);
+    assert!(iam.get_instance_profile().instance_profile_name("MdcConnectorInstanceProfile").send().await.is_ok());
+    assert!(iam.get_role().role_name("MdcConnectorInstanceRole").send().await.is_ok());
+    assert!(iam.get_role().role_name("MdcConnectorMemberRole").send().await.is_err(), "the rest of {own} is gone");
+    assert!(iam.get_role().role_name(format!("{STACK_SET}-admin")).send().await.is_err());
+}

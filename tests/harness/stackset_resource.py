@@ -1,0 +1,142 @@
+"""``AWS::CloudFormation::StackSet`` in templates, which moto's CloudFormation skips.
+
+Registered by ``moto_launcher.py`` (moto finds resource types among ``CloudFormationModel``'s
+subclasses). It does what CloudFormation's resource handler does
+(aws-cloudformation-resource-providers-cloudformation, ``aws-cloudformation-stackset``):
+
+* **Create**: the StackSet from ``TemplateURL`` (an object in the emulator's S3, as ``sam package``
+  leaves it; path-style or virtual-hosted URL) or ``TemplateBody``, with its ``Parameters``,
+  ``PermissionModel`` and roles, then the instances of ``StackInstancesGroup``. A
+  ``SERVICE_MANAGED`` StackSet is refused while the account's organizations (trusted) access is off,
+  with CloudFormation's message "You must enable organizations access to operate a service managed
+  stack set"; a ``SELF_MANAGED`` one whose ``AdministrationRoleARN`` or ``ExecutionRoleName`` role
+  does not exist in its account is refused as StackSets fails it.
+* **Delete**: the instances of ``StackInstancesGroup`` (the handler's model), then the StackSet,
+  which AWS refuses while other instances remain ("Before you can delete a stack set, all of its
+  member stack instances must be deleted", DeleteStackSet): instances another actor created (the
+  connector's account-discovery) make the deletion fail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import cloudformation_backends
+from moto.core.common_models import CloudFormationModel
+from moto.iam.models import iam_backends
+from moto.s3.models import s3_backends
+
+# Set by moto_launcher.py: which accounts have organizations access on.
+ORGANIZATIONS_ACCESS: set[str] = set()
+
+
+def template_from_url(url: str, account_id: str) -> str:
+    """The body of an S3 object URL (path-style ``https://s3.<region>.amazonaws.com/<bucket>/<key>``
+    or virtual-hosted ``https://<bucket>.s3...amazonaws.com/<key>``)."""
+    parsed = urlparse(url)
+    host, path = parsed.netloc, parsed.path.lstrip("/")
+    match = re.match(r"^(?P<bucket>[^.]+)\.s3[.-]", host)
+    bucket, key = (match.group("bucket"), path) if match else tuple(path.split("/", 1))
+    partition = s3_backends[account_id]["aws"]
+    return partition.get_object(bucket, key).value.decode()
+
+
+def role_exists(account_id: str, name: str) -> bool:
+    try:
+        iam_backends[account_id]["global"].get_role(name)
+        return True
+    except Exception:  # noqa: BLE001 - moto raises its own not-found error
+        return False
+
+
+class StackSetResource(CloudFormationModel):
+    """One StackSet created by a stack."""
+
+    # moto files models by the service named in their module (moto.<service>...).
+    __module__ = "moto.cloudformation.harness_stackset_resource"
+
+    def __init__(self, stackset_id: str, name: str, account_id: str, region: str, groups: list[dict[str, Any]]):
+        self.stackset_id = stackset_id
+        self.name = name
+        self.account_id = account_id
+        self.region = region
+        self.groups = groups
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.stackset_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "StackSetName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFormation::StackSet"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "StackSetId"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "StackSetId":
+            return self.stackset_id
+        raise ValidationError(message=f"unknown attribute {attribute_name}")
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str, **kwargs: Any) -> "StackSetResource":
+        props = cloudformation_json.get("Properties", {})
+        name = props.get("StackSetName") or resource_name
+        model = props.get("PermissionModel", "SELF_MANAGED")
+        if model == "SERVICE_MANAGED" and account_id not in ORGANIZATIONS_ACCESS:
+            raise ValidationError(message="You must enable organizations access to operate a service managed stack set")
+        admin = props.get("AdministrationRoleARN")
+        execution = props.get("ExecutionRoleName")
+        if model == "SELF_MANAGED":
+            admin_name = (admin or "arn:aws:iam::x:role/AWSCloudFormationStackSetAdministrationRole").rsplit("/", 1)[1]
+            if not role_exists(account_id, admin_name):
+                raise ValidationError(message=f"Account {account_id} should have '{admin_name}' role with trust "
+                                              "relationship to CloudFormation service.")
+        body = template_from_url(props["TemplateURL"], account_id) if props.get("TemplateURL") else props["TemplateBody"]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in props.get("Parameters", [])}
+        backend = cloudformation_backends[account_id][region_name]
+        stackset = backend.create_stack_set(name=name, template=body, parameters=parameters, tags={},
+                                            permission_model=model, admin_role=admin, exec_role=execution,
+                                            description=props.get("Description"))
+        groups = props.get("StackInstancesGroup", [])
+        for group in groups:
+            targets = group.get("DeploymentTargets", {})
+            accounts = targets.get("Accounts", [])
+            if model == "SELF_MANAGED":
+                for target in accounts:
+                    role = execution or "AWSCloudFormationStackSetExecutionRole"
+                    if not role_exists(target, role):
+                        raise ValidationError(message=f"Account {target} should have '{role}' role with trust "
+                                                      "relationship to Role '" + str(admin) + "'.")
+            backend.create_stack_instances(stackset.id, accounts, group["Regions"], parameters=[],
+                                           deployment_targets=targets if model == "SERVICE_MANAGED" else None)
+        return cls(stackset.id, name, account_id, region_name, groups)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str) -> None:
+        props = cloudformation_json.get("Properties", {})
+        groups = props.get("StackInstancesGroup", [])
+        cls(resource_name, props.get("StackSetName") or resource_name, account_id, region_name, groups).delete(
+            account_id, region_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        """The handler's instances, then the StackSet: moto refuses (StackSetNotEmpty) while others remain."""
+        backend = cloudformation_backends[account_id][region_name]
+        stackset = backend.describe_stack_set(self.name)
+        for group in self.groups:
+            accounts = group.get("DeploymentTargets", {}).get("Accounts", [])
+            stackset.delete_stack_instances(accounts, group["Regions"])
+        backend.delete_stack_set(self.name)
+
+    def is_created(self) -> bool:
+        return True
