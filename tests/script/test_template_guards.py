@@ -179,5 +179,18 @@ class TemplateGuards(unittest.TestCase):
             self.assertIn(action, denied)
 
 
+
+class DeployParameters(unittest.TestCase):
+    def test_docs_deploy_lists_every_template_parameter_as_generated(self) -> None:
+        import subprocess
+        import sys
+        process = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_parameters.py"), "--check"],
+                                 capture_output=True, text=True)
+        self.assertEqual(process.returncode, 0, process.stderr)
+        doc = (ROOT / "docs" / "deploy.md").read_text()
+        for name in TEMPLATES["template.yaml"]["Parameters"]:
+            self.assertIn(f"| `{name}` |", doc)
+
+
 if __name__ == "__main__":
     unittest.main()
