@@ -72,6 +72,18 @@ async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
     (moto, management, accounts)
 }
 
+/// The management account alone (`estate(0)`) with one managed instance: its id.
+async fn one_managed_instance() -> (Moto, SdkConfig, String) {
+    let (moto, management, accounts) = estate(0).await;
+    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    (moto, management, id)
+}
+
+/// A manual reprovision of every instance of the management account's region.
+fn reprovision_all() -> Value {
+    json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})
+}
+
 fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::config::Builder::from(config).region(aws_config::Region::new(REGION)).build(),
@@ -250,7 +262,7 @@ async fn commands_carry_at_most_fifty_instances_and_throttling_loses_nothing() {
     moto.faults(json!([{"service": "ssm", "share": 0.34}]));
     moto.clear_calls();
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let report = run(&job, reprovision_all()).await;
     for id in &ids {
         assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
     }
@@ -277,7 +289,7 @@ async fn chosen_outcomes_reach_a_final_status_and_failures_are_retried_next_run(
          "output": "MDC_ARC_RESULT {\"status\":\"connected-elsewhere\",\"reason\":\"connected-elsewhere\",\"detail\":\"sub/other\"}"},
     ]));
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
+    let request = reprovision_all();
     let report = run(&job, request.clone()).await;
     assert_eq!(outcome(&report, &ids[0]), (Status::Failed, "failed".into()));
     assert!(find(&report, &ids[0]).reason.contains("connect-failed"), "{}", find(&report, &ids[0]).reason);
@@ -441,11 +453,10 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
 
 #[tokio::test]
 async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
-    let (moto, management, accounts) = estate(0).await;
-    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let (moto, management, id) = one_managed_instance().await;
     let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management);
     moto.clear_calls();
-    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let report = run(&job, reprovision_all()).await;
     let item = find(&report, &id);
     assert_eq!(item.status, Status::Failed);
     assert!(item.reason.contains("ARC_CREDENTIAL_PARAMETER"), "{}", item.reason);
@@ -456,12 +467,11 @@ async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
 /// fails with Entra's answer, nothing is staged or sent.
 #[tokio::test]
 async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and_stages_nothing() {
-    let (moto, management, accounts) = estate(0).await;
-    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let (moto, management, id) = one_managed_instance().await;
     moto.entra(json!({"clients": {SERVICE_PRINCIPAL: "another-secret"}}));
     let job = ArcProvisioner::new(config(&moto, &[]), management);
     moto.clear_calls();
-    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let report = run(&job, reprovision_all()).await;
     let item = find(&report, &id);
     assert_eq!((item.status, item.outcome.as_deref()), (Status::Failed, Some("failed")));
     assert!(item.reason.contains("AADSTS7000215"), "{}", item.reason);
@@ -476,9 +486,8 @@ async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and
 /// staged token's copy expires no later than the token itself.
 #[tokio::test]
 async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused() {
-    let (moto, management, accounts) = estate(0).await;
-    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
-    let request = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION});
+    let (moto, management, id) = one_managed_instance().await;
+    let request = reprovision_all();
     moto.entra(json!({"lifetime": 600}));
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     let report = run(&job, request.clone()).await;
@@ -506,11 +515,10 @@ async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused
 /// for), and the agent connects with it and the service principal's id.
 #[tokio::test]
 async fn the_service_principal_secret_is_staged_only_when_opted_in() {
-    let (moto, management, accounts) = estate(0).await;
-    let id = seed::instance(&accounts[0].1, REGION, &[], Some(PROFILE)).await;
+    let (moto, management, id) = one_managed_instance().await;
     let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_MODE", "service-principal-secret")]), management);
     moto.clear_calls();
-    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let report = run(&job, reprovision_all()).await;
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
     assert!(moto.entra_requests().is_empty(), "no token asked for");
     let sent = sends(&moto.calls());
@@ -622,7 +630,7 @@ async fn each_run_stages_under_its_own_name_and_expired_leftovers_are_swept() {
     moto.clear_calls();
 
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    let report = run(&job, reprovision_all()).await;
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()));
     assert_eq!(staged_names(config_).await, vec![in_use.clone()], "only the other run's copy is left");
 
@@ -664,4 +672,55 @@ async fn two_concurrent_runs_in_one_unit_both_succeed() {
     assert_ne!(staged[0], staged[1], "each run its own copy");
     assert!(staged_names(config_).await.is_empty(), "each run removed its own copy");
     assert_eq!(moto.entra_requests().len(), 2, "a token per invocation");
+}
+
+/// A copy kept because its commands still run (or left by a run that died, or in an account later
+/// excluded) needs no later run: it carries an SSM expiration policy at the earlier of 20 minutes
+/// and the token's own expiry, which Parameter Store applies by itself in every account and
+/// region (the emulator applies it too: tests/harness/moto_launcher.py, expire_parameters).
+#[tokio::test]
+async fn a_copy_kept_while_commands_run_expires_by_itself() {
+    let (moto, management, id) = one_managed_instance().await;
+    moto.ssm_outcomes(json!([{"instanceId": id, "pendingReads": 1000, "status": "Success"}]));
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let report = job.handle(&reprovision_all(), Some(deadline)).await.expect("run");
+    assert_eq!(outcome(&report, &id), (Status::Done, "in-progress".into()), "{:?}", report.items);
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key("Path")
+        .option("Recursive")
+        .values("/mdc-connector/arc")
+        .build()
+        .expect("filter");
+    let listed = ssm(&management).describe_parameters().parameter_filters(filter).send().await.expect("describe");
+    let kept = listed.parameters().iter().find(|p| p.name().is_some_and(|n| n.starts_with(STAGED))).expect("kept copy");
+    let policy = kept.policies().first().and_then(|p| p.policy_text()).expect("a policy").to_string();
+    let policy: Value = serde_json::from_str(&policy).expect("policy json");
+    assert_eq!(policy["Type"], json!("Expiration"), "{policy}");
+    let stamp = policy["Attributes"]["Timestamp"].as_str().expect("timestamp");
+    let expiry = aws_smithy_types::DateTime::from_str(stamp, aws_smithy_types::date_time::Format::DateTime)
+        .expect("an ISO 8601 timestamp")
+        .secs() as u64;
+    assert!((started + 1190..=started + 1205).contains(&expiry), "20 minutes from the run: {stamp}");
+
+    // When the time comes, the copy goes without any run: the same policy, moved to a second ahead.
+    let name = kept.name().expect("name").to_string();
+    let soon = aws_smithy_types::DateTime::from(std::time::SystemTime::now() + std::time::Duration::from_secs(1))
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("timestamp");
+    let policy = format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{soon}"}}}}]"#);
+    ssm(&management)
+        .put_parameter()
+        .name(&name)
+        .value("x")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+        .policies(policy)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("re-put");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!staged_names(&management).await.contains(&name), "expired and deleted by Parameter Store");
 }

@@ -64,6 +64,9 @@ Microsoft Entra's token endpoint (client credentials, over HTTPS on a port of it
 ``entra_model.py``: ``GET /_harness/entra`` gives its authority URL, ``POST`` registers clients,
 sets the token lifetime or makes it refuse.
 
+Parameter Store's expiration policies, which moto stores but never applies, delete their parameter
+once the time has passed (checked before every Systems Manager call).
+
 Systems Manager's managed instances and Run Command, which moto lacks, come from ``ssm_model.py``
 (``DescribeInstanceInformation``, ``SendCommand`` with SSM's validation and exact targeting,
 ``ListCommands``, ``ListCommandInvocations``, ``GetCommandInvocation``; outcomes chosen with
@@ -95,6 +98,7 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 from moto.cloudformation.models import StackInstance, StackInstances  # noqa: E402
 from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
+from moto.ssm.models import Parameter as SsmParameter  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
@@ -172,6 +176,50 @@ def _create_instances(self: Any, accounts: list[str], regions: list[str], parame
 
 
 StackInstances.create_instances = _create_instances  # type: ignore[method-assign]
+
+
+def _parameter_description(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """DescribeParameters' ``Policies`` as AWS answers them (ParameterInlinePolicy: "PolicyText: The
+    JSON text of the policy", "PolicyType: The type of policy"): moto puts the parsed policy in both."""
+    response = _moto_parameter_description(self, *args, **kwargs)
+    for policy in response.get("Policies", []):
+        text = policy.get("PolicyText")
+        if isinstance(text, dict):
+            policy.update(PolicyText=json.dumps(text), PolicyType=text.get("Type", ""), PolicyStatus="Pending")
+    return response
+
+
+
+_moto_parameter_description = SsmParameter.describe_response_object
+SsmParameter.describe_response_object = _parameter_description  # type: ignore[method-assign]
+
+
+def expire_parameters() -> None:
+    """Parameter policies, Expiration: "Parameter Store deletes the parameter at the specified date
+    and time" (moto keeps it). Run before every Systems Manager call, in every account and region."""
+    from moto.ssm.models import ssm_backends
+
+    now = time.time()
+    for account_id, regions in list(ssm_backends.items()):
+        for region, backend in list(regions.items()):
+            parameters = getattr(backend, "_parameters", {})
+            for name, versions in list(parameters.items()):
+                policies = versions[-1].policies if versions else None
+                if not policies:
+                    continue
+                try:
+                    expiry = [p for p in json.loads(policies) if p.get("Type") == "Expiration"]
+                    stamp = expiry[0]["Attributes"]["Timestamp"] if expiry else None
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if stamp and _timestamp(stamp) <= now:
+                    parameters.pop(name, None)
+
+
+def _timestamp(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _role_policy_list(self: Any) -> list[dict[str, str]]:
@@ -282,6 +330,8 @@ class Harness:
             environ.pop("HTTP_X_AMZ_SECURITY_TOKEN", None)
             account = MANAGEMENT_ACCOUNT
             record["account"] = account
+        if service == "ssm":
+            expire_parameters()
         if service == "ssm" and operation in SSM_OPERATIONS:
             status, answer = self.ssm.handle(operation, record["account"] or "123456789012", region, body)
             payload = json.dumps(answer).encode()
