@@ -1,13 +1,14 @@
 //! Invocation payloads recognised by shape, before a function interprets them.
 //!
-//! [`recognise`] sorts a payload into a manual request (`action`), an EventBridge event or a
-//! Lambda destination record. Each function then parses what it accepts into its own trigger
+//! [`recognise`] sorts a payload into a manual request (`action`), an EventBridge event, a
+//! Lambda destination record, work-queue records or a CloudFormation custom resource request. Each function then parses what it accepts into its own trigger
 //! type (`profile::trigger`, `discovery::trigger`, `arc::trigger`) and hands everything else to
 //! [`refuse`]: the one place that knows which function an event belongs to (by the binary names of
 //! the contract, docs/events.md) and says so. Offending values are quoted at most
 //! [`crate::error::QUOTE_LIMIT`] characters long.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -36,6 +37,33 @@ pub(crate) enum Incoming {
         /// `responsePayload`: the source function's answer.
         response: Value,
     },
+    /// A CloudFormation custom resource request (`RequestType`, `ResponseURL`).
+    CustomResource(Box<CustomResourceRequest>),
+}
+
+/// A CloudFormation custom resource request, the fields a response needs ("Custom resource
+/// request objects": RequestType, ResponseURL, StackId, RequestId, LogicalResourceId,
+/// PhysicalResourceId for Update and Delete, ResourceProperties).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomResourceRequest {
+    /// `Create`, `Update` or `Delete`.
+    pub request_type: String,
+    /// The pre-signed S3 URL the response is `PUT` to.
+    #[serde(rename = "ResponseURL")]
+    pub response_url: String,
+    /// The stack's id.
+    pub stack_id: String,
+    /// The request's id.
+    pub request_id: String,
+    /// The resource's logical id in the template.
+    pub logical_resource_id: String,
+    /// The resource's physical id (Update and Delete).
+    #[serde(default)]
+    pub physical_resource_id: Option<String>,
+    /// The resource's properties (`ServiceToken` included).
+    #[serde(default)]
+    pub resource_properties: Value,
 }
 
 impl Incoming {
@@ -67,6 +95,11 @@ pub(crate) fn recognise(payload: &Value) -> Result<Incoming, EventError> {
         };
         return Ok(Incoming::Manual { action: action.to_string(), payload: payload.clone() });
     }
+    if object.contains_key("RequestType") && object.contains_key("ResponseURL") {
+        let request: CustomResourceRequest = serde_json::from_value(payload.clone())
+            .map_err(|e| EventError::Unrecognized(format!("malformed CloudFormation custom resource request: {e}")))?;
+        return Ok(Incoming::CustomResource(Box::new(request)));
+    }
     if let (Some(context), Some(response)) = (object.get("requestContext"), object.get("responsePayload")) {
         let condition = context.get("condition").and_then(Value::as_str).unwrap_or_default().to_string();
         return Ok(Incoming::Destination { condition, response: response.clone() });
@@ -92,6 +125,7 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
             _ => None,
         },
         Incoming::Destination { .. } => Some("arc-provisioner"),
+        Incoming::CustomResource(_) => Some("account-discovery"),
         Incoming::Queue(_) => None,
         Incoming::Event(e) => match (e.source.as_str(), e.detail_type.as_str()) {
             ("aws.ec2", "EC2 Instance State-change Notification") => Some("profile-scan"),
@@ -107,6 +141,9 @@ pub(crate) fn refuse(incoming: &Incoming) -> EventError {
     let what = match incoming {
         Incoming::Manual { action, .. } => format!("the manual action {}", quote(action)),
         Incoming::Destination { .. } => "Lambda destination records".to_string(),
+        Incoming::CustomResource(r) => {
+            format!("CloudFormation custom resource requests ({})", quote(&r.logical_resource_id))
+        }
         Incoming::Queue(_) => "work-queue records".to_string(),
         Incoming::Event(e) => format!("{} events from {}", quote(&e.detail_type), quote(&e.source)),
     };

@@ -131,22 +131,89 @@ async fn one_deploy_creates_the_member_stackset_and_covers_the_management_accoun
     assert!(member_ssm.describe_document().name("MdcConnector-ArcOnboard-Linux").send().await.is_ok());
 }
 
-/// `sam delete` (the stack's deletion): the management account's member stacks and their
-/// StackSet go, the instance role and profile live instances use stay, and the member StackSet
-/// (whose instances are account-discovery's) is retained, as documented.
+/// One HTTP request answered 200, as S3 answers the pre-signed `ResponseURL`: its method and body.
+fn response_url() -> (String, std::thread::JoinHandle<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url =
+        format!("http://127.0.0.1:{}/cloudformation-response?signed=1", listener.local_addr().expect("addr").port());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("request line");
+        let method = line.split_whitespace().next().unwrap_or_default().to_string();
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).expect("header");
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("body");
+        let mut stream = stream;
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").expect("answer");
+        (method, String::from_utf8_lossy(&body).to_string())
+    });
+    (url, server)
+}
+
+fn custom_resource_request(request_type: &str, url: &str) -> Value {
+    json!({"RequestType": request_type, "ResponseURL": url, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:mdc-connector-account-discovery",
+           "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/mdc-connector/1", "RequestId": "r-1",
+           "LogicalResourceId": "MemberStackSetInstances", "ResourceType": "Custom::MemberStackSetInstances",
+           "PhysicalResourceId": "mdc-connector-members-instances",
+           "ResourceProperties": {"ServiceToken": "x", "StackSetName": STACK_SET}})
+}
+
+/// `sam delete`: CloudFormation deletes `MemberStackSetInstances` first (it depends on the
+/// onboarding stack): account-discovery deletes every member instance and answers SUCCESS; then
+/// the onboarding stack goes, both StackSets with it, and the instance role and profile live
+/// instances use stay in every account.
 #[tokio::test(flavor = "multi_thread")]
-async fn teardown_removes_the_management_stacks_and_keeps_what_live_instances_use() {
+async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use() {
     let moto = Moto::start();
     let management = moto.management_config().await;
-    seed::organization(&management, 1).await;
+    let members = seed::organization(&management, 1).await;
     let org = seed::organization_id(&management).await;
     cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
     let regions = REGIONS.join(",");
     let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())]);
     assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
+    let mut job = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &REGIONS), management.clone());
+    job.backoff = Duration::from_millis(10);
+    job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
 
+    // Create (and Update) change nothing.
+    let (url, server) = response_url();
+    let created = job.handle(&custom_resource_request("Create", &url), None).await.expect("create");
+    let (method, body) = server.join().expect("response");
+    let body: Value = serde_json::from_str(&body).expect("json response");
+    assert_eq!((method.as_str(), body["Status"].as_str()), ("PUT", Some("SUCCESS")), "{body}");
+    assert_eq!(body["LogicalResourceId"], "MemberStackSetInstances");
+    assert_eq!(created.items.len(), 1, "{:?}", created.items);
+    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    assert_eq!(listed.expect("instances").summaries().len(), 2, "still onboarded");
+
+    // Delete empties the member StackSet.
+    let (url, server) = response_url();
+    let report = job.handle(&custom_resource_request("Delete", &url), None).await.expect("delete");
+    let (_, body) = server.join().expect("response");
+    let body: Value = serde_json::from_str(&body).expect("json response");
+    assert_eq!(body["Status"], "SUCCESS", "{body} {:#?}", report.items);
+    assert_eq!(body["PhysicalResourceId"], "mdc-connector-members-instances");
+    let deleted = report.items.iter().filter(|i| i.action == "delete-stack-instances" && i.status == Status::Done);
+    assert_eq!(deleted.count(), 2, "{:#?}", report.items);
+    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    assert!(listed.expect("instances").summaries().is_empty());
+
+    // Then the onboarding stack: both StackSets go, what live instances use stays.
     cfn(&management, "us-east-1").delete_stack().stack_name("mdc-connector-Onboarding").send().await.expect("delete");
-    let own = format!("{STACK_SET}-management");
     let sets = cfn(&management, "us-east-1").list_stack_sets().send().await.expect("list stack sets");
     let active: Vec<&str> = sets
         .summaries()
@@ -154,10 +221,14 @@ async fn teardown_removes_the_management_stacks_and_keeps_what_live_instances_us
         .filter(|s| s.status().map(|x| x.as_str()) == Some("ACTIVE"))
         .filter_map(|s| s.stack_set_name())
         .collect();
-    assert_eq!(active, vec![STACK_SET], "the management StackSet is gone, the member StackSet retained");
+    assert!(active.is_empty(), "both StackSets deleted: {active:?}");
+    for account in [MANAGEMENT.to_string(), members[0].clone()] {
+        let config = if account == MANAGEMENT { management.clone() } else { moto.account_config(&account).await };
+        let iam = aws_sdk_iam::Client::new(&config);
+        assert!(iam.get_instance_profile().instance_profile_name("MdcConnectorInstanceProfile").send().await.is_ok());
+        assert!(iam.get_role().role_name("MdcConnectorInstanceRole").send().await.is_ok(), "{account}");
+        assert!(iam.get_role().role_name("MdcConnectorMemberRole").send().await.is_err(), "{account}: the rest goes");
+    }
     let iam = aws_sdk_iam::Client::new(&management);
-    assert!(iam.get_instance_profile().instance_profile_name("MdcConnectorInstanceProfile").send().await.is_ok());
-    assert!(iam.get_role().role_name("MdcConnectorInstanceRole").send().await.is_ok());
-    assert!(iam.get_role().role_name("MdcConnectorMemberRole").send().await.is_err(), "the rest of {own} is gone");
     assert!(iam.get_role().role_name(format!("{STACK_SET}-admin")).send().await.is_err());
 }

@@ -11,7 +11,8 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 18] = [
+const FIXTURES: [(&str, &str); 19] = [
+    ("cloudformation-custom-resource-delete.json", "account-discovery"),
     ("controltower-create-managed-account.json", "account-discovery"),
     ("controltower-update-managed-account.json", "account-discovery"),
     ("organizations-account-joined.json", "account-discovery"),
@@ -188,4 +189,20 @@ fn organizations_and_control_tower_fixtures_name_the_account_they_are_about() {
             other => panic!("{fixture}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn the_deploys_custom_resource_request_reaches_account_discovery_with_what_its_answer_needs() {
+    let Ok(DiscoveryTrigger::CustomResource(request)) =
+        discovery::parse(&event("cloudformation-custom-resource-delete.json"))
+    else {
+        panic!("a custom resource request");
+    };
+    assert_eq!(request.request_type, "Delete");
+    assert_eq!(request.logical_resource_id, "MemberStackSetInstances");
+    assert_eq!(request.physical_resource_id.as_deref(), Some("mdc-connector-members-instances"));
+    assert!(request.response_url.starts_with("https://"));
+    let mut malformed = event("cloudformation-custom-resource-delete.json");
+    malformed["StackId"] = serde_json::json!(7);
+    assert!(matches!(discovery::parse(&malformed), Err(EventError::Unrecognized(_))));
 }

@@ -29,6 +29,8 @@ pub(crate) enum Kind {
     Retry,
     /// Delete instances of departed accounts.
     Remove,
+    /// Delete every instance, stacks included (the deploy's teardown).
+    Teardown,
 }
 
 impl Kind {
@@ -36,7 +38,7 @@ impl Kind {
         match self {
             Kind::Create => action::CREATE,
             Kind::Retry => action::RETRY,
-            Kind::Remove => action::REMOVE,
+            Kind::Remove | Kind::Teardown => action::REMOVE,
         }
     }
 }
@@ -246,6 +248,27 @@ impl Executor<'_> {
                 .await
                 .map(|o| o.operation_id().map(String::from))
                 .map_err(|e| fail(error_code(&e), advise(&describe(&e)))),
+            Kind::Teardown => {
+                // The stacks go too (the member template retains the instance role and profile).
+                let mut r = self
+                    .cfn
+                    .delete_stack_instances()
+                    .stack_set_name(name)
+                    .set_regions(Some(batch.regions.clone()))
+                    .retain_stacks(false)
+                    .operation_preferences(preferences)
+                    .operation_id(operation_id)
+                    .call_as(self.call_as.clone());
+                r = if self_managed {
+                    r.set_accounts(Some(batch.accounts.clone()))
+                } else {
+                    r.deployment_targets(service_targets)
+                };
+                r.send()
+                    .await
+                    .map(|o| o.operation_id().map(String::from))
+                    .map_err(|e| fail(error_code(&e), advise(&describe(&e))))
+            }
         }?;
         Ok(out.unwrap_or_else(|| operation_id.to_string()))
     }
@@ -315,7 +338,7 @@ fn advise(text: &str) -> String {
 /// Same batch in the same minute gives the same id: a retried call is idempotent.
 fn operation_id(kind: Kind, batch: &Batch) -> String {
     let mut h = DefaultHasher::new();
-    (kind.action(), &batch.accounts, &batch.regions).hash(&mut h);
+    (format!("{kind:?}"), &batch.accounts, &batch.regions).hash(&mut h);
     let minute =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 60).unwrap_or(0);
     minute.hash(&mut h);
@@ -327,6 +350,7 @@ fn verb(kind: Kind) -> &'static str {
         Kind::Create => "create the missing stack instances",
         Kind::Retry => "re-deploy the unhealthy stack instances",
         Kind::Remove => "delete the departed accounts' stack instances",
+        Kind::Teardown => "delete the stack instances",
     }
 }
 
@@ -335,6 +359,7 @@ fn past(kind: Kind) -> &'static str {
         Kind::Create => "created",
         Kind::Retry => "re-deployed",
         Kind::Remove => "removed from the StackSet (its stack is retained in the account)",
+        Kind::Teardown => "deleted with its stack (the instance role and profile are retained)",
     }
 }
 

@@ -25,8 +25,8 @@ pub const JOB: &str = "account-discovery";
 
 /// The job, built once at cold start.
 pub struct AccountDiscovery {
-    settings: DiscoverySettings,
-    base: SdkConfig,
+    pub(super) settings: DiscoverySettings,
+    pub(super) base: SdkConfig,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
 }
@@ -44,6 +44,7 @@ impl AccountDiscovery {
             DiscoveryTrigger::Scheduled => (self.reconcile(None, dry, deadline).await?, 1),
             DiscoveryTrigger::Reconcile(command) => (self.reconcile(None, dry || command.dry_run, deadline).await?, 1),
             DiscoveryTrigger::Recheck { attempt } => (self.reconcile(None, dry, deadline).await?, attempt + 1),
+            DiscoveryTrigger::CustomResource(request) => return self.custom_resource(&request, deadline).await,
             DiscoveryTrigger::Organizations { event, detail_type, account } => match event {
                 OrgEvent::Joined { account_id, .. }
                 | OrgEvent::Moved { account_id }

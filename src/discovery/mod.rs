@@ -16,6 +16,7 @@ mod read;
 mod records;
 mod settings;
 mod state;
+mod teardown;
 pub mod trigger;
 
 pub use apply::PENDING;

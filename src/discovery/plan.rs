@@ -198,7 +198,7 @@ pub(crate) const MAX_OUS_PER_OPERATION: usize = 50;
 
 /// Groups accounts by identical region sets: one operation per set, split so that no operation
 /// targets more than [`MAX_OUS_PER_OPERATION`] parent OUs (service-managed targets).
-fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTreeMap<&str, Option<&str>>) -> Vec<Batch> {
+pub(crate) fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTreeMap<&str, Option<&str>>) -> Vec<Batch> {
     let mut by_regions: BTreeMap<Vec<String>, BTreeMap<Option<String>, Vec<String>>> = BTreeMap::new();
     for (account, regions) in wanted {
         let ou = parent.get(account.as_str()).copied().flatten().map(String::from);

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::events::{OrgEvent, classify};
 use super::job::JOB;
 use crate::error::EventError;
+pub use crate::event::CustomResourceRequest;
 use crate::event::{Incoming, manual, recognise, refuse};
 
 /// What an account-discovery invocation was asked to do.
@@ -23,6 +24,9 @@ pub enum DiscoveryTrigger {
         /// Re-checks before this one (the chain stops after `MAX_RECHECKS`).
         attempt: u32,
     },
+    /// The deploy's custom resource (`Custom::MemberStackSetInstances`, cfn/template.yaml): on
+    /// `Delete`, every instance of the StackSet is deleted so that `sam delete` can delete it.
+    CustomResource(Box<CustomResourceRequest>),
     /// An `aws.organizations` or `aws.controltower` event.
     Organizations {
         /// What it means for onboarding.
@@ -66,6 +70,7 @@ pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
             Ok(DiscoveryTrigger::Reconcile(manual(payload)?))
         }
         _ if incoming.is_schedule() => Ok(DiscoveryTrigger::Scheduled),
+        Incoming::CustomResource(request) => Ok(DiscoveryTrigger::CustomResource(request.clone())),
         Incoming::Queue(records) => {
             let attempt = records
                 .iter()

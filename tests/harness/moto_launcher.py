@@ -97,6 +97,8 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 from moto.cloudformation.models import StackInstance, StackInstances  # noqa: E402
+from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
 from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
 from moto.ssm.models import Parameter as SsmParameter  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
@@ -159,7 +161,12 @@ def _create_instances(self: Any, accounts: list[str], regions: list[str], parame
     filter and includes the management account."""
     if permission_model != "SERVICE_MANAGED" or not deployment_targets:
         return _moto_create_instances(self, accounts, regions, parameters, deployment_targets, permission_model)
-    org = self.org_backend
+    chosen = resolve_targets(self.org_backend, deployment_targets)
+    return _moto_create_instances(self, sorted(chosen), regions, parameters, {}, permission_model)
+
+
+def resolve_targets(org: Any, deployment_targets: dict[str, Any]) -> set[str]:
+    """The accounts service-managed ``DeploymentTargets`` name (see ``_create_instances``)."""
     subtree = set(deployment_targets.get("OrganizationalUnitIds", []))
     grew = True
     while grew:
@@ -172,10 +179,28 @@ def _create_instances(self: Any, accounts: list[str], regions: list[str], parame
     chosen = {"INTERSECTION": in_ous & listed, "DIFFERENCE": in_ous - listed, "UNION": in_ous | listed}.get(mode, in_ous)
     if org.org is not None:
         chosen.discard(org.org.master_account_id)
-    return _moto_create_instances(self, sorted(chosen), regions, parameters, {}, permission_model)
+    return chosen
 
 
 StackInstances.create_instances = _create_instances  # type: ignore[method-assign]
+
+_moto_delete_stack_instances = CloudFormationResponse.delete_stack_instances
+
+
+def _delete_stack_instances(self: Any) -> Any:
+    """DeleteStackInstances with service-managed ``DeploymentTargets`` ("For create and delete
+    operations, specify OrganizationalUnitIds"): moto reads ``Accounts`` only and deletes nothing."""
+    targets = self._get_params().get("DeploymentTargets")
+    if not targets or self._get_param("Accounts"):
+        return _moto_delete_stack_instances(self)
+    name = self._get_param("StackSetName")
+    stackset = self.cloudformation_backend.describe_stack_set(name)
+    accounts = sorted(resolve_targets(stackset.instances.org_backend, targets))
+    stackset = self.cloudformation_backend.delete_stack_instances(name, accounts, self._get_param("Regions", []))
+    return ActionResult({"OperationId": stackset.operations[-1]["OperationId"]})
+
+
+CloudFormationResponse.delete_stack_instances = _delete_stack_instances  # type: ignore[method-assign]
 
 
 def _parameter_description(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

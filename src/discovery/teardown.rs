@@ -1,0 +1,151 @@
+//! The deploy's custom resource `Custom::MemberStackSetInstances` (cfn/template.yaml), which
+//! makes `sam delete` complete: the member StackSet's instances are account-discovery's, and
+//! CloudFormation's StackSet handler deletes only those its template lists before `DeleteStackSet`,
+//! which AWS refuses "Before you can delete a stack set, all of its member stack instances must be
+//! deleted". The resource depends on the nested onboarding stack, so CloudFormation deletes it
+//! first: on `Delete`, every instance is deleted (stacks too; the member template retains the
+//! instance role and profile). `Create` and `Update` change nothing.
+//!
+//! The answer is `PUT` to the request's pre-signed `ResponseURL` ("Custom resource response
+//! objects": Status, Reason, PhysicalResourceId, StackId, RequestId, LogicalResourceId). An
+//! organization too large to empty within one invocation is answered `FAILED`, saying so: the
+//! stack's deletion stops, and `sam delete` again continues where this one left off.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::apply::{Executor, Kind};
+use super::job::{AccountDiscovery, JOB};
+use super::plan::{STACK_INSTANCE, action, batches};
+use super::read::Readers;
+use super::state::PermissionModel;
+use aws_sdk_cloudformation::types::CallAs;
+
+use crate::aws::organizations_client;
+use crate::error::{Failure, InvocationError};
+use crate::event::CustomResourceRequest;
+use crate::report::{Item, Report, Status};
+
+/// CloudFormation keeps at most 4,096 bytes of a response's reason.
+const REASON_LIMIT: usize = 4000;
+
+impl AccountDiscovery {
+    /// Answers a custom resource request; the report has one item per instance deleted and one
+    /// for the answer.
+    pub(crate) async fn custom_resource(
+        &self,
+        request: &CustomResourceRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Report, InvocationError> {
+        let name = self.settings.stackset_name.clone();
+        let physical = request.physical_resource_id.clone().unwrap_or_else(|| format!("{name}-instances"));
+        let (mut items, outcome) = match request.request_type.as_str() {
+            "Delete" => self.empty_the_stack_set(&name, deadline).await,
+            "Create" | "Update" => (Vec::new(), Ok(format!("{} needs no change", request.request_type))),
+            other => (Vec::new(), Err(format!("unknown RequestType {other:?}"))),
+        };
+        let (status, reason) = match &outcome {
+            Ok(reason) => ("SUCCESS", reason.clone()),
+            Err(reason) => ("FAILED", reason.clone()),
+        };
+        let body = json!({
+            "Status": status,
+            "Reason": reason.chars().take(REASON_LIMIT).collect::<String>(),
+            "PhysicalResourceId": physical,
+            "StackId": request.stack_id,
+            "RequestId": request.request_id,
+            "LogicalResourceId": request.logical_resource_id,
+            "NoEcho": false,
+            "Data": {},
+        });
+        let answered = respond(&request.response_url, &body.to_string()).await;
+        let (item_status, item_reason) = match (&answered, status) {
+            (Ok(()), "SUCCESS") => (Status::Done, format!("{} answered SUCCESS: {reason}", request.request_type)),
+            (Ok(()), _) => (Status::Failed, format!("{} answered FAILED: {reason}", request.request_type)),
+            (Err(e), _) => (
+                Status::Failed,
+                format!("{} could not be answered ({e}); CloudFormation waits for it", request.request_type),
+            ),
+        };
+        items.push(Item::new("*", "*", &request.logical_resource_id, "custom-resource", item_status, item_reason));
+        let failed = usize::from(item_status == Status::Failed);
+        Ok(Report::new(JOB, self.settings.common.dry_run, items, 1, failed))
+    }
+
+    /// Deletes every instance of the StackSet; `Ok` when none is left (or the StackSet is gone).
+    async fn empty_the_stack_set(&self, name: &str, deadline: Option<Instant>) -> (Vec<Item>, Result<String, String>) {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.base);
+        let org = organizations_client(&self.base);
+        let call_as = if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
+        let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
+        let stack_set = match readers.stack_set(name).await {
+            Ok(s) => s,
+            Err(Failure::Aws { code: Some(code), .. }) if code == "StackSetNotFoundException" => {
+                return (Vec::new(), Ok(format!("{name} is gone")));
+            }
+            Err(e) => return (Vec::new(), Err(e.to_string())),
+        };
+        let instances = match readers.instances(name).await {
+            Ok(i) => i,
+            Err(e) => return (Vec::new(), Err(e.to_string())),
+        };
+        if instances.is_empty() {
+            return (Vec::new(), Ok(format!("{name} has no stack instance")));
+        }
+        let accounts = if stack_set.model == PermissionModel::ServiceManaged {
+            match readers.accounts(true).await {
+                Ok(a) => a,
+                Err(e) => return (Vec::new(), Err(e.to_string())),
+            }
+        } else {
+            Vec::new()
+        };
+        let parent: BTreeMap<&str, Option<&str>> =
+            accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
+        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for instance in &instances {
+            wanted.entry(instance.account.clone()).or_default().insert(instance.region.clone());
+        }
+        if self.settings.common.dry_run {
+            let reason = "dry run: the stack instances are left".to_string();
+            let items = instances
+                .iter()
+                .map(|i| Item::new(&i.account, &i.region, STACK_INSTANCE, action::REMOVE, Status::Planned, &reason))
+                .collect();
+            return (items, Err(format!("{reason}; {name} cannot be deleted while it has instances")));
+        }
+        let executor =
+            Executor { cfn: &cfn, stack_set: &stack_set, call_as, dry_run: false, deadline, backoff: self.backoff };
+        let items = executor.run(Kind::Teardown, &batches(wanted, &parent)).await;
+        let left = match readers.instances(name).await {
+            Ok(i) => i.len(),
+            Err(e) => return (items, Err(e.to_string())),
+        };
+        let outcome = if left == 0 {
+            Ok(format!("{} stack instances of {name} deleted", instances.len()))
+        } else {
+            Err(format!(
+                "{left} stack instances of {name} are still being deleted; run sam delete again once they are gone"
+            ))
+        };
+        (items, outcome)
+    }
+}
+
+/// `PUT`s the response to the pre-signed URL (no content type: the URL is signed without one).
+async fn respond(url: &str, body: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .map_err(|e| format!("no HTTP client: {e}"))?;
+    let answer = client
+        .put(url)
+        .header("content-type", "")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("PUT failed: {e}"))?;
+    if answer.status().is_success() { Ok(()) } else { Err(format!("PUT answered {}", answer.status())) }
+}
