@@ -193,81 +193,35 @@ impl Executor<'_> {
         let fail = |code: Option<&str>, text: String| {
             (code.map(String::from), format!("cannot {} in StackSet {name}: {text}", verb(kind)))
         };
+        // Every operation: its regions, preferences, id and CallAs, then the accounts (self-managed)
+        // or the OUs filtered to the accounts (service-managed), sent.
+        macro_rules! targeted {
+            ($request:expr) => {{
+                let r = $request
+                    .stack_set_name(name)
+                    .set_regions(Some(batch.regions.clone()))
+                    .operation_preferences(preferences)
+                    .operation_id(operation_id)
+                    .call_as(self.call_as.clone());
+                let r = if self_managed {
+                    r.set_accounts(Some(batch.accounts.clone()))
+                } else {
+                    r.deployment_targets(service_targets)
+                };
+                r.send()
+                    .await
+                    .map(|o| o.operation_id().map(String::from))
+                    .map_err(|e| fail(error_code(&e), advise(&describe(&e))))
+            }};
+        }
         let out = match kind {
-            Kind::Create => {
-                let mut r = self
-                    .cfn
-                    .create_stack_instances()
-                    .stack_set_name(name)
-                    .set_regions(Some(batch.regions.clone()))
-                    .operation_preferences(preferences)
-                    .operation_id(operation_id)
-                    .call_as(self.call_as.clone());
-                r = if self_managed {
-                    r.set_accounts(Some(batch.accounts.clone()))
-                } else {
-                    r.deployment_targets(service_targets)
-                };
-                r.send()
-                    .await
-                    .map(|o| o.operation_id().map(String::from))
-                    .map_err(|e| fail(error_code(&e), advise(&describe(&e))))
-            }
-            Kind::Retry => {
-                let mut r = self
-                    .cfn
-                    .update_stack_instances()
-                    .stack_set_name(name)
-                    .set_regions(Some(batch.regions.clone()))
-                    .operation_preferences(preferences)
-                    .operation_id(operation_id)
-                    .call_as(self.call_as.clone());
-                r = if self_managed {
-                    r.set_accounts(Some(batch.accounts.clone()))
-                } else {
-                    r.deployment_targets(service_targets)
-                };
-                r.send()
-                    .await
-                    .map(|o| o.operation_id().map(String::from))
-                    .map_err(|e| fail(error_code(&e), advise(&describe(&e))))
-            }
-            Kind::Remove => self
-                .cfn
-                .delete_stack_instances()
-                .stack_set_name(name)
-                .set_regions(Some(batch.regions.clone()))
-                .set_accounts(Some(batch.accounts.clone()))
-                // Retained: the stack (the instance role and profile live instances use) stays
-                // in the account, only detached from the StackSet.
-                .retain_stacks(true)
-                .operation_preferences(preferences)
-                .operation_id(operation_id)
-                .call_as(self.call_as.clone())
-                .send()
-                .await
-                .map(|o| o.operation_id().map(String::from))
-                .map_err(|e| fail(error_code(&e), advise(&describe(&e)))),
-            Kind::Teardown => {
-                // The stacks go too (the member template retains the instance role and profile).
-                let mut r = self
-                    .cfn
-                    .delete_stack_instances()
-                    .stack_set_name(name)
-                    .set_regions(Some(batch.regions.clone()))
-                    .retain_stacks(false)
-                    .operation_preferences(preferences)
-                    .operation_id(operation_id)
-                    .call_as(self.call_as.clone());
-                r = if self_managed {
-                    r.set_accounts(Some(batch.accounts.clone()))
-                } else {
-                    r.deployment_targets(service_targets)
-                };
-                r.send()
-                    .await
-                    .map(|o| o.operation_id().map(String::from))
-                    .map_err(|e| fail(error_code(&e), advise(&describe(&e))))
+            Kind::Create => targeted!(self.cfn.create_stack_instances()),
+            Kind::Retry => targeted!(self.cfn.update_stack_instances()),
+            // Departed accounts (self-managed only): the stack (the instance role and profile live
+            // instances use) stays in the account, only detached from the StackSet. Teardown: the
+            // stacks go too (the member template retains the instance role and profile).
+            Kind::Remove | Kind::Teardown => {
+                targeted!(self.cfn.delete_stack_instances().retain_stacks(kind == Kind::Remove))
             }
         }?;
         Ok(out.unwrap_or_else(|| operation_id.to_string()))
