@@ -93,7 +93,7 @@ def main() -> None:
                              "ssm:DeleteParameter": 1})
             expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
         s.client("ssm", None).put_parameter(Name=seed.ARC_SECRET, Value="bench~secret", Type="SecureString")
-        expected.update({"ssm:GetParameter": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
+        expected.update({"ssm:GetParameter": 1, "entra:token": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
                          "organizations:ListAccounts": 1,
                          # opt-in regions are per account: one read per account
                          "ec2:DescribeRegions": accounts})
@@ -113,10 +113,13 @@ def main() -> None:
         runs = {}
         for name in ("provision", "again"):
             harness(endpoint, "/_harness/calls", method="DELETE")
+            tokens_before = len(harness(endpoint, "/_harness/entra")["requests"])
             report, wall = invoke(cargo_lambda, "arc-provisioner", iport, event)
             outcomes = Counter(i.get("outcome") for i in report["items"] if i.get("outcome"))
             runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "outcomes": dict(outcomes),
                           "calls": dict(sorted(calls(endpoint).items()))}
+            # Microsoft Entra token requests (the emulator's endpoint): one per invocation that sends.
+            runs[name]["calls"]["entra:token"] = len(harness(endpoint, "/_harness/entra")["requests"]) - tokens_before
         peak = peak_rss_kib("debug/arc-provisioner")
         result = {"instances": instances, "accounts": accounts, "regions": regions, "runs": runs,
                   "minimum_first_run": dict(sorted(expected.items())),
