@@ -172,9 +172,9 @@ fn custom_resource_request(request_type: &str, url: &str) -> Value {
 }
 
 /// `sam delete`: CloudFormation deletes `MemberStackSetInstances` first (it depends on the
-/// onboarding stack): account-discovery deletes every member instance and answers SUCCESS; then
-/// the onboarding stack goes, both StackSets with it, and the instance role and profile live
-/// instances use stay in every account.
+/// onboarding stack): account-discovery deletes every member instance and the emptied StackSet and
+/// answers SUCCESS; then the onboarding stack goes with the management StackSet, and the instance
+/// role and profile live instances use stay in every account.
 #[tokio::test(flavor = "multi_thread")]
 async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use() {
     let moto = Moto::start();
@@ -209,10 +209,16 @@ async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use(
     assert_eq!(body["PhysicalResourceId"], "mdc-connector-members-instances");
     let deleted = report.items.iter().filter(|i| i.action == "delete-stack-instances" && i.status == Status::Done);
     assert_eq!(deleted.count(), 2, "{:#?}", report.items);
-    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
-    assert!(listed.expect("instances").summaries().is_empty());
+    // ... and deletes it at once: a reconcile starting before CloudFormation reaches it cannot
+    // deploy to it again.
+    let gone = cfn(&management, "us-east-1").describe_stack_set().stack_set_name(STACK_SET).send().await;
+    assert!(gone.is_err(), "the emptied StackSet is deleted");
+    let late = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(late.summary.failed_work_units, 1, "{:?}", late.items);
+    assert!(late.items[0].reason.contains("cannot read StackSet"), "{:?}", late.items);
 
-    // Then the onboarding stack: both StackSets go, what live instances use stays.
+    // Then the onboarding stack (its StackSet already gone): the management StackSet goes too,
+    // what live instances use stays.
     cfn(&management, "us-east-1").delete_stack().stack_name("mdc-connector-Onboarding").send().await.expect("delete");
     let sets = cfn(&management, "us-east-1").list_stack_sets().send().await.expect("list stack sets");
     let active: Vec<&str> = sets

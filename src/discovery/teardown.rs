@@ -4,7 +4,10 @@
 //! which AWS refuses "Before you can delete a stack set, all of its member stack instances must be
 //! deleted". The resource depends on the nested onboarding stack, so CloudFormation deletes it
 //! first: on `Delete`, every instance is deleted (stacks too; the member template retains the
-//! instance role and profile). `Create` and `Update` change nothing.
+//! instance role and profile), then the StackSet itself, at once: a reconcile starting in between
+//! (the daily schedule, an Organizations event, a re-check) could otherwise deploy to it again
+//! before CloudFormation reaches it, and CloudFormation's own deletion, finding it gone, is done.
+//! `Create` and `Update` change nothing.
 //!
 //! The answer is `PUT` to the request's pre-signed `ResponseURL` ("Custom resource response
 //! objects": Status, Reason, PhysicalResourceId, StackId, RequestId, LogicalResourceId). An
@@ -92,7 +95,12 @@ impl AccountDiscovery {
             Err(e) => return (Vec::new(), Err(e.to_string())),
         };
         if instances.is_empty() {
-            return (Vec::new(), Ok(format!("{name} has no stack instance")));
+            return (
+                Vec::new(),
+                delete_stack_set(&cfn, name, call_as)
+                    .await
+                    .map(|()| format!("{name} deleted (it had no stack instance)")),
+            );
         }
         let accounts = if stack_set.model == PermissionModel::ServiceManaged {
             match readers.accounts(true).await {
@@ -124,13 +132,24 @@ impl AccountDiscovery {
             Err(e) => return (items, Err(e.to_string())),
         };
         let outcome = if left == 0 {
-            Ok(format!("{} stack instances of {name} deleted", instances.len()))
+            delete_stack_set(&cfn, name, readers.call_as.clone())
+                .await
+                .map(|()| format!("{} stack instances of {name} deleted, then {name}", instances.len()))
         } else {
             Err(format!(
                 "{left} stack instances of {name} are still being deleted; run sam delete again once they are gone"
             ))
         };
         (items, outcome)
+    }
+}
+
+/// Deletes the emptied StackSet (refused, and said so, if a stack instance came back meanwhile).
+async fn delete_stack_set(cfn: &aws_sdk_cloudformation::Client, name: &str, call_as: CallAs) -> Result<(), String> {
+    match cfn.delete_stack_set().stack_set_name(name).call_as(call_as).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if crate::aws::error_code(&e) == Some("StackSetNotFoundException") => Ok(()),
+        Err(e) => Err(format!("cannot delete StackSet {name}: {}; run sam delete again", crate::aws::describe(&e))),
     }
 }
 

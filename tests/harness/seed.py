@@ -144,7 +144,8 @@ def main() -> None:
     p.add_argument("--compliant", type=int, default=1)
     p.add_argument("--opted-out", type=int, default=1)
     p.add_argument("--empty", type=int, default=1, help="instances whose profile has no role")
-    p.add_argument("--stackset", default="", help="also create this self-managed onboarding StackSet (empty)")
+    p.add_argument("--stackset", default="", help="also create this self-managed onboarding StackSet (empty), "
+                   "and <name>-management with the management account's instances in every region")
     p.add_argument("--arc", action="store_true", help="also seed what arc-provisioner needs")
     a = p.parse_args()
 
@@ -169,8 +170,15 @@ def main() -> None:
         s.client("ssm", None).put_parameter(Name=ARC_SECRET, Value="demo~onboarding.secret", Type="SecureString")
         estate["arcSecretParameter"] = ARC_SECRET
     if a.stackset:
-        s.client("cloudformation", None).create_stack_set(StackSetName=a.stackset, TemplateBody=MARKER_TEMPLATE)
+        cfn = s.client("cloudformation", None)
+        cfn.create_stack_set(StackSetName=a.stackset, TemplateBody=MARKER_TEMPLATE)
         estate["stackset"] = a.stackset
+        # What `sam deploy` gives the management account (cfn/onboarding.yaml): the member template
+        # in every region through a self-managed StackSet of its own (here the marker template).
+        own = f"{a.stackset}-management"
+        cfn.create_stack_set(StackSetName=own, TemplateBody=MARKER_TEMPLATE.replace("onboarded", "management"))
+        cfn.create_stack_instances(StackSetName=own, Accounts=[management], Regions=regions)
+        estate["managementStackset"] = own
     json.dump(estate, sys.stdout, indent=1)
 
 

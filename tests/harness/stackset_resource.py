@@ -23,7 +23,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import StackSetNotFoundException, ValidationError
 from moto.cloudformation.models import cloudformation_backends
 from moto.core.common_models import CloudFormationModel
 from moto.iam.models import iam_backends
@@ -130,9 +130,13 @@ class StackSetResource(CloudFormationModel):
             account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        """The handler's instances, then the StackSet: moto refuses (StackSetNotEmpty) while others remain."""
+        """The handler's instances, then the StackSet: moto refuses (StackSetNotEmpty) while others
+        remain. A StackSet already gone is deleted (a handler's NotFound on delete)."""
         backend = cloudformation_backends[account_id][region_name]
-        stackset = backend.describe_stack_set(self.name)
+        try:
+            stackset = backend.describe_stack_set(self.name)
+        except StackSetNotFoundException:
+            return
         for group in self.groups:
             accounts = group.get("DeploymentTargets", {}).get("Accounts", [])
             stackset.delete_stack_instances(accounts, group["Regions"])
