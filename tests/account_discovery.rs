@@ -63,6 +63,11 @@ fn job(moto_config: SdkConfig, config: DiscoverySettings) -> AccountDiscovery {
     job
 }
 
+/// The organization's root id.
+async fn root_id(org: &aws_sdk_organizations::Client) -> String {
+    org.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string()
+}
+
 fn operations(moto: &Moto, operation: &str) -> usize {
     moto.calls().iter().filter(|c| !c.injected && c.operation == operation).count()
 }
@@ -255,7 +260,7 @@ async fn service_managed_stack_sets_target_the_accounts_parent_ous_including_nes
     let management = moto.management_config().await;
     let members = seed::organization(&management, 3).await;
     let org = aws_sdk_organizations::Client::new(&management);
-    let root = org.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    let root = root_id(&org).await;
     let ou = |parent: String, name: &'static str| {
         let org = org.clone();
         async move {
@@ -510,7 +515,7 @@ async fn service_managed_operations_never_target_more_than_50_ous() {
     let management = moto.management_config().await;
     let members = seed::organization(&management, 51).await;
     let org = aws_sdk_organizations::Client::new(&management);
-    let root = org.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    let root = root_id(&org).await;
     let mut ous = Vec::new();
     for (i, account) in members.iter().enumerate() {
         let ou = org

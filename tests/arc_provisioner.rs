@@ -114,6 +114,11 @@ fn sends(calls: &[Call]) -> Vec<Value> {
 /// Names of the staged secrets in the account (the run's own names under the prefix, or the
 /// fixed name of older versions).
 async fn staged_names(config: &SdkConfig) -> Vec<String> {
+    staged_parameters(config).await.iter().filter_map(|p| p.name()).map(String::from).collect()
+}
+
+/// The staged parameters in the account (names under the prefix, or the fixed name), with their policies.
+async fn staged_parameters(config: &SdkConfig) -> Vec<aws_sdk_ssm::types::ParameterMetadata> {
     let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
         .key("Path")
         .option("Recursive")
@@ -121,7 +126,7 @@ async fn staged_names(config: &SdkConfig) -> Vec<String> {
         .build()
         .expect("filter");
     let out = ssm(config).describe_parameters().parameter_filters(filter).send().await.expect("describe");
-    out.parameters().iter().filter_map(|p| p.name()).filter(|n| n.starts_with(STAGED)).map(String::from).collect()
+    out.parameters().iter().filter(|p| p.name().is_some_and(|n| n.starts_with(STAGED))).cloned().collect()
 }
 
 async fn staged_secret_exists(config: &SdkConfig) -> bool {
@@ -687,14 +692,8 @@ async fn a_copy_kept_while_commands_run_expires_by_itself() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let report = job.handle(&reprovision_all(), Some(deadline)).await.expect("run");
     assert_eq!(outcome(&report, &id), (Status::Done, "in-progress".into()), "{:?}", report.items);
-    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
-        .key("Path")
-        .option("Recursive")
-        .values("/mdc-connector/arc")
-        .build()
-        .expect("filter");
-    let listed = ssm(&management).describe_parameters().parameter_filters(filter).send().await.expect("describe");
-    let kept = listed.parameters().iter().find(|p| p.name().is_some_and(|n| n.starts_with(STAGED))).expect("kept copy");
+    let staged = staged_parameters(&management).await;
+    let kept = staged.first().expect("kept copy");
     let policy = kept.policies().first().and_then(|p| p.policy_text()).expect("a policy").to_string();
     let policy: Value = serde_json::from_str(&policy).expect("policy json");
     assert_eq!(policy["Type"], json!("Expiration"), "{policy}");

@@ -178,14 +178,14 @@ impl ArcProvisioner {
         };
         // Obtained once per invocation (not per container): a rotated secret is picked up at once,
         // and every unit of the invocation stages the same short-lived token.
-        let secret: OnceCell<Result<Credential, Failure>> = OnceCell::new();
+        let credential: OnceCell<Result<Credential, Failure>> = OnceCell::new();
         let unit_count = units.len();
         let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |unit| {
-            let (sessions, secret) = (&sessions, &secret);
+            let (sessions, credential) = (&sessions, &credential);
             async move {
                 let session = sessions.for_account(&unit.account_id).await;
                 // Boxed: the unit future is large, and unboxed it overflows the layout computation.
-                Box::pin(self.unit(&unit, session, secret, request, deadline)).await
+                Box::pin(self.unit(&unit, session, credential, request, deadline)).await
             }
         })
         .await;
@@ -201,9 +201,9 @@ impl ArcProvisioner {
         let sessions = self.sessions().await?;
         let mut batch = QueueBatch::sort(records, JOB, &self.rules());
         let unit_count = batch.units.len();
-        let secret: OnceCell<Result<Credential, Failure>> = OnceCell::new();
+        let credential: OnceCell<Result<Credential, Failure>> = OnceCell::new();
         let results = run_each(std::mem::take(&mut batch.units), self.settings.fleet.concurrency, |(id, message)| {
-            let (sessions, secret) = (&sessions, &secret);
+            let (sessions, credential) = (&sessions, &credential);
             async move {
                 let ids = message.instance_ids.clone().map(|ids| ids.into_iter().collect());
                 let unit = UnitRequest {
@@ -213,7 +213,7 @@ impl ArcProvisioner {
                 };
                 let request = ProvisionRequest { units: None, force: false, dry_run: message.dry_run };
                 let session = sessions.for_account(&unit.account_id).await;
-                let result = Box::pin(self.unit(&unit, session, secret, &request, deadline)).await;
+                let result = Box::pin(self.unit(&unit, session, credential, &request, deadline)).await;
                 (id, message, result)
             }
         })
@@ -228,7 +228,7 @@ impl ArcProvisioner {
         &self,
         unit: &UnitRequest,
         session: Result<std::sync::Arc<AccountSession>, Failure>,
-        secret: &OnceCell<Result<Credential, Failure>>,
+        credential: &OnceCell<Result<Credential, Failure>>,
         request: &ProvisionRequest,
         deadline: Option<Instant>,
     ) -> UnitResult {
@@ -280,7 +280,7 @@ impl ArcProvisioner {
             items.extend(sent_ids.map(|id| item(account_id, region, &id, Status::Skipped, None, reason.into())));
             return Ok(items);
         }
-        let credential = secret
+        let credential = credential
             .get_or_init(|| async {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
                 let own = self.identity.get().map(|i| i.account_id.clone()).unwrap_or_default();
