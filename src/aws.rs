@@ -68,11 +68,18 @@ fn partition(service: &str, account: &str, region: &str) -> String {
     format!("{service}-{account}-{region}")
 }
 
-/// Organizations client; the service lives in us-east-1 for the commercial partition.
+/// Region a config without one falls back to.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// The region `config` calls (the function's own region), `us-east-1` when it names none.
+pub(crate) fn home_region(config: &SdkConfig) -> String {
+    config.region().map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
+}
+
+/// Organizations client, called in the function's own region.
 pub(crate) fn organizations_client(config: &SdkConfig) -> aws_sdk_organizations::Client {
-    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_organizations::Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(config).region(Region::new(region)).build(),
+        aws_sdk_organizations::config::Builder::from(config).region(Region::new(home_region(config))).build(),
     )
 }
 

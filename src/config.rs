@@ -3,6 +3,11 @@
 //! Each function reads and validates only its variables, once at cold start: [`Common`] (all
 //! three), [`Fleet`] (the two that work per account and region) and its own settings type in its
 //! capability module. A bad value is an error naming the variable and the accepted form.
+//!
+//! Every variable is declared once as a [`Variable`] (name, meaning, default, accepted form, a
+//! value it accepts and values it refuses); the readers take the declaration, and
+//! `docs/configuration.md` and the template checks are generated from the same declarations
+//! (`tests/contracts.rs`), so the code, the docs and the template cannot drift apart.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +19,83 @@ use crate::validate::{is_account_id, is_region, is_tag_key};
 pub(crate) const DEFAULT_OPT_OUT_TAG: &str = "mdc-connector:opt-out";
 /// Work units processed at once when `CONNECTOR_CONCURRENCY` is not set.
 pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
+
+/// One configuration variable, as users read it in `docs/configuration.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variable {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// The default, in words (`**required**` when there is none).
+    pub default: &'static str,
+    /// The accepted form, in words (also the error's "expected ...").
+    pub accepted: &'static str,
+    /// A value the reader accepts.
+    pub example: &'static str,
+    /// Values the reader refuses (the template's pattern must refuse them too).
+    pub refused: &'static [&'static str],
+}
+
+/// `CONNECTOR_EXCLUDED_ACCOUNTS`.
+pub const EXCLUDED_ACCOUNTS: Variable = Variable {
+    name: "CONNECTOR_EXCLUDED_ACCOUNTS",
+    meaning: "accounts never touched (reported `skipped`)",
+    default: "none",
+    accepted: "comma-separated 12-digit account ids",
+    example: "111111111111,222222222222",
+    refused: &["12345", "11111111111a", ",", "111111111111;x"],
+};
+/// `CONNECTOR_DRY_RUN`.
+pub const DRY_RUN: Variable = Variable {
+    name: "CONNECTOR_DRY_RUN",
+    meaning: "plan only, no write call",
+    default: "`false`",
+    accepted: "`true`/`false`, `1`/`0`, `yes`/`no`",
+    example: "true",
+    refused: &["maybe", "2"],
+};
+/// `CONNECTOR_REGIONS`.
+pub const REGIONS: Variable = Variable {
+    name: "CONNECTOR_REGIONS",
+    meaning: "regions to cover",
+    default: "every region enabled in the account (`DescribeRegions`)",
+    accepted: "comma-separated region names (`eu-west-1`); duplicates dropped; not empty",
+    example: "eu-west-1,us-east-1",
+    refused: &["mars-1", "eu-west-1,mars-1", ",", "eu-west-1;x"],
+};
+/// `CONNECTOR_OPT_OUT_TAG`.
+pub const OPT_OUT_TAG: Variable = Variable {
+    name: "CONNECTOR_OPT_OUT_TAG",
+    meaning: "instances carrying this tag key are left alone",
+    default: "`mdc-connector:opt-out`",
+    accepted: "1-128 characters, not starting with `aws:`",
+    example: "no-ssm",
+    refused: &["aws:reserved"],
+};
+/// `CONNECTOR_CONCURRENCY`.
+pub const CONCURRENCY: Variable = Variable {
+    name: "CONNECTOR_CONCURRENCY",
+    meaning: "work units (account, region) processed at once",
+    default: "`8`",
+    accepted: "a whole number from 1 to 64",
+    example: "3",
+    refused: &["0", "65", "x", "-1"],
+};
+/// `WORK_QUEUE_URL`.
+pub const WORK_QUEUE_URL: Variable = Variable {
+    name: "WORK_QUEUE_URL",
+    meaning: "the function's own SQS work queue: profile-scan and arc-provisioner send a broad run's (account, region) units there and consume them (the template wires the event source mapping); account-discovery sends itself delayed re-checks of pending StackSet work",
+    default: "none: everything runs inline",
+    accepted: "an SQS queue URL",
+    example: "https://sqs.eu-west-1.amazonaws.com/123456789012/mdc-connector-work",
+    refused: &["not a url", "ftp://sqs.eu-west-1.amazonaws.com/1/q"],
+};
+
+/// Variables every function reads.
+pub const COMMON_VARIABLES: [Variable; 2] = [EXCLUDED_ACCOUNTS, DRY_RUN];
+/// Variables profile-scan and arc-provisioner read besides [`COMMON_VARIABLES`].
+pub const FLEET_VARIABLES: [Variable; 4] = [REGIONS, OPT_OUT_TAG, CONCURRENCY, WORK_QUEUE_URL];
 
 /// Reads variables through a lookup (the environment in production, a map in tests): values are
 /// trimmed, empty values count as unset.
@@ -32,36 +114,37 @@ impl<'a> Env<'a> {
         (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
-    /// One value that must pass `ok`; `expected` describes the accepted form.
-    pub(crate) fn single(
-        &self,
-        name: &'static str,
-        ok: impl Fn(&str) -> bool,
-        expected: &str,
-    ) -> Result<Option<String>, ConfigError> {
-        match self.get(name) {
+    /// The trimmed value of `variable`, `None` when unset or empty.
+    pub(crate) fn value(&self, variable: &Variable) -> Option<String> {
+        self.get(variable.name)
+    }
+
+    /// One value that must pass `ok`; the error gives the variable's accepted form.
+    pub(crate) fn single(&self, variable: &Variable, ok: impl Fn(&str) -> bool) -> Result<Option<String>, ConfigError> {
+        match self.value(variable) {
             Some(v) if ok(&v) => Ok(Some(v)),
-            Some(v) => Err(ConfigError::invalid(name, &v, &format!("expected {expected}"))),
+            Some(v) => Err(self.invalid(variable, &v)),
             None => Ok(None),
         }
+    }
+
+    /// The error for a value of `variable` not in its accepted form.
+    pub(crate) fn invalid(&self, variable: &Variable, value: &str) -> ConfigError {
+        ConfigError::invalid(variable.name, value, &format!("expected {}", variable.accepted))
     }
 
     /// A comma-separated list, each part passing `ok`, duplicates dropped, order kept.
     pub(crate) fn list(
         &self,
-        name: &'static str,
+        variable: &Variable,
         ok: impl Fn(&str) -> bool,
-        expected: &str,
     ) -> Result<Option<Vec<String>>, ConfigError> {
-        let Some(value) = self.get(name) else { return Ok(None) };
+        let name = variable.name;
+        let Some(value) = self.value(variable) else { return Ok(None) };
         let mut out: Vec<String> = Vec::new();
         for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if !ok(part) {
-                return Err(ConfigError::invalid(
-                    name,
-                    part,
-                    &format!("expected a comma-separated list, each {expected}"),
-                ));
+                return Err(self.invalid(variable, part));
             }
             if !out.iter().any(|p| p == part) {
                 out.push(part.to_string());
@@ -74,12 +157,12 @@ impl<'a> Env<'a> {
     }
 
     /// `true`/`false` (also `1`/`0`, `yes`/`no`), `default` when unset.
-    pub(crate) fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+    pub(crate) fn boolean(&self, variable: &Variable, default: bool) -> Result<bool, ConfigError> {
+        match self.value(variable).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
             Some("true" | "1" | "yes") => Ok(true),
             Some("false" | "0" | "no") => Ok(false),
-            Some(other) => Err(ConfigError::invalid(name, other, "expected true or false")),
+            Some(other) => Err(ConfigError::invalid(variable.name, other, "expected true or false")),
         }
     }
 }
@@ -97,12 +180,8 @@ impl Common {
     /// Reads `CONNECTOR_EXCLUDED_ACCOUNTS` and `CONNECTOR_DRY_RUN`.
     pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Common {
-            excluded_accounts: env
-                .list("CONNECTOR_EXCLUDED_ACCOUNTS", is_account_id, "a 12-digit account id")?
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            dry_run: env.boolean("CONNECTOR_DRY_RUN", false)?,
+            excluded_accounts: env.list(&EXCLUDED_ACCOUNTS, is_account_id)?.unwrap_or_default().into_iter().collect(),
+            dry_run: env.boolean(&DRY_RUN, false)?,
         })
     }
 }
@@ -139,26 +218,13 @@ impl Default for Fleet {
 impl Fleet {
     /// Reads `CONNECTOR_REGIONS`, `CONNECTOR_OPT_OUT_TAG` and `CONNECTOR_CONCURRENCY`.
     pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let concurrency = match env.get("CONNECTOR_CONCURRENCY") {
-            None => DEFAULT_CONCURRENCY,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=64).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "CONNECTOR_CONCURRENCY",
-                        &v,
-                        "expected a whole number from 1 to 64",
-                    ));
-                }
-            },
-        };
+        let in_range = |v: &str| v.parse::<usize>().is_ok_and(|n| (1..=64).contains(&n));
+        let concurrency = env.single(&CONCURRENCY, in_range)?.and_then(|v| v.parse().ok());
         Ok(Fleet {
-            regions: env.list("CONNECTOR_REGIONS", is_region, "a region name such as eu-west-1")?,
-            opt_out_tag: env
-                .single("CONNECTOR_OPT_OUT_TAG", is_tag_key, "a tag key of 1-128 characters not starting with aws:")?
-                .unwrap_or_else(|| DEFAULT_OPT_OUT_TAG.into()),
-            concurrency,
-            work_queue_url: env.single("WORK_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
+            regions: env.list(&REGIONS, is_region)?,
+            opt_out_tag: env.single(&OPT_OUT_TAG, is_tag_key)?.unwrap_or_else(|| DEFAULT_OPT_OUT_TAG.into()),
+            concurrency: concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
             continuation_delay_seconds: CONTINUATION_DELAY_SECONDS,
         })
     }

@@ -22,7 +22,9 @@
 
 pub mod arc;
 pub mod aws;
+mod budget;
 pub mod config;
+mod context;
 pub mod discovery;
 pub mod error;
 pub(crate) mod event;

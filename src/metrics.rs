@@ -47,7 +47,7 @@ mod tests {
     use crate::report::{Item, Status};
 
     fn item(status: Status) -> Item {
-        Item::new("111111111111", "eu-west-1", "i-01234567", "provision", status, "")
+        Item::new("111111111111", "eu-west-1", "i-01234567", crate::report::Action::Provision, status, "")
     }
 
     #[test]

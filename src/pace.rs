@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::budget::Budget;
+
 /// EC2's mutating-action bucket: capacity and refill per second.
 pub(crate) const EC2_MUTATING: (f64, f64) = (50.0, 5.0);
 
@@ -38,9 +40,9 @@ impl Pacer {
         *self.state.lock().await = (0.0, Instant::now());
     }
 
-    /// Takes a token, waiting for one if needed; `false` (nothing taken) when the wait would end
-    /// past `deadline`.
-    pub(crate) async fn acquire(&self, deadline: Option<Instant>) -> bool {
+    /// Takes a token, waiting for one if needed; `false` (nothing taken, the refusal recorded in
+    /// `budget`) when the wait would end past the budget's deadline.
+    pub(crate) async fn acquire(&self, budget: &Budget) -> bool {
         if self.rate <= 0.0 {
             return true;
         }
@@ -57,7 +59,7 @@ impl Pacer {
                 *state = (tokens, now);
                 Duration::from_secs_f64((1.0 - tokens) / self.rate)
             };
-            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+            if !budget.allows(wait) {
                 return false;
             }
             tokio::time::sleep(wait).await;
@@ -74,7 +76,7 @@ mod tests {
         let pacer = Pacer::new(5.0, 50.0);
         let started = Instant::now();
         for _ in 0..15 {
-            assert!(pacer.acquire(None).await);
+            assert!(pacer.acquire(&Budget::default()).await);
         }
         let elapsed = started.elapsed().as_secs_f64();
         // 5 at once, then 10 at 50/s: about 0.2 s.
@@ -84,9 +86,11 @@ mod tests {
     #[tokio::test]
     async fn never_waits_past_the_deadline() {
         let pacer = Pacer::new(1.0, 1.0);
-        assert!(pacer.acquire(None).await);
+        assert!(pacer.acquire(&Budget::default()).await);
         let deadline = Instant::now() + Duration::from_millis(100);
-        assert!(!pacer.acquire(Some(deadline)).await, "the next token comes after the deadline");
+        let budget = Budget::until(Some(deadline));
+        assert!(!pacer.acquire(&budget).await, "the next token comes after the deadline");
+        assert!(budget.deferred(), "the refusal is recorded");
         assert!(Instant::now() < deadline, "and it did not wait for it");
     }
 }

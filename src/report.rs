@@ -16,6 +16,160 @@ pub enum Status {
     Failed,
 }
 
+/// What a run did (or would have done) to a resource: the report's `action` (docs/report.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// profile-scan: nothing to change (compliant or left alone).
+    None,
+    /// profile-scan: the connector's instance profile associated.
+    AssociateInstanceProfile,
+    /// profile-scan: `AmazonSSMManagedInstanceCore` attached to a role.
+    AttachRolePolicy,
+    /// profile-scan: a whole unit or account.
+    Scan,
+    /// arc-provisioner: an instance or a whole unit.
+    Provision,
+    /// account-discovery: missing stack instances created.
+    CreateStackInstances,
+    /// account-discovery: unhealthy stack instances re-deployed.
+    UpdateStackInstances,
+    /// account-discovery: stack instances deleted.
+    DeleteStackInstances,
+    /// account-discovery: a finding.
+    Check,
+    /// account-discovery: the run failed as a whole.
+    Reconcile,
+    /// account-discovery: organizations (trusted) access activated for StackSets.
+    ActivateOrganizationsAccess,
+    /// account-discovery: member-connector records published.
+    PublishRecords,
+    /// account-discovery: the answer to the deploy's custom resource.
+    CustomResource,
+    /// Listing the organization's accounts.
+    ListAccounts,
+    /// A unit sent to the work queue.
+    Enqueue,
+    /// profile-scan: fixed instances not handed to arc-provisioner.
+    HandOff,
+    /// account-discovery: a delayed re-check of pending StackSet work.
+    Recheck,
+}
+
+impl Action {
+    /// Every action, for documentation checks.
+    pub const ALL: [Action; 17] = [
+        Action::None,
+        Action::AssociateInstanceProfile,
+        Action::AttachRolePolicy,
+        Action::Scan,
+        Action::Provision,
+        Action::CreateStackInstances,
+        Action::UpdateStackInstances,
+        Action::DeleteStackInstances,
+        Action::Check,
+        Action::Reconcile,
+        Action::ActivateOrganizationsAccess,
+        Action::PublishRecords,
+        Action::CustomResource,
+        Action::ListAccounts,
+        Action::Enqueue,
+        Action::HandOff,
+        Action::Recheck,
+    ];
+
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::AssociateInstanceProfile => "associate-instance-profile",
+            Action::AttachRolePolicy => "attach-role-policy",
+            Action::Scan => "scan",
+            Action::Provision => "provision",
+            Action::CreateStackInstances => "create-stack-instances",
+            Action::UpdateStackInstances => "update-stack-instances",
+            Action::DeleteStackInstances => "delete-stack-instances",
+            Action::Check => "check",
+            Action::Reconcile => "reconcile",
+            Action::ActivateOrganizationsAccess => "activate-organizations-access",
+            Action::PublishRecords => "publish-records",
+            Action::CustomResource => "custom-resource",
+            Action::ListAccounts => "list-accounts",
+            Action::Enqueue => "enqueue",
+            Action::HandOff => "hand-off",
+            Action::Recheck => "recheck",
+        }
+    }
+}
+
+/// arc-provisioner's finer outcome of one instance: the report's `outcome` (docs/report.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The agent was connected by this run.
+    Connected,
+    /// The agent was already connected to this connector's target.
+    AlreadyConnected,
+    /// The agent is connected to another target and was left alone.
+    ConnectedElsewhere,
+    /// The onboarding failed.
+    Failed,
+    /// The command did not finish in time.
+    TimedOut,
+    /// The command is still running.
+    InProgress,
+    /// Systems Manager does not manage the instance.
+    NotManaged,
+}
+
+impl Outcome {
+    /// Every outcome, for documentation checks.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Connected,
+        Outcome::AlreadyConnected,
+        Outcome::ConnectedElsewhere,
+        Outcome::Failed,
+        Outcome::TimedOut,
+        Outcome::InProgress,
+        Outcome::NotManaged,
+    ];
+
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::AlreadyConnected => "already-connected",
+            Outcome::ConnectedElsewhere => "connected-elsewhere",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed-out",
+            Outcome::InProgress => "in-progress",
+            Outcome::NotManaged => "not-managed",
+        }
+    }
+}
+
+macro_rules! spelled {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+spelled!(Action);
+spelled!(Outcome);
+
 /// One resource considered by a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,15 +181,14 @@ pub struct Item {
     /// Instance id, role ARN, or `*` for a whole work unit.
     pub resource_id: String,
     /// What was (or would have been) done.
-    pub action: String,
+    pub action: Action,
     /// Outcome.
     pub status: Status,
     /// Why, in words an operator can act on.
     pub reason: String,
-    /// Finer outcome where a job has one (arc-provisioner: `connected`, `already-connected`,
-    /// `connected-elsewhere`, `failed`, `timed-out`, `in-progress`, `not-managed`); absent otherwise.
+    /// Finer outcome where a job has one (arc-provisioner's); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
 }
 
 /// Counts over a run's items.
@@ -93,7 +246,7 @@ impl Item {
         account_id: impl Into<String>,
         region: impl Into<String>,
         resource_id: impl Into<String>,
-        action: impl Into<String>,
+        action: Action,
         status: Status,
         reason: impl Into<String>,
     ) -> Self {
@@ -101,7 +254,7 @@ impl Item {
             account_id: account_id.into(),
             region: region.into(),
             resource_id: resource_id.into(),
-            action: action.into(),
+            action,
             status,
             reason: reason.into(),
             outcome: None,
@@ -109,8 +262,8 @@ impl Item {
     }
 
     /// The same item with a finer outcome (arc-provisioner's `connected`, `not-managed`, ...).
-    pub fn with_outcome(mut self, outcome: Option<&str>) -> Self {
-        self.outcome = outcome.map(str::to_string);
+    pub fn with_outcome(mut self, outcome: Option<Outcome>) -> Self {
+        self.outcome = outcome;
         self
     }
 }
@@ -119,11 +272,11 @@ impl Report {
     /// Builds a report from items, computing the summary. Items are sorted for stable output.
     pub fn new(job: &str, dry_run: bool, mut items: Vec<Item>, work_units: usize, failed_work_units: usize) -> Self {
         items.sort_by(|a, b| {
-            (&a.account_id, &a.region, &a.resource_id, &a.action).cmp(&(
+            (&a.account_id, &a.region, &a.resource_id, a.action.as_str()).cmp(&(
                 &b.account_id,
                 &b.region,
                 &b.resource_id,
-                &b.action,
+                b.action.as_str(),
             ))
         });
         let count = |s: Status| items.iter().filter(|i| i.status == s).count();
@@ -158,28 +311,12 @@ impl Report {
     }
 }
 
-/// Adds the items of every work unit to `items` (a failed unit is one item) and returns how many
-/// units failed.
-pub(crate) fn collect_units(items: &mut Vec<Item>, results: Vec<Result<Vec<Item>, Item>>) -> usize {
-    let mut failed = 0;
-    for result in results {
-        match result {
-            Ok(unit_items) => items.extend(unit_items),
-            Err(item) => {
-                failed += 1;
-                items.push(item);
-            }
-        }
-    }
-    failed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn item(resource: &str, status: Status) -> Item {
-        Item::new("111111111111", "eu-west-1", resource, "none", status, "")
+        Item::new("111111111111", "eu-west-1", resource, Action::None, status, "")
     }
 
     #[test]
@@ -198,5 +335,15 @@ mod tests {
         assert_eq!(json["items"][0]["accountId"], "111111111111");
         assert_eq!(json["items"][1]["status"], "failed");
         assert_eq!(json["summary"]["failedWorkUnits"], 1);
+    }
+
+    #[test]
+    fn actions_and_outcomes_serialize_as_their_spelling() {
+        for action in Action::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
     }
 }

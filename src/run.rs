@@ -1,43 +1,235 @@
-//! The run skeleton every job shares: work units executed with bounded concurrency, each failing
-//! on its own, collected into the report's items.
+//! The fleet-job skeleton: everything profile-scan and arc-provisioner share about running
+//! (account, region) work units, written once.
+//!
+//! A job implements [`FleetJob`] (its scope rules, per-run shared state, the work of one unit,
+//! what to add once every unit is done); this module owns the rest: sessions and identity,
+//! scope, the enqueue decision of a broad run, bounded fan-out with failure isolation, the
+//! queue path's batch sorting and settling (modelled on the Lambda runtime's SQS partial-batch
+//! helper: each record runs on its own and only the failed ones are named), and report assembly.
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::time::Instant;
 
 use futures::StreamExt;
+use tracing::Instrument;
 
+use crate::budget::Budget;
+use crate::config::Fleet;
+use crate::context::JobContext;
+use crate::error::{Failure, InvocationError};
 use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
-use crate::report::{Item, Status, collect_units};
-use crate::scope::{ScopeRules, UnitAction};
+use crate::report::{Action, Item, Report, Status};
+use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
+use crate::sessions::{AccountSession, Sessions};
 
 /// Reason of a unit that was not started because the invocation's time budget was spent.
 pub(crate) const UNIT_DEFERRED: &str =
     "deferred: the invocation's time budget was spent before this unit started; the next run takes it";
 
-/// True once `deadline` has passed: no read, write or sleep may start then.
-pub(crate) fn spent(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+/// One (account, region) work unit and what else the job needs to know about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unit<W> {
+    /// Account.
+    pub(crate) account_id: String,
+    /// Region.
+    pub(crate) region: String,
+    /// The job's own part (instances, dry run, force, ...).
+    pub(crate) work: W,
 }
 
-/// What a work unit yields: its items, or the one item saying why the whole unit failed.
-pub(crate) type UnitResult = Result<Vec<Item>, Item>;
+/// A unit that ran: its items, and whether it left work for another invocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UnitDone {
+    /// The unit's report items.
+    pub(crate) items: Vec<Item>,
+    /// True when the unit ran out of time and what is left must continue.
+    pub(crate) deferred: bool,
+}
 
-/// Runs `work` on every unit, at most `concurrency` at once; returns the items of all units (a
-/// failed unit is one item) and how many units failed.
-pub(crate) async fn fan_out<U, F, Fut>(units: Vec<U>, concurrency: usize, work: F) -> (Vec<Item>, usize)
-where
-    F: Fn(U) -> Fut,
-    Fut: Future<Output = UnitResult>,
-{
-    let results: Vec<UnitResult> =
-        futures::stream::iter(units).map(work).buffer_unordered(concurrency.max(1)).collect().await;
+/// What a work unit yields: what it did, or the one item saying why the whole unit failed.
+pub(crate) type UnitResult = Result<UnitDone, Item>;
+
+/// Where the units of a run came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Run inside the invocation that received the trigger.
+    Inline,
+    /// Records of the function's work queue.
+    Queue,
+}
+
+/// A job that works per (account, region) on instances.
+pub(crate) trait FleetJob: Sync {
+    /// The job's part of a unit.
+    type Work: Send + Sync;
+    /// State the units of one run share (built fresh per run).
+    type Shared: Default + Send + Sync;
+    /// Name in reports, queue messages and STS session names.
+    const NAME: &'static str;
+    /// Report action of a whole unit.
+    const ACTION: Action;
+    /// What the job does to the own account when the organization cannot be listed ("scanned").
+    const DONE_TO_OWN: &'static str;
+
+    /// The function's SDK config, identity and queues.
+    fn context(&self) -> &JobContext;
+    /// Regions, concurrency, opt-out tag, work queue.
+    fn fleet(&self) -> &Fleet;
+    /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
+    fn excluded(&self) -> &BTreeSet<String>;
+    /// The role entered in member accounts.
+    fn member_role(&self) -> &str;
+    /// The resource a unit is about in its report items (`*`, or an instance id).
+    fn resource(work: &Self::Work) -> &str;
+    /// The job's part of a unit read from the work queue.
+    fn from_message(message: &UnitMessage) -> Self::Work;
+    /// The work of one unit in an account already entered and a region enabled there. Writes
+    /// start only while `budget` allows them; a refusal makes the unit continue later.
+    fn work(
+        &self,
+        unit: &Unit<Self::Work>,
+        session: &AccountSession,
+        shared: &Self::Shared,
+        budget: &Budget,
+    ) -> impl Future<Output = Result<Vec<Item>, Failure>> + Send;
+    /// Items to add once every unit of the run is done (`items` so far).
+    fn finish(&self, shared: Self::Shared, path: Path, items: &[Item]) -> impl Future<Output = Vec<Item>> + Send;
+
+    /// The scope rules of the job's settings.
+    fn rules(&self) -> ScopeRules<'_> {
+        ScopeRules {
+            excluded: self.excluded(),
+            regions: self.fleet().regions.as_deref(),
+            action: Self::ACTION,
+            done_to_own: Self::DONE_TO_OWN,
+        }
+    }
+}
+
+/// The sessions of one run of `job`.
+pub(crate) async fn sessions<J: FleetJob>(job: &J) -> Result<Sessions, InvocationError> {
+    job.context().sessions(job.member_role(), J::NAME).await
+}
+
+/// Runs `scope`: with `may_enqueue`, a work queue and no dry run, one message per unit to the
+/// work queue; otherwise every unit inline, each with `work_of(account, region)`.
+pub(crate) async fn scoped<J: FleetJob>(
+    job: &J,
+    scope: &ScopeRequest,
+    may_enqueue: bool,
+    dry_run: bool,
+    budget: &Budget,
+    work_of: impl Fn() -> J::Work,
+) -> Result<Report, InvocationError> {
+    let sessions = sessions(job).await?;
     let mut items = Vec::new();
-    let failed = collect_units(&mut items, results);
-    (items, failed)
+    let units = job.rules().units(&sessions, scope, &mut items).await?;
+    if let (Some(queue), true, false) = (job.context().own_queue(), may_enqueue, dry_run) {
+        items.extend(enqueue(queue, J::NAME, units).await);
+        return Ok(Report::new(J::NAME, false, items, 0, 0));
+    }
+    let units = units.into_iter().map(|(account_id, region)| Unit { account_id, region, work: work_of() }).collect();
+    Ok(inline(job, &sessions, units, items, dry_run, budget).await)
+}
+
+/// Runs `units` in this invocation, at most `CONNECTOR_CONCURRENCY` at once, each failing on its
+/// own; `items` are what scoping already reported.
+pub(crate) async fn inline<J: FleetJob>(
+    job: &J,
+    sessions: &Sessions,
+    units: Vec<Unit<J::Work>>,
+    mut items: Vec<Item>,
+    dry_run: bool,
+    budget: &Budget,
+) -> Report {
+    let shared = J::Shared::default();
+    let unit_count = units.len();
+    let shared_ref = &shared;
+    let results = run_each(units, job.fleet().concurrency, |unit| async move {
+        one_unit(job, sessions, &unit, shared_ref, budget).await
+    })
+    .await;
+    let mut failed_units = 0;
+    for result in results {
+        match result {
+            Ok(done) => items.extend(done.items),
+            Err(item) => {
+                failed_units += 1;
+                items.push(item);
+            }
+        }
+    }
+    let finished = job.finish(shared, Path::Inline, &items).await;
+    items.extend(finished);
+    Report::new(J::NAME, dry_run, items, unit_count, failed_units)
+}
+
+/// Runs the records of a work-queue invocation: each record one unit; a unit out of time
+/// continues through a new message, a failed unit's record is named in `batchItemFailures`.
+pub(crate) async fn queued<J: FleetJob>(
+    job: &J,
+    records: Vec<QueueRecord>,
+    budget: &Budget,
+) -> Result<Report, InvocationError> {
+    let sessions = sessions(job).await?;
+    let mut batch = QueueBatch::sort(records, J::NAME, &job.rules());
+    let unit_count = batch.units.len();
+    let shared = J::Shared::default();
+    let (sessions, shared_ref) = (&sessions, &shared);
+    let settled = run_each(std::mem::take(&mut batch.units), job.fleet().concurrency, |(id, message)| async move {
+        let unit = Unit {
+            account_id: message.account_id.clone(),
+            region: message.region.clone(),
+            work: J::from_message(&message),
+        };
+        let result = one_unit(job, sessions, &unit, shared_ref, budget).await;
+        (id, message, result)
+    })
+    .await;
+    let fleet = job.fleet();
+    batch.settle(settled, J::ACTION, job.context().own_queue(), fleet.continuation_delay_seconds).await;
+    let finished = job.finish(shared, Path::Queue, &batch.items).await;
+    batch.items.extend(finished);
+    let report = Report::new(J::NAME, false, batch.items, unit_count, batch.failed_units);
+    Ok(report.with_failed_records(batch.failed_records))
+}
+
+/// One unit: out of time, not started; the account entered; a region it has not enabled
+/// skipped; then the job's work, in a span naming the account and region.
+async fn one_unit<J: FleetJob>(
+    job: &J,
+    sessions: &Sessions,
+    unit: &Unit<J::Work>,
+    shared: &J::Shared,
+    budget: &Budget,
+) -> UnitResult {
+    let span = tracing::info_span!("unit", job = J::NAME, account_id = %unit.account_id, region = %unit.region);
+    async {
+        let (account, region, resource) = (&unit.account_id, &unit.region, J::resource(&unit.work));
+        let fail = |reason: Failure| {
+            tracing::warn!(%reason, "work unit failed");
+            Item::new(account, region, resource, J::ACTION, Status::Failed, reason.to_string())
+        };
+        let budget = budget.for_unit();
+        if budget.spent() {
+            let deferred = Item::new(account, region, resource, J::ACTION, Status::Skipped, UNIT_DEFERRED);
+            return Ok(UnitDone { items: vec![deferred], deferred: true });
+        }
+        let session = sessions.for_account(account).await.map_err(fail)?;
+        if let Some(skipped) = region_not_enabled(&session, account, region, resource, J::ACTION).await {
+            return Ok(UnitDone { items: vec![skipped], deferred: false });
+        }
+        // Boxed: a unit's future is large, and unboxed it overflows the layout computation.
+        let items = Box::pin(job.work(unit, &session, shared, &budget)).await.map_err(fail)?;
+        tracing::info!(items = items.len(), deferred = budget.deferred(), "work unit done");
+        Ok(UnitDone { items, deferred: budget.deferred() })
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs `work` on every unit, at most `concurrency` at once, and returns each unit's own result
-/// (in completion order), for callers that answer per unit (a queue record each).
+/// (in completion order).
 pub(crate) async fn run_each<U, T, F, Fut>(units: Vec<U>, concurrency: usize, work: F) -> Vec<T>
 where
     F: Fn(U) -> Fut,
@@ -54,26 +246,14 @@ pub(crate) async fn enqueue(queue: &WorkQueue, job: &str, units: Vec<(String, St
         .send_units(messages)
         .await
         .into_iter()
-        .map(|(unit, outcome)| match outcome {
-            Ok(()) => Item::new(
-                unit.account_id,
-                unit.region,
-                "*",
-                ENQUEUE,
-                Status::Done,
-                format!("queued to {}", queue.name()),
-            ),
-            Err(reason) => Item::new(unit.account_id, unit.region, "*", ENQUEUE, Status::Failed, reason),
+        .map(|(unit, outcome)| {
+            let (status, reason) = match outcome {
+                Ok(()) => (Status::Done, format!("queued to {}", queue.name())),
+                Err(reason) => (Status::Failed, reason),
+            };
+            Item::new(unit.account_id, unit.region, "*", Action::Enqueue, status, reason)
         })
         .collect()
-}
-
-/// Report action of a unit sent to the work queue.
-pub(crate) const ENQUEUE: &str = "enqueue";
-
-/// True when a unit's items say it stopped for lack of time (what is left must continue).
-pub(crate) fn deferred(items: &[Item]) -> bool {
-    items.iter().any(|i| i.reason.starts_with("deferred"))
 }
 
 /// The records of one queue invocation, sorted: the units to run, the items already known (units
@@ -121,23 +301,19 @@ impl QueueBatch {
     pub(crate) async fn settle(
         &mut self,
         results: Vec<(String, UnitMessage, UnitResult)>,
-        action: UnitAction,
+        action: Action,
         own_queue: Option<&WorkQueue>,
         delay_seconds: i32,
     ) {
         let mut continuations = Vec::new();
         for (message_id, message, result) in results {
             match result {
-                Ok(unit_items) => {
-                    let out_of_time = deferred(&unit_items);
-                    self.items.extend(unit_items);
-                    if out_of_time && message.continuation >= MAX_CONTINUATIONS {
+                Ok(done) => {
+                    self.items.extend(done.items);
+                    if done.deferred && message.continuation >= MAX_CONTINUATIONS {
                         let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
-                        let (account, region) = (&message.account_id, &message.region);
-                        self.items.push(Item::new(account, region, "*", action, Status::Failed, reason));
-                        self.failed_units += 1;
-                        self.failed_records.push(message_id);
-                    } else if out_of_time {
+                        self.fail_unit(&message_id, &message, action, reason);
+                    } else if done.deferred {
                         continuations
                             .push((message_id, UnitMessage { continuation: message.continuation + 1, ..message }));
                     }
@@ -149,6 +325,25 @@ impl QueueBatch {
                 }
             }
         }
+        self.continue_units(continuations, action, own_queue, delay_seconds).await;
+    }
+
+    fn fail_unit(&mut self, message_id: &str, message: &UnitMessage, action: Action, reason: String) {
+        let (account, region) = (&message.account_id, &message.region);
+        self.items.push(Item::new(account, region, "*", action, Status::Failed, reason));
+        self.failed_units += 1;
+        self.failed_records.push(message_id.to_string());
+    }
+
+    /// Sends the continuations; one that cannot be sent fails its record (SQS delivers the unit
+    /// again instead).
+    async fn continue_units(
+        &mut self,
+        continuations: Vec<(String, UnitMessage)>,
+        action: Action,
+        own_queue: Option<&WorkQueue>,
+        delay_seconds: i32,
+    ) {
         if continuations.is_empty() {
             return;
         }
@@ -159,27 +354,10 @@ impl QueueBatch {
         };
         for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
             if let Err(reason) = outcome {
-                // Not continued: SQS delivers the unit again instead.
                 let (account, region) = (&message.account_id, &message.region);
                 self.items.push(Item::new(account, region, "*", action, Status::Failed, reason));
                 self.failed_records.push(message_id);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn failed_units_are_counted_and_never_stop_the_others() {
-        let (items, failed) = fan_out(vec![1, 2, 3, 4], 2, |n| async move {
-            let item = Item::new("111111111111", "eu-west-1", n.to_string(), "scan", Status::Done, "");
-            if n % 2 == 0 { Err(Item { status: Status::Failed, ..item }) } else { Ok(vec![item]) }
-        })
-        .await;
-        assert_eq!(failed, 2);
-        assert_eq!(items.len(), 4);
     }
 }

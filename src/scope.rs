@@ -6,13 +6,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
-use crate::aws::{ec2_client, error_code, organizations_client};
+use crate::aws::{ec2_client, error_code, home_region};
 use crate::error::{Failure, InvocationError};
-use crate::report::{Item, Status};
-use crate::sessions::{AccountSession, Sessions};
-
-/// Report action of a whole work unit (`scan`, `provision`).
-pub(crate) type UnitAction = &'static str;
+use crate::report::{Action, Item, Status};
+use crate::sessions::{AccountSession, Sessions, enabled_regions};
 
 /// The settings a scope is resolved with.
 pub(crate) struct ScopeRules<'a> {
@@ -21,7 +18,7 @@ pub(crate) struct ScopeRules<'a> {
     /// `CONNECTOR_REGIONS`; `None` means every enabled region.
     pub(crate) regions: Option<&'a [String]>,
     /// Report action of scope items (`scan`, `provision`).
-    pub(crate) action: UnitAction,
+    pub(crate) action: Action,
     /// What the job does to the own account when the organization cannot be listed, for the
     /// report ("scanned", "provisioned").
     pub(crate) done_to_own: &'static str,
@@ -78,7 +75,7 @@ impl ScopeRules<'_> {
             let named = request.accounts.clone().unwrap_or_default();
             self.members_only(sessions, &named, resource, &mut skipped).await
         } else {
-            match membership(&organizations_client(sessions.base())).await {
+            match membership(sessions.organizations()).await {
                 Ok(Membership::Organization { active, inactive }) => {
                     for (id, state) in inactive.into_iter().filter(|(id, _)| wanted(id)) {
                         skip(&mut skipped, &id, format!("account is {state}, not ACTIVE"));
@@ -88,7 +85,7 @@ impl ScopeRules<'_> {
                 Ok(Membership::Standalone) => vec![own.clone()],
                 Err(reason) => {
                     let reason = format!("{reason}; only the function's own account is {}", self.done_to_own);
-                    items.push(Item::new(&own, "*", "organization", "list-accounts", Status::Failed, reason));
+                    items.push(Item::new(&own, "*", "organization", Action::ListAccounts, Status::Failed, reason));
                     vec![own.clone()]
                 }
             }
@@ -121,7 +118,7 @@ impl ScopeRules<'_> {
         items: &mut Vec<Item>,
     ) -> Vec<String> {
         let own = &sessions.identity().account_id;
-        let org = organizations_client(sessions.base());
+        let org = sessions.organizations();
         let mut out: Vec<String> = Vec::new();
         for account in named {
             if out.contains(account) {
@@ -132,7 +129,7 @@ impl ScopeRules<'_> {
                 continue;
             }
             let skipped = |reason: String| Item::new(account, "*", resource, self.action, Status::Skipped, reason);
-            match account_state(&org, account).await {
+            match account_state(org, account).await {
                 Ok(Some(state)) if state == "ACTIVE" => out.push(account.clone()),
                 Ok(Some(state)) => items.push(skipped(format!("account is {state}, not ACTIVE"))),
                 Ok(None) => items.push(skipped("not an account of this organization: not entered".into())),
@@ -161,8 +158,7 @@ impl ScopeRules<'_> {
             (None, Some(wanted)) => wanted.clone(),
             (None, None) => {
                 let base = sessions.base();
-                let region = base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                enabled_regions(&ec2_client(base, &sessions.identity().account_id, &region))
+                enabled_regions(&ec2_client(base, &sessions.identity().account_id, &home_region(base)))
                     .await
                     .map_err(InvocationError::Regions)?
             }
@@ -207,7 +203,7 @@ pub(crate) async fn region_not_enabled(
     account: &str,
     region: &str,
     resource: &str,
-    action: UnitAction,
+    action: Action,
 ) -> Option<Item> {
     if session.region_enabled(region).await != Some(false) {
         return None;
@@ -272,12 +268,4 @@ pub(crate) async fn membership(org: &aws_sdk_organizations::Client) -> Result<Me
         return Ok(Membership::Standalone);
     }
     Ok(Membership::Organization { active, inactive })
-}
-
-/// Regions enabled in the account (`DescribeRegions`), sorted.
-pub(crate) async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, Failure> {
-    let out = ec2.describe_regions().send().await.map_err(|e| Failure::aws("DescribeRegions", &e))?;
-    let mut regions: Vec<String> = out.regions().iter().filter_map(|r| r.region_name()).map(String::from).collect();
-    regions.sort();
-    Ok(regions)
 }

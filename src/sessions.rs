@@ -14,10 +14,9 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::OnceCell;
 
-use crate::aws::{chain, ec2_client, iam_client, ssm_client};
+use crate::aws::{chain, ec2_client, home_region, iam_client, ssm_client};
 use crate::error::Failure;
 use crate::iam::IamView;
-use crate::scope::enabled_regions;
 
 /// Who the function runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +78,7 @@ impl AccountSession {
             .get_or_init(|| async {
                 // Asked in the function's own region, which is enabled in every account of the
                 // organization that can run it (a default, non-opt-in region).
-                let home = self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                enabled_regions(&self.ec2(&home)).await
+                enabled_regions(&self.ec2(&home_region(&self.config))).await
             })
             .await;
         enabled.as_ref().ok().map(|regions| regions.iter().any(|r| r == region))
@@ -90,6 +88,7 @@ impl AccountSession {
 /// Per-account sessions of one run.
 pub(crate) struct Sessions {
     base: SdkConfig,
+    organizations: aws_sdk_organizations::Client,
     identity: Identity,
     member_role: String,
     session_name: String,
@@ -98,9 +97,16 @@ pub(crate) struct Sessions {
 
 impl Sessions {
     /// `member_role` is a role name or `path/name`; `job` names the STS session for CloudTrail.
-    pub(crate) fn new(base: SdkConfig, identity: Identity, member_role: &str, job: &str) -> Self {
+    pub(crate) fn new(
+        base: SdkConfig,
+        organizations: aws_sdk_organizations::Client,
+        identity: Identity,
+        member_role: &str,
+        job: &str,
+    ) -> Self {
         Sessions {
             base,
+            organizations,
             identity,
             member_role: member_role.to_string(),
             session_name: format!("mdc-connector-{job}"),
@@ -116,6 +122,11 @@ impl Sessions {
     /// The base config (the function's own credentials).
     pub(crate) fn base(&self) -> &SdkConfig {
         &self.base
+    }
+
+    /// Organizations, from the function's own account.
+    pub(crate) fn organizations(&self) -> &aws_sdk_organizations::Client {
+        &self.organizations
     }
 
     /// ARN of the member role in `account_id`.
@@ -156,4 +167,12 @@ impl Sessions {
             Err(e) => Err(Failure::AssumeRole { role_arn, detail: chain(&e) }),
         }
     }
+}
+
+/// Regions enabled in the account (`DescribeRegions`), sorted.
+pub(crate) async fn enabled_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, Failure> {
+    let out = ec2.describe_regions().send().await.map_err(|e| Failure::aws("DescribeRegions", &e))?;
+    let mut regions: Vec<String> = out.regions().iter().filter_map(|r| r.region_name()).map(String::from).collect();
+    regions.sort();
+    Ok(regions)
 }

@@ -100,7 +100,7 @@ fn find<'a>(report: &'a Report, id: &str) -> &'a connector_engine::report::Item 
 
 fn outcome(report: &Report, id: &str) -> (Status, String) {
     let item = find(report, id);
-    (item.status, item.outcome.clone().unwrap_or_default())
+    (item.status, item.outcome.map(|o| o.to_string()).unwrap_or_default())
 }
 
 fn sends(calls: &[Call]) -> Vec<Value> {
@@ -478,7 +478,7 @@ async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and
     moto.clear_calls();
     let report = run(&job, reprovision_all()).await;
     let item = find(&report, &id);
-    assert_eq!((item.status, item.outcome.as_deref()), (Status::Failed, Some("failed")));
+    assert_eq!((item.status, item.outcome.map(|o| o.as_str())), (Status::Failed, Some("failed")));
     assert!(item.reason.contains("AADSTS7000215"), "{}", item.reason);
     assert!(item.reason.contains("cannot obtain a Microsoft Entra access token"), "{}", item.reason);
     assert!(!item.reason.contains(SECRET) && !report.to_json_line().contains(SECRET));

@@ -11,7 +11,7 @@ use super::plan::{Batch, PROVISION};
 use super::send::{CommandSettings, remove_staged_secret, send, stage_secret, staged_expiry, track};
 use crate::aws::describe;
 use crate::error::Failure;
-use crate::report::{Item, Status};
+use crate::report::{Item, Outcome, Status};
 
 /// One (account, region) being provisioned.
 pub(crate) struct UnitRun<'a> {
@@ -40,7 +40,7 @@ impl UnitRun<'_> {
             batches
                 .iter()
                 .flat_map(|b| b.instance_ids.iter())
-                .map(|id| item(account_id, region, id, status, Some("failed"), reason.to_string()))
+                .map(|id| item(account_id, region, id, status, Some(Outcome::Failed), reason.to_string()))
                 .collect()
         };
         let staging = match credential {
@@ -59,12 +59,11 @@ impl UnitRun<'_> {
                     tracing::info!(account_id, region, command_id, instances, "command sent");
                     tracking.push((command_id, batch.instance_ids.clone()));
                 }
-                Err(reason) => items.extend(
-                    batch
-                        .instance_ids
-                        .iter()
-                        .map(|id| item(account_id, region, id, Status::Failed, Some("failed"), reason.to_string())),
-                ),
+                Err(reason) => {
+                    items.extend(batch.instance_ids.iter().map(|id| {
+                        item(account_id, region, id, Status::Failed, Some(Outcome::Failed), reason.to_string())
+                    }))
+                }
             }
         }
         let tracked = futures::future::join_all(
@@ -74,7 +73,7 @@ impl UnitRun<'_> {
         let mut still_running = false;
         for outcomes in tracked {
             for (id, outcome) in outcomes {
-                still_running |= outcome.name == "in-progress";
+                still_running |= outcome.name == Outcome::InProgress;
                 items.push(item(account_id, region, &id, outcome.status, Some(outcome.name), outcome.reason));
             }
         }
@@ -138,7 +137,7 @@ pub(crate) fn item(
     region: &str,
     resource: &str,
     status: Status,
-    outcome: Option<&str>,
+    outcome: Option<Outcome>,
     reason: String,
 ) -> Item {
     Item::new(account_id, region, resource, PROVISION, status, reason).with_outcome(outcome)

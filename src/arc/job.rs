@@ -11,19 +11,22 @@ use tokio::sync::OnceCell;
 use super::credential::{Credential, obtain};
 use super::execute::{UnitRun, item, sweep_staged};
 use super::outcome::is_final;
-use super::plan::{PROVISION, Policy, Selection, plan};
+use super::plan::{Batch, PROVISION, Policy, Selection, plan};
 use super::read::read_unit;
 use super::send::{CommandSettings, DEFAULT_TRACKING, STAGED_LIFETIME, invocation_result, staged_name};
 use super::settings::ArcSettings;
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
+use crate::budget::Budget;
+use crate::config::Fleet;
+use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
-use crate::queue::{QueueRecord, WorkQueue};
-use crate::report::{Item, Report, Status};
-use crate::run::{QueueBatch, UNIT_DEFERRED, UnitResult, enqueue, fan_out, run_each, spent};
-use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
-use crate::sessions::{AccountSession, Identity, Sessions};
+use crate::queue::UnitMessage;
+use crate::report::{Action, Item, Outcome, Report, Status};
+use crate::run::{self, FleetJob, Path, Unit};
+use crate::scope::ScopeRequest;
+use crate::sessions::AccountSession;
 
 /// Name of the job in reports and STS session names.
 pub const JOB: &str = "arc-provisioner";
@@ -31,34 +34,29 @@ pub const JOB: &str = "arc-provisioner";
 /// `InvocationDoesNotExist`.
 const STATUS_EVENT_ATTEMPTS: u32 = 4;
 
-/// One (account, region) to provision, and which of its instances.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct UnitRequest {
-    /// Account.
-    pub account_id: String,
-    /// Region.
-    pub region: String,
+/// arc-provisioner's part of a work unit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ArcWork {
     /// Instances covered.
     pub selection: Selection,
-}
-
-/// What one invocation covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ProvisionRequest {
-    /// The units; `None` means every account in scope times every configured region.
-    pub units: Option<Vec<UnitRequest>>,
-    /// Send even where already provisioned; re-connect agents connected elsewhere.
+    /// Send even where already provisioned; re-connect this connector's agents connected elsewhere.
     pub force: bool,
     /// Plan only.
     pub dry_run: bool,
 }
 
+/// The onboarding credential, obtained at most once per run (not per container: a rotated secret
+/// is picked up at once, and every unit of the run stages the same short-lived token).
+#[derive(Default)]
+pub(crate) struct RunCredential(OnceCell<Result<Credential, Failure>>);
+
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ArcProvisioner {
     settings: ArcSettings,
     documents: HashMap<Platform, String>,
-    base: SdkConfig,
-    identity: OnceCell<Identity>,
+    context: JobContext,
+    /// Systems Manager of the function's own account, where the onboarding secret is kept.
+    secret_store: aws_sdk_ssm::Client,
 }
 
 impl ArcProvisioner {
@@ -68,42 +66,31 @@ impl ArcProvisioner {
             (Platform::Linux, settings.arc.linux_document.clone()),
             (Platform::Windows, settings.arc.windows_document.clone()),
         ]);
-        ArcProvisioner { settings, documents, base, identity: OnceCell::new() }
+        let context = JobContext::new(base, settings.fleet.work_queue_url.as_deref());
+        let secret_store = ssm_client(context.base(), "own", context.home_region());
+        ArcProvisioner { settings, documents, context, secret_store }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let budget = Budget::until(deadline);
         let dry_run = self.settings.common.dry_run;
-        let request = match parse(payload)? {
-            ArcTrigger::Scheduled => ProvisionRequest { units: None, force: false, dry_run },
-            ArcTrigger::Queue(records) => return Ok(with_metrics(Box::pin(self.work(records, deadline)).await?)),
+        let report = match parse(payload)? {
+            ArcTrigger::Scheduled => {
+                let work = || ArcWork { dry_run, ..ArcWork::default() };
+                Box::pin(run::scoped(self, &ScopeRequest::default(), true, dry_run, &budget, work)).await?
+            }
+            ArcTrigger::Queue(records) => Box::pin(run::queued(self, records, &budget)).await?,
             ArcTrigger::Reprovision(command) => {
                 let selection =
                     Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };
-                ProvisionRequest {
-                    units: Some(vec![UnitRequest {
-                        account_id: command.account_id,
-                        region: command.region,
-                        selection,
-                    }]),
-                    force: command.force,
-                    dry_run: command.dry_run || dry_run,
-                }
+                let unit_dry_run = command.dry_run || dry_run;
+                let work = ArcWork { selection, force: command.force, dry_run: unit_dry_run };
+                let unit = Unit { account_id: command.account_id, region: command.region, work };
+                Box::pin(self.named(vec![unit], unit_dry_run, &budget)).await?
             }
             ArcTrigger::ProfileScanCompleted { instances } => {
-                let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-                for (account, region, id) in instances {
-                    units.entry((account, region)).or_default().insert(id);
-                }
-                let units = units
-                    .into_iter()
-                    .map(|((account_id, region), ids)| UnitRequest {
-                        account_id,
-                        region,
-                        selection: Selection { ids: Some(ids), tag: None },
-                    })
-                    .collect();
-                ProvisionRequest { units: Some(units), force: false, dry_run }
+                Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?
             }
             ArcTrigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status } => {
                 let event = StatusEvent {
@@ -114,195 +101,62 @@ impl ArcProvisioner {
                     document_name: &document_name,
                     status: &status,
                 };
-                return Ok(with_metrics(self.status_change(&event, deadline).await?));
+                self.status_change(&event, &budget).await?
             }
         };
-        Ok(with_metrics(Box::pin(self.run(&request, deadline)).await?))
+        Ok(with_metrics(report))
     }
 
-    async fn sessions(&self) -> Result<Sessions, InvocationError> {
-        let identity = self
-            .identity
-            .get_or_try_init(|| Identity::discover(&self.base))
-            .await
-            .map_err(InvocationError::Identity)?
-            .clone();
-        Ok(Sessions::new(self.base.clone(), identity, &self.settings.arc.member_role, JOB))
-    }
-
-    fn rules(&self) -> ScopeRules<'_> {
-        ScopeRules {
-            excluded: &self.settings.common.excluded_accounts,
-            regions: self.settings.fleet.regions.as_deref(),
-            action: PROVISION,
-            done_to_own: "provisioned",
-        }
-    }
-
-    /// Runs a provisioning request.
-    pub(crate) async fn run(
+    /// Units named by a request or an event: only ACTIVE accounts of the organization, in scope.
+    async fn named(
         &self,
-        request: &ProvisionRequest,
-        deadline: Option<Instant>,
+        units: Vec<Unit<ArcWork>>,
+        dry_run: bool,
+        budget: &Budget,
     ) -> Result<Report, InvocationError> {
-        let sessions = self.sessions().await?;
+        let sessions = run::sessions(self).await?;
         let mut items = Vec::new();
         let rules = self.rules();
-        let units = match &request.units {
-            Some(units) => {
-                let named: Vec<String> = units.iter().map(|u| u.account_id.clone()).collect();
-                let members = rules.members_only(&sessions, &named, "*", &mut items).await;
-                let mut admitted = Vec::new();
-                for unit in units.iter().filter(|u| members.contains(&u.account_id)) {
-                    match rules.excludes(&unit.account_id, &unit.region) {
-                        Some(reason) => {
-                            items.push(item(&unit.account_id, &unit.region, "*", Status::Skipped, None, reason.into()))
-                        }
-                        None => admitted.push(unit.clone()),
-                    }
+        let named: Vec<String> = units.iter().map(|u| u.account_id.clone()).collect();
+        let members = rules.members_only(&sessions, &named, "*", &mut items).await;
+        let mut admitted = Vec::new();
+        for unit in units.into_iter().filter(|u| members.contains(&u.account_id)) {
+            match rules.excludes(&unit.account_id, &unit.region) {
+                Some(reason) => {
+                    items.push(item(&unit.account_id, &unit.region, "*", Status::Skipped, None, reason.into()))
                 }
-                admitted
+                None => admitted.push(unit),
             }
-            None => {
-                let units = rules.units(&sessions, &ScopeRequest::default(), &mut items).await?;
-                if let (Some(url), false) = (&self.settings.fleet.work_queue_url, request.dry_run) {
-                    let queue = WorkQueue::new(&self.base, url);
-                    items.extend(enqueue(&queue, JOB, units).await);
-                    return Ok(Report::new(JOB, false, items, 0, 0));
-                }
-                units
-                    .into_iter()
-                    .map(|(account_id, region)| UnitRequest { account_id, region, selection: Selection::default() })
-                    .collect()
-            }
-        };
-        // Obtained once per invocation (not per container): a rotated secret is picked up at once,
-        // and every unit of the invocation stages the same short-lived token.
-        let credential: OnceCell<Result<Credential, Failure>> = OnceCell::new();
-        let unit_count = units.len();
-        let (unit_items, failed_units) = fan_out(units, self.settings.fleet.concurrency, |unit| {
-            let (sessions, credential) = (&sessions, &credential);
-            async move {
-                let session = sessions.for_account(&unit.account_id).await;
-                // Boxed: the unit future is large, and unboxed it overflows the layout computation.
-                Box::pin(self.unit(&unit, session, credential, request, deadline)).await
-            }
-        })
-        .await;
-        items.extend(unit_items);
-        Ok(Report::new(JOB, request.dry_run, items, unit_count, failed_units))
+        }
+        Ok(run::inline(self, &sessions, admitted, items, dry_run, budget).await)
     }
 
-    /// Work units from the queue (the schedule's units, profile-scan's hand-offs): each record one
-    /// (account, region), optionally some of its instances. A unit not started for lack of time
-    /// continues through a new message; a failed unit's record is delivered again (and
-    /// dead-lettered if it keeps failing).
-    async fn work(&self, records: Vec<QueueRecord>, deadline: Option<Instant>) -> Result<Report, InvocationError> {
-        let sessions = self.sessions().await?;
-        let mut batch = QueueBatch::sort(records, JOB, &self.rules());
-        let unit_count = batch.units.len();
-        let credential: OnceCell<Result<Credential, Failure>> = OnceCell::new();
-        let results = run_each(std::mem::take(&mut batch.units), self.settings.fleet.concurrency, |(id, message)| {
-            let (sessions, credential) = (&sessions, &credential);
-            async move {
-                let ids = message.instance_ids.clone().map(|ids| ids.into_iter().collect());
-                let unit = UnitRequest {
-                    account_id: message.account_id.clone(),
-                    region: message.region.clone(),
-                    selection: Selection { ids, tag: None },
-                };
-                let request = ProvisionRequest { units: None, force: false, dry_run: message.dry_run };
-                let session = sessions.for_account(&unit.account_id).await;
-                let result = Box::pin(self.unit(&unit, session, credential, &request, deadline)).await;
-                (id, message, result)
-            }
-        })
-        .await;
-        let own_queue = self.settings.fleet.work_queue_url.as_deref().map(|url| WorkQueue::new(&self.base, url));
-        batch.settle(results, PROVISION, own_queue.as_ref(), self.settings.fleet.continuation_delay_seconds).await;
-        let report = Report::new(JOB, false, batch.items, unit_count, batch.failed_units);
-        Ok(report.with_failed_records(batch.failed_records))
-    }
-
-    async fn unit(
+    /// Sends the planned batches of one unit: the run's credential staged, commands sent and
+    /// tracked, the staged copy removed once nothing runs.
+    async fn send(
         &self,
-        unit: &UnitRequest,
-        session: Result<std::sync::Arc<AccountSession>, Failure>,
-        credential: &OnceCell<Result<Credential, Failure>>,
-        request: &ProvisionRequest,
-        deadline: Option<Instant>,
-    ) -> UnitResult {
+        unit: &Unit<ArcWork>,
+        ssm: &aws_sdk_ssm::Client,
+        batches: &[Batch],
+        credential: &RunCredential,
+        budget: &Budget,
+    ) -> Vec<Item> {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
-        let fail = |reason: Failure| {
-            tracing::warn!(account_id, region, %reason, "work unit failed");
-            item(account_id, region, "*", Status::Failed, None, reason.to_string())
-        };
-        if spent(deadline) {
-            return Ok(vec![item(account_id, region, "*", Status::Skipped, None, UNIT_DEFERRED.into())]);
-        }
-        let session = session.map_err(fail)?;
-        if let Some(skipped) = region_not_enabled(&session, account_id, region, "*", PROVISION).await {
-            return Ok(vec![skipped]);
-        }
-        let ssm = session.ssm(region);
-        let ec2 = session.ec2(region);
-        let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, unit.selection.ids.as_ref(), !request.force)
-            .await
-            .map_err(fail)?;
-        let fingerprint = self.settings.target.fingerprint();
-        let policy = Policy {
-            account_id,
-            region,
-            opt_out_tag: &self.settings.fleet.opt_out_tag,
-            force: request.force,
-            fingerprint: &fingerprint,
-            documents: &self.documents,
-        };
-        let planned = plan(&state, &unit.selection, &policy);
-        let mut items = planned.items;
-        if request.dry_run {
-            for batch in &planned.batches {
-                for id in &batch.instance_ids {
-                    let reason = format!("would send {} version {}", batch.document, batch.document_version);
-                    items.push(item(account_id, region, id, Status::Planned, None, reason));
-                }
-            }
-            return Ok(items);
-        }
-        let prefix = self.settings.arc.staged_credential_parameter.as_str();
-        items.extend(sweep_staged(&ssm, account_id, region, prefix).await);
-        if planned.batches.is_empty() {
-            return Ok(items);
-        }
-        let sent_ids = planned.batches.iter().flat_map(|b| b.instance_ids.iter().cloned());
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let reason = "deferred: the invocation's time budget is spent; the next run provisions it";
-            items.extend(sent_ids.map(|id| item(account_id, region, &id, Status::Skipped, None, reason.into())));
-            return Ok(items);
-        }
-        let credential = credential
-            .get_or_init(|| async {
-                let region = self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-                let own = self.identity.get().map(|i| i.account_id.clone()).unwrap_or_default();
-                obtain(&ssm_client(&self.base, &own, &region), &self.settings.target).await
-            })
-            .await;
+        let credential = credential.0.get_or_init(|| obtain(&self.secret_store, &self.settings.target)).await;
         let staged_until = match credential {
             Ok(credential) => credential.stage_until(SystemTime::now(), STAGED_LIFETIME),
             Err(_) => SystemTime::now(),
         };
-        let staged = staged_name(prefix, staged_until);
-        let staged = staged.as_str();
+        let staged = staged_name(&self.settings.arc.staged_credential_parameter, staged_until);
         let correlation_id = correlation_id(account_id, region);
-        let parameters = self.settings.target.parameters(account_id, staged, &correlation_id, request.force);
-        let comment = format!("mdc-connector arc-provisioner {fingerprint}");
-        // Track at most DEFAULT_TRACKING: later results come with the status-change events.
-        let cap = Instant::now() + DEFAULT_TRACKING;
+        let force = unit.work.force;
+        let parameters = self.settings.target.parameters(account_id, &staged, &correlation_id, force);
+        let comment = format!("mdc-connector arc-provisioner {}", self.settings.target.fingerprint());
         let run = UnitRun {
-            ssm: &ssm,
+            ssm,
             account_id,
             region,
-            staged,
+            staged: &staged,
             staged_until,
             settings: CommandSettings {
                 parameters: &parameters,
@@ -310,18 +164,121 @@ impl ArcProvisioner {
                 max_concurrency: &self.settings.arc.max_concurrency,
                 max_errors: &self.settings.arc.max_errors,
             },
-            until: deadline.map_or(cap, |d| d.min(cap)),
+            // Track at most DEFAULT_TRACKING: later results come with the status-change events.
+            until: budget.cap_instant(Instant::now() + DEFAULT_TRACKING),
         };
-        items.extend(run.apply(&planned.batches, credential.as_ref()).await);
+        run.apply(batches, credential.as_ref()).await
+    }
+}
+
+impl FleetJob for ArcProvisioner {
+    type Work = ArcWork;
+    type Shared = RunCredential;
+    const NAME: &'static str = JOB;
+    const ACTION: Action = PROVISION;
+    const DONE_TO_OWN: &'static str = "provisioned";
+
+    fn context(&self) -> &JobContext {
+        &self.context
+    }
+
+    fn fleet(&self) -> &Fleet {
+        &self.settings.fleet
+    }
+
+    fn excluded(&self) -> &BTreeSet<String> {
+        &self.settings.common.excluded_accounts
+    }
+
+    fn member_role(&self) -> &str {
+        &self.settings.arc.member_role
+    }
+
+    fn resource(_: &ArcWork) -> &str {
+        "*"
+    }
+
+    fn from_message(message: &UnitMessage) -> ArcWork {
+        let ids = message.instance_ids.clone().map(|ids| ids.into_iter().collect());
+        ArcWork { selection: Selection { ids, tag: None }, force: false, dry_run: message.dry_run }
+    }
+
+    async fn work(
+        &self,
+        unit: &Unit<ArcWork>,
+        session: &AccountSession,
+        credential: &RunCredential,
+        budget: &Budget,
+    ) -> Result<Vec<Item>, Failure> {
+        let (account_id, region, work) = (unit.account_id.as_str(), unit.region.as_str(), &unit.work);
+        let (ssm, ec2) = (session.ssm(region), session.ec2(region));
+        let ids = work.selection.ids.as_ref();
+        let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, ids, !work.force).await?;
+        let fingerprint = self.settings.target.fingerprint();
+        let policy = Policy {
+            account_id,
+            region,
+            opt_out_tag: &self.settings.fleet.opt_out_tag,
+            force: work.force,
+            fingerprint: &fingerprint,
+            documents: &self.documents,
+        };
+        let planned = plan(&state, &work.selection, &policy);
+        let mut items = planned.items;
+        if work.dry_run {
+            items.extend(would_send(account_id, region, &planned.batches));
+            return Ok(items);
+        }
+        let prefix = self.settings.arc.staged_credential_parameter.as_str();
+        items.extend(sweep_staged(&ssm, account_id, region, prefix).await);
+        if planned.batches.is_empty() {
+            return Ok(items);
+        }
+        if !budget.may_start() {
+            let reason = "deferred: the invocation's time budget is spent; the next run provisions it";
+            let ids = planned.batches.iter().flat_map(|b| b.instance_ids.iter());
+            items.extend(ids.map(|id| item(account_id, region, id, Status::Skipped, None, reason.into())));
+            return Ok(items);
+        }
+        items.extend(self.send(unit, &ssm, &planned.batches, credential, budget).await);
         Ok(items)
     }
 
+    async fn finish(&self, _: RunCredential, _: Path, _: &[Item]) -> Vec<Item> {
+        Vec::new()
+    }
+}
+
+/// The units of profile-scan's fixed instances, one per (account, region).
+fn fixed(instances: Vec<(String, String, String)>, dry_run: bool) -> Vec<Unit<ArcWork>> {
+    let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (account, region, id) in instances {
+        units.entry((account, region)).or_default().insert(id);
+    }
+    units
+        .into_iter()
+        .map(|((account_id, region), ids)| {
+            let selection = Selection { ids: Some(ids), tag: None };
+            Unit { account_id, region, work: ArcWork { selection, force: false, dry_run } }
+        })
+        .collect()
+}
+
+/// A dry run's items: the instances each batch would be sent to.
+fn would_send(account_id: &str, region: &str, batches: &[Batch]) -> Vec<Item> {
+    let mut items = Vec::new();
+    for batch in batches {
+        for id in &batch.instance_ids {
+            let reason = format!("would send {} version {}", batch.document, batch.document_version);
+            items.push(item(account_id, region, id, Status::Planned, None, reason));
+        }
+    }
+    items
+}
+
+impl ArcProvisioner {
     /// One instance's final status from a status-change event (forwarded from the member account).
-    async fn status_change(
-        &self,
-        event: &StatusEvent<'_>,
-        deadline: Option<Instant>,
-    ) -> Result<Report, InvocationError> {
+    async fn status_change(&self, event: &StatusEvent<'_>, budget: &Budget) -> Result<Report, InvocationError> {
         let StatusEvent { account_id, region, command_id, instance_id, document_name, status } = *event;
         let report = |item: Item| Report::new(JOB, false, vec![item], 1, 0);
         if !self.documents.values().any(|d| d == document_name) {
@@ -330,52 +287,54 @@ impl ArcProvisioner {
         }
         if !is_final(status) {
             let reason = format!("command {command_id} is {status}");
-            return Ok(report(item(account_id, region, instance_id, Status::Skipped, Some("in-progress"), reason)));
+            let in_progress = Some(Outcome::InProgress);
+            return Ok(report(item(account_id, region, instance_id, Status::Skipped, in_progress, reason)));
         }
         if let Some(reason) = self.rules().excludes(account_id, region) {
             let reason = reason.to_string();
             return Ok(report(item(account_id, region, instance_id, Status::Skipped, None, reason)));
         }
-        let sessions = self.sessions().await?;
+        let sessions = run::sessions(self).await?;
         let mut refused = Vec::new();
         if self.rules().members_only(&sessions, &[account_id.to_string()], instance_id, &mut refused).await.is_empty() {
             let failed = refused.iter().filter(|i| i.status == Status::Failed).count();
             return Ok(Report::new(JOB, false, refused, 1, failed));
         }
-        let session = match sessions.for_account(account_id).await {
-            Ok(session) => session,
-            Err(reason) => {
-                let failed = item(account_id, region, instance_id, Status::Failed, None, reason.to_string());
-                return Ok(Report::new(JOB, false, vec![failed], 1, 1));
-            }
+        let found = match sessions.for_account(account_id).await {
+            Ok(session) => read_final(&session.ssm(region), event, budget).await,
+            Err(reason) => Err(item(account_id, region, instance_id, Status::Failed, None, reason.to_string())),
         };
-        let ssm = session.ssm(region);
-        let mut last = None;
-        for attempt in 0..STATUS_EVENT_ATTEMPTS {
-            if attempt > 0 {
-                if spent(deadline) {
-                    break;
-                }
-                let wait = std::time::Duration::from_millis(500 << attempt);
-                let left = deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
-                tokio::time::sleep(wait.min(left)).await;
-            }
-            match invocation_result(&ssm, command_id, instance_id).await {
-                Ok(Some(outcome)) => {
-                    let found =
-                        item(account_id, region, instance_id, outcome.status, Some(outcome.name), outcome.reason);
-                    return Ok(report(found));
-                }
-                Ok(None) => last = None,
-                Err(e) => last = Some(e),
-            }
-        }
-        let reason = match last {
-            Some(e) => format!("command {command_id} ended {status}, but its result could not be read: {e}"),
-            None => format!("command {command_id} ended {status}, but SSM does not show the invocation yet"),
-        };
-        Ok(Report::new(JOB, false, vec![item(account_id, region, instance_id, Status::Failed, None, reason)], 1, 1))
+        Ok(match found {
+            Ok(found) => Report::new(JOB, false, vec![found], 1, 0),
+            Err(failed) => Report::new(JOB, false, vec![failed], 1, 1),
+        })
     }
+}
+
+/// The invocation's final result, asked [`STATUS_EVENT_ATTEMPTS`] times while SSM answers
+/// `InvocationDoesNotExist` (right after sending it can), never past the budget; the failure
+/// item when it cannot be read.
+async fn read_final(ssm: &aws_sdk_ssm::Client, event: &StatusEvent<'_>, budget: &Budget) -> Result<Item, Item> {
+    let StatusEvent { account_id, region, command_id, instance_id, status, .. } = *event;
+    let mut last = None;
+    for attempt in 0..STATUS_EVENT_ATTEMPTS {
+        if attempt > 0 {
+            if budget.spent() {
+                break;
+            }
+            budget.sleep(std::time::Duration::from_millis(500 << attempt)).await;
+        }
+        match invocation_result(ssm, command_id, instance_id).await {
+            Ok(Some(v)) => return Ok(item(account_id, region, instance_id, v.status, Some(v.name), v.reason)),
+            Ok(None) => last = None,
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = match last {
+        Some(e) => format!("command {command_id} ended {status}, but its result could not be read: {e}"),
+        None => format!("command {command_id} ended {status}, but SSM does not show the invocation yet"),
+    };
+    Err(item(account_id, region, instance_id, Status::Failed, None, reason))
 }
 
 /// An `EC2 Command Invocation Status-change Notification`, borrowed from the trigger.
@@ -392,16 +351,13 @@ struct StatusEvent<'a> {
 /// The report with arc-provisioner's coverage metrics for the metrics line: instances connected,
 /// managed by SSM, and not managed.
 fn with_metrics(report: Report) -> Report {
-    let count = |names: &[&str]| {
-        report.items.iter().filter(|i| i.outcome.as_deref().is_some_and(|o| names.contains(&o))).count()
-    };
+    use Outcome::*;
+    let count =
+        |names: &[Outcome]| report.items.iter().filter(|i| i.outcome.is_some_and(|o| names.contains(&o))).count();
     let metrics = vec![
-        ("ArcConnected", count(&["connected", "already-connected"])),
-        (
-            "InstancesManaged",
-            count(&["connected", "already-connected", "connected-elsewhere", "failed", "timed-out", "in-progress"]),
-        ),
-        ("InstancesNotManaged", count(&["not-managed"])),
+        ("ArcConnected", count(&[Connected, AlreadyConnected])),
+        ("InstancesManaged", count(&[Connected, AlreadyConnected, ConnectedElsewhere, Failed, TimedOut, InProgress])),
+        ("InstancesNotManaged", count(&[NotManaged])),
     ];
     report.with_metrics(metrics)
 }
@@ -431,15 +387,15 @@ mod tests {
     #[test]
     fn coverage_metrics_count_outcomes() {
         let outcome =
-            |o: Option<&str>, status: Status| item("111111111111", "eu-west-1", "i-1", status, o, String::new());
+            |o: Option<Outcome>, status: Status| item("111111111111", "eu-west-1", "i-1", status, o, String::new());
         let report = Report::new(
             JOB,
             false,
             vec![
-                outcome(Some("connected"), Status::Done),
-                outcome(Some("already-connected"), Status::Skipped),
-                outcome(Some("not-managed"), Status::Skipped),
-                outcome(Some("failed"), Status::Failed),
+                outcome(Some(Outcome::Connected), Status::Done),
+                outcome(Some(Outcome::AlreadyConnected), Status::Skipped),
+                outcome(Some(Outcome::NotManaged), Status::Skipped),
+                outcome(Some(Outcome::Failed), Status::Failed),
                 outcome(None, Status::Done),
             ],
             2,

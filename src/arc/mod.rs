@@ -21,5 +21,5 @@ mod state;
 pub mod trigger;
 
 pub use job::{ArcProvisioner, JOB};
-pub use settings::ArcSettings;
+pub use settings::{ArcSettings, VARIABLES};
 pub use trigger::{ArcTrigger, ReprovisionCommand, TagSelector};

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::report::Status;
+use crate::report::{Outcome as Name, Status};
 
 /// Prefix of the script's last output line.
 pub(crate) const RESULT_PREFIX: &str = "MDC_ARC_RESULT ";
@@ -22,9 +22,9 @@ pub(crate) struct ScriptResult {
 
 /// Final outcome of one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Outcome {
-    /// `connected`, `already-connected`, `connected-elsewhere`, `failed`, `timed-out`, `in-progress`.
-    pub name: &'static str,
+pub(crate) struct Verdict {
+    /// The report's outcome.
+    pub name: Name,
     /// Report status.
     pub status: Status,
     /// Operator-facing reason.
@@ -47,43 +47,43 @@ pub(crate) fn is_settled(result: &ScriptResult) -> bool {
 }
 
 /// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
-pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Outcome {
+pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Verdict {
     let result = parse_result(output);
-    let make = |name, status, reason: String| Outcome { name, status, reason };
+    let make = |name, status, reason: String| Verdict { name, status, reason };
     match (status, result) {
         ("TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut", _) => make(
-            "timed-out",
+            Name::TimedOut,
             Status::Failed,
             format!("command {command_id} {status}: the instance did not finish in time; the next run retries"),
         ),
         ("Success" | "Failed", Some(r)) => match r.status.as_str() {
-            "connected" => make("connected", Status::Done, format!("connected to Azure Arc in {}", r.detail)),
+            "connected" => make(Name::Connected, Status::Done, format!("connected to Azure Arc in {}", r.detail)),
             "already-connected" => {
-                make("already-connected", Status::Skipped, format!("already connected to Azure Arc in {}", r.detail))
+                make(Name::AlreadyConnected, Status::Skipped, format!("already connected to Azure Arc in {}", r.detail))
             }
             "connected-elsewhere" => make(
-                "connected-elsewhere",
+                Name::ConnectedElsewhere,
                 Status::Skipped,
                 format!(
                     "agent connected to {}, not the configured target; left unchanged (reprovision with force to move it)",
                     r.detail
                 ),
             ),
-            _ => make("failed", Status::Failed, failure(command_id, &r)),
+            _ => make(Name::Failed, Status::Failed, failure(command_id, &r)),
         },
         ("Success", None) => make(
-            "failed",
+            Name::Failed,
             Status::Failed,
             format!(
                 "command {command_id} succeeded without a result line: is the document the connector's current one?"
             ),
         ),
         ("Failed", None) => make(
-            "failed",
+            Name::Failed,
             Status::Failed,
             format!("command {command_id} failed with exit code {response_code} before reporting a result"),
         ),
-        (other, _) => make("failed", Status::Failed, format!("command {command_id} ended {other}")),
+        (other, _) => make(Name::Failed, Status::Failed, format!("command {command_id} ended {other}")),
     }
 }
 
@@ -113,13 +113,13 @@ mod tests {
 
     #[test]
     fn result_lines_map_to_outcomes() {
-        assert_eq!(outcome("c", "Success", 0, CONNECTED).name, "connected");
+        assert_eq!(outcome("c", "Success", 0, CONNECTED).name, Name::Connected);
         assert_eq!(outcome("c", "Success", 0, CONNECTED).status, Status::Done);
         let elsewhere = CONNECTED.replace("\"connected\",\"reason\"", "\"connected-elsewhere\",\"reason\"");
-        assert_eq!(outcome("c", "Success", 0, &elsewhere).name, "connected-elsewhere");
+        assert_eq!(outcome("c", "Success", 0, &elsewhere).name, Name::ConnectedElsewhere);
         let failed = "MDC_ARC_RESULT {\"status\":\"failed\",\"reason\":\"credential-unavailable\",\"detail\":\"/p\"}";
         let o = outcome("c", "Failed", 1, failed);
-        assert_eq!((o.name, o.status), ("failed", Status::Failed));
+        assert_eq!((o.name, o.status), (Name::Failed, Status::Failed));
         assert!(o.reason.contains("credential-unavailable (/p)"), "{}", o.reason);
         let unverified = failed.replace("credential-unavailable", "installer-unverified");
         assert!(outcome("c", "Failed", 1, &unverified).reason.contains("nothing was installed"));
@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn statuses_without_a_result() {
-        assert_eq!(outcome("c", "TimedOut", -1, "").name, "timed-out");
-        assert_eq!(outcome("c", "DeliveryTimedOut", -1, CONNECTED).name, "timed-out");
+        assert_eq!(outcome("c", "TimedOut", -1, "").name, Name::TimedOut);
+        assert_eq!(outcome("c", "DeliveryTimedOut", -1, CONNECTED).name, Name::TimedOut);
         assert!(outcome("c", "Failed", 127, "bash: x").reason.contains("exit code 127"));
         assert!(outcome("c", "Success", 0, "").reason.contains("without a result line"));
         assert_eq!(outcome("c", "Cancelled", -1, "").status, Status::Failed);

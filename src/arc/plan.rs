@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::outcome::{is_final, is_settled};
 use super::state::{LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
-use crate::report::{Item, Status};
+use crate::report::{Action, Item, Outcome, Status};
 
 /// SendCommand takes at most 50 instance ids.
 pub(crate) const MAX_IDS_PER_COMMAND: usize = 50;
 /// Report action of every arc-provisioner item.
-pub(crate) const PROVISION: &str = "provision";
+pub(crate) const PROVISION: Action = Action::Provision;
 
 /// Which instances of a unit a run covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub(crate) struct Plan {
 
 /// Plans one unit.
 pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
-    let item = |id: &str, status: Status, outcome: Option<&str>, reason: String| {
+    let item = |id: &str, status: Status, outcome: Option<Outcome>, reason: String| {
         Item::new(policy.account_id, policy.region, id, PROVISION, status, reason).with_outcome(outcome)
     };
     let mut out = Plan::default();
@@ -93,7 +93,7 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
         }
         let Some(managed) = state.managed.get(id) else {
             let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
-            out.items.push(item(id, Status::Skipped, Some("not-managed"), reason));
+            out.items.push(item(id, Status::Skipped, Some(Outcome::NotManaged), reason));
             continue;
         };
         if managed.ping_status != "Online" {
@@ -101,7 +101,7 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
                 "not managed now: the SSM agent is not reporting (ping status {}); check that it runs and reaches SSM",
                 managed.ping_status
             );
-            out.items.push(item(id, Status::Skipped, Some("not-managed"), reason));
+            out.items.push(item(id, Status::Skipped, Some(Outcome::NotManaged), reason));
             continue;
         }
         let Some(platform) = managed.platform else {
@@ -114,7 +114,7 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
                 "document {document} not found in {} {}: deploy cfn/member.yaml to this region",
                 policy.account_id, policy.region
             );
-            out.items.push(item(id, Status::Failed, Some("failed"), reason));
+            out.items.push(item(id, Status::Failed, Some(Outcome::Failed), reason));
             continue;
         };
         let last =
@@ -140,14 +140,14 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
 }
 
 /// Why a run of the current document version and target needs no new command, if it does not.
-fn settled(last: &LastRun, version: &str) -> Option<(&'static str, String)> {
+fn settled(last: &LastRun, version: &str) -> Option<(Outcome, String)> {
     if !is_final(&last.status) {
-        return Some(("in-progress", format!("command {} is still running", last.command_id)));
+        return Some((Outcome::InProgress, format!("command {} is still running", last.command_id)));
     }
     let result = last.result.as_ref().filter(|r| is_settled(r))?;
     Some(if result.status == "connected-elsewhere" {
         (
-            "connected-elsewhere",
+            Outcome::ConnectedElsewhere,
             format!(
                 "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
                 result.detail, last.command_id
@@ -155,7 +155,7 @@ fn settled(last: &LastRun, version: &str) -> Option<(&'static str, String)> {
         )
     } else {
         (
-            "already-connected",
+            Outcome::AlreadyConnected,
             format!("already connected to Azure Arc by command {} (document version {version})", last.command_id),
         )
     })
@@ -284,7 +284,7 @@ mod tests {
         assert!(reasons[2].contains("SSM agent is not reporting"), "{reasons:?}");
         assert!(reasons[3].contains("ConnectionLost"), "{reasons:?}");
         assert!(reasons[4].contains("opted out"), "{reasons:?}");
-        assert_eq!(plan.items.iter().filter(|i| i.outcome.as_deref() == Some("not-managed")).count(), 4);
+        assert_eq!(plan.items.iter().filter(|i| i.outcome == Some(Outcome::NotManaged)).count(), 4);
     }
 
     #[test]
@@ -307,7 +307,8 @@ mod tests {
         let plan = run(&state, &Selection::default(), false);
         assert_eq!(plan.batches.len(), 1);
         assert_eq!(plan.batches[0].instance_ids, vec!["i-00000002", "i-00000003", "i-00000004"]);
-        let outcomes: Vec<_> = plan.items.iter().map(|i| (i.resource_id.as_str(), i.outcome.as_deref())).collect();
+        let outcomes: Vec<_> =
+            plan.items.iter().map(|i| (i.resource_id.as_str(), i.outcome.map(Outcome::as_str))).collect();
         assert_eq!(
             outcomes,
             vec![

@@ -8,12 +8,12 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 
 use super::credential::Credential;
-use super::outcome::{Outcome, is_final, outcome, parse_result};
+use super::outcome::{Verdict, is_final, outcome, parse_result};
 use super::plan::Batch;
 use super::settings::CredentialMode;
 use crate::aws::error_code;
 use crate::error::Failure;
-use crate::report::Status;
+use crate::report::{Outcome, Status};
 
 /// How long a run tracks its commands at most (less when the invocation's deadline comes first).
 pub(crate) const DEFAULT_TRACKING: Duration = Duration::from_secs(600);
@@ -138,7 +138,7 @@ pub(crate) async fn track(
     command_id: &str,
     instance_ids: &[String],
     until: Instant,
-) -> HashMap<String, Outcome> {
+) -> HashMap<String, Verdict> {
     let mut pending: BTreeSet<String> = instance_ids.iter().cloned().collect();
     let mut done = HashMap::new();
     let mut delay = POLL.0;
@@ -169,7 +169,7 @@ pub(crate) async fn track(
                 "command {command_id} still running when the run ended; the SSM status-change event or the next run reports the result"
             ),
         };
-        done.insert(id, Outcome { name: "in-progress", status: Status::Done, reason });
+        done.insert(id, Verdict { name: Outcome::InProgress, status: Status::Done, reason });
     }
     done
 }
@@ -179,7 +179,7 @@ async fn final_invocations(
     ssm: &Client,
     command_id: &str,
     pending: &BTreeSet<String>,
-) -> Result<Vec<(String, Outcome)>, Failure> {
+) -> Result<Vec<(String, Verdict)>, Failure> {
     let mut pages = ssm.list_command_invocations().command_id(command_id).details(true).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
@@ -212,7 +212,7 @@ pub(crate) async fn invocation_result(
     ssm: &Client,
     command_id: &str,
     instance_id: &str,
-) -> Result<Option<Outcome>, Failure> {
+) -> Result<Option<Verdict>, Failure> {
     match ssm.get_command_invocation().command_id(command_id).instance_id(instance_id).send().await {
         Ok(out) => {
             let status = out.status().map(|s| s.as_str()).unwrap_or("Pending");

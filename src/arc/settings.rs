@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Common, Env, Fleet};
+use crate::config::{COMMON_VARIABLES, Common, Env, FLEET_VARIABLES, Fleet, Variable};
 use crate::error::ConfigError;
 use crate::validate::is_role_ref;
 
@@ -39,6 +39,197 @@ impl ArcSettings {
         Ok(ArcSettings { common: Common::read(&env)?, fleet: Fleet::read(&env)?, arc, target })
     }
 }
+
+/// `ARC_MEMBER_ROLE`.
+pub const MEMBER_ROLE: Variable = Variable {
+    name: "ARC_MEMBER_ROLE",
+    meaning: "role arc-provisioner assumes in member accounts (may send only the connector's documents)",
+    default: "`MdcConnectorProvisioningRole`",
+    accepted: "a role name or `path/name`",
+    example: "team/ProvisioningRole",
+    refused: &["bad role", "a;b"],
+};
+/// `ARC_TENANT_ID`.
+pub const TENANT_ID: Variable = Variable {
+    name: "ARC_TENANT_ID",
+    meaning: "Azure tenant",
+    default: "**required**",
+    accepted: "a GUID",
+    example: "11111111-2222-3333-4444-555555555555",
+    refused: &["not-a-guid", "$(reboot)"],
+};
+/// `ARC_SUBSCRIPTION_ID`.
+pub const SUBSCRIPTION_ID: Variable = Variable {
+    name: "ARC_SUBSCRIPTION_ID",
+    meaning: "Azure subscription",
+    default: "**required**",
+    accepted: "a GUID",
+    example: "aaaaaaaa-2222-3333-4444-555555555555",
+    refused: &["aaaaaaaa-2222-3333-4444", "`id`"],
+};
+/// `ARC_RESOURCE_GROUP`.
+pub const RESOURCE_GROUP: Variable = Variable {
+    name: "ARC_RESOURCE_GROUP",
+    meaning: "Azure resource group",
+    default: "**required**",
+    accepted: "1-90 letters, digits, `. _ ( ) -`",
+    example: "rg-(prod).arc",
+    refused: &["a;b", "a b"],
+};
+/// `ARC_LOCATION`.
+pub const LOCATION: Variable = Variable {
+    name: "ARC_LOCATION",
+    meaning: "Azure region",
+    default: "**required**",
+    accepted: "1-40 lowercase letters and digits (`westeurope`)",
+    example: "westeurope",
+    refused: &["West Europe", "a;b"],
+};
+/// `ARC_CLOUD`.
+pub const CLOUD: Variable = Variable {
+    name: "ARC_CLOUD",
+    meaning: "Azure cloud",
+    default: "`AzureCloud`",
+    accepted: "`AzureCloud`, `AzureUSGovernment`, `AzureChinaCloud`",
+    example: "AzureUSGovernment",
+    refused: &["AzureMoon"],
+};
+/// `ARC_CONNECTOR_ID`.
+pub const CONNECTOR_ID: Variable = Variable {
+    name: "ARC_CONNECTOR_ID",
+    meaning: "value of the `MDFCSecurityConnector` tag",
+    default: "**required**",
+    accepted: "a letter or digit, then up to 89 letters, digits, `. _ -`",
+    example: "mdc-connector-1",
+    refused: &["-leading", "a b"],
+};
+/// `ARC_SERVICE_PRINCIPAL_ID`.
+pub const SERVICE_PRINCIPAL_ID: Variable = Variable {
+    name: "ARC_SERVICE_PRINCIPAL_ID",
+    meaning: "application (client) id of the onboarding service principal",
+    default: "**required**",
+    accepted: "a GUID (the application id)",
+    example: "bbbbbbbb-2222-3333-4444-555555555555",
+    refused: &["client"],
+};
+/// `ARC_CREDENTIAL_PARAMETER`.
+pub const CREDENTIAL_PARAMETER: Variable = Variable {
+    name: "ARC_CREDENTIAL_PARAMETER",
+    meaning: "SecureString (management account, function's region) holding its secret; only the name is configuration",
+    default: "**required**",
+    accepted: "an SSM parameter name",
+    example: "/mdc-connector/arc/service-principal-secret",
+    refused: &["a b", "a;b"],
+};
+/// `ARC_CREDENTIAL_MODE`.
+pub const CREDENTIAL_MODE: Variable = Variable {
+    name: "ARC_CREDENTIAL_MODE",
+    meaning: "what member accounts receive: `access-token`, a Microsoft Entra access token for Azure Resource Manager that the function obtains once per invocation with the secret (client credentials; the secret never leaves the management account), or `service-principal-secret`, the secret itself (opt-in, for agents that cannot take a token; forced moves are then never made, as the connector tag cannot be checked)",
+    default: "`access-token`",
+    accepted: "`access-token` or `service-principal-secret`",
+    example: "service-principal-secret",
+    refused: &["secret"],
+};
+/// `ARC_AUTHORITY_HOST`.
+pub const AUTHORITY_HOST: Variable = Variable {
+    name: "ARC_AUTHORITY_HOST",
+    meaning: "Microsoft Entra authority tokens are asked from",
+    default: "the one of `ARC_CLOUD` (`https://login.microsoftonline.com`, `.us`, `login.chinacloudapi.cn`)",
+    accepted: "`https://host[:port]`, no path (TLS only)",
+    example: "https://login.microsoftonline.us",
+    refused: &["http://login.microsoftonline.com", "https://host/path"],
+};
+/// `ARC_STAGED_CREDENTIAL_PARAMETER`.
+pub const STAGED_CREDENTIAL_PARAMETER: Variable = Variable {
+    name: "ARC_STAGED_CREDENTIAL_PARAMETER",
+    meaning: "prefix of the SecureStrings the credential is staged in, one per run, member account and region (`<prefix>/<expiry>-<random>`, expiring after 20 minutes or with the token, whichever is first)",
+    default: "`/mdc-connector/arc/staged-onboarding-secret`",
+    accepted: "an SSM parameter name starting with `/`, different from `ARC_CREDENTIAL_PARAMETER`",
+    example: "/mdc-connector/arc/staged",
+    refused: &["no-slash", "/a b"],
+};
+/// `ARC_LINUX_DOCUMENT`.
+pub const LINUX_DOCUMENT: Variable = Variable {
+    name: "ARC_LINUX_DOCUMENT",
+    meaning: "the connector's SSM document for Linux",
+    default: "`MdcConnector-ArcOnboard-Linux`",
+    accepted: "3-128 letters, digits, `_ - .`",
+    example: "MdcConnector-ArcOnboard-Linux",
+    refused: &["ab", "a b"],
+};
+/// `ARC_WINDOWS_DOCUMENT`.
+pub const WINDOWS_DOCUMENT: Variable = Variable {
+    name: "ARC_WINDOWS_DOCUMENT",
+    meaning: "the connector's SSM document for Windows",
+    default: "`MdcConnector-ArcOnboard-Windows`",
+    accepted: "3-128 letters, digits, `_ - .`",
+    example: "MdcConnector-ArcOnboard-Windows",
+    refused: &["ab", "a;b"],
+};
+/// `ARC_PROXY_URL`.
+pub const PROXY_URL: Variable = Variable {
+    name: "ARC_PROXY_URL",
+    meaning: "proxy for the agent",
+    default: "none",
+    accepted: "`http(s)://host[:port]`, no credentials or path",
+    example: "http://proxy.corp.example:3128",
+    refused: &["ftp://x", "http://user:pw@proxy:8080"],
+};
+/// `ARC_PRIVATE_LINK_SCOPE`.
+pub const PRIVATE_LINK_SCOPE: Variable = Variable {
+    name: "ARC_PRIVATE_LINK_SCOPE",
+    meaning: "Azure Arc private link scope",
+    default: "none",
+    accepted: "`/subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.HybridCompute/privateLinkScopes/<name>`",
+    example: "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.HybridCompute/privateLinkScopes/pls-1",
+    refused: &["/subscriptions/x"],
+};
+/// `ARC_MAX_CONCURRENCY`.
+pub const MAX_CONCURRENCY: Variable = Variable {
+    name: "ARC_MAX_CONCURRENCY",
+    meaning: "SendCommand `MaxConcurrency`",
+    default: "`50`",
+    accepted: "a number, or a percentage from 1% to 100%",
+    example: "10%",
+    refused: &["0%", "101%", "%", "ten"],
+};
+/// `ARC_MAX_ERRORS`.
+pub const MAX_ERRORS: Variable = Variable {
+    name: "ARC_MAX_ERRORS",
+    meaning: "SendCommand `MaxErrors`",
+    default: "`100%`",
+    accepted: "a number, or a percentage from 1% to 100%",
+    example: "5",
+    refused: &["0%", "101%", "%"],
+};
+
+/// Every variable arc-provisioner reads.
+pub const VARIABLES: [Variable; 24] = [
+    COMMON_VARIABLES[0],
+    COMMON_VARIABLES[1],
+    FLEET_VARIABLES[0],
+    FLEET_VARIABLES[1],
+    FLEET_VARIABLES[2],
+    FLEET_VARIABLES[3],
+    MEMBER_ROLE,
+    TENANT_ID,
+    SUBSCRIPTION_ID,
+    RESOURCE_GROUP,
+    LOCATION,
+    CLOUD,
+    CONNECTOR_ID,
+    SERVICE_PRINCIPAL_ID,
+    CREDENTIAL_PARAMETER,
+    CREDENTIAL_MODE,
+    AUTHORITY_HOST,
+    STAGED_CREDENTIAL_PARAMETER,
+    LINUX_DOCUMENT,
+    WINDOWS_DOCUMENT,
+    PROXY_URL,
+    PRIVATE_LINK_SCOPE,
+    MAX_CONCURRENCY,
+    MAX_ERRORS,
+];
 
 /// Linux document when `ARC_LINUX_DOCUMENT` is not set (created by the member template).
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
@@ -180,46 +371,31 @@ impl ArcConfig {
     /// Reads the `ARC_*` variables.
     pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let d = ArcConfig::default();
-        let opt = |name: &'static str, ok: fn(&str) -> bool, expected: &str| env.single(name, ok, expected);
+        let opt = |variable: &Variable, ok: fn(&str) -> bool| env.single(variable, ok);
+        let is_staging_prefix = |n: &str| is_parameter_name(n) && n.starts_with('/');
         let config = ArcConfig {
-            member_role: opt("ARC_MEMBER_ROLE", is_role_ref, "a role name or path/name")?.unwrap_or(d.member_role),
-            tenant_id: opt("ARC_TENANT_ID", is_guid, "a GUID")?,
-            subscription_id: opt("ARC_SUBSCRIPTION_ID", is_guid, "a GUID")?,
-            resource_group: opt("ARC_RESOURCE_GROUP", is_resource_group, "1-90 letters, digits, . _ ( ) -")?,
-            location: opt("ARC_LOCATION", is_location, "an Azure region name such as westeurope")?,
-            cloud: opt("ARC_CLOUD", |c| CLOUDS.contains(&c), "AzureCloud, AzureUSGovernment or AzureChinaCloud")?
-                .unwrap_or(d.cloud),
-            connector_id: opt("ARC_CONNECTOR_ID", is_connector_id, "1-90 letters, digits, . _ -")?,
-            proxy_url: opt("ARC_PROXY_URL", is_proxy_url, "http(s)://host[:port] with no credentials or path")?,
-            private_link_scope: opt(
-                "ARC_PRIVATE_LINK_SCOPE",
-                is_private_link_scope,
-                "/subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.HybridCompute/privateLinkScopes/<name>",
-            )?,
-            service_principal_id: opt("ARC_SERVICE_PRINCIPAL_ID", is_guid, "a GUID (the application id)")?,
-            credential_parameter: opt("ARC_CREDENTIAL_PARAMETER", is_parameter_name, "an SSM parameter name")?,
-            staged_credential_parameter: opt(
-                "ARC_STAGED_CREDENTIAL_PARAMETER",
-                |n| is_parameter_name(n) && n.starts_with('/'),
-                "an SSM parameter name starting with /",
-            )?
-            .unwrap_or(d.staged_credential_parameter),
+            member_role: opt(&MEMBER_ROLE, is_role_ref)?.unwrap_or(d.member_role),
+            tenant_id: opt(&TENANT_ID, is_guid)?,
+            subscription_id: opt(&SUBSCRIPTION_ID, is_guid)?,
+            resource_group: opt(&RESOURCE_GROUP, is_resource_group)?,
+            location: opt(&LOCATION, is_location)?,
+            cloud: env.single(&CLOUD, |c| CLOUDS.contains(&c))?.unwrap_or(d.cloud),
+            connector_id: opt(&CONNECTOR_ID, is_connector_id)?,
+            proxy_url: opt(&PROXY_URL, is_proxy_url)?,
+            private_link_scope: opt(&PRIVATE_LINK_SCOPE, is_private_link_scope)?,
+            service_principal_id: opt(&SERVICE_PRINCIPAL_ID, is_guid)?,
+            credential_parameter: opt(&CREDENTIAL_PARAMETER, is_parameter_name)?,
+            staged_credential_parameter: opt(&STAGED_CREDENTIAL_PARAMETER, is_staging_prefix)?
+                .unwrap_or(d.staged_credential_parameter),
             credential_mode: env
-                .single(
-                    "ARC_CREDENTIAL_MODE",
-                    |m| CredentialMode::parse(m).is_some(),
-                    "access-token or service-principal-secret",
-                )?
+                .single(&CREDENTIAL_MODE, |m| CredentialMode::parse(m).is_some())?
                 .and_then(|m| CredentialMode::parse(&m))
                 .unwrap_or(d.credential_mode),
-            authority_host: opt("ARC_AUTHORITY_HOST", is_authority_host, "https://host[:port] with no path")?,
-            linux_document: opt("ARC_LINUX_DOCUMENT", is_document_name, "an SSM document name")?
-                .unwrap_or(d.linux_document),
-            windows_document: opt("ARC_WINDOWS_DOCUMENT", is_document_name, "an SSM document name")?
-                .unwrap_or(d.windows_document),
-            max_concurrency: opt("ARC_MAX_CONCURRENCY", is_rate, "a number or a percentage such as 10%")?
-                .unwrap_or(d.max_concurrency),
-            max_errors: opt("ARC_MAX_ERRORS", is_rate, "a number or a percentage such as 10%")?.unwrap_or(d.max_errors),
+            authority_host: opt(&AUTHORITY_HOST, is_authority_host)?,
+            linux_document: opt(&LINUX_DOCUMENT, is_document_name)?.unwrap_or(d.linux_document),
+            windows_document: opt(&WINDOWS_DOCUMENT, is_document_name)?.unwrap_or(d.windows_document),
+            max_concurrency: opt(&MAX_CONCURRENCY, is_rate)?.unwrap_or(d.max_concurrency),
+            max_errors: opt(&MAX_ERRORS, is_rate)?.unwrap_or(d.max_errors),
         };
         if config
             .credential_parameter
@@ -227,7 +403,7 @@ impl ArcConfig {
             .is_some_and(|c| c.trim_start_matches('/') == config.staged_credential_parameter.trim_start_matches('/'))
         {
             return Err(ConfigError::invalid(
-                "ARC_STAGED_CREDENTIAL_PARAMETER",
+                STAGED_CREDENTIAL_PARAMETER.name,
                 &config.staged_credential_parameter,
                 "must differ from ARC_CREDENTIAL_PARAMETER (staged copies are deleted after each run)",
             ));
@@ -241,14 +417,14 @@ impl ArcConfig {
             v.clone().ok_or_else(|| ConfigError::missing(name, "arc-provisioner"))
         };
         Ok(ArcTarget {
-            tenant_id: need("ARC_TENANT_ID", &self.tenant_id)?,
-            subscription_id: need("ARC_SUBSCRIPTION_ID", &self.subscription_id)?,
-            resource_group: need("ARC_RESOURCE_GROUP", &self.resource_group)?,
-            location: need("ARC_LOCATION", &self.location)?,
+            tenant_id: need(TENANT_ID.name, &self.tenant_id)?,
+            subscription_id: need(SUBSCRIPTION_ID.name, &self.subscription_id)?,
+            resource_group: need(RESOURCE_GROUP.name, &self.resource_group)?,
+            location: need(LOCATION.name, &self.location)?,
             cloud: self.cloud.clone(),
-            connector_id: need("ARC_CONNECTOR_ID", &self.connector_id)?,
-            service_principal_id: need("ARC_SERVICE_PRINCIPAL_ID", &self.service_principal_id)?,
-            credential_parameter: need("ARC_CREDENTIAL_PARAMETER", &self.credential_parameter)?,
+            connector_id: need(CONNECTOR_ID.name, &self.connector_id)?,
+            service_principal_id: need(SERVICE_PRINCIPAL_ID.name, &self.service_principal_id)?,
+            credential_parameter: need(CREDENTIAL_PARAMETER.name, &self.credential_parameter)?,
             credential_mode: self.credential_mode,
             authority_host: self.authority_host.clone(),
             proxy_url: self.proxy_url.clone().unwrap_or_default(),

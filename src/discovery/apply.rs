@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::budget::Budget;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
@@ -15,7 +17,7 @@ use super::plan::STACK_INSTANCE;
 use super::plan::{Batch, action};
 use super::state::{PermissionModel, StackSet};
 use crate::aws::{describe, error_code};
-use crate::report::{Item, Status};
+use crate::report::{Action, Item, Status};
 
 /// Reason given to batches still waiting when the budget ran out.
 pub const PENDING: &str = "pending: the StackSet stayed busy for the whole invocation; the next reconcile (daily, or the next Organizations event) retries it";
@@ -34,7 +36,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn action(self) -> &'static str {
+    fn action(self) -> Action {
         match self {
             Kind::Create => action::CREATE,
             Kind::Retry => action::RETRY,
@@ -54,7 +56,7 @@ pub(crate) struct Executor<'a> {
     /// Plan only.
     pub dry_run: bool,
     /// No operation is started (or waited for) after this.
-    pub deadline: Option<Instant>,
+    pub(crate) budget: &'a Budget,
     /// First wait between retries of a busy StackSet; doubles up to 32 times this.
     pub backoff: Duration,
 }
@@ -82,17 +84,37 @@ enum Ended {
 /// One (account, region) result of an operation: `ListStackSetOperationResults`.
 type Results = HashMap<(String, String), (String, String)>;
 
-impl Executor<'_> {
-    fn time_left(&self) -> bool {
-        self.deadline.is_none_or(|d| Instant::now() < d)
-    }
+/// What happened to one (account, region) of an operation.
+enum Verdict {
+    /// A final (or planned) outcome.
+    Is(Status, String),
+    /// StackSet work not finished yet: reported `skipped`, counted, checked again later.
+    Pending(String),
+}
 
+/// The items of a run of batches, and how many (account, region) are still pending.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// One item per (account, region).
+    pub(crate) items: Vec<Item>,
+    /// Items whose StackSet work is still pending.
+    pub(crate) pending: usize,
+}
+
+impl Applied {
+    pub(crate) fn extend(&mut self, other: Applied) {
+        self.items.extend(other.items);
+        self.pending += other.pending;
+    }
+}
+
+impl Executor<'_> {
     /// Runs the batches in order and returns one item per (account, region), each with its own
     /// outcome. An operation is `SUCCEEDED` unless its failure tolerance was exceeded (this one
     /// tolerates every failure), so the per-instance results are the truth: `StackSetOperation
     /// ResultSummary` "FAILED: The operation in the specified account and Region failed."
-    pub(crate) async fn run(&self, kind: Kind, batches: &[Batch]) -> Vec<Item> {
-        let mut items = Vec::new();
+    pub(crate) async fn run(&self, kind: Kind, batches: &[Batch]) -> Applied {
+        let mut items = Applied::default();
         if self.dry_run {
             for batch in batches {
                 let reason = format!(
@@ -101,7 +123,7 @@ impl Executor<'_> {
                     batch.accounts.len(),
                     batch.regions.len()
                 );
-                items.extend(each(kind, batch, |_, _| (Status::Planned, reason.clone())));
+                items.extend(each(kind, batch, |_, _| Verdict::Is(Status::Planned, reason.clone())));
             }
             return items;
         }
@@ -120,11 +142,11 @@ impl Executor<'_> {
             let op = match outcome {
                 Sent::Operation(op) => op,
                 Sent::Failed(reason) => {
-                    items.extend(each(kind, batch, |_, _| (Status::Failed, reason.clone())));
+                    items.extend(each(kind, batch, |_, _| Verdict::Is(Status::Failed, reason.clone())));
                     continue;
                 }
                 Sent::Pending => {
-                    items.extend(each(kind, batch, |_, _| (Status::Skipped, PENDING.to_string())));
+                    items.extend(each(kind, batch, |_, _| Verdict::Pending(PENDING.to_string())));
                     continue;
                 }
             };
@@ -138,13 +160,13 @@ impl Executor<'_> {
                     let reason = format!(
                         "pending: StackSet operation {op} is still RUNNING when the invocation's budget ended; the next reconcile checks it"
                     );
-                    items.extend(each(kind, batch, |_, _| (Status::Skipped, reason.clone())));
+                    items.extend(each(kind, batch, |_, _| Verdict::Pending(reason.clone())));
                     continue;
                 }
                 Ended::Unreadable(reason) => Err(reason),
             };
             items.extend(each(kind, batch, |account, region| match &results {
-                Err(reason) => (Status::Failed, format!("operation {op} sent; {reason}")),
+                Err(reason) => Verdict::Is(Status::Failed, format!("operation {op} sent; {reason}")),
                 Ok(results) => outcome_of(kind, &op, results.get(&(account.to_string(), region.to_string()))),
             }));
         }
@@ -155,7 +177,7 @@ impl Executor<'_> {
         let operation_id = operation_id(kind, batch);
         let mut wait = self.backoff;
         loop {
-            if !self.time_left() {
+            if self.budget.spent() {
                 return Sent::Pending;
             }
             let sent = self.send(kind, batch, &operation_id).await;
@@ -163,7 +185,7 @@ impl Executor<'_> {
                 Ok(op) => return Sent::Operation(op.clone()),
                 Err((Some("OperationInProgressException" | "StaleRequestException"), _)) => {
                     tracing::info!(stack_set = %self.stack_set.name, ?wait, "StackSet busy; retrying");
-                    self.sleep(wait).await;
+                    self.budget.sleep(wait).await;
                     wait = (wait * 2).min(self.backoff * 32);
                 }
                 Err((Some("OperationIdAlreadyExistsException"), _)) => return Sent::Operation(operation_id),
@@ -172,11 +194,6 @@ impl Executor<'_> {
         }
     }
 
-    /// Sleeps `wait`, but never past the deadline.
-    async fn sleep(&self, wait: Duration) {
-        let left = self.deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
-        tokio::time::sleep(wait.min(left)).await;
-    }
     async fn send(&self, kind: Kind, batch: &Batch, operation_id: &str) -> Result<String, (Option<String>, String)> {
         let preferences = StackSetOperationPreferences::builder()
             .region_concurrency_type(RegionConcurrencyType::Parallel)
@@ -245,9 +262,9 @@ impl Executor<'_> {
             };
             match status.as_deref() {
                 Some("SUCCEEDED" | "FAILED" | "STOPPED") | None => return Ended::Finished,
-                Some(_) if !self.time_left() => return Ended::Running,
+                Some(_) if self.budget.spent() => return Ended::Running,
                 Some(_) => {
-                    self.sleep(wait).await;
+                    self.budget.sleep(wait).await;
                     wait = (wait * 2).min(self.backoff * 8);
                 }
             }
@@ -318,34 +335,36 @@ fn past(kind: Kind) -> &'static str {
 }
 
 /// One item per (account, region) of a batch.
-fn each(kind: Kind, batch: &Batch, outcome: impl Fn(&str, &str) -> (Status, String)) -> Vec<Item> {
-    let mut items = Vec::new();
+fn each(kind: Kind, batch: &Batch, outcome: impl Fn(&str, &str) -> Verdict) -> Applied {
+    let mut applied = Applied::default();
     for account in &batch.accounts {
         for region in &batch.regions {
-            let (status, reason) = outcome(account, region);
-            items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason));
+            let (status, reason) = match outcome(account, region) {
+                Verdict::Is(status, reason) => (status, reason),
+                Verdict::Pending(reason) => {
+                    applied.pending += 1;
+                    (Status::Skipped, reason)
+                }
+            };
+            applied.items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason));
         }
     }
-    items
+    applied
 }
 
 /// The item for one (account, region) from its operation result.
-fn outcome_of(kind: Kind, op: &str, result: Option<&(String, String)>) -> (Status, String) {
+fn outcome_of(kind: Kind, op: &str, result: Option<&(String, String)>) -> Verdict {
     match result.map(|(status, reason)| (status.as_str(), reason.as_str())) {
-        Some(("SUCCEEDED", _)) => (Status::Done, format!("{} by StackSet operation {op}", past(kind))),
+        Some(("SUCCEEDED", _)) => Verdict::Is(Status::Done, format!("{} by StackSet operation {op}", past(kind))),
         Some((status @ ("FAILED" | "CANCELLED"), reason)) => {
             let reason = if reason.is_empty() { "no reason given" } else { reason };
-            (Status::Failed, format!("StackSet operation {op} {status} here: {reason}"))
+            Verdict::Is(Status::Failed, format!("StackSet operation {op} {status} here: {reason}"))
         }
-        Some((status, _)) => (
-            Status::Skipped,
-            format!("pending: StackSet operation {op} is {status} here; the next reconcile checks it"),
-        ),
-        None => (
-            Status::Skipped,
-            format!(
-                "pending: StackSet operation {op} has not reported this account and region yet; the next reconcile checks it"
-            ),
-        ),
+        Some((status, _)) => {
+            Verdict::Pending(format!("pending: StackSet operation {op} is {status} here; the next reconcile checks it"))
+        }
+        None => Verdict::Pending(format!(
+            "pending: StackSet operation {op} has not reported this account and region yet; the next reconcile checks it"
+        )),
     }
 }

@@ -35,6 +35,20 @@ pub enum OrgEvent {
     },
 }
 
+/// The `aws.organizations` event names [`classify`] acts on: the template's Organizations rule
+/// matches exactly these (`tests/contracts.rs`, `tests/script/test_contracts.py`).
+pub const ORGANIZATIONS_EVENTS: [&str; 7] = [
+    "CreateAccountResult",
+    "AcceptHandshake",
+    "AccountJoinedOrganization",
+    "AccountDepartedOrganization",
+    "MoveAccount",
+    "RemoveAccountFromOrganization",
+    "CloseAccount",
+];
+/// The `aws.controltower` event names [`classify`] acts on (the Control Tower rule's).
+pub const CONTROL_TOWER_EVENTS: [&str; 2] = ["CreateManagedAccount", "UpdateManagedAccount"];
+
 /// Reads the `detail` of an `aws.organizations` / `aws.controltower` CloudTrail event.
 pub fn classify(detail: &Value) -> OrgEvent {
     let name = detail.get("eventName").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -139,6 +153,20 @@ fn service_account(detail: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_the_listed_event_names_are_acted_on() {
+        let acted_on = |name: &str| {
+            let detail = serde_json::json!({"eventName": name});
+            !matches!(classify(&detail), OrgEvent::Ignored { reason } if reason.contains("needs no onboarding"))
+        };
+        for name in ORGANIZATIONS_EVENTS.iter().chain(&CONTROL_TOWER_EVENTS) {
+            assert!(acted_on(name), "{name} is listed but not classified");
+        }
+        for name in ["InviteAccountToOrganization", "CreateOrganizationalUnit", "LeaveOrganization", ""] {
+            assert!(!acted_on(name), "{name} is classified but not listed");
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -6,49 +6,65 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::CallAs;
 use serde_json::Value;
 
-use super::apply::{Executor, Kind};
+use super::apply::{Applied, Executor, Kind};
 use super::events::OrgEvent;
 use super::plan::{Rules, STACK_INSTANCE, action, plan};
 use super::read::Readers;
 use super::records::{publish, records};
 use super::settings::DiscoverySettings;
 use super::state::{Estate, ManagementStack, PermissionModel};
-use super::trigger::{DiscoveryTrigger, MAX_RECHECKS, parse};
-use crate::aws::organizations_client;
+use super::trigger::{DiscoveryTrigger, JOB, MAX_RECHECKS, parse};
+use crate::budget::Budget;
+use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
-use crate::queue::WorkQueue;
-use crate::report::{Item, Report, Status};
-use crate::sessions::Identity;
-
-/// Name of the job in reports.
-pub const JOB: &str = "account-discovery";
+use crate::report::{Action, Item, Report, Status};
 
 /// The job, built once at cold start.
 pub struct AccountDiscovery {
     pub(super) settings: DiscoverySettings,
-    pub(super) base: SdkConfig,
+    pub(super) context: JobContext,
+    /// CloudFormation of the function's own account (StackSets live in the management account).
+    pub(super) cfn: aws_sdk_cloudformation::Client,
+    events: aws_sdk_eventbridge::Client,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
+}
+
+/// A reconcile's report, and how many (account, region) it left with StackSet work pending.
+pub(super) struct Reconciled {
+    report: Report,
+    pending: usize,
 }
 
 impl AccountDiscovery {
     /// The job over validated settings (the StackSet is known).
     pub fn new(settings: DiscoverySettings, base: SdkConfig) -> Self {
-        AccountDiscovery { settings, base, backoff: Duration::from_secs(2) }
+        let cfn = aws_sdk_cloudformation::Client::new(&base);
+        let events = aws_sdk_eventbridge::Client::new(&base);
+        let context = JobContext::new(base, settings.work_queue_url.as_deref());
+        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2) }
     }
 
-    /// Handles one invocation payload.
+    /// Handles one invocation payload. `deadline` is when writes must have stopped.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
+        let budget = Budget::until(deadline);
         let dry = self.settings.common.dry_run;
-        let (report, recheck) = match parse(payload)? {
-            DiscoveryTrigger::Scheduled => (self.reconcile(None, dry, deadline).await?, 1),
-            DiscoveryTrigger::Reconcile(command) => (self.reconcile(None, dry || command.dry_run, deadline).await?, 1),
-            DiscoveryTrigger::Recheck { attempt } => (self.reconcile(None, dry, deadline).await?, attempt + 1),
-            DiscoveryTrigger::CustomResource(request) => return self.custom_resource(&request, deadline).await,
+        // Boxed: the futures are deep enough to overflow the binary's layout computation.
+        let (reconciled, recheck) = match parse(payload)? {
+            DiscoveryTrigger::Scheduled => (Box::pin(self.reconcile(None, dry, &budget)).await?, 1),
+            DiscoveryTrigger::Reconcile(command) => {
+                (Box::pin(self.reconcile(None, dry || command.dry_run, &budget)).await?, 1)
+            }
+            DiscoveryTrigger::Recheck { attempt } => (Box::pin(self.reconcile(None, dry, &budget)).await?, attempt + 1),
+            DiscoveryTrigger::CustomResource(request) => {
+                return Box::pin(self.custom_resource(&request, &budget)).await;
+            }
             DiscoveryTrigger::Organizations { event, detail_type, account } => match event {
                 OrgEvent::Joined { account_id, .. }
                 | OrgEvent::Moved { account_id }
-                | OrgEvent::Left { account_id, .. } => (self.reconcile(Some(account_id), dry, deadline).await?, 1),
+                | OrgEvent::Left { account_id, .. } => {
+                    (Box::pin(self.reconcile(Some(account_id), dry, &budget)).await?, 1)
+                }
                 OrgEvent::Ignored { reason } => {
                     let account = account.unwrap_or_else(|| "*".into());
                     let reason = format!("{detail_type}: {reason}");
@@ -57,62 +73,39 @@ impl AccountDiscovery {
                 }
             },
         };
-        Ok(self.recheck_later(report, recheck).await)
+        Ok(self.recheck_later(reconciled, recheck).await)
+    }
+
+    /// `CallAs` of every StackSet call.
+    pub(super) fn call_as(&self) -> CallAs {
+        if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue }
+    }
+
+    /// StackSet and organization reads with the job's clients.
+    pub(super) fn readers(&self) -> Readers<'_> {
+        Readers { cfn: &self.cfn, org: self.context.organizations(), call_as: self.call_as() }
     }
 
     /// Reconciles the whole organization, or one account.
-    pub async fn reconcile(
+    async fn reconcile(
         &self,
         only: Option<String>,
         dry_run: bool,
-        deadline: Option<Instant>,
-    ) -> Result<Report, InvocationError> {
-        let (name, regions) = (self.settings.stackset_name.as_str(), self.settings.stackset_regions.as_slice());
-        let identity = Identity::discover(&self.base).await.map_err(InvocationError::Identity)?;
-        let cfn = aws_sdk_cloudformation::Client::new(&self.base);
-        let org = organizations_client(&self.base);
-        let call_as = if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
-        let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
-        let fail = |reason: Failure| Report::new(JOB, dry_run, vec![unit_failure(name, reason.to_string())], 1, 1);
-
-        // The management account is the organization's, not necessarily the caller's: with
-        // STACKSET_CALL_AS=DELEGATED_ADMIN the function runs in a member account.
-        let management = match readers.management_account().await {
-            Ok(found) => found.unwrap_or_else(|| identity.account_id.clone()),
-            Err(reason) => return Ok(fail(reason)),
-        };
-        let stack_set = match readers.stack_set(name).await {
-            Ok(s) => s,
-            Err(reason) => return Ok(fail(reason)),
-        };
-        let mut items = Vec::new();
-        if stack_set.model == PermissionModel::ServiceManaged {
-            match self.organizations_access(&readers, dry_run).await {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => {}
-                Err(reason) => return Ok(fail(reason)),
+        budget: &Budget,
+    ) -> Result<Reconciled, InvocationError> {
+        let name = self.settings.stackset_name.as_str();
+        let own = self.context.identity().await?.account_id.clone();
+        let readers = self.readers();
+        let (estate, mut items) = match self.estate(&readers, only.as_deref(), &own, dry_run).await {
+            Ok(read) => read,
+            Err(reason) => {
+                let report = Report::new(JOB, dry_run, vec![unit_failure(name, reason.to_string())], 1, 1);
+                return Ok(Reconciled { report, pending: 0 });
             }
-        }
-        let instances = match readers.instances(name).await {
-            Ok(i) => i,
-            Err(reason) => return Ok(fail(reason)),
         };
-        let accounts = match readers.accounts(stack_set.model == PermissionModel::ServiceManaged).await {
-            Ok(a) => a,
-            Err(reason) => return Ok(fail(reason)),
-        };
-        let management_stack = match only.as_deref() {
-            Some(a) if a != management => ManagementStack::NotChecked("the event is about another account".into()),
-            _ if identity.account_id != management => ManagementStack::NotChecked(format!(
-                "this function runs in {}, a delegated administrator, and cannot read the management account's stacks",
-                identity.account_id
-            )),
-            _ => self.management_stack(&readers, name, &management).await,
-        };
-        let estate = Estate { stack_set, instances, accounts, management: management.clone(), management_stack };
         let only_list = only.map(|a| vec![a]);
         let rules = Rules {
-            regions,
+            regions: &self.settings.stackset_regions,
             excluded: &self.settings.common.excluded_accounts,
             retry_failed: self.settings.retry_failed,
             remove_departed: self.settings.remove_departed,
@@ -126,24 +119,69 @@ impl AccountDiscovery {
             let reason = "not an account of the organization and no stack instance: nothing to do";
             planned.findings.push(Item::new(&only[0], "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason));
         }
-        let executor =
-            Executor { cfn: &cfn, stack_set: &estate.stack_set, call_as, dry_run, deadline, backoff: self.backoff };
-        items.extend(planned.findings);
-        items.extend(executor.run(Kind::Create, &planned.create).await);
-        items.extend(executor.run(Kind::Retry, &planned.retry).await);
-        items.extend(executor.run(Kind::Remove, &planned.remove).await);
-        let records = records(&items, &management, name, &self.settings.common.excluded_accounts);
-        if let (Some(bus), false) = (&self.settings.event_bus, dry_run || records.is_empty()) {
-            let client = aws_sdk_eventbridge::Client::new(&self.base);
-            let (status, reason) = match publish(&client, bus, &records).await {
-                Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),
-                Err(reason) => (Status::Failed, reason.to_string()),
-            };
-            items.push(Item::new(&identity.account_id, "*", bus, "publish-records", status, reason));
-        }
+        let executor = Executor {
+            cfn: &self.cfn,
+            stack_set: &estate.stack_set,
+            call_as: self.call_as(),
+            dry_run,
+            budget,
+            backoff: self.backoff,
+        };
+        let mut applied = Applied { items: std::mem::take(&mut planned.findings), pending: planned.pending };
+        applied.extend(executor.run(Kind::Create, &planned.create).await);
+        applied.extend(executor.run(Kind::Retry, &planned.retry).await);
+        applied.extend(executor.run(Kind::Remove, &planned.remove).await);
+        items.extend(applied.items);
+        items.extend(self.publish_records(&items, &estate.management, &own, dry_run).await);
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
-        tracing::info!(stack_set = name, operations, "reconcile done");
-        Ok(Report::new(JOB, dry_run, items, 1, 0))
+        tracing::info!(stack_set = name, operations, pending = applied.pending, "reconcile done");
+        Ok(Reconciled { report: Report::new(JOB, dry_run, items, 1, 0), pending: applied.pending })
+    }
+
+    /// What a reconcile plans from: the StackSet, its instances, the organization's accounts and
+    /// the management account's member template; plus the item of trusted access activated.
+    async fn estate(
+        &self,
+        readers: &Readers<'_>,
+        only: Option<&str>,
+        own: &str,
+        dry_run: bool,
+    ) -> Result<(Estate, Vec<Item>), Failure> {
+        let name = self.settings.stackset_name.as_str();
+        // The management account is the organization's, not necessarily the caller's: with
+        // STACKSET_CALL_AS=DELEGATED_ADMIN the function runs in a member account.
+        let management = readers.management_account().await?.unwrap_or_else(|| own.to_string());
+        let stack_set = readers.stack_set(name).await?;
+        let service_managed = stack_set.model == PermissionModel::ServiceManaged;
+        let mut items = Vec::new();
+        if service_managed && let Some(item) = self.organizations_access(readers, dry_run).await? {
+            items.push(item);
+        }
+        let instances = readers.instances(name).await?;
+        let accounts = readers.accounts(service_managed).await?;
+        let management_stack = match only {
+            Some(a) if a != management => ManagementStack::NotChecked("the event is about another account".into()),
+            _ if own != management => ManagementStack::NotChecked(format!(
+                "this function runs in {own}, a delegated administrator, and cannot read the management account's stacks"
+            )),
+            _ => self.management_stack(readers, name, &management).await,
+        };
+        Ok((Estate { stack_set, instances, accounts, management, management_stack }, items))
+    }
+
+    /// Publishes the member-connector records of the accounts this run onboarded; the item saying
+    /// so (none for a dry run, without a bus, or with nothing to publish).
+    async fn publish_records(&self, items: &[Item], management: &str, own: &str, dry_run: bool) -> Option<Item> {
+        let name = self.settings.stackset_name.as_str();
+        let records = records(items, management, name, &self.settings.common.excluded_accounts);
+        let (Some(bus), false) = (&self.settings.event_bus, dry_run || records.is_empty()) else {
+            return None;
+        };
+        let (status, reason) = match publish(&self.events, bus, &records).await {
+            Ok(n) => (Status::Done, format!("published {n} member-connector records to {bus}")),
+            Err(reason) => (Status::Failed, reason.to_string()),
+        };
+        Some(Item::new(own, "*", bus, Action::PublishRecords, status, reason))
     }
 }
 
@@ -187,7 +225,7 @@ impl AccountDiscovery {
             )));
         }
         let item = |status: Status, reason: &str| {
-            Item::new("*", "*", "organizations-access", "activate-organizations-access", status, reason)
+            Item::new("*", "*", "organizations-access", Action::ActivateOrganizationsAccess, status, reason)
         };
         if dry_run {
             return Ok(Some(item(Status::Planned, "would activate organizations access for StackSets")));
@@ -211,12 +249,11 @@ pub(crate) const RECHECK_DELAY_SECONDS: i32 = 300;
 impl AccountDiscovery {
     /// When StackSet work is still pending and the function has a work queue, sends itself a
     /// delayed re-check (minutes, not the next daily run), at most [`MAX_RECHECKS`] in a row.
-    async fn recheck_later(&self, mut report: Report, attempt: u32) -> Report {
-        let pending = report.items.iter().any(|i| i.status == Status::Skipped && i.reason.starts_with("pending"));
-        let (Some(url), true, false) = (&self.settings.work_queue_url, pending, report.dry_run) else {
+    async fn recheck_later(&self, reconciled: Reconciled, attempt: u32) -> Report {
+        let Reconciled { mut report, pending } = reconciled;
+        let (Some(queue), true, false) = (self.context.own_queue(), pending > 0, report.dry_run) else {
             return report;
         };
-        let queue = WorkQueue::new(&self.base, url);
         let (status, reason) = if attempt > MAX_RECHECKS {
             (Status::Skipped, format!("pending work left to the daily reconcile after {MAX_RECHECKS} re-checks"))
         } else {
@@ -230,7 +267,7 @@ impl AccountDiscovery {
                 None => return report,
             }
         };
-        report.items.push(Item::new("*", "*", queue.name(), "recheck", status, reason));
+        report.items.push(Item::new("*", "*", queue.name(), Action::Recheck, status, reason));
         Report::new(JOB, report.dry_run, report.items, report.summary.work_units, report.summary.failed_work_units)
     }
 }
@@ -239,5 +276,5 @@ impl AccountDiscovery {
 pub(crate) const ACCESS_ERROR: &str = "You must enable organizations access to operate a service managed stack set";
 
 fn unit_failure(stack_set: &str, reason: String) -> Item {
-    Item::new("*", "*", stack_set, "reconcile", Status::Failed, reason)
+    Item::new("*", "*", stack_set, Action::Reconcile, Status::Failed, reason)
 }

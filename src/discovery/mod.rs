@@ -20,6 +20,6 @@ mod teardown;
 pub mod trigger;
 
 pub use apply::PENDING;
-pub use job::{AccountDiscovery, JOB};
-pub use settings::{DEFAULT_MANAGEMENT_STACK, DiscoverySettings};
-pub use trigger::{DiscoveryTrigger, ReconcileCommand};
+pub use job::AccountDiscovery;
+pub use settings::{DEFAULT_MANAGEMENT_STACK, DiscoverySettings, VARIABLES};
+pub use trigger::{DiscoveryTrigger, JOB, ReconcileCommand};

@@ -4,18 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::state::{Estate, ManagementStack, PermissionModel};
-use crate::report::{Item, Status};
+use crate::report::{Action, Item, Status};
 
 /// Report actions.
 pub(crate) mod action {
+    use crate::report::Action;
     /// Create stack instances.
-    pub(crate) const CREATE: &str = "create-stack-instances";
+    pub(crate) const CREATE: Action = Action::CreateStackInstances;
     /// Re-deploy instances that are outdated or failed.
-    pub(crate) const RETRY: &str = "update-stack-instances";
+    pub(crate) const RETRY: Action = Action::UpdateStackInstances;
     /// Delete instances of accounts that left.
-    pub(crate) const REMOVE: &str = "delete-stack-instances";
+    pub(crate) const REMOVE: Action = Action::DeleteStackInstances;
     /// Check only.
-    pub(crate) const CHECK: &str = "check";
+    pub(crate) const CHECK: Action = Action::Check;
 }
 
 /// One StackSet operation: these accounts in these regions.
@@ -40,6 +41,8 @@ pub(crate) struct Plan {
     pub remove: Vec<Batch>,
     /// Findings that need no write.
     pub findings: Vec<Item>,
+    /// Findings whose StackSet work is still running (checked again later).
+    pub pending: usize,
 }
 
 /// Configuration the planner needs.
@@ -114,16 +117,19 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
                     Status::Skipped,
                     "stack instance is CURRENT".into(),
                 )),
-                Some(i) if in_flight(i) => out.findings.push(item(
-                    &account.id,
-                    region,
-                    action::CHECK,
-                    Status::Skipped,
-                    format!(
-                        "pending: a StackSet operation on this instance is {}; the next reconcile checks it",
-                        i.detailed_status.as_deref().unwrap_or("running")
-                    ),
-                )),
+                Some(i) if in_flight(i) => {
+                    out.pending += 1;
+                    out.findings.push(item(
+                        &account.id,
+                        region,
+                        action::CHECK,
+                        Status::Skipped,
+                        format!(
+                            "pending: a StackSet operation on this instance is {}; the next reconcile checks it",
+                            i.detailed_status.as_deref().unwrap_or("running")
+                        ),
+                    ));
+                }
                 Some(_) if rules.retry_failed => {
                     retry.entry(account.id.clone()).or_default().insert(region.clone());
                 }
@@ -226,7 +232,7 @@ pub(crate) fn batches(wanted: BTreeMap<String, BTreeSet<String>>, parent: &BTree
 /// Resource id of stack-instance items.
 pub(crate) const STACK_INSTANCE: &str = "stack-instance";
 
-fn item(account: &str, region: &str, action: &str, status: Status, reason: String) -> Item {
+fn item(account: &str, region: &str, action: Action, status: Status, reason: String) -> Item {
     Item::new(account, region, STACK_INSTANCE, action, status, reason)
 }
 

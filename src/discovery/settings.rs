@@ -2,10 +2,98 @@
 //! at cold start without it) and how it is managed. Read once at cold start; only these variables
 //! are read.
 
-use crate::config::{Common, Env};
+use crate::config::{COMMON_VARIABLES, Common, Env, Variable, WORK_QUEUE_URL};
 use crate::error::ConfigError;
 use crate::queue::is_queue_url;
 use crate::validate::is_region;
+
+/// `STACKSET_NAME`.
+pub(crate) const STACKSET_NAME: Variable = Variable {
+    name: "STACKSET_NAME",
+    meaning: "the onboarding StackSet",
+    default: "**required**",
+    accepted: "a letter, then letters, digits and hyphens, at most 128",
+    example: "mdc-connector-members",
+    refused: &["1bad", "a_b", "a b"],
+};
+/// `STACKSET_REGIONS`.
+pub(crate) const STACKSET_REGIONS: Variable = Variable {
+    name: "STACKSET_REGIONS",
+    meaning: "regions the StackSet deploys to",
+    default: "**required**",
+    accepted: "comma-separated region names",
+    example: "eu-west-1,us-east-1",
+    refused: &["mars-1", ","],
+};
+/// `STACKSET_RETRY_FAILED`.
+pub(crate) const STACKSET_RETRY_FAILED: Variable = Variable {
+    name: "STACKSET_RETRY_FAILED",
+    meaning: "re-deploy `OUTDATED`, `INOPERABLE` or failed instances (`UpdateStackInstances`)",
+    default: "`false`",
+    accepted: "boolean",
+    example: "true",
+    refused: &["sometimes"],
+};
+/// `STACKSET_REMOVE_DEPARTED`.
+pub(crate) const STACKSET_REMOVE_DEPARTED: Variable = Variable {
+    name: "STACKSET_REMOVE_DEPARTED",
+    meaning: "remove the instances of accounts that left the organization from the StackSet (self-managed StackSets; the stacks, and so the instance role and profile, are retained in the account; suspended accounts are never written)",
+    default: "`false`",
+    accepted: "boolean",
+    example: "true",
+    refused: &["2"],
+};
+/// `STACKSET_CALL_AS`.
+pub(crate) const STACKSET_CALL_AS: Variable = Variable {
+    name: "STACKSET_CALL_AS",
+    meaning: "`DELEGATED_ADMIN` when running in a StackSets delegated administrator account",
+    default: "`SELF`",
+    accepted: "`SELF` or `DELEGATED_ADMIN`",
+    example: "DELEGATED_ADMIN",
+    refused: &["ROOT", "self"],
+};
+/// `STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS`.
+pub(crate) const STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS: Variable = Variable {
+    name: "STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS",
+    meaning: "activate organizations (trusted) access for a service-managed StackSet when it is off (otherwise the run fails with the remediation)",
+    default: "`false`",
+    accepted: "boolean; not `true` with `STACKSET_CALL_AS=DELEGATED_ADMIN` (only the management account can activate it)",
+    example: "false",
+    refused: &["on"],
+};
+/// `MANAGEMENT_STACK_NAME`.
+pub(crate) const MANAGEMENT_STACK_NAME: Variable = Variable {
+    name: "MANAGEMENT_STACK_NAME",
+    meaning: "the member template's plain stack in the management account, reported on",
+    default: "`mdc-connector-member`",
+    accepted: "a stack name",
+    example: "mdc-connector-member",
+    refused: &["1stack", "a b"],
+};
+/// `CONNECTOR_EVENT_BUS`.
+pub(crate) const EVENT_BUS: Variable = Variable {
+    name: "CONNECTOR_EVENT_BUS",
+    meaning: "EventBridge bus that receives member-connector records",
+    default: "none (no records)",
+    accepted: "a bus name or ARN: letters, digits, `. - _ / :`",
+    example: "mdc-connector-records",
+    refused: &["bus with spaces", "a;b"],
+};
+
+/// Every variable account-discovery reads.
+pub const VARIABLES: [Variable; 11] = [
+    COMMON_VARIABLES[0],
+    COMMON_VARIABLES[1],
+    WORK_QUEUE_URL,
+    STACKSET_NAME,
+    STACKSET_REGIONS,
+    STACKSET_RETRY_FAILED,
+    STACKSET_REMOVE_DEPARTED,
+    STACKSET_CALL_AS,
+    STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS,
+    MANAGEMENT_STACK_NAME,
+    EVENT_BUS,
+];
 
 /// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
 pub const DEFAULT_MANAGEMENT_STACK: &str = "mdc-connector-member";
@@ -62,34 +150,21 @@ impl DiscoverySettings {
     /// Reads the settings through `lookup`; `STACKSET_NAME` and `STACKSET_REGIONS` are required.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
-        let stack_name = "a StackSet name: a letter, then letters, digits and hyphens, at most 128";
+        let required = |name: &'static str| ConfigError::missing(name, "account-discovery");
+        let call_as = env.single(&STACKSET_CALL_AS, |v| v == "SELF" || v == "DELEGATED_ADMIN")?;
         let settings = DiscoverySettings {
             common: Common::read(&env)?,
-            stackset_name: env
-                .single("STACKSET_NAME", is_stack_name, stack_name)?
-                .ok_or_else(|| ConfigError::missing("STACKSET_NAME", "account-discovery"))?,
-            stackset_regions: env
-                .list("STACKSET_REGIONS", is_region, "a region name such as eu-west-1")?
-                .ok_or_else(|| ConfigError::missing("STACKSET_REGIONS", "account-discovery"))?,
-            retry_failed: env.boolean("STACKSET_RETRY_FAILED", false)?,
-            remove_departed: env.boolean("STACKSET_REMOVE_DEPARTED", false)?,
-            delegated_admin: match env.get("STACKSET_CALL_AS").as_deref() {
-                None | Some("SELF") => false,
-                Some("DELEGATED_ADMIN") => true,
-                Some(other) => {
-                    return Err(ConfigError::invalid("STACKSET_CALL_AS", other, "expected SELF or DELEGATED_ADMIN"));
-                }
-            },
-            activate_organizations_access: env.boolean("STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS", false)?,
+            stackset_name: env.single(&STACKSET_NAME, is_stack_name)?.ok_or_else(|| required(STACKSET_NAME.name))?,
+            stackset_regions: env.list(&STACKSET_REGIONS, is_region)?.ok_or_else(|| required(STACKSET_REGIONS.name))?,
+            retry_failed: env.boolean(&STACKSET_RETRY_FAILED, false)?,
+            remove_departed: env.boolean(&STACKSET_REMOVE_DEPARTED, false)?,
+            delegated_admin: call_as.as_deref() == Some("DELEGATED_ADMIN"),
+            activate_organizations_access: env.boolean(&STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS, false)?,
             management_stack_name: env
-                .single("MANAGEMENT_STACK_NAME", is_stack_name, "a stack name")?
+                .single(&MANAGEMENT_STACK_NAME, is_stack_name)?
                 .unwrap_or_else(|| DEFAULT_MANAGEMENT_STACK.into()),
-            event_bus: env.single(
-                "CONNECTOR_EVENT_BUS",
-                is_bus,
-                "an EventBridge bus name or ARN (letters, digits, . - _ / :)",
-            )?,
-            work_queue_url: env.single("WORK_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
+            event_bus: env.single(&EVENT_BUS, is_bus)?,
+            work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
         };
         if settings.delegated_admin && settings.activate_organizations_access {
             // ActivateOrganizationsAccess is the management account's action; a delegated

@@ -15,21 +15,19 @@
 //! stack's deletion stops, and `sam delete` again continues where this one left off.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
+use aws_sdk_cloudformation::types::CallAs;
 use serde_json::json;
 
 use super::apply::{Executor, Kind};
-use super::job::{AccountDiscovery, JOB};
+use super::job::AccountDiscovery;
 use super::plan::{STACK_INSTANCE, action, batches};
-use super::read::Readers;
 use super::state::PermissionModel;
-use aws_sdk_cloudformation::types::CallAs;
-
-use crate::aws::organizations_client;
+use super::trigger::JOB;
+use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::event::CustomResourceRequest;
-use crate::report::{Item, Report, Status};
+use crate::report::{Action, Item, Report, Status};
 
 /// CloudFormation keeps at most 4,096 bytes of a response's reason.
 const REASON_LIMIT: usize = 4000;
@@ -40,12 +38,12 @@ impl AccountDiscovery {
     pub(crate) async fn custom_resource(
         &self,
         request: &CustomResourceRequest,
-        deadline: Option<Instant>,
+        budget: &Budget,
     ) -> Result<Report, InvocationError> {
         let name = self.settings.stackset_name.clone();
         let physical = request.physical_resource_id.clone().unwrap_or_else(|| format!("{name}-instances"));
         let (mut items, outcome) = match request.request_type.as_str() {
-            "Delete" => self.empty_the_stack_set(&name, deadline).await,
+            "Delete" => self.empty_the_stack_set(&name, budget).await,
             "Create" | "Update" => (Vec::new(), Ok(format!("{} needs no change", request.request_type))),
             other => (Vec::new(), Err(format!("unknown RequestType {other:?}"))),
         };
@@ -72,17 +70,17 @@ impl AccountDiscovery {
                 format!("{} could not be answered ({e}); CloudFormation waits for it", request.request_type),
             ),
         };
-        items.push(Item::new("*", "*", &request.logical_resource_id, "custom-resource", item_status, item_reason));
+        let answer =
+            Item::new("*", "*", &request.logical_resource_id, Action::CustomResource, item_status, item_reason);
+        items.push(answer);
         let failed = usize::from(item_status == Status::Failed);
         Ok(Report::new(JOB, self.settings.common.dry_run, items, 1, failed))
     }
 
     /// Deletes every instance of the StackSet; `Ok` when none is left (or the StackSet is gone).
-    async fn empty_the_stack_set(&self, name: &str, deadline: Option<Instant>) -> (Vec<Item>, Result<String, String>) {
-        let cfn = aws_sdk_cloudformation::Client::new(&self.base);
-        let org = organizations_client(&self.base);
-        let call_as = if self.settings.delegated_admin { CallAs::DelegatedAdmin } else { CallAs::SelfValue };
-        let readers = Readers { cfn: &cfn, org: &org, call_as: call_as.clone() };
+    async fn empty_the_stack_set(&self, name: &str, budget: &Budget) -> (Vec<Item>, Result<String, String>) {
+        let (cfn, call_as) = (&self.cfn, self.call_as());
+        let readers = self.readers();
         let stack_set = match readers.stack_set(name).await {
             Ok(s) => s,
             Err(Failure::Aws { code: Some(code), .. }) if code == "StackSetNotFoundException" => {
@@ -97,7 +95,7 @@ impl AccountDiscovery {
         if instances.is_empty() {
             return (
                 Vec::new(),
-                delete_stack_set(&cfn, name, call_as)
+                delete_stack_set(cfn, name, call_as)
                     .await
                     .map(|()| format!("{name} deleted (it had no stack instance)")),
             );
@@ -124,15 +122,21 @@ impl AccountDiscovery {
                 .collect();
             return (items, Err(format!("{reason}; {name} cannot be deleted while it has instances")));
         }
-        let executor =
-            Executor { cfn: &cfn, stack_set: &stack_set, call_as, dry_run: false, deadline, backoff: self.backoff };
-        let items = executor.run(Kind::Teardown, &batches(wanted, &parent)).await;
+        let executor = Executor {
+            cfn,
+            stack_set: &stack_set,
+            call_as: call_as.clone(),
+            dry_run: false,
+            budget,
+            backoff: self.backoff,
+        };
+        let items = executor.run(Kind::Teardown, &batches(wanted, &parent)).await.items;
         let left = match readers.instances(name).await {
             Ok(i) => i.len(),
             Err(e) => return (items, Err(e.to_string())),
         };
         let outcome = if left == 0 {
-            delete_stack_set(&cfn, name, readers.call_as.clone())
+            delete_stack_set(cfn, name, readers.call_as.clone())
                 .await
                 .map(|()| format!("{} stack instances of {name} deleted, then {name}", instances.len()))
         } else {

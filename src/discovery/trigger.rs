@@ -6,10 +6,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::events::{OrgEvent, classify};
-use super::job::JOB;
 use crate::error::EventError;
 pub use crate::event::CustomResourceRequest;
 use crate::event::{Incoming, manual, recognise, refuse};
+
+/// Name of the job in reports, and of the function whose events this module accepts.
+pub const JOB: &str = "account-discovery";
 
 /// What an account-discovery invocation was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]

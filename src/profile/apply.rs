@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::budget::Budget;
+
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::IamInstanceProfileSpecification;
 
@@ -10,10 +12,10 @@ use super::plan::{Decision, RoleRef, action};
 use super::read::current_association;
 use crate::aws::{describe, error_code};
 use crate::pace::Pacer;
-use crate::report::{Item, Status};
+use crate::report::{Action, Item, Status};
 
 /// Where and how a unit's decisions are applied.
-pub(crate) struct Unit<'a> {
+pub(crate) struct Apply<'a> {
     /// Account of the unit.
     pub account_id: &'a str,
     /// Region of the unit.
@@ -24,8 +26,8 @@ pub(crate) struct Unit<'a> {
     pub(crate) ledger: &'a RoleLedger,
     /// Plan only.
     pub dry_run: bool,
-    /// No write is started after this instant.
-    pub write_deadline: Option<Instant>,
+    /// No write is started once it is spent.
+    pub(crate) budget: &'a Budget,
     /// How long an association refused for IAM propagation is retried.
     pub(crate) propagation_wait: Duration,
     /// Paces associations on the account and region's own EC2 budget.
@@ -37,12 +39,8 @@ pub(crate) const PROPAGATION_WAIT: Duration = Duration::from_secs(30);
 /// First pause before retrying an association refused for IAM propagation (doubles, up to 8 s).
 const PROPAGATION_FIRST_WAIT: Duration = Duration::from_millis(500);
 
-impl Unit<'_> {
-    fn may_write(&self) -> bool {
-        self.write_deadline.is_none_or(|d| Instant::now() < d)
-    }
-
-    fn item(&self, instance_id: &str, action: &str, status: Status, reason: String) -> Item {
+impl Apply<'_> {
+    fn item(&self, instance_id: &str, action: Action, status: Status, reason: String) -> Item {
         Item::new(self.account_id, self.region, instance_id, action, status, reason)
     }
 
@@ -61,7 +59,7 @@ impl Unit<'_> {
                     self.item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)
                 }
                 Decision::AttachPolicy { profile, role } => {
-                    let (status, reason) = self.ledger.ensure_policy(&role, self.dry_run, self.may_write()).await;
+                    let (status, reason) = self.ledger.ensure_policy(&role, self.dry_run, self.budget).await;
                     self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"))
                 }
                 Decision::Associate { profile, attach } => {
@@ -76,7 +74,7 @@ impl Unit<'_> {
     async fn associate(&self, instance_id: &str, profile: &str, attach: Option<&RoleRef>) -> Item {
         let (status, reason) = if self.dry_run {
             (Status::Planned, format!("would associate instance profile {profile}"))
-        } else if !self.may_write() {
+        } else if !self.budget.may_start() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
             self.associate_now(instance_id, profile).await
@@ -84,7 +82,7 @@ impl Unit<'_> {
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
         };
-        let (role_status, role_reason) = self.ledger.ensure_policy(role, self.dry_run, self.may_write()).await;
+        let (role_status, role_reason) = self.ledger.ensure_policy(role, self.dry_run, self.budget).await;
         let combined = match (status, role_status) {
             (_, Status::Failed) => Status::Failed,
             (s, _) => s,
@@ -100,7 +98,7 @@ impl Unit<'_> {
         let started = Instant::now();
         let mut wait = PROPAGATION_FIRST_WAIT;
         loop {
-            if !self.pacer.acquire(self.write_deadline).await {
+            if !self.pacer.acquire(self.budget).await {
                 return (Status::Skipped, DEFERRED.to_string());
             }
             let spec = IamInstanceProfileSpecification::builder().name(profile).build();
@@ -123,9 +121,8 @@ impl Unit<'_> {
                 Some("InvalidInstanceID.NotFound") => return (Status::Skipped, "instance no longer exists".into()),
                 Some("InvalidParameterValue") if describe(&e).contains("Invalid IAM Instance Profile") => {
                     let until_limit = self.propagation_wait.saturating_sub(started.elapsed());
-                    let until_deadline =
-                        self.write_deadline.map_or(until_limit, |d| d.saturating_duration_since(Instant::now()));
-                    if until_limit.is_zero() || until_deadline.is_zero() {
+                    let pause = self.budget.cap(wait.min(until_limit));
+                    if until_limit.is_zero() || self.budget.spent() {
                         return (
                             Status::Failed,
                             format!(
@@ -135,7 +132,7 @@ impl Unit<'_> {
                             ),
                         );
                     }
-                    tokio::time::sleep(wait.min(until_limit).min(until_deadline)).await;
+                    tokio::time::sleep(pause).await;
                     wait = (wait * 2).min(Duration::from_secs(8));
                 }
                 _ => return (Status::Failed, format!("cannot associate instance profile {profile}: {}", describe(&e))),

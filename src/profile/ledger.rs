@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 
 use super::plan::{RoleRef, action};
 use crate::aws::{describe, error_code};
+use crate::budget::Budget;
 use crate::iam::{GLOBAL, IamView};
 use crate::report::{Item, Status};
 
@@ -39,16 +40,16 @@ impl RoleLedger {
     }
 
     /// Makes `role` carry the policy: attaches it the first time a run asks (or plans it in a dry
-    /// run) and returns the recorded outcome to every later caller. With `may_write` false (time
-    /// budget spent) nothing is written or recorded, so a later caller in the run may still attach.
-    pub(crate) async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, may_write: bool) -> (Status, String) {
+    /// run) and returns the recorded outcome to every later caller. Once `budget` is spent nothing
+    /// is written or recorded (the unit is deferred), so a later caller in the run may still attach.
+    pub(crate) async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, budget: &Budget) -> (Status, String) {
         let mut outcomes = self.outcomes.lock().await;
         if let Some(outcome) = outcomes.get(&role.name) {
             return outcome.clone();
         }
         let outcome = if dry_run {
             (Status::Planned, format!("would attach AmazonSSMManagedInstanceCore to role {}", role.arn))
-        } else if !may_write {
+        } else if !budget.may_start() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
             let attach = self.iam.client().attach_role_policy().role_name(&role.name).policy_arn(self.iam.policy_arn());

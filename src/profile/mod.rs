@@ -17,5 +17,5 @@ mod state;
 pub mod trigger;
 
 pub use scan::{JOB, ProfileScan};
-pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings};
+pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings, VARIABLES};
 pub use trigger::{ProfileTrigger, ScanCommand};

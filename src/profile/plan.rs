@@ -2,17 +2,19 @@
 
 use super::state::{Instance, UnitState};
 use crate::iam::{PolicyState, Profile, ProfileLookup, Role};
+use crate::report::Action;
 
-/// Action names used in report items.
+/// Actions of profile-scan's report items.
 pub(crate) mod action {
+    use crate::report::Action;
     /// Nothing needed.
-    pub(crate) const NONE: &str = "none";
+    pub(crate) const NONE: Action = Action::None;
     /// Associate the connector's instance profile.
-    pub(crate) const ASSOCIATE: &str = "associate-instance-profile";
+    pub(crate) const ASSOCIATE: Action = Action::AssociateInstanceProfile;
     /// Attach `AmazonSSMManagedInstanceCore` to a role.
-    pub(crate) const ATTACH: &str = "attach-role-policy";
+    pub(crate) const ATTACH: Action = Action::AttachRolePolicy;
     /// A whole work unit.
-    pub(crate) const SCAN: &str = "scan";
+    pub(crate) const SCAN: Action = Action::Scan;
 }
 
 /// A role that must carry the policy.
@@ -51,7 +53,7 @@ pub(crate) enum Decision {
     /// Left alone: opted out, in flux, or not fixable by us (`failed`), with the reason.
     Leave {
         /// Report action.
-        action: &'static str,
+        action: Action,
         /// True when the instance stays non-compliant and someone must act.
         failed: bool,
         /// What happened and what to do.
@@ -177,7 +179,7 @@ fn role_ref(role: &Role) -> RoleRef {
     RoleRef { name: role.name.clone(), arn: role.arn.clone() }
 }
 
-fn leave(action: &'static str, failed: bool, reason: String) -> Decision {
+fn leave(action: Action, failed: bool, reason: String) -> Decision {
     Decision::Leave { action, failed, reason }
 }
 

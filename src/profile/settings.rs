@@ -2,11 +2,72 @@
 //! instance profile and whether customers' roles get the policy. Read once at cold start; only
 //! these variables are read.
 
-use crate::config::{Common, Env, Fleet};
+use crate::config::{COMMON_VARIABLES, Common, Env, FLEET_VARIABLES, Fleet, Variable};
 use crate::error::ConfigError;
 use crate::pace::EC2_MUTATING;
 use crate::queue::is_queue_url;
 use crate::validate::{is_iam_name, is_role_ref};
+
+/// `CONNECTOR_MEMBER_ROLE`.
+pub(crate) const MEMBER_ROLE: Variable = Variable {
+    name: "CONNECTOR_MEMBER_ROLE",
+    meaning: "role profile-scan assumes in member accounts",
+    default: "`MdcConnectorMemberRole`",
+    accepted: "a role name or `path/name`",
+    example: "team/ConnectorRole",
+    refused: &["bad role", "a;b"],
+};
+/// `INSTANCE_PROFILE_NAME`.
+pub(crate) const INSTANCE_PROFILE_NAME: Variable = Variable {
+    name: "INSTANCE_PROFILE_NAME",
+    meaning: "profile given to instances that have none",
+    default: "`MdcConnectorInstanceProfile`",
+    accepted: "an instance profile name (no path)",
+    example: "MyProfile",
+    refused: &["path/name", "a b"],
+};
+/// `ATTACH_POLICY_TO_EXISTING_ROLES`.
+pub(crate) const ATTACH_POLICY_TO_EXISTING_ROLES: Variable = Variable {
+    name: "ATTACH_POLICY_TO_EXISTING_ROLES",
+    meaning: "attach `AmazonSSMManagedInstanceCore` to the roles of customers' profiles (otherwise reported)",
+    default: "`true`",
+    accepted: "boolean",
+    example: "false",
+    refused: &["2", "sometimes"],
+};
+/// `HANDOFF_QUEUE_URL`.
+pub(crate) const HANDOFF_QUEUE_URL: Variable = Variable {
+    name: "HANDOFF_QUEUE_URL",
+    meaning: "arc-provisioner's work queue: the instances a queued profile-scan unit fixed are sent there (Lambda destinations do not fire for SQS-triggered invocations)",
+    default: "none",
+    accepted: "an SQS queue URL",
+    example: "https://sqs.eu-west-1.amazonaws.com/123456789012/arc-work",
+    refused: &["not a url"],
+};
+/// `EC2_WRITE_RATE`.
+pub(crate) const EC2_WRITE_RATE: Variable = Variable {
+    name: "EC2_WRITE_RATE",
+    meaning: "associations per second per account and region: EC2's mutating-action bucket (50 tokens, 5 per second) is spent as a 10-second burst, then at this rate",
+    default: "`5`",
+    accepted: "a number from 0 (unpaced) to 1000",
+    example: "2.5",
+    refused: &["-1", "1001", "fast"],
+};
+
+/// Every variable profile-scan reads.
+pub const VARIABLES: [Variable; 11] = [
+    COMMON_VARIABLES[0],
+    COMMON_VARIABLES[1],
+    FLEET_VARIABLES[0],
+    FLEET_VARIABLES[1],
+    FLEET_VARIABLES[2],
+    FLEET_VARIABLES[3],
+    HANDOFF_QUEUE_URL,
+    EC2_WRITE_RATE,
+    MEMBER_ROLE,
+    INSTANCE_PROFILE_NAME,
+    ATTACH_POLICY_TO_EXISTING_ROLES,
+];
 
 /// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
 pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
@@ -60,29 +121,23 @@ impl ProfileSettings {
         Ok(ProfileSettings {
             common: Common::read(&env)?,
             fleet: Fleet::read(&env)?,
-            member_role: env
-                .single("CONNECTOR_MEMBER_ROLE", is_role_ref, "a role name or path/name")?
-                .unwrap_or_else(|| DEFAULT_MEMBER_ROLE.into()),
+            member_role: env.single(&MEMBER_ROLE, is_role_ref)?.unwrap_or_else(|| DEFAULT_MEMBER_ROLE.into()),
             instance_profile_name: env
-                .single("INSTANCE_PROFILE_NAME", |s| is_iam_name(s, 128), "an instance profile name (no path)")?
+                .single(&INSTANCE_PROFILE_NAME, |s| is_iam_name(s, 128))?
                 .unwrap_or_else(|| DEFAULT_INSTANCE_PROFILE.into()),
-            attach_policy_to_existing_roles: env.boolean("ATTACH_POLICY_TO_EXISTING_ROLES", true)?,
-            handoff_queue_url: env.single("HANDOFF_QUEUE_URL", is_queue_url, "an SQS queue URL")?,
-            ec2_write_rate: match env.get("EC2_WRITE_RATE") {
-                None => EC2_MUTATING.1,
-                Some(v) => match v.parse::<f64>() {
-                    Ok(rate) if (0.0..=1000.0).contains(&rate) => rate,
-                    _ => {
-                        return Err(ConfigError::invalid(
-                            "EC2_WRITE_RATE",
-                            &v,
-                            "expected a number of writes per second from 0 to 1000",
-                        ));
-                    }
-                },
-            },
+            attach_policy_to_existing_roles: env.boolean(&ATTACH_POLICY_TO_EXISTING_ROLES, true)?,
+            handoff_queue_url: env.single(&HANDOFF_QUEUE_URL, is_queue_url)?,
+            ec2_write_rate: env
+                .single(&EC2_WRITE_RATE, is_write_rate)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(EC2_MUTATING.1),
         })
     }
+}
+
+/// A number of writes per second from 0 to 1000.
+fn is_write_rate(value: &str) -> bool {
+    value.parse::<f64>().is_ok_and(|rate| (0.0..=1000.0).contains(&rate))
 }
 
 #[cfg(test)]

@@ -73,7 +73,9 @@ Systems Manager's managed instances and Run Command, which moto lacks, come from
 ``POST /_harness/ssm-outcomes``). ``SendCommand`` bodies are kept in the call log.
 
 Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
-test process that dies never leaves a server behind) or on SIGTERM.
+test process that dies never leaves a server behind) or on SIGTERM. With ``--zygote SOCKET`` it is
+instead a fork server for the tests (see ``zygote``): the imports are paid once per test run, not
+once per test.
 """
 
 from __future__ import annotations
@@ -636,18 +638,14 @@ class Harness:
         return [payload]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--keep-running", action="store_true", help="ignore standard input closing")
-    args = parser.parse_args()
+def serve(host: str, port: int, ready: Callable[[int], None], stop_when: Callable[[], None] | None) -> None:
+    """Runs one emulator on ``host:port`` (0 picks a free port); ``ready`` gets the port once it
+    answers; ``stop_when`` (run in a thread) returns when the server must stop."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
     moto_app = DomainDispatcherApplication(create_backend_app)
     moto_app.debug = True  # type: ignore[attr-defined]
     extra = {"request_handler": MotoRequestHandler} if MotoRequestHandler else {}
-    server = make_server(args.host, args.port, Harness(moto_app), threaded=True, **extra)
+    server = make_server(host, port, Harness(moto_app), threaded=True, **extra)
     server.daemon_threads = True  # type: ignore[attr-defined]
 
     def stop(*_: Any) -> None:
@@ -655,14 +653,92 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if not args.keep_running:
-        def watch_stdin() -> None:
-            sys.stdin.read()
+    if stop_when is not None:
+        def watch() -> None:
+            stop_when()
             stop()
 
-        threading.Thread(target=watch_stdin, daemon=True).start()
-    print(f"READY {server.server_port}", flush=True)
+        threading.Thread(target=watch, daemon=True).start()
+    ready(server.server_port)
     server.serve_forever()
+
+
+def zygote(path: str, idle_seconds: float) -> None:
+    """A fork server for the tests: this process has paid for the imports (about 3 s of CPU, most
+    of it moto's CloudFormation and EC2 modules) once; each connection to the Unix socket ``path``
+    sends the client's process id and gets a fresh emulator, forked from here, answering ``READY
+    <port> <pid>``. The emulator stops when the client process is gone or its pid is signalled;
+    the zygote exits after ``idle_seconds`` without a request. One zygote per socket (a lock file
+    held for its life); the socket's name carries a digest of the harness sources, so an edited
+    harness never meets a stale zygote."""
+    import fcntl
+    import random
+    import socket
+
+    lock = open(path + ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another zygote serves this socket
+    if os.path.exists(path):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    listener.settimeout(idle_seconds)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    try:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except socket.timeout:
+                return
+            with connection:
+                request = connection.makefile("r").readline().split()
+                client = int(request[0]) if request and request[0].isdigit() else 0
+                if os.fork() == 0:
+                    listener.close()
+                    lock.close()
+                    random.seed()  # moto draws ids from random: each emulator its own sequence
+                    answer = connection.makefile("w")
+
+                    def ready(port: int) -> None:
+                        answer.write(f"READY {port} {os.getpid()}\n")
+                        answer.flush()
+                        connection.close()
+
+                    def client_gone() -> None:
+                        while True:
+                            time.sleep(0.5)
+                            try:
+                                os.kill(client, 0)
+                            except OSError:
+                                return
+
+                    serve("127.0.0.1", 0, ready, client_gone if client else None)
+                    os._exit(0)
+    finally:
+        listener.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--keep-running", action="store_true", help="ignore standard input closing")
+    parser.add_argument("--zygote", metavar="SOCKET", help="serve fresh emulators forked on request (tests)")
+    parser.add_argument("--idle", type=float, default=120.0, help="seconds a zygote waits for a request")
+    args = parser.parse_args()
+    if args.zygote:
+        zygote(args.zygote, args.idle)
+        return
+
+    def ready(port: int) -> None:
+        print(f"READY {port}", flush=True)
+
+    serve(args.host, args.port, ready, None if args.keep_running else sys.stdin.read)
 
 
 if __name__ == "__main__":
