@@ -101,7 +101,8 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 from moto.cloudformation.models import StackInstance, StackInstances  # noqa: E402
 from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
-from moto.iam.models import Role as IamRole, get_account_id_from  # noqa: E402
+import moto.iam.models as moto_iam  # noqa: E402
+from moto.iam.models import Role as IamRole, iam_backends  # noqa: E402
 from moto.ssm.models import Parameter as SsmParameter  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
@@ -133,6 +134,34 @@ CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_reque
 
 Start = Callable[..., Any]
 
+
+def get_account_id_from(access_key: str) -> str:
+    """The account an access key belongs to. moto asks every partition's IAM backend of every
+    account, creating the ones that do not exist yet, each loading the ~1,600 AWS managed
+    policies: about 60 s of CPU for an organization of 50 accounts. A backend never created holds
+    no key, so only the existing ones are asked (same answers)."""
+    for account_id, account in list(iam_backends.items()):
+        for backend in list(account.values()):
+            if access_key in backend.access_keys:
+                return account_id
+    return moto_iam.DEFAULT_ACCOUNT_ID
+
+
+moto_iam.get_account_id_from = get_account_id_from  # moto's request handling looks it up here
+
+# The AWS managed policies as data, parsed once (before the zygote forks, so every emulator
+# shares it) instead of once per account's IAM backend: half of an account's creation time.
+AWS_MANAGED_POLICIES: dict[str, Any] = json.loads(moto_iam.aws_managed_policies_data)
+
+
+def _init_aws_policies(self: Any) -> list[Any]:
+    if not moto_iam.load_iam_aws_managed_policies():
+        return []
+    return [moto_iam.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data)
+            for name, data in AWS_MANAGED_POLICIES.items()]
+
+
+moto_iam.IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]
 
 # (account, region) -> fields of a stack instance summary that differ from moto's "all is well"
 UNHEALTHY: dict[tuple[str, str], dict[str, Any]] = {}
