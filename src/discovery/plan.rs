@@ -60,130 +60,114 @@ pub(crate) struct Rules<'a> {
     pub only: Option<&'a [String]>,
 }
 
+/// (account, regions) to write, per kind of operation.
+type Targets = BTreeMap<String, BTreeSet<String>>;
+
 /// Plans a reconcile.
 pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     let mut out = Plan::default();
     let in_scope = |a: &str| rules.only.is_none_or(|only| only.iter().any(|o| o == a));
-    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut retry: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut remove: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let parent: BTreeMap<&str, Option<&str>> =
-        estate.accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
-
+    let (mut missing, mut retry, mut remove) = (Targets::new(), Targets::new(), Targets::new());
     for account in estate.accounts.iter().filter(|a| in_scope(&a.id)) {
         let finding = |status: Status, reason: String| item(&account.id, "*", action::CHECK, status, reason);
         if account.id == estate.management {
-            let (status, reason) = match &estate.management_stack {
-                ManagementStack::Deployed(how) => {
-                    (Status::Skipped, format!("management account: member template deployed ({how})"))
-                }
-                ManagementStack::Missing => (
-                    Status::Failed,
-                    "management account: the onboarding StackSet never deploys here, and the member template is not deployed: run sam deploy (it creates the <STACKSET_NAME>-management StackSet) or deploy cfn/member.yaml as a plain stack".into(),
-                ),
-                ManagementStack::Unreadable(why) => (
-                    Status::Failed,
-                    format!(
-                        "management account: StackSets never deploy here, and its member template cannot be checked: {why}"
-                    ),
-                ),
-                ManagementStack::NotChecked(why) => (
-                    Status::Skipped,
-                    format!("management account: StackSets never deploy here; its member template is not checked ({why})"),
-                ),
-            };
+            let (status, reason) = management_finding(&estate.management_stack);
             out.findings.push(finding(status, reason));
-            continue;
-        }
-        if rules.excluded.contains(&account.id) {
+        } else if rules.excluded.contains(&account.id) {
             out.findings.push(finding(Status::Skipped, "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
-            continue;
-        }
-        if account.state != "ACTIVE" {
-            out.findings
-                .push(finding(Status::Skipped, format!("account is {}, not ACTIVE: not onboarded", account.state)));
-            continue;
-        }
-        for region in rules.regions {
-            let existing = estate.instances.iter().find(|i| i.account == account.id && &i.region == region);
-            match existing {
-                None => {
-                    missing.entry(account.id.clone()).or_default().insert(region.clone());
+        } else if account.state != "ACTIVE" {
+            let reason = format!("account is {}, not ACTIVE: not onboarded", account.state);
+            out.findings.push(finding(Status::Skipped, reason));
+        } else {
+            for region in rules.regions {
+                let existing = estate.instances.iter().find(|i| i.account == account.id && &i.region == region);
+                match existing {
+                    None => _ = missing.entry(account.id.clone()).or_default().insert(region.clone()),
+                    Some(i) if !healthy(i) && !in_flight(i) && rules.retry_failed => {
+                        retry.entry(account.id.clone()).or_default().insert(region.clone());
+                    }
+                    Some(i) => plan_existing(i, &mut out),
                 }
-                Some(i) if healthy(i) => out.findings.push(item(
-                    &account.id,
-                    region,
-                    action::CHECK,
-                    Status::Skipped,
-                    "stack instance is CURRENT".into(),
-                )),
-                Some(i) if in_flight(i) => {
-                    out.pending += 1;
-                    out.findings.push(item(
-                        &account.id,
-                        region,
-                        action::CHECK,
-                        Status::Skipped,
-                        format!(
-                            "pending: a StackSet operation on this instance is {}; the next reconcile checks it",
-                            i.detailed_status.as_deref().unwrap_or("running")
-                        ),
-                    ));
-                }
-                Some(_) if rules.retry_failed => {
-                    retry.entry(account.id.clone()).or_default().insert(region.clone());
-                }
-                Some(i) => out.findings.push(item(
-                    &account.id,
-                    region,
-                    action::RETRY,
-                    Status::Failed,
-                    format!(
-                        "stack instance is {}{}: {}; set STACKSET_RETRY_FAILED=true to re-deploy it",
-                        i.status,
-                        i.detailed_status.as_deref().map(|d| format!("/{d}")).unwrap_or_default(),
-                        i.reason.as_deref().unwrap_or("no reason given")
-                    ),
-                )),
             }
         }
     }
-
     let state: BTreeMap<&str, &str> = estate.accounts.iter().map(|a| (a.id.as_str(), a.state.as_str())).collect();
     for instance in estate.instances.iter().filter(|i| in_scope(&i.account)) {
         let account_state = state.get(instance.account.as_str()).copied();
         if account_state == Some("ACTIVE") || rules.excluded.contains(&instance.account) {
             continue;
         }
-        if let Some(inactive) = account_state {
-            // Still in the organization but suspended or closing: StackSets skips such accounts
-            // (detailed status SKIPPED_SUSPENDED_ACCOUNT), so a delete would be re-sent every run.
-            out.findings.push(item(
-                &instance.account,
-                &instance.region,
-                action::REMOVE,
-                Status::Skipped,
-                format!("account is {inactive}: its stack instance is kept and never written (StackSets skips suspended accounts)"),
-            ));
-            continue;
-        }
-        if rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged {
-            remove.entry(instance.account.clone()).or_default().insert(instance.region.clone());
-        } else {
-            out.findings.push(item(
-                &instance.account,
-                &instance.region,
-                action::REMOVE,
-                Status::Skipped,
-                "account left the organization or is not ACTIVE; its stack instance is kept (set STACKSET_REMOVE_DEPARTED=true to delete it; self-managed StackSets only)".into(),
-            ));
+        let removable = rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged;
+        match (account_state, removable) {
+            (None, true) => _ = remove.entry(instance.account.clone()).or_default().insert(instance.region.clone()),
+            (state, _) => out.findings.push(kept(instance, state)),
         }
     }
-
+    let parent: BTreeMap<&str, Option<&str>> =
+        estate.accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
     out.create = batches(missing, &parent);
     out.retry = batches(retry, &parent);
     out.remove = batches(remove, &parent);
     out
+}
+
+/// The management account's finding: StackSets never deploy there.
+fn management_finding(stack: &ManagementStack) -> (Status, String) {
+    match stack {
+        ManagementStack::Deployed(how) => {
+            (Status::Skipped, format!("management account: member template deployed ({how})"))
+        }
+        ManagementStack::Missing => (
+            Status::Failed,
+            "management account: the onboarding StackSet never deploys here, and the member template is not deployed: run sam deploy (it creates the <STACKSET_NAME>-management StackSet) or deploy cfn/member.yaml as a plain stack".into(),
+        ),
+        ManagementStack::Unreadable(why) => (
+            Status::Failed,
+            format!("management account: StackSets never deploy here, and its member template cannot be checked: {why}"),
+        ),
+        ManagementStack::NotChecked(why) => (
+            Status::Skipped,
+            format!("management account: StackSets never deploy here; its member template is not checked ({why})"),
+        ),
+    }
+}
+
+/// The finding for an existing instance of an ACTIVE member that is not re-deployed: current,
+/// pending (counted), or unhealthy (re-deployed only with `STACKSET_RETRY_FAILED`).
+fn plan_existing(i: &super::state::StackInstance, out: &mut Plan) {
+    let (account, region) = (&i.account, &i.region);
+    let finding = if healthy(i) {
+        item(account, region, action::CHECK, Status::Skipped, "stack instance is CURRENT".into())
+    } else if in_flight(i) {
+        out.pending += 1;
+        let running = i.detailed_status.as_deref().unwrap_or("running");
+        let reason =
+            format!("pending: a StackSet operation on this instance is {running}; the next reconcile checks it");
+        item(account, region, action::CHECK, Status::Skipped, reason)
+    } else {
+        let reason = format!(
+            "stack instance is {}{}: {}; set STACKSET_RETRY_FAILED=true to re-deploy it",
+            i.status,
+            i.detailed_status.as_deref().map(|d| format!("/{d}")).unwrap_or_default(),
+            i.reason.as_deref().unwrap_or("no reason given")
+        );
+        item(account, region, action::RETRY, Status::Failed, reason)
+    };
+    out.findings.push(finding);
+}
+
+/// The finding for an instance kept in an account that is not ACTIVE (`state`) or has left the
+/// organization (`None`).
+fn kept(instance: &super::state::StackInstance, state: Option<&str>) -> Item {
+    let reason = match state {
+        // Still in the organization but suspended or closing: StackSets skips such accounts
+        // (detailed status SKIPPED_SUSPENDED_ACCOUNT), so a delete would be re-sent every run.
+        Some(inactive) => format!(
+            "account is {inactive}: its stack instance is kept and never written (StackSets skips suspended accounts)"
+        ),
+        None => "account left the organization or is not ACTIVE; its stack instance is kept (set STACKSET_REMOVE_DEPARTED=true to delete it; self-managed StackSets only)".into(),
+    };
+    item(&instance.account, &instance.region, action::REMOVE, Status::Skipped, reason)
 }
 
 fn healthy(i: &super::state::StackInstance) -> bool {
