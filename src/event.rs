@@ -7,8 +7,8 @@
 //! the contract, docs/events.md) and says so. Offending values are quoted at most
 //! [`crate::error::QUOTE_LIMIT`] characters long.
 
+use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -41,16 +41,37 @@ pub(crate) enum Incoming {
     CustomResource(Box<CustomResourceRequest>),
 }
 
-/// A CloudFormation custom resource request, the fields a response needs ("Custom resource
+/// What a CloudFormation custom resource request asks (its `RequestType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// The resource is created.
+    Create,
+    /// The resource is updated.
+    Update,
+    /// The resource is deleted.
+    Delete,
+}
+
+impl RequestKind {
+    /// The `RequestType` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Create => "Create",
+            RequestKind::Update => "Update",
+            RequestKind::Delete => "Delete",
+        }
+    }
+}
+
+/// A CloudFormation custom resource request (parsed as `aws_lambda_events`'
+/// `CloudFormationCustomResourceRequest`), with the fields a response needs ("Custom resource
 /// request objects": RequestType, ResponseURL, StackId, RequestId, LogicalResourceId,
 /// PhysicalResourceId for Update and Delete, ResourceProperties).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomResourceRequest {
     /// `Create`, `Update` or `Delete`.
-    pub request_type: String,
+    pub kind: RequestKind,
     /// The pre-signed S3 URL the response is `PUT` to.
-    #[serde(rename = "ResponseURL")]
     pub response_url: String,
     /// The stack's id.
     pub stack_id: String,
@@ -59,11 +80,59 @@ pub struct CustomResourceRequest {
     /// The resource's logical id in the template.
     pub logical_resource_id: String,
     /// The resource's physical id (Update and Delete).
-    #[serde(default)]
     pub physical_resource_id: Option<String>,
     /// The resource's properties (`ServiceToken` included).
-    #[serde(default)]
     pub resource_properties: Value,
+}
+
+impl TryFrom<CloudFormationCustomResourceRequest> for CustomResourceRequest {
+    type Error = EventError;
+
+    fn try_from(request: CloudFormationCustomResourceRequest) -> Result<Self, EventError> {
+        let common = |kind, url, stack, id, logical, physical, properties| CustomResourceRequest {
+            kind,
+            response_url: url,
+            stack_id: stack,
+            request_id: id,
+            logical_resource_id: logical,
+            physical_resource_id: physical,
+            resource_properties: properties,
+        };
+        Ok(match request {
+            CloudFormationCustomResourceRequest::Create(r) => common(
+                RequestKind::Create,
+                r.response_url,
+                r.stack_id,
+                r.request_id,
+                r.logical_resource_id,
+                None,
+                r.resource_properties,
+            ),
+            CloudFormationCustomResourceRequest::Update(r) => common(
+                RequestKind::Update,
+                r.response_url,
+                r.stack_id,
+                r.request_id,
+                r.logical_resource_id,
+                Some(r.physical_resource_id),
+                r.resource_properties,
+            ),
+            CloudFormationCustomResourceRequest::Delete(r) => common(
+                RequestKind::Delete,
+                r.response_url,
+                r.stack_id,
+                r.request_id,
+                r.logical_resource_id,
+                Some(r.physical_resource_id),
+                r.resource_properties,
+            ),
+            _ => {
+                return Err(EventError::Unrecognized(
+                    "a CloudFormation custom resource request of an unknown type".into(),
+                ));
+            }
+        })
+    }
 }
 
 impl Incoming {
@@ -96,9 +165,9 @@ pub(crate) fn recognise(payload: &Value) -> Result<Incoming, EventError> {
         return Ok(Incoming::Manual { action: action.to_string(), payload: payload.clone() });
     }
     if object.contains_key("RequestType") && object.contains_key("ResponseURL") {
-        let request: CustomResourceRequest = serde_json::from_value(payload.clone())
+        let request: CloudFormationCustomResourceRequest = serde_json::from_value(payload.clone())
             .map_err(|e| EventError::Unrecognized(format!("malformed CloudFormation custom resource request: {e}")))?;
-        return Ok(Incoming::CustomResource(Box::new(request)));
+        return Ok(Incoming::CustomResource(Box::new(request.try_into()?)));
     }
     if let (Some(context), Some(response)) = (object.get("requestContext"), object.get("responsePayload")) {
         let condition = context.get("condition").and_then(Value::as_str).unwrap_or_default().to_string();

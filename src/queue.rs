@@ -9,6 +9,7 @@
 //! what is still missing), so a duplicated message causes no duplicate write.
 
 use aws_config::{Region, SdkConfig};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,21 +93,24 @@ pub struct QueueRecord {
     pub body: String,
 }
 
-/// The records of an SQS event (`{"Records":[{"eventSource":"aws:sqs",...}]}`), or `None` when the
-/// payload is not one.
+/// The records of an SQS event (`{"Records":[{"eventSource":"aws:sqs",...}]}`, parsed as
+/// `aws_lambda_events`' `SqsEvent`), or `None` when the payload is not one.
 pub(crate) fn records(payload: &Value) -> Option<Result<Vec<QueueRecord>, EventError>> {
     let records = payload.get("Records")?.as_array()?;
     if !records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")) {
         return None;
     }
+    let malformed = |e: String| EventError::Unrecognized(format!("malformed SQS event: {e}"));
+    let event: SqsEvent = match serde_json::from_value(payload.clone()) {
+        Ok(event) => event,
+        Err(e) => return Some(Err(malformed(e.to_string()))),
+    };
     let mut out = Vec::new();
-    for record in records {
-        let (Some(message_id), Some(body)) =
-            (record.get("messageId").and_then(Value::as_str), record.get("body").and_then(Value::as_str))
-        else {
+    for record in event.records {
+        let (Some(message_id), Some(body)) = (record.message_id, record.body) else {
             return Some(Err(EventError::Unrecognized("SQS record without messageId or body".into())));
         };
-        out.push(QueueRecord { message_id: message_id.to_string(), body: body.to_string() });
+        out.push(QueueRecord { message_id, body });
     }
     Some(Ok(out))
 }

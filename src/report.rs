@@ -1,5 +1,6 @@
 //! The run report every invocation returns and logs as one JSON line (docs/report.md).
 
+pub use aws_lambda_events::sqs::BatchItemFailure;
 use serde::Serialize;
 
 /// Outcome of one item of a run.
@@ -232,14 +233,6 @@ pub struct Report {
     pub batch_item_failures: Vec<BatchItemFailure>,
 }
 
-/// One failed queue record: Lambda's partial batch response names it by message id.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchItemFailure {
-    /// The record's `messageId`.
-    pub item_identifier: String,
-}
-
 impl Item {
     /// An item without a finer outcome.
     pub fn new(
@@ -294,8 +287,7 @@ impl Report {
 
     /// The same report naming the queue records to deliver again.
     pub(crate) fn with_failed_records(mut self, message_ids: Vec<String>) -> Self {
-        self.batch_item_failures =
-            message_ids.into_iter().map(|item_identifier| BatchItemFailure { item_identifier }).collect();
+        self.batch_item_failures = message_ids.into_iter().map(batch_item_failure).collect();
         self
     }
 
@@ -309,6 +301,13 @@ impl Report {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
     }
+}
+
+/// One failed queue record: Lambda's partial batch response names it by message id.
+fn batch_item_failure(message_id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = message_id;
+    failure
 }
 
 #[cfg(test)]

@@ -198,7 +198,7 @@ fn the_deploys_custom_resource_request_reaches_account_discovery_with_what_its_a
     else {
         panic!("a custom resource request");
     };
-    assert_eq!(request.request_type, "Delete");
+    assert_eq!(request.kind.as_str(), "Delete");
     assert_eq!(request.logical_resource_id, "MemberStackSetInstances");
     assert_eq!(request.physical_resource_id.as_deref(), Some("mdc-connector-members-instances"));
     assert!(request.response_url.starts_with("https://"));

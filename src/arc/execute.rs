@@ -56,7 +56,7 @@ impl UnitRun<'_> {
             match send(self.ssm, batch, &self.settings).await {
                 Ok(command_id) => {
                     let instances = batch.instance_ids.len();
-                    tracing::info!(account_id, region, command_id, instances, "command sent");
+                    tracing::info!(command_id, instances, "command sent");
                     tracking.push((command_id, batch.instance_ids.clone()));
                 }
                 Err(reason) => {

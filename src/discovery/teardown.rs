@@ -26,7 +26,7 @@ use super::state::PermissionModel;
 use super::trigger::JOB;
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
-use crate::event::CustomResourceRequest;
+use crate::event::{CustomResourceRequest, RequestKind};
 use crate::report::{Action, Item, Report, Status};
 
 /// CloudFormation keeps at most 4,096 bytes of a response's reason.
@@ -42,10 +42,10 @@ impl AccountDiscovery {
     ) -> Result<Report, InvocationError> {
         let name = self.settings.stackset_name.clone();
         let physical = request.physical_resource_id.clone().unwrap_or_else(|| format!("{name}-instances"));
-        let (mut items, outcome) = match request.request_type.as_str() {
-            "Delete" => self.empty_the_stack_set(&name, budget).await,
-            "Create" | "Update" => (Vec::new(), Ok(format!("{} needs no change", request.request_type))),
-            other => (Vec::new(), Err(format!("unknown RequestType {other:?}"))),
+        let kind = request.kind.as_str();
+        let (mut items, outcome) = match request.kind {
+            RequestKind::Delete => self.empty_the_stack_set(&name, budget).await,
+            RequestKind::Create | RequestKind::Update => (Vec::new(), Ok(format!("{kind} needs no change"))),
         };
         let (status, reason) = match &outcome {
             Ok(reason) => ("SUCCESS", reason.clone()),
@@ -63,12 +63,11 @@ impl AccountDiscovery {
         });
         let answered = respond(&request.response_url, &body.to_string()).await;
         let (item_status, item_reason) = match (&answered, status) {
-            (Ok(()), "SUCCESS") => (Status::Done, format!("{} answered SUCCESS: {reason}", request.request_type)),
-            (Ok(()), _) => (Status::Failed, format!("{} answered FAILED: {reason}", request.request_type)),
-            (Err(e), _) => (
-                Status::Failed,
-                format!("{} could not be answered ({e}); CloudFormation waits for it", request.request_type),
-            ),
+            (Ok(()), "SUCCESS") => (Status::Done, format!("{} answered SUCCESS: {reason}", kind)),
+            (Ok(()), _) => (Status::Failed, format!("{} answered FAILED: {reason}", kind)),
+            (Err(e), _) => {
+                (Status::Failed, format!("{} could not be answered ({e}); CloudFormation waits for it", kind))
+            }
         };
         let answer =
             Item::new("*", "*", &request.logical_resource_id, Action::CustomResource, item_status, item_reason);

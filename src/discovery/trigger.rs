@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::events::{OrgEvent, classify};
 use crate::error::EventError;
-pub use crate::event::CustomResourceRequest;
+pub use crate::event::{CustomResourceRequest, RequestKind};
 use crate::event::{Incoming, manual, recognise, refuse};
 
 /// Name of the job in reports, and of the function whose events this module accepts.
