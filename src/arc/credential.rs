@@ -19,7 +19,7 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
 
-use super::settings::{ArcTarget, CredentialMode};
+use super::target::{ArcTarget, CredentialMode};
 use crate::error::Failure;
 
 /// A token with less life left than this is not worth staging: an instance could receive it

@@ -8,13 +8,14 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::apply::UnitRun;
+use super::command::{CommandSettings, DEFAULT_TRACKING, invocation_result};
 use super::credential::{Credential, obtain};
-use super::execute::{UnitRun, item, sweep_staged};
 use super::outcome::is_final;
-use super::plan::{Batch, PROVISION, Policy, Selection, plan};
+use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
-use super::send::{CommandSettings, DEFAULT_TRACKING, STAGED_LIFETIME, invocation_result, staged_name};
 use super::settings::ArcSettings;
+use super::staging::{STAGED_LIFETIME, staged_name, sweep_staged};
 use super::state::Platform;
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
@@ -63,8 +64,8 @@ impl ArcProvisioner {
     /// The job over validated settings (the Azure target is complete).
     pub fn new(settings: ArcSettings, base: SdkConfig) -> Self {
         let documents = HashMap::from([
-            (Platform::Linux, settings.arc.linux_document.clone()),
-            (Platform::Windows, settings.arc.windows_document.clone()),
+            (Platform::Linux, settings.linux_document.clone()),
+            (Platform::Windows, settings.windows_document.clone()),
         ]);
         let context = JobContext::new(base, settings.fleet.work_queue_url.as_deref());
         let secret_store = ssm_client(context.base(), "own", context.home_region());
@@ -147,7 +148,7 @@ impl ArcProvisioner {
             Ok(credential) => credential.stage_until(SystemTime::now(), STAGED_LIFETIME),
             Err(_) => SystemTime::now(),
         };
-        let staged = staged_name(&self.settings.arc.staged_credential_parameter, staged_until);
+        let staged = staged_name(&self.settings.staged_credential_parameter, staged_until);
         let correlation_id = correlation_id(account_id, region);
         let force = unit.work.force;
         let parameters = self.settings.target.parameters(account_id, &staged, &correlation_id, force);
@@ -161,8 +162,8 @@ impl ArcProvisioner {
             settings: CommandSettings {
                 parameters: &parameters,
                 comment: &comment,
-                max_concurrency: &self.settings.arc.max_concurrency,
-                max_errors: &self.settings.arc.max_errors,
+                max_concurrency: &self.settings.max_concurrency,
+                max_errors: &self.settings.max_errors,
             },
             // Track at most DEFAULT_TRACKING: later results come with the status-change events.
             until: budget.cap_instant(Instant::now() + DEFAULT_TRACKING),
@@ -191,7 +192,7 @@ impl FleetJob for ArcProvisioner {
     }
 
     fn member_role(&self) -> &str {
-        &self.settings.arc.member_role
+        &self.settings.member_role
     }
 
     fn resource(_: &ArcWork) -> &str {
@@ -229,7 +230,7 @@ impl FleetJob for ArcProvisioner {
             items.extend(would_send(account_id, region, &planned.batches));
             return Ok(items);
         }
-        let prefix = self.settings.arc.staged_credential_parameter.as_str();
+        let prefix = self.settings.staged_credential_parameter.as_str();
         items.extend(sweep_staged(&ssm, account_id, region, prefix).await);
         if planned.batches.is_empty() {
             return Ok(items);
@@ -382,7 +383,7 @@ fn correlation_id(account_id: &str, region: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arc::settings::is_guid;
+    use crate::arc::forms::is_guid;
 
     #[test]
     fn coverage_metrics_count_outcomes() {

@@ -5,21 +5,26 @@
 //! others do not (`plan`); obtain the onboarding credential, by default a short-lived Entra
 //! access token (`credential`), stage it as a SecureString of the run's own that expires by itself,
 //! send one command per at most 50 instances of one platform, track every invocation to a final
-//! status, remove the staged copy (`send`, `execute`); map the script's result line to the report (`outcome`).
+//! status, remove the staged copy (`staging`, `command`, `apply`); map the script's result line to the report (`outcome`).
 //! [`trigger`] says what the function accepts, `settings` what it reads from the environment
-//! (the Azure target from the `ARC_*` variables).
+//! (declared in `variables`, checked by `forms`) into the Azure [`target`].
 
+mod apply;
+mod command;
 mod credential;
-mod execute;
+mod forms;
 mod job;
 mod outcome;
 mod plan;
 mod read;
-mod send;
 pub mod settings;
+mod staging;
 mod state;
+pub mod target;
 pub mod trigger;
+mod variables;
 
 pub use job::{ArcProvisioner, JOB};
-pub use settings::{ArcSettings, VARIABLES};
+pub use settings::ArcSettings;
 pub use trigger::{ArcTrigger, ReprovisionCommand, TagSelector};
+pub use variables::VARIABLES;

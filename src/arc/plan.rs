@@ -178,6 +178,18 @@ fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, Profile
     }
 }
 
+/// A report item of arc-provisioner.
+pub(crate) fn item(
+    account_id: &str,
+    region: &str,
+    resource: &str,
+    status: Status,
+    outcome: Option<Outcome>,
+    reason: String,
+) -> Item {
+    Item::new(account_id, region, resource, PROVISION, status, reason).with_outcome(outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::outcome::ScriptResult;

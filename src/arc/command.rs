@@ -1,16 +1,12 @@
-//! The imperative shell of a unit: stage the onboarding secret, send one command per batch, track
-//! every invocation to a final status, remove the staged secret.
+//! Run Command: send one command per batch and track every invocation to a final status.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 
-use super::credential::Credential;
 use super::outcome::{Verdict, is_final, outcome, parse_result};
 use super::plan::Batch;
-use super::settings::CredentialMode;
 use crate::aws::error_code;
 use crate::error::Failure;
 use crate::report::{Outcome, Status};
@@ -18,85 +14,9 @@ use crate::report::{Outcome, Status};
 /// How long a run tracks its commands at most (less when the invocation's deadline comes first).
 pub(crate) const DEFAULT_TRACKING: Duration = Duration::from_secs(600);
 /// SendCommand delivery timeout: an instance that does not pick the command up by then is `DeliveryTimedOut`.
-const DELIVERY_TIMEOUT_SECONDS: i32 = 600;
+pub(crate) const DELIVERY_TIMEOUT_SECONDS: i32 = 600;
 /// First and longest pause between two polls of a command's invocations.
 const POLL: (Duration, Duration) = (Duration::from_millis(400), Duration::from_secs(5));
-
-/// How long a staged secret lives: the commands' delivery timeout plus the tracking cap. SSM
-/// deletes it by itself then (an expiration policy), whatever happens to the run.
-pub(crate) const STAGED_LIFETIME: Duration = Duration::from_secs(DELIVERY_TIMEOUT_SECONDS as u64 + 600);
-
-/// A run's own staged-credential name under `prefix`: `<prefix>/<expiry, unix seconds>-<random>`.
-/// Unique per run, account and region (concurrent runs never touch each other's), not guessable
-/// (instances cannot list parameters: only the targeted instances learn it, from their command),
-/// and carrying its expiry so a later run can sweep what a crashed one left.
-pub(crate) fn staged_name(prefix: &str, until: SystemTime) -> String {
-    let expiry = until.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{prefix}/{}-{}", expiry.as_secs(), random_hex())
-}
-
-/// The expiry (unix seconds) a staged name carries, if it is one of ours under `prefix`.
-pub(crate) fn staged_expiry(prefix: &str, name: &str) -> Option<u64> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('/')?;
-    let (expiry, random) = rest.split_once('-')?;
-    (random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
-    expiry.parse().ok()
-}
-
-/// 128 random bits as hex, from the kernel's generator (time-derived if it cannot be read).
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if read.is_err() {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        bytes = nanos.to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Puts the credential in the member account and region as a SecureString the instances read,
-/// under the run's own name, with an expiration policy (Advanced tier) that makes SSM delete it at
-/// `until` even if the run dies. Parameter policies, Expiration: "Parameter Store deletes the
-/// parameter at the specified date and time".
-pub(crate) async fn stage_secret(
-    ssm: &Client,
-    staged: &str,
-    credential: &Credential,
-    until: SystemTime,
-) -> Result<(), Failure> {
-    let timestamp = aws_smithy_types::DateTime::from(until)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
-    let policy = format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{timestamp}"}}}}]"#);
-    ssm.put_parameter()
-        .name(staged)
-        .value(credential.value.expose())
-        .r#type(ParameterType::SecureString)
-        .tier(ParameterTier::Advanced)
-        .policies(policy)
-        .overwrite(false)
-        .description(match credential.mode {
-            CredentialMode::AccessToken => {
-                "mdc-connector: Azure Arc onboarding access token, staged for one run; expires by itself"
-            }
-            CredentialMode::ServicePrincipalSecret => {
-                "mdc-connector: Azure Arc onboarding secret, staged for one run; expires by itself"
-            }
-        })
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| Failure::aws(format!("cannot stage the onboarding secret as {staged}"), &e))
-}
-
-/// Deletes the staged secret; true when there was one.
-pub(crate) async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<bool, Failure> {
-    match ssm.delete_parameter().name(staged).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(false),
-        Err(e) => Err(Failure::aws(format!("cannot remove the staged secret {staged}"), &e)),
-    }
-}
 
 /// What every command of a run carries besides its batch.
 pub(crate) struct CommandSettings<'a> {

@@ -1,15 +1,14 @@
-//! Applies a unit's plan: stage the onboarding credential, send each batch, track every invocation
-//! to a final status, and remove the staged secret once nothing runs.
+//! Applies a unit's plan: stage the run's credential, send each batch, track every invocation to
+//! a final status, and remove the staged copy once nothing runs.
 
 use std::time::{Instant, SystemTime};
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::ParameterStringFilter;
 
+use super::command::{CommandSettings, send, track};
 use super::credential::Credential;
-use super::plan::{Batch, PROVISION};
-use super::send::{CommandSettings, remove_staged_secret, send, stage_secret, staged_expiry, track};
-use crate::aws::describe;
+use super::plan::{Batch, item};
+use super::staging::{clean_up_staged, stage_secret};
 use crate::error::Failure;
 use crate::report::{Item, Outcome, Status};
 
@@ -85,60 +84,4 @@ impl UnitRun<'_> {
         }
         items
     }
-}
-
-/// Removes what earlier runs staged under `prefix` and left behind (a run that died, or whose
-/// commands outlived it): every name whose expiry has passed, and the single fixed name older
-/// versions used. Names not yet expired belong to runs still going and are left alone.
-pub(crate) async fn sweep_staged(ssm: &Client, account_id: &str, region: &str, prefix: &str) -> Vec<Item> {
-    let parent = prefix.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
-    let Ok(filter) = ParameterStringFilter::builder().key("Path").option("Recursive").values(parent).build() else {
-        return Vec::new();
-    };
-    let mut pages = ssm.describe_parameters().parameter_filters(filter).max_results(50).into_paginator().send();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let mut stale = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
-            Err(e) => {
-                let reason = format!("cannot look for staged onboarding secrets left behind: {}", describe(&e));
-                return vec![item(account_id, region, prefix, Status::Failed, None, reason)];
-            }
-        };
-        for name in page.parameters().iter().filter_map(|p| p.name()) {
-            let expired = staged_expiry(prefix, name).is_some_and(|expiry| expiry <= now);
-            if expired || name == prefix {
-                stale.push(name.to_string());
-            }
-        }
-    }
-    let mut items = Vec::new();
-    for name in stale {
-        items.extend(clean_up_staged(ssm, account_id, region, &name).await);
-    }
-    items
-}
-
-/// Removes one staged secret.
-pub(crate) async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, staged: &str) -> Option<Item> {
-    match remove_staged_secret(ssm, staged).await {
-        Ok(true) => {
-            Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))
-        }
-        Ok(false) => None,
-        Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason.to_string())),
-    }
-}
-
-/// A report item of arc-provisioner.
-pub(crate) fn item(
-    account_id: &str,
-    region: &str,
-    resource: &str,
-    status: Status,
-    outcome: Option<Outcome>,
-    reason: String,
-) -> Item {
-    Item::new(account_id, region, resource, PROVISION, status, reason).with_outcome(outcome)
 }

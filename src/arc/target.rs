@@ -1,0 +1,114 @@
+//! The Azure target every command carries (no secret), the document parameters it yields, and
+//! its fingerprint.
+
+use std::collections::BTreeMap;
+
+/// Azure clouds the agent knows.
+pub(crate) const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
+
+/// What member accounts receive to connect their instances (`ARC_CREDENTIAL_MODE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialMode {
+    /// A Microsoft Entra access token the function obtains per run with the service principal
+    /// (client credentials); it lives about an hour, and the secret never leaves the management
+    /// account. The default.
+    #[default]
+    AccessToken,
+    /// The service principal's secret itself (opt-in, for agents that cannot use a token).
+    ServicePrincipalSecret,
+}
+
+impl CredentialMode {
+    /// The value of `ARC_CREDENTIAL_MODE` and of the documents' `credentialType` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialMode::AccessToken => "access-token",
+            CredentialMode::ServicePrincipalSecret => "service-principal-secret",
+        }
+    }
+
+    /// The mode named by `value`.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        [CredentialMode::AccessToken, CredentialMode::ServicePrincipalSecret].into_iter().find(|m| m.as_str() == value)
+    }
+}
+
+/// The complete Azure target: what every command carries (no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArcTarget {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Subscription.
+    pub subscription_id: String,
+    /// Resource group.
+    pub resource_group: String,
+    /// Azure region.
+    pub location: String,
+    /// Azure cloud.
+    pub cloud: String,
+    /// `MDFCSecurityConnector` tag value.
+    pub connector_id: String,
+    /// Onboarding service principal (client id).
+    pub service_principal_id: String,
+    /// Source SecureString in the management account.
+    pub credential_parameter: String,
+    /// What is staged in member accounts.
+    pub credential_mode: CredentialMode,
+    /// Entra authority override (`ARC_AUTHORITY_HOST`).
+    pub authority_host: Option<String>,
+    /// Optional proxy.
+    pub proxy_url: String,
+    /// Optional private link scope.
+    pub private_link_scope: String,
+}
+
+impl ArcTarget {
+    /// SendCommand parameters for one account's command. `staged` is the member-side SecureString
+    /// name (the secret itself never travels as a parameter).
+    pub fn parameters(
+        &self,
+        account_id: &str,
+        staged: &str,
+        correlation_id: &str,
+        force: bool,
+    ) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("tenantId", self.tenant_id.clone()),
+            ("subscriptionId", self.subscription_id.clone()),
+            ("resourceGroup", self.resource_group.clone()),
+            ("location", self.location.clone()),
+            ("cloud", self.cloud.clone()),
+            ("connectorId", self.connector_id.clone()),
+            ("accountId", account_id.to_string()),
+            ("servicePrincipalId", self.service_principal_id.clone()),
+            ("credentialParameter", staged.to_string()),
+            ("credentialType", self.credential_mode.as_str().to_string()),
+            ("proxyUrl", self.proxy_url.clone()),
+            ("privateLinkScope", self.private_link_scope.clone()),
+            ("correlationId", correlation_id.to_string()),
+            ("force", force.to_string()),
+        ])
+    }
+
+    /// Short, stable fingerprint of where instances are connected (tenant, subscription, group,
+    /// location, cloud, connector, network settings): a command whose comment carries another
+    /// fingerprint does not count as provisioned.
+    pub fn fingerprint(&self) -> String {
+        let text = [
+            &self.tenant_id,
+            &self.subscription_id,
+            &self.resource_group.to_ascii_lowercase(),
+            &self.location,
+            &self.cloud,
+            &self.connector_id,
+            &self.proxy_url,
+            &self.private_link_scope,
+        ]
+        .map(|s| s.as_str())
+        .join("\n");
+        // FNV-1a, 64 bits: stable across releases (unlike std's hasher).
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        format!("{hash:016x}")
+    }
+}
