@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::apply::UnitRun;
-use super::command::{CommandSettings, DEFAULT_TRACKING, invocation_result};
+use super::command::{CommandSettings, DEFAULT_TRACKING};
 use super::credential::{Credential, obtain};
 use super::outcome::is_final;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
@@ -17,6 +17,7 @@ use super::read::read_unit;
 use super::settings::ArcSettings;
 use super::staging::{STAGED_LIFETIME, staged_name, sweep_staged};
 use super::state::Platform;
+use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
 use crate::budget::Budget;
@@ -31,9 +32,6 @@ use crate::sessions::AccountSession;
 
 /// Name of the job in reports and STS session names.
 pub const JOB: &str = "arc-provisioner";
-/// Times `GetCommandInvocation` is asked after a status event before giving up on
-/// `InvocationDoesNotExist`.
-const STATUS_EVENT_ATTEMPTS: u32 = 4;
 
 /// arc-provisioner's part of a work unit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,7 +52,7 @@ pub(crate) struct RunCredential(OnceCell<Result<Credential, Failure>>);
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ArcProvisioner {
     settings: ArcSettings,
-    documents: HashMap<Platform, String>,
+    pub(super) documents: HashMap<Platform, String>,
     context: JobContext,
     /// Systems Manager of the function's own account, where the onboarding secret is kept.
     secret_store: aws_sdk_ssm::Client,
@@ -310,43 +308,6 @@ impl ArcProvisioner {
             Err(failed) => Report::new(JOB, false, vec![failed], 1, 1),
         })
     }
-}
-
-/// The invocation's final result, asked [`STATUS_EVENT_ATTEMPTS`] times while SSM answers
-/// `InvocationDoesNotExist` (right after sending it can), never past the budget; the failure
-/// item when it cannot be read.
-async fn read_final(ssm: &aws_sdk_ssm::Client, event: &StatusEvent<'_>, budget: &Budget) -> Result<Item, Item> {
-    let StatusEvent { account_id, region, command_id, instance_id, status, .. } = *event;
-    let mut last = None;
-    for attempt in 0..STATUS_EVENT_ATTEMPTS {
-        if attempt > 0 {
-            if budget.spent() {
-                break;
-            }
-            budget.sleep(std::time::Duration::from_millis(500 << attempt)).await;
-        }
-        match invocation_result(ssm, command_id, instance_id).await {
-            Ok(Some(v)) => return Ok(item(account_id, region, instance_id, v.status, Some(v.name), v.reason)),
-            Ok(None) => last = None,
-            Err(e) => last = Some(e),
-        }
-    }
-    let reason = match last {
-        Some(e) => format!("command {command_id} ended {status}, but its result could not be read: {e}"),
-        None => format!("command {command_id} ended {status}, but SSM does not show the invocation yet"),
-    };
-    Err(item(account_id, region, instance_id, Status::Failed, None, reason))
-}
-
-/// An `EC2 Command Invocation Status-change Notification`, borrowed from the trigger.
-#[derive(Clone, Copy)]
-struct StatusEvent<'a> {
-    account_id: &'a str,
-    region: &'a str,
-    command_id: &'a str,
-    instance_id: &'a str,
-    document_name: &'a str,
-    status: &'a str,
 }
 
 /// The report with arc-provisioner's coverage metrics for the metrics line: instances connected,

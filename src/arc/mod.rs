@@ -20,6 +20,7 @@ mod read;
 pub mod settings;
 mod staging;
 mod state;
+mod status;
 pub mod target;
 pub mod trigger;
 mod variables;
