@@ -14,8 +14,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::describe;
-use crate::error::{EventError, quote};
+use crate::error::{EventError, Failure, quote};
 use crate::validate::{is_account_id, is_instance_id, is_region};
 
 /// `SendMessageBatch` takes at most this many entries ("You can send up to 10 messages").
@@ -58,16 +57,20 @@ impl UnitMessage {
     }
 
     /// Parses and validates a record's body for `job`.
-    pub(crate) fn parse(body: &str, job: &str) -> Result<Self, String> {
-        let message: UnitMessage = serde_json::from_str(body).map_err(|e| format!("not a work unit message: {e}"))?;
+    pub(crate) fn parse(body: &str, job: &str) -> Result<Self, MalformedMessage> {
+        let malformed = |text: String| Err(MalformedMessage(text));
+        let message: UnitMessage = match serde_json::from_str(body) {
+            Ok(message) => message,
+            Err(e) => return malformed(format!("not a work unit message: {e}")),
+        };
         if message.job != job {
-            return Err(format!("a work unit of {} on {job}'s queue", quote(&message.job)));
+            return malformed(format!("a work unit of {} on {job}'s queue", quote(&message.job)));
         }
         if !is_account_id(&message.account_id) || !is_region(&message.region) {
-            return Err(format!("malformed unit {} / {}", quote(&message.account_id), quote(&message.region)));
+            return malformed(format!("malformed unit {} / {}", quote(&message.account_id), quote(&message.region)));
         }
         if let Some(bad) = message.instance_ids.iter().flatten().find(|id| !is_instance_id(id)) {
-            return Err(format!("malformed instance id {}", quote(bad)));
+            return malformed(format!("malformed instance id {}", quote(bad)));
         }
         Ok(message)
     }
@@ -83,6 +86,12 @@ impl UnitMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+/// Why a record's body is not a work unit of this function: its record fails (and is
+/// dead-lettered after its redeliveries).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct MalformedMessage(String);
 
 /// One SQS record handed over by the event source mapping.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,7 +147,7 @@ impl WorkQueue {
     }
 
     /// Sends the unit messages without delay; each comes back with its outcome, in order.
-    pub(crate) async fn send_units(&self, messages: Vec<UnitMessage>) -> Vec<(UnitMessage, Result<(), String>)> {
+    pub(crate) async fn send_units(&self, messages: Vec<UnitMessage>) -> Vec<(UnitMessage, Result<(), Failure>)> {
         let bodies: Vec<String> = messages.iter().map(UnitMessage::body).collect();
         let sent = self.send(&bodies, 0).await;
         messages.into_iter().zip(sent).collect()
@@ -146,10 +155,10 @@ impl WorkQueue {
 
     /// Sends the bodies, ten per `SendMessageBatch`, each delayed `delay_seconds`; returns one
     /// outcome per body, in order (a refused entry or call fails only its own bodies).
-    pub(crate) async fn send(&self, bodies: &[String], delay_seconds: i32) -> Vec<Result<(), String>> {
+    pub(crate) async fn send(&self, bodies: &[String], delay_seconds: i32) -> Vec<Result<(), Failure>> {
         let mut out = Vec::with_capacity(bodies.len());
         for chunk in bodies.chunks(BATCH) {
-            let entries: Result<Vec<SendMessageBatchRequestEntry>, String> = chunk
+            let entries: Result<Vec<SendMessageBatchRequestEntry>, Failure> = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, body)| {
@@ -158,7 +167,7 @@ impl WorkQueue {
                         .message_body(body)
                         .delay_seconds(delay_seconds)
                         .build()
-                        .map_err(|e| format!("internal: {e}"))
+                        .map_err(|e| Failure::Unexpected(format!("internal: {e}")))
                 })
                 .collect();
             let sent = match entries {
@@ -169,7 +178,7 @@ impl WorkQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| format!("SendMessageBatch to {}: {}", self.name(), describe(&e))),
+                    .map_err(|e| Failure::aws(format!("SendMessageBatch to {}", self.name()), &e)),
                 Err(e) => Err(e),
             };
             match sent {
@@ -177,11 +186,11 @@ impl WorkQueue {
                     for i in 0..chunk.len() {
                         let id = i.to_string();
                         match answer.failed().iter().find(|f| f.id() == id) {
-                            Some(f) => out.push(Err(format!(
+                            Some(f) => out.push(Err(Failure::Unexpected(format!(
                                 "{} refused the message: {}",
                                 self.name(),
                                 f.message().unwrap_or(f.code())
-                            ))),
+                            )))),
                             None => out.push(Ok(())),
                         }
                     }
@@ -224,7 +233,7 @@ mod tests {
         };
         assert_eq!(m.body(), r#"{"job":"profile-scan","accountId":"111111111111","region":"eu-west-1"}"#);
         assert_eq!(UnitMessage::parse(&m.body(), "profile-scan").unwrap(), m);
-        assert!(UnitMessage::parse(&m.body(), "arc-provisioner").unwrap_err().contains("queue"));
+        assert!(UnitMessage::parse(&m.body(), "arc-provisioner").unwrap_err().to_string().contains("queue"));
         let bad = r#"{"job":"profile-scan","accountId":"1; reboot","region":"eu-west-1"}"#;
         assert!(UnitMessage::parse(bad, "profile-scan").is_err());
         assert!(UnitMessage::parse("{}", "profile-scan").is_err());

@@ -249,7 +249,7 @@ pub(crate) async fn enqueue(queue: &WorkQueue, job: &str, units: Vec<(String, St
         .map(|(unit, outcome)| {
             let (status, reason) = match outcome {
                 Ok(()) => (Status::Done, format!("queued to {}", queue.name())),
-                Err(reason) => (Status::Failed, reason),
+                Err(failure) => (Status::Failed, failure.to_string()),
             };
             Item::new(unit.account_id, unit.region, "*", Action::Enqueue, status, reason)
         })
@@ -287,6 +287,7 @@ impl QueueBatch {
                     None => batch.units.push((record.message_id, message)),
                 },
                 Err(reason) => {
+                    let reason = reason.to_string();
                     batch.items.push(Item::new("*", "*", &record.message_id, rules.action, Status::Failed, reason));
                     batch.failed_records.push(record.message_id);
                 }
@@ -350,12 +351,14 @@ impl QueueBatch {
         let bodies: Vec<String> = continuations.iter().map(|(_, m)| m.body()).collect();
         let sent = match own_queue {
             Some(queue) => queue.send(&bodies, delay_seconds).await,
-            None => bodies.iter().map(|_| Err("no WORK_QUEUE_URL to continue on".to_string())).collect(),
+            None => {
+                bodies.iter().map(|_| Err(Failure::Precondition("no WORK_QUEUE_URL to continue on".into()))).collect()
+            }
         };
         for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
             if let Err(reason) = outcome {
                 let (account, region) = (&message.account_id, &message.region);
-                self.items.push(Item::new(account, region, "*", action, Status::Failed, reason));
+                self.items.push(Item::new(account, region, "*", action, Status::Failed, reason.to_string()));
                 self.failed_records.push(message_id);
             }
         }

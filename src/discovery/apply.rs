@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use crate::budget::Budget;
+use crate::error::Failure;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
@@ -78,7 +79,7 @@ enum Ended {
     /// Still queued or running when the budget ended.
     Running,
     /// Its status could not be read.
-    Unreadable(String),
+    Unreadable(Failure),
 }
 
 /// One (account, region) result of an operation: `ListStackSetOperationResults`.
@@ -258,7 +259,7 @@ impl Executor<'_> {
                 .await;
             let status = match status {
                 Ok(out) => out.stack_set_operation().and_then(|o| o.status()).map(|s| s.as_str().to_string()),
-                Err(e) => return Ended::Unreadable(format!("its status is unreadable: {}", describe(&e))),
+                Err(e) => return Ended::Unreadable(Failure::aws("its status is unreadable", &e)),
             };
             match status.as_deref() {
                 Some("SUCCEEDED" | "FAILED" | "STOPPED") | None => return Ended::Finished,
@@ -272,7 +273,7 @@ impl Executor<'_> {
     }
 
     /// Every (account, region) result of a finished operation (paginated).
-    async fn results(&self, operation_id: &str) -> Result<Results, String> {
+    async fn results(&self, operation_id: &str) -> Result<Results, Failure> {
         let mut pages = self
             .cfn
             .list_stack_set_operation_results()
@@ -283,7 +284,7 @@ impl Executor<'_> {
             .send();
         let mut out = Results::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("its per-account results are unreadable: {}", describe(&e)))?;
+            let page = page.map_err(|e| Failure::aws("its per-account results are unreadable", &e))?;
             for summary in page.summaries() {
                 let (Some(account), Some(region)) = (summary.account(), summary.region()) else { continue };
                 let status = summary.status().map(|s| s.as_str().to_string()).unwrap_or_default();

@@ -49,7 +49,7 @@ impl AccountDiscovery {
         };
         let (status, reason) = match &outcome {
             Ok(reason) => ("SUCCESS", reason.clone()),
-            Err(reason) => ("FAILED", reason.clone()),
+            Err(failure) => ("FAILED", failure.to_string()),
         };
         let body = json!({
             "Status": status,
@@ -77,7 +77,7 @@ impl AccountDiscovery {
     }
 
     /// Deletes every instance of the StackSet; `Ok` when none is left (or the StackSet is gone).
-    async fn empty_the_stack_set(&self, name: &str, budget: &Budget) -> (Vec<Item>, Result<String, String>) {
+    async fn empty_the_stack_set(&self, name: &str, budget: &Budget) -> (Vec<Item>, Result<String, Failure>) {
         let (cfn, call_as) = (&self.cfn, self.call_as());
         let readers = self.readers();
         let stack_set = match readers.stack_set(name).await {
@@ -85,11 +85,11 @@ impl AccountDiscovery {
             Err(Failure::Aws { code: Some(code), .. }) if code == "StackSetNotFoundException" => {
                 return (Vec::new(), Ok(format!("{name} is gone")));
             }
-            Err(e) => return (Vec::new(), Err(e.to_string())),
+            Err(e) => return (Vec::new(), Err(e)),
         };
         let instances = match readers.instances(name).await {
             Ok(i) => i,
-            Err(e) => return (Vec::new(), Err(e.to_string())),
+            Err(e) => return (Vec::new(), Err(e)),
         };
         if instances.is_empty() {
             return (
@@ -102,7 +102,7 @@ impl AccountDiscovery {
         let accounts = if stack_set.model == PermissionModel::ServiceManaged {
             match readers.accounts(true).await {
                 Ok(a) => a,
-                Err(e) => return (Vec::new(), Err(e.to_string())),
+                Err(e) => return (Vec::new(), Err(e)),
             }
         } else {
             Vec::new()
@@ -119,7 +119,10 @@ impl AccountDiscovery {
                 .iter()
                 .map(|i| Item::new(&i.account, &i.region, STACK_INSTANCE, action::REMOVE, Status::Planned, &reason))
                 .collect();
-            return (items, Err(format!("{reason}; {name} cannot be deleted while it has instances")));
+            return (
+                items,
+                Err(Failure::Precondition(format!("{reason}; {name} cannot be deleted while it has instances"))),
+            );
         }
         let executor = Executor {
             cfn,
@@ -132,42 +135,46 @@ impl AccountDiscovery {
         let items = executor.run(Kind::Teardown, &batches(wanted, &parent)).await.items;
         let left = match readers.instances(name).await {
             Ok(i) => i.len(),
-            Err(e) => return (items, Err(e.to_string())),
+            Err(e) => return (items, Err(e)),
         };
         let outcome = if left == 0 {
             delete_stack_set(cfn, name, readers.call_as.clone())
                 .await
                 .map(|()| format!("{} stack instances of {name} deleted, then {name}", instances.len()))
         } else {
-            Err(format!(
+            Err(Failure::Precondition(format!(
                 "{left} stack instances of {name} are still being deleted; run sam delete again once they are gone"
-            ))
+            )))
         };
         (items, outcome)
     }
 }
 
 /// Deletes the emptied StackSet (refused, and said so, if a stack instance came back meanwhile).
-async fn delete_stack_set(cfn: &aws_sdk_cloudformation::Client, name: &str, call_as: CallAs) -> Result<(), String> {
+async fn delete_stack_set(cfn: &aws_sdk_cloudformation::Client, name: &str, call_as: CallAs) -> Result<(), Failure> {
     match cfn.delete_stack_set().stack_set_name(name).call_as(call_as).send().await {
         Ok(_) => Ok(()),
         Err(e) if crate::aws::error_code(&e) == Some("StackSetNotFoundException") => Ok(()),
-        Err(e) => Err(format!("cannot delete StackSet {name}: {}; run sam delete again", crate::aws::describe(&e))),
+        Err(e) => Err(Failure::aws_with(format!("cannot delete StackSet {name}"), &e, "run sam delete again")),
     }
 }
 
 /// `PUT`s the response to the pre-signed URL (no content type: the URL is signed without one).
-async fn respond(url: &str, body: &str) -> Result<(), String> {
+async fn respond(url: &str, body: &str) -> Result<(), Failure> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()
-        .map_err(|e| format!("no HTTP client: {e}"))?;
+        .map_err(|e| Failure::Unexpected(format!("no HTTP client: {e}")))?;
     let answer = client
         .put(url)
         .header("content-type", "")
         .body(body.to_string())
         .send()
         .await
-        .map_err(|e| format!("PUT failed: {e}"))?;
-    if answer.status().is_success() { Ok(()) } else { Err(format!("PUT answered {}", answer.status())) }
+        .map_err(|e| Failure::Unexpected(format!("PUT failed: {e}")))?;
+    if answer.status().is_success() {
+        Ok(())
+    } else {
+        Err(Failure::Unexpected(format!("PUT answered {}", answer.status())))
+    }
 }

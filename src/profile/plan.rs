@@ -106,11 +106,11 @@ fn unprofiled(state: &UnitState, policy: &Policy<'_>) -> Decision {
     let name = policy.connector_profile;
     match state.profiles.get(name) {
         Some(ProfileLookup::Found(profile)) => match single_role(profile) {
-            Ok(role) => Decision::Associate {
+            Some(role) => Decision::Associate {
                 profile: name.to_string(),
                 attach: (role.policy != PolicyState::Attached).then(|| role_ref(role)),
             },
-            Err(reason) => leave(action::ASSOCIATE, true, format!("{reason}; redeploy the member template")),
+            None => leave(action::ASSOCIATE, true, format!("{}; redeploy the member template", no_role(profile))),
         },
         Some(ProfileLookup::Unreadable(e)) => {
             leave(action::ASSOCIATE, true, format!("cannot read instance profile {name}: {e}"))
@@ -143,8 +143,9 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
         }
     };
     let role = match single_role(profile) {
-        Ok(role) => role,
-        Err(reason) => {
+        Some(role) => role,
+        None => {
+            let reason = no_role(profile);
             return leave(
                 action::ATTACH,
                 true,
@@ -171,8 +172,14 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
     }
 }
 
-fn single_role(profile: &Profile) -> Result<&Role, String> {
-    profile.roles.first().ok_or_else(|| format!("instance profile {} has no role", profile.arn))
+/// The profile's role; a profile without one is a finding ([`no_role`]).
+fn single_role(profile: &Profile) -> Option<&Role> {
+    profile.roles.first()
+}
+
+/// Why nothing can be done for an instance whose profile has no role.
+fn no_role(profile: &Profile) -> String {
+    format!("instance profile {} has no role", profile.arn)
 }
 
 fn role_ref(role: &Role) -> RoleRef {
