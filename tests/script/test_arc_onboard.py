@@ -291,7 +291,10 @@ class ArcOnboardScript(unittest.TestCase):
         before = set(self.work_dirs())
         # Terminated while it runs (the agent call hangs): the trap still removes it.
         path = self.sandbox.root / "_hang.sh"
-        path.write_text(render(SCRIPT, GOOD).replace("connect_args=(", "sleep 30\nconnect_args=(", 1))
+        # The hang is an interruptible wait (bash runs a trap at once during `wait`, but only after
+        # a foreground command such as a plain `sleep` has ended).
+        hang = "sleep 30 >/dev/null 2>&1 &\nwait $!\nconnect_args=("
+        path.write_text(render(SCRIPT, GOOD).replace("connect_args=(", hang, 1))
         stubs = ROOT / "tests" / "harness" / "arc_stubs"
         env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",
                "HOME": str(self.sandbox.root), "TMPDIR": str(self.sandbox.tmp), "AWS_SSM_INSTANCE_ID": INSTANCE,
@@ -301,7 +304,8 @@ class ArcOnboardScript(unittest.TestCase):
         running = subprocess.Popen(["/bin/bash", str(path)], cwd=self.sandbox.root, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 20
-        while time.time() < deadline and not (self.sandbox.root / "agent.json").exists() and running.poll() is None:
+        # Until the script has made its work directory and reached the hanging call.
+        while time.time() < deadline and not (set(self.work_dirs()) - before) and running.poll() is None:
             time.sleep(0.05)
         time.sleep(0.5)
         created = set(self.work_dirs()) - before
