@@ -62,7 +62,8 @@ pub struct Moto {
     pub port: u16,
 }
 
-/// The zygote's socket: one per harness version (a digest of `tests/harness/*.py`).
+/// The zygote's socket: one per checkout and harness version (a digest of the checkout's path
+/// and `tests/harness/*.py`).
 fn zygote_socket() -> PathBuf {
     let harness = repo_root().join("tests/harness");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&harness)
@@ -70,8 +71,10 @@ fn zygote_socket() -> PathBuf {
         .unwrap_or_default();
     sources.retain(|p| p.extension().is_some_and(|e| e == "py"));
     sources.sort();
+    // The checkout's own path too: two checkouts never share a zygote (nor its virtualenv).
     let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in sources.iter().flat_map(|p| std::fs::read(p).unwrap_or_default()) {
+    let checkout = repo_root().to_string_lossy().as_bytes().to_vec();
+    for byte in checkout.into_iter().chain(sources.iter().flat_map(|p| std::fs::read(p).unwrap_or_default())) {
         digest = (digest ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
     }
     std::env::temp_dir().join(format!("mdc-moto-{digest:016x}.sock"))
