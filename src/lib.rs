@@ -13,10 +13,13 @@
 //!
 //! Layers (docs/architecture.md): the functions use the capabilities, [`profile`],
 //! [`discovery`] and [`arc`], which never use each other; the capabilities use the shared
-//! modules, which use no capability: [`config`] (settings every function shares), `event`
-//! (payloads by shape, refusals), [`aws`] (SDK config, clients), `sessions` (identity,
-//! per-account credentials), `iam` (cached IAM reads), `scope` (accounts and regions), `run`
-//! (the run skeleton), [`report`] (the run report), `metrics`, [`runtime`] (the Lambda glue).
+//! modules, which use no capability: [`config`] (settings every function shares, the variable
+//! declarations), `event` (payloads by shape, refusals), [`aws`] (SDK config, clients), `context`
+//! (what a job builds once at cold start), `sessions` (identity, per-account credentials), `iam`
+//! (cached IAM reads), `scope` (accounts and regions), `run` (the fleet-job skeleton), `budget`
+//! (the invocation's time budget), [`queue`] (the SQS work queue), `pace` (EC2 write pacing),
+//! [`report`] (the run report, its actions and outcomes), `metrics`, [`runtime`] (the Lambda
+//! glue), `validate`, [`error`], [`telemetry`] (logging).
 
 #![warn(unreachable_pub)]
 
