@@ -12,12 +12,14 @@ use aws_config::SdkConfig;
 use common::moto::{Moto, bootstrap, repo_root};
 use common::seed;
 use connector_engine::discovery::{AccountDiscovery, DiscoverySettings};
-use connector_engine::report::Status;
+use connector_engine::report::{Report, Status};
 use serde_json::{Value, json};
 
 const STACK_SET: &str = "mdc-connector-members";
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const MANAGEMENT: &str = "123456789012";
+/// The teardown resource's logical id in cfn/template.yaml.
+const RESOURCE: &str = "MemberStackSetInstances";
 
 /// Packages and deploys the onboarding part as `sam deploy` would, with these parent parameters.
 fn deploy(moto: &Moto, parameters: &[(&str, &str)]) -> Value {
@@ -163,12 +165,34 @@ fn response_url() -> (String, std::thread::JoinHandle<(String, String)>) {
     (url, server)
 }
 
-fn custom_resource_request(request_type: &str, url: &str) -> Value {
+fn custom_resource_request(request_type: &str, url: &str, stack_id: &str, logical_id: &str) -> Value {
     json!({"RequestType": request_type, "ResponseURL": url, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:mdc-connector-account-discovery",
-           "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/mdc-connector/1", "RequestId": "r-1",
-           "LogicalResourceId": "MemberStackSetInstances", "ResourceType": "Custom::MemberStackSetInstances",
+           "StackId": stack_id, "RequestId": "r-1",
+           "LogicalResourceId": logical_id, "ResourceType": "Custom::MemberStackSetInstances",
            "PhysicalResourceId": "mdc-connector-members-instances",
            "ResourceProperties": {"ServiceToken": "x", "StackSetName": STACK_SET}})
+}
+
+/// Sends `job` a custom resource request and returns CloudFormation's answer and the report.
+async fn request(job: &AccountDiscovery, kind: &str, stack_id: &str, logical_id: &str) -> (Value, Report) {
+    let (url, server) = response_url();
+    let report = job.handle(&custom_resource_request(kind, &url, stack_id, logical_id), None).await.expect("answered");
+    let (method, body) = server.join().expect("response");
+    assert_eq!(method, "PUT");
+    (serde_json::from_str(&body).expect("json response"), report)
+}
+
+/// The stack `sam deploy` made (the onboarding stack's parent), as a stand-in: the emulator
+/// cannot run the SAM transform.
+async fn parent_stack(management: &SdkConfig) -> String {
+    let template = r#"{"Resources":{"Marker":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}"#;
+    let created = cfn(management, "us-east-1").create_stack().stack_name("mdc-connector").template_body(template);
+    created.send().await.expect("parent stack").stack_id().expect("stack id").to_string()
+}
+
+async fn member_instances(management: &SdkConfig) -> usize {
+    let listed = cfn(management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    listed.expect("instances").summaries().len()
 }
 
 /// `sam delete`: CloudFormation deletes `MemberStackSetInstances` first (it depends on the
@@ -185,26 +209,46 @@ async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use(
     let regions = REGIONS.join(",");
     let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())]);
     assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
-    let mut job = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &REGIONS), management.clone());
+    let parent = parent_stack(&management).await;
+    let settings = DiscoverySettings { stack_id: Some(parent.clone()), ..DiscoverySettings::new(STACK_SET, &REGIONS) };
+    let mut job = AccountDiscovery::new(settings.clone(), management.clone());
     job.backoff = Duration::from_millis(10);
     job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
 
     // Create (and Update) change nothing.
-    let (url, server) = response_url();
-    let created = job.handle(&custom_resource_request("Create", &url), None).await.expect("create");
-    let (method, body) = server.join().expect("response");
-    let body: Value = serde_json::from_str(&body).expect("json response");
-    assert_eq!((method.as_str(), body["Status"].as_str()), ("PUT", Some("SUCCESS")), "{body}");
+    let (body, created) = request(&job, "Create", &parent, RESOURCE).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
     assert_eq!(body["LogicalResourceId"], "MemberStackSetInstances");
     assert_eq!(created.items.len(), 1, "{:?}", created.items);
-    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
-    assert_eq!(listed.expect("instances").summaries().len(), 2, "still onboarded");
+    assert_eq!(member_instances(&management).await, 2, "still onboarded");
 
-    // Delete empties the member StackSet.
-    let (url, server) = response_url();
-    let report = job.handle(&custom_resource_request("Delete", &url), None).await.expect("delete");
-    let (_, body) = server.join().expect("response");
-    let body: Value = serde_json::from_str(&body).expect("json response");
+    // A Delete that is not CloudFormation deleting this deployment is answered SUCCESS and changes
+    // nothing: whoever may invoke the function can send one, and a rollback (or an update that
+    // replaces the resource) sends one too.
+    let other = "arn:aws:cloudformation:us-east-1:123456789012:stack/someone-elses/1";
+    let forged = [
+        ("CREATE_COMPLETE", parent.as_str(), RESOURCE, "not being deleted"),
+        ("ROLLBACK_IN_PROGRESS", parent.as_str(), RESOURCE, "a rollback or an update never tears down"),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", parent.as_str(), RESOURCE, "not being deleted"),
+        ("DELETE_IN_PROGRESS", other, RESOURCE, "not this deployment's"),
+        ("DELETE_IN_PROGRESS", parent.as_str(), "Anything", "not MemberStackSetInstances"),
+    ];
+    for (status, stack, resource, why) in forged {
+        moto.stack_status(&parent, status);
+        let (body, report) = request(&job, "Delete", stack, resource).await;
+        assert_eq!(body["Status"], "SUCCESS", "{body}");
+        assert!(body["Reason"].as_str().is_some_and(|r| r.contains(why)), "{status} {stack} {resource}: {body}");
+        assert_eq!(report.items.len(), 1, "nothing but the answer: {:?}", report.items);
+        assert_eq!(member_instances(&management).await, 2, "{status} {stack} {resource}: nothing deleted");
+    }
+    let unbound = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &REGIONS), management.clone());
+    let (body, _) = request(&unbound, "Delete", &parent, RESOURCE).await;
+    assert!(body["Reason"].as_str().is_some_and(|r| r.contains("CONNECTOR_STACK_ID is not set")), "{body}");
+    assert_eq!(member_instances(&management).await, 2, "without CONNECTOR_STACK_ID nothing is deleted");
+
+    // CloudFormation deleting this deployment: the Delete empties the member StackSet.
+    moto.stack_status(&parent, "DELETE_IN_PROGRESS");
+    let (body, report) = request(&job, "Delete", &parent, RESOURCE).await;
     assert_eq!(body["Status"], "SUCCESS", "{body} {:#?}", report.items);
     assert_eq!(body["PhysicalResourceId"], "mdc-connector-members-instances");
     let deleted = report.items.iter().filter(|i| i.action == "delete-stack-instances" && i.status == Status::Done);

@@ -80,8 +80,18 @@ pub(crate) const EVENT_BUS: Variable = Variable {
     refused: &["bus with spaces", "a;b"],
 };
 
+/// `CONNECTOR_STACK_ID`.
+pub(crate) const STACK_ID: Variable = Variable {
+    name: "CONNECTOR_STACK_ID",
+    meaning: "the deploy's own stack (`AWS::StackId`, set by the template): the teardown custom resource acts on a `Delete` only from this stack, and only while CloudFormation deletes it",
+    default: "none: a `Delete` request is answered without deleting anything",
+    accepted: "a CloudFormation stack id (`arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`)",
+    example: "arn:aws:cloudformation:us-east-1:123456789012:stack/mdc-connector/5b9c1d70-0000-0000-0000-000000000000",
+    refused: &["mdc-connector", "arn:aws:cloudformation:us-east-1:123456789012:stackset/x:1", "arn:aws:s3:::b"],
+};
+
 /// Every variable account-discovery reads.
-pub const VARIABLES: [Variable; 11] = [
+pub const VARIABLES: [Variable; 12] = [
     COMMON_VARIABLES[0],
     COMMON_VARIABLES[1],
     WORK_QUEUE_URL,
@@ -93,6 +103,7 @@ pub const VARIABLES: [Variable; 11] = [
     STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS,
     MANAGEMENT_STACK_NAME,
     EVENT_BUS,
+    STACK_ID,
 ];
 
 /// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
@@ -123,6 +134,9 @@ pub struct DiscoverySettings {
     /// `WORK_QUEUE_URL`: the function's own queue; StackSet work still pending when an invocation
     /// ends is re-checked through a delayed message there instead of waiting for the daily run.
     pub work_queue_url: Option<String>,
+    /// `CONNECTOR_STACK_ID`: the deploy's own stack, the only one whose deletion empties the
+    /// member StackSet.
+    pub stack_id: Option<String>,
 }
 
 impl DiscoverySettings {
@@ -139,6 +153,7 @@ impl DiscoverySettings {
             management_stack_name: DEFAULT_MANAGEMENT_STACK.into(),
             event_bus: None,
             work_queue_url: None,
+            stack_id: None,
         }
     }
 
@@ -165,6 +180,7 @@ impl DiscoverySettings {
                 .unwrap_or_else(|| DEFAULT_MANAGEMENT_STACK.into()),
             event_bus: env.single(&EVENT_BUS, is_bus)?,
             work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
+            stack_id: env.single(&STACK_ID, is_stack_id)?,
         };
         if settings.delegated_admin && settings.activate_organizations_access {
             // ActivateOrganizationsAccess is the management account's action; a delegated
@@ -181,6 +197,22 @@ impl DiscoverySettings {
 
 fn is_bus(s: &str) -> bool {
     !s.is_empty() && s.len() <= 1600 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:".contains(&b))
+}
+
+/// `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.
+fn is_stack_id(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else { return false };
+    let mut path = resource.splitn(3, '/');
+    let (kind, name, id) = (path.next(), path.next(), path.next());
+    arn == "arn"
+        && partition.starts_with("aws")
+        && service == "cloudformation"
+        && is_region(region)
+        && crate::validate::is_account_id(account)
+        && kind == Some("stack")
+        && name.is_some_and(is_stack_name)
+        && id.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 fn is_stack_name(s: &str) -> bool {

@@ -9,6 +9,12 @@
 //! before CloudFormation reaches it, and CloudFormation's own deletion, finding it gone, is done.
 //! `Create` and `Update` change nothing.
 //!
+//! A `Delete` acts only when it cannot be forged: it names this deployment's own stack
+//! (`CONNECTOR_STACK_ID`, the template's `AWS::StackId`) and the resource's logical id, and that
+//! stack is `DELETE_IN_PROGRESS` (read back from CloudFormation). Anything else (a request sent by
+//! whoever may invoke the function, another stack's resource, a rollback or an update replacing the
+//! resource) is answered `SUCCESS` and changes nothing.
+//!
 //! The answer is `PUT` to the request's pre-signed `ResponseURL` ("Custom resource response
 //! objects": Status, Reason, PhysicalResourceId, StackId, RequestId, LogicalResourceId). An
 //! organization too large to empty within one invocation is answered `FAILED`, saying so: the
@@ -25,9 +31,12 @@ use super::plan::{STACK_INSTANCE, action, batches};
 use super::state::PermissionModel;
 use super::trigger::JOB;
 use crate::budget::Budget;
-use crate::error::{Failure, InvocationError};
+use crate::error::{Failure, InvocationError, quote};
 use crate::event::{CustomResourceRequest, RequestKind};
 use crate::report::{Action, Item, Report, Status};
+
+/// The template's logical id of the teardown resource (cfn/template.yaml).
+const TEARDOWN_RESOURCE: &str = "MemberStackSetInstances";
 
 /// CloudFormation keeps at most 4,096 bytes of a response's reason.
 const REASON_LIMIT: usize = 4000;
@@ -44,7 +53,13 @@ impl AccountDiscovery {
         let physical = request.physical_resource_id.clone().unwrap_or_else(|| format!("{name}-instances"));
         let kind = request.kind.as_str();
         let (mut items, outcome) = match request.kind {
-            RequestKind::Delete => self.empty_the_stack_set(&name, budget).await,
+            RequestKind::Delete => match self.delete_refusal(request).await {
+                Some(why) => {
+                    tracing::warn!(stack_id = %request.stack_id, %why, "custom resource Delete not acted on");
+                    (Vec::new(), Ok(format!("Delete changes nothing: {why}")))
+                }
+                None => self.empty_the_stack_set(&name, budget).await,
+            },
             RequestKind::Create | RequestKind::Update => (Vec::new(), Ok(format!("{kind} needs no change"))),
         };
         let (status, reason) = match &outcome {
@@ -74,6 +89,35 @@ impl AccountDiscovery {
         items.push(answer);
         let failed = usize::from(item_status == Status::Failed);
         Ok(Report::new(JOB, self.settings.common.dry_run, items, 1, failed))
+    }
+
+    /// Why a `Delete` must not empty the member StackSet, or `None` when it comes from this
+    /// deployment's own stack while CloudFormation deletes it. Whoever may invoke the function can
+    /// send a request naming anything; only CloudFormation deleting the stack that made this
+    /// function puts that stack in `DELETE_IN_PROGRESS`. A rollback (`ROLLBACK_IN_PROGRESS`,
+    /// `UPDATE_ROLLBACK_*`) or an update replacing the resource (`UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`)
+    /// also sends `Delete`: neither tears down.
+    async fn delete_refusal(&self, request: &CustomResourceRequest) -> Option<String> {
+        let Some(own) = self.settings.stack_id.as_deref() else {
+            return Some(
+                "CONNECTOR_STACK_ID is not set, so no request can be told to come from this deployment".into(),
+            );
+        };
+        if request.stack_id != own {
+            return Some(format!("the request names stack {}, not this deployment's {own}", quote(&request.stack_id)));
+        }
+        if request.logical_resource_id != TEARDOWN_RESOURCE {
+            let named = quote(&request.logical_resource_id);
+            return Some(format!("the request is for resource {named}, not {TEARDOWN_RESOURCE}"));
+        }
+        match self.readers().stack_status(own).await {
+            Ok(Some(status)) if status == "DELETE_IN_PROGRESS" => None,
+            Ok(Some(status)) => {
+                Some(format!("stack {own} is {status}, not being deleted (a rollback or an update never tears down)"))
+            }
+            Ok(None) => Some(format!("stack {own} does not exist")),
+            Err(failure) => Some(format!("the stack's status cannot be read: {failure}")),
+        }
     }
 
     /// Deletes every instance of the StackSet; `Ok` when none is left (or the StackSet is gone).

@@ -233,6 +233,17 @@ impl Moto {
         self.request("POST", "/_harness/token-buckets", Some(&serde_json::json!({ "rules": rules })));
     }
 
+    /// Shows `stack_id` in `status` (`DELETE_IN_PROGRESS`, `ROLLBACK_IN_PROGRESS`, ...), as
+    /// CloudFormation does while it calls a custom resource.
+    pub fn stack_status(&self, stack_id: &str, status: &str) {
+        let changed = self.request(
+            "POST",
+            "/_harness/stack-status",
+            Some(&serde_json::json!({"stackId": stack_id, "status": status})),
+        );
+        assert_eq!(changed["changed"], 1, "no stack {stack_id}");
+    }
+
     /// Registers `account` as the organization's StackSets delegated administrator.
     pub fn delegated_admin(&self, account: &str) {
         self.request("POST", "/_harness/delegated-admin", Some(&serde_json::json!({ "account": account })));

@@ -31,7 +31,9 @@ service-managed StackSets (requests with ``DeploymentTargets``) fail as in AWS w
 Stack instances can be made unhealthy, as a failed deployment leaves them: ``POST
 /_harness/stack-instance-status`` ``{"account": "...", "region": "...", "status": "OUTDATED",
 "detailedStatus": "FAILED", "reason": "..."}`` changes what ``ListStackInstances`` reports for that
-instance until an ``UpdateStackInstances`` covering it succeeds. StackSet operations get
+instance until an ``UpdateStackInstances`` covering it succeeds. ``POST /_harness/stack-status``
+``{"stackId": "...", "status": "DELETE_IN_PROGRESS"}`` shows a stack in the middle of an operation,
+as CloudFormation does while it calls a custom resource (moto finishes stack operations at once). StackSet operations get
 per-instance results, failure tolerance, running time and the 50-OU cap from ``stackset_model.py``.
 
 What AWS enforces and moto does not, per account:
@@ -646,6 +648,11 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.delegated_admins.add(spec["account"])
                 result = {"delegatedAdmins": sorted(self.delegated_admins)}
+            elif path == "/_harness/stack-status" and method == "POST":
+                # A stack in the middle of an operation, as CloudFormation shows it while it calls
+                # a custom resource (moto's stack operations finish at once).
+                spec = json.loads(self.read_body(environ) or b"{}")
+                result = {"changed": set_stack_status(spec["stackId"], spec["status"])}
             elif path == "/_harness/ssm-outcomes" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.ssm.set_rules(spec.get("rules", []))
@@ -665,6 +672,19 @@ class Harness:
         payload = json.dumps(result).encode()
         start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
         return [payload]
+
+
+def set_stack_status(stack_id: str, status: str) -> int:
+    """Sets the status CloudFormation reports for the stack ``stack_id``; how many were found."""
+    from moto.cloudformation.models import cloudformation_backends
+    changed = 0
+    for account in list(cloudformation_backends.values()):
+        for backend in list(account.values()):
+            stack = backend.stacks.get(stack_id)
+            if stack is not None:
+                stack.status = status
+                changed += 1
+    return changed
 
 
 def serve(host: str, port: int, ready: Callable[[int], None], stop_when: Callable[[], None] | None) -> None:
