@@ -136,6 +136,12 @@ class TemplateGuards(unittest.TestCase):
                 self.assertIn("AllowedPattern", spec, f"{name}: {parameter}")
                 self.assertIn("ConstraintDescription", spec, f"{name}: {parameter}")
 
+    def test_every_parameter_with_a_pattern_says_what_it_accepts(self) -> None:
+        for name, template in TEMPLATES.items():
+            for parameter, spec in template["Parameters"].items():
+                if "AllowedPattern" in spec:
+                    self.assertIn("ConstraintDescription", spec, f"{name}: {parameter}")
+
     def test_patterns_refuse_wildcards_in_names_that_reach_arns(self) -> None:
         for name, template in TEMPLATES.items():
             for parameter, spec in template["Parameters"].items():
