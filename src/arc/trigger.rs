@@ -147,11 +147,12 @@ fn validate(command: &ReprovisionCommand) -> Result<(), EventError> {
     check(std::slice::from_ref(account_id), is_account_id, "accountId", "a 12-digit account id")?;
     check(std::slice::from_ref(region), is_region, "region", "a region name")?;
     check(instance_ids.as_deref().unwrap_or_default(), is_instance_id, "instanceIds", "an instance id")?;
-    if command.force && instance_ids.is_none() && tag.is_none() {
-        // force re-connects agents connected elsewhere (possibly onboarded by the customer):
-        // never for a whole region at once.
+    let narrowed = instance_ids.is_some() || tag.as_ref().is_some_and(|t| t.value.is_some());
+    if command.force && !narrowed {
+        // force re-connects agents connected elsewhere (possibly onboarded by the customer): never
+        // for a whole region at once, and a tag key alone (any value) can cover one.
         return Err(EventError::InvalidRequest(
-            "force needs instanceIds or a tag: it re-connects agents connected elsewhere, never a whole region at once"
+            "force needs instanceIds or a tag key and value: it re-connects agents connected elsewhere, never a whole region at once"
                 .into(),
         ));
     }
@@ -184,6 +185,11 @@ mod tests {
             (json!({"action":"reprovision","region":"eu-west-1"}), "accountId"),
             (
                 json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","force":true}),
+                "force needs",
+            ),
+            (
+                json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","force":true,
+                       "tag":{"key":"team"}}),
                 "force needs",
             ),
             (json!({"action":"reprovision","accountId":"111111111111","region":"eu-west-1","instanceIds":[]}), "empty"),
