@@ -487,8 +487,8 @@ async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and
     assert!(!calls.iter().any(|c| c.operation == "PutParameter"), "nothing staged");
 }
 
-/// A token with too little life left is not staged (an instance could receive it expired); a
-/// staged token's copy expires no later than the token itself.
+/// A token with too little life left is not staged (an instance could receive it expired), nor
+/// one claiming an implausibly long life; a staged token's copy expires no later than the token.
 #[tokio::test]
 async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused() {
     let (moto, management, id) = one_managed_instance().await;
@@ -499,6 +499,13 @@ async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused
     let item = find(&report, &id);
     assert_eq!(item.status, Status::Failed);
     assert!(item.reason.contains("expires in less than 15 minutes"), "{}", item.reason);
+
+    // A token claiming more life than Entra ever gives (28 hours) is refused too.
+    moto.entra(json!({"lifetime": 29 * 3600}));
+    let report = run(&job, request.clone()).await;
+    let item = find(&report, &id);
+    assert_eq!(item.status, Status::Failed);
+    assert!(item.reason.contains("more than 28 hours"), "{}", item.reason);
 
     // 1,000 s of life: less than the 20 minutes a staged copy is kept at most.
     moto.entra(json!({"lifetime": 1000}));

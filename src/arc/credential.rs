@@ -25,6 +25,11 @@ use crate::error::Failure;
 /// A token with less life left than this is not worth staging: an instance could receive it
 /// expired (Entra issues app tokens for 60 to 90 minutes, so a fresh one always has more).
 const MIN_TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
+/// A token claiming more life than this is refused: Microsoft Entra's longest-lived access tokens
+/// (continuous access evaluation) last "up to 28 hours"; its default is 60 to 90 minutes, and a
+/// configured lifetime at most a day ("Configurable token lifetimes"). More is not a token Entra
+/// issued for this flow, and a longer-lived token would be a longer-lived key on the instances.
+const MAX_TOKEN_LIFE: Duration = Duration::from_secs(28 * 3600);
 
 /// A credential value, held only in memory; it has no `Display` and `Debug` hides it.
 #[derive(Clone)]
@@ -114,6 +119,10 @@ async fn access_token(target: &ArcTarget, secret: Secret) -> Result<Credential, 
         .map_err(|_| refused("the token's expiry is before 1970".into()))?;
     if expires_at < SystemTime::now() + MIN_TOKEN_LIFE {
         return Err(refused(format!("the token expires in less than {} minutes", MIN_TOKEN_LIFE.as_secs() / 60)));
+    }
+    if expires_at > SystemTime::now() + MAX_TOKEN_LIFE {
+        let hours = MAX_TOKEN_LIFE.as_secs() / 3600;
+        return Err(refused(format!("the token claims more than {hours} hours of life, longer than Entra issues")));
     }
     let value = Secret(token.token.secret().to_string());
     Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
