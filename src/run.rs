@@ -58,6 +58,19 @@ pub(crate) enum Path {
     Queue,
 }
 
+/// What the skeleton reads of a job: its cold-start context and the settings every fleet job has.
+#[derive(Clone, Copy)]
+pub(crate) struct FleetParts<'a> {
+    /// The function's SDK config, identity and queues.
+    pub(crate) context: &'a JobContext,
+    /// Regions, concurrency, opt-out tag, work queue.
+    pub(crate) fleet: &'a Fleet,
+    /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
+    pub(crate) excluded: &'a BTreeSet<String>,
+    /// The role entered in member accounts.
+    pub(crate) member_role: &'a str,
+}
+
 /// A job that works per (account, region) on instances.
 pub(crate) trait FleetJob: Sync {
     /// The job's part of a unit.
@@ -71,14 +84,8 @@ pub(crate) trait FleetJob: Sync {
     /// What the job does to the own account when the organization cannot be listed ("scanned").
     const DONE_TO_OWN: &'static str;
 
-    /// The function's SDK config, identity and queues.
-    fn context(&self) -> &JobContext;
-    /// Regions, concurrency, opt-out tag, work queue.
-    fn fleet(&self) -> &Fleet;
-    /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
-    fn excluded(&self) -> &BTreeSet<String>;
-    /// The role entered in member accounts.
-    fn member_role(&self) -> &str;
+    /// What the skeleton reads of the job: its context and settings.
+    fn parts(&self) -> FleetParts<'_>;
     /// The resource a unit is about in its report items (`*`, or an instance id).
     fn resource(work: &Self::Work) -> &str;
     /// The job's part of a unit read from the work queue.
@@ -98,8 +105,8 @@ pub(crate) trait FleetJob: Sync {
     /// The scope rules of the job's settings.
     fn rules(&self) -> ScopeRules<'_> {
         ScopeRules {
-            excluded: self.excluded(),
-            regions: self.fleet().regions.as_deref(),
+            excluded: self.parts().excluded,
+            regions: self.parts().fleet.regions.as_deref(),
             action: Self::ACTION,
             done_to_own: Self::DONE_TO_OWN,
         }
@@ -108,7 +115,8 @@ pub(crate) trait FleetJob: Sync {
 
 /// The sessions of one run of `job`.
 pub(crate) async fn sessions<J: FleetJob>(job: &J) -> Result<Sessions, InvocationError> {
-    job.context().sessions(job.member_role(), J::NAME).await
+    let parts = job.parts();
+    parts.context.sessions(parts.member_role, J::NAME).await
 }
 
 /// Runs `scope`: with `may_enqueue`, a work queue and no dry run, one message per unit to the
@@ -124,7 +132,7 @@ pub(crate) async fn scoped<J: FleetJob>(
     let sessions = sessions(job).await?;
     let mut items = Vec::new();
     let units = job.rules().units(&sessions, scope, &mut items).await?;
-    if let (Some(queue), true, false) = (job.context().own_queue(), may_enqueue, dry_run) {
+    if let (Some(queue), true, false) = (job.parts().context.own_queue(), may_enqueue, dry_run) {
         items.extend(enqueue(queue, J::NAME, units).await);
         return Ok(Report::new(J::NAME, false, items, 0, 0));
     }
@@ -145,7 +153,7 @@ pub(crate) async fn inline<J: FleetJob>(
     let shared = J::Shared::default();
     let unit_count = units.len();
     let shared_ref = &shared;
-    let results = run_each(units, job.fleet().concurrency, |unit| async move {
+    let results = run_each(units, job.parts().fleet.concurrency, |unit| async move {
         one_unit(job, sessions, &unit, shared_ref, budget).await
     })
     .await;
@@ -176,7 +184,8 @@ pub(crate) async fn queued<J: FleetJob>(
     let unit_count = batch.units.len();
     let shared = J::Shared::default();
     let (sessions, shared_ref) = (&sessions, &shared);
-    let settled = run_each(std::mem::take(&mut batch.units), job.fleet().concurrency, |(id, message)| async move {
+    let parts = job.parts();
+    let settled = run_each(std::mem::take(&mut batch.units), parts.fleet.concurrency, |(id, message)| async move {
         let unit = Unit {
             account_id: message.account_id.clone(),
             region: message.region.clone(),
@@ -186,8 +195,7 @@ pub(crate) async fn queued<J: FleetJob>(
         (id, message, result)
     })
     .await;
-    let fleet = job.fleet();
-    batch.settle(settled, J::ACTION, job.context().own_queue(), fleet.continuation_delay_seconds).await;
+    batch.settle(settled, J::ACTION, parts.context.own_queue(), parts.fleet.continuation_delay_seconds).await;
     let finished = job.finish(shared, Path::Queue, &batch.items).await;
     batch.items.extend(finished);
     let report = Report::new(J::NAME, false, batch.items, unit_count, batch.failed_units);

@@ -21,12 +21,11 @@ use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
 use crate::aws::ssm_client;
 use crate::budget::Budget;
-use crate::config::Fleet;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
 use crate::queue::UnitMessage;
 use crate::report::{Action, Item, Outcome, Report, Status};
-use crate::run::{self, FleetJob, Path, Unit};
+use crate::run::{self, FleetJob, FleetParts, Path, Unit};
 use crate::scope::ScopeRequest;
 use crate::sessions::AccountSession;
 
@@ -177,20 +176,14 @@ impl FleetJob for ArcProvisioner {
     const ACTION: Action = PROVISION;
     const DONE_TO_OWN: &'static str = "provisioned";
 
-    fn context(&self) -> &JobContext {
-        &self.context
-    }
-
-    fn fleet(&self) -> &Fleet {
-        &self.settings.fleet
-    }
-
-    fn excluded(&self) -> &BTreeSet<String> {
-        &self.settings.common.excluded_accounts
-    }
-
-    fn member_role(&self) -> &str {
-        &self.settings.member_role
+    fn parts(&self) -> FleetParts<'_> {
+        let settings = &self.settings;
+        FleetParts {
+            context: &self.context,
+            fleet: &settings.fleet,
+            excluded: &settings.common.excluded_accounts,
+            member_role: &settings.member_role,
+        }
     }
 
     fn resource(_: &ArcWork) -> &str {

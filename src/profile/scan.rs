@@ -1,7 +1,7 @@
 //! The `profile-scan` job: a trigger becomes a scope or queue records; the fleet-job skeleton
 //! (`crate::run`) runs the units; this module holds the work of one unit and the hand-off.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_config::SdkConfig;
@@ -14,13 +14,12 @@ use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
 use crate::budget::Budget;
-use crate::config::Fleet;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
 use crate::pace::{EC2_MUTATING, Pacer};
 use crate::queue::{UnitMessage, WorkQueue};
 use crate::report::{Action, Item, Report, Status};
-use crate::run::{self, FleetJob, Path, Unit};
+use crate::run::{self, FleetJob, FleetParts, Path, Unit};
 use crate::scope::ScopeRequest;
 use crate::sessions::AccountSession;
 use crate::validate::is_instance_id;
@@ -98,20 +97,14 @@ impl FleetJob for ProfileScan {
     const ACTION: Action = action::SCAN;
     const DONE_TO_OWN: &'static str = "scanned";
 
-    fn context(&self) -> &JobContext {
-        &self.context
-    }
-
-    fn fleet(&self) -> &Fleet {
-        &self.settings.fleet
-    }
-
-    fn excluded(&self) -> &BTreeSet<String> {
-        &self.settings.common.excluded_accounts
-    }
-
-    fn member_role(&self) -> &str {
-        &self.settings.member_role
+    fn parts(&self) -> FleetParts<'_> {
+        let settings = &self.settings;
+        FleetParts {
+            context: &self.context,
+            fleet: &settings.fleet,
+            excluded: &settings.common.excluded_accounts,
+            member_role: &settings.member_role,
+        }
     }
 
     fn resource(work: &ScanWork) -> &str {
