@@ -136,6 +136,24 @@ class TemplateGuards(unittest.TestCase):
                 self.assertIn("AllowedPattern", spec, f"{name}: {parameter}")
                 self.assertIn("ConstraintDescription", spec, f"{name}: {parameter}")
 
+    def test_the_posture_role_denies_every_data_read_read_only_access_grants(self) -> None:
+        # Logs Insights and Live Tail, DynamoDB PartiQL and Streams, ECR image layers, CodeCommit,
+        # OpenSearch GET, console output, execution history, command output: the reads
+        # ReadOnlyAccess grants beyond configuration (checked against its current document).
+        required = {
+            "s3:GetObject*", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PartiQLSelect",
+            "dynamodb:GetRecords", "ssm:GetParameter*", "ssm:GetCommandInvocation", "kms:Decrypt",
+            "sqs:ReceiveMessage", "kinesis:GetRecords", "logs:GetLogEvents", "logs:FilterLogEvents",
+            "logs:StartQuery", "logs:GetQueryResults", "logs:StartLiveTail", "athena:GetQueryResults",
+            "lambda:GetFunction", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage", "codecommit:GitPull",
+            "codecommit:GetFile", "codecommit:GetBlob", "es:ESHttpGet", "ec2:GetConsoleOutput",
+            "ec2:GetConsoleScreenshot", "states:GetExecutionHistory", "secretsmanager:GetSecretValue",
+        }
+        role = TEMPLATES["member.yaml"]["Resources"]["PostureRole"]["Properties"]
+        denied = {a for policy in role["Policies"] for s in statements(policy) if s["Effect"] == "Deny"
+                  for a in actions(s)}
+        self.assertEqual(required - denied, set())
+
     def test_every_parameter_with_a_pattern_says_what_it_accepts(self) -> None:
         for name, template in TEMPLATES.items():
             for parameter, spec in template["Parameters"].items():
