@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use crate::budget::Budget;
-use crate::config::Fleet;
+use crate::config::{Common, Fleet};
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
 use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
@@ -69,6 +69,13 @@ pub(crate) struct FleetParts<'a> {
     pub(crate) excluded: &'a BTreeSet<String>,
     /// The role entered in member accounts.
     pub(crate) member_role: &'a str,
+}
+
+impl<'a> FleetParts<'a> {
+    /// The parts of a job with these settings.
+    pub(crate) fn new(context: &'a JobContext, fleet: &'a Fleet, common: &'a Common, member_role: &'a str) -> Self {
+        FleetParts { context, fleet, excluded: &common.excluded_accounts, member_role }
+    }
 }
 
 /// A job that works per (account, region) on instances.

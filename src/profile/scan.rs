@@ -99,12 +99,7 @@ impl FleetJob for ProfileScan {
 
     fn parts(&self) -> FleetParts<'_> {
         let settings = &self.settings;
-        FleetParts {
-            context: &self.context,
-            fleet: &settings.fleet,
-            excluded: &settings.common.excluded_accounts,
-            member_role: &settings.member_role,
-        }
+        FleetParts::new(&self.context, &settings.fleet, &settings.common, &settings.member_role)
     }
 
     fn resource(work: &ScanWork) -> &str {
