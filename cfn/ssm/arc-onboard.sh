@@ -86,7 +86,9 @@ log_file=${MDC_ARC_LOG:-/var/log/mdc-connector-arc.log}
 # into a sandbox).
 os_release=${MDC_ARC_OS_RELEASE:-/etc/os-release}
 sysroot=${MDC_ARC_SYSROOT:-}
-work_root=/dev/shm
+# The memory-backed filesystem the credential's files must live on (tests point it elsewhere).
+memory_root=${MDC_ARC_MEMORY_ROOT:-/dev/shm}
+work_root=$memory_root
 if ! [ -d "$work_root" ] || ! [ -w "$work_root" ]; then work_root=${TMPDIR:-/tmp}; fi
 work_dir=$(mktemp -d "$work_root/mdc-arc.XXXXXXXX") || exit 1
 trap 'rm -rf "$work_dir"' EXIT
@@ -169,6 +171,14 @@ read_credential() {
     credential=''
     result failed credential-unavailable "$credential_parameter"
   fi
+  # Only into memory: a killed script must not leave the credential on disk (no fallback).
+  case "$work_dir" in
+    "$memory_root"/*) ;;
+    *)
+      credential=''
+      result failed no-memory-filesystem "$memory_root"
+      ;;
+  esac
   # Written by printf, a shell builtin: the value never appears in a process's arguments.
   printf '{"%s": "%s"}\n' "$credential_key" "$credential" >"$work_dir/connect.json"
   if [ "$credential_type" = access-token ]; then

@@ -97,6 +97,9 @@ fn failure(command_id: &str, r: &ScriptResult) -> String {
         "installer-unverified" => "; a download did not match Microsoft's pinned signing key: nothing was installed",
         "unsupported-os" => "; install the Azure Connected Machine agent yourself, then reprovision",
         "gpg-missing" => "; install gnupg on the instance (it verifies Microsoft's signing keys)",
+        "no-memory-filesystem" => {
+            "; the credential is only ever written to /dev/shm, which the instance lacks or cannot write"
+        }
         "connect-failed" => "; see /var/log/mdc-connector-arc.log on the instance",
         "invalid-parameter" => "; the document and the provisioner disagree on a parameter",
         _ => "",

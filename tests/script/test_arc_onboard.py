@@ -275,6 +275,14 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "credential-unavailable", SECRET_NAME))
         self.assertEqual(self.connect_args(), [])
 
+    def test_without_a_memory_filesystem_the_credential_never_reaches_disk(self) -> None:
+        missing = str(self.sandbox.root / "no-shm")
+        process, result = self.run_script(env={"MDC_ARC_MEMORY_ROOT": missing})
+        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "no-memory-filesystem", missing))
+        self.assertEqual(self.connect_args(), [])
+        written = [p for p in self.sandbox.tmp.rglob("*") if p.is_file()]
+        self.assertEqual(written, [], "nothing left in the disk-backed fallback directory")
+
     def test_without_the_aws_cli_nothing_is_attempted(self) -> None:
         process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": f"{self.sandbox.bin}:/usr/bin:/bin"})
         result = parse_result(process.stdout)
