@@ -94,8 +94,23 @@ pub const WORK_QUEUE_URL: Variable = Variable {
 
 /// Variables every function reads.
 pub const COMMON_VARIABLES: [Variable; 2] = [EXCLUDED_ACCOUNTS, DRY_RUN];
-/// Variables profile-scan and arc-provisioner read besides [`COMMON_VARIABLES`].
-pub const FLEET_VARIABLES: [Variable; 4] = [REGIONS, OPT_OUT_TAG, CONCURRENCY, WORK_QUEUE_URL];
+/// Variables profile-scan and arc-provisioner read: [`COMMON_VARIABLES`], then the fleet's.
+pub const FLEET_VARIABLES: [Variable; 6] = join(COMMON_VARIABLES, [REGIONS, OPT_OUT_TAG, CONCURRENCY, WORK_QUEUE_URL]);
+
+/// `first` followed by `then`, at compile time (a wrong length `N` fails the build).
+pub(crate) const fn join<const A: usize, const B: usize, const N: usize>(
+    first: [Variable; A],
+    then: [Variable; B],
+) -> [Variable; N] {
+    assert!(A + B == N, "join: the result's length must be the sum of both");
+    let mut out = [first[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < A { first[i] } else { then[i - A] };
+        i += 1;
+    }
+    out
+}
 
 /// Reads variables through a lookup (the environment in production, a map in tests): values are
 /// trimmed, empty values count as unset.

@@ -1,7 +1,7 @@
 //! The variables arc-provisioner reads, declared once: the reader (`super::settings`), the
 //! generated `docs/configuration.md` and the template checks all use these declarations.
 
-use crate::config::{COMMON_VARIABLES, FLEET_VARIABLES, Variable};
+use crate::config::{FLEET_VARIABLES, Variable, join};
 
 /// `ARC_MEMBER_ROLE`.
 pub(crate) const MEMBER_ROLE: Variable = Variable {
@@ -167,29 +167,26 @@ pub(crate) const MAX_ERRORS: Variable = Variable {
 };
 
 /// Every variable arc-provisioner reads.
-pub const VARIABLES: [Variable; 24] = [
-    COMMON_VARIABLES[0],
-    COMMON_VARIABLES[1],
-    FLEET_VARIABLES[0],
-    FLEET_VARIABLES[1],
-    FLEET_VARIABLES[2],
-    FLEET_VARIABLES[3],
-    MEMBER_ROLE,
-    TENANT_ID,
-    SUBSCRIPTION_ID,
-    RESOURCE_GROUP,
-    LOCATION,
-    CLOUD,
-    CONNECTOR_ID,
-    SERVICE_PRINCIPAL_ID,
-    CREDENTIAL_PARAMETER,
-    CREDENTIAL_MODE,
-    AUTHORITY_HOST,
-    STAGED_CREDENTIAL_PARAMETER,
-    LINUX_DOCUMENT,
-    WINDOWS_DOCUMENT,
-    PROXY_URL,
-    PRIVATE_LINK_SCOPE,
-    MAX_CONCURRENCY,
-    MAX_ERRORS,
-];
+pub const VARIABLES: [Variable; 24] = join(
+    FLEET_VARIABLES,
+    [
+        MEMBER_ROLE,
+        TENANT_ID,
+        SUBSCRIPTION_ID,
+        RESOURCE_GROUP,
+        LOCATION,
+        CLOUD,
+        CONNECTOR_ID,
+        SERVICE_PRINCIPAL_ID,
+        CREDENTIAL_PARAMETER,
+        CREDENTIAL_MODE,
+        AUTHORITY_HOST,
+        STAGED_CREDENTIAL_PARAMETER,
+        LINUX_DOCUMENT,
+        WINDOWS_DOCUMENT,
+        PROXY_URL,
+        PRIVATE_LINK_SCOPE,
+        MAX_CONCURRENCY,
+        MAX_ERRORS,
+    ],
+);

@@ -2,7 +2,7 @@
 //! at cold start without it) and how it is managed. Read once at cold start; only these variables
 //! are read.
 
-use crate::config::{COMMON_VARIABLES, Common, Env, Variable, WORK_QUEUE_URL};
+use crate::config::{COMMON_VARIABLES, Common, Env, Variable, WORK_QUEUE_URL, join};
 use crate::error::ConfigError;
 use crate::queue::is_queue_url;
 use crate::validate::is_region;
@@ -91,20 +91,21 @@ pub(crate) const STACK_ID: Variable = Variable {
 };
 
 /// Every variable account-discovery reads.
-pub const VARIABLES: [Variable; 12] = [
-    COMMON_VARIABLES[0],
-    COMMON_VARIABLES[1],
-    WORK_QUEUE_URL,
-    STACKSET_NAME,
-    STACKSET_REGIONS,
-    STACKSET_RETRY_FAILED,
-    STACKSET_REMOVE_DEPARTED,
-    STACKSET_CALL_AS,
-    STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS,
-    MANAGEMENT_STACK_NAME,
-    EVENT_BUS,
-    STACK_ID,
-];
+pub const VARIABLES: [Variable; 12] = join(
+    COMMON_VARIABLES,
+    [
+        WORK_QUEUE_URL,
+        STACKSET_NAME,
+        STACKSET_REGIONS,
+        STACKSET_RETRY_FAILED,
+        STACKSET_REMOVE_DEPARTED,
+        STACKSET_CALL_AS,
+        STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS,
+        MANAGEMENT_STACK_NAME,
+        EVENT_BUS,
+        STACK_ID,
+    ],
+);
 
 /// Plain stack of the member template in the management account when `MANAGEMENT_STACK_NAME` is not set.
 pub const DEFAULT_MANAGEMENT_STACK: &str = "mdc-connector-member";

@@ -2,7 +2,7 @@
 //! instance profile and whether customers' roles get the policy. Read once at cold start; only
 //! these variables are read.
 
-use crate::config::{COMMON_VARIABLES, Common, Env, FLEET_VARIABLES, Fleet, Variable};
+use crate::config::{Common, Env, FLEET_VARIABLES, Fleet, Variable, join};
 use crate::error::ConfigError;
 use crate::pace::EC2_MUTATING;
 use crate::queue::is_queue_url;
@@ -55,19 +55,10 @@ pub(crate) const EC2_WRITE_RATE: Variable = Variable {
 };
 
 /// Every variable profile-scan reads.
-pub const VARIABLES: [Variable; 11] = [
-    COMMON_VARIABLES[0],
-    COMMON_VARIABLES[1],
-    FLEET_VARIABLES[0],
-    FLEET_VARIABLES[1],
-    FLEET_VARIABLES[2],
-    FLEET_VARIABLES[3],
-    HANDOFF_QUEUE_URL,
-    EC2_WRITE_RATE,
-    MEMBER_ROLE,
-    INSTANCE_PROFILE_NAME,
-    ATTACH_POLICY_TO_EXISTING_ROLES,
-];
+pub const VARIABLES: [Variable; 11] = join(
+    FLEET_VARIABLES,
+    [HANDOFF_QUEUE_URL, EC2_WRITE_RATE, MEMBER_ROLE, INSTANCE_PROFILE_NAME, ATTACH_POLICY_TO_EXISTING_ROLES],
+);
 
 /// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
 pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
