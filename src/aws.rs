@@ -63,6 +63,14 @@ pub(crate) fn iam_client(config: &SdkConfig, account: &str) -> aws_sdk_iam::Clie
     )
 }
 
+/// STS client of one region (regional endpoint: some operations, such as GetWebIdentityToken,
+/// are "not available on the STS Global endpoint").
+pub(crate) fn sts_client(config: &SdkConfig, region: &str) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// Name of the retry partition of one service in one account and region.
 fn partition(service: &str, account: &str, region: &str) -> String {
     format!("{service}-{account}-{region}")

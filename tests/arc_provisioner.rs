@@ -51,8 +51,10 @@ fn scan_config() -> ProfileSettings {
 
 /// An organization of the management account and `members` members, each with the member
 /// template deployed and the SSM policy on the connector's instance role (moto ignores
-/// `ManagedPolicyArns`), and the onboarding secret in the management account (the Entra endpoint
-/// grants tokens to the service principal for that secret only).
+/// `ManagedPolicyArns`), and secretless sign-in: the onboarding application trusts the management
+/// account's outbound federation issuer and the function's identity. The application also has a
+/// client secret on the Azure side (the Entra endpoint grants tokens for that secret only), which
+/// the deployment holds only in the tests that opt into it (`with_secret`).
 async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
     let moto = Moto::start();
     let management = moto.management_config().await;
@@ -67,9 +69,16 @@ async fn estate(members: usize) -> (Moto, SdkConfig, Vec<(String, SdkConfig)>) {
         seed::member_stack(config, REGION, MANAGEMENT, &org).await;
         seed::instance_role_policy(config).await;
     }
-    seed::arc_secret(&management, SECRET).await;
+    seed::azure_federation(&moto, &management).await;
     moto.entra(json!({"clients": {SERVICE_PRINCIPAL: SECRET}}));
     (moto, management, accounts)
+}
+
+/// The opt-in fallback: the client secret stored in the management account, and the settings
+/// naming it.
+async fn with_secret(management: &SdkConfig) -> (&'static str, &'static str) {
+    seed::arc_secret(management, SECRET).await;
+    seed::ARC_SECRET_SOURCE
 }
 
 /// The management account alone (`estate(0)`) with one managed instance: its id.
@@ -219,6 +228,16 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     assert_eq!(requests[0]["clientId"], json!(SERVICE_PRINCIPAL));
     assert_eq!(requests[0]["scope"], json!("https://management.azure.com/.default"));
     assert_eq!(requests[0]["granted"], json!(true));
+    assert_eq!(requests[0]["credential"], json!("assertion"), "signed in with an AWS identity token, no secret");
+    let first_stage = calls.iter().position(|c| c.operation == "PutParameter").expect("staged");
+    assert!(
+        !calls[..first_stage].iter().any(|c| c.operation.starts_with("GetParameter")),
+        "the function reads no secret parameter before staging the token"
+    );
+    let tokens = moto.federation()["tokens"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tokens.len(), 1, "one 60 s AWS identity token per invocation: {tokens:?}");
+    assert_eq!(tokens[0]["audiences"], json!(["api://AzureADTokenExchange"]));
+    assert_eq!(tokens[0]["durationSeconds"], json!(60));
     for (_, config) in &accounts {
         assert!(!staged_secret_exists(config).await, "staged secret removed after the run");
     }
@@ -459,6 +478,7 @@ async fn profile_scan_then_provisioning_and_failures_stay_in_their_unit() {
 #[tokio::test]
 async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
     let (moto, management, id) = one_managed_instance().await;
+    with_secret(&management).await;
     let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_PARAMETER", "/not/there")]), management);
     moto.clear_calls();
     let report = run(&job, reprovision_all()).await;
@@ -474,7 +494,7 @@ async fn a_missing_onboarding_secret_fails_clearly_without_sending() {
 async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and_stages_nothing() {
     let (moto, management, id) = one_managed_instance().await;
     moto.entra(json!({"clients": {SERVICE_PRINCIPAL: "another-secret"}}));
-    let job = ArcProvisioner::new(config(&moto, &[]), management);
+    let job = ArcProvisioner::new(config(&moto, &[with_secret(&management).await]), management);
     moto.clear_calls();
     let report = run(&job, reprovision_all()).await;
     let item = find(&report, &id);
@@ -485,6 +505,53 @@ async fn a_refused_service_principal_fails_every_instance_with_entras_answer_and
     let calls = moto.calls();
     assert!(sends(&calls).is_empty());
     assert!(!calls.iter().any(|c| c.operation == "PutParameter"), "nothing staged");
+}
+
+/// Secretless sign-in as Entra checks it: an assertion whose subject, audience or time range the
+/// application's federated identity credential does not admit is refused with Entra's answer, and
+/// without outbound federation enabled STS refuses the token; each run fails with the reason and
+/// the remedy, and nothing is staged or sent.
+#[tokio::test]
+async fn entra_refuses_a_misaddressed_or_expired_aws_assertion_and_nothing_is_sent() {
+    let (moto, management, id) = one_managed_instance().await;
+    let (issuer, subject) = seed::azure_federation(&moto, &management).await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let trust = |subject: &str, audience: &str| {
+        json!({"federated": {SERVICE_PRINCIPAL: [{"issuer": issuer, "subject": subject, "audiences": [audience]}]}})
+    };
+    let refused_with = |report: &Report, expected: &str| {
+        let item = find(report, &id);
+        assert_eq!(item.status, Status::Failed, "{item:?}");
+        assert!(item.reason.contains(expected), "{expected}: {}", item.reason);
+    };
+    moto.clear_calls();
+
+    moto.entra(trust("arn:aws:iam::123456789012:role/SomeOtherRole", "api://AzureADTokenExchange"));
+    refused_with(&run(&job, reprovision_all()).await, "AADSTS70021");
+
+    moto.entra(trust(&subject, "api://AzureADTokenExchangeUSGov"));
+    refused_with(&run(&job, reprovision_all()).await, "AADSTS700212");
+
+    // Entra sees the 60 s assertion two minutes after STS signed it.
+    moto.entra(json!({"clockOffset": 120}));
+    moto.entra(trust(&subject, "api://AzureADTokenExchange"));
+    refused_with(&run(&job, reprovision_all()).await, "AADSTS700024");
+    moto.entra(json!({"clockOffset": 0}));
+
+    seed::iam(&management).disable_outbound_web_identity_federation().send().await.expect("disable");
+    let report = run(&job, reprovision_all()).await;
+    refused_with(&report, "OutboundWebIdentityFederationDisabledException");
+    refused_with(&report, "enable-outbound-web-identity-federation");
+
+    let granted = moto.entra_requests().iter().filter(|r| r["granted"] == json!(true)).count();
+    assert_eq!(granted, 0, "no token was granted");
+    let calls = moto.calls();
+    assert!(sends(&calls).is_empty() && !calls.iter().any(|c| c.operation == "PutParameter"), "nothing staged or sent");
+
+    // The same trust, enabled again: the run connects the instance.
+    seed::iam(&management).enable_outbound_web_identity_federation().send().await.expect("enable");
+    let report = run(&job, reprovision_all()).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
 }
 
 /// A token with too little life left is not staged (an instance could receive it expired), nor
@@ -528,7 +595,9 @@ async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused
 #[tokio::test]
 async fn the_service_principal_secret_is_staged_only_when_opted_in() {
     let (moto, management, id) = one_managed_instance().await;
-    let job = ArcProvisioner::new(config(&moto, &[("ARC_CREDENTIAL_MODE", "service-principal-secret")]), management);
+    let source = with_secret(&management).await;
+    let job =
+        ArcProvisioner::new(config(&moto, &[source, ("ARC_CREDENTIAL_MODE", "service-principal-secret")]), management);
     moto.clear_calls();
     let report = run(&job, reprovision_all()).await;
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));

@@ -206,7 +206,7 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     let org = seed::organization_id(&management).await;
     seed::member_stack(&management, REGION, "123456789012", &org).await;
     seed::instance_role_policy(&management).await;
-    seed::arc_secret(&management, "e2e~secret").await;
+    seed::azure_federation(&moto, &management).await;
     let managed = seed::instance(&management, REGION, &[], Some("MdcConnectorInstanceProfile")).await;
     let unmanaged = seed::instance(&management, REGION, &[], None).await;
     let authority = moto.entra_authority();
@@ -220,9 +220,9 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     };
     assert_eq!(item(&scheduled, &managed)["outcome"], "connected", "{scheduled}");
     assert_eq!(item(&scheduled, &unmanaged)["outcome"], "not-managed");
-    assert!(!scheduled.to_string().contains("e2e~secret"));
     let tokens = moto.entra_requests();
     assert_eq!(tokens.len(), 1, "the function asked Entra for one token over TLS: {tokens:?}");
+    assert_eq!(tokens[0]["credential"], "assertion", "signed in with its AWS identity, no secret");
 
     let manual = format!(
         r#"{{"action":"reprovision","accountId":"123456789012","region":"{REGION}","instanceIds":["{managed}"],"force":true}}"#

@@ -76,7 +76,7 @@ async fn member_template_gives_the_functions_the_names_they_use() {
 
     // arc-provisioner finds the template's documents and its staged-secret name is the one the
     // member role may write: every instance is connected.
-    seed::arc_secret(&management, "template~test").await;
+    seed::azure_federation(&moto, &management).await;
     let authority = moto.entra_authority();
     let vars: std::collections::HashMap<&str, &str> = seed::ARC_ENV
         .iter()

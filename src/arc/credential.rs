@@ -1,7 +1,9 @@
 //! The onboarding credential a run hands to member accounts. By default it is a Microsoft Entra
-//! access token the function obtains with the service principal (OAuth 2.0 client credentials,
-//! through `azure_identity`), so the service principal's secret never leaves the management
-//! account; the secret itself is staged only when `ARC_CREDENTIAL_MODE=service-principal-secret`.
+//! access token the function obtains for the onboarding application (OAuth 2.0 client credentials,
+//! through `azure_identity`) with no secret at all: its client assertion is an AWS identity token
+//! (`super::federation`). With `ARC_CREDENTIAL_PARAMETER` set it signs in with the client secret
+//! kept there instead, and the secret itself is staged only when
+//! `ARC_CREDENTIAL_MODE=service-principal-secret`.
 //!
 //! `azcmagent connect` reference, "Access token": "Access tokens can also be used for
 //! non-interactive authentication, but they're short-lived. Access tokens are typically used by
@@ -17,8 +19,11 @@ use aws_sdk_ssm::Client;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
-use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+use azure_identity::{
+    ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+};
 
+use super::federation::{AwsAssertion, audience, identity_token};
 use super::target::{ArcTarget, CredentialMode};
 use crate::error::Failure;
 
@@ -36,6 +41,11 @@ const MAX_TOKEN_LIFE: Duration = Duration::from_secs(28 * 3600);
 pub(crate) struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential value.
+    pub(crate) fn new(value: String) -> Self {
+        Secret(value)
+    }
+
     /// The value, for the one call that stages it.
     pub(crate) fn expose(&self) -> &str {
         &self.0
@@ -67,15 +77,32 @@ impl Credential {
     }
 }
 
-/// Reads the service principal's secret in the management account and, unless the secret itself
-/// is to be staged, exchanges it for an Azure Resource Manager access token.
-pub(crate) async fn obtain(ssm: &Client, target: &ArcTarget) -> Result<Credential, Failure> {
-    let secret = read_secret(ssm, &target.credential_parameter).await?;
+/// How the function proves to Microsoft Entra that it acts for the onboarding application.
+enum SignIn {
+    /// An AWS identity token as client assertion (workload identity federation): no secret.
+    Federated(Secret),
+    /// The application's client secret (`ARC_CREDENTIAL_PARAMETER`).
+    ClientSecret(Secret),
+}
+
+/// The run's credential. Without `ARC_CREDENTIAL_PARAMETER` (the default) no secret is read
+/// anywhere: an AWS identity token from `sts` is exchanged for an access token. With it, the
+/// secret is read and exchanged, or itself staged when `ARC_CREDENTIAL_MODE` asks for it.
+pub(crate) async fn obtain(
+    ssm: &Client,
+    sts: &aws_sdk_sts::Client,
+    target: &ArcTarget,
+) -> Result<Credential, Failure> {
+    let Some(parameter) = &target.credential_parameter else {
+        let assertion = identity_token(sts, audience(&target.cloud)).await?;
+        return access_token(target, SignIn::Federated(assertion)).await;
+    };
+    let secret = read_secret(ssm, parameter).await?;
     match target.credential_mode {
         CredentialMode::ServicePrincipalSecret => {
             Ok(Credential { mode: CredentialMode::ServicePrincipalSecret, value: secret, expires_at: None })
         }
-        CredentialMode::AccessToken => access_token(target, secret).await,
+        CredentialMode::AccessToken => access_token(target, SignIn::ClientSecret(secret)).await,
     }
 }
 
@@ -93,23 +120,32 @@ pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Fail
 }
 
 /// Client credentials flow against the tenant's Entra authority for the cloud's Resource Manager.
-async fn access_token(target: &ArcTarget, secret: Secret) -> Result<Credential, Failure> {
+async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential, Failure> {
+    let check = match &target.credential_parameter {
+        Some(parameter) => format!("the secret in {parameter}"),
+        None => "the application's federated identity credential (this account's issuer, the function role's ARN as subject; docs/deploy.md)".into(),
+    };
     let refused = |detail: String| {
         Failure::Precondition(format!(
-            "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and the secret in {}",
-            target.service_principal_id, target.tenant_id, target.credential_parameter
+            "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and {check}",
+            target.service_principal_id, target.tenant_id
         ))
     };
-    let options = ClientSecretCredentialOptions {
-        client_options: ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() },
+    let client_options = ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() };
+    let (tenant, client) = (target.tenant_id.clone(), target.service_principal_id.clone());
+    let credential: Result<Arc<dyn TokenCredential>, _> = match sign_in {
+        SignIn::Federated(assertion) => {
+            let options = ClientAssertionCredentialOptions { client_options };
+            ClientAssertionCredential::new(tenant, client, AwsAssertion(assertion), Some(options))
+                .map(|c| c as Arc<dyn TokenCredential>)
+        }
+        SignIn::ClientSecret(secret) => {
+            let options = ClientSecretCredentialOptions { client_options };
+            ClientSecretCredential::new(&tenant, client, secret.0.into(), Some(options))
+                .map(|c| c as Arc<dyn TokenCredential>)
+        }
     };
-    let credential = ClientSecretCredential::new(
-        &target.tenant_id,
-        target.service_principal_id.clone(),
-        secret.0.into(),
-        Some(options),
-    )
-    .map_err(|e| refused(e.to_string()))?;
+    let credential = credential.map_err(|e| refused(e.to_string()))?;
     let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {
         // The error names the flow and Entra's answer (AADSTS code), never the secret.
         refused(e.to_string().lines().next().unwrap_or_default().to_string())

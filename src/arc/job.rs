@@ -19,7 +19,7 @@ use super::staging::{STAGED_LIFETIME, staged_name, sweep_staged};
 use super::state::Platform;
 use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
-use crate::aws::ssm_client;
+use crate::aws::{ssm_client, sts_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
@@ -53,8 +53,10 @@ pub struct ArcProvisioner {
     settings: ArcSettings,
     pub(super) documents: HashMap<Platform, String>,
     context: JobContext,
-    /// Systems Manager of the function's own account, where the onboarding secret is kept.
+    /// Systems Manager of the function's own account, where an opted-in client secret is kept.
     secret_store: aws_sdk_ssm::Client,
+    /// STS of the function's own region (GetWebIdentityToken has no global endpoint).
+    identity_tokens: aws_sdk_sts::Client,
 }
 
 impl ArcProvisioner {
@@ -66,7 +68,8 @@ impl ArcProvisioner {
         ]);
         let context = JobContext::new(base, settings.fleet.work_queue_url.as_deref());
         let secret_store = ssm_client(context.base(), "own", context.home_region());
-        ArcProvisioner { settings, documents, context, secret_store }
+        let identity_tokens = sts_client(context.base(), context.home_region());
+        ArcProvisioner { settings, documents, context, secret_store, identity_tokens }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -140,7 +143,8 @@ impl ArcProvisioner {
         budget: &Budget,
     ) -> Vec<Item> {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
-        let credential = credential.0.get_or_init(|| obtain(&self.secret_store, &self.settings.target)).await;
+        let obtained = || obtain(&self.secret_store, &self.identity_tokens, &self.settings.target);
+        let credential = credential.0.get_or_init(obtained).await;
         let staged_until = match credential {
             Ok(credential) => credential.stage_until(SystemTime::now(), STAGED_LIFETIME),
             Err(_) => SystemTime::now(),

@@ -60,7 +60,8 @@ impl ArcSettings {
         let is_staging_prefix = |n: &str| is_parameter_name(n) && n.starts_with('/');
         let staged = env.single(&STAGED_CREDENTIAL_PARAMETER, is_staging_prefix)?;
         let staged = staged.unwrap_or_else(|| DEFAULT_STAGED_CREDENTIAL.into());
-        if target.credential_parameter.trim_start_matches('/') == staged.trim_start_matches('/') {
+        let source = target.credential_parameter.as_deref().unwrap_or_default();
+        if source.trim_start_matches('/') == staged.trim_start_matches('/') {
             return Err(ConfigError::invalid(
                 STAGED_CREDENTIAL_PARAMETER.name,
                 &staged,
@@ -88,6 +89,11 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
         env.single(variable, ok)?.ok_or_else(|| ConfigError::missing(variable.name, "arc-provisioner"))
     };
     let mode = env.single(&CREDENTIAL_MODE, |m| CredentialMode::parse(m).is_some())?;
+    let credential_mode = mode.as_deref().and_then(CredentialMode::parse).unwrap_or_default();
+    let credential_parameter = env.single(&CREDENTIAL_PARAMETER, is_parameter_name)?;
+    if credential_mode == CredentialMode::ServicePrincipalSecret && credential_parameter.is_none() {
+        return Err(ConfigError::missing(CREDENTIAL_PARAMETER.name, "ARC_CREDENTIAL_MODE=service-principal-secret"));
+    }
     Ok(ArcTarget {
         tenant_id: required(&TENANT_ID, is_guid)?,
         subscription_id: required(&SUBSCRIPTION_ID, is_guid)?,
@@ -96,8 +102,8 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
         cloud: env.single(&CLOUD, |c| CLOUDS.contains(&c))?.unwrap_or_else(|| CLOUDS[0].into()),
         connector_id: required(&CONNECTOR_ID, is_connector_id)?,
         service_principal_id: required(&SERVICE_PRINCIPAL_ID, is_guid)?,
-        credential_parameter: required(&CREDENTIAL_PARAMETER, is_parameter_name)?,
-        credential_mode: mode.as_deref().and_then(CredentialMode::parse).unwrap_or_default(),
+        credential_parameter,
+        credential_mode,
         authority_host: env.single(&AUTHORITY_HOST, is_authority_host)?,
         proxy_url: env.single(&PROXY_URL, is_proxy_url)?.unwrap_or_default(),
         private_link_scope: env.single(&PRIVATE_LINK_SCOPE, is_private_link_scope)?.unwrap_or_default(),
@@ -210,6 +216,15 @@ mod tests {
             ("ARC_STAGED_CREDENTIAL_PARAMETER", "/mdc-connector/arc/staged-onboarding-secret"),
         ]);
         assert_eq!(same.unwrap_err().variable, "ARC_STAGED_CREDENTIAL_PARAMETER");
+    }
+
+    #[test]
+    fn no_secret_is_configured_by_default_and_staging_one_needs_one() {
+        let secretless: Vec<_> = FULL.iter().filter(|(k, _)| *k != "ARC_CREDENTIAL_PARAMETER").copied().collect();
+        let settings = parse(&secretless).unwrap();
+        assert_eq!(settings.target.credential_parameter, None, "federated sign-in: no secret to read");
+        let staged = parse(&[secretless.as_slice(), &[("ARC_CREDENTIAL_MODE", "service-principal-secret")]].concat());
+        assert_eq!(staged.unwrap_err().variable, "ARC_CREDENTIAL_PARAMETER");
     }
 
     #[test]

@@ -9,9 +9,9 @@ pub(crate) const CLOUDS: [&str; 3] = ["AzureCloud", "AzureUSGovernment", "AzureC
 /// What member accounts receive to connect their instances (`ARC_CREDENTIAL_MODE`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CredentialMode {
-    /// A Microsoft Entra access token the function obtains per run with the service principal
-    /// (client credentials); it lives about an hour, and the secret never leaves the management
-    /// account. The default.
+    /// A Microsoft Entra access token the function obtains per run for the onboarding application
+    /// (client credentials, by default with no secret: workload identity federation); it lives
+    /// about an hour. The default.
     #[default]
     AccessToken,
     /// The service principal's secret itself (opt-in, for agents that cannot use a token).
@@ -50,8 +50,9 @@ pub struct ArcTarget {
     pub connector_id: String,
     /// Onboarding service principal (client id).
     pub service_principal_id: String,
-    /// Source SecureString in the management account.
-    pub credential_parameter: String,
+    /// SecureString in the management account holding the application's client secret; `None`
+    /// (the default): no secret, the function signs in with an AWS identity token.
+    pub credential_parameter: Option<String>,
     /// What is staged in member accounts.
     pub credential_mode: CredentialMode,
     /// Entra authority override (`ARC_AUTHORITY_HOST`).

@@ -78,8 +78,8 @@ pub(crate) const SERVICE_PRINCIPAL_ID: Variable = Variable {
 /// `ARC_CREDENTIAL_PARAMETER`.
 pub(crate) const CREDENTIAL_PARAMETER: Variable = Variable {
     name: "ARC_CREDENTIAL_PARAMETER",
-    meaning: "SecureString (management account, function's region) holding its secret; only the name is configuration",
-    default: "**required**",
+    meaning: "opt-in fallback: SecureString (function's account and region, under the key the template creates) holding the onboarding application's client secret; only the name is configuration. Unset, no secret exists: the function signs in to Microsoft Entra with an AWS identity token (outbound identity federation, `sts:GetWebIdentityToken`) that the application trusts through a federated identity credential",
+    default: "unset (secretless; required with `ARC_CREDENTIAL_MODE=service-principal-secret`)",
     accepted: "an SSM parameter name",
     example: "/mdc-connector/arc/service-principal-secret",
     refused: &["a b", "a;b"],
@@ -87,7 +87,7 @@ pub(crate) const CREDENTIAL_PARAMETER: Variable = Variable {
 /// `ARC_CREDENTIAL_MODE`.
 pub(crate) const CREDENTIAL_MODE: Variable = Variable {
     name: "ARC_CREDENTIAL_MODE",
-    meaning: "what member accounts receive: `access-token`, a Microsoft Entra access token for Azure Resource Manager that the function obtains once per invocation with the secret (client credentials; the secret never leaves the management account), or `service-principal-secret`, the secret itself (opt-in, for agents that cannot take a token; forced moves are then never made, as the connector tag cannot be checked)",
+    meaning: "what member accounts receive: `access-token`, a Microsoft Entra access token for Azure Resource Manager that the function obtains once per invocation (client credentials, with an AWS identity token or the client secret; no secret ever leaves the function's account), or `service-principal-secret`, the secret of `ARC_CREDENTIAL_PARAMETER` itself (opt-in, for agents that cannot take a token; forced moves are then never made, as the connector tag cannot be checked)",
     default: "`access-token`",
     accepted: "`access-token` or `service-principal-secret`",
     example: "service-principal-secret",

@@ -270,13 +270,21 @@ impl Moto {
         report["authority"].as_str().expect("entra authority").to_string()
     }
 
-    /// Configures the Entra endpoint: `{"clients": {"<client id>": "<secret>"}, "lifetime": 3600,
+    /// Configures the Entra endpoint: `{"clients": {"<client id>": "<secret>"}, "federated":
+    /// {"<client id>": [{"issuer", "subject", "audiences"}]}, "lifetime": 3600, "clockOffset": 0,
     /// "fail": "AADSTS...: ..."}`.
     pub fn entra(&self, spec: Value) {
         self.request("POST", "/_harness/entra", Some(&spec));
     }
 
-    /// Token requests the Entra endpoint saw: `{"tenant", "clientId", "scope", "granted"}`.
+    /// Outbound identity federation: `{"issuers": {account: url}, "tokens": [{"account",
+    /// "subject", "audiences", "durationSeconds", "region"}]}`.
+    pub fn federation(&self) -> Value {
+        self.request("GET", "/_harness/federation", None)
+    }
+
+    /// Token requests the Entra endpoint saw: `{"tenant", "clientId", "scope", "credential"
+    /// ("secret" or "assertion"), "granted"}`.
     pub fn entra_requests(&self) -> Vec<Value> {
         self.request("GET", "/_harness/entra", None)["requests"].as_array().cloned().unwrap_or_default()
     }

@@ -159,16 +159,39 @@ pub async fn organization_id(management: &SdkConfig) -> String {
 /// Name of the SecureString holding the Arc onboarding secret (management account).
 pub const ARC_SECRET_PARAMETER: &str = "/mdc-connector/arc/service-principal-secret";
 
-/// The Azure target the tests give arc-provisioner (the secret's name only, as in production).
-pub const ARC_ENV: [(&str, &str); 7] = [
+/// The Azure target the tests give arc-provisioner: no secret anywhere (the function signs in to
+/// Entra with an AWS identity token; `azure_federation` sets both sides up).
+pub const ARC_ENV: [(&str, &str); 6] = [
     ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
     ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
     ("ARC_RESOURCE_GROUP", "rg-arc"),
     ("ARC_LOCATION", "westeurope"),
     ("ARC_CONNECTOR_ID", "mdc-connector-1"),
     ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
-    ("ARC_CREDENTIAL_PARAMETER", ARC_SECRET_PARAMETER),
 ];
+
+/// The opt-in fallback: sign in with the client secret kept in `ARC_SECRET_PARAMETER`.
+pub const ARC_SECRET_SOURCE: (&str, &str) = ("ARC_CREDENTIAL_PARAMETER", ARC_SECRET_PARAMETER);
+
+/// Secretless Azure sign-in for the identity of `config` (the one the function runs as): outbound
+/// identity federation enabled in its account, and the onboarding application (`ARC_ENV`'s service
+/// principal) trusting that account's issuer and this caller as subject, for Entra's audience.
+/// Returns the (issuer, subject) pair.
+pub async fn azure_federation(moto: &super::moto::Moto, config: &SdkConfig) -> (String, String) {
+    let iam = iam(config);
+    let issuer = match iam.get_outbound_web_identity_federation_info().send().await {
+        Ok(info) => info.issuer_identifier().unwrap_or_default().to_string(),
+        Err(_) => {
+            let enabled = iam.enable_outbound_web_identity_federation().send().await.expect("enable federation");
+            enabled.issuer_identifier().unwrap_or_default().to_string()
+        }
+    };
+    let caller = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.expect("caller");
+    let subject = caller.arn().unwrap_or_default().to_string();
+    moto.entra(serde_json::json!({"federated": {ARC_ENV[5].1: [{
+        "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]}}));
+    (issuer, subject)
+}
 
 /// Stores the onboarding secret where arc-provisioner reads it (the config's account and region).
 pub async fn arc_secret(config: &SdkConfig, value: &str) {

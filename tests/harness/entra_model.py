@@ -14,10 +14,24 @@ Tokens are JWT-shaped (header.claims.signature, base64url) and signed with HMAC-
 key of this process, so the stub agent of the sandbox can tell a token this endpoint issued (and
 its tenant, client and expiry) from anything else: ``verify``.
 
+Workload identity federation: a client may instead present a ``client_assertion`` (with
+``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer``), a JWT from an
+external issuer that the application trusts through a federated identity credential (``issuer``,
+``subject``, ``audiences``; "The combination of the values of issuer and subject must be unique
+within the app", Microsoft Graph's federatedIdentityCredential). As Entra does, the stub finds the
+credential by the assertion's ``iss`` and ``sub`` (else AADSTS70021 "No matching federated identity
+record found for presented assertion"), requires its ``aud`` among the credential's audiences
+(AADSTS700212), verifies the signature with the issuer's published keys (``jwks_for``, the JWKS
+document the emulator's outbound federation publishes; AADSTS700027 "Client assertion failed
+signature validation") and the time range (AADSTS700024 "Client assertion is not within its valid
+time range").
+
 Controlled through the emulator's ``/_harness/entra``: ``POST {"clients": {"<client id>":
-"<secret>"}, "lifetime": 3600, "fail": "AADSTS...: message"}`` (clients listed there must present
-their secret; any other client id is accepted with any non-empty secret); ``GET`` returns the
-authority URL and every request seen (client, tenant, scope, granted) without any secret.
+"<secret>"}, "federated": {"<client id>": [{"issuer": ..., "subject": ..., "audiences": [...]}]},
+"lifetime": 3600, "clockOffset": 0, "fail": "AADSTS...: message"}`` (clients listed there must
+present their secret; any other client id is accepted with any non-empty secret; ``clockOffset``
+moves the stub's clock, to present an assertion after it expired); ``GET`` returns the authority
+URL and every request seen (client, tenant, scope, credential kind, granted) without any secret.
 """
 
 from __future__ import annotations
@@ -32,8 +46,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
+
+from federation_model import verify_rs256
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 CERTS = Path(__file__).resolve().parent / "entra"
 
@@ -78,6 +96,9 @@ class EntraModel:
         self.clients: dict[str, str] = {}
         self.lifetime = 3599
         self.fail: str | None = None
+        self.federated: dict[str, list[dict[str, Any]]] = {}
+        self.clock_offset = 0.0
+        self.jwks_for: Callable[[str], dict[str, Any] | None] = lambda _issuer: None
         self.requests: list[dict[str, Any]] = []
         self.server: ThreadingHTTPServer | None = None
 
@@ -91,6 +112,8 @@ class EntraModel:
             self.clients.update(spec.get("clients", {}))
             self.lifetime = int(spec.get("lifetime", self.lifetime))
             self.fail = spec.get("fail", self.fail) or None
+            self.federated.update(spec.get("federated", {}))
+            self.clock_offset = float(spec.get("clockOffset", self.clock_offset))
         return self.report()
 
     def report(self) -> dict[str, Any]:
@@ -99,22 +122,53 @@ class EntraModel:
 
     def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         client, secret, scope = form.get("client_id", ""), form.get("client_secret", ""), form.get("scope", "")
+        assertion = form.get("client_assertion")
         with self.lock:
             registered = self.clients.get(client)
+            federated = self.federated.get(client)
             refusal = self.fail
             if form.get("grant_type") != "client_credentials":
                 refusal = "AADSTS70003: The app requested an unsupported grant type"
+            elif assertion is not None:
+                refusal = refusal or self.assertion_refusal(federated or [], form)
             elif not secret or (registered is not None and not hmac.compare_digest(registered, secret)):
                 refusal = f"AADSTS7000215: Invalid client secret provided for app '{client}'"
             elif not scope.endswith("/.default"):
                 refusal = "AADSTS1002012: The provided value for scope is not valid"
-            self.requests.append({"tenant": tenant, "clientId": client, "scope": scope, "granted": refusal is None})
+            kind = "assertion" if assertion is not None else "secret"
+            self.requests.append({"tenant": tenant, "clientId": client, "scope": scope, "credential": kind,
+                                  "granted": refusal is None})
             lifetime = self.lifetime
         if refusal:
             return 401, {"error": "invalid_client", "error_description": refusal, "error_codes": [7000215]}
         token = issue(self.key, tenant, client, scope.removesuffix("/.default"), lifetime)
         return 200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                      "access_token": token}
+
+    def assertion_refusal(self, credentials: list[dict[str, Any]], form: dict[str, str]) -> str | None:
+        """Why Entra refuses the client assertion in `form` (None: accepted). Called under the lock."""
+        assertion = form.get("client_assertion", "")
+        if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+            return "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."
+        try:
+            claims = json.loads(unb64url(assertion.split(".")[1]))
+        except (IndexError, ValueError):
+            return "AADSTS50027: JWT token is invalid or malformed."
+        issuer, subject, audience = claims.get("iss", ""), claims.get("sub", ""), claims.get("aud", "")
+        audiences = audience if isinstance(audience, list) else [audience]
+        record = next((c for c in credentials if c.get("issuer") == issuer and c.get("subject") == subject), None)
+        if record is None:
+            return (f"AADSTS70021: No matching federated identity record found for presented assertion. "
+                    f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{audience}'.")
+        if not set(audiences) & set(record.get("audiences", [])):
+            return f"AADSTS700212: No matching federated identity record found for presented assertion audience '{audience}'."
+        jwks = self.jwks_for(issuer)
+        if jwks is None or verify_rs256(assertion, jwks) is None:
+            return "AADSTS700027: Client assertion failed signature validation."
+        now = time.time() + self.clock_offset
+        if not claims.get("nbf", claims.get("iat", 0)) - 300 <= now < claims.get("exp", 0):
+            return "AADSTS700024: Client assertion is not within its valid time range."
+        return None
 
     def start(self, host: str = "127.0.0.1") -> None:
         model = self

@@ -66,6 +66,11 @@ Microsoft Entra's token endpoint (client credentials, over HTTPS on a port of it
 ``entra_model.py``: ``GET /_harness/entra`` gives its authority URL, ``POST`` registers clients,
 sets the token lifetime or makes it refuse.
 
+IAM outbound identity federation (``EnableOutboundWebIdentityFederation``,
+``GetOutboundWebIdentityFederationInfo``, ``DisableOutboundWebIdentityFederation``) and STS
+``GetWebIdentityToken`` come from ``federation_model.py``: RS256 tokens per account whose keys the
+Entra stub uses to verify client assertions; ``GET /_harness/federation`` lists issuers and tokens.
+
 Parameter Store's expiration policies, which moto stores but never applies, delete their parameter
 once the time has passed (checked before every Systems Manager call).
 
@@ -110,6 +115,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app  # noqa:
 from werkzeug.serving import make_server  # noqa: E402
 
 from entra_model import EntraModel  # noqa: E402
+from federation_model import FEDERATION_OPERATIONS, FederationError, FederationModel, subject_of  # noqa: E402
 import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
 from stackset_model import INSTANCE_OPERATIONS, StackSetModel  # noqa: E402
@@ -340,7 +346,9 @@ class Harness:
         self.calls: list[dict[str, Any]] = []
         # Shared with the StackSet resource model (stackset_resource.py).
         self.organizations_access: set[str] = stackset_resource.ORGANIZATIONS_ACCESS
+        self.federation = FederationModel()
         self.entra = EntraModel()
+        self.entra.jwks_for = self.federation.jwks
         self.entra.start()
         self.ssm = SsmModel(token_key=self.entra.key)
         self.stacksets = StackSetModel(UNHEALTHY)
@@ -388,6 +396,8 @@ class Harness:
             environ.pop("HTTP_X_AMZ_SECURITY_TOKEN", None)
             account = MANAGEMENT_ACCOUNT
             record["account"] = account
+        if operation in FEDERATION_OPERATIONS and service in ("iam", "sts"):
+            return self.outbound_federation(start, service, operation, account or MANAGEMENT_ACCOUNT, access_key, region, raw)
         if service == "ssm":
             expire_parameters()
         if service == "ssm" and operation in SSM_OPERATIONS:
@@ -574,6 +584,35 @@ class Harness:
                                  "You must enable organizations access to operate a service managed stack set")
         return None
 
+    def outbound_federation(self, start: Start, service: str, operation: str, account: str,
+                            access_key: str | None, region: str, raw: str) -> Iterable[bytes]:
+        """IAM outbound identity federation and STS ``GetWebIdentityToken`` (federation_model.py)."""
+        from moto.sts.models import sts_backends
+        form = parse_qs(raw)
+        try:
+            if operation == "GetWebIdentityToken":
+                _, caller, _ = sts_backends[account]["aws"].get_caller_identity(access_key or "", region)
+                token, expiry = self.federation.token(account, subject_of(caller, role_arn_of), region, form)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry))
+                result = f"<WebIdentityToken>{token}</WebIdentityToken><Expiration>{stamp}</Expiration>"
+            elif operation == "EnableOutboundWebIdentityFederation":
+                result = f"<IssuerIdentifier>{self.federation.enable(account)}</IssuerIdentifier>"
+            elif operation == "DisableOutboundWebIdentityFederation":
+                self.federation.disable(account)
+                result = ""
+            else:
+                issuer = self.federation.info(account)
+                result = f"<IssuerIdentifier>{issuer}</IssuerIdentifier><JwtVendingEnabled>true</JwtVendingEnabled>"
+        except FederationError as e:
+            return self.fail(start, service, e.status, e.code, e.message)
+        namespace = "https://sts.amazonaws.com/doc/2011-06-15/" if service == "sts" else "https://iam.amazonaws.com/doc/2010-05-08/"
+        payload = (
+            f'<{operation}Response xmlns="{namespace}"><{operation}Result>{result}</{operation}Result>'
+            f"<ResponseMetadata><RequestId>harness</RequestId></ResponseMetadata></{operation}Response>"
+        ).encode()
+        start("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
     # -- responses ------------------------------------------------------------------------------
 
     def replay(self, environ: dict[str, Any], body: bytes) -> None:
@@ -661,6 +700,8 @@ class Harness:
                 result = self.entra.configure(json.loads(self.read_body(environ) or b"{}"))
             elif path == "/_harness/entra":
                 result = self.entra.report()
+            elif path == "/_harness/federation":
+                result = self.federation.report()
             elif path == "/_harness/calls" and method == "DELETE":
                 self.calls = []
                 result = {"calls": 0}
@@ -672,6 +713,17 @@ class Harness:
         payload = json.dumps(result).encode()
         start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
         return [payload]
+
+
+def role_arn_of(account: str, name: str) -> str | None:
+    """The ARN IAM gives the role `name` of `account` (with its path), if it exists."""
+    if account not in iam_backends:
+        return None
+    for backend in list(iam_backends[account].values()):
+        for role in list(backend.roles.values()):
+            if role.name == name:
+                return role.arn
+    return None
 
 
 def set_stack_status(stack_id: str, status: str) -> int:
