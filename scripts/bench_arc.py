@@ -35,7 +35,6 @@ ARC_ENV = {
     "ARC_SUBSCRIPTION_ID": "aaaaaaaa-2222-3333-4444-555555555555",
     "ARC_RESOURCE_GROUP": "rg-arc", "ARC_LOCATION": "westeurope", "ARC_CONNECTOR_ID": "bench",
     "ARC_SERVICE_PRINCIPAL_ID": "bbbbbbbb-2222-3333-4444-555555555555",
-    "ARC_CREDENTIAL_PARAMETER": seed.ARC_SECRET,
 }
 
 
@@ -92,8 +91,8 @@ def main() -> None:
                              "ssm:DescribeDocument": 2, "ssm:SendCommand": commands, "ssm:PutParameter": 1,
                              "ssm:DeleteParameter": 1})
             expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
-        s.client("ssm", None).put_parameter(Name=seed.ARC_SECRET, Value="bench~secret", Type="SecureString")
-        expected.update({"ssm:GetParameter": 1, "entra:token": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
+        seed.azure_federation(s, endpoint)  # secretless: no GetParameter, one identity token
+        expected.update({"sts:GetWebIdentityToken": 1, "entra:token": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
                          "organizations:ListAccounts": 1,
                          # opt-in regions are per account: one read per account
                          "ec2:DescribeRegions": accounts})

@@ -9,8 +9,9 @@ handles. One member is meant to be excluded, and one region lies outside the sco
 
 With ``--arc``, also what arc-provisioner needs: the connector's SSM documents in every account
 and region (the content cfn/member.yaml carries), a Windows instance and an instance without the
-SSM agent per unit (harness fixture markers), and the onboarding secret as a SecureString in the
-management account.
+SSM agent per unit (harness fixture markers), and secretless Azure sign-in: outbound identity
+federation enabled in the management account and the onboarding application trusting its issuer and
+the caller (the functions' identity) on the emulator's Entra endpoint. No secret is stored.
 
 Prints a JSON description of what it made (accounts, instances per situation).
 """
@@ -90,7 +91,24 @@ def launch(ec2: Any, count: int, profile_name: str | None = None, tags: dict[str
 
 DOCUMENTS = {"MdcConnector-ArcOnboard-Linux": "arc-onboard-linux",
              "MdcConnector-ArcOnboard-Windows": "arc-onboard-windows"}
-ARC_SECRET = "/mdc-connector/arc/service-principal-secret"
+ARC_SERVICE_PRINCIPAL = "bbbbbbbb-2222-3333-4444-555555555555"
+
+
+def azure_federation(s: "Seeder", endpoint: str) -> dict[str, str]:
+    """Outbound identity federation for the management account, and the onboarding application's
+    federated identity credential for its issuer and the caller, on the emulator's Entra endpoint."""
+    import urllib.request
+    iam = s.client("iam", None)
+    try:
+        issuer = iam.get_outbound_web_identity_federation_info()["IssuerIdentifier"]
+    except Exception:  # not enabled yet
+        issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    subject = s.client("sts", None).get_caller_identity()["Arn"]
+    trust = {"federated": {ARC_SERVICE_PRINCIPAL: [
+        {"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]}}
+    request = urllib.request.Request(f"{endpoint}/_harness/entra", data=json.dumps(trust).encode(), method="POST")
+    urllib.request.urlopen(request).read()
+    return {"issuer": issuer, "subject": subject}
 
 
 def seed_arc(s: Seeder, keys: dict[str, str], region: str) -> dict[str, list[str]]:
@@ -167,8 +185,7 @@ def main() -> None:
         estate["accounts"][account] = seed_account(s, keys, regions, a.outside or None, per_unit, a.roles, a.arc)
         print(f"seeded account {account}", file=sys.stderr)
     if a.arc:
-        s.client("ssm", None).put_parameter(Name=ARC_SECRET, Value="demo~onboarding.secret", Type="SecureString")
-        estate["arcSecretParameter"] = ARC_SECRET
+        estate["arcFederation"] = azure_federation(s, a.endpoint)
     if a.stackset:
         cfn = s.client("cloudformation", None)
         cfn.create_stack_set(StackSetName=a.stackset, TemplateBody=MARKER_TEMPLATE)

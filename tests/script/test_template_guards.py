@@ -38,7 +38,7 @@ STAR_ONLY = {
 }
 # Grants on "*" that must carry a condition whatever the action list says.
 CONDITIONED = {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole", "iam:PassRole",
-               "iam:AttachRolePolicy"}
+               "iam:AttachRolePolicy", "sts:GetWebIdentityToken"}
 
 
 def statements(node: Any) -> Iterator[dict[str, Any]]:
@@ -98,12 +98,45 @@ class TemplateGuards(unittest.TestCase):
         seen = set()
         for name, template in TEMPLATES.items():
             for statement in statements(template.get("Resources", {})):
-                for action in actions(statement) & {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole",
-                                                    "iam:PassRole", "iam:AttachRolePolicy"}:
+                for action in actions(statement) & CONDITIONED:
                     seen.add(action)
                     self.assertIn("Condition", statement, f"{name}: {action} without a condition")
-        self.assertEqual(seen, {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole",
-                                "iam:PassRole", "iam:AttachRolePolicy"})
+        self.assertEqual(seen, CONDITIONED)
+
+    def test_identity_tokens_are_for_entra_only_and_short_lived(self) -> None:
+        """The AWS identity token arc-provisioner signs in to Entra with: exactly the audiences and
+        lifetime src/arc/federation.rs asks for, RS256 only."""
+        source = (ROOT / "src" / "arc" / "federation.rs").read_text()
+        asked = set(re.findall(r'=> "(api://AzureADTokenExchange[A-Za-z]*)"', source))
+        seconds = int(re.search(r"ASSERTION_SECONDS: i32 = (\d+);", source).group(1))
+        template = TEMPLATES["template.yaml"]
+        mapped = {row["Audience"] for row in template["Mappings"]["EntraTokenExchange"].values()}
+        self.assertEqual(mapped, asked)
+        self.assertEqual(set(template["Mappings"]["EntraTokenExchange"]), set(re.findall(r'"(Azure[A-Za-z]+)" =>', source)) | {"AzureCloud"})
+        [grant] = [s for s in statements(template["Resources"]) if "sts:GetWebIdentityToken" in actions(s)]
+        condition = grant["Condition"]
+        self.assertEqual(condition["ForAllValues:StringEquals"]["sts:IdentityTokenAudience"],
+                         {"Fn::FindInMap": ["EntraTokenExchange", {"Ref": "ArcCloud"}, "Audience"]})
+        self.assertEqual(condition["NumericLessThanEquals"]["sts:DurationSeconds"], seconds)
+        self.assertEqual(condition["StringEquals"]["sts:SigningAlgorithm"], "RS256")
+
+    def test_the_opted_in_secret_is_read_and_decrypted_by_arc_provisioner_alone(self) -> None:
+        """Secretless by default: the secret's read grant and its key exist only with
+        ArcCredentialParameter; only arc-provisioner decrypts, through Parameter Store, that parameter."""
+        template = TEMPLATES["template.yaml"]
+        self.assertEqual(template["Parameters"]["ArcCredentialParameter"]["Default"], "")
+        key = template["Resources"]["ArcSecretKey"]
+        self.assertEqual(key["Condition"], "HasArcSecret")
+        reads = [s for s in statements(template["Resources"]) if "ssm:GetParameter" in actions(s)]
+        self.assertEqual([s["Sid"] for s in reads], ["ReadTheOptedInClientSecret"])
+        policy = key["Properties"]["KeyPolicy"]["Statement"]
+        decrypts = [s for s in statements(policy) if {"kms:Decrypt", "kms:*"} & actions(s)]
+        self.assertEqual(len(decrypts), 1, decrypts)
+        self.assertEqual(decrypts[0]["Principal"], {"AWS": {"Fn::GetAtt": ["ArcProvisionerRole", "Arn"]}})
+        self.assertIn("kms:ViaService", decrypts[0]["Condition"]["StringEquals"])
+        self.assertIn("kms:EncryptionContext:PARAMETER_ARN", decrypts[0]["Condition"]["StringEquals"])
+        admin = [s for s in policy if isinstance(s, dict) and s.get("Sid") == "AdministerButNeverUse"][0]
+        self.assertFalse({"kms:Decrypt", "kms:Encrypt", "kms:*", "kms:ReEncrypt*", "kms:GenerateDataKey*"} & actions(admin))
 
     def test_assume_role_into_members_stays_in_the_organization(self) -> None:
         assume = [s for s in statements(TEMPLATES["template.yaml"]["Resources"])
