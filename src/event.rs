@@ -83,13 +83,16 @@ pub struct CustomResourceRequest {
     pub physical_resource_id: Option<String>,
     /// The resource's properties (`ServiceToken` included).
     pub resource_properties: Value,
+    /// The function CloudFormation invoked (the resource's `ServiceToken`).
+    pub service_token: Option<String>,
 }
 
 impl TryFrom<CloudFormationCustomResourceRequest> for CustomResourceRequest {
     type Error = EventError;
 
     fn try_from(request: CloudFormationCustomResourceRequest) -> Result<Self, EventError> {
-        let common = |kind, url, stack, id, logical, physical, properties| CustomResourceRequest {
+        let common = |kind, url, stack, id, logical, physical, properties, token| CustomResourceRequest {
+            service_token: token,
             kind,
             response_url: url,
             stack_id: stack,
@@ -107,6 +110,7 @@ impl TryFrom<CloudFormationCustomResourceRequest> for CustomResourceRequest {
                 r.logical_resource_id,
                 None,
                 r.resource_properties,
+                r.service_token,
             ),
             CloudFormationCustomResourceRequest::Update(r) => common(
                 RequestKind::Update,
@@ -116,6 +120,7 @@ impl TryFrom<CloudFormationCustomResourceRequest> for CustomResourceRequest {
                 r.logical_resource_id,
                 Some(r.physical_resource_id),
                 r.resource_properties,
+                r.service_token,
             ),
             CloudFormationCustomResourceRequest::Delete(r) => common(
                 RequestKind::Delete,
@@ -125,6 +130,7 @@ impl TryFrom<CloudFormationCustomResourceRequest> for CustomResourceRequest {
                 r.logical_resource_id,
                 Some(r.physical_resource_id),
                 r.resource_properties,
+                r.service_token,
             ),
             _ => {
                 return Err(EventError::Unrecognized(

@@ -516,9 +516,7 @@ async fn entra_refuses_a_misaddressed_or_expired_aws_assertion_and_nothing_is_se
     let (moto, management, id) = one_managed_instance().await;
     let (issuer, subject) = seed::azure_federation(&moto, &management).await;
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let trust = |subject: &str, audience: &str| {
-        json!({"federated": {SERVICE_PRINCIPAL: [{"issuer": issuer, "subject": subject, "audiences": [audience]}]}})
-    };
+    let trust = |subject: &str, audience: &str| json!({"federated": {SERVICE_PRINCIPAL: [{"issuer": issuer, "subject": subject, "audiences": [audience]}]}});
     let refused_with = |report: &Report, expected: &str| {
         let item = find(report, &id);
         assert_eq!(item.status, Status::Failed, "{item:?}");

@@ -165,8 +165,11 @@ fn response_url() -> (String, std::thread::JoinHandle<(String, String)>) {
     (url, server)
 }
 
+/// The function CloudFormation invokes for the custom resource (its `ServiceToken`).
+const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:mdc-connector-account-discovery";
+
 fn custom_resource_request(request_type: &str, url: &str, stack_id: &str, logical_id: &str) -> Value {
-    json!({"RequestType": request_type, "ResponseURL": url, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:mdc-connector-account-discovery",
+    json!({"RequestType": request_type, "ResponseURL": url, "ServiceToken": FUNCTION,
            "StackId": stack_id, "RequestId": "r-1",
            "LogicalResourceId": logical_id, "ResourceType": "Custom::MemberStackSetInstances",
            "PhysicalResourceId": "mdc-connector-members-instances",
@@ -213,6 +216,7 @@ async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use(
     let settings = DiscoverySettings { stack_id: Some(parent.clone()), ..DiscoverySettings::new(STACK_SET, &REGIONS) };
     let mut job = AccountDiscovery::new(settings.clone(), management.clone());
     job.backoff = Duration::from_millis(10);
+    job.invoked_as(FUNCTION);
     job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
 
     // Create (and Update) change nothing.
@@ -245,6 +249,26 @@ async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use(
     let (body, _) = request(&unbound, "Delete", &parent, RESOURCE).await;
     assert!(body["Reason"].as_str().is_some_and(|r| r.contains("CONNECTOR_STACK_ID is not set")), "{body}");
     assert_eq!(member_instances(&management).await, 2, "without CONNECTOR_STACK_ID nothing is deleted");
+
+    // While the stack really is being deleted: a request for another function's resource changes
+    // nothing, and one whose ResponseURL is not CloudFormation's is neither acted on nor answered
+    // (the function never PUTs where a sender chose).
+    moto.stack_status(&parent, "DELETE_IN_PROGRESS");
+    let (url, server) = response_url();
+    let mut other_token = custom_resource_request("Delete", &url, &parent, RESOURCE);
+    other_token["ServiceToken"] = json!("arn:aws:lambda:us-east-1:123456789012:function:someone-elses");
+    job.handle(&other_token, None).await.expect("answered");
+    let (_, body) = server.join().expect("response");
+    assert!(body.contains("is not this function"), "{body}");
+    assert_eq!(member_instances(&management).await, 2, "another ServiceToken: nothing deleted");
+    for foreign in ["https://attacker.example/response?signed=1", "http://169.254.169.254/latest/meta-data/?x=1"] {
+        let report = job.handle(&custom_resource_request("Delete", foreign, &parent, RESOURCE), None).await;
+        let report = report.expect("reported");
+        assert_eq!(report.items.len(), 1, "{:?}", report.items);
+        assert_eq!(report.items[0].status, Status::Failed);
+        assert!(report.items[0].reason.contains("neither acted on nor answered"), "{:?}", report.items);
+        assert_eq!(member_instances(&management).await, 2, "{foreign}: nothing deleted");
+    }
 
     // CloudFormation deleting this deployment: the Delete empties the member StackSet.
     moto.stack_status(&parent, "DELETE_IN_PROGRESS");

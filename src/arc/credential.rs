@@ -11,7 +11,6 @@
 //! it as `access-token` in the `--config` file ("a series of key-value pairs where the key matches
 //! an available command line option"), never on the command line.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +23,7 @@ use azure_identity::{
 };
 
 use super::federation::{AwsAssertion, audience, identity_token};
+pub(crate) use super::secret::Secret;
 use super::target::{ArcTarget, CredentialMode};
 use crate::error::Failure;
 
@@ -35,28 +35,6 @@ const MIN_TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
 /// configured lifetime at most a day ("Configurable token lifetimes"). More is not a token Entra
 /// issued for this flow, and a longer-lived token would be a longer-lived key on the instances.
 const MAX_TOKEN_LIFE: Duration = Duration::from_secs(28 * 3600);
-
-/// A credential value, held only in memory; it has no `Display` and `Debug` hides it.
-#[derive(Clone)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential value.
-    pub(crate) fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    /// The value, for the one call that stages it.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 /// What a run stages in member accounts, and until when it is any use.
 #[derive(Clone, Debug)]
@@ -88,11 +66,7 @@ enum SignIn {
 /// The run's credential. Without `ARC_CREDENTIAL_PARAMETER` (the default) no secret is read
 /// anywhere: an AWS identity token from `sts` is exchanged for an access token. With it, the
 /// secret is read and exchanged, or itself staged when `ARC_CREDENTIAL_MODE` asks for it.
-pub(crate) async fn obtain(
-    ssm: &Client,
-    sts: &aws_sdk_sts::Client,
-    target: &ArcTarget,
-) -> Result<Credential, Failure> {
+pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &ArcTarget) -> Result<Credential, Failure> {
     let Some(parameter) = &target.credential_parameter else {
         let assertion = identity_token(sts, audience(&target.cloud)).await?;
         return access_token(target, SignIn::Federated(assertion)).await;
@@ -116,7 +90,7 @@ pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Fail
         )
     })?;
     let value = out.parameter().and_then(|p| p.value());
-    value.map(|v| Secret(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
+    value.map(|v| Secret::new(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
 }
 
 /// Client credentials flow against the tenant's Entra authority for the cloud's Resource Manager.
@@ -141,7 +115,7 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
         }
         SignIn::ClientSecret(secret) => {
             let options = ClientSecretCredentialOptions { client_options };
-            ClientSecretCredential::new(&tenant, client, secret.0.into(), Some(options))
+            ClientSecretCredential::new(&tenant, client, secret.expose().to_string().into(), Some(options))
                 .map(|c| c as Arc<dyn TokenCredential>)
         }
     };
@@ -160,7 +134,7 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
         let hours = MAX_TOKEN_LIFE.as_secs() / 3600;
         return Err(refused(format!("the token claims more than {hours} hours of life, longer than Entra issues")));
     }
-    let value = Secret(token.token.secret().to_string());
+    let value = Secret::new(token.token.secret().to_string());
     Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
 }
 
@@ -194,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_secret_never_shows_in_debug_output() {
-        let secret = Secret("p@ssw0rd-value".into());
+        let secret = Secret::new("p@ssw0rd-value".into());
         assert_eq!(format!("{secret:?}"), "Secret(..)");
         let credential = Credential { mode: CredentialMode::AccessToken, value: secret, expires_at: None };
         assert!(!format!("{credential:?}").contains("p@ssw0rd"));
@@ -206,7 +180,7 @@ mod tests {
         let lifetime = Duration::from_secs(1200);
         let token = |left: u64| Credential {
             mode: CredentialMode::AccessToken,
-            value: Secret(String::new()),
+            value: Secret::new(String::new()),
             expires_at: Some(now + Duration::from_secs(left)),
         };
         assert_eq!(token(3600).stage_until(now, lifetime), now + lifetime);

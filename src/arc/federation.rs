@@ -16,7 +16,7 @@ use aws_sdk_sts::Client;
 use azure_core::http::ClientMethodOptions;
 use azure_identity::ClientAssertion;
 
-use super::credential::Secret;
+use super::secret::Secret;
 use crate::error::Failure;
 
 /// Seconds the AWS token lives: the shortest STS issues ("from 60 seconds (1 minute) to 3600
@@ -57,7 +57,9 @@ pub(crate) async fn identity_token(sts: &Client, audience: &str) -> Result<Secre
             )
         })?;
     let token = out.web_identity_token().filter(|t| !t.is_empty());
-    token.map(|t| Secret::new(t.to_string())).ok_or_else(|| Failure::Unexpected("STS returned no web identity token".into()))
+    token
+        .map(|t| Secret::new(t.to_string()))
+        .ok_or_else(|| Failure::Unexpected("STS returned no web identity token".into()))
 }
 
 /// The AWS token as the client assertion Entra's token request carries (obtained before the

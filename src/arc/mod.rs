@@ -18,6 +18,7 @@ mod job;
 mod outcome;
 mod plan;
 mod read;
+mod secret;
 pub mod settings;
 mod staging;
 mod state;

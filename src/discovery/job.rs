@@ -28,6 +28,9 @@ pub struct AccountDiscovery {
     events: aws_sdk_eventbridge::Client,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
+    /// The ARN this function is invoked as (from the Lambda context), which a custom resource
+    /// request's `ServiceToken` must name.
+    own_arn: std::sync::OnceLock<String>,
 }
 
 /// A reconcile's report, and how many (account, region) it left with StackSet work pending.
@@ -42,7 +45,8 @@ impl AccountDiscovery {
         let cfn = aws_sdk_cloudformation::Client::new(&base);
         let events = aws_sdk_eventbridge::Client::new(&base);
         let context = JobContext::new(base, settings.work_queue_url.as_deref());
-        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2) }
+        let own_arn = std::sync::OnceLock::new();
+        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2), own_arn }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -74,6 +78,17 @@ impl AccountDiscovery {
             },
         };
         Ok(self.recheck_later(reconciled, recheck).await)
+    }
+
+    /// Records the ARN the function is invoked as (the Lambda context's `invoked_function_arn`);
+    /// the first one is kept.
+    pub fn invoked_as(&self, function_arn: &str) {
+        let _ = self.own_arn.set(function_arn.to_string());
+    }
+
+    /// The ARN recorded by [`Self::invoked_as`].
+    pub(super) fn own_arn(&self) -> Option<&str> {
+        self.own_arn.get().map(String::as_str)
     }
 
     /// `CallAs` of every StackSet call.

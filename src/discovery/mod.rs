@@ -11,6 +11,7 @@
 mod apply;
 pub mod events;
 mod job;
+mod origin;
 mod plan;
 mod read;
 mod records;

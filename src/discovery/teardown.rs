@@ -9,11 +9,13 @@
 //! before CloudFormation reaches it, and CloudFormation's own deletion, finding it gone, is done.
 //! `Create` and `Update` change nothing.
 //!
-//! A `Delete` acts only when it cannot be forged: it names this deployment's own stack
-//! (`CONNECTOR_STACK_ID`, the template's `AWS::StackId`) and the resource's logical id, and that
-//! stack is `DELETE_IN_PROGRESS` (read back from CloudFormation). Anything else (a request sent by
-//! whoever may invoke the function, another stack's resource, a rollback or an update replacing the
-//! resource) is answered `SUCCESS` and changes nothing.
+//! A request whose `ResponseURL` is not CloudFormation's response bucket is neither acted on nor
+//! answered (`super::origin`). A `Delete` acts only when it cannot be forged: its `ServiceToken`
+//! is this function, it names this deployment's own stack (`CONNECTOR_STACK_ID`, the template's
+//! `AWS::StackId`) and the resource's logical id, and that stack is `DELETE_IN_PROGRESS` (read back
+//! from CloudFormation). Anything else (a request sent by whoever may invoke the function, another
+//! stack's resource, a rollback or an update replacing the resource) is answered `SUCCESS` and
+//! changes nothing.
 //!
 //! The answer is `PUT` to the request's pre-signed `ResponseURL` ("Custom resource response
 //! objects": Status, Reason, PhysicalResourceId, StackId, RequestId, LogicalResourceId). An
@@ -27,6 +29,7 @@ use serde_json::json;
 
 use super::apply::{Executor, Kind};
 use super::job::AccountDiscovery;
+use super::origin::{is_cloudformation_response_url, names_this_function};
 use super::plan::{STACK_INSTANCE, action, batches};
 use super::state::PermissionModel;
 use super::trigger::JOB;
@@ -49,6 +52,17 @@ impl AccountDiscovery {
         request: &CustomResourceRequest,
         budget: &Budget,
     ) -> Result<Report, InvocationError> {
+        let emulator = self.context.base().endpoint_url().and_then(|u| reqwest::Url::parse(u).ok());
+        if !is_cloudformation_response_url(&request.response_url, emulator.as_ref().and_then(|u| u.host_str())) {
+            tracing::warn!(stack_id = %request.stack_id, "custom resource request with a foreign ResponseURL ignored");
+            let reason = format!(
+                "{} neither acted on nor answered: its ResponseURL is not a pre-signed URL of CloudFormation's response bucket (a forged request)",
+                request.kind.as_str()
+            );
+            let item =
+                Item::new("*", "*", &request.logical_resource_id, Action::CustomResource, Status::Failed, reason);
+            return Ok(Report::new(JOB, self.settings.common.dry_run, vec![item], 1, 1));
+        }
         let name = self.settings.stackset_name.clone();
         let physical = request.physical_resource_id.clone().unwrap_or_else(|| format!("{name}-instances"));
         let kind = request.kind.as_str();
@@ -103,6 +117,13 @@ impl AccountDiscovery {
                 "CONNECTOR_STACK_ID is not set, so no request can be told to come from this deployment".into(),
             );
         };
+        let Some(function) = self.own_arn() else {
+            return Some("the function's own ARN is unknown, so the request's ServiceToken cannot be checked".into());
+        };
+        if !names_this_function(request.service_token.as_deref(), function) {
+            let token = quote(request.service_token.as_deref().unwrap_or_default());
+            return Some(format!("the request's ServiceToken {token} is not this function ({function})"));
+        }
         if request.stack_id != own {
             return Some(format!("the request names stack {}, not this deployment's {own}", quote(&request.stack_id)));
         }

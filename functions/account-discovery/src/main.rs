@@ -20,5 +20,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn handle(job: &AccountDiscovery, event: LambdaEvent<Value>) -> Result<Report, Diagnostic> {
+    job.invoked_as(&event.context.invoked_function_arn);
     respond(job.handle(&event.payload, write_deadline(&event.context)).await)
 }
