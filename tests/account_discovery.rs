@@ -609,3 +609,61 @@ async fn pending_stackset_work_is_rechecked_through_a_delayed_message() {
     assert!(rechecked.batch_item_failures.is_empty());
     assert_eq!(operations(&moto, "CreateStackInstances"), 1, "nothing re-sent while running");
 }
+
+/// An onboarding operation that outlives the invocation that sent it: the re-check that reads its
+/// instances `CURRENT` publishes the account's record (keyed by account and operation) and hands
+/// the account to profile-scan, one delayed unit per region; the next reconcile repeats neither.
+#[tokio::test]
+async fn an_operation_that_outlives_its_invocation_still_yields_the_record_and_the_hand_off() {
+    let (moto, management, members) = self_managed_organization(1).await;
+    aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
+    let own = common::poller::WorkQueue::create(&management, "account-discovery-work", 3, 1).await;
+    let profile = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 1).await;
+    let settings = DiscoverySettings {
+        work_queue_url: Some(own.url.clone()),
+        event_bus: Some("records".into()),
+        profile_scan_queue_url: Some(profile.url.clone()),
+        ..config(&[])
+    };
+    let discovery = job(management.clone(), settings);
+    moto.stackset_running_polls(1000);
+    moto.clear_calls();
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let first = discovery.handle(&json!({"action": "reconcile"}), Some(deadline)).await.expect("reconcile");
+    assert!(put_event_entries(&moto).is_empty(), "nothing onboarded yet: {:?}", first.items);
+    let sent = moto.sent_messages();
+    assert_eq!(sent.len(), 1, "only the re-check: {sent:?}");
+    let (url, recheck, delay) = &sent[0];
+    assert_eq!((url.as_str(), *delay), (own.url.as_str(), 300));
+    let operation = recheck["awaiting"][&members[0]].as_str().expect("the re-check carries the awaited operation");
+
+    // The operation ends while nobody watches; the re-check (as the event source mapping delivers it).
+    moto.stackset_finish_running();
+    moto.clear_calls();
+    let record = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": recheck.to_string()}]});
+    let rechecked = discovery.handle(&record, None).await.expect("re-check");
+    let records: Vec<Value> = put_event_entries(&moto)
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+        .filter(|d| d["status"] == "onboarded")
+        .collect();
+    assert_eq!(records.len(), 1, "{:?}", rechecked.items);
+    assert_eq!(records[0]["accountId"], members[0].as_str());
+    assert_eq!(records[0]["recordKey"], format!("{}/{operation}", members[0]));
+    assert_eq!(records[0]["regions"], json!(REGIONS));
+    let units: Vec<_> = moto.sent_messages().into_iter().filter(|(u, _, _)| u == &profile.url).collect();
+    assert_eq!(units.len(), REGIONS.len(), "one profile-scan unit per region: {units:?}");
+    for ((_, body, delay), region) in units.iter().zip(REGIONS) {
+        assert_eq!(body, &json!({"job": "profile-scan", "accountId": members[0], "region": region}));
+        assert_eq!(*delay, 120, "after IAM propagation");
+    }
+    let hand_off = rechecked.items.iter().find(|i| i.action == "hand-off").expect("hand-off item");
+    assert_eq!((hand_off.status, hand_off.account_id.as_str()), (Status::Done, members[0].as_str()));
+    assert_eq!(stack_instance_writes(&moto), Vec::<String>::new(), "nothing re-sent");
+
+    // The daily reconcile: everything CURRENT, no second record, no second hand-off.
+    moto.clear_calls();
+    let daily = discovery.handle(&json!({"action": "reconcile"}), None).await.expect("daily");
+    assert!(put_event_entries(&moto).is_empty(), "{:?}", daily.items);
+    assert!(moto.sent_messages().is_empty(), "{:?}", daily.items);
+}

@@ -2,7 +2,7 @@
 //! (`OperationInProgressException`, `StaleRequestException`) within the time budget, and waited
 //! for (unless managed execution queues operations) so the next batch does not collide.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
@@ -93,19 +93,73 @@ enum Verdict {
     Pending(String),
 }
 
-/// The items of a run of batches, and how many (account, region) are still pending.
+/// The items of a run of batches, how many (account, region) are still pending, and where each
+/// account's onboarding (create or re-deploy) stands.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
     /// One item per (account, region).
     pub(crate) items: Vec<Item>,
     /// Items whose StackSet work is still pending.
     pub(crate) pending: usize,
+    /// Onboarding outcomes per account.
+    pub(crate) onboarding: Onboarding,
 }
 
 impl Applied {
     pub(crate) fn extend(&mut self, other: Applied) {
         self.items.extend(other.items);
         self.pending += other.pending;
+        self.onboarding.merge(other.onboarding);
+    }
+}
+
+/// Where the onboarding (create or re-deploy) of each account stands after this invocation's
+/// operations: typed, so records and hand-offs never depend on reason text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Onboarding {
+    /// Per account, the operation that succeeded and the regions it succeeded in.
+    pub(crate) succeeded: BTreeMap<String, (String, BTreeSet<String>)>,
+    /// Accounts with a region that failed or whose work could not even start.
+    pub(crate) unfinished: BTreeSet<String>,
+    /// Accounts whose operation was still running when the invocation's budget ended: account →
+    /// operation. A re-check carries them, so whichever invocation sees them `CURRENT` reports them.
+    pub(crate) awaiting: BTreeMap<String, String>,
+}
+
+impl Onboarding {
+    fn merge(&mut self, other: Onboarding) {
+        for (account, (op, regions)) in other.succeeded {
+            let entry = self.succeeded.entry(account).or_insert((op, BTreeSet::new()));
+            entry.1.extend(regions);
+        }
+        self.unfinished.extend(other.unfinished);
+        self.awaiting.extend(other.awaiting);
+    }
+
+    /// Accounts onboarded in every region this invocation worked on: account → (operation, regions).
+    pub(crate) fn onboarded(&self) -> BTreeMap<String, (String, BTreeSet<String>)> {
+        let settled = |a: &String| !self.unfinished.contains(a) && !self.awaiting.contains_key(a);
+        self.succeeded.iter().filter(|(a, _)| settled(a)).map(|(a, v)| (a.clone(), v.clone())).collect()
+    }
+
+    /// Records an (account, region) outcome of `kind`'s operation `op`.
+    fn note(&mut self, kind: Kind, op: Option<&str>, account: &str, region: &str, verdict: &Verdict) {
+        if !matches!(kind, Kind::Create | Kind::Retry) {
+            return;
+        }
+        match (verdict, op) {
+            (Verdict::Is(Status::Done, _), Some(op)) => {
+                let entry = self.succeeded.entry(account.to_string()).or_insert((op.to_string(), BTreeSet::new()));
+                entry.1.insert(region.to_string());
+            }
+            (Verdict::Is(Status::Planned, _), _) => {}
+            (Verdict::Pending(_), Some(op)) => {
+                self.awaiting.insert(account.to_string(), op.to_string());
+            }
+            _ => {
+                self.unfinished.insert(account.to_string());
+            }
+        }
     }
 }
 
@@ -124,7 +178,7 @@ impl Executor<'_> {
                     batch.accounts.len(),
                     batch.regions.len()
                 );
-                items.extend(each(kind, batch, |_, _| Verdict::Is(Status::Planned, reason.clone())));
+                items.extend(each(kind, batch, None, |_, _| Verdict::Is(Status::Planned, reason.clone())));
             }
             return items;
         }
@@ -143,11 +197,11 @@ impl Executor<'_> {
             let op = match outcome {
                 Sent::Operation(op) => op,
                 Sent::Failed(reason) => {
-                    items.extend(each(kind, batch, |_, _| Verdict::Is(Status::Failed, reason.clone())));
+                    items.extend(each(kind, batch, None, |_, _| Verdict::Is(Status::Failed, reason.clone())));
                     continue;
                 }
                 Sent::Pending => {
-                    items.extend(each(kind, batch, |_, _| Verdict::Pending(PENDING.to_string())));
+                    items.extend(each(kind, batch, None, |_, _| Verdict::Pending(PENDING.to_string())));
                     continue;
                 }
             };
@@ -161,12 +215,12 @@ impl Executor<'_> {
                     let reason = format!(
                         "pending: StackSet operation {op} is still RUNNING when the invocation's budget ended; the next reconcile checks it"
                     );
-                    items.extend(each(kind, batch, |_, _| Verdict::Pending(reason.clone())));
+                    items.extend(each(kind, batch, Some(&op), |_, _| Verdict::Pending(reason.clone())));
                     continue;
                 }
                 Ended::Unreadable(reason) => Err(reason),
             };
-            items.extend(each(kind, batch, |account, region| match &results {
+            items.extend(each(kind, batch, Some(&op), |account, region| match &results {
                 Err(reason) => Verdict::Is(Status::Failed, format!("operation {op} sent; {reason}")),
                 Ok(results) => outcome_of(kind, &op, results.get(&(account.to_string(), region.to_string()))),
             }));
@@ -335,12 +389,14 @@ fn past(kind: Kind) -> &'static str {
     }
 }
 
-/// One item per (account, region) of a batch.
-fn each(kind: Kind, batch: &Batch, outcome: impl Fn(&str, &str) -> Verdict) -> Applied {
+/// One item per (account, region) of a batch (sent as operation `op`, when it was).
+fn each(kind: Kind, batch: &Batch, op: Option<&str>, outcome: impl Fn(&str, &str) -> Verdict) -> Applied {
     let mut applied = Applied::default();
     for account in &batch.accounts {
         for region in &batch.regions {
-            let (status, reason) = match outcome(account, region) {
+            let verdict = outcome(account, region);
+            applied.onboarding.note(kind, op, account, region, &verdict);
+            let (status, reason) = match verdict {
                 Verdict::Is(status, reason) => (status, reason),
                 Verdict::Pending(reason) => {
                     applied.pending += 1;

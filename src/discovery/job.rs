@@ -1,5 +1,6 @@
 //! The `account-discovery` job: reconcile on schedule or by hand, onboard on Organizations events.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -7,16 +8,18 @@ use aws_sdk_cloudformation::types::CallAs;
 use serde_json::Value;
 
 use super::apply::{Applied, Executor, Kind};
+use super::chain::{Onboarded, hand_off, settle};
 use super::events::OrgEvent;
 use super::plan::{Rules, STACK_INSTANCE, action, plan};
 use super::read::Readers;
 use super::records::{publish, records};
 use super::settings::DiscoverySettings;
 use super::state::{Estate, ManagementStack, PermissionModel};
-use super::trigger::{DiscoveryTrigger, JOB, MAX_RECHECKS, parse};
+use super::trigger::{DiscoveryTrigger, JOB, MAX_RECHECKS, RecheckMessage, parse};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
+use crate::queue::WorkQueue;
 use crate::report::{Action, Item, Report, Status};
 
 /// The job, built once at cold start.
@@ -28,15 +31,19 @@ pub struct AccountDiscovery {
     events: aws_sdk_eventbridge::Client,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
+    /// profile-scan's work queue (`PROFILE_SCAN_QUEUE_URL`): onboarded accounts are handed on.
+    profile_scan: Option<WorkQueue>,
     /// The ARN this function is invoked as (from the Lambda context), which a custom resource
     /// request's `ServiceToken` must name.
     own_arn: std::sync::OnceLock<String>,
 }
 
-/// A reconcile's report, and how many (account, region) it left with StackSet work pending.
+/// A reconcile's report, how many (account, region) it left with StackSet work pending, and the
+/// accounts whose onboarding operation is still running (account → operation).
 pub(super) struct Reconciled {
     report: Report,
     pending: usize,
+    awaiting: BTreeMap<String, String>,
 }
 
 impl AccountDiscovery {
@@ -46,7 +53,8 @@ impl AccountDiscovery {
         let events = aws_sdk_eventbridge::Client::new(&base);
         let context = JobContext::new(base, settings.work_queue_url.as_deref());
         let own_arn = std::sync::OnceLock::new();
-        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2), own_arn }
+        let profile_scan = settings.profile_scan_queue_url.as_deref().map(|url| WorkQueue::new(context.base(), url));
+        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2), profile_scan, own_arn }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -54,12 +62,15 @@ impl AccountDiscovery {
         let budget = Budget::until(deadline);
         let dry = self.settings.common.dry_run;
         // Boxed: the futures are deep enough to overflow the binary's layout computation.
+        let none = BTreeMap::new();
         let (reconciled, recheck) = match parse(payload)? {
-            DiscoveryTrigger::Scheduled => (Box::pin(self.reconcile(None, dry, &budget)).await?, 1),
+            DiscoveryTrigger::Scheduled => (Box::pin(self.reconcile(None, dry, &budget, &none)).await?, 1),
             DiscoveryTrigger::Reconcile(command) => {
-                (Box::pin(self.reconcile(None, dry || command.dry_run, &budget)).await?, 1)
+                (Box::pin(self.reconcile(None, dry || command.dry_run, &budget, &none)).await?, 1)
             }
-            DiscoveryTrigger::Recheck { attempt } => (Box::pin(self.reconcile(None, dry, &budget)).await?, attempt + 1),
+            DiscoveryTrigger::Recheck { attempt, awaiting } => {
+                (Box::pin(self.reconcile(None, dry, &budget, &awaiting)).await?, attempt + 1)
+            }
             DiscoveryTrigger::CustomResource(request) => {
                 return Box::pin(self.custom_resource(&request, &budget)).await;
             }
@@ -67,7 +78,7 @@ impl AccountDiscovery {
                 OrgEvent::Joined { account_id, .. }
                 | OrgEvent::Moved { account_id }
                 | OrgEvent::Left { account_id, .. } => {
-                    (Box::pin(self.reconcile(Some(account_id), dry, &budget)).await?, 1)
+                    (Box::pin(self.reconcile(Some(account_id), dry, &budget, &none)).await?, 1)
                 }
                 OrgEvent::Ignored { reason } => {
                     let account = account.unwrap_or_else(|| "*".into());
@@ -101,12 +112,14 @@ impl AccountDiscovery {
         Readers { cfn: &self.cfn, org: self.context.organizations(), call_as: self.call_as() }
     }
 
-    /// Reconciles the whole organization, or one account.
+    /// Reconciles the whole organization, or one account; `awaiting` are the accounts a re-check
+    /// carries (operation still running when an earlier invocation ended).
     async fn reconcile(
         &self,
         only: Option<String>,
         dry_run: bool,
         budget: &Budget,
+        awaiting: &BTreeMap<String, String>,
     ) -> Result<Reconciled, InvocationError> {
         let name = self.settings.stackset_name.as_str();
         let own = self.context.identity().await?.account_id.clone();
@@ -115,7 +128,8 @@ impl AccountDiscovery {
             Ok(read) => read,
             Err(reason) => {
                 let report = Report::new(JOB, dry_run, vec![unit_failure(name, reason.to_string())], 1, 1);
-                return Ok(Reconciled { report, pending: 0 });
+                // The awaited accounts stay awaited: the next re-check (or the daily run) sees them.
+                return Ok(Reconciled { report, pending: awaiting.len(), awaiting: awaiting.clone() });
             }
         };
         let only_list = only.map(|a| vec![a]);
@@ -142,15 +156,28 @@ impl AccountDiscovery {
             budget,
             backoff: self.backoff,
         };
-        let mut applied = Applied { items: std::mem::take(&mut planned.findings), pending: planned.pending };
+        let mut applied =
+            Applied { items: std::mem::take(&mut planned.findings), pending: planned.pending, ..Applied::default() };
         applied.extend(executor.run(Kind::Create, &planned.create).await);
         applied.extend(executor.run(Kind::Retry, &planned.retry).await);
         applied.extend(executor.run(Kind::Remove, &planned.remove).await);
+        settle(&mut applied.onboarding, awaiting, &estate.instances);
+        let onboarded = if dry_run { Onboarded::new() } else { applied.onboarding.onboarded() };
         items.extend(applied.items);
-        items.extend(self.publish_records(&items, &estate.management, &own, dry_run).await);
+        items.extend(self.publish_records(&onboarded, &estate.management, &own).await);
+        if let Some(queue) = &self.profile_scan {
+            items.extend(hand_off(queue, &onboarded, self.settings.profile_scan_delay_seconds).await);
+        }
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
-        tracing::info!(stack_set = name, operations, pending = applied.pending, "reconcile done");
-        Ok(Reconciled { report: Report::new(JOB, dry_run, items, 1, 0), pending: applied.pending })
+        tracing::info!(
+            stack_set = name,
+            operations,
+            pending = applied.pending,
+            onboarded = onboarded.len(),
+            "reconcile done"
+        );
+        let (pending, awaiting) = (applied.pending, applied.onboarding.awaiting);
+        Ok(Reconciled { report: Report::new(JOB, dry_run, items, 1, 0), pending, awaiting })
     }
 
     /// What a reconcile plans from: the StackSet, its instances, the organization's accounts and
@@ -184,12 +211,12 @@ impl AccountDiscovery {
         Ok((Estate { stack_set, instances, accounts, management, management_stack }, items))
     }
 
-    /// Publishes the member-connector records of the accounts this run onboarded; the item saying
-    /// so (none for a dry run, without a bus, or with nothing to publish).
-    async fn publish_records(&self, items: &[Item], management: &str, own: &str, dry_run: bool) -> Option<Item> {
+    /// Publishes the member-connector records of the accounts onboarded; the item saying so (none
+    /// without a bus or with nothing to publish).
+    async fn publish_records(&self, onboarded: &Onboarded, management: &str, own: &str) -> Option<Item> {
         let name = self.settings.stackset_name.as_str();
-        let records = records(items, management, name, &self.settings.common.excluded_accounts);
-        let (Some(bus), false) = (&self.settings.event_bus, dry_run || records.is_empty()) else {
+        let records = records(onboarded, management, name, &self.settings.common.excluded_accounts);
+        let (Some(bus), false) = (&self.settings.event_bus, records.is_empty()) else {
             return None;
         };
         let (status, reason) = match publish(&self.events, bus, &records).await {
@@ -265,14 +292,15 @@ impl AccountDiscovery {
     /// When StackSet work is still pending and the function has a work queue, sends itself a
     /// delayed re-check (minutes, not the next daily run), at most [`MAX_RECHECKS`] in a row.
     async fn recheck_later(&self, reconciled: Reconciled, attempt: u32) -> Report {
-        let Reconciled { mut report, pending } = reconciled;
+        let Reconciled { mut report, pending, awaiting } = reconciled;
         let (Some(queue), true, false) = (self.context.own_queue(), pending > 0, report.dry_run) else {
             return report;
         };
         let (status, reason) = if attempt > MAX_RECHECKS {
             (Status::Skipped, format!("pending work left to the daily reconcile after {MAX_RECHECKS} re-checks"))
         } else {
-            let body = serde_json::json!({"job": JOB, "attempt": attempt}).to_string();
+            let message = RecheckMessage { job: JOB.into(), attempt, awaiting };
+            let body = serde_json::to_string(&message).unwrap_or_default();
             match queue.send(&[body], RECHECK_DELAY_SECONDS).await.pop() {
                 Some(Ok(())) => (
                     Status::Done,

@@ -9,6 +9,7 @@
 //! through [`events`]), `settings` what it reads from the environment.
 
 mod apply;
+mod chain;
 pub mod events;
 mod job;
 mod origin;

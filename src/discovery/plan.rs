@@ -171,13 +171,12 @@ fn kept(instance: &super::state::StackInstance, state: Option<&str>) -> Item {
 }
 
 fn healthy(i: &super::state::StackInstance) -> bool {
-    i.status == "CURRENT" && i.detailed_status.as_deref().is_none_or(|d| d == "SUCCEEDED")
+    i.healthy()
 }
 
-/// An operation is deploying it right now (`StackInstanceComprehensiveStatus.DetailedStatus`
-/// `PENDING` or `RUNNING`): neither failed nor to be re-sent.
+/// An operation is deploying it right now (see `StackInstance::in_flight`).
 fn in_flight(i: &super::state::StackInstance) -> bool {
-    matches!(i.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
+    i.in_flight()
 }
 
 /// OUs one stack-instance operation may target. CreateStackInstances API reference: "The maximum

@@ -1,18 +1,19 @@
-//! Member-connector records: after a reconcile, one EventBridge event per account this run
-//! actually onboarded (every one of its stack instances reported `SUCCEEDED` by the operation's
-//! per-instance results), plus one for the management account, carrying the security connector's
-//! organizational data, so the security service creates member connectors at once instead of
-//! discovering them within 24 hours. Accounts that failed or are still pending get no record: the
-//! reconcile that onboards them sends it.
+//! Member-connector records: after a reconcile, one EventBridge event per account onboarded since
+//! the last record (every stack instance it worked on `SUCCEEDED` by the operation's per-instance
+//! results, or, for an operation that outlived the invocation, `CURRENT` when a re-check reads
+//! them), plus one for the management account, carrying the security connector's organizational
+//! data, so the security service creates member connectors at once instead of discovering them
+//! within 24 hours. Accounts that failed or are still pending get no record yet. Delivery is at
+//! least once: `recordKey` (`<account>/<operation id>`) is the same for every copy of one
+//! onboarding, so a consumer drops duplicates by it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{Value, json};
 
-use super::plan::action;
+use super::chain::Onboarded;
 use crate::error::Failure;
-use crate::report::{Item, Status};
 
 /// `source` of the records.
 pub(crate) const SOURCE: &str = "mdc-connector";
@@ -21,23 +22,16 @@ pub(crate) const DETAIL_TYPE: &str = "Member Connector Record";
 /// PutEvents takes at most this many entries per call.
 const BATCH: usize = 10;
 
-/// The records' `detail` objects for a reconcile's items: none when no account was onboarded (a
-/// dry run, a compliant organization, or only failures and pending work).
-pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, excluded: &BTreeSet<String>) -> Vec<Value> {
-    let mut per_account: BTreeMap<&str, (Vec<&str>, Status)> = BTreeMap::new();
-    for item in items.iter().filter(|i| i.action == action::CREATE || i.action == action::RETRY) {
-        if item.status == Status::Planned {
-            continue;
-        }
-        let entry = per_account.entry(&item.account_id).or_insert((Vec::new(), Status::Done));
-        entry.0.push(&item.region);
-        let worse = matches!(
-            (entry.1, item.status),
-            (Status::Done, Status::Skipped | Status::Failed) | (Status::Skipped, Status::Failed)
-        );
-        if worse {
-            entry.1 = item.status;
-        }
+/// The records' `detail` objects for the accounts onboarded: none when there is none (a dry run,
+/// a compliant organization, or only failures and pending work).
+pub(crate) fn records(
+    onboarded: &Onboarded,
+    management: &str,
+    stack_set: &str,
+    excluded: &BTreeSet<String>,
+) -> Vec<Value> {
+    if onboarded.is_empty() {
+        return Vec::new();
     }
     let mut out = vec![json!({
         "accountId": management,
@@ -48,20 +42,14 @@ pub(crate) fn records(items: &[Item], management: &str, stack_set: &str, exclude
             "excludedAccountIds": excluded.iter().collect::<Vec<_>>(),
         }
     })];
-    for (account, (regions, status)) in per_account {
-        if status != Status::Done {
-            continue;
-        }
+    for (account, (operation, regions)) in onboarded {
         out.push(json!({
             "accountId": account,
             "status": "onboarded",
             "regions": regions,
+            "recordKey": format!("{account}/{operation}"),
             "organizationalData": {"organizationMembershipType": "Member", "parentHierarchyId": management},
         }));
-    }
-    if out.len() == 1 {
-        // no account changed (or a dry run): nothing to tell the security service
-        out.clear();
     }
     out
 }
@@ -108,36 +96,27 @@ pub(crate) async fn publish(
 mod tests {
     use super::*;
 
-    fn item(account: &str, region: &str, status: Status) -> Item {
-        let reason = if status == Status::Done { "created" } else { "busy" };
-        Item::new(account, region, "stack-instance", action::CREATE, status, reason)
-    }
-
     #[test]
-    fn records_only_for_accounts_onboarded_in_every_region_plus_the_organization() {
-        let items = vec![
-            item("200000000001", "eu-west-1", Status::Done),
-            item("200000000001", "us-east-1", Status::Done),
-            item("200000000002", "eu-west-1", Status::Done),
-            item("200000000002", "us-east-1", Status::Failed),
-            item("200000000003", "eu-west-1", Status::Skipped),
-        ];
+    fn records_for_the_accounts_onboarded_plus_the_organization_each_with_its_key() {
+        let onboarded: Onboarded = [(
+            "200000000001".to_string(),
+            ("op-1".to_string(), ["eu-west-1".to_string(), "us-east-1".to_string()].into()),
+        )]
+        .into();
         let excluded: BTreeSet<String> = ["200000000009".to_string()].into();
-        let r = records(&items, "111111111111", "members", &excluded);
-        assert_eq!(r.len(), 2, "the organization and the one account onboarded everywhere: {r:?}");
+        let r = records(&onboarded, "111111111111", "members", &excluded);
+        assert_eq!(r.len(), 2, "the organization and the one account onboarded: {r:?}");
         assert_eq!(r[0]["organizationalData"]["organizationMembershipType"], "Organization");
         assert_eq!(r[0]["organizationalData"]["stacksetName"], "members");
         assert_eq!(r[0]["organizationalData"]["excludedAccountIds"][0], "200000000009");
-        let status = |a: &str| r.iter().find(|x| x["accountId"] == a).map(|x| x["status"].clone());
-        assert_eq!(status("200000000001"), Some("onboarded".into()));
-        assert_eq!(status("200000000002"), None, "a failed region: not onboarded");
-        assert_eq!(status("200000000003"), None, "pending: not onboarded");
+        assert_eq!(r[1]["status"], "onboarded");
+        assert_eq!(r[1]["recordKey"], "200000000001/op-1");
+        assert_eq!(r[1]["regions"], json!(["eu-west-1", "us-east-1"]));
         assert_eq!(r[1]["organizationalData"]["parentHierarchyId"], "111111111111");
     }
 
     #[test]
-    fn a_dry_run_publishes_nothing() {
-        let items = vec![item("200000000001", "eu-west-1", Status::Planned)];
-        assert!(records(&items, "111111111111", "members", &BTreeSet::new()).is_empty());
+    fn nothing_onboarded_publishes_nothing() {
+        assert!(records(&Onboarded::new(), "111111111111", "members", &BTreeSet::new()).is_empty());
     }
 }

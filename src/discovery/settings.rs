@@ -90,8 +90,28 @@ pub(crate) const STACK_ID: Variable = Variable {
     refused: &["mdc-connector", "arn:aws:cloudformation:us-east-1:123456789012:stackset/x:1", "arn:aws:s3:::b"],
 };
 
+/// `PROFILE_SCAN_QUEUE_URL`.
+pub(crate) const PROFILE_SCAN_QUEUE_URL: Variable = Variable {
+    name: "PROFILE_SCAN_QUEUE_URL",
+    meaning: "profile-scan's work queue: each account onboarded (its stack instances `CURRENT`) is handed on at once, one profile-scan unit per region it was onboarded in, instead of waiting for the 30-day scan",
+    default: "none (no hand-off)",
+    accepted: "an SQS queue URL",
+    example: "https://sqs.us-east-1.amazonaws.com/123456789012/mdc-connector-profile-scan-work",
+    refused: &["not-a-url", "https://example.com/q"],
+};
+
+/// `PROFILE_SCAN_DELAY_SECONDS`.
+pub(crate) const PROFILE_SCAN_DELAY_SECONDS: Variable = Variable {
+    name: "PROFILE_SCAN_DELAY_SECONDS",
+    meaning: "how long a hand-off to profile-scan waits, for IAM to propagate the member role and instance profile the stack instance just created",
+    default: "`120`",
+    accepted: "seconds, 0 to 900 (SQS's longest delay)",
+    example: "60",
+    refused: &["901", "-1", "2m"],
+};
+
 /// Every variable account-discovery reads.
-pub const VARIABLES: [Variable; 12] = join(
+pub const VARIABLES: [Variable; 14] = join(
     COMMON_VARIABLES,
     [
         WORK_QUEUE_URL,
@@ -104,6 +124,8 @@ pub const VARIABLES: [Variable; 12] = join(
         MANAGEMENT_STACK_NAME,
         EVENT_BUS,
         STACK_ID,
+        PROFILE_SCAN_QUEUE_URL,
+        PROFILE_SCAN_DELAY_SECONDS,
     ],
 );
 
@@ -138,7 +160,15 @@ pub struct DiscoverySettings {
     /// `CONNECTOR_STACK_ID`: the deploy's own stack, the only one whose deletion empties the
     /// member StackSet.
     pub stack_id: Option<String>,
+    /// `PROFILE_SCAN_QUEUE_URL`: where onboarded accounts are handed to profile-scan.
+    pub profile_scan_queue_url: Option<String>,
+    /// `PROFILE_SCAN_DELAY_SECONDS`: the hand-off's delay (IAM propagation).
+    pub profile_scan_delay_seconds: i32,
 }
+
+/// Hand-off delay when `PROFILE_SCAN_DELAY_SECONDS` is not set: IAM propagation of roles created
+/// seconds before takes up to about two minutes in field reports.
+pub(crate) const DEFAULT_PROFILE_SCAN_DELAY_SECONDS: i32 = 120;
 
 impl DiscoverySettings {
     /// Settings for `stackset_name` deployed to `stackset_regions`, everything else at its default.
@@ -155,6 +185,8 @@ impl DiscoverySettings {
             event_bus: None,
             work_queue_url: None,
             stack_id: None,
+            profile_scan_queue_url: None,
+            profile_scan_delay_seconds: DEFAULT_PROFILE_SCAN_DELAY_SECONDS,
         }
     }
 
@@ -182,6 +214,11 @@ impl DiscoverySettings {
             event_bus: env.single(&EVENT_BUS, is_bus)?,
             work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
             stack_id: env.single(&STACK_ID, is_stack_id)?,
+            profile_scan_queue_url: env.single(&PROFILE_SCAN_QUEUE_URL, is_queue_url)?,
+            profile_scan_delay_seconds: env
+                .single(&PROFILE_SCAN_DELAY_SECONDS, is_delay)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_PROFILE_SCAN_DELAY_SECONDS),
         };
         if settings.delegated_admin && settings.activate_organizations_access {
             // ActivateOrganizationsAccess is the management account's action; a delegated
@@ -194,6 +231,11 @@ impl DiscoverySettings {
         }
         Ok(settings)
     }
+}
+
+/// An SQS delay: 0 to 900 seconds.
+fn is_delay(s: &str) -> bool {
+    s.len() <= 3 && s.parse::<u16>().is_ok_and(|n| n <= 900)
 }
 
 fn is_bus(s: &str) -> bool {

@@ -35,6 +35,19 @@ pub(crate) struct StackInstance {
     pub reason: Option<String>,
 }
 
+impl StackInstance {
+    /// Deployed and up to date: `CURRENT` (and `SUCCEEDED` when the detail is known).
+    pub(crate) fn healthy(&self) -> bool {
+        self.status == "CURRENT" && self.detailed_status.as_deref().is_none_or(|d| d == "SUCCEEDED")
+    }
+
+    /// An operation is deploying it right now (`StackInstanceComprehensiveStatus.DetailedStatus`
+    /// `PENDING` or `RUNNING`): neither failed nor to be re-sent.
+    pub(crate) fn in_flight(&self) -> bool {
+        matches!(self.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
+    }
+}
+
 /// An account of the organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Account {

@@ -2,6 +2,8 @@
 //! Control Tower events (classified once, by [`classify`]). Everything else is refused by
 //! `crate::event::refuse`, naming the function it belongs to.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -9,6 +11,13 @@ use super::events::{OrgEvent, classify};
 use crate::error::EventError;
 pub use crate::event::{CustomResourceRequest, RequestKind};
 use crate::event::{Incoming, manual, recognise, refuse};
+use crate::validate::is_account_id;
+
+/// A StackSet operation id as the connector sends them (CreateStackInstances `OperationId`:
+/// "[a-zA-Z0-9][-a-zA-Z0-9]*", at most 128 characters).
+fn is_operation_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
 
 /// Name of the job in reports, and of the function whose events this module accepts.
 pub const JOB: &str = "account-discovery";
@@ -25,6 +34,8 @@ pub enum DiscoveryTrigger {
     Recheck {
         /// Re-checks before this one (the chain stops after `MAX_RECHECKS`).
         attempt: u32,
+        /// Accounts whose onboarding operation was still running: account → operation id.
+        awaiting: BTreeMap<String, String>,
     },
     /// The deploy's custom resource (`Custom::MemberStackSetInstances`, cfn/template.yaml): on
     /// `Delete`, every instance of the StackSet is deleted so that `sam delete` can delete it.
@@ -62,6 +73,10 @@ pub(crate) struct RecheckMessage {
     /// Re-checks before this one.
     #[serde(default)]
     pub(crate) attempt: u32,
+    /// Accounts whose onboarding operation was still running: account → operation id (their
+    /// record and hand-off follow once a re-check reads them `CURRENT`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) awaiting: BTreeMap<String, String>,
 }
 
 /// Parses an account-discovery payload.
@@ -74,16 +89,16 @@ pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
         _ if incoming.is_schedule() => Ok(DiscoveryTrigger::Scheduled),
         Incoming::CustomResource(request) => Ok(DiscoveryTrigger::CustomResource(request.clone())),
         Incoming::Queue(records) => {
-            let attempt = records
+            let messages: Vec<RecheckMessage> = records
                 .iter()
                 .filter_map(|r| serde_json::from_str::<RecheckMessage>(&r.body).ok())
-                .filter(|m| m.job == JOB)
-                .map(|m| m.attempt)
-                .max()
-                .ok_or_else(|| {
-                    EventError::Unrecognized("queue records without an account-discovery re-check".into())
-                })?;
-            Ok(DiscoveryTrigger::Recheck { attempt })
+                .filter(|m| m.job == JOB && m.awaiting.iter().all(|(a, op)| is_account_id(a) && is_operation_id(op)))
+                .collect();
+            let attempt = messages.iter().map(|m| m.attempt).max().ok_or_else(|| {
+                EventError::Unrecognized("queue records without an account-discovery re-check".into())
+            })?;
+            let awaiting = messages.into_iter().flat_map(|m| m.awaiting).collect();
+            Ok(DiscoveryTrigger::Recheck { attempt, awaiting })
         }
         Incoming::Event(event) if event.source == "aws.organizations" || event.source == "aws.controltower" => {
             Ok(DiscoveryTrigger::Organizations {

@@ -44,7 +44,7 @@ pub struct Call {
     pub injected: bool,
     /// CloudFormation's `CallAs` parameter, when sent.
     pub call_as: Option<String>,
-    /// Request body, kept for `PutEvents` and `SendCommand` only.
+    /// Request body, kept for `PutEvents`, `SendCommand` and `SendMessage(Batch)` only.
     pub body: Option<String>,
 }
 
@@ -214,6 +214,30 @@ impl Moto {
     /// New StackSet operations stay `RUNNING` for their first `polls` status reads.
     pub fn stackset_running_polls(&self, polls: u32) {
         self.request("POST", "/_harness/stackset-operations", Some(&serde_json::json!({ "runningPolls": polls })));
+    }
+
+    /// Ends every StackSet operation still running, as time would (whether polled or not).
+    pub fn stackset_finish_running(&self) {
+        self.request("POST", "/_harness/stackset-operations", Some(&serde_json::json!({ "finishRunning": true })));
+    }
+
+    /// The SQS messages sent (SendMessage and SendMessageBatch entries), in order: `(queue url,
+    /// body as JSON, delay seconds)`.
+    pub fn sent_messages(&self) -> Vec<(String, serde_json::Value, i64)> {
+        let mut out = Vec::new();
+        for call in self.calls().iter().filter(|c| c.operation.starts_with("SendMessage")) {
+            let Some(request) = call.body.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            else {
+                continue;
+            };
+            let url = request["QueueUrl"].as_str().unwrap_or_default().to_string();
+            let entries = request["Entries"].as_array().cloned().unwrap_or_else(|| vec![request.clone()]);
+            for entry in entries {
+                let body = entry["MessageBody"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+                out.push((url.clone(), body, entry["DelaySeconds"].as_i64().unwrap_or(0)));
+            }
+        }
+        out
     }
 
     /// Regions not enabled (opt-in regions not opted in) in `account`.

@@ -77,7 +77,8 @@ once the time has passed (checked before every Systems Manager call).
 Systems Manager's managed instances and Run Command, which moto lacks, come from ``ssm_model.py``
 (``DescribeInstanceInformation``, ``SendCommand`` with SSM's validation and exact targeting,
 ``ListCommands``, ``ListCommandInvocations``, ``GetCommandInvocation``; outcomes chosen with
-``POST /_harness/ssm-outcomes``). ``SendCommand`` bodies are kept in the call log.
+``POST /_harness/ssm-outcomes``). ``SendCommand``, ``PutEvents`` and SQS ``SendMessage(Batch)``
+bodies are kept in the call log.
 
 Prints ``READY <port>`` on stdout once it answers, and exits when its standard input closes (so a
 test process that dies never leaves a server behind) or on SIGTERM. With ``--zygote SOCKET`` it is
@@ -129,6 +130,8 @@ try:  # moto >= 5 ships its own request handler (keep-alive friendly); optional
 except Exception:  # pragma: no cover
     MotoRequestHandler = None  # type: ignore
 
+# Operations whose request bodies the call log keeps (tests read what was sent).
+KEPT_BODIES = ("PutEvents", "SendCommand", "SendMessage", "SendMessageBatch")
 JSON_SERVICES = {"ssm", "organizations", "sqs", "events", "logs", "dynamodb"}
 THROTTLE_CODES = {
     "ec2": (503, "RequestLimitExceeded", "Request limit exceeded."),
@@ -378,7 +381,7 @@ class Harness:
             "account": account,
             "injected": error is not None,
             "callAs": call_as,
-            "body": body.decode("utf-8", "replace") if operation in ("PutEvents", "SendCommand") else None,
+            "body": body.decode("utf-8", "replace") if operation in KEPT_BODIES else None,
         }
         with self.lock:
             self.calls.append(record)
@@ -668,8 +671,11 @@ class Harness:
                 result = {"failures": len(spec.get("failures", []))}
             elif path == "/_harness/stackset-operations" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
-                self.stacksets.set_running_polls(int(spec.get("runningPolls", 0)))
-                result = {"runningPolls": int(spec.get("runningPolls", 0))}
+                if spec.get("finishRunning"):
+                    result = {"finished": self.stacksets.finish_running()}
+                else:
+                    self.stacksets.set_running_polls(int(spec.get("runningPolls", 0)))
+                    result = {"runningPolls": int(spec.get("runningPolls", 0))}
             elif path == "/_harness/regions" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.stacksets.set_disabled_regions(spec["account"], spec.get("disabled", []))

@@ -17,6 +17,8 @@ reference:
 * **Operations that take time.** ``POST /_harness/stackset-operations`` ``{"runningPolls": N}``:
   each new operation answers ``RUNNING`` to its first N ``DescribeStackSetOperation`` calls, its
   results are ``RUNNING`` meanwhile and its instances show detailed status ``RUNNING``.
+  ``{"finishRunning": true}`` ends every running operation now (time has passed): its instances
+  show their final state, whether or not anyone polled it.
 * **50 OUs per operation.** ``CreateStackInstances`` / ``UpdateStackInstances`` /
   ``DeleteStackInstances`` with more than 50 ``DeploymentTargets.OrganizationalUnitIds`` are refused
   with ``ValidationError`` ("The maximum number of organizational unit (OUs) supported by a
@@ -73,6 +75,20 @@ class StackSetModel:
     def set_running_polls(self, polls: int) -> None:
         with self.lock:
             self.running_polls = polls
+
+    def finish_running(self) -> int:
+        """Ends every running operation as it would have ended; how many there were."""
+        finished = 0
+        with self.lock:
+            for op in self.operations.values():
+                if op["polls"] > 0:
+                    op["polls"] = 0
+                    kind = {"CREATE": "CreateStackInstances", "UPDATE": "UpdateStackInstances",
+                            "DELETE": "DeleteStackInstances"}[op["action"]]
+                    for r in op["results"]:
+                        self.settle(kind, (r["Account"], r["Region"]), r)
+                    finished += 1
+        return finished
 
     def set_disabled_regions(self, account: str, regions: list[str]) -> None:
         with self.lock:
