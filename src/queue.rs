@@ -25,6 +25,13 @@ pub(crate) const MAX_CONTINUATIONS: u32 = 100;
 /// Delay of a continuation: long enough for the function to finish, short enough to keep going.
 pub(crate) const CONTINUATION_DELAY_SECONDS: i32 = 10;
 
+/// How many times a unit's instances are put back on the queue while EC2 does not see an
+/// instance profile IAM just created; with [`PROPAGATION_RETRY_DELAY_SECONDS`] between attempts
+/// (and the short wait inside each), about 10 minutes before they are reported failed.
+pub(crate) const MAX_PROPAGATION_RETRIES: u32 = 6;
+/// Delay before instances waiting for IAM propagation are tried again.
+pub(crate) const PROPAGATION_RETRY_DELAY_SECONDS: i32 = 90;
+
 /// One work unit as a queue message: `{"job":"profile-scan","accountId":...,"region":...}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -44,6 +51,9 @@ pub(crate) struct UnitMessage {
     /// How many times this unit was continued after running out of time.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) continuation: u32,
+    /// How many times these instances were put back waiting for IAM propagation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) propagation_retries: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

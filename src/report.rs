@@ -103,7 +103,8 @@ impl Action {
     }
 }
 
-/// arc-provisioner's finer outcome of one instance: the report's `outcome` (docs/report.md).
+/// The finer outcome of one instance (arc-provisioner's, and profile-scan's IAM propagation wait):
+/// the report's `outcome` (docs/report.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -121,11 +122,14 @@ pub enum Outcome {
     InProgress,
     /// Systems Manager does not manage the instance.
     NotManaged,
+    /// profile-scan: EC2 does not see the instance profile IAM just created yet; the instance is
+    /// retried through the work queue after a delay.
+    AwaitingIamPropagation,
 }
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
@@ -133,6 +137,7 @@ impl Outcome {
         Outcome::TimedOut,
         Outcome::InProgress,
         Outcome::NotManaged,
+        Outcome::AwaitingIamPropagation,
     ];
 
     /// The JSON spelling.
@@ -145,6 +150,7 @@ impl Outcome {
             Outcome::TimedOut => "timed-out",
             Outcome::InProgress => "in-progress",
             Outcome::NotManaged => "not-managed",
+            Outcome::AwaitingIamPropagation => "awaiting-iam-propagation",
         }
     }
 }

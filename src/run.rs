@@ -17,8 +17,8 @@ use crate::budget::Budget;
 use crate::config::{Common, Fleet};
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
-use crate::queue::{MAX_CONTINUATIONS, QueueRecord, UnitMessage, WorkQueue};
-use crate::report::{Action, Item, Report, Status};
+use crate::queue::{MAX_CONTINUATIONS, PROPAGATION_RETRY_DELAY_SECONDS, QueueRecord, UnitMessage, WorkQueue};
+use crate::report::{Action, Item, Outcome, Report, Status};
 use crate::scope::{ScopeRequest, ScopeRules, region_not_enabled};
 use crate::sessions::{AccountSession, Sessions};
 
@@ -44,6 +44,20 @@ pub(crate) struct UnitDone {
     pub(crate) items: Vec<Item>,
     /// True when the unit ran out of time and what is left must continue.
     pub(crate) deferred: bool,
+    /// Instances to try again after a delay (outcome `awaiting-iam-propagation`).
+    pub(crate) retry_later: Vec<String>,
+}
+
+impl UnitDone {
+    /// A unit's items; what it left for later is read from them and from `deferred`.
+    fn of(items: Vec<Item>, deferred: bool) -> Self {
+        let retry_later = items
+            .iter()
+            .filter(|i| i.outcome == Some(Outcome::AwaitingIamPropagation))
+            .map(|i| i.resource_id.clone())
+            .collect();
+        UnitDone { items, deferred, retry_later }
+    }
 }
 
 /// What a work unit yields: what it did, or the one item saying why the whole unit failed.
@@ -159,21 +173,33 @@ pub(crate) async fn inline<J: FleetJob>(
 ) -> Report {
     let shared = J::Shared::default();
     let unit_count = units.len();
+    let unit_keys: Vec<(String, String)> = units.iter().map(|u| (u.account_id.clone(), u.region.clone())).collect();
     let shared_ref = &shared;
     let results = run_each(units, job.parts().fleet.concurrency, |unit| async move {
         one_unit(job, sessions, &unit, shared_ref, budget).await
     })
     .await;
     let mut failed_units = 0;
-    for result in results {
+    let mut later = Vec::new();
+    for (unit, result) in unit_keys.into_iter().zip(results) {
         match result {
-            Ok(done) => items.extend(done.items),
+            Ok(done) => {
+                items.extend(done.items);
+                if !done.retry_later.is_empty() {
+                    let message = UnitMessage {
+                        instance_ids: Some(done.retry_later),
+                        ..UnitMessage::unit(J::NAME, unit.0, unit.1)
+                    };
+                    later.push(UnitMessage { propagation_retries: 1, ..message });
+                }
+            }
             Err(item) => {
                 failed_units += 1;
                 items.push(item);
             }
         }
     }
+    items.extend(retry_later(job.parts().context.own_queue(), later, J::ACTION).await);
     let finished = job.finish(shared, Path::Inline, &items).await;
     items.extend(finished);
     Report::new(J::NAME, dry_run, items, unit_count, failed_units)
@@ -209,6 +235,24 @@ pub(crate) async fn queued<J: FleetJob>(
     Ok(report.with_failed_records(batch.failed_records))
 }
 
+/// Puts instances waiting for IAM propagation back on the work queue, [`PROPAGATION_RETRY_DELAY_SECONDS`]
+/// later; an item per message that cannot be sent (those instances wait for the next scheduled run).
+async fn retry_later(own_queue: Option<&WorkQueue>, messages: Vec<UnitMessage>, action: Action) -> Vec<Item> {
+    let Some(queue) = own_queue.filter(|_| !messages.is_empty()) else {
+        return Vec::new();
+    };
+    let bodies: Vec<String> = messages.iter().map(UnitMessage::body).collect();
+    let sent = queue.send(&bodies, PROPAGATION_RETRY_DELAY_SECONDS).await;
+    messages
+        .into_iter()
+        .zip(sent)
+        .filter_map(|(message, outcome)| {
+            let reason = format!("{}; the next scheduled run retries these instances", outcome.err()?);
+            Some(Item::new(message.account_id, message.region, queue.name(), action, Status::Failed, reason))
+        })
+        .collect()
+}
+
 /// One unit: out of time, not started; the account entered; a region it has not enabled
 /// skipped; then the job's work, in a span naming the account and region.
 async fn one_unit<J: FleetJob>(
@@ -228,16 +272,16 @@ async fn one_unit<J: FleetJob>(
         let budget = budget.for_unit();
         if budget.spent() {
             let deferred = Item::new(account, region, resource, J::ACTION, Status::Skipped, UNIT_DEFERRED);
-            return Ok(UnitDone { items: vec![deferred], deferred: true });
+            return Ok(UnitDone::of(vec![deferred], true));
         }
         let session = sessions.for_account(account).await.map_err(fail)?;
         if let Some(skipped) = region_not_enabled(&session, account, region, resource, J::ACTION).await {
-            return Ok(UnitDone { items: vec![skipped], deferred: false });
+            return Ok(UnitDone::of(vec![skipped], false));
         }
         // Boxed: a unit's future is large, and unboxed it overflows the layout computation.
         let items = Box::pin(job.work(unit, &session, shared, &budget)).await.map_err(fail)?;
         tracing::info!(items = items.len(), deferred = budget.deferred(), "work unit done");
-        Ok(UnitDone { items, deferred: budget.deferred() })
+        Ok(UnitDone::of(items, budget.deferred()))
     }
     .instrument(span)
     .await
@@ -322,10 +366,17 @@ impl QueueBatch {
         delay_seconds: i32,
     ) {
         let mut continuations = Vec::new();
+        let mut later = Vec::new();
         for (message_id, message, result) in results {
             match result {
                 Ok(done) => {
                     self.items.extend(done.items);
+                    if !done.retry_later.is_empty() {
+                        let retries = message.propagation_retries + 1;
+                        let ids = Some(done.retry_later);
+                        let base = UnitMessage { continuation: 0, ..message.clone() };
+                        later.push(UnitMessage { instance_ids: ids, propagation_retries: retries, ..base });
+                    }
                     if done.deferred && message.continuation >= MAX_CONTINUATIONS {
                         let reason = format!("the unit ran out of time {MAX_CONTINUATIONS} times in a row; given up");
                         self.fail_unit(&message_id, &message, action, reason);
@@ -342,6 +393,7 @@ impl QueueBatch {
             }
         }
         self.continue_units(continuations, action, own_queue, delay_seconds).await;
+        self.items.extend(retry_later(own_queue, later, action).await);
     }
 
     fn fail_unit(&mut self, message_id: &str, message: &UnitMessage, action: Action, reason: String) {

@@ -554,3 +554,50 @@ async fn writes_follow_the_accounts_token_bucket_without_throttling() {
     assert!(elapsed >= 4.5, "the bucket's rate was respected: {elapsed:.1} s");
     assert!(elapsed <= 55.0 / 9.5 + 2.0, "writes kept up with the pacing rate: {elapsed:.1} s");
 }
+
+/// Field reports put IAM propagation near two minutes: after a short wait in the invocation, an
+/// instance whose profile EC2 does not see yet goes back on the work queue (90 s later, only that
+/// instance), not failed; a later delivery associates it; one that used every retry fails.
+#[tokio::test]
+async fn an_instance_waiting_for_iam_propagation_goes_back_on_the_queue_and_is_associated_later() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let queue = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 1).await;
+    moto.iam_propagation(12.0);
+    seed::connector_profile(&management).await;
+    let id = seed::instance(&management, R1, &[], None).await;
+    let other = seed::instance(&management, R1, &[], None).await;
+    let fleet = Fleet { regions: Some(vec![R1.into()]), work_queue_url: Some(queue.url.clone()), ..Fleet::default() };
+    let job = ProfileScan::new(ProfileSettings { fleet, ..ProfileSettings::default() }, management.clone());
+    let delivered = |body: serde_json::Value| json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": body.to_string()}]});
+    moto.clear_calls();
+
+    let unit = json!({"job": "profile-scan", "accountId": MANAGEMENT, "region": R1, "instanceIds": [id]});
+    let first = job.handle(&delivered(unit), None).await.expect("first delivery");
+    let item = first.items.iter().find(|i| i.resource_id == id).expect("item");
+    assert_eq!(item.status, Status::Skipped, "{item:?}");
+    assert_eq!(item.outcome.map(|o| o.as_str()), Some("awaiting-iam-propagation"));
+    assert!(first.batch_item_failures.is_empty(), "the record is done: its instance went back on the queue");
+    let sent = moto.sent_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (url, again, delay) = &sent[0];
+    assert_eq!((url.as_str(), *delay), (queue.url.as_str(), 90));
+    let expected = json!({"job": "profile-scan", "accountId": MANAGEMENT, "region": R1, "instanceIds": [id], "propagationRetries": 1});
+    assert_eq!(again, &expected);
+
+    // Delivered again once IAM has propagated: associated.
+    let second = job.handle(&delivered(again.clone()), None).await.expect("second delivery");
+    assert_eq!(status_of(&second, &id).0, Status::Done, "{:?}", second.items);
+    assert!(seed::profile_of(&management, R1, &id).await.is_some());
+    assert!(second.items.iter().all(|i| i.resource_id != other), "only the instance put back");
+
+    // Every retry used (EC2 still refuses): failed, and not put back again.
+    moto.iam_propagation(1000.0);
+    moto.clear_calls();
+    let spent = json!({"job": "profile-scan", "accountId": MANAGEMENT, "region": R1, "instanceIds": [other], "propagationRetries": 6});
+    let last = job.handle(&delivered(spent), None).await.expect("last delivery");
+    let item = last.items.iter().find(|i| i.resource_id == other).expect("item");
+    assert_eq!(item.status, Status::Failed, "{item:?}");
+    assert!(item.reason.contains("every retry"), "{}", item.reason);
+    assert!(moto.sent_messages().is_empty(), "not put back again");
+}

@@ -12,7 +12,16 @@ use super::plan::{Decision, RoleRef, action};
 use super::read::current_association;
 use crate::aws::{describe, error_code};
 use crate::pace::Pacer;
-use crate::report::{Action, Item, Status};
+use crate::queue::PROPAGATION_RETRY_DELAY_SECONDS;
+use crate::report::{Action, Item, Outcome, Status};
+
+/// What an association attempt gave.
+enum Associated {
+    /// A final (or deferred-for-time) outcome.
+    Now(Status, String),
+    /// EC2 does not see the profile yet: try again through the work queue.
+    Later(String),
+}
 
 /// Where and how a unit's decisions are applied.
 pub(crate) struct Apply<'a> {
@@ -28,14 +37,21 @@ pub(crate) struct Apply<'a> {
     pub dry_run: bool,
     /// No write is started once it is spent.
     pub(crate) budget: &'a Budget,
-    /// How long an association refused for IAM propagation is retried.
+    /// How long an association refused for IAM propagation is retried in this invocation.
     pub(crate) propagation_wait: Duration,
+    /// After that wait, the instance is put back on the work queue (outcome
+    /// `awaiting-iam-propagation`) instead of failing: a queue exists and attempts remain.
+    pub(crate) retry_later: bool,
     /// Paces associations on the account and region's own EC2 budget.
     pub(crate) pacer: &'a Pacer,
 }
 
-/// How long EC2 may take to see an instance profile IAM just created: retried this long.
-pub(crate) const PROPAGATION_WAIT: Duration = Duration::from_secs(30);
+/// How long EC2 may take to see an instance profile IAM just created: retried this long in one
+/// invocation (field reports put the delay near 2 minutes: longer waits continue through the work
+/// queue, `crate::queue::PROPAGATION_RETRY_DELAY_SECONDS`).
+pub(crate) const PROPAGATION_WAIT: Duration = Duration::from_secs(10);
+/// The in-invocation wait without a work queue to continue on (the whole chance).
+pub(crate) const PROPAGATION_WAIT_WITHOUT_QUEUE: Duration = Duration::from_secs(30);
 /// First pause before retrying an association refused for IAM propagation (doubles, up to 8 s).
 const PROPAGATION_FIRST_WAIT: Duration = Duration::from_millis(500);
 
@@ -77,7 +93,13 @@ impl Apply<'_> {
         } else if !self.budget.may_start() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
-            self.associate_now(instance_id, profile).await
+            match self.associate_now(instance_id, profile).await {
+                Associated::Now(status, reason) => (status, reason),
+                Associated::Later(reason) => {
+                    let item = self.item(instance_id, action::ASSOCIATE, Status::Skipped, reason);
+                    return item.with_outcome(Some(Outcome::AwaitingIamPropagation));
+                }
+            }
         };
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
@@ -94,12 +116,12 @@ impl Apply<'_> {
     /// profile (the member stack just deployed), EC2 can answer `InvalidParameterValue` "Invalid
     /// IAM Instance Profile name" ("IAM is eventually consistent", IAM User Guide). Such answers
     /// are retried with backoff for up to [`PROPAGATION_WAIT`], never past the write deadline.
-    async fn associate_now(&self, instance_id: &str, profile: &str) -> (Status, String) {
+    async fn associate_now(&self, instance_id: &str, profile: &str) -> Associated {
         let started = Instant::now();
         let mut wait = PROPAGATION_FIRST_WAIT;
         loop {
             if !self.pacer.acquire(self.budget).await {
-                return (Status::Skipped, DEFERRED.to_string());
+                return Associated::Now(Status::Skipped, DEFERRED.to_string());
             }
             let spec = IamInstanceProfileSpecification::builder().name(profile).build();
             let sent = self
@@ -110,7 +132,7 @@ impl Apply<'_> {
                 .send()
                 .await;
             let e = match sent {
-                Ok(_) => return (Status::Done, format!("associated instance profile {profile}")),
+                Ok(_) => return Associated::Now(Status::Done, format!("associated instance profile {profile}")),
                 Err(e) => e,
             };
             match error_code(&e) {
@@ -118,31 +140,52 @@ impl Apply<'_> {
                 // spends it too). Wait for its refill instead of failing; out of time, defer.
                 Some("RequestLimitExceeded" | "Throttling") => self.pacer.drain().await,
                 Some("IncorrectState") => return self.lost_race(instance_id).await,
-                Some("InvalidInstanceID.NotFound") => return (Status::Skipped, "instance no longer exists".into()),
+                Some("InvalidInstanceID.NotFound") => {
+                    return Associated::Now(Status::Skipped, "instance no longer exists".into());
+                }
                 Some("InvalidParameterValue") if describe(&e).contains("Invalid IAM Instance Profile") => {
                     let until_limit = self.propagation_wait.saturating_sub(started.elapsed());
                     let pause = self.budget.cap(wait.min(until_limit));
                     if until_limit.is_zero() || self.budget.spent() {
-                        return (
-                            Status::Failed,
-                            format!(
-                                "cannot associate instance profile {profile}: EC2 still does not know it after {}s (IAM propagation, or the profile is missing): {}",
-                                started.elapsed().as_secs(),
-                                describe(&e)
-                            ),
-                        );
+                        return self.not_propagated(profile, started.elapsed(), &describe(&e));
                     }
                     tokio::time::sleep(pause).await;
                     wait = (wait * 2).min(Duration::from_secs(8));
                 }
-                _ => return (Status::Failed, format!("cannot associate instance profile {profile}: {}", describe(&e))),
+                _ => {
+                    let reason = format!("cannot associate instance profile {profile}: {}", describe(&e));
+                    return Associated::Now(Status::Failed, reason);
+                }
             }
         }
     }
 
+    /// EC2 still refuses the profile as unknown after this invocation's wait: put back on the
+    /// work queue when allowed, failed otherwise (attempts spent, or no queue).
+    fn not_propagated(&self, profile: &str, waited: Duration, detail: &str) -> Associated {
+        if self.retry_later {
+            return Associated::Later(format!(
+                "EC2 does not see instance profile {profile} yet after {}s (IAM propagation): retried in {PROPAGATION_RETRY_DELAY_SECONDS} s through the work queue",
+                waited.as_secs()
+            ));
+        }
+        Associated::Now(
+            Status::Failed,
+            format!(
+                "cannot associate instance profile {profile}: EC2 still does not know it after {}s and every retry (IAM propagation, or the profile is missing): {detail}",
+                waited.as_secs()
+            ),
+        )
+    }
+
     /// `IncorrectState`: someone associated a profile between our read and our write. Re-read
     /// and report what is there now; never replace it.
-    async fn lost_race(&self, instance_id: &str) -> (Status, String) {
+    async fn lost_race(&self, instance_id: &str) -> Associated {
+        let (status, reason) = self.lost_race_outcome(instance_id).await;
+        Associated::Now(status, reason)
+    }
+
+    async fn lost_race_outcome(&self, instance_id: &str) -> (Status, String) {
         match current_association(self.ec2, instance_id).await {
             Ok(Some(arn)) => (
                 Status::Skipped,

@@ -21,7 +21,7 @@ pub(crate) async fn read_unit(
     iam: &IamView,
     opt_out_tag: &str,
     connector_profile: &str,
-    only: Option<&str>,
+    only: Option<&[String]>,
 ) -> Result<UnitState, Failure> {
     let mut instances = describe_instances(ec2, opt_out_tag, only).await?;
     let associations = describe_associations(ec2, only).await?;
@@ -47,22 +47,25 @@ pub(crate) async fn read_unit(
     Ok(UnitState { instances, profiles })
 }
 
-async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>) -> Result<Vec<Instance>, Failure> {
+/// Instances of the unit (only those of `only` when given: an `instance-id` filter, so one that
+/// no longer exists is simply absent instead of failing the call with `InvalidInstanceID.NotFound`).
+async fn describe_instances(
+    ec2: &Client,
+    opt_out_tag: &str,
+    only: Option<&[String]>,
+) -> Result<Vec<Instance>, Failure> {
     let state_filter =
         Filter::builder().name("instance-state-name").set_values(Some(STATES.map(String::from).to_vec())).build();
-    let request = ec2.describe_instances().filters(state_filter);
+    let request = ec2.describe_instances().filters(state_filter).max_results(PAGE_SIZE);
     let request = match only {
-        Some(id) => request.instance_ids(id),
-        None => request.max_results(PAGE_SIZE),
+        Some(ids) => request.filters(Filter::builder().name("instance-id").set_values(Some(ids.to_vec())).build()),
+        None => request,
     };
     let mut pages = request.into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(page) => page,
-            Err(e) if only.is_some() && crate::aws::error_code(&e) == Some("InvalidInstanceID.NotFound") => {
-                return Ok(out);
-            }
             Err(e) => return Err(Failure::aws("DescribeInstances failed", &e)),
         };
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
@@ -85,10 +88,13 @@ async fn describe_instances(ec2: &Client, opt_out_tag: &str, only: Option<&str>)
 
 /// Association per instance id: (profile ARN, state). A live association wins over a
 /// `disassociated` one for the same instance.
-async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashMap<String, (String, String)>, Failure> {
+async fn describe_associations(
+    ec2: &Client,
+    only: Option<&[String]>,
+) -> Result<HashMap<String, (String, String)>, Failure> {
     let mut request = ec2.describe_iam_instance_profile_associations();
-    if let Some(id) = only {
-        request = request.filters(Filter::builder().name("instance-id").values(id).build());
+    if let Some(ids) = only {
+        request = request.filters(Filter::builder().name("instance-id").set_values(Some(ids.to_vec())).build());
     }
     let mut pages = request.into_paginator().send();
     let mut out: HashMap<String, (String, String)> = HashMap::new();
@@ -112,6 +118,6 @@ async fn describe_associations(ec2: &Client, only: Option<&str>) -> Result<HashM
 
 /// Re-reads the live association of one instance after a lost race: the profile ARN, if any.
 pub(crate) async fn current_association(ec2: &Client, instance_id: &str) -> Result<Option<String>, Failure> {
-    let associations = describe_associations(ec2, Some(instance_id)).await?;
+    let associations = describe_associations(ec2, Some(&[instance_id.to_string()])).await?;
     Ok(associations.get(instance_id).filter(|(_, s)| s != "disassociated").map(|(arn, _)| arn.clone()))
 }

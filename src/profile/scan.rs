@@ -7,7 +7,7 @@ use std::time::Instant;
 use aws_config::SdkConfig;
 use serde_json::Value;
 
-use super::apply::{Apply, PROPAGATION_WAIT};
+use super::apply::{Apply, PROPAGATION_WAIT, PROPAGATION_WAIT_WITHOUT_QUEUE};
 use super::ledger::Ledgers;
 use super::plan::{Policy, action, plan};
 use super::read::read_unit;
@@ -17,6 +17,7 @@ use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
 use crate::pace::{EC2_MUTATING, Pacer};
+use crate::queue::MAX_PROPAGATION_RETRIES;
 use crate::queue::{UnitMessage, WorkQueue};
 use crate::report::{Action, Item, Report, Status};
 use crate::run::{self, FleetJob, FleetParts, Path, Unit};
@@ -30,8 +31,10 @@ pub const JOB: &str = "profile-scan";
 /// profile-scan's part of a work unit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ScanWork {
-    /// Only this instance (launch events).
-    pub instance_id: Option<String>,
+    /// Only these instances (a launch event's, or those put back waiting for IAM propagation).
+    pub instance_ids: Option<Vec<String>>,
+    /// How many times these instances were put back waiting for IAM propagation.
+    pub propagation_retries: u32,
     /// Plan only.
     pub dry_run: bool,
     /// A continuation of a unit that ran out of time (its account's EC2 burst is spent).
@@ -58,7 +61,7 @@ impl ProfileScan {
         let budget = Budget::until(deadline);
         let dry_run = self.settings.common.dry_run;
         let work = |instance_id: Option<String>, dry_run| {
-            move || ScanWork { instance_id: instance_id.clone(), dry_run, continued: false }
+            move || ScanWork { instance_ids: instance_id.clone().map(|id| vec![id]), dry_run, ..ScanWork::default() }
         };
         let (scope, may_enqueue, dry_run) = match parse(payload)? {
             ProfileTrigger::Scheduled => (ScopeRequest::default(), true, dry_run),
@@ -103,11 +106,19 @@ impl FleetJob for ProfileScan {
     }
 
     fn resource(work: &ScanWork) -> &str {
-        work.instance_id.as_deref().unwrap_or("*")
+        match work.instance_ids.as_deref() {
+            Some([one]) => one,
+            _ => "*",
+        }
     }
 
     fn from_message(message: &UnitMessage) -> ScanWork {
-        ScanWork { instance_id: None, dry_run: message.dry_run, continued: message.continuation > 0 }
+        ScanWork {
+            instance_ids: message.instance_ids.clone(),
+            dry_run: message.dry_run,
+            continued: message.continuation > 0,
+            propagation_retries: message.propagation_retries,
+        }
     }
 
     async fn work(
@@ -122,8 +133,8 @@ impl FleetJob for ProfileScan {
         let ec2 = session.ec2(region);
         let settings = &self.settings;
         let profile = &settings.instance_profile_name;
-        let instance_id = work.instance_id.as_deref();
-        let state = read_unit(&ec2, ledger.iam(), &settings.fleet.opt_out_tag, profile, instance_id).await?;
+        let only = work.instance_ids.as_deref();
+        let state = read_unit(&ec2, ledger.iam(), &settings.fleet.opt_out_tag, profile, only).await?;
         let policy = Policy {
             opt_out_tag: &settings.fleet.opt_out_tag,
             connector_profile: profile,
@@ -131,11 +142,13 @@ impl FleetJob for ProfileScan {
             account_id,
         };
         let decisions = plan(&state, &policy);
-        if let (Some(id), true) = (instance_id, decisions.is_empty()) {
+        if let (Some(ids), true) = (only, decisions.is_empty()) {
             let reason = "instance not found or no longer running";
-            return Ok(vec![Item::new(account_id, region, id, action::NONE, Status::Skipped, reason)]);
+            let gone = ids.iter().map(|id| Item::new(account_id, region, id, action::NONE, Status::Skipped, reason));
+            return Ok(gone.collect());
         }
         let pacer = self.pacer(work.continued);
+        let queued = self.context.own_queue().is_some();
         let unit = Apply {
             account_id,
             region,
@@ -143,7 +156,8 @@ impl FleetJob for ProfileScan {
             ledger: &ledger,
             dry_run: work.dry_run,
             budget,
-            propagation_wait: PROPAGATION_WAIT,
+            propagation_wait: if queued { PROPAGATION_WAIT } else { PROPAGATION_WAIT_WITHOUT_QUEUE },
+            retry_later: queued && !work.dry_run && work.propagation_retries < MAX_PROPAGATION_RETRIES,
             pacer: &pacer,
         };
         Ok(unit.apply(decisions).await)
