@@ -130,6 +130,14 @@ try:  # moto >= 5 ships its own request handler (keep-alive friendly); optional
 except Exception:  # pragma: no cover
     MotoRequestHandler = None  # type: ignore
 
+# Regions Account Management lists (commercial partition); the opt-in ones ("Regions introduced
+# after March 20, 2019 are disabled by default", AWS General Reference).
+OPT_IN_REGIONS = ("af-south-1", "ap-east-1", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+                  "ca-west-1", "eu-central-2", "eu-south-1", "eu-south-2", "il-central-1", "me-central-1", "me-south-1",
+                  "mx-central-1")
+ALL_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+               "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1",
+               "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1") + OPT_IN_REGIONS
 # Operations whose request bodies the call log keeps (tests read what was sent).
 KEPT_BODIES = ("PutEvents", "SendCommand", "SendMessage", "SendMessageBatch")
 JSON_SERVICES = {"ssm", "organizations", "sqs", "events", "logs", "dynamodb"}
@@ -399,6 +407,14 @@ class Harness:
             environ.pop("HTTP_X_AMZ_SECURITY_TOKEN", None)
             account = MANAGEMENT_ACCOUNT
             record["account"] = account
+        if service == "account" and environ.get("PATH_INFO") == "/listRegions":
+            status, answer = self.list_regions(account or MANAGEMENT_ACCOUNT, body)
+            payload = json.dumps(answer).encode()
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+            if status != 200:
+                headers.append(("x-amzn-ErrorType", answer["__type"]))
+            start(f"{status} {'OK' if status == 200 else 'Error'}", headers)
+            return [payload]
         if operation in FEDERATION_OPERATIONS and service in ("iam", "sts"):
             return self.outbound_federation(start, service, operation, account or MANAGEMENT_ACCOUNT, access_key, region, raw)
         if service == "ssm":
@@ -494,7 +510,7 @@ class Harness:
     def strict(self, service: str, operation: str, region: str, account: str, call_as: str | None,
                body: str) -> tuple[int, str, str] | None:
         """An error AWS would answer here and moto would not, or None."""
-        global_services = ("iam", "sts", "organizations", "unknown")
+        global_services = ("iam", "sts", "organizations", "account", "unknown")
         if service not in global_services and self.stacksets.region_disabled(account, region):
             if service == "ec2":
                 return (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
@@ -586,6 +602,52 @@ class Harness:
                 return self.fail(start, "cloudformation", 400, "ValidationError",
                                  "You must enable organizations access to operate a service managed stack set")
         return None
+
+    def list_regions(self, caller: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Account Management ``ListRegions`` as its API reference documents it: without
+        ``AccountId`` the caller's own regions; with it, "the caller must be an identity in the
+        organization's management account or a delegated administrator account. The specified
+        account ID must be a member account in the same organization ... and the organization must
+        have trusted access enabled for the Account Management service"; "The management account
+        can't specify its own AccountId". A region of ``POST /_harness/regions``' disabled list is
+        ``DISABLED``; other opt-in regions ``ENABLED``, the rest ``ENABLED_BY_DEFAULT``."""
+        from moto.organizations.models import organizations_backends
+        request = json.loads(body or b"{}")
+        target = request.get("AccountId")
+        if target is not None:
+            org = organizations_backends[MANAGEMENT_ACCOUNT]["aws"]
+            with self.lock:
+                allowed = caller == MANAGEMENT_ACCOUNT or caller in self.delegated_admins
+            trusted = any(svc.get("ServicePrincipal") == "account.amazonaws.com" for svc in org.services)
+            members = {a.id for a in org.accounts}
+            if not allowed:
+                return 403, {"__type": "AccessDeniedException", "message": "User is not authorized to perform: account:ListRegions on another account"}
+            if target == MANAGEMENT_ACCOUNT:
+                return 400, {"__type": "ValidationException", "message": "The management account can't specify its own AccountId."}
+            if not trusted:
+                return 403, {"__type": "AccessDeniedException", "message": "The request failed because the organization does not have trusted access enabled for the Account Management service (account.amazonaws.com)."}
+            if target not in members:
+                return 403, {"__type": "AccessDeniedException", "message": f"Account {target} is not a member of this organization."}
+        account = target or caller
+        disabled = self.stacksets.disabled_regions(account)
+        rows = []
+        for region in ALL_REGIONS:
+            if region in disabled:
+                status = "DISABLED"
+            elif region in OPT_IN_REGIONS:
+                status = "ENABLED"
+            else:
+                status = "ENABLED_BY_DEFAULT"
+            rows.append({"RegionName": region, "RegionOptStatus": status})
+        wanted = request.get("RegionOptStatusContains")
+        if wanted:
+            rows = [r for r in rows if r["RegionOptStatus"] in wanted]
+        start = int(request.get("NextToken") or 0)
+        size = max(1, min(int(request.get("MaxResults") or 50), 50))
+        answer: dict[str, Any] = {"Regions": rows[start:start + size]}
+        if start + size < len(rows):
+            answer["NextToken"] = str(start + size)
+        return 200, answer
 
     def outbound_federation(self, start: Start, service: str, operation: str, account: str,
                             access_key: str | None, region: str, raw: str) -> Iterable[bytes]:
