@@ -667,3 +667,64 @@ async fn an_operation_that_outlives_its_invocation_still_yields_the_record_and_t
     assert!(put_event_entries(&moto).is_empty(), "{:?}", daily.items);
     assert!(moto.sent_messages().is_empty(), "{:?}", daily.items);
 }
+
+/// Opt-in regions are enabled per account (Account Management `ListRegions`): without trusted
+/// access for Account Management the run says exactly what to enable; with it, a region a member
+/// has not enabled is skipped with the reason (never failed, never retried), the member is
+/// onboarded in its enabled regions and recorded over them, and the other member everywhere.
+#[tokio::test]
+async fn regions_a_member_has_not_enabled_are_skipped_not_failed() {
+    let (moto, management, members) = self_managed_organization(2).await;
+    moto.disabled_regions(&members[0], &["us-east-1"]);
+    aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
+    let settings = DiscoverySettings { event_bus: Some("records".into()), retry_failed: true, ..config(&[]) };
+
+    let planned = job(management.clone(), settings.clone())
+        .handle(&json!({"action": "reconcile", "dryRun": true}), None)
+        .await
+        .expect("dry run");
+    let advice = planned.items.iter().find(|i| i.reason.contains("account:ListRegions")).expect("the refusal named");
+    assert!(
+        advice.reason.contains("enable-aws-service-access --service-principal account.amazonaws.com"),
+        "{advice:?}"
+    );
+
+    aws_sdk_organizations::Client::new(&management)
+        .enable_aws_service_access()
+        .service_principal("account.amazonaws.com")
+        .send()
+        .await
+        .expect("trusted access for Account Management");
+    moto.clear_calls();
+    let report = job(management.clone(), settings.clone()).handle(&json!({"action": "reconcile"}), None).await;
+    let report = report.expect("reconcile");
+    let failed: Vec<_> =
+        report.items.iter().filter(|i| i.status == Status::Failed && i.account_id != MANAGEMENT).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let skipped = report.items.iter().find(|i| i.account_id == members[0] && i.region == "us-east-1").expect("item");
+    assert_eq!((skipped.status, skipped.action.as_str()), (Status::Skipped, "check"));
+    assert!(skipped.reason.contains("not enabled in this account"), "{skipped:?}");
+    let mut expected_instances = expected(&members[1..]);
+    expected_instances.insert((members[0].clone(), "eu-west-1".into()));
+    assert_eq!(instances(&management).await, expected_instances, "nothing deployed where it cannot be");
+    let list_regions = moto.calls().iter().filter(|c| c.service == "account").count();
+    assert_eq!(list_regions, 2, "one ListRegions per account needing work");
+    let records: Vec<Value> = put_event_entries(&moto)
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+        .filter(|d| d["status"] == "onboarded")
+        .collect();
+    let first = records.iter().find(|r| r["accountId"] == members[0].as_str()).expect("record");
+    assert_eq!(first["regions"], json!(["eu-west-1"]), "recorded over its enabled regions");
+
+    // Settled: the next run reads no region list and writes nothing.
+    moto.clear_calls();
+    let again = job(management.clone(), settings).handle(&json!({"action": "reconcile"}), None).await.expect("again");
+    assert!(again.items.iter().all(|i| i.status != Status::Failed || i.account_id == MANAGEMENT), "{:#?}", again.items);
+    assert_eq!(stack_instance_writes(&moto), Vec::<String>::new());
+    assert_eq!(
+        moto.calls().iter().filter(|c| c.service == "account").count(),
+        1,
+        "only the member still lacking a region"
+    );
+}

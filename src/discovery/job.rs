@@ -13,8 +13,9 @@ use super::events::OrgEvent;
 use super::plan::{Rules, STACK_INSTANCE, action, plan};
 use super::read::Readers;
 use super::records::{publish, records};
+use super::regions::{TRUSTED_ACCESS_REMEDY, enabled_regions};
 use super::settings::DiscoverySettings;
-use super::state::{Estate, ManagementStack, PermissionModel};
+use super::state::{Account, EnabledRegions, Estate, ManagementStack, PermissionModel, StackInstance};
 use super::trigger::{DiscoveryTrigger, JOB, MAX_RECHECKS, RecheckMessage, parse};
 use crate::budget::Budget;
 use crate::context::JobContext;
@@ -31,6 +32,8 @@ pub struct AccountDiscovery {
     events: aws_sdk_eventbridge::Client,
     /// First wait between retries of a busy StackSet (doubles each time).
     pub backoff: Duration,
+    /// Account Management of the function's account: which regions members have enabled.
+    account: aws_sdk_account::Client,
     /// profile-scan's work queue (`PROFILE_SCAN_QUEUE_URL`): onboarded accounts are handed on.
     profile_scan: Option<WorkQueue>,
     /// The ARN this function is invoked as (from the Lambda context), which a custom resource
@@ -51,10 +54,12 @@ impl AccountDiscovery {
     pub fn new(settings: DiscoverySettings, base: SdkConfig) -> Self {
         let cfn = aws_sdk_cloudformation::Client::new(&base);
         let events = aws_sdk_eventbridge::Client::new(&base);
+        let account = aws_sdk_account::Client::new(&base);
         let context = JobContext::new(base, settings.work_queue_url.as_deref());
         let own_arn = std::sync::OnceLock::new();
         let profile_scan = settings.profile_scan_queue_url.as_deref().map(|url| WorkQueue::new(context.base(), url));
-        AccountDiscovery { settings, context, cfn, events, backoff: Duration::from_secs(2), profile_scan, own_arn }
+        let backoff = Duration::from_secs(2);
+        AccountDiscovery { settings, context, cfn, events, account, backoff, profile_scan, own_arn }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -208,7 +213,39 @@ impl AccountDiscovery {
             )),
             _ => self.management_stack(readers, name, &management).await,
         };
-        Ok((Estate { stack_set, instances, accounts, management, management_stack }, items))
+        let needing = self.needing_work(&accounts, &instances, &management, only);
+        let enabled_regions = enabled_regions(&self.account, &needing, own).await;
+        if let EnabledRegions::Unknown(why) = &enabled_regions {
+            let reason = format!("{why}; {TRUSTED_ACCESS_REMEDY}");
+            items.push(Item::new("*", "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason));
+        }
+        let estate = Estate { stack_set, instances, accounts, management, management_stack, enabled_regions };
+        Ok((estate, items))
+    }
+
+    /// ACTIVE members in scope, not excluded, with a region of `STACKSET_REGIONS` lacking a healthy
+    /// instance: the accounts whose enabled regions matter this run.
+    fn needing_work(
+        &self,
+        accounts: &[Account],
+        instances: &[StackInstance],
+        management: &str,
+        only: Option<&str>,
+    ) -> Vec<String> {
+        let candidate = |a: &&Account| {
+            a.state == "ACTIVE"
+                && a.id != management
+                && only.is_none_or(|o| o == a.id)
+                && !self.settings.common.excluded_accounts.contains(&a.id)
+        };
+        let healthy = |a: &str, r: &str| instances.iter().any(|i| i.account == a && i.region == r && i.healthy());
+        let regions = &self.settings.stackset_regions;
+        accounts
+            .iter()
+            .filter(candidate)
+            .filter(|a| regions.iter().any(|r| !healthy(&a.id, r)))
+            .map(|a| a.id.clone())
+            .collect()
     }
 
     /// Publishes the member-connector records of the accounts onboarded; the item saying so (none

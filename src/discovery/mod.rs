@@ -16,6 +16,7 @@ mod origin;
 mod plan;
 mod read;
 mod records;
+mod regions;
 mod settings;
 mod state;
 mod teardown;

@@ -60,6 +60,9 @@ pub(crate) struct Rules<'a> {
     pub only: Option<&'a [String]>,
 }
 
+/// Why a region of `STACKSET_REGIONS` is skipped for an account.
+pub(crate) const NOT_ENABLED: &str = "region not enabled in this account (an opt-in region it has not enabled): nothing is deployed there; once the account enables it, the next reconcile onboards it";
+
 /// (account, regions) to write, per kind of operation.
 type Targets = BTreeMap<String, BTreeSet<String>>;
 
@@ -80,6 +83,10 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
             out.findings.push(finding(Status::Skipped, reason));
         } else {
             for region in rules.regions {
+                if !estate.enabled_regions.allows(&account.id, region) {
+                    out.findings.push(item(&account.id, region, action::CHECK, Status::Skipped, NOT_ENABLED.into()));
+                    continue;
+                }
                 let existing = estate.instances.iter().find(|i| i.account == account.id && &i.region == region);
                 match existing {
                     None => _ = missing.entry(account.id.clone()).or_default().insert(region.clone()),
@@ -250,6 +257,7 @@ mod tests {
             accounts,
             management: MGMT.into(),
             management_stack: ManagementStack::Missing,
+            enabled_regions: Default::default(),
         }
     }
 

@@ -72,6 +72,33 @@ pub(crate) struct Estate {
     pub management: String,
     /// The member template's plain stack in the management account.
     pub management_stack: ManagementStack,
+    /// Regions each account that needs StackSet work has enabled.
+    pub enabled_regions: EnabledRegions,
+}
+
+/// Regions accounts have enabled (Account Management `ListRegions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EnabledRegions {
+    /// Per account read; an account not listed was not read (every region is tried there).
+    Known(std::collections::BTreeMap<String, std::collections::BTreeSet<String>>),
+    /// The read was refused (why): every region is tried, as without it.
+    Unknown(String),
+}
+
+impl Default for EnabledRegions {
+    fn default() -> Self {
+        EnabledRegions::Known(Default::default())
+    }
+}
+
+impl EnabledRegions {
+    /// False only when `account` is known not to have enabled `region`.
+    pub(crate) fn allows(&self, account: &str, region: &str) -> bool {
+        match self {
+            EnabledRegions::Known(known) => known.get(account).is_none_or(|regions| regions.contains(region)),
+            EnabledRegions::Unknown(_) => true,
+        }
+    }
 }
 
 /// What is known of the member template's plain stack in the management account.
