@@ -1,10 +1,11 @@
 //! What follows an account's onboarding: it is reported once its stack instances are `CURRENT`,
 //! by whichever invocation sees that (the one that sent the operation, or a re-check carrying the
-//! operations still running), and its existing instances are handed to profile-scan at once
-//! instead of waiting for the 30-day scan.
+//! operations still running), and its existing instances are handed on at once instead of waiting
+//! for the schedules: to profile-scan (instances without a working profile; it hands what it fixes
+//! to arc-provisioner) and to arc-provisioner (instances Systems Manager already manages).
 //!
-//! The hand-off is one profile-scan work unit per (account, region the account was onboarded in),
-//! sent to profile-scan's work queue with a delay: IAM is eventually consistent ("changes are not
+//! The hand-off is one work unit per (account, region the account was onboarded in) and function,
+//! sent to the function's work queue with a delay: IAM is eventually consistent ("changes are not
 //! always immediately visible", IAM User Guide, troubleshooting), and the member role and the
 //! connector's instance profile were created seconds ago by the stack instance. SQS allows a delay
 //! of at most 900 seconds ("DelaySeconds ... Maximum: 15 minutes").
@@ -15,9 +16,6 @@ use super::apply::Onboarding;
 use super::state::StackInstance;
 use crate::queue::{UnitMessage, WorkQueue};
 use crate::report::{Action, Item, Status};
-
-/// profile-scan's name in work-unit messages.
-const PROFILE_SCAN: &str = "profile-scan";
 
 /// Accounts onboarded, each with the operation that did it and its regions.
 pub(crate) type Onboarded = BTreeMap<String, (String, BTreeSet<String>)>;
@@ -46,15 +44,13 @@ pub(crate) fn settle(onboarding: &mut Onboarding, awaiting: &BTreeMap<String, St
     }
 }
 
-/// Sends profile-scan one unit per (account, region) onboarded, `delay_seconds` later; one item
-/// per account.
-pub(crate) async fn hand_off(queue: &WorkQueue, onboarded: &Onboarded, delay_seconds: i32) -> Vec<Item> {
+/// Sends `job` one unit per (account, region) onboarded through its `queue`, `delay_seconds`
+/// later; one item per account.
+pub(crate) async fn hand_off(job: &str, queue: &WorkQueue, onboarded: &Onboarded, delay_seconds: i32) -> Vec<Item> {
     let mut items = Vec::new();
     for (account, (_, regions)) in onboarded {
-        let bodies: Vec<String> = regions
-            .iter()
-            .map(|region| UnitMessage::unit(PROFILE_SCAN, account.clone(), region.clone()).body())
-            .collect();
+        let bodies: Vec<String> =
+            regions.iter().map(|region| UnitMessage::unit(job, account.clone(), region.clone()).body()).collect();
         let failures: Vec<String> = queue
             .send(&bodies, delay_seconds)
             .await
@@ -65,13 +61,13 @@ pub(crate) async fn hand_off(queue: &WorkQueue, onboarded: &Onboarded, delay_sec
         let listed = regions.iter().cloned().collect::<Vec<_>>().join(", ");
         let (status, reason) = if failures.is_empty() {
             let reason = format!(
-                "handed to profile-scan ({listed}) through {} in {delay_seconds} s, after IAM has propagated the new roles",
+                "handed to {job} ({listed}) through {} in {delay_seconds} s, after IAM has propagated the new roles",
                 queue.name()
             );
             (Status::Done, reason)
         } else {
             let reason = format!(
-                "cannot hand {listed} to profile-scan: {}; the next scheduled scan covers it",
+                "cannot hand {listed} to {job}: {}; its next scheduled run covers it",
                 failures.join("; ")
             );
             (Status::Failed, reason)

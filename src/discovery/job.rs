@@ -36,6 +36,8 @@ pub struct AccountDiscovery {
     account: aws_sdk_account::Client,
     /// profile-scan's work queue (`PROFILE_SCAN_QUEUE_URL`): onboarded accounts are handed on.
     profile_scan: Option<WorkQueue>,
+    /// arc-provisioner's work queue (`ARC_PROVISIONER_QUEUE_URL`): onboarded accounts are handed on.
+    arc_provisioner: Option<WorkQueue>,
     /// The ARN this function is invoked as (from the Lambda context), which a custom resource
     /// request's `ServiceToken` must name.
     own_arn: std::sync::OnceLock<String>,
@@ -57,9 +59,11 @@ impl AccountDiscovery {
         let account = aws_sdk_account::Client::new(&base);
         let context = JobContext::new(base, settings.work_queue_url.as_deref());
         let own_arn = std::sync::OnceLock::new();
-        let profile_scan = settings.profile_scan_queue_url.as_deref().map(|url| WorkQueue::new(context.base(), url));
+        let queue = |url: &Option<String>| url.as_deref().map(|url| WorkQueue::new(context.base(), url));
+        let (profile_scan, arc_provisioner) =
+            (queue(&settings.profile_scan_queue_url), queue(&settings.arc_provisioner_queue_url));
         let backoff = Duration::from_secs(2);
-        AccountDiscovery { settings, context, cfn, events, account, backoff, profile_scan, own_arn }
+        AccountDiscovery { settings, context, cfn, events, account, backoff, profile_scan, arc_provisioner, own_arn }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -170,8 +174,11 @@ impl AccountDiscovery {
         let onboarded = if dry_run { Onboarded::new() } else { applied.onboarding.onboarded() };
         items.extend(applied.items);
         items.extend(self.publish_records(&onboarded, &estate.management, &own).await);
-        if let Some(queue) = &self.profile_scan {
-            items.extend(hand_off(queue, &onboarded, self.settings.profile_scan_delay_seconds).await);
+        let delay = self.settings.profile_scan_delay_seconds;
+        for (function, queue) in [("profile-scan", &self.profile_scan), ("arc-provisioner", &self.arc_provisioner)] {
+            if let Some(queue) = queue {
+                items.extend(hand_off(function, queue, &onboarded, delay).await);
+            }
         }
         let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
         tracing::info!(

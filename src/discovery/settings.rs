@@ -100,10 +100,20 @@ pub(crate) const PROFILE_SCAN_QUEUE_URL: Variable = Variable {
     refused: &["not-a-url", "https://example.com/q"],
 };
 
+/// `ARC_PROVISIONER_QUEUE_URL`.
+pub(crate) const ARC_PROVISIONER_QUEUE_URL: Variable = Variable {
+    name: "ARC_PROVISIONER_QUEUE_URL",
+    meaning: "arc-provisioner's work queue: each account onboarded is handed on at the same moment as to profile-scan, one unit per region, so the instances Systems Manager already manages there are connected to Azure Arc without waiting for the hourly run",
+    default: "none (no hand-off)",
+    accepted: "an SQS queue URL",
+    example: "https://sqs.us-east-1.amazonaws.com/123456789012/mdc-connector-arc-provisioner-work",
+    refused: &["not-a-url", "https://example.com/q"],
+};
+
 /// `PROFILE_SCAN_DELAY_SECONDS`.
 pub(crate) const PROFILE_SCAN_DELAY_SECONDS: Variable = Variable {
     name: "PROFILE_SCAN_DELAY_SECONDS",
-    meaning: "how long a hand-off to profile-scan waits, for IAM to propagate the member role and instance profile the stack instance just created",
+    meaning: "how long the hand-offs to profile-scan and arc-provisioner wait, for IAM to propagate the member roles and instance profile the stack instance just created",
     default: "`120`",
     accepted: "seconds, 0 to 900 (SQS's longest delay)",
     example: "60",
@@ -111,7 +121,7 @@ pub(crate) const PROFILE_SCAN_DELAY_SECONDS: Variable = Variable {
 };
 
 /// Every variable account-discovery reads.
-pub const VARIABLES: [Variable; 14] = join(
+pub const VARIABLES: [Variable; 15] = join(
     COMMON_VARIABLES,
     [
         WORK_QUEUE_URL,
@@ -125,6 +135,7 @@ pub const VARIABLES: [Variable; 14] = join(
         EVENT_BUS,
         STACK_ID,
         PROFILE_SCAN_QUEUE_URL,
+        ARC_PROVISIONER_QUEUE_URL,
         PROFILE_SCAN_DELAY_SECONDS,
     ],
 );
@@ -162,7 +173,9 @@ pub struct DiscoverySettings {
     pub stack_id: Option<String>,
     /// `PROFILE_SCAN_QUEUE_URL`: where onboarded accounts are handed to profile-scan.
     pub profile_scan_queue_url: Option<String>,
-    /// `PROFILE_SCAN_DELAY_SECONDS`: the hand-off's delay (IAM propagation).
+    /// `ARC_PROVISIONER_QUEUE_URL`: where onboarded accounts are handed to arc-provisioner.
+    pub arc_provisioner_queue_url: Option<String>,
+    /// `PROFILE_SCAN_DELAY_SECONDS`: the hand-offs' delay (IAM propagation).
     pub profile_scan_delay_seconds: i32,
 }
 
@@ -186,6 +199,7 @@ impl DiscoverySettings {
             work_queue_url: None,
             stack_id: None,
             profile_scan_queue_url: None,
+            arc_provisioner_queue_url: None,
             profile_scan_delay_seconds: DEFAULT_PROFILE_SCAN_DELAY_SECONDS,
         }
     }
@@ -215,6 +229,7 @@ impl DiscoverySettings {
             work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
             stack_id: env.single(&STACK_ID, is_stack_id)?,
             profile_scan_queue_url: env.single(&PROFILE_SCAN_QUEUE_URL, is_queue_url)?,
+            arc_provisioner_queue_url: env.single(&ARC_PROVISIONER_QUEUE_URL, is_queue_url)?,
             profile_scan_delay_seconds: env
                 .single(&PROFILE_SCAN_DELAY_SECONDS, is_delay)?
                 .and_then(|v| v.parse().ok())
