@@ -271,3 +271,114 @@ async fn profile_scan_units_run_from_the_work_queue_under_the_lambda_runtime_api
         assert!(seed::profile_of(config, REGION, id).await.is_some(), "{id} associated from the queue");
     }
 }
+
+/// Time to coverage, on the emulator: a member account created in the organization (a
+/// `CreateAccountResult` event) already runs instances in two regions, one of which it has not
+/// enabled. The three functions run under the Lambda Runtime API and their work queues are drained
+/// as Lambda would (no schedule runs): the account is onboarded where it can be (its stack
+/// instances `CURRENT`), recorded once, handed on; its unprofiled instance gets the connector's
+/// profile and every managed instance the Arc document. The time from the event to the last Arc
+/// command is printed (IAM delay 0; `PROFILE_SCAN_DELAY_SECONDS` adds to it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
+    const OTHER: &str = "us-east-1";
+    const SET: &str = "mdc-connector-members";
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let member_id = seed::organization(&management, 1).await.remove(0);
+    let org = seed::organization_id(&management).await;
+    let member = moto.account_config(&member_id).await;
+    let organizations = aws_sdk_organizations::Client::new(&management);
+    let trusted = organizations.enable_aws_service_access().service_principal("account.amazonaws.com");
+    trusted.send().await.expect("trusted access for Account Management");
+    seed::profile(&member, "/", "CustomerProfile", Some(("CustomerRole", true))).await;
+    let managed = seed::instance(&member, REGION, &[], Some("CustomerProfile")).await;
+    let unprofiled = seed::instance(&member, REGION, &[], None).await;
+    seed::instance(&member, OTHER, &[], None).await;
+    moto.disabled_regions(&member_id, &[OTHER]);
+    let param = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
+    };
+    let template = std::fs::read_to_string(repo_root().join("cfn/member.yaml")).expect("member.yaml");
+    let cfn = aws_sdk_cloudformation::Client::new(&management);
+    cfn.create_stack_set()
+        .stack_set_name(SET)
+        .template_body(template)
+        .parameters(param("ManagementAccountId", "123456789012"))
+        .parameters(param("OrganizationId", &org))
+        .parameters(param("GlobalResourcesRegion", REGION))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .expect("the member StackSet, as sam deploy leaves it");
+    aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
+    seed::azure_federation(&moto, &management).await;
+    let profile_queue = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 2).await;
+    let arc_queue = common::poller::WorkQueue::create(&management, "arc-provisioner-work", 3, 2).await;
+    let authority = moto.entra_authority();
+    let regions = format!("{REGION},{OTHER}");
+    let mut env: Vec<(&str, &str)> = seed::ARC_ENV.to_vec();
+    env.extend([
+        ("ARC_AUTHORITY_HOST", authority.as_str()),
+        ("CONNECTOR_REGIONS", regions.as_str()),
+        ("STACKSET_NAME", SET),
+        ("STACKSET_REGIONS", regions.as_str()),
+        ("CONNECTOR_EVENT_BUS", "records"),
+        ("PROFILE_SCAN_QUEUE_URL", profile_queue.url.as_str()),
+        ("ARC_PROVISIONER_QUEUE_URL", arc_queue.url.as_str()),
+        ("PROFILE_SCAN_DELAY_SECONDS", "0"),
+        // profile-scan's: the instances it fixes go to arc-provisioner's queue.
+        ("WORK_QUEUE_URL", profile_queue.url.as_str()),
+        ("HANDOFF_QUEUE_URL", arc_queue.url.as_str()),
+    ]);
+    let watch = Watch::start(&moto, &env);
+    watch.invoke_function("account-discovery", r#"{"action":"reconcile","dryRun":true}"#); // warm
+    moto.clear_calls();
+
+    let started = std::time::Instant::now();
+    let mut event =
+        serde_json::from_str::<Value>(&fixture("organizations-create-account-result.json")).expect("fixture");
+    event["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = member_id.clone().into();
+    let onboarded = report(&watch.invoke_function("account-discovery", &event.to_string()));
+    let listed = cfn.list_stack_instances().stack_set_name(SET).send().await.expect("instances");
+    let current: Vec<(&str, &str, &str)> = listed
+        .summaries()
+        .iter()
+        .map(|s| (s.account().unwrap_or(""), s.region().unwrap_or(""), s.status().map(|x| x.as_str()).unwrap_or("")))
+        .collect();
+    assert_eq!(current, vec![(member_id.as_str(), REGION, "CURRENT")], "{onboarded}");
+    // moto ignores ManagedPolicyArns: the SSM policy the member template gives its instance role.
+    seed::instance_role_policy(&member).await;
+    for (queue, function) in [(&profile_queue, "profile-scan"), (&arc_queue, "arc-provisioner")] {
+        let answers = queue
+            .drain(
+                |payload| std::future::ready(report(&watch.invoke_function(function, &payload.to_string()))),
+                Duration::from_secs(3),
+                Duration::from_secs(180),
+            )
+            .await;
+        assert!(answers.iter().all(|a| a.get("batchItemFailures").is_none()), "{function}: {answers:?}");
+    }
+    let calls = moto.calls();
+    let last_command = started.elapsed();
+    let sent: Vec<String> =
+        calls.iter().filter(|c| c.operation == "SendCommand" && !c.injected).filter_map(|c| c.body.clone()).collect();
+    for id in [&managed, &unprofiled] {
+        assert!(sent.iter().any(|b| b.contains(id.as_str())), "{id} sent the Arc document: {sent:?}");
+    }
+    assert_eq!(
+        seed::profile_of(&member, REGION, &unprofiled).await.map(|p| p.ends_with("/MdcConnectorInstanceProfile")),
+        Some(true)
+    );
+    let records: Vec<Value> = calls
+        .iter()
+        .filter(|c| c.operation == "PutEvents")
+        .filter_map(|c| serde_json::from_str::<Value>(c.body.as_deref()?).ok())
+        .flat_map(|b| b["Entries"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+        .filter(|d| d["status"] == "onboarded")
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["regions"], serde_json::json!([REGION]));
+    println!("time to coverage (event to last Arc command, IAM delay 0): {:.1} s", last_command.as_secs_f64());
+}

@@ -66,10 +66,8 @@ pub(crate) async fn hand_off(job: &str, queue: &WorkQueue, onboarded: &Onboarded
             );
             (Status::Done, reason)
         } else {
-            let reason = format!(
-                "cannot hand {listed} to {job}: {}; its next scheduled run covers it",
-                failures.join("; ")
-            );
+            let reason =
+                format!("cannot hand {listed} to {job}: {}; its next scheduled run covers it", failures.join("; "));
             (Status::Failed, reason)
         };
         items.push(Item::new(account, "*", queue.name(), Action::HandOff, status, reason));
