@@ -206,6 +206,7 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
             ("aws.ec2", "EC2 Instance State-change Notification") => Some("profile-scan"),
             ("aws.ssm", "EC2 Command Invocation Status-change Notification") => Some("arc-provisioner"),
             ("aws.organizations" | "aws.controltower", _) => Some("account-discovery"),
+            ("aws.account", "Region Opt-In Status Change") => Some("account-discovery"),
             _ => None,
         },
     }

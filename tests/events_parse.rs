@@ -11,7 +11,8 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 19] = [
+const FIXTURES: [(&str, &str); 20] = [
+    ("account-region-opt-in-enabled.json", "account-discovery"),
     ("cloudformation-custom-resource-delete.json", "account-discovery"),
     ("controltower-create-managed-account.json", "account-discovery"),
     ("controltower-update-managed-account.json", "account-discovery"),
@@ -58,6 +59,23 @@ fn every_fixture_is_accepted_by_its_function_and_refused_by_the_others_naming_it
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
     assert_eq!(listed.len(), FIXTURES.len(), "every fixture is listed here: {listed:?}");
+}
+
+/// Account Management's region event: an account that enabled a region is reconciled; any other
+/// status needs nothing.
+#[test]
+fn a_region_enabled_by_an_account_reconciles_that_account() {
+    let e = event("account-region-opt-in-enabled.json");
+    match discovery::parse(&e).expect("accepted") {
+        DiscoveryTrigger::Organizations { event: OrgEvent::RegionEnabled { account_id, region }, .. } => {
+            assert_eq!((account_id.as_str(), region.as_str()), ("210987654321", "ap-east-1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut enabling = e.clone();
+    enabling["detail"]["status"] = "ENABLING".into();
+    let parsed = discovery::parse(&enabling).expect("accepted");
+    assert!(matches!(parsed, DiscoveryTrigger::Organizations { event: OrgEvent::Ignored { .. }, .. }), "{parsed:?}");
 }
 
 #[test]

@@ -28,6 +28,14 @@ pub enum OrgEvent {
         /// The event name.
         event: String,
     },
+    /// An account enabled an opt-in region (Account Management `Region Opt-In Status Change`,
+    /// `ENABLED`): reconcile it, so the region is onboarded now.
+    RegionEnabled {
+        /// The account.
+        account_id: String,
+        /// The region it enabled.
+        region: String,
+    },
     /// Creation did not succeed, or the event needs nothing: report only.
     Ignored {
         /// Why.
@@ -48,6 +56,27 @@ pub const ORGANIZATIONS_EVENTS: [&str; 7] = [
 ];
 /// The `aws.controltower` event names [`classify`] acts on (the Control Tower rule's).
 pub const CONTROL_TOWER_EVENTS: [&str; 2] = ["CreateManagedAccount", "UpdateManagedAccount"];
+
+/// `detail-type` of Account Management's region event ("AWS Account Management events",
+/// EventBridge events reference; sent in the account whose region changed).
+pub const REGION_OPT_IN_CHANGE: &str = "Region Opt-In Status Change";
+
+/// Reads the `detail` of an `aws.account` `Region Opt-In Status Change` event: `accountId`,
+/// `regionName`, `status` (`ENABLING`, `ENABLED`, `DISABLING`, `DISABLED`); only `ENABLED` needs
+/// work (the rule matches only it).
+pub fn classify_region(detail: &Value) -> OrgEvent {
+    let text = |key: &str| detail.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (account_id, region, status) = (text("accountId"), text("regionName"), text("status"));
+    if !is_account_id(&account_id) || !crate::validate::is_region(&region) {
+        return OrgEvent::Ignored {
+            reason: format!("{REGION_OPT_IN_CHANGE} event without a valid accountId and regionName"),
+        };
+    }
+    if status != "ENABLED" {
+        return OrgEvent::Ignored { reason: format!("region {region} of {account_id} is {status}, not ENABLED") };
+    }
+    OrgEvent::RegionEnabled { account_id, region }
+}
 
 /// Reads the `detail` of an `aws.organizations` / `aws.controltower` CloudTrail event.
 pub fn classify(detail: &Value) -> OrgEvent {

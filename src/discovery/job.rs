@@ -86,7 +86,8 @@ impl AccountDiscovery {
             DiscoveryTrigger::Organizations { event, detail_type, account } => match event {
                 OrgEvent::Joined { account_id, .. }
                 | OrgEvent::Moved { account_id }
-                | OrgEvent::Left { account_id, .. } => {
+                | OrgEvent::Left { account_id, .. }
+                | OrgEvent::RegionEnabled { account_id, .. } => {
                     (Box::pin(self.reconcile(Some(account_id), dry, &budget, &none)).await?, 1)
                 }
                 OrgEvent::Ignored { reason } => {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::events::{OrgEvent, classify};
+use super::events::{OrgEvent, REGION_OPT_IN_CHANGE, classify, classify_region};
 use crate::error::EventError;
 pub use crate::event::{CustomResourceRequest, RequestKind};
 use crate::event::{Incoming, manual, recognise, refuse};
@@ -40,7 +40,8 @@ pub enum DiscoveryTrigger {
     /// The deploy's custom resource (`Custom::MemberStackSetInstances`, cfn/template.yaml): on
     /// `Delete`, every instance of the StackSet is deleted so that `sam delete` can delete it.
     CustomResource(Box<CustomResourceRequest>),
-    /// An `aws.organizations` or `aws.controltower` event.
+    /// An `aws.organizations` or `aws.controltower` event, or Account Management's region opt-in
+    /// change.
     Organizations {
         /// What it means for onboarding.
         event: OrgEvent,
@@ -99,6 +100,13 @@ pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
             })?;
             let awaiting = messages.into_iter().flat_map(|m| m.awaiting).collect();
             Ok(DiscoveryTrigger::Recheck { attempt, awaiting })
+        }
+        Incoming::Event(event) if event.source == "aws.account" && event.detail_type == REGION_OPT_IN_CHANGE => {
+            Ok(DiscoveryTrigger::Organizations {
+                event: classify_region(&event.detail),
+                detail_type: event.detail_type.clone(),
+                account: event.account.clone(),
+            })
         }
         Incoming::Event(event) if event.source == "aws.organizations" || event.source == "aws.controltower" => {
             Ok(DiscoveryTrigger::Organizations {
