@@ -209,6 +209,17 @@ class TemplateGuards(unittest.TestCase):
             self.assertEqual(resources_[resource].get("DeletionPolicy"), "Retain", resource)
             self.assertEqual(resources_[resource].get("UpdateReplacePolicy"), "Retain", resource)
 
+    def test_the_audit_trail_outlives_the_stack_and_never_blocks_a_redeploy(self) -> None:
+        """Log groups (the run reports) are retained on delete and replacement, with generated names
+        so a redeploy after teardown does not collide with the retained ones."""
+        resources_ = TEMPLATES["template.yaml"]["Resources"]
+        groups = [name for name, r in resources_.items() if r["Type"] == "AWS::Logs::LogGroup"]
+        self.assertEqual(len(groups), 3, groups)
+        for name in groups:
+            self.assertEqual(resources_[name].get("DeletionPolicy"), "Retain", name)
+            self.assertEqual(resources_[name].get("UpdateReplacePolicy"), "Retain", name)
+            self.assertNotIn("LogGroupName", resources_[name]["Properties"], name)
+
     def test_invoke_names_one_function(self) -> None:
         for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
             if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
