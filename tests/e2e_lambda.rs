@@ -274,7 +274,8 @@ async fn profile_scan_units_run_from_the_work_queue_under_the_lambda_runtime_api
 
 /// Time to coverage, on the emulator: a member account created in the organization (a
 /// `CreateAccountResult` event) already runs instances in two regions, one of which it has not
-/// enabled. The three functions run under the Lambda Runtime API and their work queues are drained
+/// enabled, and another account is invited (`AccountJoinedOrganization`) with an unprofiled
+/// instance. The three functions run under the Lambda Runtime API and their work queues are drained
 /// as Lambda would (no schedule runs): the account is onboarded where it can be (its stack
 /// instances `CURRENT`), recorded once, handed on; its unprofiled instance gets the connector's
 /// profile and every managed instance the Arc document. The time from the event to the last Arc
@@ -286,9 +287,12 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     const SET: &str = "mdc-connector-members";
     let moto = Moto::start();
     let management = moto.management_config().await;
-    let member_id = seed::organization(&management, 1).await.remove(0);
+    let ids = seed::organization(&management, 2).await;
+    let (member_id, invited_id) = (ids[0].clone(), ids[1].clone());
     let org = seed::organization_id(&management).await;
     let member = moto.account_config(&member_id).await;
+    let invited = moto.account_config(&invited_id).await;
+    let invited_instance = seed::instance(&invited, REGION, &[], None).await;
     let organizations = aws_sdk_organizations::Client::new(&management);
     let trusted = organizations.enable_aws_service_access().service_principal("account.amazonaws.com");
     trusted.send().await.expect("trusted access for Account Management");
@@ -343,15 +347,26 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
         serde_json::from_str::<Value>(&fixture("organizations-create-account-result.json")).expect("fixture");
     event["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = member_id.clone().into();
     let onboarded = report(&watch.invoke_function("account-discovery", &event.to_string()));
+    let mut joined = serde_json::from_str::<Value>(&fixture("organizations-account-joined.json")).expect("fixture");
+    joined["detail"]["serviceEventDetails"]["accountId"] = invited_id.clone().into();
+    let onboarded_too = report(&watch.invoke_function("account-discovery", &joined.to_string()));
     let listed = cfn.list_stack_instances().stack_set_name(SET).send().await.expect("instances");
-    let current: Vec<(&str, &str, &str)> = listed
+    let mut current: Vec<(&str, &str, &str)> = listed
         .summaries()
         .iter()
         .map(|s| (s.account().unwrap_or(""), s.region().unwrap_or(""), s.status().map(|x| x.as_str()).unwrap_or("")))
         .collect();
-    assert_eq!(current, vec![(member_id.as_str(), REGION, "CURRENT")], "{onboarded}");
+    current.sort();
+    let mut expected = vec![
+        (member_id.as_str(), REGION, "CURRENT"),
+        (invited_id.as_str(), REGION, "CURRENT"),
+        (invited_id.as_str(), OTHER, "CURRENT"),
+    ];
+    expected.sort();
+    assert_eq!(current, expected, "{onboarded} {onboarded_too}");
     // moto ignores ManagedPolicyArns: the SSM policy the member template gives its instance role.
     seed::instance_role_policy(&member).await;
+    seed::instance_role_policy(&invited).await;
     // Both queues drained at once, as their event source mappings would; when the last
     // arc-provisioner invocation returned (the drains then wait out their quiet time).
     let last_arc = std::cell::Cell::new(started);
@@ -378,13 +393,13 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     let last_command = last_arc.get().duration_since(started);
     let sent: Vec<String> =
         calls.iter().filter(|c| c.operation == "SendCommand" && !c.injected).filter_map(|c| c.body.clone()).collect();
-    for id in [&managed, &unprofiled] {
+    for id in [&managed, &unprofiled, &invited_instance] {
         assert!(sent.iter().any(|b| b.contains(id.as_str())), "{id} sent the Arc document: {sent:?}");
     }
-    assert_eq!(
-        seed::profile_of(&member, REGION, &unprofiled).await.map(|p| p.ends_with("/MdcConnectorInstanceProfile")),
-        Some(true)
-    );
+    for (config, id) in [(&member, &unprofiled), (&invited, &invited_instance)] {
+        let profile = seed::profile_of(config, REGION, id).await;
+        assert_eq!(profile.map(|p| p.ends_with("/MdcConnectorInstanceProfile")), Some(true), "{id}");
+    }
     let records: Vec<Value> = calls
         .iter()
         .filter(|c| c.operation == "PutEvents")
@@ -393,8 +408,10 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
         .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
         .filter(|d| d["status"] == "onboarded")
         .collect();
-    assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(records[0]["regions"], serde_json::json!([REGION]));
+    assert_eq!(records.len(), 2, "one record per account: {records:?}");
+    let regions_of = |account: &str| records.iter().find(|r| r["accountId"] == account).map(|r| r["regions"].clone());
+    assert_eq!(regions_of(&member_id), Some(serde_json::json!([REGION])), "over its enabled regions");
+    assert_eq!(regions_of(&invited_id), Some(serde_json::json!([REGION, OTHER])));
     println!(
         "time to coverage (event to last Arc command, hand-off delay {delay} s): {:.1} s",
         last_command.as_secs_f64()
