@@ -1,9 +1,11 @@
 //! Client-side pacing of writes on one account and region's own budget.
 //!
 //! EC2 "throttles EC2 API requests for each AWS account on a per-Region basis" with token buckets
-//! (Request throttling for the Amazon EC2 API); mutating actions such as
-//! `AssociateIamInstanceProfile` have a bucket of 50 tokens refilled at 5 per second. A [`Pacer`]
-//! with the same shape spends the burst, then sends at the refill rate, so a unit's writes run at
+//! (Request throttling for the Amazon EC2 API). `AssociateIamInstanceProfile` is not in the
+//! guide's lists of describe, modify, create or delete actions: it is one of the *uncategorized*
+//! actions, whose bucket holds 100 tokens refilled at 5 per second (the mutating actions' bucket,
+//! 50 and 5, is another). A [`Pacer`] with the same shape spends the burst, then sends at the
+//! refill rate, so a unit's writes run at
 //! the bucket's rate instead of tripping `RequestLimitExceeded` and backing off (adaptive retry
 //! still absorbs what other actors in the account take from the same bucket).
 
@@ -13,8 +15,9 @@ use tokio::sync::Mutex;
 
 use crate::budget::Budget;
 
-/// EC2's mutating-action bucket: capacity and refill per second.
-pub(crate) const EC2_MUTATING: (f64, f64) = (50.0, 5.0);
+/// EC2's bucket of `AssociateIamInstanceProfile` (uncategorized actions): capacity and refill
+/// per second.
+pub(crate) const EC2_ASSOCIATE: (f64, f64) = (100.0, 5.0);
 
 /// A token bucket on the client side.
 pub(crate) struct Pacer {

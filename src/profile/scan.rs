@@ -16,7 +16,7 @@ use super::trigger::{ProfileTrigger, parse};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
-use crate::pace::{EC2_MUTATING, Pacer};
+use crate::pace::{EC2_ASSOCIATE, Pacer};
 use crate::queue::MAX_PROPAGATION_RETRIES;
 use crate::queue::{UnitMessage, WorkQueue};
 use crate::report::{Action, Item, Report, Status};
@@ -178,7 +178,7 @@ impl ProfileScan {
     /// refill rate.
     fn pacer(&self, continued: bool) -> Pacer {
         let rate = self.settings.ec2_write_rate;
-        let capacity = EC2_MUTATING.0 * rate / EC2_MUTATING.1;
+        let capacity = EC2_ASSOCIATE.0 * rate / EC2_ASSOCIATE.1;
         if continued { Pacer::drained(capacity, rate) } else { Pacer::new(capacity, rate) }
     }
 }

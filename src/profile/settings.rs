@@ -4,7 +4,7 @@
 
 use crate::config::{Common, Env, FLEET_VARIABLES, Fleet, Variable, join};
 use crate::error::ConfigError;
-use crate::pace::EC2_MUTATING;
+use crate::pace::EC2_ASSOCIATE;
 use crate::queue::is_queue_url;
 use crate::validate::{is_iam_name, is_role_ref};
 
@@ -47,7 +47,7 @@ pub(crate) const HANDOFF_QUEUE_URL: Variable = Variable {
 /// `EC2_WRITE_RATE`.
 pub(crate) const EC2_WRITE_RATE: Variable = Variable {
     name: "EC2_WRITE_RATE",
-    meaning: "associations per second per account and region: EC2's mutating-action bucket (50 tokens, 5 per second) is spent as a 10-second burst, then at this rate",
+    meaning: "associations per second per account and region: EC2's bucket for `AssociateIamInstanceProfile` (an uncategorized action: 100 tokens, 5 per second) is spent as a 20-second burst, then at this rate",
     default: "`5`",
     accepted: "a number from 0 (unpaced) to 1000",
     example: "2.5",
@@ -81,7 +81,7 @@ pub struct ProfileSettings {
     /// `HANDOFF_QUEUE_URL`: arc-provisioner's work queue; the instances a queued unit fixed are sent
     /// there (Lambda destinations do not fire for SQS-triggered invocations).
     pub handoff_queue_url: Option<String>,
-    /// `EC2_WRITE_RATE`: associations per second per account and region (EC2's mutating-action
+    /// `EC2_WRITE_RATE`: associations per second per account and region (EC2's uncategorized-action
     /// bucket refills at 5; its burst is 10 seconds' worth); 0 sends unpaced.
     pub ec2_write_rate: f64,
 }
@@ -95,7 +95,7 @@ impl Default for ProfileSettings {
             instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
             attach_policy_to_existing_roles: true,
             handoff_queue_url: None,
-            ec2_write_rate: EC2_MUTATING.1,
+            ec2_write_rate: EC2_ASSOCIATE.1,
         }
     }
 }
@@ -121,7 +121,7 @@ impl ProfileSettings {
             ec2_write_rate: env
                 .single(&EC2_WRITE_RATE, is_write_rate)?
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(EC2_MUTATING.1),
+                .unwrap_or(EC2_ASSOCIATE.1),
         })
     }
 }

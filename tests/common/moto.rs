@@ -252,7 +252,7 @@ impl Moto {
     }
 
     /// Token buckets per (account, region), as EC2 throttles: `[{"service":"ec2","operation":
-    /// "AssociateIamInstanceProfile","capacity":50,"rate":5}]`.
+    /// "AssociateIamInstanceProfile","capacity":100,"rate":5}]`.
     pub fn token_buckets(&self, rules: Value) {
         self.request("POST", "/_harness/token-buckets", Some(&serde_json::json!({ "rules": rules })));
     }

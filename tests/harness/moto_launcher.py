@@ -47,7 +47,7 @@ What AWS enforces and moto does not, per account:
   with EC2's ``InvalidParameterValue`` "Invalid IAM Instance Profile name", as IAM's eventual
   consistency makes EC2 answer right after the profile is created.
 * **Token buckets.** ``POST /_harness/token-buckets`` ``{"rules": [{"service": "ec2", "operation":
-  "AssociateIamInstanceProfile", "capacity": 50, "rate": 5}]}``: EC2 "throttles EC2 API requests for
+  "AssociateIamInstanceProfile", "capacity": 100, "rate": 5}]}`` (its uncategorized-action bucket): EC2 "throttles EC2 API requests for
   each AWS account on a per-Region basis" with token buckets; each (account, region) gets its own
   bucket per rule, and a call finding it empty gets the service's throttling error (logged as
   ``throttled``).
