@@ -127,7 +127,10 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         assert!(management.contains(schedule), "{schedule}");
     }
     assert!(management.contains("aws:PrincipalOrgID: !Ref OrganizationId"), "the bus admits the organization only");
-    assert!(management.contains("source: [aws.organizations]") && management.contains("Condition: InUsEast1"));
+    assert!(
+        management.contains("source: [aws.organizations]")
+            && management.contains("Condition: InOrganizationsHomeRegion")
+    );
     assert!(management.contains("Destination: !GetAtt ArcProvisionerFunction.Arn"), "profile-scan reports to arc");
     // The documents, the staged secret and the OIDC trust, as the code and the service expect them.
     assert!(member.contains(&format!("Default: {DEFAULT_LINUX_DOCUMENT}")));

@@ -420,8 +420,54 @@ fn outcome_of(kind: Kind, op: &str, result: Option<&(String, String)>) -> Verdic
         Some((status, _)) => {
             Verdict::Pending(format!("pending: StackSet operation {op} is {status} here; the next reconcile checks it"))
         }
-        None => Verdict::Pending(format!(
-            "pending: StackSet operation {op} has not reported this account and region yet; the next reconcile checks it"
-        )),
+        // The operation has finished (results are read only then) without this (account,
+        // region): it was not targeted after all (for service-managed StackSets the targets are
+        // OUs, and the account may have moved between the read and the call). Nothing is running
+        // for it, so it is not pending: the next reconcile plans it again.
+        None => Verdict::Is(
+            Status::Skipped,
+            format!(
+                "StackSet operation {op} finished without this account and region (it may have moved to another OU meanwhile); the next reconcile plans it again"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(verdict: &Verdict) -> Option<Status> {
+        match verdict {
+            Verdict::Is(status, _) => Some(*status),
+            Verdict::Pending(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_finished_operation_without_a_row_is_not_pending_and_only_full_success_onboards() {
+        let row = |s: &str| (s.to_string(), String::new());
+        assert_eq!(status(&outcome_of(Kind::Create, "op", Some(&row("SUCCEEDED")))), Some(Status::Done));
+        assert_eq!(status(&outcome_of(Kind::Create, "op", Some(&row("FAILED")))), Some(Status::Failed));
+        assert_eq!(status(&outcome_of(Kind::Create, "op", Some(&row("RUNNING")))), None, "still running: pending");
+        assert_eq!(status(&outcome_of(Kind::Create, "op", None)), Some(Status::Skipped), "no row: not pending");
+
+        let batch = Batch {
+            accounts: vec!["200000000001".into(), "200000000002".into()],
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            ous: Vec::new(),
+        };
+        let applied = each(Kind::Create, &batch, Some("op-1"), |account, region| {
+            if account == "200000000002" && region == "us-east-1" {
+                Verdict::Is(Status::Failed, "boom".into())
+            } else {
+                Verdict::Is(Status::Done, "created".into())
+            }
+        });
+        let onboarded = applied.onboarding.onboarded();
+        assert_eq!(onboarded.keys().collect::<Vec<_>>(), ["200000000001"], "a failed region: not onboarded");
+        assert_eq!(onboarded["200000000001"].0, "op-1");
+        let removed = each(Kind::Remove, &batch, Some("op-2"), |_, _| Verdict::Is(Status::Done, "gone".into()));
+        assert!(removed.onboarding.onboarded().is_empty(), "removals onboard nothing");
     }
 }

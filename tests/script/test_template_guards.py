@@ -220,6 +220,21 @@ class TemplateGuards(unittest.TestCase):
             self.assertEqual(resources_[name].get("UpdateReplacePolicy"), "Retain", name)
             self.assertNotIn("LogGroupName", resources_[name]["Properties"], name)
 
+    def test_queue_triggers_never_outrun_the_functions_reserved_concurrency(self) -> None:
+        """Lambda guide (SQS scaling): "make sure that your function's reserved concurrency is
+        greater than or equal to the total maximum concurrency of all Amazon SQS event sources ...
+        Otherwise, Lambda might throttle your messages"."""
+        resources_ = TEMPLATES["template.yaml"]["Resources"]
+        functions = {n: r for n, r in resources_.items() if r["Type"] == "AWS::Serverless::Function"}
+        self.assertEqual(len(functions), 3)
+        for name, function in functions.items():
+            reserved = function["Properties"]["ReservedConcurrentExecutions"]
+            queues = [e["Properties"] for e in function["Properties"].get("Events", {}).values() if e["Type"] == "SQS"]
+            self.assertTrue(queues, name)
+            total = sum(q["ScalingConfig"]["MaximumConcurrency"] for q in queues)
+            self.assertGreaterEqual(reserved, total, name)
+            self.assertGreaterEqual(min(q["ScalingConfig"]["MaximumConcurrency"] for q in queues), 2, name)
+
     def test_invoke_names_one_function(self) -> None:
         for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
             if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
