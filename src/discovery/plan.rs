@@ -60,6 +60,18 @@ pub(crate) struct Rules<'a> {
     pub only: Option<&'a [String]>,
 }
 
+/// What an `INOPERABLE` instance needs. StackInstance reference: "INOPERABLE: A
+/// DeleteStackInstances operation has failed and left the stack in an unstable state. Stacks in
+/// this state are excluded from further UpdateStackSet operations. You might need to perform a
+/// DeleteStackInstances operation, with RetainStacks set to true, to delete the stack instance,
+/// and then delete the stack manually." Re-sending it (`STACKSET_RETRY_FAILED`) could never work.
+pub(crate) const INOPERABLE: &str = "stack instance is INOPERABLE (a DeleteStackInstances failed and left its stack unstable; StackSets excludes it from updates, so it is never re-sent): delete the instance with --retain-stacks (aws cloudformation delete-stack-instances --retain-stacks ...), delete its stack in the account by hand, and the next reconcile creates it again";
+
+/// `INOPERABLE`: excluded from updates.
+fn inoperable(i: &super::state::StackInstance) -> bool {
+    i.status == "INOPERABLE"
+}
+
 /// Why a region of `STACKSET_REGIONS` is skipped for an account.
 pub(crate) const NOT_ENABLED: &str = "region not enabled in this account (an opt-in region it has not enabled): nothing is deployed there; once the account enables it, the next reconcile onboards it";
 
@@ -90,7 +102,7 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
                 let existing = estate.instances.iter().find(|i| i.account == account.id && &i.region == region);
                 match existing {
                     None => _ = missing.entry(account.id.clone()).or_default().insert(region.clone()),
-                    Some(i) if !healthy(i) && !in_flight(i) && rules.retry_failed => {
+                    Some(i) if !healthy(i) && !in_flight(i) && rules.retry_failed && !inoperable(i) => {
                         retry.entry(account.id.clone()).or_default().insert(region.clone());
                     }
                     Some(i) => plan_existing(i, &mut out),
@@ -145,6 +157,8 @@ fn plan_existing(i: &super::state::StackInstance, out: &mut Plan) {
     let (account, region) = (&i.account, &i.region);
     let finding = if healthy(i) {
         item(account, region, action::CHECK, Status::Skipped, "stack instance is CURRENT".into())
+    } else if inoperable(i) {
+        item(account, region, action::CHECK, Status::Failed, INOPERABLE.into())
     } else if in_flight(i) {
         out.pending += 1;
         let running = i.detailed_status.as_deref().unwrap_or("running");
@@ -330,6 +344,20 @@ mod tests {
         let p = plan(&e, &Rules { retry_failed: true, ..rules(&r, &excluded) });
         assert_eq!(p.retry.len(), 1);
         assert_eq!(p.retry[0].regions, r);
+    }
+
+    #[test]
+    fn inoperable_instances_are_never_re_sent_and_say_what_to_do() {
+        let e = estate(
+            vec![account(MGMT, "ACTIVE", "r"), account("200000000001", "ACTIVE", "ou-a")],
+            vec![instance("200000000001", "eu-west-1", "INOPERABLE"), instance("200000000001", "us-east-1", "CURRENT")],
+        );
+        let (r, excluded) = (regions(), BTreeSet::new());
+        let p = plan(&e, &Rules { retry_failed: true, ..rules(&r, &excluded) });
+        assert!(p.retry.is_empty() && p.create.is_empty(), "StackSets excludes INOPERABLE instances from updates");
+        let finding = p.findings.iter().find(|f| f.region == "eu-west-1").expect("finding");
+        assert_eq!(finding.status, Status::Failed);
+        assert!(finding.reason.contains("--retain-stacks"), "{}", finding.reason);
     }
 
     #[test]
