@@ -235,6 +235,16 @@ class TemplateGuards(unittest.TestCase):
             self.assertGreaterEqual(reserved, total, name)
             self.assertGreaterEqual(min(q["ScalingConfig"]["MaximumConcurrency"] for q in queues), 2, name)
 
+    def test_member_template_changes_reach_every_instance_in_parallel_and_tolerate_failures(self) -> None:
+        """Without OperationPreferences a StackSet update goes one account at a time, regions in
+        sequence, and stops at the first failure."""
+        sets = [r for r in TEMPLATES["onboarding.yaml"]["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
+        self.assertEqual(len(sets), 2)
+        preferences = [r["Properties"].get("OperationPreferences") for r in sets]
+        self.assertTrue(all(p and p["RegionConcurrencyType"] == "PARALLEL" for p in preferences), preferences)
+        self.assertIn({"RegionConcurrencyType": "PARALLEL", "MaxConcurrentPercentage": 100,
+                       "FailureTolerancePercentage": 100}, preferences)
+
     def test_invoke_names_one_function(self) -> None:
         for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
             if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
