@@ -31,7 +31,7 @@ use super::apply::{Executor, Kind};
 use super::job::AccountDiscovery;
 use super::origin::{is_cloudformation_response_url, names_this_function};
 use super::plan::{STACK_INSTANCE, action, batches};
-use super::state::PermissionModel;
+use super::state::{Account, PermissionModel, StackInstance};
 use super::trigger::JOB;
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError, quote};
@@ -164,20 +164,13 @@ impl AccountDiscovery {
                     .map(|()| format!("{name} deleted (it had no stack instance)")),
             );
         }
-        let accounts = if stack_set.model == PermissionModel::ServiceManaged {
-            match readers.accounts(true).await {
-                Ok(a) => a,
-                Err(e) => return (Vec::new(), Err(e)),
-            }
-        } else {
-            Vec::new()
+        let accounts = match readers.accounts(stack_set.model == PermissionModel::ServiceManaged).await {
+            Ok(a) => a,
+            Err(e) => return (Vec::new(), Err(e)),
         };
         let parent: BTreeMap<&str, Option<&str>> =
             accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
-        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for instance in &instances {
-            wanted.entry(instance.account.clone()).or_default().insert(instance.region.clone());
-        }
+        let (active, inactive) = split_by_state(&instances, &accounts);
         if self.settings.common.dry_run {
             let reason = "dry run: the stack instances are left".to_string();
             let items = instances
@@ -197,7 +190,11 @@ impl AccountDiscovery {
             budget,
             backoff: self.backoff,
         };
-        let items = executor.run(Kind::Teardown, &batches(wanted, &parent)).await.items;
+        // Suspended, closed and departed accounts: StackSets cannot enter them to delete a stack,
+        // so a delete with their stacks fails there and the StackSet never empties; only their
+        // instances are removed (RetainStacks=true).
+        let mut items = executor.run(Kind::Teardown, &batches(active, &parent)).await.items;
+        items.extend(executor.run(Kind::Remove, &batches(inactive, &parent)).await.items);
         let left = match readers.instances(name).await {
             Ok(i) => i.len(),
             Err(e) => return (items, Err(e)),
@@ -214,6 +211,21 @@ impl AccountDiscovery {
         (items, outcome)
     }
 }
+
+/// (account -> regions) of the StackSet's instances: those of ACTIVE accounts, and those of every
+/// other account (suspended, closed, or no longer in the organization).
+pub(super) fn split_by_state(instances: &[StackInstance], accounts: &[Account]) -> (Targets, Targets) {
+    let (mut active, mut inactive) = (Targets::new(), Targets::new());
+    for instance in instances {
+        let is_active = accounts.iter().any(|a| a.id == instance.account && a.state == "ACTIVE");
+        let side = if is_active { &mut active } else { &mut inactive };
+        side.entry(instance.account.clone()).or_default().insert(instance.region.clone());
+    }
+    (active, inactive)
+}
+
+/// (account -> regions) to delete.
+pub(super) type Targets = BTreeMap<String, BTreeSet<String>>;
 
 /// Deletes the emptied StackSet (refused, and said so, if a stack instance came back meanwhile).
 async fn delete_stack_set(cfn: &aws_sdk_cloudformation::Client, name: &str, call_as: CallAs) -> Result<(), Failure> {
@@ -241,5 +253,27 @@ async fn respond(url: &str, body: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Unexpected(format!("PUT answered {}", answer.status())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_active_accounts_lose_their_stacks_on_teardown() {
+        let instance = |account: &str| StackInstance {
+            account: account.into(),
+            region: "eu-west-1".into(),
+            status: "CURRENT".into(),
+            detailed_status: None,
+            reason: None,
+        };
+        let account = |id: &str, state: &str| Account { id: id.into(), state: state.into(), parent: None };
+        let instances = [instance("200000000001"), instance("200000000002"), instance("200000000003")];
+        let accounts = [account("200000000001", "ACTIVE"), account("200000000002", "SUSPENDED")];
+        let (active, inactive) = split_by_state(&instances, &accounts);
+        assert_eq!(active.keys().collect::<Vec<_>>(), ["200000000001"]);
+        assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002", "200000000003"], "suspended and departed");
     }
 }
