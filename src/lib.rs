@@ -25,6 +25,7 @@
 
 pub mod arc;
 pub mod aws;
+pub mod bound;
 mod budget;
 pub mod config;
 mod context;

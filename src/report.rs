@@ -230,6 +230,10 @@ pub struct Report {
     pub summary: Summary,
     /// One entry per resource considered.
     pub items: Vec<Item>,
+    /// Items left out of an answer that would exceed Lambda's response size (`crate::bound`);
+    /// the summary still counts them, and the log has them all.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub omitted_items: usize,
     /// Job-specific metrics added to the run's metrics line (not part of the JSON report).
     #[serde(skip)]
     pub metrics: Vec<(&'static str, usize)>,
@@ -288,7 +292,8 @@ impl Report {
             work_units,
             failed_work_units,
         };
-        Report { job: job.to_string(), dry_run, summary, items, metrics: Vec::new(), batch_item_failures: Vec::new() }
+        let (metrics, batch_item_failures) = (Vec::new(), Vec::new());
+        Report { job: job.to_string(), dry_run, summary, items, omitted_items: 0, metrics, batch_item_failures }
     }
 
     /// The same report naming the queue records to deliver again.
@@ -307,6 +312,10 @@ impl Report {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"report not serializable: {e}\"}}"))
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One failed queue record: Lambda's partial batch response names it by message id.
