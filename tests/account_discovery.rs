@@ -223,6 +223,8 @@ async fn organizations_events_onboard_or_report_only_the_account_they_name() {
     job.handle(&created(&members[0], "SUCCEEDED"), None).await.expect("event");
     assert_eq!(instances(&management).await, expected(&members[..1]), "only the new account");
     assert_eq!(operations(&moto, "CreateStackInstances"), 1);
+    assert_eq!(operations(&moto, "ListAccounts"), 0, "an event reads its one account, not the organization");
+    assert_eq!(operations(&moto, "DescribeAccount"), 1);
 
     moto.clear_calls();
     for (e, why) in [(created(&members[1], "FAILED"), "FAILED"), (created(&members[2], "SUCCEEDED"), "excluded")] {

@@ -213,7 +213,10 @@ impl AccountDiscovery {
             items.push(item);
         }
         let instances = readers.instances(name).await?;
-        let accounts = readers.accounts(service_managed).await?;
+        let accounts = match only {
+            Some(account) => readers.one_account(account, service_managed).await?,
+            None => readers.accounts(service_managed).await?,
+        };
         let management_stack = match only {
             Some(a) if a != management => ManagementStack::NotChecked("the event is about another account".into()),
             _ if own != management => ManagementStack::NotChecked(format!(

@@ -124,6 +124,30 @@ impl Readers<'_> {
         Ok(out)
     }
 
+    /// One account (an event's), with its direct parent when `parents`: `DescribeAccount` and
+    /// `ListParents`, two calls whatever the organization's size (listing every account would cost
+    /// one call per 20 accounts on every event). Empty when it is not (or no longer) a member.
+    pub(crate) async fn one_account(&self, id: &str, parents: bool) -> Result<Vec<Account>, Failure> {
+        let described = match self.org.describe_account().account_id(id).send().await {
+            Ok(out) => out,
+            Err(e) if error_code(&e) == Some("AccountNotFoundException") => return Ok(Vec::new()),
+            Err(e) => return Err(Failure::aws(format!("cannot read account {id} (DescribeAccount)"), &e)),
+        };
+        let parent = if parents {
+            let out = self
+                .org
+                .list_parents()
+                .child_id(id)
+                .send()
+                .await
+                .map_err(|e| Failure::aws(format!("cannot read the parent of account {id}"), &e))?;
+            out.parents().first().and_then(|p| p.id()).map(String::from)
+        } else {
+            None
+        };
+        Ok(described.account().and_then(|a| account(a, parent.as_deref())).into_iter().collect())
+    }
+
     /// The organization's management account (`DescribeOrganization` "You can call this operation
     /// from any account in a organization"; `MasterAccountId`), `None` for a standalone account.
     pub(crate) async fn management_account(&self) -> Result<Option<String>, Failure> {

@@ -31,7 +31,7 @@ STAR_ONLY = {
     "ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations", "ec2:DescribeRegions",
     "organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListChildren",
     "organizations:ListRoots", "organizations:DescribeOrganization", "organizations:DescribeAccount",
-    "organizations:ListDelegatedAdministrators",
+    "organizations:ListDelegatedAdministrators", "organizations:ListParents",
     "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
     "ssm:DescribeParameters", "iam:GetAccountAuthorizationDetails",
     "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
