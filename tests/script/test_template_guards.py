@@ -245,6 +245,16 @@ class TemplateGuards(unittest.TestCase):
         self.assertIn({"RegionConcurrencyType": "PARALLEL", "MaxConcurrentPercentage": 100,
                        "FailureTolerancePercentage": 100}, preferences)
 
+    def test_member_roles_trust_the_account_that_runs_the_functions(self) -> None:
+        """With StackSetCallAs=DELEGATED_ADMIN the functions run in the delegated administrator:
+        the member template's roles must trust that account's function roles, not the management
+        account's (which ManagementAccountId names for the StackSet calls)."""
+        onboarding = TEMPLATES["template.yaml"]["Resources"]["Onboarding"]["Properties"]["Parameters"]
+        self.assertEqual(onboarding["ManagementAccountId"], {"Ref": "AWS::AccountId"})
+        member = TEMPLATES["member.yaml"]["Resources"]
+        trusted = [s for s in strings(member) if ":role/mdc-connector-" in s]
+        self.assertTrue(trusted and all("${ManagementAccountId}" in s for s in trusted), trusted)
+
     def test_invoke_names_one_function(self) -> None:
         for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
             if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
