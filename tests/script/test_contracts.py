@@ -108,6 +108,17 @@ class EventRules(unittest.TestCase):
     def test_the_control_tower_rule_matches_exactly_the_events_classified(self) -> None:
         self.assertEqual(self.rule_names("aws.controltower"), set(CONTRACTS["controlTowerEvents"]))
 
+    def test_forwarded_lifecycle_events_are_exactly_the_events_classified(self) -> None:
+        """A delegated administrator gets the management account's events through its forwarding
+        stack and the rule on the connector bus: both match exactly what account-discovery acts on."""
+        from cfnlint.decode import decode
+        wanted = set(CONTRACTS["organizationsEvents"]) | set(CONTRACTS["controlTowerEvents"])
+        forwarding = decode(str(ROOT / "cfn" / "forward-organization-events.yaml"))[0]
+        for template, rule in ((forwarding, "ForwardAccountLifecycleEvents"), (TEMPLATE, "ForwardedOrganizationEventsRule")):
+            pattern = template["Resources"][rule]["Properties"]["EventPattern"]
+            self.assertEqual(set(pattern["source"]), {"aws.organizations", "aws.controltower"})
+            self.assertEqual(set(pattern["detail"]["eventName"]), wanted, rule)
+
 
 if __name__ == "__main__":
     unittest.main()
