@@ -8,7 +8,7 @@ use aws_sdk_ssm::Client;
 use super::command::{CommandSettings, send, track};
 use super::credential::Credential;
 use super::plan::{Batch, item};
-use super::staging::{clean_up_staged, stage_secret};
+use super::staging::{clean_up_staged, stage_secret, staged_label};
 use crate::error::Failure;
 use crate::report::{Item, Outcome, Status};
 
@@ -78,7 +78,7 @@ impl UnitRun<'_> {
         }
         if still_running {
             let reason = "staged onboarding credential kept while commands run; it expires by itself".to_string();
-            items.push(item(account_id, region, self.staged, Status::Skipped, None, reason));
+            items.push(item(account_id, region, &staged_label(self.staged), Status::Skipped, None, reason));
         } else {
             items.extend(clean_up_staged(self.ssm, account_id, region, self.staged).await);
         }

@@ -29,5 +29,6 @@ mod variables;
 
 pub use job::{ArcProvisioner, JOB};
 pub use settings::ArcSettings;
+pub use staging::staged_label;
 pub use trigger::{ArcTrigger, ReprovisionCommand, TagSelector};
 pub use variables::VARIABLES;

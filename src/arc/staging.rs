@@ -19,6 +19,17 @@ use crate::report::{Item, Status};
 /// deletes it by itself then (an expiration policy), whatever happens to the run.
 pub(crate) const STAGED_LIFETIME: Duration = Duration::from_secs(DELIVERY_TIMEOUT_SECONDS as u64 + 600);
 
+/// How reports name a staged copy: `staged:` and the first 16 hex digits of the SHA-256 of its
+/// name. The name is what lets an instance find the credential; reports, logs and metrics go to
+/// more readers than the instances, so they carry only this digest (enough to correlate with
+/// CloudTrail, which the account's administrators read anyway).
+pub fn staged_label(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("staged:{hex}")
+}
+
 /// A run's own staged-credential name under `prefix`: `<prefix>/<expiry, unix seconds>-<random>`.
 /// Unique per run, account and region (concurrent runs never touch each other's), not guessable
 /// (instances cannot list parameters: only the targeted instances learn it, from their command),
@@ -79,7 +90,7 @@ pub(crate) async fn stage_secret(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::aws(format!("cannot stage the onboarding secret as {staged}"), &e))
+        .map_err(|e| Failure::aws(format!("cannot stage the onboarding credential ({})", staged_label(staged)), &e))
 }
 
 /// Deletes the staged secret; true when there was one.
@@ -87,7 +98,7 @@ pub(crate) async fn remove_staged_secret(ssm: &Client, staged: &str) -> Result<b
     match ssm.delete_parameter().name(staged).send().await {
         Ok(_) => Ok(true),
         Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(false),
-        Err(e) => Err(Failure::aws(format!("cannot remove the staged secret {staged}"), &e)),
+        Err(e) => Err(Failure::aws(format!("cannot remove the staged credential {}", staged_label(staged)), &e)),
     }
 }
 
@@ -128,9 +139,10 @@ pub(crate) async fn sweep_staged(ssm: &Client, account_id: &str, region: &str, p
 pub(crate) async fn clean_up_staged(ssm: &Client, account_id: &str, region: &str, staged: &str) -> Option<Item> {
     match remove_staged_secret(ssm, staged).await {
         Ok(true) => {
-            Some(item(account_id, region, staged, Status::Done, None, "staged onboarding secret removed".into()))
+            let label = staged_label(staged);
+            Some(item(account_id, region, &label, Status::Done, None, "staged onboarding credential removed".into()))
         }
         Ok(false) => None,
-        Err(reason) => Some(item(account_id, region, staged, Status::Failed, None, reason.to_string())),
+        Err(reason) => Some(item(account_id, region, &staged_label(staged), Status::Failed, None, reason.to_string())),
     }
 }
