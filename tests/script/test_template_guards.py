@@ -255,6 +255,16 @@ class TemplateGuards(unittest.TestCase):
         trusted = [s for s in strings(member) if ":role/mdc-connector-" in s]
         self.assertTrue(trusted and all("${ManagementAccountId}" in s for s in trusted), trusted)
 
+    def test_the_organizations_rule_exists_in_each_partitions_organizations_region(self) -> None:
+        """Organizations events arrive in us-east-1 (commercial), cn-northwest-1 (China) and
+        us-gov-west-1 (GovCloud): the rule's condition holds exactly there."""
+        template = TEMPLATES["template.yaml"]
+        condition = template["Conditions"]["InOrganizationsHomeRegion"]["Fn::Or"]
+        regions = {c["Fn::Equals"][1] for c in condition}
+        self.assertEqual(regions, {"us-east-1", "cn-northwest-1", "us-gov-west-1"})
+        for name in ("OrganizationEventsRule", "OrganizationEventsPermission"):
+            self.assertEqual(template["Resources"][name]["Condition"], "InOrganizationsHomeRegion")
+
     def test_invoke_names_one_function(self) -> None:
         for statement in statements(TEMPLATES["template.yaml"]["Resources"]):
             if "lambda:InvokeFunction" in actions(statement) and "Principal" not in statement:
