@@ -1,6 +1,6 @@
 //! Which regions each account has enabled: opt-in regions are enabled per account, and a stack
-//! instance in a region the account has not enabled fails ("Account ... should have '<region>'
-//! region enabled"). Read once per run with Account Management's `ListRegions` for the accounts
+//! instance in a region the account has not enabled fails (`Account ... should have '<region>'
+//! region enabled`). Read once per run with Account Management's `ListRegions` for the accounts
 //! that still need StackSet work: "To use this parameter [AccountId], the caller must be an
 //! identity in the organization's management account or a delegated administrator account ... the
 //! organization must have trusted access enabled for the Account Management service"; "The
