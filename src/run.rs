@@ -173,15 +173,16 @@ pub(crate) async fn inline<J: FleetJob>(
 ) -> Report {
     let shared = J::Shared::default();
     let unit_count = units.len();
-    let unit_keys: Vec<(String, String)> = units.iter().map(|u| (u.account_id.clone(), u.region.clone())).collect();
     let shared_ref = &shared;
+    // Results come back in completion order: each carries its own unit's account and region.
     let results = run_each(units, job.parts().fleet.concurrency, |unit| async move {
-        one_unit(job, sessions, &unit, shared_ref, budget).await
+        let result = one_unit(job, sessions, &unit, shared_ref, budget).await;
+        ((unit.account_id, unit.region), result)
     })
     .await;
     let mut failed_units = 0;
     let mut later = Vec::new();
-    for (unit, result) in unit_keys.into_iter().zip(results) {
+    for (unit, result) in results {
         match result {
             Ok(done) => {
                 items.extend(done.items);

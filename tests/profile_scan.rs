@@ -602,3 +602,35 @@ async fn an_instance_waiting_for_iam_propagation_goes_back_on_the_queue_and_is_a
     assert!(item.reason.contains("every retry"), "{}", item.reason);
     assert!(moto.sent_messages().is_empty(), "not put back again");
 }
+
+/// A scan run in the invocation (a scan naming its accounts) also puts instances waiting for IAM
+/// propagation on the work queue: each unit's message names its own account, region and instances,
+/// whatever order the units finished in.
+#[tokio::test]
+async fn units_run_in_the_invocation_put_their_own_waiting_instances_back_on_the_queue() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let queue = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 1).await;
+    moto.iam_propagation(1000.0);
+    seed::connector_profile(&management).await;
+    let in_r1 = seed::instance(&management, R1, &[], None).await;
+    let in_r2 = seed::instance(&management, R2, &[], None).await;
+    let fleet = Fleet {
+        regions: Some(vec![R1.into(), R2.into()]),
+        work_queue_url: Some(queue.url.clone()),
+        ..Fleet::default()
+    };
+    let job = ProfileScan::new(ProfileSettings { fleet, ..ProfileSettings::default() }, management.clone());
+    moto.clear_calls();
+
+    let report = job.handle(&json!({"action": "scan", "accountIds": [MANAGEMENT]}), None).await.expect("scan");
+    for id in [&in_r1, &in_r2] {
+        let item = report.items.iter().find(|i| &i.resource_id == id).expect("item");
+        assert_eq!(item.outcome.map(|o| o.as_str()), Some("awaiting-iam-propagation"), "{item:?}");
+    }
+    let mut sent: Vec<(String, serde_json::Value)> =
+        moto.sent_messages().into_iter().map(|(_, body, delay)| (delay.to_string(), body)).collect();
+    sent.sort_by_key(|(_, body)| body["region"].as_str().unwrap_or_default().to_string());
+    let expected = |region: &str, id: &str| json!({"job": "profile-scan", "accountId": MANAGEMENT, "region": region, "instanceIds": [id], "propagationRetries": 1});
+    assert_eq!(sent, vec![("90".to_string(), expected(R1, &in_r1)), ("90".to_string(), expected(R2, &in_r2))]);
+}
