@@ -32,19 +32,7 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     // The management account gets a plain stack; the members get StackSet instances.
     seed::member_stack(&management, REGION, "123456789012", &org_id).await;
     let cfn = aws_sdk_cloudformation::Client::new(&management);
-    let param = |key: &str, value: &str| {
-        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
-    };
-    cfn.create_stack_set()
-        .stack_set_name("mdc-connector-members")
-        .template_body(template("member.yaml"))
-        .parameters(param("ManagementAccountId", "123456789012"))
-        .parameters(param("OrganizationId", &org_id))
-        .parameters(param("GlobalResourcesRegion", REGION))
-        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
-        .send()
-        .await
-        .expect("stack set");
+    seed::member_stack_set(&management, "mdc-connector-members", REGION, &org_id).await;
     cfn.create_stack_instances()
         .stack_set_name("mdc-connector-members")
         .set_accounts(Some(members.clone()))

@@ -150,6 +150,26 @@ pub async fn member_stack(config: &SdkConfig, region: &str, management: &str, or
     .expect("member stack deploys");
 }
 
+/// Creates the self-managed StackSet `name` from `cfn/member.yaml` (no instances), with the
+/// global (IAM) resources in `region`: what `sam deploy` leaves for account-discovery.
+pub async fn member_stack_set(management: &SdkConfig, name: &str, region: &str, organization: &str) {
+    let template = std::fs::read_to_string(super::moto::repo_root().join("cfn/member.yaml")).expect("member.yaml");
+    let param = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
+    };
+    aws_sdk_cloudformation::Client::new(management)
+        .create_stack_set()
+        .stack_set_name(name)
+        .template_body(template)
+        .parameters(param("ManagementAccountId", "123456789012"))
+        .parameters(param("OrganizationId", organization))
+        .parameters(param("GlobalResourcesRegion", region))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .expect("the member StackSet");
+}
+
 /// The organization's id.
 pub async fn organization_id(management: &SdkConfig) -> String {
     let org = aws_sdk_organizations::Client::new(management).describe_organization().send().await.expect("org");
