@@ -301,7 +301,7 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     let unprofiled = seed::instance(&member, REGION, &[], None).await;
     seed::instance(&member, OTHER, &[], None).await;
     moto.disabled_regions(&member_id, &[OTHER]);
-    seed::member_stack_set(&management, SET, REGION, &org).await;
+    seed::member_stack_set(&management, SET, REGION, &org, "123456789012").await;
     let cfn = aws_sdk_cloudformation::Client::new(&management);
     aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
     seed::azure_federation(&moto, &management).await;
@@ -406,4 +406,118 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
         "time to coverage (event to last Arc command, hand-off delay {delay} s): {:.1} s",
         last_command.as_secs_f64()
     );
+}
+
+/// Delegated administrator topology: the connector runs in a member account registered as the
+/// StackSets delegated administrator (`STACKSET_CALL_AS=DELEGATED_ADMIN`), the member StackSet's
+/// roles trust that account (not the management account), and the management account forwards its
+/// Organizations events (CloudTrail: "available only in the management account's event history")
+/// to the connector's bus. Both forwarded events onboard their account; profile-scan and
+/// arc-provisioner, running with the administrator's credentials, reach both members. The emulator
+/// evaluates role trust, so a role trusting only the management account is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_delegated_administrator_mode_forwarded_events_onboard_accounts_and_every_function_reaches_them() {
+    const SET: &str = "mdc-connector-members";
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let ids = seed::organization(&management, 3).await;
+    let (admin_id, joined_id, created_id) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let org = seed::organization_id(&management).await;
+    moto.delegated_admin(&admin_id);
+    let admin = moto.account_config(&admin_id).await;
+    let joined = moto.account_config(&joined_id).await;
+    let created = moto.account_config(&created_id).await;
+    let joined_instance = seed::instance(&joined, REGION, &[], None).await;
+    let created_instance = seed::instance(&created, REGION, &[], None).await;
+    // The member template before this topology was supported: roles trusting the management account.
+    let trusting_management = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    let iam = seed::iam(&joined);
+    iam.create_role().role_name("legacy").assume_role_policy_document(trusting_management).send().await.expect("role");
+    let sts = aws_sdk_sts::Client::new(&admin);
+    let legacy = sts.assume_role().role_arn(format!("arn:aws:iam::{joined_id}:role/legacy")).role_session_name("t");
+    let refused = legacy.send().await.expect_err("a role that trusts another account refuses the administrator");
+    assert_eq!(refused.into_service_error().meta().code(), Some("AccessDenied"));
+
+    seed::member_stack_set(&management, SET, REGION, &org, &admin_id).await;
+    aws_sdk_eventbridge::Client::new(&admin).create_event_bus().name("records").send().await.expect("bus");
+    seed::azure_federation(&moto, &admin).await;
+    let profile_queue = common::poller::WorkQueue::create(&admin, "profile-scan-work", 3, 2).await;
+    let arc_queue = common::poller::WorkQueue::create(&admin, "arc-provisioner-work", 3, 2).await;
+    let credentials = aws_credential_types::provider::ProvideCredentials::provide_credentials(
+        &admin.credentials_provider().expect("credentials"),
+    )
+    .await
+    .expect("the administrator's credentials");
+    let authority = moto.entra_authority();
+    let mut env: Vec<(&str, &str)> = seed::ARC_ENV.to_vec();
+    env.extend([
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+        ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
+        ("AWS_SESSION_TOKEN", credentials.session_token().unwrap_or_default()),
+        ("ARC_AUTHORITY_HOST", authority.as_str()),
+        ("STACKSET_NAME", SET),
+        ("STACKSET_REGIONS", REGION),
+        ("STACKSET_CALL_AS", "DELEGATED_ADMIN"),
+        ("CONNECTOR_EVENT_BUS", "records"),
+        ("PROFILE_SCAN_QUEUE_URL", profile_queue.url.as_str()),
+        ("ARC_PROVISIONER_QUEUE_URL", arc_queue.url.as_str()),
+        ("PROFILE_SCAN_DELAY_SECONDS", "0"),
+        ("WORK_QUEUE_URL", profile_queue.url.as_str()),
+        ("HANDOFF_QUEUE_URL", arc_queue.url.as_str()),
+    ]);
+    let watch = Watch::start(&moto, &env);
+    moto.clear_calls();
+
+    // Both events as the management account's forwarding rule delivers them (`account` is the
+    // management account, where CloudTrail recorded them).
+    let mut joined_event = serde_json::from_str::<Value>(&fixture("organizations-account-joined.json")).expect("fixture");
+    joined_event["detail"]["serviceEventDetails"]["accountId"] = joined_id.clone().into();
+    let mut created_event =
+        serde_json::from_str::<Value>(&fixture("organizations-create-account-result.json")).expect("fixture");
+    created_event["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = created_id.clone().into();
+    for event in [&joined_event, &created_event] {
+        assert_eq!(event["account"], "123456789012", "recorded in the management account");
+        let answer = report(&watch.invoke_function("account-discovery", &event.to_string()));
+        assert_eq!(answer["summary"]["failed"], 0, "{answer}");
+    }
+    let cfn = aws_sdk_cloudformation::Client::new(&management);
+    let listed = cfn.list_stack_instances().stack_set_name(SET).send().await.expect("instances");
+    let mut current: Vec<(String, String)> = listed
+        .summaries()
+        .iter()
+        .map(|s| (s.account().unwrap_or("").to_string(), s.status().map(|x| x.as_str().to_string()).unwrap_or_default()))
+        .collect();
+    current.sort();
+    let mut expected = vec![(joined_id.clone(), "CURRENT".to_string()), (created_id.clone(), "CURRENT".to_string())];
+    expected.sort();
+    assert_eq!(current, expected);
+    seed::instance_role_policy(&joined).await;
+    seed::instance_role_policy(&created).await;
+
+    let drain = |queue: &'static str, function: &'static str| {
+        let queue = if queue == "profile" { &profile_queue } else { &arc_queue };
+        let watch = &watch;
+        queue.drain(
+            move |payload| std::future::ready(report(&watch.invoke_function(function, &payload.to_string()))),
+            Duration::from_secs(6),
+            Duration::from_secs(180),
+        )
+    };
+    let profiled = drain("profile", "profile-scan").await;
+    let provisioned = drain("arc", "arc-provisioner").await;
+    for answers in [&profiled, &provisioned] {
+        assert!(!answers.is_empty() && answers.iter().all(|a| a.get("batchItemFailures").is_none()), "{answers:?}");
+    }
+    for (config, id) in [(&joined, &joined_instance), (&created, &created_instance)] {
+        let profile = seed::profile_of(config, REGION, id).await;
+        assert_eq!(profile.map(|p| p.ends_with("/MdcConnectorInstanceProfile")), Some(true), "{id}");
+    }
+    let calls = moto.calls();
+    let sent: Vec<String> =
+        calls.iter().filter(|c| c.operation == "SendCommand" && !c.injected).filter_map(|c| c.body.clone()).collect();
+    for id in [&joined_instance, &created_instance] {
+        assert!(sent.iter().any(|b| b.contains(id.as_str())), "{id} sent the Arc document: {sent:?} {provisioned:?}");
+    }
+    let assumed: Vec<_> = calls.iter().filter(|c| c.operation == "AssumeRole").collect();
+    assert!(!assumed.is_empty() && assumed.iter().all(|c| c.account == admin_id), "{assumed:?}");
 }

@@ -32,7 +32,7 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     // The management account gets a plain stack; the members get StackSet instances.
     seed::member_stack(&management, REGION, "123456789012", &org_id).await;
     let cfn = aws_sdk_cloudformation::Client::new(&management);
-    seed::member_stack_set(&management, "mdc-connector-members", REGION, &org_id).await;
+    seed::member_stack_set(&management, "mdc-connector-members", REGION, &org_id, "123456789012").await;
     cfn.create_stack_instances()
         .stack_set_name("mdc-connector-members")
         .set_accounts(Some(members.clone()))

@@ -151,8 +151,10 @@ pub async fn member_stack(config: &SdkConfig, region: &str, management: &str, or
 }
 
 /// Creates the self-managed StackSet `name` from `cfn/member.yaml` (no instances), with the
-/// global (IAM) resources in `region`: what `sam deploy` leaves for account-discovery.
-pub async fn member_stack_set(management: &SdkConfig, name: &str, region: &str, organization: &str) {
+/// global (IAM) resources in `region`, whose member roles trust `functions_account` (the account
+/// running the functions: the management account or a delegated administrator): what `sam deploy`
+/// leaves for account-discovery.
+pub async fn member_stack_set(management: &SdkConfig, name: &str, region: &str, organization: &str, functions_account: &str) {
     let template = std::fs::read_to_string(super::moto::repo_root().join("cfn/member.yaml")).expect("member.yaml");
     let param = |key: &str, value: &str| {
         aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
@@ -161,7 +163,7 @@ pub async fn member_stack_set(management: &SdkConfig, name: &str, region: &str, 
         .create_stack_set()
         .stack_set_name(name)
         .template_body(template)
-        .parameters(param("ManagementAccountId", "123456789012"))
+        .parameters(param("ManagementAccountId", functions_account))
         .parameters(param("OrganizationId", organization))
         .parameters(param("GlobalResourcesRegion", region))
         .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
@@ -207,7 +209,15 @@ pub async fn azure_federation(moto: &super::moto::Moto, config: &SdkConfig) -> (
         }
     };
     let caller = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.expect("caller");
-    let subject = caller.arn().unwrap_or_default().to_string();
+    // "Understanding token claims": `sub` is the role's ARN for a role session.
+    let arn = caller.arn().unwrap_or_default();
+    let subject = match arn.split_once(":assumed-role/") {
+        Some((head, rest)) => {
+            let role = rest.split('/').next().unwrap_or_default();
+            format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))
+        }
+        None => arn.to_string(),
+    };
     moto.entra(serde_json::json!({"federated": {ARC_ENV[5].1: [{
         "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]}}));
     (issuer, subject)

@@ -56,6 +56,8 @@ What AWS enforces and moto does not, per account:
   ``CallAs=DELEGATED_ADMIN`` act on the StackSets of the management account (where they live), its
   Organizations reads see the organization; ``CallAs=DELEGATED_ADMIN`` from any other account is
   refused, and so is ``ActivateOrganizationsAccess`` from anything but the management account.
+* **Role trust.** ``sts:AssumeRole`` into a role that exists is refused (``AccessDenied``) unless its
+  trust policy admits the caller's account (``role_trust.py``).
 
 ``AWS::CloudFormation::StackSet`` resources in templates come from ``stackset_resource.py`` (moto
 skips the type): created from their ``TemplateURL`` in the emulator's S3 with their instances,
@@ -116,6 +118,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app  # noqa:
 from werkzeug.serving import make_server  # noqa: E402
 
 from entra_model import EntraModel  # noqa: E402
+import role_trust  # noqa: E402
 from federation_model import FEDERATION_OPERATIONS, FederationError, FederationModel, subject_of  # noqa: E402
 import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
@@ -398,7 +401,7 @@ class Harness:
             record["throttled"] = error is not None
             record["injected"] = record["injected"] or error is not None
         if error is None:
-            error = self.strict(service, operation, region, account or "", call_as, raw)
+            error = self.strict(service, operation, region, account or "", call_as, raw, access_key)
         if error is not None:
             return self.fail(start, service, *error)
         if self.acts_for_management(service, operation, account or "", call_as):
@@ -508,7 +511,7 @@ class Harness:
     # -- where AWS is stricter than moto ---------------------------------------------------------
 
     def strict(self, service: str, operation: str, region: str, account: str, call_as: str | None,
-               body: str) -> tuple[int, str, str] | None:
+               body: str, access_key: str = "") -> tuple[int, str, str] | None:
         """An error AWS would answer here and moto would not, or None."""
         global_services = ("iam", "sts", "organizations", "account", "unknown")
         if service not in global_services and self.stacksets.region_disabled(account, region):
@@ -527,6 +530,8 @@ class Harness:
             refused = self.stacksets.refuse(operation, body)
             if refused is not None:
                 return refused
+        if service == "sts" and operation == "AssumeRole":
+            return self.untrusted(account, access_key, region, body)
         if service == "ec2" and operation == "AssociateIamInstanceProfile" and self.propagation_seconds > 0:
             params = parse_qs(body)
             name = (params.get("IamInstanceProfile.Name") or [""])[0]
@@ -537,6 +542,22 @@ class Harness:
             if touched is not None and time.monotonic() - touched < self.propagation_seconds:
                 return (400, "InvalidParameterValue", PROPAGATION_ERROR.format(name=name))
         return None
+
+    def untrusted(self, account: str, access_key: str, region: str, body: str) -> tuple[int, str, str] | None:
+        """``AccessDenied`` when the role to assume exists and its trust policy does not admit the
+        caller's account (role_trust.py)."""
+        from moto.sts.models import sts_backends
+        form = parse_qs(body)
+        role_arn = (form.get("RoleArn") or [""])[0]
+        parts = role_arn.split(":")
+        if len(parts) < 6 or account not in sts_backends:
+            return None
+        target, name = parts[4], parts[5].rsplit("/", 1)[-1]
+        role = role_named(target, name)
+        if role is None:
+            return None
+        _, caller_arn, _ = sts_backends[account]["aws"].get_caller_identity(access_key, region)
+        return role_trust.refusal(account, caller_arn, role, organization_of)
 
     def take_token(self, service: str, operation: str, account: str, region: str) -> tuple[int, str, str] | None:
         """One token from the (account, region) bucket of each matching rule; throttled when empty."""
@@ -783,15 +804,34 @@ class Harness:
         return [payload]
 
 
-def role_arn_of(account: str, name: str) -> str | None:
-    """The ARN IAM gives the role `name` of `account` (with its path), if it exists."""
+def role_named(account: str, name: str) -> IamRole | None:
+    """The IAM role `name` of `account`, if it exists (without creating the account's backend)."""
     if account not in iam_backends:
         return None
     for backend in list(iam_backends[account].values()):
         for role in list(backend.roles.values()):
             if role.name == name:
-                return role.arn
+                return role
     return None
+
+
+def role_arn_of(account: str, name: str) -> str | None:
+    """The ARN IAM gives the role `name` of `account` (with its path), if it exists."""
+    role = role_named(account, name)
+    return role.arn if role is not None else None
+
+
+def organization_of(account: str) -> str | None:
+    """The id of the organization `account` belongs to, if any."""
+    from moto.organizations.models import organizations_backends
+    if MANAGEMENT_ACCOUNT not in organizations_backends:
+        return None
+    backend = organizations_backends[MANAGEMENT_ACCOUNT]["aws"]
+    org = getattr(backend, "org", None)
+    if org is None:
+        return None
+    members = {a.id for a in backend.accounts} | {MANAGEMENT_ACCOUNT}
+    return org.id if account in members else None
 
 
 def set_stack_status(stack_id: str, status: str) -> int:
