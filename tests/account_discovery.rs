@@ -636,7 +636,8 @@ async fn an_operation_that_outlives_its_invocation_still_yields_the_record_and_t
     let sent = moto.sent_messages();
     assert_eq!(sent.len(), 1, "only the re-check: {sent:?}");
     let (url, recheck, delay) = &sent[0];
-    assert_eq!((url.as_str(), *delay), (own.url.as_str(), 300));
+    assert_eq!(url.as_str(), own.url.as_str());
+    assert!((150..450).contains(delay), "visible on the next 5-minute mark at least 150 s away: {delay}");
     let operation = recheck["awaiting"][&members[0]].as_str().expect("the re-check carries the awaited operation");
 
     // The operation ends while nobody watches; the re-check (as the event source mapping delivers it).
@@ -729,4 +730,47 @@ async fn regions_a_member_has_not_enabled_are_skipped_not_failed() {
         1,
         "only the member still lacking a region"
     );
+}
+
+/// One re-check chain at a time: invocations that each leave work pending (here two
+/// Organizations events) send re-checks visible on the same 5-minute mark; delivered together in
+/// one batch, they continue as one chain carrying every awaited account.
+#[tokio::test]
+async fn rechecks_from_separate_invocations_meet_and_continue_as_one_chain() {
+    let (moto, management, members) = self_managed_organization(2).await;
+    let own = common::poller::WorkQueue::create(&management, "account-discovery-work", 3, 1).await;
+    let settings = DiscoverySettings { work_queue_url: Some(own.url.clone()), ..config(&[]) };
+    let discovery = job(management.clone(), settings);
+    moto.stackset_running_polls(1000);
+    moto.clear_calls();
+    for member in &members {
+        let event = org_event("AccountJoinedOrganization", json!({"serviceEventDetails": {"accountId": member}}));
+        let deadline = Instant::now() + Duration::from_millis(300);
+        discovery.handle(&event, Some(deadline)).await.expect("event");
+    }
+    let sent = moto.sent_messages();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    for (_, _, delay) in &sent {
+        let visible = now + delay;
+        assert!(visible % 300 <= 5, "on a 5-minute mark: {delay}");
+    }
+
+    moto.clear_calls();
+    let records: Vec<Value> = sent
+        .iter()
+        .enumerate()
+        .map(|(n, (_, body, _))| json!({"messageId": format!("m-{n}"), "eventSource": "aws:sqs", "body": body.to_string()}))
+        .collect();
+    let rechecked = discovery.handle(&json!({"Records": records}), None).await.expect("re-check");
+    let continued = moto.sent_messages();
+    assert_eq!(continued.len(), 1, "one chain goes on: {:?}", rechecked.items);
+    let (_, next, _) = &continued[0];
+    assert_eq!(next["attempt"], 2);
+    let mut awaited = serde_json::Map::new();
+    for (_, body, _) in &sent {
+        awaited.extend(body["awaiting"].as_object().cloned().unwrap_or_default());
+    }
+    assert!(!awaited.is_empty(), "the first event's operation is still running: {sent:?}");
+    assert_eq!(next["awaiting"], Value::Object(awaited), "the union of what both awaited");
 }

@@ -470,7 +470,8 @@ async fn in_delegated_administrator_mode_forwarded_events_onboard_accounts_and_e
 
     // Both events as the management account's forwarding rule delivers them (`account` is the
     // management account, where CloudTrail recorded them).
-    let mut joined_event = serde_json::from_str::<Value>(&fixture("organizations-account-joined.json")).expect("fixture");
+    let mut joined_event =
+        serde_json::from_str::<Value>(&fixture("organizations-account-joined.json")).expect("fixture");
     joined_event["detail"]["serviceEventDetails"]["accountId"] = joined_id.clone().into();
     let mut created_event =
         serde_json::from_str::<Value>(&fixture("organizations-create-account-result.json")).expect("fixture");
@@ -485,7 +486,9 @@ async fn in_delegated_administrator_mode_forwarded_events_onboard_accounts_and_e
     let mut current: Vec<(String, String)> = listed
         .summaries()
         .iter()
-        .map(|s| (s.account().unwrap_or("").to_string(), s.status().map(|x| x.as_str().to_string()).unwrap_or_default()))
+        .map(|s| {
+            (s.account().unwrap_or("").to_string(), s.status().map(|x| x.as_str().to_string()).unwrap_or_default())
+        })
         .collect();
     current.sort();
     let mut expected = vec![(joined_id.clone(), "CURRENT".to_string()), (created_id.clone(), "CURRENT".to_string())];

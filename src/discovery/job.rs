@@ -16,7 +16,7 @@ use super::records::{publish, records};
 use super::regions::{TRUSTED_ACCESS_REMEDY, enabled_regions};
 use super::settings::DiscoverySettings;
 use super::state::{Account, EnabledRegions, Estate, ManagementStack, PermissionModel, StackInstance};
-use super::trigger::{DiscoveryTrigger, JOB, MAX_RECHECKS, RecheckMessage, parse};
+use super::trigger::{DiscoveryTrigger, JOB, parse};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
@@ -46,9 +46,9 @@ pub struct AccountDiscovery {
 /// A reconcile's report, how many (account, region) it left with StackSet work pending, and the
 /// accounts whose onboarding operation is still running (account → operation).
 pub(super) struct Reconciled {
-    report: Report,
-    pending: usize,
-    awaiting: BTreeMap<String, String>,
+    pub(super) report: Report,
+    pub(super) pending: usize,
+    pub(super) awaiting: BTreeMap<String, String>,
 }
 
 impl AccountDiscovery {
@@ -330,36 +330,6 @@ impl AccountDiscovery {
             Status::Done,
             "activated organizations access for StackSets (STACKSET_ACTIVATE_ORGANIZATIONS_ACCESS)",
         )))
-    }
-}
-
-/// Delay of a re-check of pending StackSet work (SQS allows at most 900 s).
-pub(crate) const RECHECK_DELAY_SECONDS: i32 = 300;
-
-impl AccountDiscovery {
-    /// When StackSet work is still pending and the function has a work queue, sends itself a
-    /// delayed re-check (minutes, not the next daily run), at most [`MAX_RECHECKS`] in a row.
-    async fn recheck_later(&self, reconciled: Reconciled, attempt: u32) -> Report {
-        let Reconciled { mut report, pending, awaiting } = reconciled;
-        let (Some(queue), true, false) = (self.context.own_queue(), pending > 0, report.dry_run) else {
-            return report;
-        };
-        let (status, reason) = if attempt > MAX_RECHECKS {
-            (Status::Skipped, format!("pending work left to the daily reconcile after {MAX_RECHECKS} re-checks"))
-        } else {
-            let message = RecheckMessage { job: JOB.into(), attempt, awaiting };
-            let body = serde_json::to_string(&message).unwrap_or_default();
-            match queue.send(&[body], RECHECK_DELAY_SECONDS).await.pop() {
-                Some(Ok(())) => (
-                    Status::Done,
-                    format!("pending work re-checked in {RECHECK_DELAY_SECONDS} s through {}", queue.name()),
-                ),
-                Some(Err(reason)) => (Status::Failed, format!("{reason}; the daily reconcile takes the pending work")),
-                None => return report,
-            }
-        };
-        report.items.push(Item::new("*", "*", queue.name(), Action::Recheck, status, reason));
-        Report::new(JOB, report.dry_run, report.items, report.summary.work_units, report.summary.failed_work_units)
     }
 }
 

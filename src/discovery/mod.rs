@@ -15,6 +15,7 @@ mod job;
 mod origin;
 mod plan;
 mod read;
+mod recheck;
 mod records;
 mod regions;
 mod settings;

@@ -61,7 +61,7 @@ pub struct ReconcileCommand {
     pub dry_run: bool,
 }
 
-/// Re-checks chained after one another at most (one every `super::job::RECHECK_DELAY_SECONDS`):
+/// Re-checks chained after one another at most (150 to 449 s apart, `super::recheck`):
 /// after that, the daily reconcile takes what is still pending.
 pub(crate) const MAX_RECHECKS: u32 = 12;
 

@@ -154,7 +154,13 @@ pub async fn member_stack(config: &SdkConfig, region: &str, management: &str, or
 /// global (IAM) resources in `region`, whose member roles trust `functions_account` (the account
 /// running the functions: the management account or a delegated administrator): what `sam deploy`
 /// leaves for account-discovery.
-pub async fn member_stack_set(management: &SdkConfig, name: &str, region: &str, organization: &str, functions_account: &str) {
+pub async fn member_stack_set(
+    management: &SdkConfig,
+    name: &str,
+    region: &str,
+    organization: &str,
+    functions_account: &str,
+) {
     let template = std::fs::read_to_string(super::moto::repo_root().join("cfn/member.yaml")).expect("member.yaml");
     let param = |key: &str, value: &str| {
         aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
