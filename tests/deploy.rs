@@ -306,3 +306,45 @@ async fn teardown_empties_the_member_stackset_and_keeps_what_live_instances_use(
     let iam = aws_sdk_iam::Client::new(&management);
     assert!(iam.get_role().role_name(format!("{STACK_SET}-admin")).send().await.is_err());
 }
+
+/// Teardown in an organization where members were closed or left: a closed account's instances
+/// are removed with their stacks retained (StackSets cannot enter it), and a departed account's,
+/// which a service-managed StackSet "can't target" any more, are left and named with the exact
+/// step for a person; the answer is SUCCESS, so the rest of the deletion goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_finishes_with_closed_and_departed_members_and_names_what_a_person_must_do() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 3).await;
+    let org = seed::organization_id(&management).await;
+    cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
+    let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", "us-east-1")]);
+    assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
+    let parent = parent_stack(&management).await;
+    let settings =
+        DiscoverySettings { stack_id: Some(parent.clone()), ..DiscoverySettings::new(STACK_SET, &REGIONS[..1]) };
+    let mut job = AccountDiscovery::new(settings, management.clone());
+    job.backoff = Duration::from_millis(10);
+    job.invoked_as(FUNCTION);
+    job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(member_instances(&management).await, 3);
+    let organizations = aws_sdk_organizations::Client::new(&management);
+    organizations.close_account().account_id(&members[1]).send().await.expect("close");
+    organizations.remove_account_from_organization().account_id(&members[2]).send().await.expect("remove");
+
+    moto.stack_status(&parent, "DELETE_IN_PROGRESS");
+    let (body, report) = request(&job, "Delete", &parent, RESOURCE).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body} {:#?}", report.items);
+    let reason = body["Reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("{} (us-east-1)", members[2])), "{reason}");
+    assert!(reason.contains("--retain-resources MemberStackSet"), "{reason}");
+    let item =
+        |account: &str| report.items.iter().find(|i| i.account_id == account).map(|i| (i.status, i.action.to_string()));
+    assert_eq!(item(&members[0]), Some((Status::Done, "delete-stack-instances".to_string())));
+    assert_eq!(item(&members[1]), Some((Status::Done, "delete-stack-instances".to_string())), "stacks retained");
+    assert_eq!(item(&members[2]), Some((Status::Skipped, "delete-stack-instances".to_string())));
+    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    let left: Vec<String> =
+        listed.expect("instances").summaries().iter().filter_map(|s| s.account().map(String::from)).collect();
+    assert_eq!(left, vec![members[2].clone()], "only the departed account's instance is left");
+}

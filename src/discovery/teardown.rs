@@ -170,7 +170,11 @@ impl AccountDiscovery {
         };
         let parent: BTreeMap<&str, Option<&str>> =
             accounts.iter().map(|a| (a.id.as_str(), a.parent.as_deref())).collect();
-        let (active, inactive) = split_by_state(&instances, &accounts);
+        let (active, mut inactive) = split_by_state(&instances, &accounts);
+        let unreachable = match stack_set.model {
+            PermissionModel::ServiceManaged => outside_the_organization(&mut inactive, &accounts),
+            PermissionModel::SelfManaged => Targets::new(),
+        };
         if self.settings.common.dry_run {
             let reason = "dry run: the stack instances are left".to_string();
             let items = instances
@@ -195,21 +199,54 @@ impl AccountDiscovery {
         // instances are removed (RetainStacks=true).
         let mut items = executor.run(Kind::Teardown, &batches(active, &parent)).await.items;
         items.extend(executor.run(Kind::Remove, &batches(inactive, &parent)).await.items);
-        let left = match readers.instances(name).await {
-            Ok(i) => i.len(),
+        items.extend(left_for_a_person(&unreachable));
+        let left: Vec<StackInstance> = match readers.instances(name).await {
+            Ok(i) => i,
             Err(e) => return (items, Err(e)),
         };
-        let outcome = if left == 0 {
-            delete_stack_set(cfn, name, readers.call_as.clone())
+        let stuck = left.iter().filter(|i| !unreachable.get(&i.account).is_some_and(|r| r.contains(&i.region)));
+        let outcome = match (left.len(), stuck.count()) {
+            (0, _) => delete_stack_set(cfn, name, readers.call_as.clone())
                 .await
-                .map(|()| format!("{} stack instances of {name} deleted, then {name}", instances.len()))
-        } else {
-            Err(Failure::Precondition(format!(
-                "{left} stack instances of {name} are still being deleted; run sam delete again once they are gone"
-            )))
+                .map(|()| format!("{} stack instances of {name} deleted, then {name}", instances.len())),
+            (n, 0) => Ok(manual_step(name, n, &unreachable)),
+            (_, still) => Err(Failure::Precondition(format!(
+                "{still} stack instances of {name} are still being deleted; run sam delete again once they are gone"
+            ))),
         };
         (items, outcome)
     }
+}
+
+/// Moves out of `inactive` the instances of accounts no longer in the organization: a
+/// service-managed StackSet cannot reach them ("You can't target accounts outside your
+/// organization", StackSets user guide, service-managed permissions).
+fn outside_the_organization(inactive: &mut Targets, accounts: &[Account]) -> Targets {
+    let departed: Vec<String> = inactive.keys().filter(|a| !accounts.iter().any(|m| &m.id == *a)).cloned().collect();
+    departed.into_iter().filter_map(|a| inactive.remove_entry(&a)).collect()
+}
+
+/// One skipped item per instance a person has to deal with.
+fn left_for_a_person(unreachable: &Targets) -> Vec<Item> {
+    let reason = "the account is no longer in the organization: a service-managed StackSet cannot target it, so its instance is left (see the custom resource's answer)";
+    unreachable
+        .iter()
+        .flat_map(|(account, regions)| regions.iter().map(move |r| (account, r)))
+        .map(|(account, region)| Item::new(account, region, STACK_INSTANCE, action::REMOVE, Status::Skipped, reason))
+        .collect()
+}
+
+/// The answer when only instances of departed accounts are left: the teardown is done as far as
+/// anything can do it, and what a person does next.
+fn manual_step(name: &str, left: usize, unreachable: &Targets) -> String {
+    let listed: Vec<String> = unreachable
+        .iter()
+        .map(|(a, r)| format!("{a} ({})", r.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .collect();
+    format!(
+        "every stack instance this function can reach is deleted; {left} of {name} are left in accounts no longer in the organization, which a service-managed StackSet \"can't target\": {}. {name} cannot be deleted while they exist, so CloudFormation's deletion of it will fail: then run `aws cloudformation delete-stack --stack-name <the nested onboarding stack> --retain-resources MemberStackSet` and `sam delete` again; {name} stays for AWS Support to empty, and the stacks in those accounts are their owners' to delete",
+        listed.join("; ")
+    )
 }
 
 /// (account -> regions) of the StackSet's instances: those of ACTIVE accounts, and those of every
@@ -272,8 +309,14 @@ mod tests {
         let account = |id: &str, state: &str| Account { id: id.into(), state: state.into(), parent: None };
         let instances = [instance("200000000001"), instance("200000000002"), instance("200000000003")];
         let accounts = [account("200000000001", "ACTIVE"), account("200000000002", "SUSPENDED")];
-        let (active, inactive) = split_by_state(&instances, &accounts);
+        let (active, mut inactive) = split_by_state(&instances, &accounts);
         assert_eq!(active.keys().collect::<Vec<_>>(), ["200000000001"]);
         assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002", "200000000003"], "suspended and departed");
+        // Service-managed: the departed one cannot be targeted; it is left for a person.
+        let unreachable = outside_the_organization(&mut inactive, &accounts);
+        assert_eq!(unreachable.keys().collect::<Vec<_>>(), ["200000000003"]);
+        assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002"]);
+        let answer = manual_step("mdc-connector-members", 1, &unreachable);
+        assert!(answer.contains("200000000003 (eu-west-1)") && answer.contains("--retain-resources MemberStackSet"));
     }
 }

@@ -122,7 +122,7 @@ import role_trust  # noqa: E402
 from federation_model import FEDERATION_OPERATIONS, FederationError, FederationModel, subject_of  # noqa: E402
 import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
-from stackset_model import INSTANCE_OPERATIONS, StackSetModel  # noqa: E402
+from stackset_model import INSTANCE_OPERATIONS, StackSetModel, members  # noqa: E402
 
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the one that creates the organization
 MANAGEMENT_ACCESS_KEY = "testing"
@@ -530,6 +530,13 @@ class Harness:
             refused = self.stacksets.refuse(operation, body)
             if refused is not None:
                 return refused
+            if operation in INSTANCE_OPERATIONS:
+                # Service-managed: "You can't target accounts outside your organization" (StackSets
+                # user guide, service-managed considerations). The wording is the harness's.
+                for target in members(parse_qs(body), "DeploymentTargets.Accounts"):
+                    if organization_of(target) is None:
+                        return (400, "ValidationError",
+                                f"Account {target} is not in the organization: service-managed StackSets cannot target it")
         if service == "sts" and operation == "AssumeRole":
             return self.untrusted(account, access_key, region, body)
         if service == "ec2" and operation == "AssociateIamInstanceProfile" and self.propagation_seconds > 0:
