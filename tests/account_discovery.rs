@@ -507,6 +507,19 @@ async fn unhealthy_instances_are_reported_with_their_reason_and_retried_when_con
         "only the management account's missing plain stack is left: {:?}",
         healthy.items
     );
+
+    // INOPERABLE (a delete that failed): "excluded from further UpdateStackSet operations"; even
+    // with retries on it is never re-sent, and the report gives AWS's remedy. The emulator keeps
+    // it INOPERABLE through updates, as StackSets does.
+    moto.unhealthy_stack_instance(&members[1], REGIONS[0], "INOPERABLE", "delete failed");
+    moto.clear_calls();
+    for _ in 0..2 {
+        let report = retrying.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+        let item = report.items.iter().find(|i| i.account_id == members[1] && i.status == Status::Failed);
+        let reason = item.map(|i| i.reason.as_str()).unwrap_or_default();
+        assert!(reason.contains("INOPERABLE") && reason.contains("--retain-stacks"), "{:?}", report.items);
+    }
+    assert_eq!(stack_instance_writes(&moto), Vec::<String>::new(), "never re-sent");
 }
 
 /// CreateStackInstances API reference: "The maximum number of organizational unit (OUs) supported

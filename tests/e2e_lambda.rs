@@ -91,8 +91,13 @@ impl Drop for Watch {
     }
 }
 
+/// Lambda quotas: "6 MB each for request and response (synchronous)"; cargo lambda does not
+/// enforce it, so every answer read here is held to the connector's own bound (1 MB, src/bound.rs).
+const ANSWER_LIMIT: usize = 1024 * 1024;
+
 fn report(out: &Output) -> Value {
     assert!(out.status.success(), "invoke failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.len() <= ANSWER_LIMIT, "an answer of {} bytes", out.stdout.len());
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }

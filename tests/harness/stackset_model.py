@@ -160,8 +160,15 @@ class StackSetModel:
                 "results": results,
                 "stackSetName": (params.get("StackSetName") or [""])[0],
             }
+            retain = (params.get("RetainStacks") or ["false"])[0] == "true"
             for r in results:
                 key = (r["Account"], r["Region"])
+                if self.unhealthy.get(key, {}).get("Status") == "INOPERABLE" and not (
+                        operation == "DeleteStackInstances" and retain):
+                    # StackInstance reference: "INOPERABLE: ... Stacks in this state are excluded
+                    # from further UpdateStackSet operations. You might need to perform a
+                    # DeleteStackInstances operation, with RetainStacks set to true".
+                    continue
                 if self.running_polls:
                     self.unhealthy[key] = {"Status": "OUTDATED", "StatusReason": "",
                                            "StackInstanceStatus": {"DetailedStatus": "RUNNING"}}
