@@ -55,11 +55,13 @@ pub enum Action {
     HandOff,
     /// account-discovery: a delayed re-check of pending StackSet work.
     Recheck,
+    /// arc-provisioner: one Arc machine judged by the sweep (deleted, repaired or kept).
+    SweepArcMachine,
 }
 
 impl Action {
     /// Every action, for documentation checks.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::None,
         Action::AssociateInstanceProfile,
         Action::AttachRolePolicy,
@@ -77,6 +79,7 @@ impl Action {
         Action::Enqueue,
         Action::HandOff,
         Action::Recheck,
+        Action::SweepArcMachine,
     ];
 
     /// The JSON spelling.
@@ -99,6 +102,7 @@ impl Action {
             Action::Enqueue => "enqueue",
             Action::HandOff => "hand-off",
             Action::Recheck => "recheck",
+            Action::SweepArcMachine => "sweep-arc-machine",
         }
     }
 }
@@ -125,11 +129,19 @@ pub enum Outcome {
     /// profile-scan: EC2 does not see the instance profile IAM just created yet; the instance is
     /// retried through the work queue after a delay.
     AwaitingIamPropagation,
+    /// arc-provisioner's sweep: the Arc machine of an instance that no longer exists is deleted
+    /// (or would be, in a dry run).
+    Deleted,
+    /// arc-provisioner's sweep: a disconnected agent on a managed instance is re-provisioned.
+    Repaired,
+    /// arc-provisioner's sweep: the Arc machine is kept (connected, within its grace period, or
+    /// nothing can be done from here).
+    Kept,
 }
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
@@ -138,6 +150,9 @@ impl Outcome {
         Outcome::InProgress,
         Outcome::NotManaged,
         Outcome::AwaitingIamPropagation,
+        Outcome::Deleted,
+        Outcome::Repaired,
+        Outcome::Kept,
     ];
 
     /// The JSON spelling.
@@ -151,6 +166,9 @@ impl Outcome {
             Outcome::InProgress => "in-progress",
             Outcome::NotManaged => "not-managed",
             Outcome::AwaitingIamPropagation => "awaiting-iam-propagation",
+            Outcome::Deleted => "deleted",
+            Outcome::Repaired => "repaired",
+            Outcome::Kept => "kept",
         }
     }
 }

@@ -105,21 +105,7 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
             target.service_principal_id, target.tenant_id
         ))
     };
-    let client_options = ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() };
-    let (tenant, client) = (target.tenant_id.clone(), target.service_principal_id.clone());
-    let credential: Result<Arc<dyn TokenCredential>, _> = match sign_in {
-        SignIn::Federated(assertion) => {
-            let options = ClientAssertionCredentialOptions { client_options };
-            ClientAssertionCredential::new(tenant, client, AwsAssertion(assertion), Some(options))
-                .map(|c| c as Arc<dyn TokenCredential>)
-        }
-        SignIn::ClientSecret(secret) => {
-            let options = ClientSecretCredentialOptions { client_options };
-            ClientSecretCredential::new(&tenant, client, secret.expose().to_string().into(), Some(options))
-                .map(|c| c as Arc<dyn TokenCredential>)
-        }
-    };
-    let credential = credential.map_err(|e| refused(e.to_string()))?;
+    let credential = token_credential(target, sign_in).map_err(|e| refused(e.to_string()))?;
     let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {
         // The error names the flow and Entra's answer (AADSTS code), never the secret.
         refused(e.to_string().lines().next().unwrap_or_default().to_string())
@@ -138,6 +124,40 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
     Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
 }
 
+/// The onboarding application's credential as `azure_core` uses it (the sweep's Resource Manager
+/// pipeline): federated by default, the client secret when `ARC_CREDENTIAL_PARAMETER` is set,
+/// whatever `ARC_CREDENTIAL_MODE` stages.
+pub(crate) async fn resource_manager_credential(
+    ssm: &Client,
+    sts: &aws_sdk_sts::Client,
+    target: &ArcTarget,
+) -> Result<Arc<dyn TokenCredential>, Failure> {
+    let sign_in = match &target.credential_parameter {
+        None => SignIn::Federated(identity_token(sts, audience(&target.cloud)).await?),
+        Some(parameter) => SignIn::ClientSecret(read_secret(ssm, parameter).await?),
+    };
+    token_credential(target, sign_in)
+        .map_err(|e| Failure::Precondition(format!("cannot build the Microsoft Entra credential: {e}")))
+}
+
+/// The credential for `sign_in` against the cloud's (or the configured) authority.
+fn token_credential(target: &ArcTarget, sign_in: SignIn) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    let client_options = ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() };
+    let (tenant, client) = (target.tenant_id.clone(), target.service_principal_id.clone());
+    match sign_in {
+        SignIn::Federated(assertion) => {
+            let options = ClientAssertionCredentialOptions { client_options };
+            ClientAssertionCredential::new(tenant, client, AwsAssertion(assertion), Some(options))
+                .map(|c| c as Arc<dyn TokenCredential>)
+        }
+        SignIn::ClientSecret(secret) => {
+            let options = ClientSecretCredentialOptions { client_options };
+            ClientSecretCredential::new(&tenant, client, secret.expose().to_string().into(), Some(options))
+                .map(|c| c as Arc<dyn TokenCredential>)
+        }
+    }
+}
+
 /// The Entra authority of `ARC_CLOUD`, or `ARC_AUTHORITY_HOST` when set.
 fn cloud(target: &ArcTarget) -> CloudConfiguration {
     if let Some(host) = &target.authority_host {
@@ -154,7 +174,7 @@ fn cloud(target: &ArcTarget) -> CloudConfiguration {
 
 /// The `.default` scope of the cloud's Azure Resource Manager, the audience `azcmagent connect`
 /// creates the Arc resource with.
-fn resource_manager_scope(cloud: &str) -> &'static str {
+pub(crate) fn resource_manager_scope(cloud: &str) -> &'static str {
     match cloud {
         "AzureUSGovernment" => "https://management.usgovcloudapi.net/.default",
         "AzureChinaCloud" => "https://management.chinacloudapi.cn/.default",

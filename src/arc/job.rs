@@ -72,6 +72,26 @@ impl ArcProvisioner {
         ArcProvisioner { settings, documents, context, secret_store, identity_tokens }
     }
 
+    /// The validated settings.
+    pub(super) fn settings(&self) -> &ArcSettings {
+        &self.settings
+    }
+
+    /// Systems Manager of the function's own account (an opted-in client secret).
+    pub(super) fn secret_store(&self) -> &aws_sdk_ssm::Client {
+        &self.secret_store
+    }
+
+    /// STS of the function's own region.
+    pub(super) fn identity_tokens(&self) -> &aws_sdk_sts::Client {
+        &self.identity_tokens
+    }
+
+    /// The function's own region.
+    pub(super) fn home_region(&self) -> &str {
+        self.context.home_region()
+    }
+
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let budget = Budget::until(deadline);
@@ -90,6 +110,7 @@ impl ArcProvisioner {
                 let unit = Unit { account_id: command.account_id, region: command.region, work };
                 Box::pin(self.named(vec![unit], unit_dry_run, &budget)).await?
             }
+            ArcTrigger::Sweep(command) => Box::pin(self.sweep(command.dry_run || dry_run, &budget)).await?,
             ArcTrigger::ProfileScanCompleted { instances } => {
                 Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?
             }
@@ -109,7 +130,7 @@ impl ArcProvisioner {
     }
 
     /// Units named by a request or an event: only ACTIVE accounts of the organization, in scope.
-    async fn named(
+    pub(super) async fn named(
         &self,
         units: Vec<Unit<ArcWork>>,
         dry_run: bool,
@@ -308,10 +329,16 @@ fn with_metrics(report: Report) -> Report {
     use Outcome::*;
     let count =
         |names: &[Outcome]| report.items.iter().filter(|i| i.outcome.is_some_and(|o| names.contains(&o))).count();
+    let done = |outcome: Outcome| {
+        report.items.iter().filter(|i| i.outcome == Some(outcome) && i.status == Status::Done).count()
+    };
     let metrics = vec![
         ("ArcConnected", count(&[Connected, AlreadyConnected])),
         ("InstancesManaged", count(&[Connected, AlreadyConnected, ConnectedElsewhere, Failed, TimedOut, InProgress])),
         ("InstancesNotManaged", count(&[NotManaged])),
+        ("ArcMachinesDeleted", done(Deleted)),
+        ("ArcMachinesRepaired", done(Repaired)),
+        ("ArcMachinesKept", count(&[Kept])),
     ];
     report.with_metrics(metrics)
 }

@@ -71,7 +71,7 @@ async fn running_instances(
     Ok(out)
 }
 
-async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, ManagedInstance>, Failure> {
+pub(crate) async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashMap<String, ManagedInstance>, Failure> {
     let filter = InstanceInformationStringFilter::builder()
         .key("ResourceType")
         .values("EC2Instance")

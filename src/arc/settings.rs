@@ -34,7 +34,13 @@ pub struct ArcSettings {
     pub max_errors: String,
     /// The Azure target every command carries.
     pub target: ArcTarget,
+    /// `ARC_SWEEP_GRACE_DAYS`: how long the sweep keeps the Arc machine of an instance that is gone.
+    pub sweep_grace: std::time::Duration,
 }
+
+/// Days the sweep keeps a stale Arc machine when `ARC_SWEEP_GRACE_DAYS` is not set: the reference
+/// product removes Arc servers of instances that no longer exist "after 7 days".
+pub const DEFAULT_SWEEP_GRACE_DAYS: u64 = 7;
 
 /// Linux document when `ARC_LINUX_DOCUMENT` is not set (created by the member template).
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
@@ -79,8 +85,15 @@ impl ArcSettings {
             max_concurrency: or(env.single(&MAX_CONCURRENCY, is_rate)?, "50"),
             max_errors: or(env.single(&MAX_ERRORS, is_rate)?, "100%"),
             target,
+            sweep_grace: std::time::Duration::from_secs(86_400 * grace_days(&env)?),
         })
     }
+}
+
+/// `ARC_SWEEP_GRACE_DAYS`, 0 to 365.
+fn grace_days(env: &Env<'_>) -> Result<u64, ConfigError> {
+    let in_range = |v: &str| v.parse::<u64>().is_ok_and(|d| d <= 365) && v.bytes().all(|b| b.is_ascii_digit());
+    Ok(env.single(&SWEEP_GRACE_DAYS, in_range)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SWEEP_GRACE_DAYS))
 }
 
 /// The Azure target; the error names the first variable missing or malformed.
@@ -105,6 +118,7 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
         credential_parameter,
         credential_mode,
         authority_host: env.single(&AUTHORITY_HOST, is_authority_host)?,
+        resource_manager_host: env.single(&RESOURCE_MANAGER_HOST, is_authority_host)?,
         proxy_url: env.single(&PROXY_URL, is_proxy_url)?.unwrap_or_default(),
         private_link_scope: env.single(&PRIVATE_LINK_SCOPE, is_private_link_scope)?.unwrap_or_default(),
     })

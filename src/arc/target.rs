@@ -57,6 +57,8 @@ pub struct ArcTarget {
     pub credential_mode: CredentialMode,
     /// Entra authority override (`ARC_AUTHORITY_HOST`).
     pub authority_host: Option<String>,
+    /// Azure Resource Manager override (`ARC_RESOURCE_MANAGER_HOST`).
+    pub resource_manager_host: Option<String>,
     /// Optional proxy.
     pub proxy_url: String,
     /// Optional private link scope.

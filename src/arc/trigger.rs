@@ -1,4 +1,4 @@
-//! What arc-provisioner accepts: its schedule, the manual `reprovision`, SSM command status
+//! What arc-provisioner accepts: its schedule, the manual `reprovision` and `sweep`, SSM command status
 //! events and profile-scan's reports (its Lambda on-success destination). Everything else is
 //! refused by `crate::event::refuse`, naming the function it belongs to.
 
@@ -20,6 +20,9 @@ pub enum ArcTrigger {
     Scheduled,
     /// `{"action":"reprovision",...}`.
     Reprovision(ReprovisionCommand),
+    /// `{"action":"sweep","dryRun":true}`: the Azure side reconciled with the estate (daily
+    /// schedule, or by hand).
+    Sweep(SweepCommand),
     /// `EC2 Command Invocation Status-change Notification` (source `aws.ssm`): one instance's part
     /// of a Run Command reached a new status.
     CommandStatusChange {
@@ -70,6 +73,15 @@ pub struct ReprovisionCommand {
     pub dry_run: bool,
 }
 
+/// `{"action":"sweep","dryRun":false}`, camelCase, unknown fields rejected.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepCommand {
+    /// Judge and report only: nothing deleted, nothing sent.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// `{"key": "...", "value": "..."}`: instances carrying the tag key (with that value, when given).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +102,7 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
             validate(&command)?;
             Ok(ArcTrigger::Reprovision(command))
         }
+        Incoming::Manual { action, payload } if action == "sweep" => Ok(ArcTrigger::Sweep(manual(payload)?)),
         _ if incoming.is_schedule() => Ok(ArcTrigger::Scheduled),
         Incoming::Queue(records) => Ok(ArcTrigger::Queue(records.clone())),
         Incoming::Event(event)

@@ -102,6 +102,24 @@ pub(crate) const AUTHORITY_HOST: Variable = Variable {
     example: "https://login.microsoftonline.us",
     refused: &["http://login.microsoftonline.com", "https://host/path"],
 };
+/// `ARC_RESOURCE_MANAGER_HOST`.
+pub(crate) const RESOURCE_MANAGER_HOST: Variable = Variable {
+    name: "ARC_RESOURCE_MANAGER_HOST",
+    meaning: "Azure Resource Manager endpoint the sweep lists and deletes Arc machines at",
+    default: "the one of `ARC_CLOUD` (`https://management.azure.com`, `management.usgovcloudapi.net`, `management.chinacloudapi.cn`)",
+    accepted: "`https://host[:port]`, no path (TLS only)",
+    example: "https://management.usgovcloudapi.net",
+    refused: &["http://management.azure.com", "https://host/path"],
+};
+/// `ARC_SWEEP_GRACE_DAYS`.
+pub(crate) const SWEEP_GRACE_DAYS: Variable = Variable {
+    name: "ARC_SWEEP_GRACE_DAYS",
+    meaning: "days an Arc machine of an instance that no longer exists is kept after its agent stopped reporting, before the sweep deletes it (0: at once, also on the instance's termination event)",
+    default: "`7` (as the reference product)",
+    accepted: "a whole number of days from 0 to 365",
+    example: "14",
+    refused: &["-1", "366", "7d"],
+};
 /// `ARC_STAGED_CREDENTIAL_PARAMETER`.
 pub(crate) const STAGED_CREDENTIAL_PARAMETER: Variable = Variable {
     name: "ARC_STAGED_CREDENTIAL_PARAMETER",
@@ -167,7 +185,7 @@ pub(crate) const MAX_ERRORS: Variable = Variable {
 };
 
 /// Every variable arc-provisioner reads.
-pub const VARIABLES: [Variable; 24] = join(
+pub const VARIABLES: [Variable; 26] = join(
     FLEET_VARIABLES,
     [
         MEMBER_ROLE,
@@ -181,6 +199,8 @@ pub const VARIABLES: [Variable; 24] = join(
         CREDENTIAL_PARAMETER,
         CREDENTIAL_MODE,
         AUTHORITY_HOST,
+        RESOURCE_MANAGER_HOST,
+        SWEEP_GRACE_DAYS,
         STAGED_CREDENTIAL_PARAMETER,
         LINUX_DOCUMENT,
         WINDOWS_DOCUMENT,

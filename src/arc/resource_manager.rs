@@ -1,0 +1,200 @@
+//! Azure Resource Manager for the sweep: the Arc machines (`Microsoft.HybridCompute/machines`) of
+//! the configured resource group, and their deletion, through the Azure SDK for Rust's pipeline
+//! (`azure_core`): the onboarding application's credential as bearer token for Resource Manager
+//! only, and its retry policy, which waits out `Retry-After` on 429 and 503 ("use any retry-after
+//! headers returned by the server to determine how long to wait") and retries other 5xx answers,
+//! bounded by the time the invocation has left.
+//!
+//! `Machines_ListByResourceGroup`: "Lists all the hybrid machines in the specified resource group.
+//! Use the nextLink property in the response to get the next page of hybrid machines." A
+//! `nextLink` on another host is refused: the bearer token never leaves Resource Manager.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::policies::Policy;
+use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
+use azure_core::http::{
+    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, Request, RetryOptions, StatusCode, Url,
+};
+use serde::Deserialize;
+
+use super::credential::resource_manager_scope;
+use super::target::ArcTarget;
+use crate::error::Failure;
+
+/// The stable `Microsoft.HybridCompute` api-version (the one the onboarding scripts read with).
+pub(crate) const API_VERSION: &str = "2024-07-10";
+
+/// What a 403 needs (docs/deploy.md, "Azure permissions").
+const FORBIDDEN_REMEDY: &str = "give the onboarding application read and delete of Microsoft.HybridCompute/machines in the resource group (docs/deploy.md)";
+
+/// A page has at most this many follow-ups: a `nextLink` loop never runs the invocation out.
+const MAX_PAGES: usize = 10_000;
+
+/// One Arc machine as the sweep needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub(crate) struct ArcMachine {
+    /// Resource id (`/subscriptions/.../machines/<name>`).
+    pub id: String,
+    /// Machine name.
+    pub name: String,
+    /// Tags (`MDFCSecurityConnector`, `AccountId`, `InstanceId`, ...).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// `status`, `lastStatusChange`.
+    #[serde(default)]
+    pub properties: MachineProperties,
+}
+
+/// What the agent last reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MachineProperties {
+    /// `Connected`, `Disconnected` or `Error` (and `Expired` for agents offline too long).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// When the status last changed (RFC 3339).
+    #[serde(default)]
+    pub last_status_change: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MachinePage {
+    #[serde(default)]
+    value: Vec<ArcMachine>,
+    #[serde(default)]
+    next_link: Option<String>,
+}
+
+/// Resource Manager for one resource group.
+pub(crate) struct ResourceManager {
+    pipeline: Pipeline,
+    endpoint: Url,
+    group_path: String,
+}
+
+impl ResourceManager {
+    /// A client for the target's resource group; retries end within `budget`.
+    pub(crate) fn new(
+        target: &ArcTarget,
+        credential: Arc<dyn TokenCredential>,
+        budget: Duration,
+    ) -> Result<Self, Failure> {
+        let endpoint = Url::parse(&endpoint(target))
+            .map_err(|e| Failure::Precondition(format!("Resource Manager endpoint: {e}")))?;
+        let seconds = |d: Duration| azure_core::time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let retry = ExponentialRetryOptions {
+            initial_delay: azure_core::time::Duration::milliseconds(500),
+            max_retries: 6,
+            max_total_elapsed: seconds(budget.max(Duration::from_secs(1))),
+            max_delay: seconds(Duration::from_secs(30)),
+        };
+        let options = ClientOptions { retry: RetryOptions::exponential(retry), ..Default::default() };
+        let bearer: Arc<dyn Policy> =
+            Arc::new(BearerTokenAuthorizationPolicy::new(credential, [resource_manager_scope(&target.cloud)]));
+        let pipeline = Pipeline::new(
+            Some("mdc-connector"),
+            Some(env!("CARGO_PKG_VERSION")),
+            options,
+            Vec::new(),
+            vec![bearer],
+            None,
+        );
+        let group_path = format!("/subscriptions/{}/resourceGroups/{}", target.subscription_id, target.resource_group);
+        Ok(ResourceManager { pipeline, endpoint, group_path })
+    }
+
+    /// Every Arc machine of the resource group, following `nextLink`; how many pages it took.
+    pub(crate) async fn machines(&self) -> Result<(Vec<ArcMachine>, usize), Failure> {
+        let first = format!("{}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}", self.group_path);
+        let mut next = Some(self.url(&first)?);
+        let (mut machines, mut pages) = (Vec::new(), 0);
+        while let Some(url) = next.take() {
+            if pages == MAX_PAGES {
+                return Err(Failure::Unexpected(format!("more than {MAX_PAGES} pages of Arc machines")));
+            }
+            let page: MachinePage = self.send(Method::Get, url).await?.json().map_err(|e| {
+                Failure::Unexpected(format!("Resource Manager answered a page that is not a machine list: {e}"))
+            })?;
+            pages += 1;
+            machines.extend(page.value);
+            next = page.next_link.map(|link| self.follow(&link)).transpose()?;
+        }
+        Ok((machines, pages))
+    }
+
+    /// Deletes one Arc machine; one already gone (404) counts as deleted.
+    pub(crate) async fn delete(&self, machine_id: &str) -> Result<(), Failure> {
+        if !machine_id.to_ascii_lowercase().starts_with(&self.group_path.to_ascii_lowercase()) {
+            return Err(Failure::Precondition(format!("{machine_id} is not in the configured resource group")));
+        }
+        let url = self.url(&format!("{machine_id}?api-version={API_VERSION}"))?;
+        match self.send(Method::Delete, url).await {
+            Ok(_) => Ok(()),
+            Err(Failure::Aws { code: Some(code), .. }) if code == "404" => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn send(&self, method: Method, url: Url) -> Result<azure_core::http::response::ResponseBody, Failure> {
+        let mut request = Request::new(url.clone(), method);
+        match self.pipeline.send(&Context::new(), &mut request, None).await {
+            Ok(response) => Ok(response.into_body()),
+            Err(e) => {
+                let status = e.http_status();
+                let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                Err(match status {
+                    Some(status) => Failure::Aws {
+                        context: format!("Resource Manager {} {}", method_name(&method), url.path()),
+                        code: Some(u16::from(status).to_string()),
+                        detail: first,
+                        remedy: if status == StatusCode::Forbidden { FORBIDDEN_REMEDY } else { "" },
+                    },
+                    None => Failure::Unexpected(format!("Resource Manager {}: {first}", url.path())),
+                })
+            }
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, Failure> {
+        self.endpoint.join(path_and_query).map_err(|e| Failure::Unexpected(format!("Resource Manager URL: {e}")))
+    }
+
+    /// A `nextLink`, only on the same scheme, host and port as the endpoint.
+    fn follow(&self, link: &str) -> Result<Url, Failure> {
+        let url = Url::parse(link).map_err(|e| Failure::Unexpected(format!("nextLink {link}: {e}")))?;
+        let same = url.scheme() == self.endpoint.scheme()
+            && url.host_str() == self.endpoint.host_str()
+            && url.port_or_known_default() == self.endpoint.port_or_known_default();
+        if !same {
+            return Err(Failure::Precondition(format!(
+                "nextLink {link} leaves Resource Manager ({}): not followed",
+                self.endpoint
+            )));
+        }
+        Ok(url)
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match method {
+        Method::Delete => "DELETE",
+        _ => "GET",
+    }
+}
+
+/// Resource Manager of `ARC_CLOUD`, or `ARC_RESOURCE_MANAGER_HOST`.
+fn endpoint(target: &ArcTarget) -> String {
+    if let Some(host) = &target.resource_manager_host {
+        return format!("{}/", host.trim_end_matches('/'));
+    }
+    match target.cloud.as_str() {
+        "AzureUSGovernment" => "https://management.usgovcloudapi.net/".into(),
+        "AzureChinaCloud" => "https://management.chinacloudapi.cn/".into(),
+        _ => "https://management.azure.com/".into(),
+    }
+}

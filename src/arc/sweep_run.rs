@@ -1,0 +1,292 @@
+//! The sweep of the Azure side (`{"action":"sweep"}`, daily): list this resource group's Arc
+//! machines, read the estate behind the ones this connector made, and delete, repair or keep each
+//! (`super::sweep` judges). One report item (`sweep-arc-machine`) per machine.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use super::credential::resource_manager_credential;
+use super::job::{ArcProvisioner, ArcWork, JOB};
+use super::plan::Selection;
+use super::read::managed_instances;
+use super::resource_manager::{ArcMachine, ResourceManager};
+use super::sweep::{AccountView, Found, Verdict, is_ours, judge, owner};
+use crate::budget::Budget;
+use crate::error::{Failure, InvocationError};
+use crate::report::{Action, Item, Outcome, Report, Status};
+use crate::run::{self, FleetJob, Unit};
+use crate::sessions::{Sessions, enabled_regions};
+
+/// Deletions in flight at once: Resource Manager's write limits are per principal and hour, and
+/// a paced sweep leaves room for the onboarding scripts' reads.
+const DELETE_CONCURRENCY: usize = 4;
+/// `instance-id` filter values per `DescribeInstances` call.
+const IDS_PER_CALL: usize = 200;
+
+/// What the estate says of the machines' accounts: each account's view and where each
+/// (account, instance) was found.
+struct Estate {
+    views: BTreeMap<String, AccountView>,
+    found: HashMap<(String, String), Found>,
+}
+
+impl ArcProvisioner {
+    /// Runs the sweep; a dry run deletes and sends nothing.
+    pub(super) async fn sweep(&self, dry_run: bool, budget: &Budget) -> Result<Report, InvocationError> {
+        let sessions = run::sessions(self).await?;
+        let manager = match self.resource_manager(budget).await {
+            Ok(manager) => manager,
+            Err(failure) => return Ok(whole_failure(failure)),
+        };
+        let (machines, pages) = match manager.machines().await {
+            Ok(listed) => listed,
+            Err(failure) => return Ok(whole_failure(failure)),
+        };
+        tracing::info!(machines = machines.len(), pages, "Arc machines listed");
+        let connector = self.settings().target.connector_id.clone();
+        let (ours, others): (Vec<ArcMachine>, Vec<ArcMachine>) =
+            machines.into_iter().partition(|m| is_ours(m, &connector));
+        let mut items: Vec<Item> = others.iter().map(|m| not_ours(m, &connector)).collect();
+        let estate = self.estate(&sessions, &ours).await;
+        let (mut deletes, mut repairs) = (Vec::new(), BTreeMap::<(String, String), BTreeSet<String>>::new());
+        for machine in &ours {
+            let (item, verdict) = self.judged(machine, &estate);
+            match verdict {
+                Verdict::Delete => deletes.push((machine.clone(), item)),
+                Verdict::Repair { region } => {
+                    if let Some((account, instance)) = owner(machine) {
+                        repairs.entry((account, region)).or_default().insert(instance);
+                    }
+                    items.push(item);
+                }
+                _ => items.push(item),
+            }
+        }
+        items.extend(delete_all(&manager, deletes, dry_run, budget).await);
+        items.extend(self.repair(repairs, dry_run, budget).await?);
+        let failed = items.iter().filter(|i| i.status == Status::Failed && i.action == Action::SweepArcMachine).count();
+        Ok(Report::new(JOB, dry_run, items, 1, usize::from(failed > 0 && ours.is_empty())))
+    }
+
+    async fn resource_manager(&self, budget: &Budget) -> Result<ResourceManager, Failure> {
+        let target = &self.settings().target;
+        let credential = resource_manager_credential(self.secret_store(), self.identity_tokens(), target).await?;
+        ResourceManager::new(target, credential, budget.left().unwrap_or(Duration::from_secs(300)))
+    }
+
+    /// Reads, for every account of `machines` in scope, where their instances are.
+    async fn estate(&self, sessions: &Sessions, machines: &[ArcMachine]) -> Estate {
+        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (account, instance) in machines.iter().filter_map(owner) {
+            wanted.entry(account).or_default().insert(instance);
+        }
+        let rules = self.rules();
+        let named: Vec<String> = wanted.keys().cloned().collect();
+        let mut refused = Vec::new();
+        let members: BTreeSet<String> =
+            rules.members_only(sessions, &named, "*", &mut refused).await.into_iter().collect();
+        let mut views: BTreeMap<String, AccountView> = refused
+            .into_iter()
+            .map(|i| {
+                let view = if i.status == Status::Failed {
+                    AccountView::Unreadable(i.reason)
+                } else {
+                    AccountView::OutOfScope(i.reason)
+                };
+                (i.account_id, view)
+            })
+            .collect();
+        let mut readable = Vec::new();
+        for (account, ids) in wanted.into_iter().filter(|(account, _)| members.contains(account)) {
+            if rules.excluded.contains(&account) {
+                views.insert(account, AccountView::OutOfScope("excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
+            } else {
+                readable.push((account, ids));
+            }
+        }
+        let concurrency = self.parts().fleet.concurrency;
+        let read = run::run_each(readable, concurrency, |(account, ids)| async move {
+            let result = self.account_estate(sessions, &account, &ids).await;
+            (account, result)
+        })
+        .await;
+        let mut found = HashMap::new();
+        for (account, result) in read {
+            match result {
+                Ok(instances) => {
+                    found.extend(instances.into_iter().map(|(id, f)| ((account.clone(), id), f)));
+                    views.insert(account, AccountView::Read);
+                }
+                Err(failure) => _ = views.insert(account, AccountView::Unreadable(failure.to_string())),
+            }
+        }
+        Estate { views, found }
+    }
+
+    /// Where each of `ids` is in `account`: every enabled region is read (an instance in a region
+    /// out of scope is found there, not taken for gone).
+    async fn account_estate(
+        &self,
+        sessions: &Sessions,
+        account: &str,
+        ids: &BTreeSet<String>,
+    ) -> Result<HashMap<String, Found>, Failure> {
+        let session = sessions.for_account(account).await?;
+        let regions = enabled_regions(&session.ec2(self.home_region())).await?;
+        let mut found: HashMap<String, Found> = ids.iter().map(|id| (id.clone(), Found::Nowhere)).collect();
+        let rules = self.rules();
+        for region in regions {
+            let states = instance_states(&session.ec2(&region), ids).await?;
+            if states.is_empty() {
+                continue;
+            }
+            let in_scope = rules.excludes(account, &region).is_none();
+            let alive = states.values().any(|s| !ended(s));
+            let managed =
+                if alive && in_scope { managed_instances(&session.ssm(&region)).await? } else { HashMap::new() };
+            for (id, state) in states {
+                let here = if ended(&state) {
+                    Found::Ended { region: region.clone() }
+                } else {
+                    Found::Alive {
+                        region: region.clone(),
+                        managed: managed.get(&id).is_some_and(|m| m.ping_status == "Online"),
+                        in_scope,
+                    }
+                };
+                found.insert(id, here);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The item of one machine of this connector, and the verdict.
+    fn judged(&self, machine: &ArcMachine, estate: &Estate) -> (Item, Verdict) {
+        let Some((account, instance)) = owner(machine) else {
+            let reason = "no well-formed AccountId and InstanceId tags: not touched".to_string();
+            return (machine_item("*", "*", machine, Status::Skipped, Outcome::Kept, reason), Verdict::Skip);
+        };
+        let (verdict, reason) = match estate.views.get(&account) {
+            Some(AccountView::Read) => {
+                let found = estate.found.get(&(account.clone(), instance.clone())).cloned().unwrap_or(Found::Nowhere);
+                judge(machine, &found, SystemTime::now(), self.settings().sweep_grace)
+            }
+            Some(AccountView::OutOfScope(why)) => (Verdict::Skip, format!("account out of scope ({why}): not touched")),
+            Some(AccountView::Unreadable(why)) => {
+                (Verdict::Unknown, format!("the account cannot be read ({why}): nothing decided"))
+            }
+            None => (Verdict::Unknown, "the account was not read: nothing decided".to_string()),
+        };
+        let region = match estate.found.get(&(account.clone(), instance)) {
+            Some(Found::Alive { region, .. } | Found::Ended { region }) => region.clone(),
+            _ => "*".to_string(),
+        };
+        let (status, outcome) = match &verdict {
+            Verdict::Delete => (Status::Done, Outcome::Deleted),
+            Verdict::Repair { .. } => (Status::Done, Outcome::Repaired),
+            Verdict::Keep | Verdict::Skip => (Status::Skipped, Outcome::Kept),
+            Verdict::Unknown => (Status::Failed, Outcome::Kept),
+        };
+        (machine_item(&account, &region, machine, status, outcome, reason), verdict)
+    }
+
+    /// Re-provisions the instances of disconnected agents (`force`: whatever ran before).
+    async fn repair(
+        &self,
+        repairs: BTreeMap<(String, String), BTreeSet<String>>,
+        dry_run: bool,
+        budget: &Budget,
+    ) -> Result<Vec<Item>, InvocationError> {
+        if repairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let units = repairs
+            .into_iter()
+            .map(|((account_id, region), ids)| {
+                let work = ArcWork { selection: Selection { ids: Some(ids), tag: None }, force: true, dry_run };
+                Unit { account_id, region, work }
+            })
+            .collect();
+        Ok(Box::pin(self.named(units, dry_run, budget)).await?.items)
+    }
+}
+
+/// Deletes the stale machines, a few at a time, while the invocation has time; a dry run plans.
+async fn delete_all(
+    manager: &ResourceManager,
+    deletes: Vec<(ArcMachine, Item)>,
+    dry_run: bool,
+    budget: &Budget,
+) -> Vec<Item> {
+    run::run_each(deletes, DELETE_CONCURRENCY, |(machine, mut item)| async move {
+        if dry_run {
+            item.status = Status::Planned;
+            item.reason = format!("would delete: {}", item.reason);
+        } else if !budget.may_start() {
+            item.status = Status::Skipped;
+            item.outcome = Some(Outcome::Kept);
+            item.reason =
+                format!("deferred: the invocation's time is spent; the next sweep deletes it ({})", item.reason);
+        } else if let Err(failure) = manager.delete(&machine.id).await {
+            item.status = Status::Failed;
+            item.outcome = Some(Outcome::Kept);
+            item.reason = format!("cannot delete: {failure}");
+        } else {
+            item.reason = format!("deleted: {}", item.reason);
+        }
+        item
+    })
+    .await
+}
+
+/// `DescribeInstances` state name of each of `ids` found in the region (terminated included).
+async fn instance_states(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &BTreeSet<String>,
+) -> Result<HashMap<String, String>, Failure> {
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(IDS_PER_CALL) {
+        let filter = aws_sdk_ec2::types::Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
+        let mut pages = ec2.describe_instances().filters(filter).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Failure::aws("DescribeInstances", &e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+                if let Some(id) = instance.instance_id() {
+                    out.insert(id.to_string(), state);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn ended(state: &str) -> bool {
+    matches!(state, "terminated" | "shutting-down")
+}
+
+fn machine_item(
+    account: &str,
+    region: &str,
+    machine: &ArcMachine,
+    status: Status,
+    outcome: Outcome,
+    reason: String,
+) -> Item {
+    let mut item = Item::new(account, region, &machine.name, Action::SweepArcMachine, status, reason);
+    item.outcome = Some(outcome);
+    item
+}
+
+fn not_ours(machine: &ArcMachine, connector: &str) -> Item {
+    let tag =
+        machine.tags.get(super::sweep::CONNECTOR_TAG).map_or("no connector tag".to_string(), |v| format!("tagged {v}"));
+    let reason = format!("not this connector's Arc machine ({tag}, this one is {connector}): never touched");
+    machine_item("*", "*", machine, Status::Skipped, Outcome::Kept, reason)
+}
+
+fn whole_failure(failure: Failure) -> Report {
+    let item = Item::new("*", "*", "arc-machines", Action::SweepArcMachine, Status::Failed, failure.to_string());
+    Report::new(JOB, false, vec![item], 1, 1)
+}
