@@ -799,3 +799,93 @@ async fn a_copy_kept_while_commands_run_expires_by_itself() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(!staged_names(&management).await.contains(&name), "expired and deleted by Parameter Store");
 }
+
+/// The sweep of the Azure side (issue: Arc machines of terminated instances removed, disconnected
+/// agents repaired). The reference product removes Arc servers "for EC2 instances ... that no
+/// longer exist (and ... with a status of Disconnected or Expired) ... after 7 days". On the
+/// emulator's Resource Manager (paged, throttling once): a dry run changes nothing; then exactly
+/// the machines of instances gone for longer than the grace period are deleted, a disconnected
+/// agent on a managed instance is re-provisioned (`force`), and what belongs to another connector,
+/// to an account outside the organization or to a region outside scope is never touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_disconnected_agents() {
+    use azure_core::time::{Duration as AzDuration, OffsetDateTime, to_rfc3339};
+    let (moto, _management, accounts) = estate(1).await;
+    let (management, member) = (&accounts[0].1, &accounts[1]);
+    let repair_me = seed::instance(management, REGION, &[], Some(PROFILE)).await;
+    let unmanaged = seed::instance(management, REGION, &[], None).await;
+    let connected = seed::instance(management, REGION, &[], Some(PROFILE)).await;
+    let elsewhere = seed::instance(management, "us-west-2", &[], Some(PROFILE)).await;
+    let (gone_old, gone_new) =
+        (seed::instance(&member.1, REGION, &[], None).await, seed::instance(&member.1, REGION, &[], None).await);
+    let ec2 = seed::ec2(&member.1, REGION);
+    ec2.terminate_instances().instance_ids(&gone_old).instance_ids(&gone_new).send().await.expect("terminate");
+    let ago = |days: i64| to_rfc3339(&(OffsetDateTime::now_utc() - AzDuration::days(days)));
+    let group = "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines";
+    let machine = |name: &str, account: &str, instance: &str, connector: &str, status: &str, days: i64| {
+        json!({"id": format!("{group}/{name}"), "name": name, "location": "westeurope",
+               "tags": {"MDFCSecurityConnector": connector, "AccountId": account, "InstanceId": instance, "Cloud": "AWS"},
+               "properties": {"status": status, "lastStatusChange": ago(days)}})
+    };
+    let ours = "mdc-connector-1";
+    moto.arm(json!({"pageSize": 3, "throttle": 1, "machines": [
+        machine("repair-me", MANAGEMENT, &repair_me, ours, "Disconnected", 5),
+        machine("unmanaged", MANAGEMENT, &unmanaged, ours, "Disconnected", 5),
+        machine("connected", MANAGEMENT, &connected, ours, "Connected", 1),
+        machine("elsewhere", MANAGEMENT, &elsewhere, ours, "Disconnected", 30),
+        machine("gone-old", &member.0, &gone_old, ours, "Disconnected", 8),
+        machine("gone-new", &member.0, &gone_new, ours, "Disconnected", 2),
+        machine("never-existed", &member.0, "i-0000000000000dead", ours, "Expired", 30),
+        machine("other-connector", &member.0, "i-0000000000000beef", "someone-else", "Disconnected", 30),
+        machine("outside", "999999999999", "i-0000000000000f00d", ours, "Disconnected", 30),
+    ]}));
+    let authority = moto.entra_authority();
+    let job = ArcProvisioner::new(config(&moto, &[("ARC_RESOURCE_MANAGER_HOST", &authority)]), management.clone());
+    let status = |report: &Report, name: &str| {
+        let item = find(report, name);
+        (item.status, item.outcome.map(|o| o.to_string()).unwrap_or_default())
+    };
+
+    moto.clear_calls();
+    let planned = run(&job, json!({"action": "sweep", "dryRun": true})).await;
+    let state = moto.arm_state();
+    assert!(
+        state["deletes"].as_array().is_some_and(Vec::is_empty),
+        "a dry run deletes nothing: {state} {:#?}",
+        planned.items
+    );
+    assert!(sends(&moto.calls()).is_empty(), "a dry run sends nothing");
+    assert_eq!(status(&planned, "gone-old"), (Status::Planned, "deleted".into()));
+
+    let swept = run(&job, json!({"action": "sweep"})).await;
+    let state = moto.arm_state();
+    let mut deleted: Vec<String> = state["deletes"]
+        .as_array()
+        .expect("deletes")
+        .iter()
+        .filter_map(|d| d.as_str()?.rsplit('/').next().map(String::from))
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, ["gone-old", "never-existed"], "{:#?}", swept.items);
+    assert!(state["throttled"].as_u64() >= Some(1) && state["pages"].as_u64() >= Some(6), "{state}");
+    assert_eq!(status(&swept, "gone-old"), (Status::Done, "deleted".into()));
+    assert_eq!(status(&swept, "gone-new"), (Status::Skipped, "kept".into()), "within the grace period");
+    assert_eq!(status(&swept, "repair-me"), (Status::Done, "repaired".into()));
+    assert_eq!(status(&swept, "unmanaged"), (Status::Skipped, "kept".into()));
+    assert_eq!(status(&swept, "connected"), (Status::Skipped, "kept".into()));
+    let untouched = [
+        ("other-connector", "not this connector's"),
+        ("outside", "out of scope"),
+        ("elsewhere", "outside CONNECTOR_REGIONS"),
+    ];
+    for (name, why) in untouched {
+        assert_eq!(status(&swept, name), (Status::Skipped, "kept".into()), "{name}");
+        assert!(find(&swept, name).reason.contains(why), "{name}: {}", find(&swept, name).reason);
+    }
+    let sent = sends(&moto.calls());
+    assert_eq!(sent.len(), 1, "one command, for the disconnected agent: {sent:?}");
+    assert_eq!(sent[0]["InstanceIds"], json!([repair_me]));
+    assert_eq!(sent[0]["Parameters"]["force"], json!(["true"]));
+    let metrics: HashMap<&str, usize> = swept.metrics.iter().copied().collect();
+    assert_eq!((metrics["ArcMachinesDeleted"], metrics["ArcMachinesRepaired"]), (2, 1), "{metrics:?}");
+}

@@ -301,6 +301,17 @@ impl Moto {
         self.request("POST", "/_harness/entra", Some(&spec));
     }
 
+    /// Azure Resource Manager of the emulator (`tests/harness/arm_model.py`): `{"machines": [...],
+    /// "throttle": n, "pageSize": n}` adds Arc machines or throttles the next requests.
+    pub fn arm(&self, spec: Value) {
+        self.request("POST", "/_harness/arm", Some(&spec));
+    }
+
+    /// The Arc machines left, every delete and the request counts.
+    pub fn arm_state(&self) -> Value {
+        self.request("GET", "/_harness/arm", None)
+    }
+
     /// Outbound identity federation: `{"issuers": {account: url}, "tokens": [{"account",
     /// "subject", "audiences", "durationSeconds", "region"}]}`.
     pub fn federation(&self) -> Value {

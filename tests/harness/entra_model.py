@@ -32,6 +32,9 @@ Controlled through the emulator's ``/_harness/entra``: ``POST {"clients": {"<cli
 present their secret; any other client id is accepted with any non-empty secret; ``clockOffset``
 moves the stub's clock, to present an assertion after it expired); ``GET`` returns the authority
 URL and every request seen (client, tenant, scope, credential kind, granted) without any secret.
+
+The same server answers as Azure Resource Manager for Arc machines (``arm_model.py``), accepting
+the tokens issued here for Resource Manager.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+from arm_model import ResourceManagerModel, encode
 from federation_model import verify_rs256
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -101,6 +105,8 @@ class EntraModel:
         self.jwks_for: Callable[[str], dict[str, Any] | None] = lambda _issuer: None
         self.requests: list[dict[str, Any]] = []
         self.server: ThreadingHTTPServer | None = None
+        # Azure Resource Manager on the same server: it accepts the tokens issued here.
+        self.arm = ResourceManagerModel(lambda token: verify(token, self.key))
 
     @property
     def authority(self) -> str:
@@ -176,6 +182,27 @@ class EntraModel:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_: Any) -> None:
                 pass
+
+            def resource_manager(self, method: str) -> None:
+                path, _, query = self.path.partition("?")
+                base = f"https://{self.headers.get('Host') or model.authority.removeprefix('https://')}"
+                status, headers, payload = model.arm.handle(method, base, path, query,
+                                                             self.headers.get("Authorization", ""))
+                data = encode(payload)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if data:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.resource_manager("GET")
+
+            def do_DELETE(self) -> None:  # noqa: N802 - http.server's name
+                self.resource_manager("DELETE")
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 parts = self.path.split("?")[0].strip("/").split("/")

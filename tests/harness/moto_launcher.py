@@ -66,7 +66,9 @@ roles), and not deleted while instances another actor created remain.
 
 Microsoft Entra's token endpoint (client credentials, over HTTPS on a port of its own) comes from
 ``entra_model.py``: ``GET /_harness/entra`` gives its authority URL, ``POST`` registers clients,
-sets the token lifetime or makes it refuse.
+sets the token lifetime or makes it refuse. The same HTTPS server is Azure Resource Manager for
+Arc machines (``arm_model.py``): ``POST /_harness/arm`` adds machines or throttles, ``GET`` lists
+the machines left and every delete.
 
 IAM outbound identity federation (``EnableOutboundWebIdentityFederation``,
 ``GetOutboundWebIdentityFederationInfo``, ``DisableOutboundWebIdentityFederation``) and STS
@@ -796,6 +798,10 @@ class Harness:
                 result = self.entra.configure(json.loads(self.read_body(environ) or b"{}"))
             elif path == "/_harness/entra":
                 result = self.entra.report()
+            elif path == "/_harness/arm" and method == "POST":
+                result = self.entra.arm.configure(json.loads(self.read_body(environ) or b"{}"))
+            elif path == "/_harness/arm":
+                result = self.entra.arm.report()
             elif path == "/_harness/federation":
                 result = self.federation.report()
             elif path == "/_harness/calls" and method == "DELETE":

@@ -1,0 +1,106 @@
+"""A local Azure Resource Manager for the Arc machines of the sweep (arc-provisioner).
+
+Served by the Entra stub's HTTPS server (same port, same test certificate), as Resource Manager
+answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
+
+* ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.HybridCompute/machines`` lists the
+  group's machines, a page at a time (``pageSize``, default 100) with an absolute ``nextLink``
+  ("Use the nextLink property in the response to get the next page of hybrid machines");
+* ``DELETE /subscriptions/.../machines/{name}`` deletes one (200; 204 when there is none), and
+  records it;
+* every request needs ``Authorization: Bearer`` with a token the Entra stub issued for Resource
+  Manager (audience ``https://management.azure.com``), else 401 ``InvalidAuthenticationToken``;
+* ``throttle``: the next N requests are answered 429 ``TooManyRequests`` with ``Retry-After: 1``
+  (Resource Manager's throttling answer).
+
+Controlled through the emulator's ``/_harness/arm``: ``POST {"machines": [{"id": ..., "name": ...,
+"tags": {...}, "properties": {"status": "Disconnected", "lastStatusChange": "..."}}], "throttle": 2,
+"pageSize": 100}`` (machines are added, by id); ``GET`` returns the machines left, every delete and
+the request counts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlencode
+
+API_VERSION = "2024-07-10"
+AUDIENCE = "https://management.azure.com"
+PROVIDER = "/providers/microsoft.hybridcompute/machines"
+
+Answer = tuple[int, dict[str, str], dict[str, Any] | None]
+
+
+class ResourceManagerModel:
+    """Arc machines by resource id, throttling and a request log."""
+
+    def __init__(self, verify: Callable[[str], dict[str, Any] | None]) -> None:
+        self.verify = verify
+        self.lock = threading.Lock()
+        self.machines: dict[str, dict[str, Any]] = {}
+        self.deletes: list[str] = []
+        self.throttle = 0
+        self.page_size = 100
+        self.counts = {"requests": 0, "pages": 0, "deleted": 0, "throttled": 0, "unauthorized": 0}
+
+    def configure(self, spec: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for machine in spec.get("machines", []):
+                self.machines[machine["id"].lower()] = machine
+            self.throttle = int(spec.get("throttle", self.throttle))
+            self.page_size = max(1, int(spec.get("pageSize", self.page_size)))
+        return self.report()
+
+    def report(self) -> dict[str, Any]:
+        with self.lock:
+            return {"machines": list(self.machines.values()), "deletes": list(self.deletes), **self.counts}
+
+    def handle(self, method: str, base: str, path: str, query: str, authorization: str) -> Answer:
+        """Resource Manager's answer to one request (``base`` is ``https://host:port``)."""
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        with self.lock:
+            self.counts["requests"] += 1
+            token = authorization.removeprefix("Bearer ").strip()
+            claims = self.verify(token) if authorization.startswith("Bearer ") else None
+            if claims is None or claims.get("aud") != AUDIENCE:
+                self.counts["unauthorized"] += 1
+                return 401, {}, error("InvalidAuthenticationToken", "The access token is invalid.")
+            if self.throttle > 0:
+                self.throttle -= 1
+                self.counts["throttled"] += 1
+                return 429, {"Retry-After": "1"}, error("TooManyRequests", "The request is being throttled.")
+            if params.get("api-version") != API_VERSION:
+                return 400, {}, error("InvalidApiVersionParameter", f"api-version {params.get('api-version')}")
+            lowered = path.lower()
+            if method == "GET" and lowered.endswith(PROVIDER):
+                return self.page(base, path, params)
+            if method == "DELETE" and PROVIDER + "/" in lowered:
+                found = self.machines.pop(lowered, None)
+                if found is None:
+                    return 204, {}, None
+                self.deletes.append(found["id"])
+                self.counts["deleted"] += 1
+                return 200, {}, None
+        return 404, {}, error("NotFound", path)
+
+    def page(self, base: str, path: str, params: dict[str, str]) -> Answer:
+        """One page of the group's machines (lock held)."""
+        group = path.lower()[: -len(PROVIDER)] + PROVIDER + "/"
+        listed = sorted((m for key, m in self.machines.items() if key.startswith(group)), key=lambda m: m["id"])
+        start = int(params.get("$skiptoken", "0") or 0)
+        answer: dict[str, Any] = {"value": listed[start:start + self.page_size]}
+        if start + self.page_size < len(listed):
+            query = urlencode({"api-version": API_VERSION, "$skiptoken": str(start + self.page_size)})
+            answer["nextLink"] = f"{base}{path}?{query}"
+        self.counts["pages"] += 1
+        return 200, {}, answer
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def encode(payload: dict[str, Any] | None) -> bytes:
+    return json.dumps(payload).encode() if payload is not None else b""
