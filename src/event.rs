@@ -196,13 +196,16 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
         Incoming::Manual { action, .. } => match action.as_str() {
             "scan" => Some("profile-scan"),
             "reconcile" => Some("account-discovery"),
-            "reprovision" => Some("arc-provisioner"),
+            "reprovision" | "sweep" => Some("arc-provisioner"),
             _ => None,
         },
         Incoming::Destination { .. } => Some("arc-provisioner"),
         Incoming::CustomResource(_) => Some("account-discovery"),
         Incoming::Queue(_) => None,
         Incoming::Event(e) => match (e.source.as_str(), e.detail_type.as_str()) {
+            // A terminated instance's Arc machine is arc-provisioner's; every other state (a
+            // launch to remediate) is profile-scan's.
+            ("aws.ec2", "EC2 Instance State-change Notification") if is_termination(e) => Some("arc-provisioner"),
             ("aws.ec2", "EC2 Instance State-change Notification") => Some("profile-scan"),
             ("aws.ssm", "EC2 Command Invocation Status-change Notification") => Some("arc-provisioner"),
             ("aws.organizations" | "aws.controltower", _) => Some("account-discovery"),
@@ -210,6 +213,11 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
             _ => None,
         },
     }
+}
+
+/// True for an `EC2 Instance State-change Notification` whose state is `terminated`.
+pub(crate) fn is_termination(event: &EventBridgeEvent<Value>) -> bool {
+    event.detail.get("state").and_then(Value::as_str) == Some("terminated")
 }
 
 /// The error for a payload the function does not accept: names the function it belongs to.

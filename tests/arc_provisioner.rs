@@ -889,3 +889,43 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
     let metrics: HashMap<&str, usize> = swept.metrics.iter().copied().collect();
     assert_eq!((metrics["ArcMachinesDeleted"], metrics["ArcMachinesRepaired"]), (2, 1), "{metrics:?}");
 }
+
+/// An instance's termination event: with `ARC_SWEEP_GRACE_DAYS=0` its Arc machine (named after the
+/// instance, `--resource-name`) is deleted at once; an event naming a running instance deletes
+/// nothing (EC2 is asked); with the default grace period the event is only reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_termination_event_deletes_the_machine_at_once_only_with_no_grace_period() {
+    let (moto, management, _) = estate(0).await;
+    let (gone, running) =
+        (seed::instance(&management, REGION, &[], None).await, seed::instance(&management, REGION, &[], None).await);
+    seed::ec2(&management, REGION).terminate_instances().instance_ids(&gone).send().await.expect("terminate");
+    let group = "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines";
+    let machine = |id: &str| {
+        json!({"id": format!("{group}/{id}"), "name": id,
+               "tags": {"MDFCSecurityConnector": "mdc-connector-1", "AccountId": MANAGEMENT, "InstanceId": id},
+               "properties": {"status": "Connected", "lastStatusChange": "2026-01-01T00:00:00Z"}})
+    };
+    moto.arm(json!({"machines": [machine(&gone), machine(&running)]}));
+    let event = |id: &str| {
+        let mut e = common::moto::event("ec2-instance-terminated.json");
+        e["account"] = json!(MANAGEMENT);
+        e["region"] = json!(REGION);
+        e["detail"]["instance-id"] = json!(id);
+        e
+    };
+    let authority = moto.entra_authority();
+    let host = [("ARC_RESOURCE_MANAGER_HOST", authority.as_str())];
+    let waiting = ArcProvisioner::new(config(&moto, &host), management.clone());
+    let reported = run(&waiting, event(&gone)).await;
+    assert!(find(&reported, &gone).reason.contains("the sweep deletes"), "{:?}", reported.items);
+    assert_eq!(moto.arm_state()["deleted"], 0, "the default grace period leaves it to the sweep");
+
+    let at_once = ArcProvisioner::new(config(&moto, &[host[0], ("ARC_SWEEP_GRACE_DAYS", "0")]), management.clone());
+    let forged = run(&at_once, event(&running)).await;
+    assert_eq!(outcome(&forged, &running), (Status::Skipped, "kept".into()), "{:?}", forged.items);
+    let deleted = run(&at_once, event(&gone)).await;
+    assert_eq!(outcome(&deleted, &gone), (Status::Done, "deleted".into()), "{:?}", deleted.items);
+    let state = moto.arm_state();
+    let names: Vec<&str> = state["deletes"].as_array().expect("deletes").iter().filter_map(|d| d.as_str()).collect();
+    assert_eq!(names, [format!("{group}/{gone}")]);
+}

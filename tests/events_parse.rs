@@ -11,7 +11,7 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 20] = [
+const FIXTURES: [(&str, &str); 21] = [
     ("account-region-opt-in-enabled.json", "account-discovery"),
     ("cloudformation-custom-resource-delete.json", "account-discovery"),
     ("controltower-create-managed-account.json", "account-discovery"),
@@ -19,6 +19,7 @@ const FIXTURES: [(&str, &str); 20] = [
     ("organizations-account-joined.json", "account-discovery"),
     ("ec2-instance-running.json", "profile-scan"),
     ("ec2-instance-stopped.json", "profile-scan"),
+    ("ec2-instance-terminated.json", "arc-provisioner"),
     ("manual-reconcile.json", "account-discovery"),
     ("manual-reprovision-by-tag.json", "arc-provisioner"),
     ("manual-reprovision.json", "arc-provisioner"),

@@ -110,6 +110,9 @@ impl ArcProvisioner {
                 let unit = Unit { account_id: command.account_id, region: command.region, work };
                 Box::pin(self.named(vec![unit], unit_dry_run, &budget)).await?
             }
+            ArcTrigger::InstanceTerminated { account_id, region, instance_id } => {
+                Box::pin(self.terminated(&account_id, &region, &instance_id, dry_run, &budget)).await?
+            }
             ArcTrigger::Sweep(command) => Box::pin(self.sweep(command.dry_run || dry_run, &budget)).await?,
             ArcTrigger::ProfileScanCompleted { instances } => {
                 Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?

@@ -27,6 +27,7 @@ mod status;
 mod sweep;
 mod sweep_run;
 pub mod target;
+mod terminated;
 pub mod trigger;
 mod variables;
 

@@ -127,6 +127,17 @@ impl ResourceManager {
         Ok((machines, pages))
     }
 
+    /// The Arc machine `name` of the resource group, if there is one.
+    pub(crate) async fn machine(&self, name: &str) -> Result<Option<ArcMachine>, Failure> {
+        let path =
+            format!("{}/providers/Microsoft.HybridCompute/machines/{name}?api-version={API_VERSION}", self.group_path);
+        match self.send(Method::Get, self.url(&path)?).await {
+            Ok(body) => body.json().map(Some).map_err(|e| Failure::Unexpected(format!("not an Arc machine: {e}"))),
+            Err(Failure::Aws { code: Some(code), .. }) if code == "404" => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Deletes one Arc machine; one already gone (404) counts as deleted.
     pub(crate) async fn delete(&self, machine_id: &str) -> Result<(), Failure> {
         if !machine_id.to_ascii_lowercase().starts_with(&self.group_path.to_ascii_lowercase()) {

@@ -68,7 +68,7 @@ impl ArcProvisioner {
         Ok(Report::new(JOB, dry_run, items, 1, usize::from(failed > 0 && ours.is_empty())))
     }
 
-    async fn resource_manager(&self, budget: &Budget) -> Result<ResourceManager, Failure> {
+    pub(super) async fn resource_manager(&self, budget: &Budget) -> Result<ResourceManager, Failure> {
         let target = &self.settings().target;
         let credential = resource_manager_credential(self.secret_store(), self.identity_tokens(), target).await?;
         ResourceManager::new(target, credential, budget.left().unwrap_or(Duration::from_secs(300)))
@@ -240,7 +240,7 @@ async fn delete_all(
 }
 
 /// `DescribeInstances` state name of each of `ids` found in the region (terminated included).
-async fn instance_states(
+pub(super) async fn instance_states(
     ec2: &aws_sdk_ec2::Client,
     ids: &BTreeSet<String>,
 ) -> Result<HashMap<String, String>, Failure> {
@@ -262,7 +262,7 @@ async fn instance_states(
     Ok(out)
 }
 
-fn ended(state: &str) -> bool {
+pub(super) fn ended(state: &str) -> bool {
     matches!(state, "terminated" | "shutting-down")
 }
 

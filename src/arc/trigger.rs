@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::EventError;
-use crate::event::{Incoming, InstanceEvent, check, detail_text, manual, recognise, refuse};
+use crate::event::{Incoming, InstanceEvent, check, detail_text, is_termination, manual, recognise, refuse};
 use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_instance_id, is_region, is_tag_key};
 
@@ -38,6 +38,16 @@ pub enum ArcTrigger {
         document_name: String,
         /// New invocation status (`Success`, `Failed`, `TimedOut`, ...).
         status: String,
+    },
+    /// `EC2 Instance State-change Notification` with state `terminated`: the instance's Arc
+    /// machine is deleted at once when the grace period is 0, else left to the sweep.
+    InstanceTerminated {
+        /// Account of the instance (the event's `account`).
+        account_id: String,
+        /// Region of the instance.
+        region: String,
+        /// The instance.
+        instance_id: String,
     },
     /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
     Queue(Vec<QueueRecord>),
@@ -119,6 +129,14 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
                 detail_text(event, "document-name").ok_or_else(|| bad("missing detail.document-name"))?;
             let status = detail_text(event, "status").ok_or_else(|| bad("missing detail.status"))?;
             Ok(ArcTrigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status })
+        }
+        Incoming::Event(event)
+            if incoming.event_kind() == Some(("aws.ec2", "EC2 Instance State-change Notification"))
+                && is_termination(event) =>
+        {
+            let bad = |what: &str| EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"));
+            let InstanceEvent { account_id, region, instance_id } = InstanceEvent::read(event, &bad)?;
+            Ok(ArcTrigger::InstanceTerminated { account_id, region, instance_id })
         }
         Incoming::Destination { condition, response } => destination(condition, response),
         _ => Err(refuse(&incoming)),

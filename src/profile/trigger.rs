@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::EventError;
-use crate::event::{Incoming, InstanceEvent, check, detail_text, manual, recognise, refuse};
+use crate::event::{Incoming, InstanceEvent, check, detail_text, is_termination, manual, recognise, refuse};
 use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_region};
 
@@ -64,7 +64,8 @@ pub fn parse(payload: &Value) -> Result<ProfileTrigger, EventError> {
         _ if incoming.is_schedule() => Ok(ProfileTrigger::Scheduled),
         Incoming::Queue(records) => Ok(ProfileTrigger::Queue(records.clone())),
         Incoming::Event(event)
-            if incoming.event_kind() == Some(("aws.ec2", "EC2 Instance State-change Notification")) =>
+            if incoming.event_kind() == Some(("aws.ec2", "EC2 Instance State-change Notification"))
+                && !is_termination(event) =>
         {
             let bad = |what: &str| EventError::Unrecognized(format!("EC2 Instance State-change Notification: {what}"));
             let InstanceEvent { account_id, region, instance_id } = InstanceEvent::read(event, &bad)?;

@@ -6,6 +6,7 @@ answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
 * ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.HybridCompute/machines`` lists the
   group's machines, a page at a time (``pageSize``, default 100) with an absolute ``nextLink``
   ("Use the nextLink property in the response to get the next page of hybrid machines");
+* ``GET /subscriptions/.../machines/{name}`` reads one (404 ``ResourceNotFound`` when absent);
 * ``DELETE /subscriptions/.../machines/{name}`` deletes one (200; 204 when there is none), and
   records it;
 * every request needs ``Authorization: Bearer`` with a token the Entra stub issued for Resource
@@ -76,6 +77,11 @@ class ResourceManagerModel:
             lowered = path.lower()
             if method == "GET" and lowered.endswith(PROVIDER):
                 return self.page(base, path, params)
+            if method == "GET" and PROVIDER + "/" in lowered:
+                found = self.machines.get(lowered)
+                if found is None:
+                    return 404, {}, error("ResourceNotFound", f"The Resource '{path}' was not found.")
+                return 200, {}, found
             if method == "DELETE" and PROVIDER + "/" in lowered:
                 found = self.machines.pop(lowered, None)
                 if found is None:
