@@ -856,6 +856,7 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
     );
     assert!(sends(&moto.calls()).is_empty(), "a dry run sends nothing");
     assert_eq!(status(&planned, "gone-old"), (Status::Planned, "deleted".into()));
+    assert_eq!(status(&planned, "repair-me"), (Status::Planned, "repaired".into()));
 
     let swept = run(&job, json!({"action": "sweep"})).await;
     let state = moto.arm_state();

@@ -186,6 +186,10 @@ if ($installed) {
         } catch { $owner = '' }
         if ($owner -cne $ConnectorId) { Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: its Arc resource is not tagged MDFCSecurityConnector=$ConnectorId" }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
+    } elseif ($shown -and $shown.resourceName -and ($shown.status -eq 'Disconnected' -or $shown.status -eq 'Expired') -and $shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
+        # This connector's agent stopped reporting (Expired after 45 days offline): it connects
+        # again only from a clean local state, so the local configuration goes first.
+        if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' ([string]$shown.status) }
     }
 }
 

@@ -238,6 +238,13 @@ if command -v azcmagent >/dev/null 2>&1; then
     if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
       result failed disconnect-failed "$where"
     fi
+  elif [ -n "$agent_name" ] && { [ "$agent_status" = Disconnected ] || [ "$agent_status" = Expired ]; } \
+      && [ "${agent_subscription,,}" = "${subscription_id,,}" ] && [ "${agent_group,,}" = "${resource_group,,}" ]; then
+    # This connector's agent stopped reporting (Expired after 45 days offline): it connects again
+    # only from a clean local state, so the local configuration goes first (the Arc resource stays).
+    if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
+      result failed disconnect-failed "$agent_status"
+    fi
   fi
 fi
 

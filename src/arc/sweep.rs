@@ -86,10 +86,9 @@ pub(crate) fn judge(machine: &ArcMachine, found: &Found, now: SystemTime, grace:
         Found::Alive { in_scope: false, region, .. } => {
             (Verdict::Skip, format!("its instance runs in {region}, a region outside CONNECTOR_REGIONS"))
         }
-        Found::Alive { managed: true, region, .. } if silent(machine) => (
-            Verdict::Repair { region: region.clone() },
-            format!("the agent is {status} on a managed instance: re-provisioned"),
-        ),
+        Found::Alive { managed: true, region, .. } if silent(machine) => {
+            (Verdict::Repair { region: region.clone() }, format!("the agent is {status} on a managed instance"))
+        }
         Found::Alive { managed: false, .. } if silent(machine) => (
             Verdict::Keep,
             format!("the agent is {status} and Systems Manager does not manage the instance: kept, nothing sent"),

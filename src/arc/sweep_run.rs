@@ -57,7 +57,7 @@ impl ArcProvisioner {
                     if let Some((account, instance)) = owner(machine) {
                         repairs.entry((account, region)).or_default().insert(instance);
                     }
-                    items.push(item);
+                    items.push(repair_item(item, dry_run));
                 }
                 _ => items.push(item),
             }
@@ -284,6 +284,17 @@ fn not_ours(machine: &ArcMachine, connector: &str) -> Item {
         machine.tags.get(super::sweep::CONNECTOR_TAG).map_or("no connector tag".to_string(), |v| format!("tagged {v}"));
     let reason = format!("not this connector's Arc machine ({tag}, this one is {connector}): never touched");
     machine_item("*", "*", machine, Status::Skipped, Outcome::Kept, reason)
+}
+
+/// The item of a repair: planned in a dry run, else sent (its `provision` item follows).
+fn repair_item(mut item: Item, dry_run: bool) -> Item {
+    if dry_run {
+        item.status = Status::Planned;
+        item.reason = format!("would re-provision: {}", item.reason);
+    } else {
+        item.reason = format!("re-provisioned with force (see its provision item): {}", item.reason);
+    }
+    item
 }
 
 fn whole_failure(failure: Failure) -> Report {

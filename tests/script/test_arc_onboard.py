@@ -200,6 +200,17 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(self.sandbox.calls("apt-get"), [])
         self.assertEqual(len(self.connect_args()), 1)
 
+    def test_an_expired_agent_of_this_connector_is_disconnected_locally_then_connected(self) -> None:
+        # The sweep repairs agents Azure shows Disconnected or Expired: the local configuration
+        # goes first ("azcmagent disconnect --force-local-only"), then a fresh connect.
+        self.sandbox.preinstall("Expired", GOOD["subscriptionId"], GOOD["resourceGroup"])
+        _, result = self.run_script(force="true")
+        self.assertEqual(result["status"], "connected")
+        commands = [c[0] for c in self.sandbox.calls("azcmagent")]
+        self.assertEqual(commands[:2], ["show", "disconnect"], commands)
+        self.assertIn(["disconnect", "--force-local-only"], self.sandbox.calls("azcmagent"))
+        self.assertLess(commands.index("disconnect"), commands.index("connect"))
+
     def test_proxy_and_private_link_scope(self) -> None:
         _, result = self.run_script(proxyUrl="http://proxy.corp.example:3128", privateLinkScope=PLS)
         self.assertEqual(result["status"], "connected")
