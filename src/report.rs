@@ -314,6 +314,18 @@ impl Report {
         Report { job: job.to_string(), dry_run, summary, items, omitted_items: 0, metrics, batch_item_failures }
     }
 
+    /// This report and `other` as one (items, work units and failed records of both).
+    pub(crate) fn merged(self, other: Report) -> Self {
+        let mut items = self.items;
+        items.extend(other.items);
+        let units = self.summary.work_units + other.summary.work_units;
+        let failed_units = self.summary.failed_work_units + other.summary.failed_work_units;
+        let mut merged = Report::new(&self.job, self.dry_run || other.dry_run, items, units, failed_units);
+        merged.batch_item_failures = self.batch_item_failures;
+        merged.batch_item_failures.extend(other.batch_item_failures);
+        merged
+    }
+
     /// The same report naming the queue records to deliver again.
     pub(crate) fn with_failed_records(mut self, message_ids: Vec<String>) -> Self {
         self.batch_item_failures = message_ids.into_iter().map(batch_item_failure).collect();

@@ -930,3 +930,31 @@ async fn a_termination_event_deletes_the_machine_at_once_only_with_no_grace_peri
     let names: Vec<&str> = state["deletes"].as_array().expect("deletes").iter().filter_map(|d| d.as_str()).collect();
     assert_eq!(names, [format!("{group}/{gone}")]);
 }
+
+/// A sweep out of time deletes nothing more and continues through the work queue; the message,
+/// delivered as the event source mapping would, finishes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_out_of_time_continues_from_the_work_queue() {
+    let (moto, management, _) = estate(0).await;
+    let queue = common::poller::WorkQueue::create(&management, "arc-provisioner-work", 3, 1).await;
+    let group = "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines";
+    let stale = json!({"id": format!("{group}/i-0000000000000dead"), "name": "i-0000000000000dead",
+        "tags": {"MDFCSecurityConnector": "mdc-connector-1", "AccountId": MANAGEMENT, "InstanceId": "i-0000000000000dead"},
+        "properties": {"status": "Expired", "lastStatusChange": "2026-01-01T00:00:00Z"}});
+    moto.arm(json!({"machines": [stale]}));
+    let authority = moto.entra_authority();
+    let settings =
+        config(&moto, &[("ARC_RESOURCE_MANAGER_HOST", authority.as_str()), ("WORK_QUEUE_URL", queue.url.as_str())]);
+    let job = ArcProvisioner::new(settings, management.clone());
+    moto.clear_calls();
+    let late = job.handle(&json!({"action": "sweep"}), Some(std::time::Instant::now())).await.expect("answered");
+    assert_eq!(moto.arm_state()["deleted"], 0, "{:?}", late.items);
+    let sent = moto.sent_messages();
+    assert_eq!(sent.len(), 1, "{:?}", late.items);
+    assert_eq!(sent[0].1, json!({"job": "arc-provisioner", "action": "sweep"}));
+
+    let record = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": sent[0].1.to_string()}]});
+    let finished = run(&job, record).await;
+    assert_eq!(moto.arm_state()["deleted"], 1, "{:?}", finished.items);
+    assert!(finished.batch_item_failures.is_empty());
+}

@@ -87,6 +87,11 @@ impl ArcProvisioner {
         &self.identity_tokens
     }
 
+    /// The function's own work queue (`WORK_QUEUE_URL`), if any.
+    pub(super) fn own_queue(&self) -> Option<&crate::queue::WorkQueue> {
+        self.context.own_queue()
+    }
+
     /// The function's own region.
     pub(super) fn home_region(&self) -> &str {
         self.context.home_region()
@@ -102,6 +107,11 @@ impl ArcProvisioner {
                 Box::pin(run::scoped(self, &ScopeRequest::default(), true, dry_run, &budget, work)).await?
             }
             ArcTrigger::Queue(records) => Box::pin(run::queued(self, records, &budget)).await?,
+            ArcTrigger::SweepAndQueue(records) => {
+                let units = Box::pin(run::queued(self, records, &budget)).await?;
+                let swept = Box::pin(self.sweep(dry_run, &budget)).await?;
+                units.merged(swept)
+            }
             ArcTrigger::Reprovision(command) => {
                 let selection =
                     Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };

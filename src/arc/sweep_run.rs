@@ -11,6 +11,7 @@ use super::plan::Selection;
 use super::read::managed_instances;
 use super::resource_manager::{ArcMachine, ResourceManager};
 use super::sweep::{AccountView, Found, Verdict, is_ours, judge, owner};
+use super::trigger::SWEEP_CONTINUATION;
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Action, Item, Outcome, Report, Status};
@@ -63,6 +64,9 @@ impl ArcProvisioner {
             }
         }
         items.extend(delete_all(&manager, deletes, dry_run, budget).await);
+        if budget.deferred() {
+            items.extend(self.continue_later().await);
+        }
         items.extend(self.repair(repairs, dry_run, budget).await?);
         let failed = items.iter().filter(|i| i.status == Status::Failed && i.action == Action::SweepArcMachine).count();
         Ok(Report::new(JOB, dry_run, items, 1, usize::from(failed > 0 && ours.is_empty())))
@@ -188,6 +192,18 @@ impl ArcProvisioner {
             Verdict::Unknown => (Status::Failed, Outcome::Kept),
         };
         (machine_item(&account, &region, machine, status, outcome, reason), verdict)
+    }
+
+    /// A sweep out of time continues through the work queue (as units do): one message, taken
+    /// by the event source mapping a minute later; without a queue the next daily sweep takes it.
+    async fn continue_later(&self) -> Option<Item> {
+        let queue = self.own_queue()?;
+        let sent = queue.send(&[SWEEP_CONTINUATION.to_string()], 60).await.pop()?;
+        let (status, reason) = match sent {
+            Ok(()) => (Status::Done, "the sweep continues from the work queue in 60 s".to_string()),
+            Err(failure) => (Status::Failed, format!("{failure}; the next daily sweep continues")),
+        };
+        Some(Item::new("*", "*", queue.name(), Action::Enqueue, status, reason))
     }
 
     /// Re-provisions the instances of disconnected agents (`force`: whatever ran before).

@@ -51,6 +51,8 @@ pub enum ArcTrigger {
     },
     /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
     Queue(Vec<QueueRecord>),
+    /// A sweep continuation delivered in the same batch as work units: both run.
+    SweepAndQueue(Vec<QueueRecord>),
     /// A profile-scan run's report delivered by its Lambda on-success destination: the
     /// (account, region, instance) triples it gave a profile or fixed the role of.
     ProfileScanCompleted {
@@ -114,7 +116,7 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
         }
         Incoming::Manual { action, payload } if action == "sweep" => Ok(ArcTrigger::Sweep(manual(payload)?)),
         _ if incoming.is_schedule() => Ok(ArcTrigger::Scheduled),
-        Incoming::Queue(records) => Ok(ArcTrigger::Queue(records.clone())),
+        Incoming::Queue(records) => Ok(queued(records)),
         Incoming::Event(event)
             if incoming.event_kind() == Some(("aws.ssm", "EC2 Command Invocation Status-change Notification")) =>
         {
@@ -140,6 +142,23 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
         }
         Incoming::Destination { condition, response } => destination(condition, response),
         _ => Err(refuse(&incoming)),
+    }
+}
+
+/// The body of a sweep that ran out of time and continues from the work queue.
+pub(crate) const SWEEP_CONTINUATION: &str = r#"{"job":"arc-provisioner","action":"sweep"}"#;
+
+/// Work-queue records: a sweep continuation (alone in its batch or not) is the sweep; the rest
+/// are work units.
+fn queued(records: &[QueueRecord]) -> ArcTrigger {
+    let is_sweep = |r: &QueueRecord| {
+        serde_json::from_str::<Value>(&r.body).is_ok_and(|b| b.get("action").and_then(Value::as_str) == Some("sweep"))
+    };
+    let (sweeps, units): (Vec<QueueRecord>, Vec<QueueRecord>) = records.iter().cloned().partition(is_sweep);
+    match (sweeps.is_empty(), units.is_empty()) {
+        (false, true) => ArcTrigger::Sweep(SweepCommand::default()),
+        (false, false) => ArcTrigger::SweepAndQueue(units),
+        _ => ArcTrigger::Queue(units),
     }
 }
 
