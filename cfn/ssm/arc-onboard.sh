@@ -158,8 +158,11 @@ read_credential() {
   credential_read=true
   local region_args=() credential credential_pattern credential_key
   if [ -n "$region" ]; then region_args+=(--region "$region"); fi
-  credential=$(aws ssm get-parameter --name "$credential_parameter" --with-decryption --query Parameter.Value \
-    --output text ${region_args[@]+"${region_args[@]}"} 2>>"$log_file") || credential=''
+  # The name goes in on standard input, never on a command line (readable by every local user in
+  # /proc); it was checked against the parameter-name pattern, so it needs no JSON escaping.
+  credential=$(aws ssm get-parameter --cli-input-json file:///dev/stdin --query Parameter.Value \
+    --output text ${region_args[@]+"${region_args[@]}"} 2>>"$log_file" \
+    <<<"{\"Name\": \"$credential_parameter\", \"WithDecryption\": true}") || credential=''
   if [ "$credential_type" = access-token ]; then
     credential_pattern='^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$'
     credential_key=access-token

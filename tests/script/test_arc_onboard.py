@@ -89,8 +89,13 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(source, "deb [signed-by=/usr/share/keyrings/mdc-connector-microsoft.gpg] "
                                  "https://packages.microsoft.com/ubuntu/22.04/prod jammy main\n")
         [aws] = self.sandbox.calls("aws")
-        self.assertEqual(aws, ["ssm", "get-parameter", "--name", SECRET_NAME, "--with-decryption", "--query",
+        # The staged copy's name never appears on a command line (/proc/<pid>/cmdline is readable by
+        # every local user): it goes in on standard input.
+        self.assertEqual(aws, ["ssm", "get-parameter", "--cli-input-json", "file:///dev/stdin", "--query",
                                "Parameter.Value", "--output", "text", "--region", "eu-west-1"])
+        self.assertNotIn(SECRET_NAME, " ".join(aws))
+        given = json.loads((self.sandbox.root / "aws-stdin.json").read_text())
+        self.assertEqual(given, {"Name": SECRET_NAME, "WithDecryption": True})
         [connect] = self.connect_args()
         config = connect[connect.index("--config") + 1]
         self.assertEqual(connect[:1] + connect[3:], [
