@@ -255,8 +255,8 @@ fi
 read_credential
 
 # The agent comes from Microsoft's package repository (packages.microsoft.com), never from a script:
-# the repository is trusted only with Microsoft's signing keys, each checked against its pinned
-# fingerprint first, and the package manager verifies the package's signature with them.
+# the repository is trusted only with Microsoft's signing keys, each file checked to hold exactly
+# its pinned key first, and the package manager verifies the package's signature with them.
 if [ "$installed" = false ]; then
   os_field() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$os_release" 2>/dev/null | head -n 1; }
   os_id=$(os_field ID)
@@ -290,10 +290,13 @@ if [ "$installed" = false ]; then
     if ! curl "${download_args[@]}" -o "$work_dir/$name" "https://packages.microsoft.com/keys/$name" >>"$log_file" 2>&1; then
       result failed download-failed "https://packages.microsoft.com/keys/$name"
     fi
+    # Every primary key in the file (the fpr line after each pub line; a sub line's belongs to a
+    # subkey of the key before it): exactly the pinned one, or nothing from it is trusted.
     fingerprint=$(gpg --batch --with-colons --show-keys "$work_dir/$name" 2>>"$log_file" |
-      sed -n 's/^fpr:*\([0-9A-F]\{40\}\):.*/\1/p' | head -n 1)
+      awk -F: '$1 == "pub" { primary = 1; next } $1 == "sub" { primary = 0; next }
+               $1 == "fpr" && primary { printf "%s%s", sep, $10; sep = " "; primary = 0 }')
     if [ "$fingerprint" != "${key#*=}" ]; then
-      result failed installer-unverified "$name has fingerprint ${fingerprint:-unreadable}, not ${key#*=}"
+      result failed installer-unverified "$name has fingerprint ${fingerprint:-unreadable}, not exactly ${key#*=}"
     fi
     keys+=("$work_dir/$name")
   done

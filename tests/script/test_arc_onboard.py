@@ -232,6 +232,8 @@ class ArcOnboardScript(unittest.TestCase):
         cases = [
             ({"ARC_STUB_DOWNLOAD_FAIL": "1"}, "download-failed"),
             ({"ARC_STUB_BAD_KEY": "microsoft-2025.asc"}, "installer-unverified"),
+            # The pinned key plus another one in the same file: nothing from that file is trusted.
+            ({"ARC_STUB_EXTRA_KEY": "microsoft.asc"}, "installer-unverified"),
             ({"ARC_STUB_INSTALL_FAIL": "1"}, "install-failed"),
             ({"ARC_STUB_CONNECT_FAIL": "1"}, "connect-failed"),
         ]
@@ -281,7 +283,7 @@ class ArcOnboardScript(unittest.TestCase):
         process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, "ARC_STUB_BAD_KEY": "microsoft.asc"})
         result = parse_result(process.stdout)
         self.assertEqual(result["reason"], "installer-unverified")
-        self.assertIn("not BC528686B50D79E339D3721CEB3E94ADBE1229CF", result["detail"])
+        self.assertIn("not exactly BC528686B50D79E339D3721CEB3E94ADBE1229CF", result["detail"])
         self.assertEqual(sandbox.calls("apt-get"), [], "nothing installed with an unverified key")
         self.assertFalse((sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").exists())
 

@@ -16,8 +16,13 @@ PINNED = {
 
 
 def key_text(name: str) -> str:
+    """The key file: its primary key (``FPR:``), a subkey (``SUBFPR:``, as Microsoft's keys have),
+    and with ARC_STUB_EXTRA_KEY naming the file, a second primary key smuggled in."""
     bad = os.environ.get("ARC_STUB_BAD_KEY") == name
-    return f"FPR:{'0' * 40 if bad else PINNED.get(name, '1' * 40)}\n"
+    text = f"FPR:{'0' * 40 if bad else PINNED.get(name, '1' * 40)}\nSUBFPR:{'3' * 40}\n"
+    if os.environ.get("ARC_STUB_EXTRA_KEY") == name:
+        text += f"FPR:{'2' * 40}\n"
+    return text
 
 
 def install_agent() -> int:
