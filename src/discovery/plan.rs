@@ -67,8 +67,8 @@ pub(crate) struct Rules<'a> {
 /// and then delete the stack manually." Re-sending it (`STACKSET_RETRY_FAILED`) could never work.
 pub(crate) const INOPERABLE: &str = "stack instance is INOPERABLE (a DeleteStackInstances failed and left its stack unstable; StackSets excludes it from updates, so it is never re-sent): delete the instance with --retain-stacks (aws cloudformation delete-stack-instances --retain-stacks ...), delete its stack in the account by hand, and the next reconcile creates it again";
 
-/// `INOPERABLE`: excluded from updates.
-fn inoperable(i: &super::state::StackInstance) -> bool {
+/// `INOPERABLE`: excluded from updates; deleted only with `RetainStacks=true`.
+pub(super) fn inoperable(i: &super::state::StackInstance) -> bool {
     i.status == "INOPERABLE"
 }
 

@@ -249,12 +249,15 @@ fn manual_step(name: &str, left: usize, unreachable: &Targets) -> String {
     )
 }
 
-/// (account -> regions) of the StackSet's instances: those of ACTIVE accounts, and those of every
-/// other account (suspended, closed, or no longer in the organization).
+/// (account -> regions) of the StackSet's instances: those of ACTIVE accounts, and those whose
+/// stacks StackSets cannot delete: every other account's (suspended, closed, or no longer in the
+/// organization) and `INOPERABLE` ones ("perform a DeleteStackInstances operation, with
+/// RetainStacks set to true", StackInstance reference).
 pub(super) fn split_by_state(instances: &[StackInstance], accounts: &[Account]) -> (Targets, Targets) {
     let (mut active, mut inactive) = (Targets::new(), Targets::new());
     for instance in instances {
-        let is_active = accounts.iter().any(|a| a.id == instance.account && a.state == "ACTIVE");
+        let is_active = accounts.iter().any(|a| a.id == instance.account && a.state == "ACTIVE")
+            && !super::plan::inoperable(instance);
         let side = if is_active { &mut active } else { &mut inactive };
         side.entry(instance.account.clone()).or_default().insert(instance.region.clone());
     }
@@ -307,15 +310,22 @@ mod tests {
             reason: None,
         };
         let account = |id: &str, state: &str| Account { id: id.into(), state: state.into(), parent: None };
-        let instances = [instance("200000000001"), instance("200000000002"), instance("200000000003")];
-        let accounts = [account("200000000001", "ACTIVE"), account("200000000002", "SUSPENDED")];
+        let mut broken = instance("200000000004");
+        broken.status = "INOPERABLE".into();
+        let instances = [instance("200000000001"), instance("200000000002"), instance("200000000003"), broken.clone()];
+        let accounts = [
+            account("200000000001", "ACTIVE"),
+            account("200000000002", "SUSPENDED"),
+            account("200000000004", "ACTIVE"),
+        ];
         let (active, mut inactive) = split_by_state(&instances, &accounts);
         assert_eq!(active.keys().collect::<Vec<_>>(), ["200000000001"]);
-        assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002", "200000000003"], "suspended and departed");
+        let kept = ["200000000002", "200000000003", "200000000004"];
+        assert_eq!(inactive.keys().collect::<Vec<_>>(), kept, "suspended, departed and INOPERABLE");
         // Service-managed: the departed one cannot be targeted; it is left for a person.
         let unreachable = outside_the_organization(&mut inactive, &accounts);
         assert_eq!(unreachable.keys().collect::<Vec<_>>(), ["200000000003"]);
-        assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002"]);
+        assert_eq!(inactive.keys().collect::<Vec<_>>(), ["200000000002", "200000000004"]);
         let answer = manual_step("mdc-connector-members", 1, &unreachable);
         assert!(answer.contains("200000000003 (eu-west-1)") && answer.contains("--retain-resources MemberStackSet"));
     }
