@@ -1,5 +1,6 @@
 //! IAM as the capabilities read it: an account's instance profiles, their roles, and whether each
-//! role carries `AmazonSSMManagedInstanceCore`. One [`IamView`] per account per run reads the
+//! role carries what Systems Manager and the connector need ([`InstancePolicies`]). One
+//! [`IamView`] per account per run reads the
 //! account's roles with their instance profiles and attached managed policies in as few calls as
 //! IAM allows (`GetAccountAuthorizationDetails` with the `Role` filter, up to 1,000 roles a page),
 //! and falls back to `GetInstanceProfile` for a profile it did not see (a profile without a role,
@@ -44,26 +45,121 @@ pub(crate) struct Profile {
     pub(crate) roles: Vec<Role>,
 }
 
-/// A role and whether it carries the SSM policy.
+/// A role and whether it carries what instances need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Role {
     /// Role name (no path): what `AttachRolePolicy` takes.
     pub(crate) name: String,
     /// Role ARN (with path).
     pub(crate) arn: String,
-    /// Whether `AmazonSSMManagedInstanceCore` is attached.
+    /// Whether the role is sufficient ([`InstancePolicies::sufficient`]).
     pub(crate) policy: PolicyState,
+    /// Which of the [`InstancePolicies`] are attached (ARNs).
+    pub(crate) attached: Vec<String>,
 }
 
-/// Whether a role carries `AmazonSSMManagedInstanceCore`.
+/// Whether a role carries what Systems Manager and the connector need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PolicyState {
-    /// Attached.
+    /// Sufficient: `AmazonSSMManagedInstanceCore`, or the narrower pair.
     Attached,
-    /// Not attached.
+    /// Not sufficient.
     Missing,
     /// Its policies could not be listed; the reason.
     Unknown(String),
+}
+
+/// `AmazonSSMManagedInstanceCore`: what the reference product attaches ("Systems Manager service
+/// core functionality"; it also allows `ssm:GetParameter(s)` on every parameter).
+pub(crate) const SSM_CORE: &str = "AmazonSSMManagedInstanceCore";
+/// `AmazonSSMManagedEC2InstanceDefaultPolicy`: Systems Manager's core without parameter reads.
+pub(crate) const SSM_DEFAULT_HOST: &str = "AmazonSSMManagedEC2InstanceDefaultPolicy";
+/// The member template's customer managed policy: read of the connector's staged credentials only.
+pub(crate) const STAGED_READ: &str = "MdcConnectorStagedCredentialRead";
+
+/// What profile-scan attaches to a customer's role that lacks what instances need
+/// (`INSTANCE_POLICY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InstancePolicy {
+    /// `AmazonSSMManagedInstanceCore`, as the reference product asks (it also lets the instance
+    /// read every parameter of its account).
+    #[default]
+    Core,
+    /// `AmazonSSMManagedEC2InstanceDefaultPolicy` plus the connector's staged-credential read.
+    Narrow,
+}
+
+impl InstancePolicy {
+    /// The value of `INSTANCE_POLICY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstancePolicy::Core => "core",
+            InstancePolicy::Narrow => "narrow",
+        }
+    }
+
+    /// The mode `INSTANCE_POLICY` names.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        [InstancePolicy::Core, InstancePolicy::Narrow].into_iter().find(|m| m.as_str() == value)
+    }
+
+    /// The policies' names, for reports.
+    pub(crate) fn names(self) -> &'static str {
+        match self {
+            InstancePolicy::Core => SSM_CORE,
+            InstancePolicy::Narrow => "AmazonSSMManagedEC2InstanceDefaultPolicy and MdcConnectorStagedCredentialRead",
+        }
+    }
+}
+
+/// Which managed policies make an instance role sufficient, in one account: `AmazonSSMManagedInstanceCore`,
+/// or `AmazonSSMManagedEC2InstanceDefaultPolicy` with the connector's staged-credential read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InstancePolicies {
+    /// `AmazonSSMManagedInstanceCore`'s ARN.
+    pub(crate) core: String,
+    /// `AmazonSSMManagedEC2InstanceDefaultPolicy`'s ARN.
+    pub(crate) default_host: String,
+    /// The account's `MdcConnectorStagedCredentialRead` ARN.
+    pub(crate) staged_read: String,
+}
+
+impl InstancePolicies {
+    /// The policies' ARNs in `partition` for `account`.
+    pub(crate) fn new(partition: &str, account: &str) -> Self {
+        InstancePolicies {
+            core: format!("arn:{partition}:iam::aws:policy/{SSM_CORE}"),
+            default_host: format!("arn:{partition}:iam::aws:policy/{SSM_DEFAULT_HOST}"),
+            staged_read: format!("arn:{partition}:iam::{account}:policy/{STAGED_READ}"),
+        }
+    }
+
+    /// Whether the attached policies (ARNs) make a role sufficient.
+    pub(crate) fn sufficient(&self, attached: &[String]) -> bool {
+        let has = |arn: &str| attached.iter().any(|a| a == arn);
+        has(&self.core) || (has(&self.default_host) && has(&self.staged_read))
+    }
+
+    /// Whether `arn` is one of the policies this view tracks.
+    fn relevant(&self, arn: &str) -> bool {
+        arn == self.core || arn == self.default_host || arn == self.staged_read
+    }
+
+    /// What `mode` attaches to a role carrying `attached` (nothing when it is sufficient).
+    pub(crate) fn to_attach(&self, mode: InstancePolicy, attached: &[String]) -> Vec<String> {
+        if self.sufficient(attached) {
+            return Vec::new();
+        }
+        let wanted = match mode {
+            InstancePolicy::Core => vec![self.core.clone()],
+            InstancePolicy::Narrow => vec![self.default_host.clone(), self.staged_read.clone()],
+        };
+        wanted.into_iter().filter(|w| !attached.contains(w)).collect()
+    }
+
+    fn state(&self, attached: &[String]) -> PolicyState {
+        if self.sufficient(attached) { PolicyState::Attached } else { PolicyState::Missing }
+    }
 }
 
 /// Largest page `GetAccountAuthorizationDetails` gives.
@@ -72,20 +168,21 @@ const DETAILS_PAGE: i32 = 1000;
 /// Cached IAM reads of one account for one run.
 pub(crate) struct IamView {
     client: Client,
-    policy_arn: String,
+    policies: InstancePolicies,
     /// Every profile that holds a role, from the account-wide read (`Err` when it failed: the view
     /// then reads profile by profile).
     account: OnceCell<Result<HashMap<String, Profile>, String>>,
     profiles: Mutex<HashMap<String, ProfileLookup>>,
-    attached: std::sync::Mutex<HashSet<String>>,
+    /// (role name, policy ARN) this run attached.
+    attached: std::sync::Mutex<HashSet<(String, String)>>,
 }
 
 impl IamView {
-    /// `policy_arn` is `AmazonSSMManagedInstanceCore` in the account's partition.
-    pub(crate) fn new(client: Client, policy_arn: &str) -> Self {
+    /// A view of the account `policies` belong to.
+    pub(crate) fn new(client: Client, policies: InstancePolicies) -> Self {
         IamView {
             client,
-            policy_arn: policy_arn.to_string(),
+            policies,
             account: OnceCell::new(),
             profiles: Mutex::new(HashMap::new()),
             attached: std::sync::Mutex::new(HashSet::new()),
@@ -97,21 +194,31 @@ impl IamView {
         &self.client
     }
 
-    /// ARN of the policy this view tracks.
-    pub(crate) fn policy_arn(&self) -> &str {
-        &self.policy_arn
+    /// The policies this view tracks.
+    pub(crate) fn policies(&self) -> &InstancePolicies {
+        &self.policies
     }
 
-    /// Records that `role_name` now carries the policy: later reads of this run say so without
+    /// Records that `role_name` now carries `policy_arn`: later reads of this run say so without
     /// asking IAM again.
-    pub(crate) fn mark_attached(&self, role_name: &str) {
+    pub(crate) fn mark_attached(&self, role_name: &str, policy_arn: &str) {
         if let Ok(mut attached) = self.attached.lock() {
-            attached.insert(role_name.to_string());
+            attached.insert((role_name.to_string(), policy_arn.to_string()));
         }
     }
 
-    fn known_attached(&self, role_name: &str) -> bool {
-        self.attached.lock().is_ok_and(|a| a.contains(role_name))
+    /// `attached` with what this run attached to `role_name`.
+    fn with_known(&self, role_name: &str, mut attached: Vec<String>) -> Vec<String> {
+        let known: Vec<String> = match self.attached.lock() {
+            Ok(known) => known.iter().filter(|(role, _)| role == role_name).map(|(_, arn)| arn.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for arn in known {
+            if !attached.contains(&arn) {
+                attached.push(arn);
+            }
+        }
+        attached
     }
 
     /// Looks up profiles by name: from the account-wide read, else each read at most once per run.
@@ -150,9 +257,14 @@ impl IamView {
             let page = page.map_err(|e| describe(&e))?;
             for role in page.role_detail_list() {
                 let (Some(name), Some(arn)) = (role.role_name(), role.arn()) else { continue };
-                let attached =
-                    role.attached_managed_policies().iter().any(|p| p.policy_arn() == Some(&self.policy_arn));
-                let policy = if attached { PolicyState::Attached } else { PolicyState::Missing };
+                let attached: Vec<String> = role
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .filter(|a| self.policies.relevant(a))
+                    .map(str::to_string)
+                    .collect();
+                let policy = self.policies.state(&attached);
                 for profile in role.instance_profile_list() {
                     let entry =
                         profiles.entry(profile.instance_profile_name().to_string()).or_insert_with(|| Profile {
@@ -160,7 +272,8 @@ impl IamView {
                             arn: profile.arn().to_string(),
                             roles: Vec::new(),
                         });
-                    entry.roles.push(Role { name: name.to_string(), arn: arn.to_string(), policy: policy.clone() });
+                    let (name, arn, attached) = (name.to_string(), arn.to_string(), attached.clone());
+                    entry.roles.push(Role { name, arn, policy: policy.clone(), attached });
                 }
             }
         }
@@ -170,8 +283,9 @@ impl IamView {
     /// The profile with the roles this run attached the policy to marked as carrying it.
     fn with_known_attachments(&self, mut profile: Profile) -> Profile {
         for role in &mut profile.roles {
-            if self.known_attached(&role.name) {
-                role.policy = PolicyState::Attached;
+            role.attached = self.with_known(&role.name, std::mem::take(&mut role.attached));
+            if role.policy == PolicyState::Missing {
+                role.policy = self.policies.state(&role.attached);
             }
         }
         profile
@@ -189,8 +303,11 @@ impl IamView {
         let mut roles = Vec::new();
         for role in profile.roles() {
             let name = role.role_name().to_string();
-            let policy = self.role_policy(&name).await;
-            roles.push(Role { name, arn: role.arn().to_string(), policy });
+            let (policy, attached) = match self.role_policies(&name).await {
+                Ok(attached) => (self.policies.state(&attached), attached),
+                Err(reason) => (PolicyState::Unknown(reason), Vec::new()),
+            };
+            roles.push(Role { name, arn: role.arn().to_string(), policy, attached });
         }
         ProfileLookup::Found(Profile {
             name: profile.instance_profile_name().to_string(),
@@ -199,28 +316,32 @@ impl IamView {
         })
     }
 
-    async fn role_policy(&self, role_name: &str) -> PolicyState {
-        if self.known_attached(role_name) {
-            return PolicyState::Attached;
-        }
+    /// The tracked policies attached to `role_name` (with what this run attached).
+    async fn role_policies(&self, role_name: &str) -> Result<Vec<String>, String> {
+        let mut attached = Vec::new();
         let mut pages = self.client.list_attached_role_policies().role_name(role_name).into_paginator().send();
         while let Some(page) = pages.next().await {
-            match page {
-                Ok(page) => {
-                    if page.attached_policies().iter().any(|p| p.policy_arn() == Some(self.policy_arn.as_str())) {
-                        return PolicyState::Attached;
-                    }
-                }
-                Err(e) => return PolicyState::Unknown(describe(&e)),
-            }
+            let page = page.map_err(|e| describe(&e))?;
+            let arns = page.attached_policies().iter().filter_map(|p| p.policy_arn());
+            attached.extend(arns.filter(|a| self.policies.relevant(a)).map(str::to_string));
         }
-        PolicyState::Missing
+        Ok(self.with_known(role_name, attached))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_alone_or_the_narrow_pair_is_sufficient() {
+        let p = InstancePolicies::new("aws", "111111111111");
+        assert!(p.sufficient(std::slice::from_ref(&p.core)));
+        assert!(p.sufficient(&[p.default_host.clone(), p.staged_read.clone()]));
+        assert!(!p.sufficient(std::slice::from_ref(&p.default_host)), "no read of the staged credential");
+        assert!(!p.sufficient(std::slice::from_ref(&p.staged_read)));
+        assert_eq!(p.staged_read, "arn:aws:iam::111111111111:policy/MdcConnectorStagedCredentialRead");
+    }
 
     #[test]
     fn profile_names_ignore_the_path() {

@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::{chain, ec2_client, home_region, iam_client, ssm_client};
 use crate::error::Failure;
-use crate::iam::IamView;
+use crate::iam::{IamView, InstancePolicies};
 
 /// Who the function runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,11 +38,6 @@ impl Identity {
             return Err(Failure::Unexpected("GetCallerIdentity returned no account".into()));
         }
         Ok(Identity { account_id, partition })
-    }
-
-    /// ARN of `AmazonSSMManagedInstanceCore` in this partition.
-    pub(crate) fn ssm_core_policy_arn(&self) -> String {
-        format!("arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore", self.partition)
     }
 }
 
@@ -149,7 +144,8 @@ impl Sessions {
     async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, Failure> {
         let config =
             if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
-        let iam = Arc::new(IamView::new(iam_client(&config, account_id), &self.identity.ssm_core_policy_arn()));
+        let policies = InstancePolicies::new(&self.identity.partition, account_id);
+        let iam = Arc::new(IamView::new(iam_client(&config, account_id), policies));
         Ok(Arc::new(AccountSession { account_id: account_id.to_string(), config, iam, regions: OnceCell::new() }))
     }
 

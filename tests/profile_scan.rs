@@ -8,8 +8,8 @@ use aws_config::SdkConfig;
 use common::moto::{Call, Moto, event};
 use common::seed::{self, CONNECTOR_PROFILE};
 use connector_engine::config::Fleet;
-use connector_engine::profile::ProfileScan;
 use connector_engine::profile::ProfileSettings;
+use connector_engine::profile::{InstancePolicy, ProfileScan};
 use connector_engine::report::{Report, Status};
 use serde_json::json;
 
@@ -633,4 +633,44 @@ async fn units_run_in_the_invocation_put_their_own_waiting_instances_back_on_the
     sent.sort_by_key(|(_, body)| body["region"].as_str().unwrap_or_default().to_string());
     let expected = |region: &str, id: &str| json!({"job": "profile-scan", "accountId": MANAGEMENT, "region": region, "instanceIds": [id], "propagationRetries": 1});
     assert_eq!(sent, vec![("90".to_string(), expected(R1, &in_r1)), ("90".to_string(), expected(R2, &in_r2))]);
+}
+
+/// `INSTANCE_POLICY=narrow`: a customer's role that lacks what instances need gets Systems
+/// Manager's default host management policy and the connector's staged-credential read, never
+/// `AmazonSSMManagedInstanceCore` (which would let every process on the instance read every
+/// parameter of the account); the role is then compliant and the next scan writes nothing.
+#[tokio::test]
+async fn the_narrow_instance_policy_gives_roles_systems_manager_without_parameter_reads() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::organization(&management, 1).await;
+    seed::connector_profile(&management).await;
+    seed::profile(&management, "/", "AppProfile", Some(("AppRole", false))).await;
+    let iam = seed::iam(&management);
+    let read =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter","Resource":"*"}]}"#;
+    let created = iam.create_policy().policy_name("MdcConnectorStagedCredentialRead").policy_document(read);
+    created.send().await.expect("the member template's staged-credential read");
+    let instance = seed::instance(&management, R1, &[], Some("AppProfile")).await;
+    let settings = ProfileSettings {
+        fleet: Fleet { regions: Some(vec![R1.into()]), ..Fleet::default() },
+        instance_policy: InstancePolicy::Narrow,
+        ..ProfileSettings::default()
+    };
+    let job = ProfileScan::new(settings, management.clone());
+    let scan = json!({"action": "scan", "accountIds": [MANAGEMENT], "regions": [R1]});
+    let report = job.handle(&scan, None).await.expect("scan");
+
+    let listed = iam.list_attached_role_policies().role_name("AppRole").send().await.expect("policies");
+    let mut names: Vec<&str> = listed.attached_policies().iter().filter_map(|p| p.policy_name()).collect();
+    names.sort();
+    assert_eq!(names, ["AmazonSSMManagedEC2InstanceDefaultPolicy", "MdcConnectorStagedCredentialRead"]);
+    let role_item = report.items.iter().find(|i| i.resource_id.ends_with("role/AppRole")).expect("role item");
+    assert_eq!(role_item.status, Status::Done, "{role_item:?}");
+    assert!(role_item.reason.contains("AmazonSSMManagedEC2InstanceDefaultPolicy"), "{role_item:?}");
+    assert_eq!(status_of(&report, &instance).0, Status::Done);
+
+    moto.clear_calls();
+    job.handle(&scan, None).await.expect("scan again");
+    assert_eq!(count(&moto.calls(), "AttachRolePolicy"), 0, "compliant now");
 }

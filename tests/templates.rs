@@ -90,10 +90,16 @@ async fn member_template_gives_the_functions_the_names_they_use() {
 #[test]
 fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     let member = template("member.yaml");
-    // moto ignores ManagedPolicyArns: the instance role must carry the policy by template.
+    // moto ignores ManagedPolicyArns: the instance role must carry the narrow pair by template
+    // (seed::instance_role_policy gives it the same in the emulator).
     assert!(member.contains(
-        "ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+        "ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy\n        - !Ref StagedCredentialReadPolicy"
     ));
+    assert!(member.contains("ManagedPolicyName: MdcConnectorStagedCredentialRead"));
+    assert!(
+        !member.contains("iam::aws:policy/AmazonSSMManagedInstanceCore\n        - !Ref"),
+        "not Core on the connector's role"
+    );
     assert!(member.contains(&format!("Default: {DEFAULT_MEMBER_ROLE}")));
     assert!(member.contains(&format!("Default: {DEFAULT_INSTANCE_PROFILE}")));
     // trust pinned to the organization and to the connector's function roles

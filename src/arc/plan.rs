@@ -172,7 +172,7 @@ fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, Profile
             format!("{prefix}; its instance profile could not be read: {reason}")
         }
         Some((arn, _)) => format!(
-            "{prefix}: its profile {arn} carries AmazonSSMManagedInstanceCore, so the SSM agent is not reporting \
+            "{prefix}: its profile {arn} carries the SSM policy, so the SSM agent is not reporting \
              (not installed, not running, or no network path to the SSM endpoints; a new profile takes effect within minutes)"
         ),
     }

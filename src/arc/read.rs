@@ -184,7 +184,7 @@ async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<Str
                     } else {
                         let roles: Vec<&str> = profile.roles.iter().map(|r| r.arn.as_str()).collect();
                         ProfileDiagnosis::PolicyMissing(format!(
-                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore (profile-scan attaches it)",
+                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore, or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead (profile-scan attaches it)",
                             roles.join(", ")
                         ))
                     }

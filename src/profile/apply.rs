@@ -69,7 +69,7 @@ impl Apply<'_> {
                     &instance_id,
                     action::NONE,
                     Status::Skipped,
-                    format!("compliant: profile {profile}, role {role} carries AmazonSSMManagedInstanceCore"),
+                    format!("compliant: profile {profile}, role {role} carries the SSM policy"),
                 ),
                 Decision::Leave { action, failed, reason } => {
                     self.item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)

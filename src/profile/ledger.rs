@@ -1,4 +1,4 @@
-//! The role ledger: `AmazonSSMManagedInstanceCore` is attached at most once per role per run,
+//! The role ledger: the instance policy (`INSTANCE_POLICY`) is attached at most once per role per run,
 //! however many instances and regions of the account share the role, and each role gets one
 //! report item (region `global`).
 
@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use super::plan::{RoleRef, action};
 use crate::aws::{describe, error_code};
 use crate::budget::Budget;
-use crate::iam::{GLOBAL, IamView};
+use crate::iam::{GLOBAL, IamView, InstancePolicy};
 use crate::report::{Item, Status};
 
 /// Reason given to writes skipped because the invocation ran out of time.
@@ -20,15 +20,17 @@ pub(crate) const DEFERRED: &str = "deferred: the invocation's time budget is spe
 pub(crate) struct RoleLedger {
     iam: Arc<IamView>,
     account_id: String,
+    mode: InstancePolicy,
     outcomes: Mutex<HashMap<String, (Status, String)>>,
     items: std::sync::Mutex<Vec<Item>>,
 }
 
 impl RoleLedger {
-    fn new(iam: Arc<IamView>, account_id: &str) -> Self {
+    fn new(iam: Arc<IamView>, account_id: &str, mode: InstancePolicy) -> Self {
         RoleLedger {
             iam,
             account_id: account_id.to_string(),
+            mode,
             outcomes: Mutex::new(HashMap::new()),
             items: std::sync::Mutex::new(Vec::new()),
         }
@@ -47,19 +49,13 @@ impl RoleLedger {
         if let Some(outcome) = outcomes.get(&role.name) {
             return outcome.clone();
         }
+        let names = self.mode.names();
         let outcome = if dry_run {
-            (Status::Planned, format!("would attach AmazonSSMManagedInstanceCore to role {}", role.arn))
+            (Status::Planned, format!("would attach {names} to role {}", role.arn))
         } else if !budget.may_start() {
             (Status::Skipped, DEFERRED.to_string())
         } else {
-            let attach = self.iam.client().attach_role_policy().role_name(&role.name).policy_arn(self.iam.policy_arn());
-            match attach.send().await {
-                Ok(_) => {
-                    self.iam.mark_attached(&role.name);
-                    (Status::Done, format!("attached AmazonSSMManagedInstanceCore to role {}", role.arn))
-                }
-                Err(e) => (Status::Failed, attach_failure(&role.arn, error_code(&e), &describe(&e))),
-            }
+            self.attach(role).await
         };
         if outcome.0 != Status::Skipped {
             outcomes.insert(role.name.clone(), outcome.clone());
@@ -69,6 +65,19 @@ impl RoleLedger {
             items.push(item);
         }
         outcome
+    }
+
+    /// Attaches what the mode wants and the role lacks, in order; the first refusal stops.
+    async fn attach(&self, role: &RoleRef) -> (Status, String) {
+        let names = self.mode.names();
+        for arn in self.iam.policies().to_attach(self.mode, &role.attached) {
+            let attach = self.iam.client().attach_role_policy().role_name(&role.name).policy_arn(&arn);
+            match attach.send().await {
+                Ok(_) => self.iam.mark_attached(&role.name, &arn),
+                Err(e) => return (Status::Failed, attach_failure(names, &role.arn, error_code(&e), &describe(&e))),
+            }
+        }
+        (Status::Done, format!("attached {names} to role {}", role.arn))
     }
 
     fn take_items(&self) -> Vec<Item> {
@@ -84,13 +93,13 @@ pub(crate) struct Ledgers {
 
 impl Ledgers {
     /// The account's ledger, made on first use over its IAM view.
-    pub(crate) fn for_account(&self, account_id: &str, iam: &Arc<IamView>) -> Arc<RoleLedger> {
+    pub(crate) fn for_account(&self, account_id: &str, iam: &Arc<IamView>, mode: InstancePolicy) -> Arc<RoleLedger> {
         match self.accounts.lock() {
             Ok(mut accounts) => accounts
                 .entry(account_id.to_string())
-                .or_insert_with(|| Arc::new(RoleLedger::new(iam.clone(), account_id)))
+                .or_insert_with(|| Arc::new(RoleLedger::new(iam.clone(), account_id, mode)))
                 .clone(),
-            Err(_) => Arc::new(RoleLedger::new(iam.clone(), account_id)),
+            Err(_) => Arc::new(RoleLedger::new(iam.clone(), account_id, mode)),
         }
     }
 
@@ -101,15 +110,17 @@ impl Ledgers {
     }
 }
 
-fn attach_failure(role_arn: &str, code: Option<&str>, detail: &str) -> String {
+fn attach_failure(names: &str, role_arn: &str, code: Option<&str>, detail: &str) -> String {
     match code {
         Some("LimitExceeded") => format!(
-            "cannot attach AmazonSSMManagedInstanceCore to role {role_arn}: it already has the maximum number of managed policies; detach one or raise the quota ({detail})"
+            "cannot attach {names} to role {role_arn}: it already has the maximum number of managed policies; detach one or raise the quota ({detail})"
         ),
-        Some("NoSuchEntity") => format!("role {role_arn} disappeared during the scan ({detail})"),
+        Some("NoSuchEntity") => format!(
+            "role {role_arn} disappeared during the scan, or a policy is missing (MdcConnectorStagedCredentialRead comes with the member template) ({detail})"
+        ),
         Some("AccessDenied") | Some("AccessDeniedException") => format!(
-            "not allowed to attach AmazonSSMManagedInstanceCore to role {role_arn}: check the member role's permissions, permission boundaries and SCPs ({detail})"
+            "not allowed to attach {names} to role {role_arn}: check the member role's permissions, permission boundaries and SCPs ({detail})"
         ),
-        _ => format!("cannot attach AmazonSSMManagedInstanceCore to role {role_arn}: {detail}"),
+        _ => format!("cannot attach {names} to role {role_arn}: {detail}"),
     }
 }

@@ -16,6 +16,7 @@ mod settings;
 mod state;
 pub mod trigger;
 
+pub use crate::iam::InstancePolicy;
 pub use scan::{JOB, ProfileScan};
 pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings, VARIABLES};
 pub use trigger::{ProfileTrigger, ScanCommand};

@@ -11,7 +11,7 @@ pub(crate) mod action {
     pub(crate) const NONE: Action = Action::None;
     /// Associate the connector's instance profile.
     pub(crate) const ASSOCIATE: Action = Action::AssociateInstanceProfile;
-    /// Attach `AmazonSSMManagedInstanceCore` to a role.
+    /// Attach the instance policy (`INSTANCE_POLICY`) to a role.
     pub(crate) const ATTACH: Action = Action::AttachRolePolicy;
     /// A whole work unit.
     pub(crate) const SCAN: Action = Action::Scan;
@@ -24,6 +24,8 @@ pub(crate) struct RoleRef {
     pub name: String,
     /// ARN, for the report.
     pub arn: String,
+    /// The tracked policies it carries (`crate::iam::InstancePolicies`).
+    pub attached: Vec<String>,
 }
 
 /// What to do with one instance.
@@ -149,7 +151,9 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
             return leave(
                 action::ATTACH,
                 true,
-                format!("{reason}; add a role carrying AmazonSSMManagedInstanceCore to it"),
+                format!(
+                    "{reason}; add a role carrying AmazonSSMManagedInstanceCore (or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead) to it"
+                ),
             );
         }
     };
@@ -165,7 +169,7 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
             action::ATTACH,
             true,
             format!(
-                "role {} of profile {} lacks AmazonSSMManagedInstanceCore and ATTACH_POLICY_TO_EXISTING_ROLES is false; attach the policy to the role or set the variable to true",
+                "role {} of profile {} lacks AmazonSSMManagedInstanceCore (or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead) and ATTACH_POLICY_TO_EXISTING_ROLES is false; attach the policy to the role or set the variable to true",
                 role.arn, profile.name
             ),
         ),
@@ -183,7 +187,7 @@ fn no_role(profile: &Profile) -> String {
 }
 
 fn role_ref(role: &Role) -> RoleRef {
-    RoleRef { name: role.name.clone(), arn: role.arn.clone() }
+    RoleRef { name: role.name.clone(), arn: role.arn.clone(), attached: role.attached.clone() }
 }
 
 fn leave(action: Action, failed: bool, reason: String) -> Decision {
@@ -219,7 +223,12 @@ mod tests {
     fn profile(name: &str, path: &str, role: Option<(&str, PolicyState)>) -> (String, ProfileLookup) {
         let roles = role
             .into_iter()
-            .map(|(r, policy)| Role { name: r.into(), arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"), policy })
+            .map(|(r, policy)| Role {
+                name: r.into(),
+                arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"),
+                policy,
+                attached: Vec::new(),
+            })
             .collect();
         let arn = format!("arn:aws:iam::{ACCOUNT}:instance-profile/{path}{name}");
         (name.to_string(), ProfileLookup::Found(Profile { name: name.into(), arn, roles }))

@@ -129,7 +129,7 @@ impl FleetJob for ProfileScan {
         budget: &Budget,
     ) -> Result<Vec<Item>, Failure> {
         let (account_id, region, work) = (unit.account_id.as_str(), unit.region.as_str(), &unit.work);
-        let ledger = ledgers.for_account(account_id, &session.iam);
+        let ledger = ledgers.for_account(account_id, &session.iam, self.settings.instance_policy);
         let ec2 = session.ec2(region);
         let settings = &self.settings;
         let profile = &settings.instance_profile_name;

@@ -4,6 +4,7 @@
 
 use crate::config::{Common, Env, FLEET_VARIABLES, Fleet, Variable, join};
 use crate::error::ConfigError;
+use crate::iam::InstancePolicy;
 use crate::pace::EC2_ASSOCIATE;
 use crate::queue::is_queue_url;
 use crate::validate::{is_iam_name, is_role_ref};
@@ -29,11 +30,20 @@ pub(crate) const INSTANCE_PROFILE_NAME: Variable = Variable {
 /// `ATTACH_POLICY_TO_EXISTING_ROLES`.
 pub(crate) const ATTACH_POLICY_TO_EXISTING_ROLES: Variable = Variable {
     name: "ATTACH_POLICY_TO_EXISTING_ROLES",
-    meaning: "attach `AmazonSSMManagedInstanceCore` to the roles of customers' profiles (otherwise reported)",
+    meaning: "attach the instance policy (`INSTANCE_POLICY`) to the roles of customers' profiles that lack it (otherwise reported)",
     default: "`true`",
     accepted: "boolean",
     example: "false",
     refused: &["2", "sometimes"],
+};
+/// `INSTANCE_POLICY`.
+pub(crate) const INSTANCE_POLICY: Variable = Variable {
+    name: "INSTANCE_POLICY",
+    meaning: "what is attached to the role of a customer's profile that lacks it: `core` = `AmazonSSMManagedInstanceCore`, as the reference product asks (it also lets every process on the instance read every Parameter Store parameter of the account); `narrow` = `AmazonSSMManagedEC2InstanceDefaultPolicy` (Systems Manager without parameter reads) plus the member template's `MdcConnectorStagedCredentialRead` (the connector's staged credentials only). Either makes a role compliant; the connector's own role always has the narrow pair",
+    default: "`core`",
+    accepted: "`core` or `narrow`",
+    example: "narrow",
+    refused: &["Core", "all"],
 };
 /// `HANDOFF_QUEUE_URL`.
 pub(crate) const HANDOFF_QUEUE_URL: Variable = Variable {
@@ -55,9 +65,16 @@ pub(crate) const EC2_WRITE_RATE: Variable = Variable {
 };
 
 /// Every variable profile-scan reads.
-pub const VARIABLES: [Variable; 11] = join(
+pub const VARIABLES: [Variable; 12] = join(
     FLEET_VARIABLES,
-    [HANDOFF_QUEUE_URL, EC2_WRITE_RATE, MEMBER_ROLE, INSTANCE_PROFILE_NAME, ATTACH_POLICY_TO_EXISTING_ROLES],
+    [
+        HANDOFF_QUEUE_URL,
+        EC2_WRITE_RATE,
+        MEMBER_ROLE,
+        INSTANCE_PROFILE_NAME,
+        ATTACH_POLICY_TO_EXISTING_ROLES,
+        INSTANCE_POLICY,
+    ],
 );
 
 /// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
@@ -78,6 +95,8 @@ pub struct ProfileSettings {
     pub instance_profile_name: String,
     /// `ATTACH_POLICY_TO_EXISTING_ROLES`: attach the SSM policy to the roles of customers' profiles.
     pub attach_policy_to_existing_roles: bool,
+    /// `INSTANCE_POLICY`: what is attached to a customer's role that lacks it.
+    pub instance_policy: InstancePolicy,
     /// `HANDOFF_QUEUE_URL`: arc-provisioner's work queue; the instances a queued unit fixed are sent
     /// there (Lambda destinations do not fire for SQS-triggered invocations).
     pub handoff_queue_url: Option<String>,
@@ -94,6 +113,7 @@ impl Default for ProfileSettings {
             member_role: DEFAULT_MEMBER_ROLE.into(),
             instance_profile_name: DEFAULT_INSTANCE_PROFILE.into(),
             attach_policy_to_existing_roles: true,
+            instance_policy: InstancePolicy::default(),
             handoff_queue_url: None,
             ec2_write_rate: EC2_ASSOCIATE.1,
         }
@@ -117,6 +137,10 @@ impl ProfileSettings {
                 .single(&INSTANCE_PROFILE_NAME, |s| is_iam_name(s, 128))?
                 .unwrap_or_else(|| DEFAULT_INSTANCE_PROFILE.into()),
             attach_policy_to_existing_roles: env.boolean(&ATTACH_POLICY_TO_EXISTING_ROLES, true)?,
+            instance_policy: env
+                .single(&INSTANCE_POLICY, |v| InstancePolicy::parse(v).is_some())?
+                .and_then(|v| InstancePolicy::parse(&v))
+                .unwrap_or_default(),
             handoff_queue_url: env.single(&HANDOFF_QUEUE_URL, is_queue_url)?,
             ec2_write_rate: env
                 .single(&EC2_WRITE_RATE, is_write_rate)?

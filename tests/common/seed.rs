@@ -241,14 +241,22 @@ pub async fn arc_secret(config: &SdkConfig, value: &str) {
         .expect("onboarding secret");
 }
 
-/// moto ignores `ManagedPolicyArns`: gives the member template's instance role the SSM policy the
-/// template declares (asserted on the template text in tests/templates.rs).
+/// moto ignores `ManagedPolicyArns`: gives the member template's instance role the policies the
+/// template declares (asserted on the template text in tests/templates.rs): Systems Manager's
+/// default host management policy and the connector's staged-credential read.
 pub async fn instance_role_policy(config: &SdkConfig) {
-    iam(config)
-        .attach_role_policy()
-        .role_name("MdcConnectorInstanceRole")
-        .policy_arn(SSM_CORE)
-        .send()
-        .await
-        .expect("attach the SSM policy to the instance role");
+    let caller = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.expect("caller");
+    let account = caller.account().expect("account").to_string();
+    for policy in [
+        "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy".to_string(),
+        format!("arn:aws:iam::{account}:policy/MdcConnectorStagedCredentialRead"),
+    ] {
+        iam(config)
+            .attach_role_policy()
+            .role_name("MdcConnectorInstanceRole")
+            .policy_arn(policy)
+            .send()
+            .await
+            .expect("the member template's instance role policies");
+    }
 }

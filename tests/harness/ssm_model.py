@@ -5,7 +5,8 @@ runs on every instance of the region and always succeeds. This model answers tho
 from moto's own EC2, IAM and SSM state:
 
 * **Managed instances.** A running instance is managed (``PingStatus`` ``Online``) when its image
-  carries the SSM agent and its instance profile's role carries ``AmazonSSMManagedInstanceCore``,
+  carries the SSM agent and its instance profile's role carries ``AmazonSSMManagedInstanceCore`` (or
+  ``AmazonSSMManagedEC2InstanceDefaultPolicy``),
   so a profile scan followed by provisioning works end to end. Fixture markers: images in
   ``AGENT_IMAGES`` carry the agent (any image with tag ``harness:ssm-agent=none`` on the *instance*
   does not); tag ``harness:platform=Windows`` makes a Windows instance; tag ``harness:ssm-ping``
@@ -46,6 +47,9 @@ from arc_sandbox import Sandbox, parse_result
 
 AGENT_IMAGES = {"ami-12c6146b"}
 SSM_CORE = "AmazonSSMManagedInstanceCore"
+# Either policy lets the agent register ("Systems Manager service core functionality"; the default
+# host management policy is the same without parameter reads).
+SSM_AGENT_POLICIES = (SSM_CORE, "AmazonSSMManagedEC2InstanceDefaultPolicy")
 FINAL = {"Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut", "Undeliverable", "Terminated",
          "ExecutionTimedOut"}
 OPERATIONS = {"DescribeInstanceInformation", "SendCommand", "ListCommands", "ListCommandInvocations",
@@ -144,7 +148,8 @@ class SsmModel:
                 continue
             association = backend.iam_instance_profile_associations.get(instance.id)
             roles = association.iam_instance_profile.roles if association else []
-            if not any(arn.endswith(f":policy/{SSM_CORE}") for role in roles for arn in role.managed_policies):
+            if not any(arn.endswith(f":policy/{name}") for role in roles for arn in role.managed_policies
+                       for name in SSM_AGENT_POLICIES):
                 continue
             windows = tags.get("harness:platform") == "Windows"
             found.append({
