@@ -951,7 +951,7 @@ async fn a_sweep_out_of_time_continues_from_the_work_queue() {
     assert_eq!(moto.arm_state()["deleted"], 0, "{:?}", late.items);
     let sent = moto.sent_messages();
     assert_eq!(sent.len(), 1, "{:?}", late.items);
-    assert_eq!(sent[0].1, json!({"job": "arc-provisioner", "action": "sweep"}));
+    assert_eq!(sent[0].1, json!({"job": "arc-provisioner", "action": "sweep", "continuation": 1}));
 
     let record = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": sent[0].1.to_string()}]});
     let finished = run(&job, record).await;

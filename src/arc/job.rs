@@ -107,9 +107,9 @@ impl ArcProvisioner {
                 Box::pin(run::scoped(self, &ScopeRequest::default(), true, dry_run, &budget, work)).await?
             }
             ArcTrigger::Queue(records) => Box::pin(run::queued(self, records, &budget)).await?,
-            ArcTrigger::SweepAndQueue(records) => {
+            ArcTrigger::SweepAndQueue(command, records) => {
                 let units = Box::pin(run::queued(self, records, &budget)).await?;
-                let swept = Box::pin(self.sweep(dry_run, &budget)).await?;
+                let swept = Box::pin(self.sweep(dry_run, command.continuation, &budget)).await?;
                 units.merged(swept)
             }
             ArcTrigger::Reprovision(command) => {
@@ -123,7 +123,9 @@ impl ArcProvisioner {
             ArcTrigger::InstanceTerminated { account_id, region, instance_id } => {
                 Box::pin(self.terminated(&account_id, &region, &instance_id, dry_run, &budget)).await?
             }
-            ArcTrigger::Sweep(command) => Box::pin(self.sweep(command.dry_run || dry_run, &budget)).await?,
+            ArcTrigger::Sweep(command) => {
+                Box::pin(self.sweep(command.dry_run || dry_run, command.continuation, &budget)).await?
+            }
             ArcTrigger::ProfileScanCompleted { instances } => {
                 Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?
             }

@@ -11,7 +11,7 @@ use super::plan::Selection;
 use super::read::managed_instances;
 use super::resource_manager::{ArcMachine, ResourceManager};
 use super::sweep::{AccountView, Found, Verdict, is_ours, judge, owner};
-use super::trigger::SWEEP_CONTINUATION;
+use super::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Action, Item, Outcome, Report, Status};
@@ -33,7 +33,12 @@ struct Estate {
 
 impl ArcProvisioner {
     /// Runs the sweep; a dry run deletes and sends nothing.
-    pub(super) async fn sweep(&self, dry_run: bool, budget: &Budget) -> Result<Report, InvocationError> {
+    pub(super) async fn sweep(
+        &self,
+        dry_run: bool,
+        continuation: u32,
+        budget: &Budget,
+    ) -> Result<Report, InvocationError> {
         let sessions = run::sessions(self).await?;
         let manager = match self.resource_manager(budget).await {
             Ok(manager) => manager,
@@ -65,11 +70,10 @@ impl ArcProvisioner {
         }
         items.extend(delete_all(&manager, deletes, dry_run, budget).await);
         if budget.deferred() {
-            items.extend(self.continue_later().await);
+            items.extend(self.continue_later(continuation).await);
         }
         items.extend(self.repair(repairs, dry_run, budget).await?);
-        let failed = items.iter().filter(|i| i.status == Status::Failed && i.action == Action::SweepArcMachine).count();
-        Ok(Report::new(JOB, dry_run, items, 1, usize::from(failed > 0 && ours.is_empty())))
+        Ok(Report::new(JOB, dry_run, items, 1, 0))
     }
 
     pub(super) async fn resource_manager(&self, budget: &Budget) -> Result<ResourceManager, Failure> {
@@ -195,15 +199,21 @@ impl ArcProvisioner {
     }
 
     /// A sweep out of time continues through the work queue (as units do): one message, taken
-    /// by the event source mapping a minute later; without a queue the next daily sweep takes it.
-    async fn continue_later(&self) -> Option<Item> {
+    /// by the event source mapping a minute later, at most [`MAX_SWEEP_CONTINUATIONS`] in a row (a
+    /// sweep whose reads alone outlast every invocation is left to the next daily run instead of
+    /// looping); without a queue the next daily sweep takes it.
+    async fn continue_later(&self, continuation: u32) -> Option<Item> {
         let queue = self.own_queue()?;
-        let sent = queue.send(&[SWEEP_CONTINUATION.to_string()], 60).await.pop()?;
-        let (status, reason) = match sent {
-            Ok(()) => (Status::Done, "the sweep continues from the work queue in 60 s".to_string()),
-            Err(failure) => (Status::Failed, format!("{failure}; the next daily sweep continues")),
-        };
-        Some(Item::new("*", "*", queue.name(), Action::Enqueue, status, reason))
+        let item = |status: Status, reason: String| Item::new("*", "*", queue.name(), Action::Enqueue, status, reason);
+        if continuation >= MAX_SWEEP_CONTINUATIONS {
+            let reason = format!("{MAX_SWEEP_CONTINUATIONS} continuations in a row: the next daily sweep continues");
+            return Some(item(Status::Skipped, reason));
+        }
+        let body = sweep_continuation(continuation + 1);
+        Some(match queue.send(&[body], 60).await.pop()? {
+            Ok(()) => item(Status::Done, "the sweep continues from the work queue in 60 s".to_string()),
+            Err(failure) => item(Status::Failed, format!("{failure}; the next daily sweep continues")),
+        })
     }
 
     /// Re-provisions the instances of disconnected agents (`force`: whatever ran before).

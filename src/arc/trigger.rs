@@ -52,7 +52,7 @@ pub enum ArcTrigger {
     /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
     Queue(Vec<QueueRecord>),
     /// A sweep continuation delivered in the same batch as work units: both run.
-    SweepAndQueue(Vec<QueueRecord>),
+    SweepAndQueue(SweepCommand, Vec<QueueRecord>),
     /// A profile-scan run's report delivered by its Lambda on-success destination: the
     /// (account, region, instance) triples it gave a profile or fixed the role of.
     ProfileScanCompleted {
@@ -92,6 +92,9 @@ pub struct SweepCommand {
     /// Judge and report only: nothing deleted, nothing sent.
     #[serde(default)]
     pub dry_run: bool,
+    /// Continuations through the work queue before this one (never from a request).
+    #[serde(skip)]
+    pub continuation: u32,
 }
 
 /// `{"key": "...", "value": "..."}`: instances carrying the tag key (with that value, when given).
@@ -145,21 +148,27 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
     }
 }
 
-/// The body of a sweep that ran out of time and continues from the work queue.
-pub(crate) const SWEEP_CONTINUATION: &str = r#"{"job":"arc-provisioner","action":"sweep"}"#;
+/// Sweeps continued through the work queue in a row at most.
+pub(crate) const MAX_SWEEP_CONTINUATIONS: u32 = 10;
+
+/// The body of the `n`th continuation of a sweep that ran out of time.
+pub(crate) fn sweep_continuation(n: u32) -> String {
+    serde_json::json!({"job": "arc-provisioner", "action": "sweep", "continuation": n}).to_string()
+}
 
 /// Work-queue records: a sweep continuation (alone in its batch or not) is the sweep; the rest
 /// are work units.
 fn queued(records: &[QueueRecord]) -> ArcTrigger {
-    let is_sweep = |r: &QueueRecord| {
-        serde_json::from_str::<Value>(&r.body).is_ok_and(|b| b.get("action").and_then(Value::as_str) == Some("sweep"))
+    let sweep_of = |r: &QueueRecord| {
+        let body = serde_json::from_str::<Value>(&r.body).ok()?;
+        (body.get("action").and_then(Value::as_str) == Some("sweep"))
+            .then(|| body.get("continuation").and_then(Value::as_u64).unwrap_or(0))
     };
-    let (sweeps, units): (Vec<QueueRecord>, Vec<QueueRecord>) = records.iter().cloned().partition(is_sweep);
-    match (sweeps.is_empty(), units.is_empty()) {
-        (false, true) => ArcTrigger::Sweep(SweepCommand::default()),
-        (false, false) => ArcTrigger::SweepAndQueue(units),
-        _ => ArcTrigger::Queue(units),
-    }
+    let continuation = records.iter().filter_map(sweep_of).max();
+    let units: Vec<QueueRecord> = records.iter().filter(|r| sweep_of(r).is_none()).cloned().collect();
+    let Some(continuation) = continuation else { return ArcTrigger::Queue(units) };
+    let command = SweepCommand { dry_run: false, continuation: u32::try_from(continuation).unwrap_or(u32::MAX) };
+    if units.is_empty() { ArcTrigger::Sweep(command) } else { ArcTrigger::SweepAndQueue(command, units) }
 }
 
 /// A Lambda destination record: only profile-scan's on-success reports are understood; their
@@ -292,6 +301,23 @@ mod tests {
         let mut other = record.clone();
         other["responsePayload"]["job"] = json!("account-discovery");
         assert!(matches!(parse(&other), Err(EventError::Unrecognized(_))));
+    }
+
+    #[test]
+    fn sweep_continuations_come_only_from_the_queue_and_count() {
+        let record = |id: &str, body: String| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
+        let unit = json!({"job": "arc-provisioner", "accountId": "111111111111", "region": "eu-west-1"}).to_string();
+        let batch = json!({"Records": [record("a", sweep_continuation(3)), record("b", unit)]});
+        match parse(&batch).unwrap() {
+            ArcTrigger::SweepAndQueue(command, units) => {
+                assert_eq!((command.continuation, units.len(), units[0].message_id.as_str()), (3, 1, "b"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let alone = json!({"Records": [record("a", sweep_continuation(1))]});
+        assert_eq!(parse(&alone).unwrap(), ArcTrigger::Sweep(SweepCommand { dry_run: false, continuation: 1 }));
+        let forged = json!({"action": "sweep", "continuation": 9});
+        assert!(matches!(parse(&forged), Err(EventError::InvalidRequest(_))), "a request cannot set it");
     }
 
     #[test]
