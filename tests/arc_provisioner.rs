@@ -839,8 +839,16 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
         machine("other-connector", &member.0, "i-0000000000000beef", "someone-else", "Disconnected", 30),
         machine("outside", "999999999999", "i-0000000000000f00d", ours, "Disconnected", 30),
     ]}));
+    // The sweep signs in as an application of its own (which trusts the same AWS identity), so the
+    // tokens staged on instances never carry its right to delete machines.
+    const SWEEPER: &str = "cccccccc-2222-3333-4444-555555555555";
+    let (issuer, subject) = seed::azure_federation(&moto, management).await;
+    moto.entra(json!({"federated": {SWEEPER: [{"issuer": issuer, "subject": subject,
+                                                "audiences": ["api://AzureADTokenExchange"]}]}}));
     let authority = moto.entra_authority();
-    let job = ArcProvisioner::new(config(&moto, &[("ARC_RESOURCE_MANAGER_HOST", &authority)]), management.clone());
+    let settings =
+        config(&moto, &[("ARC_RESOURCE_MANAGER_HOST", &authority), ("ARC_SWEEP_SERVICE_PRINCIPAL_ID", SWEEPER)]);
+    let job = ArcProvisioner::new(settings, management.clone());
     let status = |report: &Report, name: &str| {
         let item = find(report, name);
         (item.status, item.outcome.map(|o| o.to_string()).unwrap_or_default())
@@ -889,6 +897,13 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
     assert_eq!(sent[0]["Parameters"]["force"], json!(["true"]));
     let metrics: HashMap<&str, usize> = swept.metrics.iter().copied().collect();
     assert_eq!((metrics["ArcMachinesDeleted"], metrics["ArcMachinesRepaired"]), (2, 1), "{metrics:?}");
+    let clients: Vec<(String, bool)> = moto
+        .entra_requests()
+        .iter()
+        .map(|r| (r["clientId"].as_str().unwrap_or_default().to_string(), r["granted"] == true))
+        .collect();
+    assert!(clients.contains(&(SWEEPER.to_string(), true)), "the sweep's own application: {clients:?}");
+    assert!(clients.contains(&(SERVICE_PRINCIPAL.to_string(), true)), "onboarding stages its own token: {clients:?}");
 }
 
 /// An instance's termination event: with `ARC_SWEEP_GRACE_DAYS=0` its Arc machine (named after the

@@ -105,7 +105,8 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
             target.service_principal_id, target.tenant_id
         ))
     };
-    let credential = token_credential(target, sign_in).map_err(|e| refused(e.to_string()))?;
+    let client = target.service_principal_id.as_str();
+    let credential = token_credential(target, client, sign_in).map_err(|e| refused(e.to_string()))?;
     let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {
         // The error names the flow and Entra's answer (AADSTS code), never the secret.
         refused(e.to_string().lines().next().unwrap_or_default().to_string())
@@ -124,9 +125,9 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
     Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
 }
 
-/// The onboarding application's credential as `azure_core` uses it (the sweep's Resource Manager
-/// pipeline): federated by default, the client secret when `ARC_CREDENTIAL_PARAMETER` is set,
-/// whatever `ARC_CREDENTIAL_MODE` stages.
+/// The sweep's credential as `azure_core` uses it (its Resource Manager pipeline): the application
+/// `ARC_SWEEP_SERVICE_PRINCIPAL_ID` (default: the onboarding one), federated by default, the client
+/// secret when `ARC_CREDENTIAL_PARAMETER` is set, whatever `ARC_CREDENTIAL_MODE` stages.
 pub(crate) async fn resource_manager_credential(
     ssm: &Client,
     sts: &aws_sdk_sts::Client,
@@ -136,14 +137,18 @@ pub(crate) async fn resource_manager_credential(
         None => SignIn::Federated(identity_token(sts, audience(&target.cloud)).await?),
         Some(parameter) => SignIn::ClientSecret(read_secret(ssm, parameter).await?),
     };
-    token_credential(target, sign_in)
+    // The client secret is the onboarding application's: with it, the sweep signs in as that one.
+    let sweeper = target.sweep_service_principal_id.as_deref().filter(|_| target.credential_parameter.is_none());
+    let client = sweeper.unwrap_or(&target.service_principal_id);
+    token_credential(target, client, sign_in)
         .map_err(|e| Failure::Precondition(format!("cannot build the Microsoft Entra credential: {e}")))
 }
 
-/// The credential for `sign_in` against the cloud's (or the configured) authority.
-fn token_credential(target: &ArcTarget, sign_in: SignIn) -> azure_core::Result<Arc<dyn TokenCredential>> {
+/// The credential of application `client` for `sign_in` against the cloud's (or the configured)
+/// authority.
+fn token_credential(target: &ArcTarget, client: &str, sign_in: SignIn) -> azure_core::Result<Arc<dyn TokenCredential>> {
     let client_options = ClientOptions { cloud: Some(Arc::new(cloud(target))), ..Default::default() };
-    let (tenant, client) = (target.tenant_id.clone(), target.service_principal_id.clone());
+    let (tenant, client) = (target.tenant_id.clone(), client.to_string());
     match sign_in {
         SignIn::Federated(assertion) => {
             let options = ClientAssertionCredentialOptions { client_options };

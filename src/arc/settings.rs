@@ -107,6 +107,7 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
     if credential_mode == CredentialMode::ServicePrincipalSecret && credential_parameter.is_none() {
         return Err(ConfigError::missing(CREDENTIAL_PARAMETER.name, "ARC_CREDENTIAL_MODE=service-principal-secret"));
     }
+    let sweep_service_principal_id = env.single(&SWEEP_SERVICE_PRINCIPAL_ID, is_guid)?;
     Ok(ArcTarget {
         tenant_id: required(&TENANT_ID, is_guid)?,
         subscription_id: required(&SUBSCRIPTION_ID, is_guid)?,
@@ -115,6 +116,7 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
         cloud: env.single(&CLOUD, |c| CLOUDS.contains(&c))?.unwrap_or_else(|| CLOUDS[0].into()),
         connector_id: required(&CONNECTOR_ID, is_connector_id)?,
         service_principal_id: required(&SERVICE_PRINCIPAL_ID, is_guid)?,
+        sweep_service_principal_id,
         credential_parameter,
         credential_mode,
         authority_host: env.single(&AUTHORITY_HOST, is_authority_host)?,

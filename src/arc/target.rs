@@ -50,6 +50,8 @@ pub struct ArcTarget {
     pub connector_id: String,
     /// Onboarding service principal (client id).
     pub service_principal_id: String,
+    /// The application the sweep signs in as, when not the onboarding one.
+    pub sweep_service_principal_id: Option<String>,
     /// SecureString in the management account holding the application's client secret; `None`
     /// (the default): no secret, the function signs in with an AWS identity token.
     pub credential_parameter: Option<String>,

@@ -75,6 +75,15 @@ pub(crate) const SERVICE_PRINCIPAL_ID: Variable = Variable {
     example: "bbbbbbbb-2222-3333-4444-555555555555",
     refused: &["client"],
 };
+/// `ARC_SWEEP_SERVICE_PRINCIPAL_ID`.
+pub(crate) const SWEEP_SERVICE_PRINCIPAL_ID: Variable = Variable {
+    name: "ARC_SWEEP_SERVICE_PRINCIPAL_ID",
+    meaning: "application (client) id the sweep signs in as (read and delete of Arc machines); a separate application keeps the tokens staged on instances at onboarding only. Secretless sign-in only (it trusts the same AWS identity token); with `ARC_CREDENTIAL_PARAMETER` the sweep signs in as the onboarding application, whose secret that is",
+    default: "the onboarding application (`ARC_SERVICE_PRINCIPAL_ID`)",
+    accepted: "a GUID (the application id)",
+    example: "cccccccc-2222-3333-4444-555555555555",
+    refused: &["sweeper"],
+};
 /// `ARC_CREDENTIAL_PARAMETER`.
 pub(crate) const CREDENTIAL_PARAMETER: Variable = Variable {
     name: "ARC_CREDENTIAL_PARAMETER",
@@ -185,7 +194,7 @@ pub(crate) const MAX_ERRORS: Variable = Variable {
 };
 
 /// Every variable arc-provisioner reads.
-pub const VARIABLES: [Variable; 26] = join(
+pub const VARIABLES: [Variable; 27] = join(
     FLEET_VARIABLES,
     [
         MEMBER_ROLE,
@@ -196,6 +205,7 @@ pub const VARIABLES: [Variable; 26] = join(
         CLOUD,
         CONNECTOR_ID,
         SERVICE_PRINCIPAL_ID,
+        SWEEP_SERVICE_PRINCIPAL_ID,
         CREDENTIAL_PARAMETER,
         CREDENTIAL_MODE,
         AUTHORITY_HOST,
