@@ -24,6 +24,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +111,20 @@ def start_moto(python: str, env: dict[str, str] | None = None) -> tuple[subproce
                             stdout=subprocess.PIPE, text=True, env=env)
     port = int(moto.stdout.readline().split()[1])  # type: ignore[union-attr]
     return moto, f"http://127.0.0.1:{port}"
+
+
+def bench_setup() -> tuple[str, str, Path]:
+    """The emulator's Python, cargo-lambda and target/bench (created), from the wrapper scripts."""
+    out_dir = ROOT / "target" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return os.environ.get("BENCH_PYTHON", sys.executable), os.environ["CARGO_LAMBDA"], out_dir
+
+
+def create_members(org: Any, count: int) -> list[str]:
+    """An organization (all features) of the caller and `count` new member accounts; their ids."""
+    org.create_organization(FeatureSet="ALL")
+    created = [org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com") for i in range(count)]
+    return [c["CreateAccountStatus"]["AccountId"] for c in created]
 
 
 def stop(watch: subprocess.Popen | None, moto: subprocess.Popen) -> None:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 import seed  # noqa: E402
-from bench import free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
+from bench import bench_setup, create_members, free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 CONNECTED = 'MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg"}'
@@ -52,18 +52,12 @@ def main() -> None:
     instances = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     accounts = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     regions = REGIONS[: int(sys.argv[3]) if len(sys.argv) > 3 else 2]
-    python = os.environ.get("BENCH_PYTHON", sys.executable)
-    cargo_lambda = os.environ["CARGO_LAMBDA"]
-    out_dir = ROOT / "target" / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    python, cargo_lambda, out_dir = bench_setup()
     moto, endpoint = start_moto(python)
     watch = None
     try:
         s = seed.Seeder(endpoint)
-        org = s.client("organizations", None)
-        org.create_organization(FeatureSet="ALL")
-        ids = [None] + [org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com")["CreateAccountStatus"]["AccountId"]
-                        for i in range(accounts - 1)]
+        ids = [None] + create_members(s.client("organizations", None), accounts - 1)
         units = [(a, r) for a in ids for r in regions]
         per_unit = [instances // len(units) + (1 if i < instances % len(units) else 0) for i in range(len(units))]
         started = time.time()

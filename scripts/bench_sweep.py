@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 import seed  # noqa: E402
-from bench import free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
+from bench import bench_setup, create_members, free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
 from bench_arc import ARC_ENV, calls, harness  # noqa: E402
 
 REGION = "eu-west-1"
@@ -43,18 +43,12 @@ def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     stale = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     accounts = int(sys.argv[3]) if len(sys.argv) > 3 else 50
-    python = os.environ.get("BENCH_PYTHON", sys.executable)
-    cargo_lambda = os.environ["CARGO_LAMBDA"]
-    out_dir = ROOT / "target" / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    python, cargo_lambda, out_dir = bench_setup()
     moto, endpoint = start_moto(python)
     watch = None
     try:
         s = seed.Seeder(endpoint)
-        org = s.client("organizations", None)
-        org.create_organization(FeatureSet="ALL")
-        ids = ["123456789012"] + [org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com")["CreateAccountStatus"]["AccountId"]
-                                  for i in range(accounts - 1)]
+        ids = ["123456789012"] + create_members(s.client("organizations", None), accounts - 1)
         started = time.time()
         now = datetime.now(timezone.utc)
         machines, stale_ids = [], set()

@@ -10,7 +10,8 @@ What this model evaluates, for a role that exists in the emulator:
 * ``Principal.AWS``: an account id, ``arn:<partition>:iam::<account>:root``, ``*``, or a role or
   user ARN of the caller's account (the account is what is compared; see below);
 * ``Condition`` ``aws:PrincipalOrgID`` (``StringEquals``): the caller's account must be a member
-  of that organization.
+  of that organization;
+* an explicit ``Deny`` statement that applies wins over any ``Allow``.
 
 What it does not: ``aws:PrincipalArn`` and exact principal ARNs (the tests run every function
 under one identity, not under its own role), and roles that do not exist (the harness seeds
@@ -45,8 +46,10 @@ def _account_of(principal: str) -> str | None:
     return None
 
 
-def _admits(statement: dict[str, Any], caller: str, organization_of: Callable[[str], str | None]) -> bool:
-    if statement.get("Effect") != "Allow":
+def _admits(statement: dict[str, Any], caller: str, organization_of: Callable[[str], str | None],
+            effect: str = "Allow") -> bool:
+    """Whether a statement with `effect` applies to the caller's AssumeRole."""
+    if statement.get("Effect") != effect:
         return False
     actions = _as_list(statement.get("Action"))
     if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
@@ -71,8 +74,9 @@ def refusal(caller: str, caller_arn: str, role: Any, organization_of: Callable[[
         policy = json.loads(document) if isinstance(document, str) else document
     except ValueError:
         policy = {}
-    statements = _as_list((policy or {}).get("Statement"))
-    if any(isinstance(s, dict) and _admits(s, caller, organization_of) for s in statements):
+    statements = [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
+    denied = any(_admits(s, caller, organization_of, "Deny") for s in statements)
+    if not denied and any(_admits(s, caller, organization_of) for s in statements):
         return None
     return (403, ACCESS_DENIED,
             f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role.arn}")
