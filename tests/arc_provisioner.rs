@@ -800,6 +800,71 @@ async fn a_copy_kept_while_commands_run_expires_by_itself() {
     assert!(!staged_names(&management).await.contains(&name), "expired and deleted by Parameter Store");
 }
 
+/// Deletes the management account's staging key alias (KMS `DeleteAlias` on the emulator; the
+/// workspace has no KMS client and needs none elsewhere).
+async fn delete_staging_key_alias(moto: &Moto) {
+    let body = json!({"AliasName": connector_engine::arc::STAGED_CREDENTIAL_KEY}).to_string();
+    let answer = reqwest::Client::new()
+        .post(moto.endpoint())
+        .header("X-Amz-Target", "TrentService.DeleteAlias")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("DeleteAlias");
+    assert!(answer.status().is_success(), "DeleteAlias: {}", answer.text().await.unwrap_or_default());
+}
+
+/// Issue "no secret anywhere", item 2: a staged copy is encrypted with the member template's key
+/// (`StagedCredentialKey`), never `aws/ssm` (which "grants Decrypt permission to all IAM principals
+/// in the AWS account", Parameter Store). On the emulator, which evaluates the key policy
+/// (tests/harness/kms_policy.py): the targeted instance's role session decrypts it (the onboarding
+/// script connects), while the account's other principals, here an administrator's session and
+/// the functions' own identity, are refused whatever their IAM policies. Without the key, staging
+/// fails with what to do and nothing is sent.
+#[tokio::test]
+async fn staged_copies_use_the_member_key_that_only_instance_sessions_decrypt() {
+    let (moto, management, id) = one_managed_instance().await;
+    moto.ssm_outcomes(json!([{"instanceId": id, "pendingReads": 1000, "status": "Success"}]));
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let report = job.handle(&reprovision_all(), Some(deadline)).await.expect("run");
+    assert_eq!(outcome(&report, &id), (Status::Done, "in-progress".into()), "{:?}", report.items);
+    let kept = staged_parameters(&management).await.first().cloned().expect("kept copy");
+    assert_eq!(kept.key_id(), Some(connector_engine::arc::STAGED_CREDENTIAL_KEY), "{kept:?}");
+    let name = kept.name().expect("name").to_string();
+
+    let administrator = moto.role_session_config(MANAGEMENT, "Administrator", "alice").await;
+    for (who, config) in [("an administrator's session", &administrator), ("the functions' identity", &management)] {
+        let read = ssm(config).get_parameter().name(&name).with_decryption(true).send().await;
+        let code = read.as_ref().err().and_then(|e| e.as_service_error()).and_then(|e| {
+            use aws_sdk_ssm::error::ProvideErrorMetadata;
+            e.code().map(String::from)
+        });
+        assert_eq!(code.as_deref(), Some("AccessDeniedException"), "{who} must not decrypt: {read:?}");
+    }
+
+    // An instance reads its own copy: the onboarding script of another instance connects it.
+    let other = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
+    let only_other = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[other]});
+    let report = job.handle(&only_other, None).await.expect("second run");
+    assert_eq!(outcome(&report, &other), (Status::Done, "connected".into()), "{:?}", report.items);
+
+    // A member stack from before the key: staging fails saying what to do, and nothing is sent.
+    delete_staging_key_alias(&moto).await;
+    moto.clear_calls();
+    let third = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
+    let only_third = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[third]});
+    let report = job.handle(&only_third, None).await.expect("third run");
+    let failed = report.items.iter().find(|i| i.status == Status::Failed).expect("a failed item");
+    assert!(failed.reason.contains("update the member StackSet"), "{:?}", report.items);
+    assert!(sends(&moto.calls()).is_empty(), "nothing sent without a staged copy");
+}
+
 /// The sweep of the Azure side (issue: Arc machines of terminated instances removed, disconnected
 /// agents repaired). The reference product removes Arc servers "for EC2 instances ... that no
 /// longer exist (and ... with a status of Disconnected or Expired) ... after 7 days". On the

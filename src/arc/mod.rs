@@ -33,6 +33,6 @@ mod variables;
 
 pub use job::{ArcProvisioner, JOB};
 pub use settings::ArcSettings;
-pub use staging::staged_label;
+pub use staging::{STAGED_CREDENTIAL_KEY, staged_label};
 pub use trigger::{ArcTrigger, ReprovisionCommand, SweepCommand, TagSelector};
 pub use variables::VARIABLES;

@@ -19,6 +19,12 @@ use crate::report::{Item, Status};
 /// deletes it by itself then (an expiration policy), whatever happens to the run.
 pub(crate) const STAGED_LIFETIME: Duration = Duration::from_secs(DELIVERY_TIMEOUT_SECONDS as u64 + 600);
 
+/// The key staged copies are encrypted with: the member template's `StagedCredentialKey`, in every
+/// covered account and region, which only EC2 instance role sessions may decrypt, and only
+/// through Parameter Store (docs/security.md, threat model). Never `aws/ssm`, which "grants
+/// Decrypt permission to all IAM principals in the AWS account" (Parameter Store).
+pub const STAGED_CREDENTIAL_KEY: &str = "alias/mdc-connector/staged-credential";
+
 /// How reports name a staged copy: `staged:` and the first 16 hex digits of the SHA-256 of its
 /// name. The name is what lets an instance find the credential; reports, logs and metrics go to
 /// more readers than the instances, so they carry only this digest (enough to correlate with
@@ -76,6 +82,7 @@ pub(crate) async fn stage_secret(
         .name(staged)
         .value(credential.value.expose())
         .r#type(ParameterType::SecureString)
+        .key_id(STAGED_CREDENTIAL_KEY)
         .tier(ParameterTier::Advanced)
         .policies(policy)
         .overwrite(false)
@@ -90,7 +97,17 @@ pub(crate) async fn stage_secret(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::aws(format!("cannot stage the onboarding credential ({})", staged_label(staged)), &e))
+        .map_err(|e| {
+            let what = if error_code(&e) == Some("InvalidKeyId") {
+                format!(
+                    "cannot stage the onboarding credential ({}): the member template's key {STAGED_CREDENTIAL_KEY} is missing here; update the member StackSet (account-discovery does on its next run)",
+                    staged_label(staged)
+                )
+            } else {
+                format!("cannot stage the onboarding credential ({})", staged_label(staged))
+            };
+            Failure::aws(what, &e)
+        })
 }
 
 /// Deletes the staged secret; true when there was one.

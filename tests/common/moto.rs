@@ -168,11 +168,17 @@ impl Moto {
 
     /// SDK config acting in `account_id` (for seeding and reading state).
     pub async fn account_config(&self, account_id: &str) -> SdkConfig {
+        self.role_session_config(account_id, "test-admin", "test-seed").await
+    }
+
+    /// SDK config of a session of role `role` in `account_id` named `session` (the role need not
+    /// exist: the emulator evaluates trust only for roles it has).
+    pub async fn role_session_config(&self, account_id: &str, role: &str, session: &str) -> SdkConfig {
         let management = self.management_config().await;
         let out = aws_sdk_sts::Client::new(&management)
             .assume_role()
-            .role_arn(format!("arn:aws:iam::{account_id}:role/test-admin"))
-            .role_session_name("test-seed")
+            .role_arn(format!("arn:aws:iam::{account_id}:role/{role}"))
+            .role_session_name(session)
             .send()
             .await
             .expect("assume role for seeding");

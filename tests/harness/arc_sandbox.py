@@ -80,6 +80,10 @@ class Sandbox:
         else:
             path.write_text(json.dumps({"name": name, "value": value}))
 
+    def deny_secret(self, name: str, message: str) -> None:
+        """The SecureString `name` exists but its key refuses this host's role session (kms_policy.py)."""
+        (self.root / "secret.json").write_text(json.dumps({"name": name, "denied": message}))
+
     def agent_state(self) -> dict[str, Any]:
         path = self.root / "agent.json"
         return json.loads(path.read_text()) if path.exists() else {}

@@ -120,6 +120,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app  # noqa:
 from werkzeug.serving import make_server  # noqa: E402
 
 from entra_model import EntraModel  # noqa: E402
+import kms_policy  # noqa: E402
 import role_trust  # noqa: E402
 from federation_model import FEDERATION_OPERATIONS, FederationError, FederationModel, subject_of  # noqa: E402
 import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
@@ -541,6 +542,8 @@ class Harness:
                                 f"Account {target} is not in the organization: service-managed StackSets cannot target it")
         if service == "sts" and operation == "AssumeRole":
             return self.untrusted(account, access_key, region, body)
+        if service == "ssm" and operation in kms_policy.SSM_OPERATIONS:
+            return self.key_refusal(operation, account, access_key, region, body)
         if service == "ec2" and operation == "AssociateIamInstanceProfile" and self.propagation_seconds > 0:
             params = parse_qs(body)
             name = (params.get("IamInstanceProfile.Name") or [""])[0]
@@ -567,6 +570,20 @@ class Harness:
             return None
         _, caller_arn, _ = sts_backends[account]["aws"].get_caller_identity(access_key, region)
         return role_trust.refusal(account, caller_arn, role, organization_of)
+
+    def key_refusal(self, operation: str, account: str, access_key: str, region: str,
+                    body: str) -> tuple[int, str, str] | None:
+        """What Parameter Store answers when a SecureString's customer managed key refuses the
+        caller (kms_policy.py)."""
+        from moto.sts.models import sts_backends
+        try:
+            request = json.loads(body or "{}")
+        except ValueError:
+            return None
+        if account not in sts_backends:
+            return None
+        user_id, arn, _ = sts_backends[account]["aws"].get_caller_identity(access_key, region)
+        return kms_policy.ssm_refusal(operation, account, region, kms_policy.caller_context(account, user_id, arn), request)
 
     def take_token(self, service: str, operation: str, account: str, region: str) -> tuple[int, str, str] | None:
         """One token from the (account, region) bucket of each matching rule; throttled when empty."""

@@ -44,6 +44,7 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.models import ssm_backends
 
 from arc_sandbox import Sandbox, parse_result
+import kms_policy
 
 AGENT_IMAGES = {"ami-12c6146b"}
 SSM_CORE = "AmazonSSMManagedInstanceCore"
@@ -254,7 +255,11 @@ class SsmModel:
             sandbox = Sandbox(self.sandboxes / account / invocation.instance_id)
             name = parameters.get("credentialParameter", "")
             stored = ssm_backends[account][region].get_parameter(name) if name else None
-            sandbox.set_secret(name, stored.decrypt(stored.value) if stored else None)
+            refused = kms_policy.instance_may_decrypt(account, region, invocation.instance_id, name) if stored else None
+            if refused is not None:
+                sandbox.deny_secret(name, refused)
+            else:
+                sandbox.set_secret(name, stored.decrypt(stored.value) if stored else None)
             env = {"ARC_STUB_TOKEN_KEY": self.token_key.hex()}
             process = sandbox.run_document(script, parameters, invocation.instance_id, region, env=env)
             invocation.finish("Success" if process.returncode == 0 else "Failed", process.stdout,

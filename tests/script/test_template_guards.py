@@ -152,6 +152,31 @@ class TemplateGuards(unittest.TestCase):
             self.assertIn("aws:PrincipalOrgID", trust["Condition"]["StringEquals"], role)
             self.assertIn("aws:PrincipalArn", trust["Condition"]["ArnLike"], role)
 
+    def test_staged_tokens_are_decrypted_only_by_instance_sessions_through_parameter_store(self) -> None:
+        # The member key (issue "no secret anywhere", item 2): no statement lets IAM policies grant
+        # its use; Decrypt only via Parameter Store, under the staging prefix, for a "Role assigned
+        # to an Amazon EC2 instance" (aws:userid "role-id:ec2-instance-id"); the alias is the one
+        # arc-provisioner stages with.
+        member = TEMPLATES["member.yaml"]["Resources"]
+        key = member["StagedCredentialKey"]
+        self.assertNotIn("Condition", key, "every covered region stages")
+        policy = key["Properties"]["KeyPolicy"]["Statement"]
+        uses = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "kms:*", "*"}
+        for statement in policy:
+            if "root" in str(statement["Principal"]):
+                self.assertFalse(uses & set(actions(statement)), statement)
+        decrypt = [s for s in policy if "kms:Decrypt" in actions(s)]
+        self.assertEqual(len(decrypt), 1, decrypt)
+        condition = decrypt[0]["Condition"]
+        self.assertEqual(condition["StringEquals"]["kms:ViaService"], {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"})
+        self.assertEqual(condition["StringEquals"]["kms:CallerAccount"], {"Ref": "AWS::AccountId"})
+        self.assertEqual(condition["StringLike"]["aws:userid"], "*:i-*")
+        self.assertTrue(condition["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(
+            ":parameter${ArcStagedCredentialParameter}/*"))
+        alias = member["StagedCredentialKeyAlias"]["Properties"]["AliasName"]
+        staging = (ROOT / "src" / "arc" / "staging.rs").read_text()
+        self.assertIn(f'pub const STAGED_CREDENTIAL_KEY: &str = "{alias}";', staging)
+
     def test_every_parameter_in_an_arn_a_name_or_a_script_has_a_pattern(self) -> None:
         for name, template in TEMPLATES.items():
             parameters = template["Parameters"]
