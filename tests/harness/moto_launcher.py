@@ -188,6 +188,22 @@ def _init_aws_policies(self: Any) -> list[Any]:
 
 moto_iam.IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]
 
+# moto bug: AWS::KMS::Key passes the template's Tags ({Key, Value}, as CloudFormation writes them)
+# to KMS's tagger, which reads {TagKey, TagValue} (KMS's API shape), and fails the stack.
+import moto.kms.models as moto_kms  # noqa: E402
+_moto_key_from_cfn = moto_kms.Key.create_from_cloudformation_json.__func__
+
+
+def _key_from_cfn(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+                  **kwargs: Any) -> Any:
+    properties = cloudformation_json.get("Properties", {})
+    tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} if "Key" in t else t for t in properties.get("Tags", [])]
+    fixed = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+    return _moto_key_from_cfn(cls, resource_name, fixed, account_id, region_name, **kwargs)
+
+
+moto_kms.Key.create_from_cloudformation_json = classmethod(_key_from_cfn)  # type: ignore[method-assign]
+
 # (account, region) -> fields of a stack instance summary that differ from moto's "all is well"
 UNHEALTHY: dict[tuple[str, str], dict[str, Any]] = {}
 _moto_instance_to_dict = StackInstance.to_dict

@@ -35,10 +35,13 @@ STAR_ONLY = {
     "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
     "ssm:DescribeParameters", "iam:GetAccountAuthorizationDetails",
     "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
+    "kms:CreateKey",
 }
 # Grants on "*" that must carry a condition whatever the action list says.
 CONDITIONED = {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole", "iam:PassRole",
                "iam:AttachRolePolicy", "sts:GetWebIdentityToken"}
+# Tagging a key at creation (CreateKey's Tags need kms:TagResource): on "*" only with a tag condition.
+TAGGED_AT_CREATION = {"kms:TagResource"}
 
 
 def statements(node: Any) -> Iterator[dict[str, Any]]:
@@ -91,7 +94,7 @@ class TemplateGuards(unittest.TestCase):
                 needs_condition = granted & CONDITIONED
                 if needs_condition:
                     self.assertIn("Condition", statement, f"{name}: {statement.get('Sid')} {needs_condition}")
-                loose = granted - STAR_ONLY - CONDITIONED
+                loose = granted - STAR_ONLY - CONDITIONED - (TAGGED_AT_CREATION if "Condition" in statement else set())
                 self.assertFalse(loose, f"{name}: {statement.get('Sid')} grants {loose} on *")
 
     def test_sensitive_actions_are_conditioned(self) -> None:
@@ -176,6 +179,35 @@ class TemplateGuards(unittest.TestCase):
         alias = member["StagedCredentialKeyAlias"]["Properties"]["AliasName"]
         staging = (ROOT / "src" / "arc" / "staging.rs").read_text()
         self.assertIn(f'pub const STAGED_CREDENTIAL_KEY: &str = "{alias}";', staging)
+
+    def test_the_management_stacksets_roles_serve_only_it_and_cover_the_member_template(self) -> None:
+        onboarding = TEMPLATES["onboarding.yaml"]["Resources"]
+        trust = onboarding["StackSetAdministrationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+        # "StackSets populates your administrator account ID and StackSets Amazon Resource Name"
+        # (self-managed permissions, confused deputy): aws:SourceArn names this StackSet only.
+        self.assertEqual(trust["Condition"]["StringLike"]["aws:SourceArn"], {"Fn::Sub": (
+            "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/${StackSetName}-management:*")})
+        self.assertEqual(onboarding["ManagementStackSet"]["Properties"]["StackSetName"],
+                         {"Fn::Sub": "${StackSetName}-management"})
+        execution = list(statements(onboarding["StackSetExecutionRole"]))
+        attachable = {str(a) for s in execution if "iam:AttachRolePolicy" in actions(s)
+                      for a in s["Condition"]["ArnEquals"]["iam:PolicyARN"]}
+        member = TEMPLATES["member.yaml"]["Resources"]
+        attached = [str(choice) for r in member.values() if r["Type"] == "AWS::IAM::Role"
+                    for p in r["Properties"].get("ManagedPolicyArns", [])
+                    for choice in (p["Fn::If"][1:] if isinstance(p, dict) and "Fn::If" in p else [p])]
+        for policy in attached:
+            if "StagedCredentialReadPolicy" in policy:
+                policy = str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/MdcConnectorStagedCredentialRead"})
+            self.assertIn(policy, attachable, "the execution role may attach every policy the member template does")
+        tag = {t["Key"]: t["Value"] for t in member["StagedCredentialKey"]["Properties"]["Tags"]}
+        kms = [s for s in execution if any(a.startswith("kms:") for a in actions(s))]
+        for statement in kms:
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            if "kms:CreateKey" in actions(statement):
+                self.assertEqual(condition, {f"aws:RequestTag/{k}": v for k, v in tag.items()})
+            elif any("key/" in str(r) for r in resources(statement)):
+                self.assertEqual(condition, {f"aws:ResourceTag/{k}": v for k, v in tag.items()})
 
     def test_every_parameter_in_an_arn_a_name_or_a_script_has_a_pattern(self) -> None:
         for name, template in TEMPLATES.items():
