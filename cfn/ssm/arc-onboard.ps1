@@ -62,8 +62,14 @@ $Force = if ($null -ne $env:SSM_force) { $env:SSM_force } else { @'
 {{ force }}
 '@ }
 
-$LogFile = Join-Path $env:ProgramData 'mdc-connector-arc.log'
+# The agent's output, in a directory only SYSTEM and Administrators can read or write.
+$LogDir = Join-Path $env:ProgramData 'mdc-connector'
+$LogFile = Join-Path $LogDir 'arc-onboard.log'
 $InstallerUrl = 'https://aka.ms/AzureConnectedMachineAgent'
+# Whom the installer must be signed by, exactly, and the Microsoft roots its chain must end in
+# (Microsoft Root Certificate Authority 2010 and 2011, SHA-1 thumbprints).
+$MicrosoftSigner = 'CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US'
+$MicrosoftRoots = @('3B1EFD3A66EA28B16697394703A72CA340A05BD5', '8F43288AD272F3103B6FB1428485EA3014C0BCFE')
 $Agent = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent\azcmagent.exe'
 $WorkDir = Join-Path $env:TEMP ('mdc-arc-' + [guid]::NewGuid().ToString('N'))
 $InstanceId = ''
@@ -143,13 +149,20 @@ if (-not $InstanceId) {
 if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write-Result 'failed' 'instance-id-unknown' }
 if (-not ($Region -cmatch '\A[a-z]{2}(-[a-z]+)+-[0-9]\z')) { $Region = '' }
 
-New-Item -ItemType Directory -Path $WorkDir -Force | Out-Null
-$acl = New-Object System.Security.AccessControl.DirectorySecurity
-$acl.SetAccessRuleProtection($true, $false)
-foreach ($who in @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')) {
-    $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
+# SYSTEM (S-1-5-18) and Administrators (S-1-5-32-544) only, by SID (the names are localized),
+# nothing inherited: the work directory holds the credential file, the log the agent's output.
+function Protect-Directory([string]$Path) {
+    New-Item -ItemType Directory -Path $Path -Force | Out-Null
+    $acl = New-Object System.Security.AccessControl.DirectorySecurity
+    $acl.SetAccessRuleProtection($true, $false)
+    foreach ($sid in @('S-1-5-18', 'S-1-5-32-544')) {
+        $who = New-Object System.Security.Principal.SecurityIdentifier($sid)
+        $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
+    }
+    Set-Acl -Path $Path -AclObject $acl
 }
-Set-Acl -Path $WorkDir -AclObject $acl
+Protect-Directory $WorkDir
+Protect-Directory $LogDir
 
 $ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.usgovcloudapi.net' } 'AzureChinaCloud' { 'https://management.chinacloudapi.cn' } default { 'https://management.azure.com' } }
 # Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's endpoints need 1.2.
@@ -203,10 +216,17 @@ if (-not $installed) {
         if ($ProxyUrl) { $download.Proxy = $ProxyUrl }
         Invoke-WebRequest @download
     } catch { Write-Result 'failed' 'download-failed' $InstallerUrl }
-    # Nothing unverified is run: the package must carry a valid Authenticode signature by Microsoft.
+    # Nothing unverified is run: a valid Authenticode signature by exactly Microsoft Corporation,
+    # whose chain ends in one of Microsoft's roots (not any root a machine happens to trust).
     $signature = Get-AuthenticodeSignature -FilePath $msi
-    if ($signature.Status -ne 'Valid' -or -not $signature.SignerCertificate -or
-        $signature.SignerCertificate.Subject -notmatch 'O=Microsoft Corporation') {
+    $signer = $signature.SignerCertificate
+    $root = ''
+    if ($signer) {
+        $chain = New-Object System.Security.Cryptography.X509Certificates.X509Chain
+        $null = $chain.Build($signer)
+        if ($chain.ChainElements.Count -gt 0) { $root = [string]$chain.ChainElements[$chain.ChainElements.Count - 1].Certificate.Thumbprint }
+    }
+    if ($signature.Status -ne 'Valid' -or -not $signer -or $signer.Subject -cne $MicrosoftSigner -or $MicrosoftRoots -notcontains $root) {
         Write-Result 'failed' 'installer-signature-invalid' ([string]$signature.Status)
     }
     $install = Start-Process msiexec.exe -Wait -PassThru -ArgumentList @('/i', "`"$msi`"", '/qn', '/l*v', "`"$LogFile`"")

@@ -333,7 +333,9 @@ if [ "$installed" = false ]; then
         fi
       else
         mkdir -p "$sysroot/etc/yum.repos.d"
-        printf '[mdc-connector-microsoft-prod]\nname=Microsoft (mdc-connector)\nbaseurl=%s/\nenabled=1\ngpgcheck=1\ngpgkey=file://%s\nsslverify=1\n' \
+        # includepkgs: the repository serves this connector the agent package only, never a
+        # replacement for any other package of the machine.
+        printf '[mdc-connector-microsoft-prod]\nname=Microsoft (mdc-connector)\nbaseurl=%s/\nenabled=1\ngpgcheck=1\ngpgkey=file://%s\nsslverify=1\nincludepkgs=azcmagent\n' \
           "$base" "/etc/pki/rpm-gpg/mdc-connector-microsoft.asc" >"$sysroot/etc/yum.repos.d/mdc-connector-microsoft-prod.repo"
         installer=yum
         if command -v dnf >/dev/null 2>&1; then installer=dnf; fi

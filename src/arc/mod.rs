@@ -12,6 +12,7 @@
 mod apply;
 mod command;
 mod credential;
+mod document;
 mod federation;
 mod forms;
 mod job;

@@ -60,6 +60,21 @@ pub(crate) struct Plan {
     pub items: Vec<Item>,
 }
 
+/// The platform document's version to send, or why none can be: it is missing, or it is not the
+/// connector's (read.rs compared its content).
+fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platform) -> Result<&'a String, String> {
+    let document = policy.documents.get(&platform).cloned().unwrap_or_default();
+    let (account, region) = (policy.account_id, policy.region);
+    if let Some(difference) = state.altered_documents.get(&platform) {
+        return Err(format!(
+            "document {document} in {account} {region} is not the connector's ({difference}): nothing sent with it; deploy cfn/member.yaml again (update the member StackSet)"
+        ));
+    }
+    state.document_versions.get(&platform).ok_or_else(|| {
+        format!("document {document} not found in {account} {region}: deploy cfn/member.yaml to this region")
+    })
+}
+
 /// Plans one unit.
 pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
     let item = |id: &str, status: Status, outcome: Option<Outcome>, reason: String| {
@@ -108,14 +123,12 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
             out.items.push(item(id, Status::Skipped, None, "platform has no Azure Arc onboarding document".into()));
             continue;
         };
-        let document = policy.documents.get(&platform).cloned().unwrap_or_default();
-        let Some(version) = state.document_versions.get(&platform) else {
-            let reason = format!(
-                "document {document} not found in {} {}: deploy cfn/member.yaml to this region",
-                policy.account_id, policy.region
-            );
-            out.items.push(item(id, Status::Failed, Some(Outcome::Failed), reason));
-            continue;
+        let version = match document_version(state, policy, platform) {
+            Ok(version) => version,
+            Err(reason) => {
+                out.items.push(item(id, Status::Failed, Some(Outcome::Failed), reason));
+                continue;
+            }
         };
         let last =
             state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
@@ -348,5 +361,20 @@ mod tests {
         assert!(plan.batches.is_empty());
         assert_eq!(plan.items[0].status, Status::Failed);
         assert!(plan.items[0].reason.contains("document Win not found"), "{}", plan.items[0].reason);
+    }
+
+    #[test]
+    fn an_altered_document_is_never_sent_and_its_instances_fail_saying_why() {
+        let mut state = base();
+        state.document_versions.remove(&Platform::Linux);
+        state.altered_documents.insert(Platform::Linux, "version 4: its script differs".into());
+        state.instances = vec![ec2("i-00000001", &[], None), ec2("i-00000002", &[], None)];
+        state.managed.extend([managed("i-00000001", Platform::Linux), managed("i-00000002", Platform::Windows)]);
+        let plan = run(&state, &Selection::default(), true);
+        assert_eq!(plan.batches.len(), 1, "only the Windows document is sent");
+        assert_eq!(plan.batches[0].instance_ids, vec!["i-00000002"]);
+        let item = plan.items.iter().find(|i| i.resource_id == "i-00000001").expect("item");
+        assert_eq!(item.status, Status::Failed);
+        assert!(item.reason.contains("is not the connector's (version 4: its script differs)"), "{}", item.reason);
     }
 }

@@ -10,6 +10,7 @@ use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, InstanceInformationStr
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use super::document;
 use super::outcome::parse_result;
 use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
 use crate::aws::error_code;
@@ -30,12 +31,12 @@ pub(crate) async fn read_unit(
 ) -> Result<UnitState, Failure> {
     let instances = running_instances(ec2, only).await?;
     let managed = managed_instances(ssm).await?;
-    let document_versions = document_versions(ssm, documents).await?;
+    let (document_versions, altered_documents) = document_versions(ssm, documents).await?;
     let history = if with_history { history(ssm, documents).await? } else { HashMap::new() };
     let unmanaged_profiles: BTreeSet<String> =
         instances.iter().filter(|i| !managed.contains_key(&i.id)).filter_map(|i| i.profile_arn.clone()).collect();
     let profiles = diagnose_profiles(iam, unmanaged_profiles).await;
-    Ok(UnitState { instances, managed, history, document_versions, profiles })
+    Ok(UnitState { instances, managed, history, document_versions, altered_documents, profiles })
 }
 
 async fn running_instances(
@@ -95,23 +96,33 @@ pub(crate) async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashM
     Ok(out)
 }
 
+/// Each platform document's default version, when its content is the connector's (`GetDocument`
+/// of that version, checked by [`document::verify`]); and what differs in those that are not.
 async fn document_versions(
     ssm: &aws_sdk_ssm::Client,
     documents: &HashMap<Platform, String>,
-) -> Result<HashMap<Platform, String>, Failure> {
-    let mut out = HashMap::new();
+) -> Result<(HashMap<Platform, String>, HashMap<Platform, String>), Failure> {
+    let (mut verified, mut altered) = (HashMap::new(), HashMap::new());
     for (platform, name) in documents {
-        match ssm.describe_document().name(name).send().await {
-            Ok(found) => {
-                if let Some(version) = found.document().and_then(|d| d.default_version()) {
-                    out.insert(*platform, version.to_string());
-                }
-            }
-            Err(e) if error_code(&e) == Some("InvalidDocument") => {}
+        let version = match ssm.describe_document().name(name).send().await {
+            Ok(found) => found.document().and_then(|d| d.default_version()).map(String::from),
+            Err(e) if error_code(&e) == Some("InvalidDocument") => None,
             Err(e) => return Err(Failure::aws(format!("DescribeDocument {name}"), &e)),
-        }
+        };
+        let Some(version) = version else { continue };
+        let found = ssm
+            .get_document()
+            .name(name)
+            .document_version(&version)
+            .send()
+            .await
+            .map_err(|e| Failure::aws(format!("GetDocument {name}"), &e))?;
+        match document::verify(*platform, found.content().unwrap_or_default()) {
+            Ok(()) => verified.insert(*platform, version),
+            Err(difference) => altered.insert(*platform, format!("version {version}: {difference}")),
+        };
     }
-    Ok(out)
+    Ok((verified, altered))
 }
 
 /// Latest invocation of a connector document per instance, with its parsed result.

@@ -72,8 +72,11 @@ pub(crate) struct UnitState {
     pub managed: HashMap<String, ManagedInstance>,
     /// Latest run of a connector document per instance.
     pub history: HashMap<String, LastRun>,
-    /// Default version of each platform's document; absent when the document does not exist.
+    /// Default version of each platform's document, when it runs exactly the connector's script;
+    /// absent when the document does not exist or is altered.
     pub document_versions: HashMap<Platform, String>,
+    /// Platforms whose document exists but is not the connector's: what differs.
+    pub altered_documents: HashMap<Platform, String>,
     /// Diagnosis of each instance profile referenced by an unmanaged instance, by ARN.
     pub profiles: HashMap<String, ProfileDiagnosis>,
 }

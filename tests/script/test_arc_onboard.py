@@ -267,6 +267,7 @@ class ArcOnboardScript(unittest.TestCase):
                 elif tool == "dnf":
                     written = (sandbox.sysroot / "etc/yum.repos.d/mdc-connector-microsoft-prod.repo").read_text()
                     self.assertIn("gpgcheck=1", written)
+                    self.assertIn("\nincludepkgs=azcmagent\n", written, "the agent package only")
                 else:
                     written = " ".join(" ".join(c) for c in sandbox.calls("zypper"))
                     self.assertIn("--gpgcheck", written)
@@ -460,7 +461,18 @@ class Template(unittest.TestCase):
         # TLS 1.2 and a Microsoft Authenticode signature before msiexec runs.
         self.assertIn("[Net.SecurityProtocolType]::Tls12", code)
         self.assertLess(code.index("Get-AuthenticodeSignature"), code.index("Start-Process msiexec.exe"))
-        self.assertIn("O=Microsoft Corporation", code)
+        # Exactly Microsoft's signer (case-sensitive equality, not a substring) and a chain ending in
+        # Microsoft Root Certificate Authority 2010 or 2011 (by thumbprint).
+        self.assertIn("$MicrosoftSigner = 'CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US'", code)
+        self.assertIn("$signer.Subject -cne $MicrosoftSigner", code)
+        self.assertIn("$MicrosoftRoots -notcontains $root", code)
+        self.assertIn("'8F43288AD272F3103B6FB1428485EA3014C0BCFE'", code)
+        self.assertNotIn("-notmatch 'O=Microsoft", code)
+        # The log and the work directory: SYSTEM and Administrators only, by SID, nothing inherited.
+        self.assertIn("$LogDir = Join-Path $env:ProgramData 'mdc-connector'", code)
+        self.assertIn("Protect-Directory $WorkDir\nProtect-Directory $LogDir", code)
+        self.assertIn("@('S-1-5-18', 'S-1-5-32-544')", code)
+        self.assertLess(code.index("Protect-Directory $LogDir"), code.index("(& $Agent show"), "protected before the first write")
 
     def test_windows_script_keeps_every_placeholder_inside_a_here_string(self) -> None:
         lines = (ROOT / "cfn" / "ssm" / "arc-onboard.ps1").read_text().splitlines()
