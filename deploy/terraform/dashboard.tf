@@ -1,0 +1,87 @@
+# The coverage dashboard: the connector's own metrics (namespace mdc-connector, dimension Job) and
+# the dead-letter queues.
+resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
+  dashboard_name = "mdc-connector-coverage"
+  dashboard_body = jsonencode({
+    "widgets" = [
+      {
+        "type"   = "metric"
+        "x"      = 0
+        "y"      = 0
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Instances: managed by SSM and connected to Azure Arc (last arc-provisioner run)"
+          "region" = local.region
+          "stat"   = "Maximum"
+          "period" = 3600
+          "view"   = "timeSeries"
+          "metrics" = [
+            ["mdc-connector", "InstancesManaged", "Job", "arc-provisioner"],
+            [".", "ArcConnected", ".", "."],
+            [".", "InstancesNotManaged", ".", "."],
+            [".", "ArcMachinesDeleted", ".", "."],
+            [".", "ArcMachinesRepaired", ".", "."],
+          ]
+        }
+      },
+      {
+        "type"   = "metric"
+        "x"      = 12
+        "y"      = 0
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Failures per run"
+          "region" = local.region
+          "stat"   = "Sum"
+          "period" = 3600
+          "metrics" = [
+            ["mdc-connector", "Failed", "Job", "profile-scan"],
+            ["...", "account-discovery"],
+            ["...", "arc-provisioner"],
+            [".", "FailedWorkUnits", "Job", "profile-scan"],
+            ["...", "account-discovery"],
+            ["...", "arc-provisioner"],
+          ]
+        }
+      },
+      {
+        "type"   = "metric"
+        "x"      = 0
+        "y"      = 6
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Changes made"
+          "region" = local.region
+          "stat"   = "Sum"
+          "period" = 86400
+          "metrics" = [
+            ["mdc-connector", "Done", "Job", "profile-scan"],
+            ["...", "account-discovery"],
+            ["...", "arc-provisioner"],
+          ]
+        }
+      },
+      {
+        "type"   = "metric"
+        "x"      = 12
+        "y"      = 6
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Dead letters (undelivered events and invocations)"
+          "region" = local.region
+          "stat"   = "Maximum"
+          "period" = 300
+          "metrics" = [
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.profile_scan_dead_letters.name],
+            ["...", aws_sqs_queue.account_discovery_dead_letters.name],
+            ["...", aws_sqs_queue.arc_provisioner_dead_letters.name],
+          ]
+        }
+      },
+    ]
+  })
+}

@@ -1,0 +1,418 @@
+# cfn/onboarding.yaml (the template's nested stack Onboarding): the member StackSet that
+# account-discovery deploys to every member account, created without instances, and the member
+# template in this account for every region in stack_set_regions through a self-managed StackSet
+# of this account (its administration and execution roles included).
+#
+# Both are built from cfn/member.yaml, read here from the repository (one source for the member
+# side). It is larger than CloudFormation's 51,200-byte inline TemplateBody limit, so, as
+# `sam deploy` uploads it to its bucket, it is uploaded to var.template_bucket and given by URL;
+# the key carries the file's hash, so a changed template is a new URL and updates both StackSets.
+
+locals {
+  member_template   = file("${path.module}/../../cfn/member.yaml")
+  stack_set_regions = split(",", var.stack_set_regions)
+}
+
+data "aws_s3_bucket" "template_bucket" {
+  bucket = var.template_bucket
+}
+
+resource "aws_s3_object" "member_template" {
+  #checkov:skip=CKV_AWS_186:The member template is this repository's public source, no secret; the bucket's default encryption applies.
+  bucket       = data.aws_s3_bucket.template_bucket.id
+  key          = "mdc-connector/member-${md5(local.member_template)}.yaml"
+  content      = local.member_template
+  content_type = "application/x-yaml"
+}
+
+locals {
+  member_template_url = "https://${data.aws_s3_bucket.template_bucket.bucket_regional_domain_name}/${aws_s3_object.member_template.key}"
+}
+
+# Members: account-discovery creates, updates and removes the instances (daily and on
+# Organizations events). Trusted access must be on for SERVICE_MANAGED, or CloudFormation refuses
+# the StackSet: "You must enable organizations access to operate a service managed stack set".
+# Its instances are account-discovery's, not Terraform's: AWS refuses DeleteStackSet while any
+# remain ("Before you can delete a stack set, all of its member stack instances must be deleted"),
+# so `terraform destroy` comes after the member StackSet is emptied (README.md, Teardown).
+resource "aws_cloudformation_stack_set" "member_stack_set" {
+  name             = var.stack_set_name
+  description      = "mdc-connector member template (instances deployed by account-discovery)"
+  permission_model = var.stack_set_permission_model
+  call_as          = var.stack_set_call_as
+  capabilities     = ["CAPABILITY_NAMED_IAM"]
+  template_url     = local.member_template_url
+
+  dynamic "auto_deployment" {
+    for_each = local.service_managed ? [1] : []
+    content {
+      enabled = false
+    }
+  }
+
+  managed_execution {
+    active = true
+  }
+
+  # How a member-template change reaches every instance. Without preferences AWS's defaults
+  # apply: one account at a time, no failure tolerated, regions in sequence ("If the operation is
+  # stopped in a Region, CloudFormation doesn't attempt the operation in any subsequent Regions").
+  # Here: regions in parallel, every account at once, every failure tolerated (each one stays
+  # visible on its instance and in account-discovery's report; STACKSET_RETRY_FAILED re-deploys it).
+  operation_preferences {
+    region_concurrency_type      = "PARALLEL"
+    max_concurrent_percentage    = 100
+    failure_tolerance_percentage = 100
+  }
+
+  parameters = {
+    ManagementAccountId          = local.account_id
+    OrganizationId               = var.organization_id
+    MemberRoleName               = var.member_role_name
+    ProvisioningRoleName         = var.provisioning_role_name
+    InstanceProfileName          = var.instance_profile_name
+    InstanceRoleName             = var.instance_role_name
+    GlobalResourcesRegion        = var.global_resources_region
+    ArcLinuxDocumentName         = var.arc_linux_document
+    ArcWindowsDocumentName       = var.arc_windows_document
+    ArcStagedCredentialParameter = var.arc_staged_credential_parameter
+    OidcIssuerHostPath           = var.oidc_issuer_host_path
+    OidcAudience                 = var.oidc_audience
+    OidcSubject                  = var.oidc_subject
+    OidcThumbprint               = var.oidc_thumbprint
+    PostureRoleName              = var.posture_role_name
+    PostureAccess                = var.posture_access
+    # Members forward their EC2 and SSM events to the connector bus in this account and region.
+    ConnectorBusAccountId = local.account_id
+    ConnectorBusRegion    = local.region
+    ConnectorBusName      = var.connector_bus_name
+  }
+
+  lifecycle {
+    # A service-managed StackSet has no administration role; the provider reads one back
+    # (hashicorp/terraform-provider-aws, aws_cloudformation_stack_set documentation).
+    ignore_changes = [administration_role_arn]
+  }
+
+  depends_on = [terraform_data.rules]
+}
+
+# This account: StackSets never deploy a service-managed StackSet's stacks to the management
+# account, so a self-managed StackSet of its own covers every region at once. A delegated
+# administrator cannot deploy into the management account: that account then keeps its own
+# deploy of the member template (docs/deploy.md).
+resource "aws_cloudformation_stack_set" "management_stack_set" {
+  count                   = local.covers_this_account ? 1 : 0
+  name                    = "${var.stack_set_name}-management"
+  description             = "mdc-connector member template in the management account, every covered region"
+  permission_model        = "SELF_MANAGED"
+  administration_role_arn = aws_iam_role.stack_set_administration_role[0].arn
+  execution_role_name     = aws_iam_role.stack_set_execution_role[0].name
+  capabilities            = ["CAPABILITY_NAMED_IAM"]
+  template_url            = local.member_template_url
+
+  managed_execution {
+    active = true
+  }
+
+  operation_preferences {
+    region_concurrency_type   = "PARALLEL"
+    max_concurrent_percentage = 100
+    failure_tolerance_count   = 0
+  }
+
+  parameters = {
+    ManagementAccountId          = local.account_id
+    OrganizationId               = var.organization_id
+    MemberRoleName               = var.member_role_name
+    ProvisioningRoleName         = var.provisioning_role_name
+    InstanceProfileName          = var.instance_profile_name
+    InstanceRoleName             = var.instance_role_name
+    GlobalResourcesRegion        = var.global_resources_region
+    ArcLinuxDocumentName         = var.arc_linux_document
+    ArcWindowsDocumentName       = var.arc_windows_document
+    ArcStagedCredentialParameter = var.arc_staged_credential_parameter
+    OidcIssuerHostPath           = var.oidc_issuer_host_path
+    OidcAudience                 = var.oidc_audience
+    OidcSubject                  = var.oidc_subject
+    OidcThumbprint               = var.oidc_thumbprint
+    PostureRoleName              = var.posture_role_name
+    PostureAccess                = var.posture_access
+    # This account's own events are already on its default bus: nothing to forward.
+    ConnectorBusAccountId = ""
+    ConnectorBusRegion    = local.region
+    ConnectorBusName      = var.connector_bus_name
+  }
+
+  # The execution role's grants must exist before the first instance is deployed, and outlive the last.
+  depends_on = [aws_iam_role_policy.stack_set_execution_role_deploy_the_member_template, aws_iam_role_policy.stack_set_administration_role_assume_only_the_execution_role]
+}
+
+# The template's StackInstancesGroup: this account, every region of stack_set_regions. Deleting
+# them deletes their stacks (the member template retains the instance role and profile).
+resource "aws_cloudformation_stack_set_instance" "management_stack_set" {
+  for_each       = local.covers_this_account ? toset(local.stack_set_regions) : toset([])
+  stack_set_name = aws_cloudformation_stack_set.management_stack_set[0].name
+  account_id     = local.account_id
+  region         = each.value
+
+  operation_preferences {
+    region_concurrency_type   = "PARALLEL"
+    max_concurrent_percentage = 100
+    failure_tolerance_count   = 0
+  }
+}
+
+# StackSet.PermissionModel: "With self-managed permissions, you must create the administrator and
+# execution roles required to deploy to target accounts." Here the only target is this account.
+resource "aws_iam_role" "stack_set_administration_role" {
+  count              = local.covers_this_account ? 1 : 0
+  name               = "${var.stack_set_name}-admin"
+  description        = "CloudFormation StackSets administration for the connector's own member stacks"
+  assume_role_policy = data.aws_iam_policy_document.stack_set_administration_role_trust.json
+}
+
+data "aws_iam_policy_document" "stack_set_administration_role_trust" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudformation.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    # "When StackSets assumes the Administration role in your administrator account, StackSets
+    # populates your administrator account ID and StackSets Amazon Resource Name (ARN)" (StackSets,
+    # self-managed permissions, confused deputy): only this StackSet, whatever other StackSets
+    # someone with iam:PassRole on this role creates.
+    condition {
+      test     = "StringLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudformation:*:${local.account_id}:stackset/${var.stack_set_name}-management:*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stack_set_administration_role_assume_only_the_execution_role" {
+  count  = local.covers_this_account ? 1 : 0
+  name   = "AssumeOnlyTheExecutionRole"
+  role   = aws_iam_role.stack_set_administration_role[0].id
+  policy = data.aws_iam_policy_document.stack_set_administration_role_assume_only_the_execution_role.json
+}
+
+data "aws_iam_policy_document" "stack_set_administration_role_assume_only_the_execution_role" {
+  statement {
+    effect    = "Allow"
+    actions   = ["sts:AssumeRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.stack_set_name}-execution"]
+  }
+}
+
+# Deploys cfn/member.yaml in this account, and nothing else: each grant names what the template creates.
+resource "aws_iam_role" "stack_set_execution_role" {
+  count              = local.covers_this_account ? 1 : 0
+  name               = "${var.stack_set_name}-execution"
+  description        = "Deploys the connector's member template in this account (its StackSet only)"
+  assume_role_policy = data.aws_iam_policy_document.stack_set_execution_role_trust.json
+}
+
+data "aws_iam_policy_document" "stack_set_execution_role_trust" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:role/${var.stack_set_name}-admin"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stack_set_execution_role_deploy_the_member_template" {
+  count  = local.covers_this_account ? 1 : 0
+  name   = "DeployTheMemberTemplate"
+  role   = aws_iam_role.stack_set_execution_role[0].id
+  policy = data.aws_iam_policy_document.stack_set_execution_role_deploy_the_member_template.json
+}
+
+data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_template" {
+  statement {
+    sid       = "OnlyTheStackSetsOwnStacks"
+    effect    = "Allow"
+    actions   = ["cloudformation:*"]
+    resources = ["arn:${local.partition}:cloudformation:*:${local.account_id}:stack/StackSet-${var.stack_set_name}-management-*"]
+  }
+  statement {
+    sid    = "TheTemplatesRolesAndProfile"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:GetRole",
+      "iam:UpdateRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:PutRolePolicy",
+      "iam:DeleteRolePolicy",
+      "iam:GetRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListRolePolicies",
+      "iam:CreateInstanceProfile",
+      "iam:DeleteInstanceProfile",
+      "iam:GetInstanceProfile",
+      "iam:AddRoleToInstanceProfile",
+      "iam:RemoveRoleFromInstanceProfile",
+      "iam:TagInstanceProfile",
+    ]
+    resources = [
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
+      "arn:${local.partition}:iam::${local.account_id}:instance-profile/${var.instance_profile_name}",
+    ]
+  }
+  statement {
+    sid     = "OnlyTheTemplatesManagedPolicies"
+    effect  = "Allow"
+    actions = ["iam:AttachRolePolicy"]
+    resources = [
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
+      "arn:${local.partition}:iam::${local.account_id}:instance-profile/${var.instance_profile_name}",
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values = [
+        "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy",
+        "arn:${local.partition}:iam::${local.account_id}:policy/MdcConnectorStagedCredentialRead",
+        "arn:${local.partition}:iam::aws:policy/SecurityAudit",
+        "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess",
+      ]
+    }
+  }
+  statement {
+    sid    = "TheTemplatesStagedCredentialReadPolicy"
+    effect = "Allow"
+    actions = [
+      "iam:CreatePolicy",
+      "iam:DeletePolicy",
+      "iam:GetPolicy",
+      "iam:GetPolicyVersion",
+      "iam:ListPolicyVersions",
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicyVersion",
+      "iam:TagPolicy",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:policy/MdcConnectorStagedCredentialRead"]
+  }
+  # The staging key (StagedCredentialKey): created only carrying the template's tag, and only keys
+  # carrying it administered (ABAC for KMS: aws:RequestTag on CreateKey, aws:ResourceTag on a
+  # key's operations), with its one alias.
+  statement {
+    sid       = "CreateOnlyTheTaggedStagingKey"
+    effect    = "Allow"
+    actions   = ["kms:CreateKey", "kms:TagResource"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/mdc-connector"
+      values   = ["staged-credential"]
+    }
+  }
+  statement {
+    sid    = "AdministerOnlyTheTaggedStagingKey"
+    effect = "Allow"
+    actions = [
+      "kms:DescribeKey",
+      "kms:GetKeyPolicy",
+      "kms:PutKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:EnableKeyRotation",
+      "kms:DisableKeyRotation",
+      "kms:ListResourceTags",
+      "kms:UntagResource",
+      "kms:UpdateKeyDescription",
+      "kms:ScheduleKeyDeletion",
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
+      "kms:UpdateAlias",
+    ]
+    resources = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/mdc-connector"
+      values   = ["staged-credential"]
+    }
+  }
+  statement {
+    sid       = "TheStagingKeysAlias"
+    effect    = "Allow"
+    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+    resources = ["arn:${local.partition}:kms:*:${local.account_id}:alias/mdc-connector/staged-credential"]
+  }
+  statement {
+    sid     = "PassOnlyToTheInstanceProfileAndTheForwardingRule"
+    effect  = "Allow"
+    actions = ["iam:PassRole"]
+    resources = [
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+      "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
+    ]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ec2.amazonaws.com", "events.amazonaws.com"]
+    }
+  }
+  statement {
+    sid    = "TheTemplatesOidcProvider"
+    effect = "Allow"
+    actions = [
+      "iam:CreateOpenIDConnectProvider",
+      "iam:DeleteOpenIDConnectProvider",
+      "iam:GetOpenIDConnectProvider",
+      "iam:UpdateOpenIDConnectProviderThumbprint",
+      "iam:AddClientIDToOpenIDConnectProvider",
+      "iam:RemoveClientIDFromOpenIDConnectProvider",
+      "iam:TagOpenIDConnectProvider",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:oidc-provider/${var.oidc_issuer_host_path}"]
+  }
+  statement {
+    sid    = "TheTemplatesDocuments"
+    effect = "Allow"
+    actions = [
+      "ssm:CreateDocument",
+      "ssm:UpdateDocument",
+      "ssm:UpdateDocumentDefaultVersion",
+      "ssm:DeleteDocument",
+      "ssm:DescribeDocument",
+      "ssm:GetDocument",
+      "ssm:AddTagsToResource",
+      "ssm:RemoveTagsFromResource",
+      "ssm:ListTagsForResource",
+    ]
+    resources = [
+      "arn:${local.partition}:ssm:*:${local.account_id}:document/${var.arc_linux_document}",
+      "arn:${local.partition}:ssm:*:${local.account_id}:document/${var.arc_windows_document}",
+    ]
+  }
+  statement {
+    sid       = "TheTemplatesForwardingRule"
+    effect    = "Allow"
+    actions   = ["events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:PutTargets", "events:RemoveTargets", "events:EnableRule", "events:DisableRule"]
+    resources = ["arn:${local.partition}:events:*:${local.account_id}:rule/StackSet-${var.stack_set_name}-management-*"]
+  }
+}
