@@ -100,7 +100,7 @@ pub(crate) async fn stage_secret(
         .map_err(|e| {
             let what = if error_code(&e) == Some("InvalidKeyId") {
                 format!(
-                    "cannot stage the onboarding credential ({}): the member template's key {STAGED_CREDENTIAL_KEY} is missing here; update the member StackSet (account-discovery does on its next run)",
+                    "cannot stage the onboarding credential ({}): the member template's key {STAGED_CREDENTIAL_KEY} is missing here; update the member StackSet (deploying this version of the connector does)",
                     staged_label(staged)
                 )
             } else {
