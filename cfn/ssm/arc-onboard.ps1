@@ -223,6 +223,9 @@ if (-not $installed) {
     $root = ''
     if ($signer) {
         $chain = New-Object System.Security.Cryptography.X509Certificates.X509Chain
+        # Only the chain's shape is read here: Get-AuthenticodeSignature already checked validity
+        # and revocation, and a second online check could hang behind a proxy the system lacks.
+        $chain.ChainPolicy.RevocationMode = [System.Security.Cryptography.X509Certificates.X509RevocationMode]::NoCheck
         $null = $chain.Build($signer)
         if ($chain.ChainElements.Count -gt 0) { $root = [string]$chain.ChainElements[$chain.ChainElements.Count - 1].Certificate.Thumbprint }
     }
