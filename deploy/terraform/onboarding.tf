@@ -89,8 +89,10 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
   }
 
   lifecycle {
-    # A service-managed StackSet has no administration role; the provider reads one back
-    # (hashicorp/terraform-provider-aws, aws_cloudformation_stack_set documentation).
+    # No administration role is configured here, but AWS reports one and the 5.x provider reads it
+    # back into state, a diff on every plan: the service-linked role of a SERVICE_MANAGED StackSet
+    # with auto_deployment (hashicorp/terraform-provider-aws#23464, fixed only after 5.x by #45992),
+    # the default AWSCloudFormationStackSetAdministrationRole of a SELF_MANAGED one (#27125).
     ignore_changes = [administration_role_arn]
   }
 

@@ -163,8 +163,8 @@ variable "stack_set_name" {
   default     = "mdc-connector-members"
   description = "STACKSET_NAME, the onboarding StackSet of cfn/member.yaml."
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,127}$", var.stack_set_name))
-    error_message = "Invalid stack_set_name: it must be a StackSet name (a letter, then letters, digits and hyphens)."
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,53}$", var.stack_set_name))
+    error_message = "Invalid stack_set_name: it must be a StackSet name (a letter, then letters, digits and hyphens), at most 54 characters."
   }
 }
 
