@@ -92,22 +92,73 @@ async fn one_deploy_creates_the_member_stackset_and_covers_the_management_accoun
         "member.yaml went through S3: {deployed}"
     );
 
+    deployed_stacksets_onboard_the_members(&moto, &management, &members, &org).await;
+}
+
+/// `terraform apply` of deploy/terraform on the emulator, as tests/harness/deploy_like_terraform.py
+/// runs it (the machine's provider mirror; placeholder packages), with these module arguments.
+fn terraform_deploy(moto: &Moto, settings: &[String]) -> Value {
+    let python = bootstrap("moto");
+    let mut command = Command::new(python);
+    command.arg(repo_root().join("tests/harness/deploy_like_terraform.py")).args([
+        "--endpoint",
+        &moto.endpoint(),
+        "--mode",
+        "apply",
+    ]);
+    for line in settings {
+        command.args(["--set", line]);
+    }
+    let out = command.output().expect("deploy_like_terraform.py runs");
+    assert!(out.status.success(), "terraform apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or_default()).expect("one JSON line")
+}
+
+/// Issue #23: the Terraform module deploys the same connector. `terraform apply` on the emulator
+/// creates every resource of the module, and what it leaves passes the same checks as the SAM
+/// deploy: the member StackSet without instances, this account's member template in every covered
+/// region, and account-discovery onboarding the members into the deployed StackSet. Skipped, saying
+/// so, where no Terraform binary and provider mirror are installed (nothing can be downloaded).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terraform_deploy_leaves_what_the_sam_deploy_leaves_and_account_discovery_onboards_into_it() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let members = seed::organization(&management, 2).await;
+    let org = seed::organization_id(&management).await;
+    cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
+    let settings = [format!("organization_id = \"{org}\""), format!("stack_set_regions = \"{}\"", REGIONS.join(","))];
+    let applied = terraform_deploy(&moto, &settings);
+    if applied["status"] == "skipped" {
+        eprintln!("terraform deploy not checked here: {applied}");
+        return;
+    }
+    assert_eq!(applied["status"], "applied", "{applied}");
+    assert_eq!(applied["resources"], 85, "every resource of the module for a management account: {applied}");
+    deployed_stacksets_onboard_the_members(&moto, &management, &members, &org).await;
+}
+
+/// What one deploy (SAM or Terraform) leaves, checked the same way: the member StackSet
+/// (service-managed, no instances, members forwarding to this account's bus), this account's member
+/// template in every covered region through its own self-managed StackSet, and account-discovery
+/// onboarding both members into the deployed StackSet.
+async fn deployed_stacksets_onboard_the_members(moto: &Moto, management: &SdkConfig, members: &[String], org: &str) {
     // The member StackSet: service-managed, no instances, members forward to this account's bus.
-    let (model, member) = stack_set_parameters(&management, STACK_SET).await;
+    let (model, member) = stack_set_parameters(management, STACK_SET).await;
     assert_eq!(model, "SERVICE_MANAGED");
     assert_eq!(value(&member, "ConnectorBusAccountId"), MANAGEMENT);
     assert_eq!(value(&member, "OrganizationId"), org);
     assert_eq!(value(&member, "ManagementAccountId"), MANAGEMENT);
-    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    let listed = cfn(management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
     assert!(listed.expect("instances").summaries().is_empty(), "account-discovery deploys the instances");
 
     // This account: the member template in every covered region, forwarding nothing.
     let own = format!("{STACK_SET}-management");
-    let (model, mine) = stack_set_parameters(&management, &own).await;
+    let (model, mine) = stack_set_parameters(management, &own).await;
     assert_eq!((model.as_str(), value(&mine, "ConnectorBusAccountId")), ("SELF_MANAGED", ""));
     for region in REGIONS {
         let ssm = aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&management).region(aws_config::Region::new(region)).build(),
+            aws_sdk_ssm::config::Builder::from(management).region(aws_config::Region::new(region)).build(),
         );
         let document = ssm.describe_document().name("MdcConnector-ArcOnboard-Linux").send().await;
         assert!(document.is_ok(), "the member template's documents in {region}");
@@ -118,7 +169,7 @@ async fn one_deploy_creates_the_member_stackset_and_covers_the_management_accoun
     let mut job = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &REGIONS), management.clone());
     job.backoff = Duration::from_millis(10);
     let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
-    for member in &members {
+    for member in members {
         let done = report.items.iter().filter(|i| &i.account_id == member && i.status == Status::Done).count();
         assert_eq!(done, 2, "{member} onboarded in both regions: {:#?}", report.items);
     }
