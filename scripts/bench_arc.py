@@ -68,7 +68,6 @@ def main() -> None:
         for (account, region), n in zip(units, per_unit):
             keys = s.session(account)
             ssm = s.client("ssm", keys, region)
-            seed.staging_key(s, keys, account or s.client("sts", None).get_caller_identity()["Account"], region)
             for name, source in seed.DOCUMENTS.items():
                 ssm.create_document(Name=name, Content=seed.render_documents.content(source), DocumentType="Command",
                                     DocumentFormat="JSON")

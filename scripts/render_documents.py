@@ -47,7 +47,7 @@ def content(name: str) -> str:
     document = {
         "schemaVersion": "2.2",
         "description": f"mdc-connector: connect {spec['platform']} instances to Azure Arc. Generated from "
-        f"cfn/ssm/{spec['script']}; the onboarding secret is read on the host, never passed as a parameter.",
+        f"cfn/ssm/{spec['script']}; the onboarding credential arrives sealed to a key only the instance holds (two phases).",
         "parameters": json.loads((SSM / "parameters.json").read_text()),
         "mainSteps": [
             {

@@ -636,9 +636,9 @@ async fn units_run_in_the_invocation_put_their_own_waiting_instances_back_on_the
 }
 
 /// `INSTANCE_POLICY=narrow`: a customer's role that lacks what instances need gets Systems
-/// Manager's default host management policy and the connector's staged-credential read, never
-/// `AmazonSSMManagedInstanceCore` (which would let every process on the instance read every
-/// parameter of the account); the role is then compliant and the next scan writes nothing.
+/// Manager's default host management policy alone, never `AmazonSSMManagedInstanceCore` (which
+/// would let every process on the instance read every parameter of the account); the role is then
+/// compliant and the next scan writes nothing.
 #[tokio::test]
 async fn the_narrow_instance_policy_gives_roles_systems_manager_without_parameter_reads() {
     let moto = Moto::start();
@@ -647,10 +647,6 @@ async fn the_narrow_instance_policy_gives_roles_systems_manager_without_paramete
     seed::connector_profile(&management).await;
     seed::profile(&management, "/", "AppProfile", Some(("AppRole", false))).await;
     let iam = seed::iam(&management);
-    let read =
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter","Resource":"*"}]}"#;
-    let created = iam.create_policy().policy_name("MdcConnectorStagedCredentialRead").policy_document(read);
-    created.send().await.expect("the member template's staged-credential read");
     let instance = seed::instance(&management, R1, &[], Some("AppProfile")).await;
     let settings = ProfileSettings {
         fleet: Fleet { regions: Some(vec![R1.into()]), ..Fleet::default() },
@@ -664,7 +660,7 @@ async fn the_narrow_instance_policy_gives_roles_systems_manager_without_paramete
     let listed = iam.list_attached_role_policies().role_name("AppRole").send().await.expect("policies");
     let mut names: Vec<&str> = listed.attached_policies().iter().filter_map(|p| p.policy_name()).collect();
     names.sort();
-    assert_eq!(names, ["AmazonSSMManagedEC2InstanceDefaultPolicy", "MdcConnectorStagedCredentialRead"]);
+    assert_eq!(names, ["AmazonSSMManagedEC2InstanceDefaultPolicy"]);
     let role_item = report.items.iter().find(|i| i.resource_id.ends_with("role/AppRole")).expect("role item");
     assert_eq!(role_item.status, Status::Done, "{role_item:?}");
     assert!(role_item.reason.contains("AmazonSSMManagedEC2InstanceDefaultPolicy"), "{role_item:?}");

@@ -9,9 +9,7 @@ use common::moto::{Moto, repo_root};
 use common::seed;
 use connector_engine::arc::ArcProvisioner;
 use connector_engine::arc::ArcSettings;
-use connector_engine::arc::settings::{
-    DEFAULT_LINUX_DOCUMENT, DEFAULT_PROVISIONING_ROLE, DEFAULT_STAGED_CREDENTIAL, DEFAULT_WINDOWS_DOCUMENT,
-};
+use connector_engine::arc::settings::{DEFAULT_LINUX_DOCUMENT, DEFAULT_PROVISIONING_ROLE, DEFAULT_WINDOWS_DOCUMENT};
 use connector_engine::config::Fleet;
 use connector_engine::profile::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileScan, ProfileSettings};
 use connector_engine::report::Status;
@@ -62,8 +60,8 @@ async fn member_template_gives_the_functions_the_names_they_use() {
         assert!(seed::role_has_ssm_policy(config, "MdcConnectorInstanceRole").await);
     }
 
-    // arc-provisioner finds the template's documents and its staged-secret name is the one the
-    // member role may write: every instance is connected.
+    // arc-provisioner finds the template's documents and the member role may send them: every
+    // instance is connected.
     seed::azure_federation(&moto, &management).await;
     let authority = moto.entra_authority();
     let vars: std::collections::HashMap<&str, &str> = seed::ARC_ENV
@@ -90,12 +88,12 @@ async fn member_template_gives_the_functions_the_names_they_use() {
 #[test]
 fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     let member = template("member.yaml");
-    // moto ignores ManagedPolicyArns: the instance role must carry the narrow pair by template
-    // (seed::instance_role_policy gives it the same in the emulator).
+    // moto ignores ManagedPolicyArns: the instance role must carry the narrow policy alone by
+    // template (seed::instance_role_policy gives it the same in the emulator).
     assert!(member.contains(
-        "ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy\n        - !Ref StagedCredentialReadPolicy"
+        "ManagedPolicyArns:\n        - !Sub arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy\n\n"
     ));
-    assert!(member.contains("ManagedPolicyName: MdcConnectorStagedCredentialRead"));
+    assert!(!member.contains("AWS::IAM::ManagedPolicy") && !member.contains("AWS::KMS::"), "nothing staged");
     assert!(
         !member.contains("iam::aws:policy/AmazonSSMManagedInstanceCore\n        - !Ref"),
         "not Core on the connector's role"
@@ -126,11 +124,11 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
             && management.contains("Condition: InOrganizationsHomeRegion")
     );
     assert!(management.contains("Destination: !GetAtt ArcProvisionerFunction.Arn"), "profile-scan reports to arc");
-    // The documents, the staged secret and the OIDC trust, as the code and the service expect them.
+    // The documents and the OIDC trust, as the code and the service expect them; no role writes
+    // a parameter (the credential travels sealed in the command).
     assert!(member.contains(&format!("Default: {DEFAULT_LINUX_DOCUMENT}")));
     assert!(member.contains(&format!("Default: {DEFAULT_WINDOWS_DOCUMENT}")));
-    assert!(member.contains(&format!("Default: {DEFAULT_STAGED_CREDENTIAL}")));
-    assert!(member.contains("parameter${ArcStagedCredentialParameter}"), "only the staged secret is writable");
+    assert!(!member.contains("ssm:PutParameter") && !management.contains("ssm:PutParameter"), "nothing staged");
     assert!(member.contains("Type: AWS::IAM::OIDCProvider"));
     assert!(
         member.contains("ThumbprintList: !If [HasThumbprint, [!Ref OidcThumbprint], !Ref AWS::NoValue]")
@@ -172,11 +170,11 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
         "ARC_PRIVATE_LINK_SCOPE",
         "ARC_SERVICE_PRINCIPAL_ID",
         "ARC_CREDENTIAL_PARAMETER",
-        "ARC_STAGED_CREDENTIAL_PARAMETER",
         "ARC_LINUX_DOCUMENT",
         "ARC_WINDOWS_DOCUMENT",
         "ARC_MAX_CONCURRENCY",
         "ARC_MAX_ERRORS",
+        "ARC_MAX_DELIVERIES",
     ] {
         assert!(management.contains(&format!("{variable}: !Ref")), "{variable} is a template parameter");
     }

@@ -5,17 +5,32 @@
 # inside a single-quoted here-string, so its value is data too (allowedPattern excludes newlines).
 # Every value is then checked against that pattern.
 #
-# The onboarding credential is never a parameter: it is read on the host from the SecureString
-# parameter named by credentialParameter (an access token of the run, or with credentialType
-# service-principal-secret the service principal's secret) and handed to azcmagent in a file only SYSTEM and
-# Administrators can read, written with .NET (no cmdlet parameter carries it, so module logging
-# cannot record it), deleted on every exit path (a finally block).
+# Sealed onboarding: the onboarding credential never exists in plain text outside this instance,
+# and no AWS credentials (nor AWS Tools for PowerShell) are needed here. The document runs twice
+# (phase):
+#  - prepare: every check below and, when the instance needs a credential, a fresh RSA 2048 key pair
+#    made here (System.Security.Cryptography.RSACng). Its private key is kept for the connect run in
+#    %ProgramData%\mdc-connector\keys\<key id>.key: a directory only SYSTEM and Administrators can
+#    open, the key itself protected with DPAPI for SYSTEM (ProtectedData, CurrentUser scope of the
+#    SYSTEM account this runs as), removed after one use or 60 minutes. Only the public key (its
+#    modulus) goes out, in the result line. Nothing is installed or changed.
+#  - connect: the connector sends the credential sealed to that public key (sealedCredential,
+#    mdcseal1.<key id>.<wrapped>.<body>: RSA-OAEP-SHA256 wraps a one-time passphrase and the
+#    credential's SHA-256; the body is AES-256-CBC as `openssl enc -aes-256-cbc -md sha256 -pass`
+#    writes it). Only this instance's private key opens it, and the key file is deleted as it is
+#    read. The credential then exists only in this process's memory and in a file only SYSTEM and
+#    Administrators can read: credentialType says what it is, a Microsoft Entra access token of the
+#    run (default) or the service principal's secret (opt-in). It is handed to azcmagent in that
+#    file, written with .NET (no cmdlet parameter carries it, so module logging cannot record it),
+#    deleted on every exit path (a finally block), as is the key file.
 #
 # Native commands run under a local 'Continue' error preference: in Windows PowerShell 5.1 a
 # native command's redirected stderr is an error record, which 'Stop' would turn into a
 # terminating error before the work directory is removed and the result line printed.
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
+# status: connected | already-connected | connected-elsewhere | key-ready (prepare) | failed
+# publicKey: the RSA modulus (lowercase hex) of the key made in prepare, else empty.
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3
 
@@ -43,8 +58,11 @@ $AccountId = if ($null -ne $env:SSM_accountId) { $env:SSM_accountId } else { @'
 $ServicePrincipalId = if ($null -ne $env:SSM_servicePrincipalId) { $env:SSM_servicePrincipalId } else { @'
 {{ servicePrincipalId }}
 '@ }
-$CredentialParameter = if ($null -ne $env:SSM_credentialParameter) { $env:SSM_credentialParameter } else { @'
-{{ credentialParameter }}
+$Phase = if ($null -ne $env:SSM_phase) { $env:SSM_phase } else { @'
+{{ phase }}
+'@ }
+$SealedCredential = if ($null -ne $env:SSM_sealedCredential) { $env:SSM_sealedCredential } else { @'
+{{ sealedCredential }}
 '@ }
 $CredentialType = if ($null -ne $env:SSM_credentialType) { $env:SSM_credentialType } else { @'
 {{ credentialType }}
@@ -73,14 +91,22 @@ $MicrosoftRoots = @('3B1EFD3A66EA28B16697394703A72CA340A05BD5', '8F43288AD272F31
 $Agent = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent\azcmagent.exe'
 $WorkDir = Join-Path $env:TEMP ('mdc-arc-' + [guid]::NewGuid().ToString('N'))
 $InstanceId = ''
+# The sealing keys (prepare makes one, connect uses it once): SYSTEM and Administrators only.
+$KeyDir = Join-Path $LogDir 'keys'
+# connect: the key sealedCredential names (set once the parameters are checked).
+$SealedKeyId = ''
+$KeyFile = ''
 
+# Removes what this run leaves: the work directory and, in connect, the sealing key (one use,
+# whatever happens; a failed run asks for a new one in another prepare).
 function Remove-WorkDir {
     if (Test-Path -LiteralPath $WorkDir) { Remove-Item -LiteralPath $WorkDir -Recurse -Force -ErrorAction SilentlyContinue }
+    if ($KeyFile -and (Test-Path -LiteralPath $KeyFile)) { Remove-Item -LiteralPath $KeyFile -Force -ErrorAction SilentlyContinue }
 }
 
-function Write-Result([string]$Status, [string]$Reason, [string]$Detail = '') {
+function Write-Result([string]$Status, [string]$Reason, [string]$Detail = '', [string]$PublicKey = '') {
     Remove-WorkDir
-    $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId }
+    $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId; publicKey = $PublicKey }
     Write-Output ('MDC_ARC_RESULT ' + ($line | ConvertTo-Json -Compress))
     if ($Status -eq 'failed') { exit 1 } else { exit 0 }
 }
@@ -93,19 +119,142 @@ function Invoke-Agent([string[]]$Arguments) {
     return $LASTEXITCODE
 }
 
-# The credential, read when first needed and before anything is changed, into connect.json (and
-# kept for the Resource Manager check). A token is base64url segments joined by dots.
+# Lowercase hex of bytes (System.BitConverter).
+function ConvertTo-Hex([byte[]]$Bytes) {
+    return [System.BitConverter]::ToString($Bytes).Replace('-', '').ToLowerInvariant()
+}
+
+# SHA-256, lowercase hex. System.Security.Cryptography.SHA256CryptoServiceProvider: FIPS-validated,
+# so it works where the FIPS policy is on (SHA256Managed, SHA256.Create()'s default, then throws).
+function Get-Sha256Hex([byte[]]$Bytes) {
+    $sha = New-Object System.Security.Cryptography.SHA256CryptoServiceProvider
+    try { return ConvertTo-Hex ($sha.ComputeHash($Bytes)) } finally { $sha.Dispose() }
+}
+
+# The key id of an RSA public key: the first 16 hex digits of the SHA-256 of its modulus in
+# lowercase hex (ASCII), as the connector and the Linux script compute it.
+function Get-KeyId([string]$ModulusHex) {
+    return (Get-Sha256Hex ([System.Text.Encoding]::ASCII.GetBytes($ModulusHex))).Substring(0, 16)
+}
+
+# prepare: a fresh key pair, the private key kept for connect, the public key reported; the run
+# ends here (nothing installed or changed).
+# System.Security.Cryptography.RSACng (System.Core, .NET Framework 4.6 and later): a CNG key made
+# in this process; from .NET Framework 4.6.2 the key it generates carries the AllowPlaintextExport
+# policy, so RSA.ToXmlString($true) (ExportParameters) can write it out.
+# System.Security.Cryptography.ProtectedData (System.Security): DPAPI; CurrentUser scope here is
+# the SYSTEM account's, so only a process running as SYSTEM on this machine can unprotect it.
+function New-SealingKey {
+    $stage = 'RSACng (.NET Framework 4.6 or later)'
+    $rsa = $null
+    $keyXml = $null
+    $keyId = ''
+    $modulus = ''
+    try {
+        $rsa = New-Object System.Security.Cryptography.RSACng(2048)
+        $stage = 'modulus'
+        $public = $rsa.ExportParameters($false)
+        # Modulus: big-endian, exactly the key size in bytes; the public exponent must be 65537.
+        if ($public.Modulus.Length -ne 256 -or [System.BitConverter]::ToString($public.Exponent) -cne '01-00-01') { throw 'modulus' }
+        $modulus = ConvertTo-Hex $public.Modulus
+        if (-not ($modulus -cmatch '\A[0-9a-f]{512}\z')) { throw 'modulus' }
+        $keyId = Get-KeyId $modulus
+        $stage = 'private key export (.NET Framework 4.6.2 or later)'
+        $keyXml = [System.Text.Encoding]::ASCII.GetBytes($rsa.ToXmlString($true))
+        $stage = 'store'
+        Add-Type -AssemblyName System.Security
+        $protected = [System.Security.Cryptography.ProtectedData]::Protect($keyXml, $null, [System.Security.Cryptography.DataProtectionScope]::CurrentUser)
+        # The file takes the keys directory's ACL (SYSTEM and Administrators, inherited).
+        [System.IO.File]::WriteAllBytes((Join-Path $KeyDir ($keyId + '.key')), $protected)
+    } catch {
+        Write-Result 'failed' 'sealing-key-failed' $stage
+    } finally {
+        if ($null -ne $keyXml) { [Array]::Clear($keyXml, 0, $keyXml.Length) }
+        if ($null -ne $rsa) { $rsa.Dispose() }
+    }
+    Write-Result 'key-ready' 'key-ready' $keyId $modulus
+}
+
+# connect: sealedCredential opened with this instance's key (deleted as it is read). Returns the
+# credential; any failure is the result credential-unsealable with nothing but the key id.
+# - the key: ProtectedData.Unprotect, then RSA.FromXmlString into a System.Security.Cryptography.RSACng;
+# - wrapped: RSACng.Decrypt with System.Security.Cryptography.RSAEncryptionPadding OaepSHA256 gives
+#   128 ASCII hex digits: the passphrase (64) and the credential's SHA-256 (64);
+# - body: 'Salted__', an 8-byte salt, then AES-256-CBC (PKCS#7) ciphertext whose key and IV come
+#   from OpenSSL's EVP_BytesToKey with SHA-256 and one iteration, as `openssl enc -aes-256-cbc -md
+#   sha256 -pass` derives them: D1 = SHA-256(pass || salt), D2 = SHA-256(D1 || pass || salt),
+#   key = D1, IV = the first 16 bytes of D2 (pass: the 64 ASCII bytes of the passphrase);
+#   System.Security.Cryptography.AesCryptoServiceProvider decrypts it;
+# - the plaintext's SHA-256 must equal the sealed one (the body has no MAC of its own).
+# Byte arrays holding secrets are zeroed after use (strings cannot be).
+function Open-SealedCredential {
+    if (-not (Test-Path -LiteralPath $KeyFile -PathType Leaf)) { Write-Result 'failed' 'sealing-key-missing' $SealedKeyId }
+    $parts = $SealedCredential.Split('.')
+    $opened = $null
+    $keyXml = $null; $rsa = $null; $unwrapped = $null; $material = $null; $d1 = $null; $d2 = $null
+    $iv = $null; $sha = $null; $aes = $null; $decryptor = $null; $plain = $null
+    try {
+        $protected = [System.IO.File]::ReadAllBytes($KeyFile)
+        # One use: the key goes before anything is opened with it.
+        [System.IO.File]::Delete($KeyFile)
+        Add-Type -AssemblyName System.Security
+        $keyXml = [System.Security.Cryptography.ProtectedData]::Unprotect($protected, $null, [System.Security.Cryptography.DataProtectionScope]::CurrentUser)
+        $rsa = New-Object System.Security.Cryptography.RSACng
+        $rsa.FromXmlString([System.Text.Encoding]::ASCII.GetString($keyXml))
+        # The key file holds the key its name says.
+        if ((Get-KeyId (ConvertTo-Hex ($rsa.ExportParameters($false).Modulus))) -cne $SealedKeyId) { throw 'key' }
+        $unwrapped = $rsa.Decrypt([System.Convert]::FromBase64String($parts[2]), [System.Security.Cryptography.RSAEncryptionPadding]::OaepSHA256)
+        if ($unwrapped.Length -ne 128 -or -not ([System.Text.Encoding]::ASCII.GetString($unwrapped) -cmatch '\A[0-9a-f]{128}\z')) { throw 'wrapped key' }
+        $digest = [System.Text.Encoding]::ASCII.GetString($unwrapped, 64, 64)
+        $body = [System.Convert]::FromBase64String($parts[3])
+        if ($body.Length -lt 32 -or ($body.Length % 16) -ne 0 -or [System.Text.Encoding]::ASCII.GetString($body, 0, 8) -cne 'Salted__') { throw 'body' }
+        # EVP_BytesToKey in one buffer: [D1 (32)][pass (64)][salt (8)].
+        $material = New-Object byte[] 104
+        [Array]::Copy($unwrapped, 0, $material, 32, 64)
+        [Array]::Copy($body, 8, $material, 96, 8)
+        $sha = New-Object System.Security.Cryptography.SHA256CryptoServiceProvider
+        $d1 = $sha.ComputeHash($material, 32, 72)
+        [Array]::Copy($d1, 0, $material, 0, 32)
+        $d2 = $sha.ComputeHash($material)
+        $iv = New-Object byte[] 16
+        [Array]::Copy($d2, 0, $iv, 0, 16)
+        $aes = New-Object System.Security.Cryptography.AesCryptoServiceProvider
+        $aes.Mode = [System.Security.Cryptography.CipherMode]::CBC
+        $aes.Padding = [System.Security.Cryptography.PaddingMode]::PKCS7
+        $aes.KeySize = 256
+        $aes.Key = $d1
+        $aes.IV = $iv
+        $decryptor = $aes.CreateDecryptor()
+        $plain = $decryptor.TransformFinalBlock($body, 16, $body.Length - 16)
+        if ((Get-Sha256Hex $plain) -cne $digest) { throw 'digest' }
+        $opened = [System.Text.Encoding]::ASCII.GetString($plain)
+    } catch {
+        $opened = $null
+    } finally {
+        foreach ($secret in @($keyXml, $unwrapped, $material, $d1, $d2, $iv, $plain)) {
+            if ($null -ne $secret) { [Array]::Clear($secret, 0, $secret.Length) }
+        }
+        if ($null -ne $decryptor) { $decryptor.Dispose() }
+        if ($null -ne $aes) { $aes.Dispose() }
+        if ($null -ne $sha) { $sha.Dispose() }
+        if ($null -ne $rsa) { $rsa.Dispose() }
+        if (Test-Path -LiteralPath $KeyFile) { Remove-Item -LiteralPath $KeyFile -Force -ErrorAction SilentlyContinue }
+    }
+    if ($null -eq $opened) { Write-Result 'failed' 'credential-unsealable' $SealedKeyId }
+    return $opened
+}
+
+# The credential, when first needed and before anything is changed (prepare ends here with the
+# public key), into connect.json (and kept for the Resource Manager check). A token is base64url
+# segments joined by dots; a secret, Entra's secret alphabet.
 $credential = ''
 $config = Join-Path $WorkDir 'connect.json'
 function Read-Credential {
     if (Test-Path -LiteralPath $config) { return }
-    try {
-        $parameter = @{ Name = $CredentialParameter; WithDecryption = $true }
-        if ($Region) { $parameter.Region = $Region }
-        $script:credential = [string](Get-SSMParameter @parameter).Value
-    } catch { $script:credential = '' }
+    if ($Phase -ceq 'prepare') { New-SealingKey }
+    $script:credential = [string](Open-SealedCredential)
     $pattern = if ($CredentialType -eq 'access-token') { '\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\z' } else { '\A[A-Za-z0-9._~-]{1,256}\z' }
-    if ($script:credential.Length -gt 8192 -or -not ($script:credential -cmatch $pattern)) { $script:credential = ''; Write-Result 'failed' 'credential-unavailable' $CredentialParameter }
+    if ($script:credential.Length -gt 12288 -or -not ($script:credential -cmatch $pattern)) { $script:credential = ''; Write-Result 'failed' 'credential-unsealable' "not a $CredentialType" }
     # The value matched the pattern above: it needs no JSON escaping.
     [System.IO.File]::WriteAllText($config, '{"' + $CredentialType + '": "' + $script:credential + '"}', (New-Object System.Text.UTF8Encoding($false)))
 }
@@ -113,6 +262,10 @@ function Read-Credential {
 try {
 
 $Guid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+# sealedCredential: the document's allowedPattern without its empty alternative in connect (groups:
+# key id, wrapped key, body); empty in prepare.
+$SealedPattern = '^mdcseal1\.([0-9a-f]{16})\.([A-Za-z0-9+/]{342}==)\.([A-Za-z0-9+/]{43,16383}={0,2})$'
+$SealedCheck = if ($Phase -ceq 'connect') { $SealedPattern } else { '^$' }
 $Checks = @(
     @('correlationId', $CorrelationId, $Guid),
     @('tenantId', $TenantId, $Guid),
@@ -123,7 +276,8 @@ $Checks = @(
     @('cloud', $Cloud, '^(AzureCloud|AzureUSGovernment|AzureChinaCloud)$'),
     @('connectorId', $ConnectorId, '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'),
     @('accountId', $AccountId, '^[0-9]{12}$'),
-    @('credentialParameter', $CredentialParameter, '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'),
+    @('phase', $Phase, '^(prepare|connect)$'),
+    @('sealedCredential', $SealedCredential, $SealedCheck),
     @('credentialType', $CredentialType, '^(access-token|service-principal-secret)$'),
     @('proxyUrl', $ProxyUrl, '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'),
     @('privateLinkScope', $PrivateLinkScope, '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'),
@@ -138,8 +292,12 @@ foreach ($check in $Checks) {
     }
 }
 
+if ($Phase -ceq 'connect') {
+    $SealedKeyId = $SealedCredential.Split('.')[1]
+    $KeyFile = Join-Path $KeyDir ($SealedKeyId + '.key')
+}
+
 $InstanceId = [string]$env:AWS_SSM_INSTANCE_ID
-$Region = [string]$env:AWS_SSM_REGION_NAME
 if (-not $InstanceId) {
     try {
         $token = Invoke-RestMethod -Method Put -Uri 'http://169.254.169.254/latest/api/token' -Headers @{ 'X-aws-ec2-metadata-token-ttl-seconds' = '60' } -TimeoutSec 5
@@ -147,10 +305,10 @@ if (-not $InstanceId) {
     } catch { $InstanceId = '' }
 }
 if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write-Result 'failed' 'instance-id-unknown' }
-if (-not ($Region -cmatch '\A[a-z]{2}(-[a-z]+)+-[0-9]\z')) { $Region = '' }
 
 # SYSTEM (S-1-5-18) and Administrators (S-1-5-32-544) only, by SID (the names are localized),
-# nothing inherited: the work directory holds the credential file, the log the agent's output.
+# nothing inherited: the work directory holds the credential file, the log the agent's output,
+# the keys directory the sealing keys.
 function Protect-Directory([string]$Path) {
     New-Item -ItemType Directory -Path $Path -Force | Out-Null
     $acl = New-Object System.Security.AccessControl.DirectorySecurity
@@ -163,6 +321,19 @@ function Protect-Directory([string]$Path) {
 }
 Protect-Directory $WorkDir
 Protect-Directory $LogDir
+Protect-Directory $KeyDir
+# The keys directory and its parent: no link to elsewhere, and owned by SYSTEM or Administrators
+# (a directory someone else created first stays theirs to re-open whatever its ACL says).
+foreach ($directory in @($LogDir, $KeyDir)) {
+    $item = Get-Item -LiteralPath $directory -Force
+    $directoryOwner = (Get-Acl -LiteralPath $directory).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    if (($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or @('S-1-5-18', 'S-1-5-32-544') -notcontains $directoryOwner) {
+        Write-Result 'failed' 'sealing-key-failed' $directory
+    }
+}
+# A key connect never used (its run ended first) goes after an hour.
+$expired = [DateTime]::UtcNow.AddMinutes(-60)
+Get-ChildItem -LiteralPath $KeyDir -Filter '*.key' -File -Force | Where-Object { $_.LastWriteTimeUtc -lt $expired } | Remove-Item -Force -ErrorAction SilentlyContinue
 
 $ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.usgovcloudapi.net' } 'AzureChinaCloud' { 'https://management.chinacloudapi.cn' } default { 'https://management.azure.com' } }
 # Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's endpoints need 1.2.
@@ -201,7 +372,9 @@ if ($installed) {
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
     } elseif ($shown -and $shown.resourceName -and ($shown.status -eq 'Disconnected' -or $shown.status -eq 'Expired') -and $shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
         # This connector's agent stopped reporting (Expired after 45 days offline): it connects
-        # again only from a clean local state, so the local configuration goes first.
+        # again only from a clean local state, so the local configuration goes first (the Arc
+        # resource stays); prepare stops before that, at the credential.
+        Read-Credential
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' ([string]$shown.status) }
     }
 }

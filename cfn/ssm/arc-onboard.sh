@@ -6,16 +6,24 @@
 # inside a quoted heredoc, so its value is data too (the document's allowedPattern excludes
 # newlines, so a value cannot end the heredoc). Every value is then checked against that pattern.
 #
-# The onboarding credential is never a parameter: it is read on the host from the SecureString
-# parameter named by credentialParameter (a name of the run's own that expires by itself), held in a
-# variable and handed to azcmagent in a file only root can read, in a memory-backed directory
-# (/dev/shm: never on disk) removed on every exit the shell sees (normal, error, SIGTERM/INT/HUP).
-# credentialType says what it is: a Microsoft Entra access token the connector obtained for this
-# run (default; `azcmagent connect --access-token`, given as "access-token" in the --config file) or
-# the service principal's secret (opt-in).
+# The onboarding credential never exists in plain text outside this instance. The document runs
+# twice (phase). prepare: every check below, and when the instance needs a credential, a fresh RSA
+# 2048 key pair made here, its private key kept in a root-only directory on the memory-backed
+# filesystem (/dev/shm: never on disk, gone at reboot, removed after one use or 60 minutes), and
+# only the public key reported in the result line; nothing is installed or changed. connect: the
+# connector sends the credential sealed to that public key (sealedCredential: RSA-OAEP-SHA256 wraps
+# a one-time passphrase and the credential's SHA-256; AES-256-CBC carries the credential, as
+# `openssl enc -md sha256` reads it), which only this instance's private key opens. The opened
+# credential is held in a variable and handed to azcmagent in a file only root can read, in the
+# run's memory-backed work directory removed on every exit the shell sees (normal, error,
+# SIGTERM/INT/HUP). No AWS credentials are needed on the instance. credentialType says what it is:
+# a Microsoft Entra access token the connector obtained for this run (default; `azcmagent connect
+# --access-token`, given as "access-token" in the --config file) or the service principal's
+# secret (opt-in).
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
-# status: connected | already-connected | connected-elsewhere | failed
+# status: connected | already-connected | connected-elsewhere | key-ready (prepare) | failed
+# publicKey: the RSA modulus (lowercase hex) of the key made in prepare, else empty.
 # Empty arrays are expanded as ${a[@]+"${a[@]}"}: bash before 4.4 (Amazon Linux 2, RHEL 7) treats
 # "${a[@]}" of an empty array as unbound under set -u.
 set -u
@@ -56,8 +64,12 @@ if [ -n "${SSM_servicePrincipalId+set}" ]; then service_principal_id=$SSM_servic
 {{ servicePrincipalId }}
 MDC_ARC_VALUE
 ); fi
-if [ -n "${SSM_credentialParameter+set}" ]; then credential_parameter=$SSM_credentialParameter; else credential_parameter=$(value <<'MDC_ARC_VALUE'
-{{ credentialParameter }}
+if [ -n "${SSM_phase+set}" ]; then phase=$SSM_phase; else phase=$(value <<'MDC_ARC_VALUE'
+{{ phase }}
+MDC_ARC_VALUE
+); fi
+if [ -n "${SSM_sealedCredential+set}" ]; then sealed_credential=$SSM_sealedCredential; else sealed_credential=$(value <<'MDC_ARC_VALUE'
+{{ sealedCredential }}
 MDC_ARC_VALUE
 ); fi
 if [ -n "${SSM_credentialType+set}" ]; then credential_type=$SSM_credentialType; else credential_type=$(value <<'MDC_ARC_VALUE'
@@ -99,9 +111,9 @@ trap 'exit 129' HUP
 # Prints the result line and exits. Every value printed has passed a pattern without quotes or
 # backslashes, so the line is valid JSON.
 result() {
-  local status=$1 reason=$2 detail=${3:-}
-  printf 'MDC_ARC_RESULT {"status":"%s","reason":"%s","detail":"%s","instanceId":"%s","correlationId":"%s"}\n' \
-    "$status" "$reason" "$detail" "${instance_id:-}" "$correlation_id"
+  local status=$1 reason=$2 detail=${3:-} public_key=${4:-}
+  printf 'MDC_ARC_RESULT {"status":"%s","reason":"%s","detail":"%s","instanceId":"%s","correlationId":"%s","publicKey":"%s"}\n' \
+    "$status" "$reason" "$detail" "${instance_id:-}" "$correlation_id" "$public_key"
   if [ "$status" = failed ]; then exit 1; fi
   exit 0
 }
@@ -123,7 +135,16 @@ check location "$location" '^[a-z0-9]{1,40}$'
 check cloud "$cloud" '^(AzureCloud|AzureUSGovernment|AzureChinaCloud)$'
 check connectorId "$connector_id" '^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$'
 check accountId "$account_id" '^[0-9]{12}$'
-check credentialParameter "$credential_parameter" '^/?[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,14}$'
+check phase "$phase" '^(prepare|connect)$'
+# The document's allowedPattern bounds the body to 16,385 characters; bash's regex engine is slow
+# with large counted repetitions, so the length is checked on its own.
+sealed_pattern='^mdcseal1\.([0-9a-f]{16})\.([A-Za-z0-9+/]+==)\.([A-Za-z0-9+/]+={0,2})$'
+if [ "$phase" = connect ]; then
+  if [ "${#sealed_credential}" -gt 16756 ]; then check sealedCredential "" x; fi
+  check sealedCredential "$sealed_credential" "$sealed_pattern"
+else
+  check sealedCredential "$sealed_credential" '^$'
+fi
 check credentialType "$credential_type" '^(access-token|service-principal-secret)$'
 check proxyUrl "$proxy_url" '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'
 check privateLinkScope "$private_link_scope" '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'
@@ -144,25 +165,90 @@ if [ -n "$region" ] && ! [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
   region=''
 fi
 
-# The credential is read with the AWS CLI: without it nothing is attempted (no install, no disconnect).
-if ! command -v aws >/dev/null 2>&1; then
-  result failed aws-cli-missing "install the AWS CLI to read $credential_parameter"
+# The sealing key pairs (prepare makes one, connect uses it once) live only in memory, root only.
+key_dir=$memory_root/mdc-connector-keys
+# The credential is sealed and opened with OpenSSL: without it nothing is attempted.
+if ! command -v openssl >/dev/null 2>&1; then
+  result failed openssl-missing "install openssl: the onboarding credential is sealed to a key made on this instance"
+fi
+# Only into memory: a killed script must not leave a key or the credential on disk (no fallback).
+case "$work_dir" in
+  "$memory_root"/*) ;;
+  *) result failed no-memory-filesystem "$memory_root" ;;
+esac
+if ! mkdir -p "$key_dir" 2>>"$log_file" || ! chmod 700 "$key_dir" || [ -L "$key_dir" ] ||
+  [ "$(stat -c %u "$key_dir" 2>/dev/null)" != "$(id -u)" ]; then
+  result failed no-memory-filesystem "$key_dir"
+fi
+# A key connect never used (its run ended first) goes after an hour.
+find "$key_dir" -maxdepth 1 -type f -name '*.pem' -mmin +60 -delete 2>>"$log_file" || true
+key_file=''
+sealed_key_id=''
+if [ "$phase" = connect ]; then
+  [[ $sealed_credential =~ $sealed_pattern ]]
+  sealed_key_id=${BASH_REMATCH[1]}
+  key_file=$key_dir/$sealed_key_id.pem
+  # One use: the key goes when this run ends, whatever happens.
+  trap 'rm -rf "$work_dir"; rm -f "$key_file"' EXIT
 fi
 
-# The onboarding credential, read on the host with the instance's own role when first needed
-# and before anything is changed. A token is base64url segments joined by dots; a secret, Entra's
-# secret alphabet.
+# prepare: a fresh key pair, the private key kept for connect, the public key reported; the run
+# ends here (nothing installed or changed).
+make_sealing_key() {
+  local modulus key_id
+  if ! openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work_dir/key.pem" >>"$log_file" 2>&1; then
+    result failed sealing-key-failed "openssl genpkey"
+  fi
+  modulus=$(openssl rsa -in "$work_dir/key.pem" -noout -modulus 2>>"$log_file") || modulus=''
+  modulus=${modulus#Modulus=}
+  modulus=${modulus,,}
+  if ! [[ $modulus =~ ^[0-9a-f]{512}$ ]]; then
+    result failed sealing-key-failed "modulus"
+  fi
+  key_id=$(printf '%s' "$modulus" | openssl dgst -sha256 -r | cut -c1-16)
+  mv -f "$work_dir/key.pem" "$key_dir/$key_id.pem" || result failed sealing-key-failed "store"
+  result key-ready key-ready "$key_id" "$modulus"
+}
+
+# connect: the credential, opened with this instance's key, when first needed and before anything
+# is changed. A token is base64url segments joined by dots; a secret, Entra's secret alphabet.
 credential_read=false
 read_credential() {
   if [ "$credential_read" = true ]; then return 0; fi
   credential_read=true
-  local region_args=() credential credential_pattern credential_key
-  if [ -n "$region" ]; then region_args+=(--region "$region"); fi
-  # The name goes in on standard input, never on a command line (readable by every local user in
-  # /proc); it was checked against the parameter-name pattern, so it needs no JSON escaping.
-  credential=$(aws ssm get-parameter --cli-input-json file:///dev/stdin --query Parameter.Value \
-    --output text ${region_args[@]+"${region_args[@]}"} 2>>"$log_file" \
-    <<<"{\"Name\": \"$credential_parameter\", \"WithDecryption\": true}") || credential=''
+  if [ "$phase" = prepare ]; then make_sealing_key; fi
+  local credential credential_pattern credential_key wrapped_key body unwrapped digest
+  if ! [ -f "$key_file" ]; then
+    result failed sealing-key-missing "$sealed_key_id"
+  fi
+  IFS=. read -r _ _ wrapped_key body <<<"$sealed_credential"
+  # Everything secret goes through files in the memory-backed work directory or standard input,
+  # never through a command line (readable by every local user in /proc).
+  printf '%s' "$wrapped_key" | openssl base64 -d -A >"$work_dir/wrapped" 2>>"$log_file"
+  printf '%s' "$body" | openssl base64 -d -A >"$work_dir/body" 2>>"$log_file"
+  if ! openssl pkeyutl -decrypt -inkey "$key_file" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+    -pkeyopt rsa_mgf1_md:sha256 -in "$work_dir/wrapped" -out "$work_dir/unwrapped" >>"$log_file" 2>&1; then
+    result failed credential-unsealable "key $sealed_key_id"
+  fi
+  rm -f "$key_file"
+  unwrapped=$(cat "$work_dir/unwrapped")
+  if ! [[ $unwrapped =~ ^[0-9a-f]{128}$ ]]; then
+    result failed credential-unsealable "wrapped key"
+  fi
+  printf '%s\n' "${unwrapped:0:64}" >"$work_dir/pass"
+  digest=${unwrapped:64:64}
+  unwrapped=''
+  if ! openssl enc -d -aes-256-cbc -md sha256 -pass "file:$work_dir/pass" -in "$work_dir/body" \
+    -out "$work_dir/credential" 2>>"$log_file"; then
+    result failed credential-unsealable "body"
+  fi
+  # The body carries no MAC of its own: the credential's SHA-256 sealed beside the passphrase is
+  # what proves it arrived as it was sealed.
+  if [ "$(openssl dgst -sha256 -r "$work_dir/credential" | cut -c1-64)" != "$digest" ]; then
+    result failed credential-unsealable "digest"
+  fi
+  credential=$(cat "$work_dir/credential")
+  rm -f "$work_dir/pass" "$work_dir/credential" "$work_dir/unwrapped" "$work_dir/wrapped" "$work_dir/body"
   if [ "$credential_type" = access-token ]; then
     credential_pattern='^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$'
     credential_key=access-token
@@ -170,18 +256,10 @@ read_credential() {
     credential_pattern='^[A-Za-z0-9._~-]{1,256}$'
     credential_key=service-principal-secret
   fi
-  if [ "${#credential}" -gt 8192 ] || ! [[ $credential =~ $credential_pattern ]]; then
+  if [ "${#credential}" -gt 12288 ] || ! [[ $credential =~ $credential_pattern ]]; then
     credential=''
-    result failed credential-unavailable "$credential_parameter"
+    result failed credential-unsealable "not a $credential_type"
   fi
-  # Only into memory: a killed script must not leave the credential on disk (no fallback).
-  case "$work_dir" in
-    "$memory_root"/*) ;;
-    *)
-      credential=''
-      result failed no-memory-filesystem "$memory_root"
-      ;;
-  esac
   # Written by printf, a shell builtin: the value never appears in a process's arguments.
   printf '{"%s": "%s"}\n' "$credential_key" "$credential" >"$work_dir/connect.json"
   if [ "$credential_type" = access-token ]; then
@@ -244,7 +322,9 @@ if command -v azcmagent >/dev/null 2>&1; then
   elif [ -n "$agent_name" ] && { [ "$agent_status" = Disconnected ] || [ "$agent_status" = Expired ]; } \
       && [ "${agent_subscription,,}" = "${subscription_id,,}" ] && [ "${agent_group,,}" = "${resource_group,,}" ]; then
     # This connector's agent stopped reporting (Expired after 45 days offline): it connects again
-    # only from a clean local state, so the local configuration goes first (the Arc resource stays).
+    # only from a clean local state, so the local configuration goes first (the Arc resource stays);
+    # prepare stops before that, at the credential.
+    read_credential
     if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
       result failed disconnect-failed "$agent_status"
     fi

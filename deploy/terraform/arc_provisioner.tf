@@ -195,7 +195,6 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
       "ssm:DescribeInstanceInformation",
       "ssm:ListCommandInvocations",
       "ssm:GetCommandInvocation",
-      "ssm:DescribeParameters",
     ]
     resources = ["*"]
   }
@@ -226,16 +225,6 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
       "arn:${local.partition}:ec2:*:${local.account_id}:instance/*",
     ]
   }
-  statement {
-    sid     = "StageOnlyTheOnboardingSecretHere"
-    effect  = "Allow"
-    actions = ["ssm:PutParameter", "ssm:DeleteParameter"]
-    # The run's own name under the prefix (and the fixed name older versions used).
-    resources = [
-      "arn:${local.partition}:ssm:*:${local.account_id}:parameter${var.arc_staged_credential_parameter}/*",
-      "arn:${local.partition}:ssm:*:${local.account_id}:parameter${var.arc_staged_credential_parameter}",
-    ]
-  }
 }
 
 # Only with the opt-in client secret: the key its SecureString is encrypted with. Unlike aws/ssm,
@@ -243,11 +232,27 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
 # arc-provisioner's role decrypts, only through Parameter Store and only that parameter (Parameter
 # Store's encryption context is PARAMETER_ARN); the writer role encrypts. Retained on teardown as
 # the template retains it (DeletionPolicy: Retain): see profile_scan.tf on prevent_destroy.
+# "Unless the key policy explicitly allows it, you cannot use IAM policies to allow access to a KMS
+# key. Without permission from the key policy, IAM policies that allow permissions have no effect"
+# (AWS KMS Developer Guide, Key policies in AWS KMS): the one statement that lets IAM policies grant
+# anything names the administrative actions one by one, and none through which a principal could
+# get the key's use outside this policy: no kms:CreateGrant (a grant gives its grantee Decrypt), no
+# kms:PutKeyPolicy (a new policy could), no kms:UpdateAlias. No statement allows a grant operation;
+# one that ever does must carry kms:GrantIsForAWSResource, which "Allows principals to call
+# CreateGrant, ListGrants, or RevokeGrant only when an AWS service that is integrated with AWS KMS
+# sends the request on the principal's behalf" (AWS KMS Developer Guide, Controlling access to
+# grants). No one may call PutKeyPolicy, so KMS's lockout safety check ("the key policy must allow
+# the principal that is making the request to make a subsequent PutKeyPolicy request", CreateKey)
+# is bypassed: the policy is fixed when the key is created, and an apply that would change it
+# (another arc_secret_writer_role_name or arc_credential_parameter) fails. To change it, apply once
+# with arc_credential_parameter empty (after `terraform state rm` of the key: prevent_destroy),
+# then with the new values (a new key), and put the secret again.
 resource "aws_kms_key" "arc_secret_key" {
-  count               = local.has_arc_secret ? 1 : 0
-  description         = "mdc-connector onboarding client secret (ArcCredentialParameter)"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.arc_secret_key_policy.json
+  count                              = local.has_arc_secret ? 1 : 0
+  description                        = "mdc-connector onboarding client secret (ArcCredentialParameter)"
+  enable_key_rotation                = true
+  bypass_policy_lockout_safety_check = true
+  policy                             = data.aws_iam_policy_document.arc_secret_key_policy.json
 
   lifecycle {
     prevent_destroy = true
@@ -266,15 +271,17 @@ data "aws_iam_policy_document" "arc_secret_key_policy" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
     actions = [
-      "kms:Describe*",
-      "kms:Get*",
-      "kms:List*",
-      "kms:Create*",
-      "kms:Put*",
-      "kms:Update*",
-      "kms:Enable*",
-      "kms:Disable*",
-      "kms:Revoke*",
+      "kms:DescribeKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListKeyPolicies",
+      "kms:ListKeyRotations",
+      "kms:ListResourceTags",
+      "kms:UpdateKeyDescription",
+      "kms:EnableKey",
+      "kms:DisableKey",
+      "kms:EnableKeyRotation",
+      "kms:DisableKeyRotation",
       "kms:TagResource",
       "kms:UntagResource",
       "kms:ScheduleKeyDeletion",
@@ -356,34 +363,34 @@ resource "aws_lambda_function" "arc_provisioner_function" {
   environment {
     # Exactly the variables arc-provisioner reads.
     variables = {
-      CONNECTOR_EXCLUDED_ACCOUNTS     = var.excluded_accounts
-      CONNECTOR_DRY_RUN               = var.dry_run
-      CONNECTOR_REGIONS               = var.connector_regions
-      CONNECTOR_OPT_OUT_TAG           = var.opt_out_tag
-      CONNECTOR_CONCURRENCY           = tostring(var.concurrency)
-      RUST_LOG                        = "info"
-      ARC_AUTHORITY_HOST              = var.arc_authority_host
-      ARC_RESOURCE_MANAGER_HOST       = var.arc_resource_manager_host
-      ARC_SWEEP_GRACE_DAYS            = var.arc_sweep_grace_days
-      ARC_MEMBER_ROLE                 = var.provisioning_role_name
-      ARC_TENANT_ID                   = var.arc_tenant_id
-      ARC_SUBSCRIPTION_ID             = var.arc_subscription_id
-      ARC_RESOURCE_GROUP              = var.arc_resource_group
-      ARC_LOCATION                    = var.arc_location
-      ARC_CLOUD                       = var.arc_cloud
-      ARC_CONNECTOR_ID                = var.arc_connector_id
-      ARC_PROXY_URL                   = var.arc_proxy_url
-      ARC_PRIVATE_LINK_SCOPE          = var.arc_private_link_scope
-      ARC_SERVICE_PRINCIPAL_ID        = var.arc_service_principal_id
-      ARC_SWEEP_SERVICE_PRINCIPAL_ID  = var.arc_sweep_service_principal_id
-      ARC_CREDENTIAL_PARAMETER        = var.arc_credential_parameter
-      ARC_CREDENTIAL_MODE             = var.arc_credential_mode
-      ARC_STAGED_CREDENTIAL_PARAMETER = var.arc_staged_credential_parameter
-      ARC_LINUX_DOCUMENT              = var.arc_linux_document
-      ARC_WINDOWS_DOCUMENT            = var.arc_windows_document
-      ARC_MAX_CONCURRENCY             = var.arc_max_concurrency
-      ARC_MAX_ERRORS                  = var.arc_max_errors
-      WORK_QUEUE_URL                  = aws_sqs_queue.arc_provisioner_work_queue.url
+      CONNECTOR_EXCLUDED_ACCOUNTS    = var.excluded_accounts
+      CONNECTOR_DRY_RUN              = var.dry_run
+      CONNECTOR_REGIONS              = var.connector_regions
+      CONNECTOR_OPT_OUT_TAG          = var.opt_out_tag
+      CONNECTOR_CONCURRENCY          = tostring(var.concurrency)
+      RUST_LOG                       = "info"
+      ARC_AUTHORITY_HOST             = var.arc_authority_host
+      ARC_RESOURCE_MANAGER_HOST      = var.arc_resource_manager_host
+      ARC_SWEEP_GRACE_DAYS           = var.arc_sweep_grace_days
+      ARC_MEMBER_ROLE                = var.provisioning_role_name
+      ARC_TENANT_ID                  = var.arc_tenant_id
+      ARC_SUBSCRIPTION_ID            = var.arc_subscription_id
+      ARC_RESOURCE_GROUP             = var.arc_resource_group
+      ARC_LOCATION                   = var.arc_location
+      ARC_CLOUD                      = var.arc_cloud
+      ARC_CONNECTOR_ID               = var.arc_connector_id
+      ARC_PROXY_URL                  = var.arc_proxy_url
+      ARC_PRIVATE_LINK_SCOPE         = var.arc_private_link_scope
+      ARC_SERVICE_PRINCIPAL_ID       = var.arc_service_principal_id
+      ARC_SWEEP_SERVICE_PRINCIPAL_ID = var.arc_sweep_service_principal_id
+      ARC_CREDENTIAL_PARAMETER       = var.arc_credential_parameter
+      ARC_CREDENTIAL_MODE            = var.arc_credential_mode
+      ARC_LINUX_DOCUMENT             = var.arc_linux_document
+      ARC_WINDOWS_DOCUMENT           = var.arc_windows_document
+      ARC_MAX_CONCURRENCY            = var.arc_max_concurrency
+      ARC_MAX_ERRORS                 = var.arc_max_errors
+      ARC_MAX_DELIVERIES             = tostring(var.arc_max_deliveries)
+      WORK_QUEUE_URL                 = aws_sqs_queue.arc_provisioner_work_queue.url
     }
   }
 }

@@ -66,22 +66,21 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
   }
 
   parameters = {
-    ManagementAccountId          = local.account_id
-    OrganizationId               = var.organization_id
-    MemberRoleName               = var.member_role_name
-    ProvisioningRoleName         = var.provisioning_role_name
-    InstanceProfileName          = var.instance_profile_name
-    InstanceRoleName             = var.instance_role_name
-    GlobalResourcesRegion        = var.global_resources_region
-    ArcLinuxDocumentName         = var.arc_linux_document
-    ArcWindowsDocumentName       = var.arc_windows_document
-    ArcStagedCredentialParameter = var.arc_staged_credential_parameter
-    OidcIssuerHostPath           = var.oidc_issuer_host_path
-    OidcAudience                 = var.oidc_audience
-    OidcSubject                  = var.oidc_subject
-    OidcThumbprint               = var.oidc_thumbprint
-    PostureRoleName              = var.posture_role_name
-    PostureAccess                = var.posture_access
+    ManagementAccountId    = local.account_id
+    OrganizationId         = var.organization_id
+    MemberRoleName         = var.member_role_name
+    ProvisioningRoleName   = var.provisioning_role_name
+    InstanceProfileName    = var.instance_profile_name
+    InstanceRoleName       = var.instance_role_name
+    GlobalResourcesRegion  = var.global_resources_region
+    ArcLinuxDocumentName   = var.arc_linux_document
+    ArcWindowsDocumentName = var.arc_windows_document
+    OidcIssuerHostPath     = var.oidc_issuer_host_path
+    OidcAudience           = var.oidc_audience
+    OidcSubject            = var.oidc_subject
+    OidcThumbprint         = var.oidc_thumbprint
+    PostureRoleName        = var.posture_role_name
+    PostureAccess          = var.posture_access
     # Members forward their EC2 and SSM events to the connector bus in this account and region.
     ConnectorBusAccountId = local.account_id
     ConnectorBusRegion    = local.region
@@ -124,22 +123,21 @@ resource "aws_cloudformation_stack_set" "management_stack_set" {
   }
 
   parameters = {
-    ManagementAccountId          = local.account_id
-    OrganizationId               = var.organization_id
-    MemberRoleName               = var.member_role_name
-    ProvisioningRoleName         = var.provisioning_role_name
-    InstanceProfileName          = var.instance_profile_name
-    InstanceRoleName             = var.instance_role_name
-    GlobalResourcesRegion        = var.global_resources_region
-    ArcLinuxDocumentName         = var.arc_linux_document
-    ArcWindowsDocumentName       = var.arc_windows_document
-    ArcStagedCredentialParameter = var.arc_staged_credential_parameter
-    OidcIssuerHostPath           = var.oidc_issuer_host_path
-    OidcAudience                 = var.oidc_audience
-    OidcSubject                  = var.oidc_subject
-    OidcThumbprint               = var.oidc_thumbprint
-    PostureRoleName              = var.posture_role_name
-    PostureAccess                = var.posture_access
+    ManagementAccountId    = local.account_id
+    OrganizationId         = var.organization_id
+    MemberRoleName         = var.member_role_name
+    ProvisioningRoleName   = var.provisioning_role_name
+    InstanceProfileName    = var.instance_profile_name
+    InstanceRoleName       = var.instance_role_name
+    GlobalResourcesRegion  = var.global_resources_region
+    ArcLinuxDocumentName   = var.arc_linux_document
+    ArcWindowsDocumentName = var.arc_windows_document
+    OidcIssuerHostPath     = var.oidc_issuer_host_path
+    OidcAudience           = var.oidc_audience
+    OidcSubject            = var.oidc_subject
+    OidcThumbprint         = var.oidc_thumbprint
+    PostureRoleName        = var.posture_role_name
+    PostureAccess          = var.posture_access
     # This account's own events are already on its default bus: nothing to forward.
     ConnectorBusAccountId = ""
     ConnectorBusRegion    = local.region
@@ -298,71 +296,10 @@ data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_templ
       values = [
         "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
         "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy",
-        "arn:${local.partition}:iam::${local.account_id}:policy/MdcConnectorStagedCredentialRead",
         "arn:${local.partition}:iam::aws:policy/SecurityAudit",
         "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess",
       ]
     }
-  }
-  statement {
-    sid    = "TheTemplatesStagedCredentialReadPolicy"
-    effect = "Allow"
-    actions = [
-      "iam:CreatePolicy",
-      "iam:DeletePolicy",
-      "iam:GetPolicy",
-      "iam:GetPolicyVersion",
-      "iam:ListPolicyVersions",
-      "iam:CreatePolicyVersion",
-      "iam:DeletePolicyVersion",
-      "iam:TagPolicy",
-    ]
-    resources = ["arn:${local.partition}:iam::${local.account_id}:policy/MdcConnectorStagedCredentialRead"]
-  }
-  # The staging key (StagedCredentialKey): created only carrying the template's tag, and only keys
-  # carrying it administered (ABAC for KMS: aws:RequestTag on CreateKey, aws:ResourceTag on a
-  # key's operations), with its one alias.
-  statement {
-    sid       = "CreateOnlyTheTaggedStagingKey"
-    effect    = "Allow"
-    actions   = ["kms:CreateKey", "kms:TagResource"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/mdc-connector"
-      values   = ["staged-credential"]
-    }
-  }
-  statement {
-    sid    = "AdministerOnlyTheTaggedStagingKey"
-    effect = "Allow"
-    actions = [
-      "kms:DescribeKey",
-      "kms:GetKeyPolicy",
-      "kms:PutKeyPolicy",
-      "kms:GetKeyRotationStatus",
-      "kms:EnableKeyRotation",
-      "kms:DisableKeyRotation",
-      "kms:ListResourceTags",
-      "kms:UntagResource",
-      "kms:UpdateKeyDescription",
-      "kms:ScheduleKeyDeletion",
-      "kms:CreateAlias",
-      "kms:DeleteAlias",
-      "kms:UpdateAlias",
-    ]
-    resources = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/mdc-connector"
-      values   = ["staged-credential"]
-    }
-  }
-  statement {
-    sid       = "TheStagingKeysAlias"
-    effect    = "Allow"
-    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-    resources = ["arn:${local.partition}:kms:*:${local.account_id}:alias/mdc-connector/staged-credential"]
   }
   statement {
     sid     = "PassOnlyToTheInstanceProfileAndTheForwardingRule"

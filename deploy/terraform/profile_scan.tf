@@ -214,7 +214,6 @@ data "aws_iam_policy_document" "profile_scan_role_profile_scan" {
       values = [
         "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
         "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy",
-        "arn:${local.partition}:iam::${local.account_id}:policy/MdcConnectorStagedCredentialRead",
       ]
     }
   }

@@ -13,10 +13,10 @@ resource "terraform_data" "rules" {
       condition     = var.stack_set_call_as != "DELEGATED_ADMIN" || var.stack_set_activate_organizations_access == "false"
       error_message = "Only the management account can activate trusted access; leave stack_set_activate_organizations_access false with DELEGATED_ADMIN."
     }
-    # StagingTheSecretNeedsOne
+    # SendingTheSecretNeedsOne
     precondition {
       condition     = var.arc_credential_mode != "service-principal-secret" || var.arc_credential_parameter != ""
-      error_message = "With arc_credential_mode=service-principal-secret, give arc_credential_parameter (the client secret is staged from it)."
+      error_message = "With arc_credential_mode=service-principal-secret, give arc_credential_parameter (the client secret is sent from it, sealed to each instance)."
     }
     # cfn/onboarding.yaml GlobalResourcesRegionIsCovered
     precondition {

@@ -118,8 +118,8 @@ variable "attach_policy_to_existing_roles" {
 
 variable "instance_policy" {
   type        = string
-  default     = "core"
-  description = "INSTANCE_POLICY: what profile-scan attaches to customers' roles that lack it. core = AmazonSSMManagedInstanceCore, as the reference product asks (it also lets every process on the instance read every Parameter Store parameter of its account); narrow = AmazonSSMManagedEC2InstanceDefaultPolicy plus the member template's MdcConnectorStagedCredentialRead (Systems Manager and the connector's staged credentials only). The connector's own instance role always has the narrow pair."
+  default     = "narrow"
+  description = "INSTANCE_POLICY: what profile-scan attaches to customers' roles that lack it. narrow (the default) = AmazonSSMManagedEC2InstanceDefaultPolicy alone (Systems Manager without Parameter Store reads: the onboarding credential reaches instances sealed in the command, so they read no parameter); core = AmazonSSMManagedInstanceCore, as the reference product asks (it also lets every process on the instance read every Parameter Store parameter of its account). The connector's own instance role always has the narrow policy."
   validation {
     condition     = contains(["core", "narrow"], var.instance_policy)
     error_message = "Invalid instance_policy: it must be one of core, narrow."
@@ -475,7 +475,7 @@ variable "arc_service_principal_id" {
 variable "arc_sweep_service_principal_id" {
   type        = string
   default     = ""
-  description = "ARC_SWEEP_SERVICE_PRINCIPAL_ID (the application the daily sweep signs in as, holding read and delete of Arc machines; a separate one keeps the tokens staged on instances at onboarding only; secretless sign-in only, with ArcCredentialParameter the sweep signs in as the onboarding application)."
+  description = "ARC_SWEEP_SERVICE_PRINCIPAL_ID (the application the daily sweep signs in as, holding read and delete of Arc machines; a separate one keeps the tokens instances receive for onboarding only; secretless sign-in only, with ArcCredentialParameter the sweep signs in as the onboarding application)."
   validation {
     condition     = can(regex("^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})?$", var.arc_sweep_service_principal_id))
     error_message = "Invalid arc_sweep_service_principal_id: it must be a GUID (the application id), or empty for the onboarding application."
@@ -509,16 +509,6 @@ variable "arc_credential_mode" {
   validation {
     condition     = contains(["access-token", "service-principal-secret"], var.arc_credential_mode)
     error_message = "Invalid arc_credential_mode: it must be one of access-token, service-principal-secret."
-  }
-}
-
-variable "arc_staged_credential_parameter" {
-  type        = string
-  default     = "/mdc-connector/arc/staged-onboarding-secret"
-  description = "an SSM parameter name starting with /"
-  validation {
-    condition     = can(regex("^/[A-Za-z0-9_./-]{1,1000}$", var.arc_staged_credential_parameter))
-    error_message = "Invalid arc_staged_credential_parameter: it must be an SSM parameter name starting with /."
   }
 }
 
@@ -559,6 +549,16 @@ variable "arc_max_errors" {
   validation {
     condition     = can(regex("^([0-9]{1,7}|([1-9][0-9]?|100)%)$", var.arc_max_errors))
     error_message = "Invalid arc_max_errors: it must be a number, or a percentage from 1% to 100%."
+  }
+}
+
+variable "arc_max_deliveries" {
+  type        = number
+  default     = 3
+  description = "How many times one instance is sent a sealed onboarding credential while its outcome stays the same failure; then it is reported needs-attention until a forced reprovision"
+  validation {
+    condition     = var.arc_max_deliveries >= 1 && var.arc_max_deliveries <= 10
+    error_message = "Invalid arc_max_deliveries: it must be from 1 to 10."
   }
 }
 

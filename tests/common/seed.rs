@@ -241,22 +241,15 @@ pub async fn arc_secret(config: &SdkConfig, value: &str) {
         .expect("onboarding secret");
 }
 
-/// moto ignores `ManagedPolicyArns`: gives the member template's instance role the policies the
+/// moto ignores `ManagedPolicyArns`: gives the member template's instance role the policy the
 /// template declares (asserted on the template text in tests/templates.rs): Systems Manager's
-/// default host management policy and the connector's staged-credential read.
+/// default host management policy, alone.
 pub async fn instance_role_policy(config: &SdkConfig) {
-    let caller = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.expect("caller");
-    let account = caller.account().expect("account").to_string();
-    for policy in [
-        "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy".to_string(),
-        format!("arn:aws:iam::{account}:policy/MdcConnectorStagedCredentialRead"),
-    ] {
-        iam(config)
-            .attach_role_policy()
-            .role_name("MdcConnectorInstanceRole")
-            .policy_arn(policy)
-            .send()
-            .await
-            .expect("the member template's instance role policies");
-    }
+    iam(config)
+        .attach_role_policy()
+        .role_name("MdcConnectorInstanceRole")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy")
+        .send()
+        .await
+        .expect("the member template's instance role policy");
 }

@@ -3,24 +3,32 @@
 SSM Agent passes each parameter with ``interpolationType: ENV_VAR`` as the variable ``SSM_<name>``
 (agents before 3.3.2746.0 only substitute ``{{ name }}`` placeholders into the text), then runs the
 text as a shell script with ``AWS_SSM_INSTANCE_ID`` and ``AWS_SSM_REGION_NAME`` set. Here the script
-runs with a ``PATH`` whose ``curl``, ``aws`` and (once "installed") ``azcmagent`` are stubs from
+runs with a ``PATH`` whose ``curl`` and (once "installed") ``azcmagent`` are stubs from
 ``arc_stubs/`` that record their arguments and keep the agent's state in the sandbox directory, so a
 second run on the same sandbox sees an installed, connected agent; ``gpg`` and the package tools
 (``apt-get``, ``dnf``, ``yum``, ``zypper``, ``rpm``) are stubs too, the distribution is described by
 the sandbox's ``os-release`` (Ubuntu 22.04 unless a test says otherwise) and the package manager's
 files go under the sandbox's ``sysroot``.
 
+The credential reaches the script as arc-provisioner sends it: the ``prepare`` phase reports a
+public key made with the real ``openssl`` (kept under the sandbox's own memory-backed directory),
+and :func:`seal` seals the credential to it with the ``openssl`` CLI (an implementation independent
+of the Rust one) for the ``connect`` phase.
+
 Used by the script tests (``tests/script/``) and by the emulator's managed-instance model.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,36 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+def key_id(modulus_hex: str) -> str:
+    """The key id of a sealing key: the first 16 hex digits of the SHA-256 of its modulus in hex."""
+    return hashlib.sha256(modulus_hex.lower().encode()).hexdigest()[:16]
+
+
+def seal(modulus_hex: str, credential: str) -> str:
+    """``credential`` sealed to the RSA key with this modulus (exponent 65537), in the ``mdcseal1``
+    format the documents open: RSA-OAEP-SHA256 wraps a one-time passphrase (64 hex) and the
+    credential's SHA-256 (64 hex); ``openssl enc -aes-256-cbc -md sha256`` carries the credential."""
+    openssl = shutil.which("openssl") or "openssl"
+    with tempfile.TemporaryDirectory() as work:
+        d = Path(work)
+        (d / "key.conf").write_text(f"asn1=SEQUENCE:key\n[key]\nn=INTEGER:0x{modulus_hex.upper()}\ne=INTEGER:0x010001\n")
+        run = lambda *args: subprocess.run([openssl, *args], check=True, capture_output=True)  # noqa: E731
+        run("asn1parse", "-genconf", str(d / "key.conf"), "-out", str(d / "key.der"), "-noout")
+        run("rsa", "-RSAPublicKey_in", "-inform", "DER", "-in", str(d / "key.der"), "-pubout", "-out", str(d / "key.pem"))
+        passphrase = os.urandom(32).hex()
+        (d / "pass").write_text(passphrase + "\n")
+        (d / "plain").write_text(passphrase + hashlib.sha256(credential.encode()).hexdigest())
+        (d / "credential").write_text(credential)
+        run("pkeyutl", "-encrypt", "-pubin", "-inkey", str(d / "key.pem"), "-pkeyopt", "rsa_padding_mode:oaep",
+            "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256", "-in", str(d / "plain"),
+            "-out", str(d / "wrapped"))
+        run("enc", "-aes-256-cbc", "-md", "sha256", "-salt", "-pass", f"file:{d / 'pass'}", "-in",
+            str(d / "credential"), "-out", str(d / "body"))
+        wrapped = base64.b64encode((d / "wrapped").read_bytes()).decode()
+        body = base64.b64encode((d / "body").read_bytes()).decode()
+    return f"mdcseal1.{key_id(modulus_hex)}.{wrapped}.{body}"
+
+
 class Sandbox:
     """One instance's filesystem: stub state, installed agent, call log, log file."""
 
@@ -52,6 +90,11 @@ class Sandbox:
         self.sysroot = self.root / "sysroot"
         for d in (self.bin, self.tmp, self.sysroot):
             d.mkdir(parents=True, exist_ok=True)
+        # The instance's memory-backed filesystem (its sealing keys live there between the phases).
+        shm = Path("/dev/shm")
+        memory_parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.root
+        self.memory = Path(tempfile.mkdtemp(prefix="mdc-sandbox-", dir=memory_parent))
+        self.credential = ""
         self.set_os("ubuntu", "22.04", "jammy")
 
     def set_os(self, os_id: str, version: str, codename: str = "") -> None:
@@ -72,17 +115,9 @@ class Sandbox:
                  "tags": tags or {}}
         (self.root / "agent.json").write_text(json.dumps(state))
 
-    def set_secret(self, name: str, value: str | None) -> None:
-        """What the SecureString parameter `name` holds for this host (None: it does not exist)."""
-        path = self.root / "secret.json"
-        if value is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(json.dumps({"name": name, "value": value}))
-
-    def deny_secret(self, name: str, message: str) -> None:
-        """The SecureString `name` exists but its key refuses this host's role session (kms_policy.py)."""
-        (self.root / "secret.json").write_text(json.dumps({"name": name, "denied": message}))
+    def set_credential(self, value: str) -> None:
+        """What arc-provisioner seals to this host in the connect phase."""
+        self.credential = value
 
     def agent_state(self) -> dict[str, Any]:
         path = self.root / "agent.json"
@@ -106,6 +141,22 @@ class Sandbox:
         variables = {f"SSM_{k}": v for k, v in parameters.items()} if agent == "current" else {}
         return self.run(render(script, parameters), instance_id, region, {**variables, **(env or {})})
 
+    def onboard(self, script: str, parameters: dict[str, str], instance_id: str, region: str = "us-east-1",
+                agent: str = "current", env: dict[str, str] | None = None,
+                credential: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Both phases, as arc-provisioner runs them: ``prepare``; when it reports a key, the
+        credential sealed to it and ``connect``. The last phase's process."""
+        first = self.run_document(script, {**parameters, "phase": "prepare", "sealedCredential": ""}, instance_id,
+                                  region, agent, env)
+        result = parse_result(first.stdout)
+        if not result or result.get("status") != "key-ready":
+            return first
+        credential = self.credential if credential is None else credential
+        (self.root / "credential.json").write_text(json.dumps({"value": credential}))
+        sealed = seal(result["publicKey"], credential)
+        return self.run_document(script, {**parameters, "phase": "connect", "sealedCredential": sealed}, instance_id,
+                                 region, agent, env)
+
     def run(self, script: str, instance_id: str, region: str = "us-east-1", env: dict[str, str] | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Runs an already rendered script as SSM would; returns the finished process."""
@@ -120,6 +171,7 @@ class Sandbox:
             "MDC_ARC_LOG": str(self.root / "arc.log"),
             "MDC_ARC_OS_RELEASE": str(self.root / "os-release"),
             "MDC_ARC_SYSROOT": str(self.sysroot),
+            "MDC_ARC_MEMORY_ROOT": str(self.memory),
             "ARC_STUB_ROOT": str(self.root),
             "ARC_STUB_DIR": str(STUBS),
             **(env or {}),

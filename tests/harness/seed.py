@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -112,41 +111,8 @@ def azure_federation(s: "Seeder", endpoint: str) -> dict[str, str]:
     return {"issuer": issuer, "subject": subject}
 
 
-def _resolve(value: Any, names: dict[str, str]) -> Any:
-    """The value of a template fragment with ``Ref`` and ``Fn::Sub`` of `names` resolved."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return names[value["Ref"]]
-    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
-        text = value["Fn::Sub"]
-        for name, resolved in names.items():
-            text = text.replace("${" + name + "}", resolved)
-        return text
-    if isinstance(value, dict):
-        return {k: _resolve(v, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, names) for v in value]
-    return value
-
-
-def staging_key(s: Seeder, keys: dict[str, str], account: str, region: str) -> None:
-    """The member template's key for staged onboarding tokens and its alias (StagedCredentialKey,
-    with the template's own key policy, resolved for the account and region)."""
-    from cfnlint.decode import decode
-    template = decode(str(Path(__file__).resolve().parents[2] / "cfn" / "member.yaml"))[0]
-    resources = template["Resources"]
-    staged = template["Parameters"]["ArcStagedCredentialParameter"]["Default"]
-    names = {"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region,
-             "ArcStagedCredentialParameter": staged}
-    policy = _resolve(resources["StagedCredentialKey"]["Properties"]["KeyPolicy"], names)
-    kms = s.client("kms", keys, region)
-    key = kms.create_key(Description="mdc-connector staged onboarding tokens", Policy=json.dumps(policy))
-    kms.create_alias(AliasName=resources["StagedCredentialKeyAlias"]["Properties"]["AliasName"],
-                     TargetKeyId=key["KeyMetadata"]["KeyId"])
-
-
 def seed_arc(s: Seeder, keys: dict[str, str], region: str, account: str) -> dict[str, list[str]]:
     ssm = s.client("ssm", keys, region)
-    staging_key(s, keys, account, region)
     for name, source in DOCUMENTS.items():
         ssm.create_document(Name=name, Content=render_documents.content(source), DocumentType="Command",
                             DocumentFormat="JSON", TargetType="/AWS::EC2::Instance")

@@ -1,4 +1,4 @@
-"""The Linux onboarding script (cfn/ssm/arc-onboard.sh) in a sandbox with stub curl, aws and azcmagent.
+"""The Linux onboarding script (cfn/ssm/arc-onboard.sh) in a sandbox with stub curl and azcmagent and the real openssl.
 
 Run with the emulator's virtualenv: ``.venv-moto/bin/python -m unittest discover -s tests/script``
 (``scripts/test`` does). Proves: exact azcmagent arguments, idempotency, connected-elsewhere,
@@ -30,7 +30,6 @@ import render_documents  # noqa: E402
 SCRIPT = (ROOT / "cfn" / "ssm" / "arc-onboard.sh").read_text()
 PARAMETERS = json.loads((ROOT / "cfn" / "ssm" / "parameters.json").read_text())
 INSTANCE = "i-0123456789abcdef0"
-SECRET_NAME = "/mdc-connector/arc/staged-onboarding-secret"
 SECRET = "Q~s3cr3t.value_with-tilde"
 KEY = os.urandom(32)
 TOKEN_ENV = {"ARC_STUB_TOKEN_KEY": KEY.hex()}
@@ -43,7 +42,8 @@ GOOD = {
     "connectorId": "mdc-connector-1",
     "accountId": "111122223333",
     "servicePrincipalId": "bbbbbbbb-2222-3333-4444-555555555555",
-    "credentialParameter": SECRET_NAME,
+    "phase": "prepare",
+    "sealedCredential": "",
     "credentialType": "access-token",
     "proxyUrl": "",
     "privateLinkScope": "",
@@ -59,14 +59,14 @@ class ArcOnboardScript(unittest.TestCase):
     def setUp(self) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.sandbox = Sandbox(Path(self.tmp.name))
-        self.sandbox.set_secret(SECRET_NAME, TOKEN)
+        self.sandbox.set_credential(TOKEN)
 
     def tearDown(self) -> None:
         self.tmp.cleanup()
 
     def run_script(self, agent: str = "current", env: dict[str, str] | None = None, **overrides: str):
-        process = self.sandbox.run_document(SCRIPT, {**GOOD, **overrides}, INSTANCE, "eu-west-1", agent,
-                                            {**TOKEN_ENV, **(env or {})})
+        process = self.sandbox.onboard(SCRIPT, {**GOOD, **overrides}, INSTANCE, "eu-west-1", agent,
+                                       {**TOKEN_ENV, **(env or {})})
         result = parse_result(process.stdout)
         self.assertIsNotNone(result, f"no result line: {process.stdout!r} {process.stderr!r}")
         return process, result
@@ -88,14 +88,9 @@ class ArcOnboardScript(unittest.TestCase):
         source = (self.sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").read_text()
         self.assertEqual(source, "deb [signed-by=/usr/share/keyrings/mdc-connector-microsoft.gpg] "
                                  "https://packages.microsoft.com/ubuntu/22.04/prod jammy main\n")
-        [aws] = self.sandbox.calls("aws")
-        # The staged copy's name never appears on a command line (/proc/<pid>/cmdline is readable by
-        # every local user): it goes in on standard input.
-        self.assertEqual(aws, ["ssm", "get-parameter", "--cli-input-json", "file:///dev/stdin", "--query",
-                               "Parameter.Value", "--output", "text", "--region", "eu-west-1"])
-        self.assertNotIn(SECRET_NAME, " ".join(aws))
-        given = json.loads((self.sandbox.root / "aws-stdin.json").read_text())
-        self.assertEqual(given, {"Name": SECRET_NAME, "WithDecryption": True})
+        # No AWS call at all: the credential arrived sealed in the command.
+        self.assertEqual(self.sandbox.calls("aws"), [])
+        self.assertEqual(list(self.sandbox.memory.glob("mdc-connector-keys/*")), [], "the key is used once")
         [connect] = self.connect_args()
         config = connect[connect.index("--config") + 1]
         self.assertEqual(connect[:1] + connect[3:], [
@@ -114,7 +109,7 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual((state["status"], state["credential"]), ("Connected", "access-token"))
 
     def test_the_service_principal_secret_connects_only_when_opted_in(self) -> None:
-        self.sandbox.set_secret(SECRET_NAME, SECRET)
+        self.sandbox.set_credential(SECRET)
         _, result = self.run_script(credentialType="service-principal-secret")
         self.assertEqual(result["status"], "connected")
         [connect] = self.connect_args()
@@ -122,13 +117,13 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(self.sandbox.agent_state()["credential"], "service-principal-secret")
         # A secret staged where a token is expected is refused before anything changes.
         sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-        sandbox.set_secret(SECRET_NAME, SECRET)
-        process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
-        self.assertEqual(parse_result(process.stdout)["reason"], "credential-unavailable")
-        self.assertEqual(sandbox.calls("azcmagent"), [])
+        sandbox.set_credential(SECRET)
+        process = sandbox.onboard(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
+        self.assertEqual(parse_result(process.stdout)["reason"], "credential-unsealable")
+        self.assertEqual([c[0] for c in sandbox.calls("azcmagent")], [], "nothing changed")
 
     def test_an_expired_token_fails_the_connect(self) -> None:
-        self.sandbox.set_secret(SECRET_NAME, issue(KEY, GOOD["tenantId"], GOOD["servicePrincipalId"], "x", -60))
+        self.sandbox.set_credential(issue(KEY, GOOD["tenantId"], GOOD["servicePrincipalId"], "x", -60))
         process, result = self.run_script()
         self.assertEqual((process.returncode, result["reason"]), (1, "connect-failed"))
         self.assertNotIn("credential", self.sandbox.agent_state())
@@ -137,11 +132,11 @@ class ArcOnboardScript(unittest.TestCase):
         for credential, kind in ((TOKEN, "access-token"), (SECRET, "service-principal-secret")):
             with self.subTest(kind=kind):
                 sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-                sandbox.set_secret(SECRET_NAME, credential)
+                sandbox.set_credential(credential)
                 # Forced onto an agent of this connector elsewhere: Resource Manager is asked too.
                 sandbox.preinstall("Connected", "dddddddd-2222-3333-4444-555555555555", "rg-other",
                                    {"MDFCSecurityConnector": GOOD["connectorId"]})
-                process = sandbox.run_document(SCRIPT, {**GOOD, "credentialType": kind, "force": "true"}, INSTANCE,
+                process = sandbox.onboard(SCRIPT, {**GOOD, "credentialType": kind, "force": "true"}, INSTANCE,
                                                env=TOKEN_ENV)
                 self.assertEqual(parse_result(process.stdout)["status"],
                                  "connected" if kind == "access-token" else "connected-elsewhere")
@@ -180,7 +175,8 @@ class ArcOnboardScript(unittest.TestCase):
         _, result = self.run_script(force="true")
         self.assertEqual(result["status"], "connected")
         commands = [c[0] for c in self.sandbox.calls("azcmagent")]
-        self.assertEqual(commands, ["show", "disconnect", "connect"])
+        # show in prepare (which stops at the credential), show again in connect, then the move.
+        self.assertEqual(commands, ["show", "show", "disconnect", "connect"])
         self.assertEqual(self.sandbox.agent_state()["subscriptionId"], GOOD["subscriptionId"])
         [arm] = [c for c in self.sandbox.calls("curl") if c[-1].startswith("https://management.azure.com/")]
         self.assertEqual(arm[-1], f"https://management.azure.com/subscriptions/{other}/resourceGroups/rg-other/providers/"
@@ -189,13 +185,13 @@ class ArcOnboardScript(unittest.TestCase):
         for tags in ({}, {"MDFCSecurityConnector": "another-connector"}):
             with self.subTest(tags=tags):
                 sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-                sandbox.set_secret(SECRET_NAME, TOKEN)
+                sandbox.set_credential(TOKEN)
                 sandbox.preinstall("Connected", other, "rg-other", tags)
-                process = sandbox.run_document(SCRIPT, {**GOOD, "force": "true"}, INSTANCE, env=TOKEN_ENV)
+                process = sandbox.onboard(SCRIPT, {**GOOD, "force": "true"}, INSTANCE, env=TOKEN_ENV)
                 result = parse_result(process.stdout)
                 self.assertEqual((process.returncode, result["status"]), (0, "connected-elsewhere"))
                 self.assertIn("is not tagged MDFCSecurityConnector=mdc-connector-1", result["detail"])
-                self.assertEqual([c[0] for c in sandbox.calls("azcmagent")], ["show"], "not disconnected")
+                self.assertEqual([c[0] for c in sandbox.calls("azcmagent")], ["show", "show"], "not disconnected")
                 self.assertEqual(sandbox.agent_state()["subscriptionId"], other)
 
     def test_disconnected_agent_is_connected_without_reinstalling(self) -> None:
@@ -212,7 +208,7 @@ class ArcOnboardScript(unittest.TestCase):
         _, result = self.run_script(force="true")
         self.assertEqual(result["status"], "connected")
         commands = [c[0] for c in self.sandbox.calls("azcmagent")]
-        self.assertEqual(commands[:2], ["show", "disconnect"], commands)
+        self.assertEqual(commands[:3], ["show", "show", "disconnect"], commands)
         self.assertIn(["disconnect", "--force-local-only"], self.sandbox.calls("azcmagent"))
         self.assertLess(commands.index("disconnect"), commands.index("connect"))
 
@@ -240,8 +236,8 @@ class ArcOnboardScript(unittest.TestCase):
         for env, reason in cases:
             with self.subTest(reason=reason):
                 sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-                sandbox.set_secret(SECRET_NAME, TOKEN)
-                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, **env})
+                sandbox.set_credential(TOKEN)
+                process = sandbox.onboard(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, **env})
                 result = parse_result(process.stdout)
                 self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", reason))
 
@@ -255,9 +251,9 @@ class ArcOnboardScript(unittest.TestCase):
         for distro, tool, where in cases:
             with self.subTest(distro=distro):
                 sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-                sandbox.set_secret(SECRET_NAME, TOKEN)
+                sandbox.set_credential(TOKEN)
                 sandbox.set_os(*distro)
-                process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
+                process = sandbox.onboard(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV)
                 self.assertEqual(parse_result(process.stdout)["status"], "connected", process.stdout)
                 self.assertIn(["-y", "install", "azcmagent"] if tool == "dnf" else
                               ["--non-interactive", "install", "-y", "azcmagent"] if tool == "zypper" else
@@ -280,18 +276,38 @@ class ArcOnboardScript(unittest.TestCase):
         process, result = self.run_script()
         self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "unsupported-os", "gentoo 2.15"))
         sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
-        sandbox.set_secret(SECRET_NAME, TOKEN)
-        process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, "ARC_STUB_BAD_KEY": "microsoft.asc"})
+        sandbox.set_credential(TOKEN)
+        process = sandbox.onboard(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, "ARC_STUB_BAD_KEY": "microsoft.asc"})
         result = parse_result(process.stdout)
         self.assertEqual(result["reason"], "installer-unverified")
         self.assertIn("not exactly BC528686B50D79E339D3721CEB3E94ADBE1229CF", result["detail"])
         self.assertEqual(sandbox.calls("apt-get"), [], "nothing installed with an unverified key")
         self.assertFalse((sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").exists())
 
-    def test_missing_secret_fails_without_connecting(self) -> None:
-        self.sandbox.set_secret(SECRET_NAME, None)
-        process, result = self.run_script()
-        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "credential-unavailable", SECRET_NAME))
+    def test_a_credential_sealed_to_another_key_opens_nothing(self) -> None:
+        from arc_sandbox import seal
+        prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
+        self.assertEqual((prepared["status"], len(prepared["publicKey"])), ("key-ready", 512))
+        self.assertEqual(self.sandbox.calls(), [], "prepare changes nothing")
+        # Another instance's key (its own prepare): this instance holds no such private key.
+        other = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+        theirs = parse_result(other.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)["publicKey"]
+        sealed = seal(theirs, TOKEN)
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect", "sealedCredential": sealed},
+                                            INSTANCE, env=TOKEN_ENV)
+        result = parse_result(process.stdout)
+        self.assertEqual((process.returncode, result["reason"]), (1, "sealing-key-missing"))
+        # Sealed to this instance's key id but tampered with: refused, and the key is gone after one use.
+        mine = seal(prepared["publicKey"], TOKEN)
+        tag, key_id, wrapped, body = mine.split(".")
+        flipped = body[:-8] + ("A" if body[-8] != "A" else "B") + body[-7:]
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect",
+                                                     "sealedCredential": ".".join([tag, key_id, wrapped, flipped])},
+                                            INSTANCE, env=TOKEN_ENV)
+        self.assertEqual(parse_result(process.stdout)["reason"], "credential-unsealable")
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect", "sealedCredential": mine},
+                                            INSTANCE, env=TOKEN_ENV)
+        self.assertEqual(parse_result(process.stdout)["reason"], "sealing-key-missing", "one use only")
         self.assertEqual(self.connect_args(), [])
 
     def test_without_a_memory_filesystem_the_credential_never_reaches_disk(self) -> None:
@@ -302,14 +318,20 @@ class ArcOnboardScript(unittest.TestCase):
         written = [p for p in self.sandbox.tmp.rglob("*") if p.is_file()]
         self.assertEqual(written, [], "nothing left in the disk-backed fallback directory")
 
-    def test_without_the_aws_cli_nothing_is_attempted(self) -> None:
-        process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": f"{self.sandbox.bin}:/usr/bin:/bin"})
+    def test_without_openssl_nothing_is_attempted(self) -> None:
+        tools = self.sandbox.root / "tools"
+        tools.mkdir()
+        for tool in ("mktemp", "rm", "sed", "head", "tr", "cut", "mkdir", "chmod", "stat", "id", "find", "mv", "cat"):
+            found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+            if found:
+                (tools / tool).symlink_to(found)
+        process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": f"{self.sandbox.bin}:{tools}"})
         result = parse_result(process.stdout)
-        self.assertEqual((process.returncode, result["reason"]), (1, "aws-cli-missing"))
+        self.assertEqual((process.returncode, result["reason"]), (1, "openssl-missing"), process.stderr)
         self.assertEqual(self.sandbox.calls(), [], "no download, no install, no agent call")
 
     def work_dirs(self) -> list[str]:
-        roots = [Path("/dev/shm"), self.sandbox.tmp]
+        roots = [Path("/dev/shm"), self.sandbox.memory, self.sandbox.tmp]
         return [str(p) for root in roots if root.is_dir() for p in root.glob("mdc-arc.*")]
 
     def test_work_directory_is_memory_backed_and_removed_on_every_exit(self) -> None:
@@ -321,13 +343,16 @@ class ArcOnboardScript(unittest.TestCase):
         # The hang is an interruptible wait (bash runs a trap at once during `wait`, but only after
         # a foreground command such as a plain `sleep` has ended).
         hang = "sleep 30 >/dev/null 2>&1 &\nwait $!\nconnect_args=("
-        path.write_text(render(SCRIPT, GOOD).replace("connect_args=(", hang, 1))
+        prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
+        from arc_sandbox import seal
+        connect = {**GOOD, "phase": "connect", "sealedCredential": seal(prepared["publicKey"], TOKEN)}
+        path.write_text(render(SCRIPT, connect).replace("connect_args=(", hang, 1))
         stubs = ROOT / "tests" / "harness" / "arc_stubs"
         env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",
                "HOME": str(self.sandbox.root), "TMPDIR": str(self.sandbox.tmp), "AWS_SSM_INSTANCE_ID": INSTANCE,
                "AWS_SSM_REGION_NAME": "eu-west-1", "MDC_ARC_LOG": str(self.sandbox.root / "arc.log"),
                "ARC_STUB_ROOT": str(self.sandbox.root), "ARC_STUB_DIR": str(stubs), **TOKEN_ENV,
-               **{f"SSM_{k}": v for k, v in GOOD.items()}}
+               "MDC_ARC_MEMORY_ROOT": str(self.sandbox.memory), **{f"SSM_{k}": v for k, v in connect.items()}}
         running = subprocess.Popen(["/bin/bash", str(path)], cwd=self.sandbox.root, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 20
@@ -345,12 +370,12 @@ class ArcOnboardScript(unittest.TestCase):
         # After success, and after a failure.
         self.run_script()
         self.assertEqual(set(self.work_dirs()), before, "after success")
-        self.sandbox.set_secret(SECRET_NAME, None)
+        self.sandbox.set_credential("not a token")
         self.run_script(force="true", subscriptionId="dddddddd-2222-3333-4444-555555555555")
         self.assertEqual(set(self.work_dirs()), before, "after a failure")
 
     def test_instance_id_from_the_agent_is_validated(self) -> None:
-        process = self.sandbox.run_document(SCRIPT, GOOD, "i-0123;touch pwned")
+        process = self.sandbox.onboard(SCRIPT, GOOD, "i-0123;touch pwned")
         self.assertEqual(parse_result(process.stdout)["reason"], "instance-id-unknown")
         self.assertFalse((self.sandbox.root / "pwned").exists())
 
@@ -372,6 +397,8 @@ def hostile_values(marker: Path) -> list[str]:
     ]
 
 
+# A connect phase whose sealed credential is well formed (it opens nothing: no such key).
+CONNECT = {**GOOD, "phase": "connect", "sealedCredential": f"mdcseal1.{'0' * 16}.{'A' * 342}==.{'A' * 44}"}
 DELIMITER_BREAKOUT = "x\nMDC_ARC_VALUE\n); touch {marker}; (\nMDC_ARC_VALUE"
 
 
@@ -385,15 +412,15 @@ class HostileValues(unittest.TestCase):
                 for value in values_for(marker):
                     with self.subTest(agent=agent, parameter=name, value=value):
                         sandbox = Sandbox(Path(tempfile.mkdtemp(dir=tmp)))
-                        sandbox.set_secret(SECRET_NAME, TOKEN)
-                        process = sandbox.run_document(SCRIPT, {**GOOD, name: value}, INSTANCE, agent=agent)
-                        self.assertFalse(marker.exists(), f"{name}={value!r} ran code")
-                        result = parse_result(process.stdout)
-                        self.assertIsNotNone(result, process.stderr)
-                        self.assertEqual((result["status"], result["reason"], result["detail"]),
-                                         ("failed", "invalid-parameter", name))
+                        # Either phase: prepare, and connect with a well-formed sealed credential.
+                        for phase in (GOOD, CONNECT):
+                            process = sandbox.run_document(SCRIPT, {**phase, name: value}, INSTANCE, agent=agent)
+                            self.assertFalse(marker.exists(), f"{name}={value!r} ran code")
+                            result = parse_result(process.stdout)
+                            self.assertIsNotNone(result, process.stderr)
+                            self.assertEqual((result["status"], result["reason"], result["detail"]),
+                                             ("failed", "invalid-parameter", name))
                         self.assertEqual(sandbox.calls("azcmagent"), [])
-                        self.assertEqual(sandbox.calls("aws"), [])
 
     def test_current_agent_environment_variables(self) -> None:
         # Values arrive as SSM_<name>, and (worst case) are substituted into the text as well.

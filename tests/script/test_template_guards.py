@@ -15,6 +15,7 @@ Run with the emulator's virtualenv (cfn-lint decodes the short-form intrinsics).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import unittest
 from pathlib import Path
@@ -33,15 +34,22 @@ STAR_ONLY = {
     "organizations:ListRoots", "organizations:DescribeOrganization", "organizations:DescribeAccount",
     "organizations:ListDelegatedAdministrators", "organizations:ListParents",
     "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
-    "ssm:DescribeParameters", "iam:GetAccountAuthorizationDetails",
+    "iam:GetAccountAuthorizationDetails",
     "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
-    "kms:CreateKey",
 }
 # Grants on "*" that must carry a condition whatever the action list says.
 CONDITIONED = {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole", "iam:PassRole",
                "iam:AttachRolePolicy", "sts:GetWebIdentityToken"}
-# Tagging a key at creation (CreateKey's Tags need kms:TagResource): on "*" only with a tag condition.
-TAGGED_AT_CREATION = {"kms:TagResource"}
+# The grant operations kms:GrantIsForAWSResource governs ("Allows principals to call CreateGrant,
+# ListGrants, or RevokeGrant only when an AWS service that is integrated with AWS KMS sends the
+# request on the principal's behalf", AWS KMS Developer Guide, Controlling access to grants).
+KMS_GRANT_OPERATIONS = {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
+# What a key policy must never let IAM policies grant: a grant, a new key policy or an alias moved
+# onto the key would each give the key's use (or its name) to principals the key policy never names.
+NEVER_DELEGATED = {"kms:CreateGrant", "kms:PutKeyPolicy", "kms:UpdateAlias"}
+# Systems Manager's policies: the only ones the connector attaches to instance roles.
+SSM_DEFAULT_HOST = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy"}
+SSM_CORE = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}
 
 
 def statements(node: Any) -> Iterator[dict[str, Any]]:
@@ -71,6 +79,11 @@ def resources(statement: dict[str, Any]) -> list[Any]:
     return found if isinstance(found, list) else [found]
 
 
+def covers(patterns: set[str], action: str) -> bool:
+    """Whether an Action list (with IAM's * and ? wildcards, case-insensitive) allows `action`."""
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+
+
 def strings(node: Any) -> Iterator[str]:
     if isinstance(node, str):
         yield node
@@ -94,7 +107,7 @@ class TemplateGuards(unittest.TestCase):
                 needs_condition = granted & CONDITIONED
                 if needs_condition:
                     self.assertIn("Condition", statement, f"{name}: {statement.get('Sid')} {needs_condition}")
-                loose = granted - STAR_ONLY - CONDITIONED - (TAGGED_AT_CREATION if "Condition" in statement else set())
+                loose = granted - STAR_ONLY - CONDITIONED
                 self.assertFalse(loose, f"{name}: {statement.get('Sid')} grants {loose} on *")
 
     def test_sensitive_actions_are_conditioned(self) -> None:
@@ -140,6 +153,42 @@ class TemplateGuards(unittest.TestCase):
         self.assertIn("kms:EncryptionContext:PARAMETER_ARN", decrypts[0]["Condition"]["StringEquals"])
         admin = [s for s in policy if isinstance(s, dict) and s.get("Sid") == "AdministerButNeverUse"][0]
         self.assertFalse({"kms:Decrypt", "kms:Encrypt", "kms:*", "kms:ReEncrypt*", "kms:GenerateDataKey*"} & actions(admin))
+        for use in ("kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey"):
+            self.assertFalse(covers(actions(admin), use), use)
+
+    def test_no_key_policy_lets_iam_policies_grant_grants_policies_or_aliases(self) -> None:
+        """The statement through which IAM policies administer a key (principal: the account) names
+        its actions one by one and never kms:CreateGrant, kms:PutKeyPolicy or kms:UpdateAlias, by
+        name or wildcard ("Without permission from the key policy, IAM policies that allow
+        permissions have no effect", AWS KMS Developer Guide, Key policies); any statement allowing
+        a grant operation holds it to AWS services (kms:GrantIsForAWSResource). No one may put a
+        new policy, so the key is created past KMS's lockout safety check."""
+        keys = {(name, logical): r for name, template in TEMPLATES.items()
+                for logical, r in template.get("Resources", {}).items() if r["Type"] == "AWS::KMS::Key"}
+        self.assertEqual(set(keys), {("template.yaml", "ArcSecretKey")}, "the opted-in secret's key only")
+        for (name, logical), key in keys.items():
+            policy = key["Properties"]["KeyPolicy"]["Statement"]
+            self.assertIs(key["Properties"].get("BypassPolicyLockoutSafetyCheck"), True, logical)
+            delegating = [s for s in statements(policy) if "root" in "".join(strings(s.get("Principal", {})))]
+            self.assertEqual(len(delegating), 1, f"{logical}: {delegating}")
+            for statement in delegating:
+                granted = actions(statement)
+                self.assertFalse([a for a in granted if "*" in a or "?" in a], f"{logical}: wildcards in {granted}")
+                for action in NEVER_DELEGATED:
+                    self.assertFalse(covers(granted, action), f"{logical}: IAM policies could grant {action}")
+            for statement in statements(policy):
+                if statement["Effect"] == "Allow" and any(covers(actions(statement), a) for a in KMS_GRANT_OPERATIONS):
+                    self.assertEqual(statement.get("Condition", {}).get("Bool", {}).get("kms:GrantIsForAWSResource"),
+                                     "true", f"{logical}: {statement.get('Sid')} allows grants outside AWS services")
+            # Nobody at all may replace the policy or grant the key's use.
+            for statement in statements(policy):
+                if statement["Effect"] == "Allow":
+                    self.assertFalse(covers(actions(statement), "kms:PutKeyPolicy"), f"{logical}: {statement.get('Sid')}")
+                    self.assertFalse(covers(actions(statement), "kms:UpdateAlias"), f"{logical}: {statement.get('Sid')}")
+        # The guard itself: the wildcards the key once had would be caught.
+        for wildcard, action in (("kms:Create*", "kms:CreateGrant"), ("kms:Put*", "kms:PutKeyPolicy"),
+                                 ("kms:update*", "kms:UpdateAlias"), ("kms:*", "kms:CreateGrant")):
+            self.assertTrue(covers({wildcard}, action), wildcard)
 
     def test_assume_role_into_members_stays_in_the_organization(self) -> None:
         assume = [s for s in statements(TEMPLATES["template.yaml"]["Resources"])
@@ -155,30 +204,38 @@ class TemplateGuards(unittest.TestCase):
             self.assertIn("aws:PrincipalOrgID", trust["Condition"]["StringEquals"], role)
             self.assertIn("aws:PrincipalArn", trust["Condition"]["ArnLike"], role)
 
-    def test_staged_tokens_are_decrypted_only_by_instance_sessions_through_parameter_store(self) -> None:
-        # The member key (issue "no secret anywhere", item 2): no statement lets IAM policies grant
-        # its use; Decrypt only via Parameter Store, under the staging prefix, for a "Role assigned
-        # to an Amazon EC2 instance" (aws:userid "role-id:ec2-instance-id"); the alias is the one
-        # arc-provisioner stages with.
-        member = TEMPLATES["member.yaml"]["Resources"]
-        key = member["StagedCredentialKey"]
-        self.assertNotIn("Condition", key, "every covered region stages")
-        policy = key["Properties"]["KeyPolicy"]["Statement"]
-        uses = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "kms:*", "*"}
-        for statement in policy:
-            if "root" in str(statement["Principal"]):
-                self.assertFalse(uses & set(actions(statement)), statement)
-        decrypt = [s for s in policy if "kms:Decrypt" in actions(s)]
-        self.assertEqual(len(decrypt), 1, decrypt)
-        condition = decrypt[0]["Condition"]
-        self.assertEqual(condition["StringEquals"]["kms:ViaService"], {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"})
-        self.assertEqual(condition["StringEquals"]["kms:CallerAccount"], {"Ref": "AWS::AccountId"})
-        self.assertEqual(condition["StringLike"]["aws:userid"], "*:i-*")
-        self.assertTrue(condition["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(
-            ":parameter${ArcStagedCredentialParameter}/*"))
-        alias = member["StagedCredentialKeyAlias"]["Properties"]["AliasName"]
-        staging = (ROOT / "src" / "arc" / "staging.rs").read_text()
-        self.assertIn(f'pub const STAGED_CREDENTIAL_KEY: &str = "{alias}";', staging)
+    def test_no_credential_is_staged_and_instances_read_no_parameter(self) -> None:
+        """Issue "Sealed onboarding": the credential reaches an instance sealed to the key pair it
+        made in memory, as a document parameter. No staging key or alias, no staged-read policy, no
+        Parameter Store write or listing by any role, no parameter read but the opted-in secret's;
+        the connector's instance role carries Systems Manager's default host policy alone, and the
+        functions may attach to customers' roles only Systems Manager's two policies."""
+        for name, template in TEMPLATES.items():
+            types = {r["Type"] for r in template.get("Resources", {}).values()}
+            self.assertFalse(types & {"AWS::KMS::Alias", "AWS::IAM::ManagedPolicy", "AWS::SSM::Parameter"}, name)
+            text = (ROOT / "cfn" / name).read_text()
+            for retired in ("StagedCredential", "staged-credential", "ARC_STAGED_CREDENTIAL_PARAMETER"):
+                self.assertNotIn(retired, text, name)
+            for statement in statements(template.get("Resources", {})):
+                if statement["Effect"] != "Allow":
+                    continue
+                granted = actions(statement)
+                for action in ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:DescribeParameters",
+                               "ssm:GetParametersByPath", "ssm:LabelParameterVersion"):
+                    self.assertFalse(covers(granted, action), f"{name}: {statement.get('Sid')} {action}")
+                if covers(granted, "ssm:GetParameter"):
+                    self.assertEqual((name, statement.get("Sid")), ("template.yaml", "ReadTheOptedInClientSecret"))
+        self.assertNotIn("ArcStagedCredentialParameter", TEMPLATES["member.yaml"]["Parameters"])
+        role = TEMPLATES["member.yaml"]["Resources"]["InstanceRole"]["Properties"]
+        self.assertEqual(role["ManagedPolicyArns"], [SSM_DEFAULT_HOST])
+        self.assertNotIn("Policies", role)
+        attachable = [s for t in TEMPLATES.values() for s in statements(t.get("Resources", {}))
+                      if "iam:AttachRolePolicy" in actions(s)]
+        by_function = [s for s in attachable if s.get("Sid") in ("AttachOnlyTheSsmCorePolicy", "AttachOnlyTheInstancePolicies")]
+        self.assertEqual(len(by_function), 2, "profile-scan's own role and the member role it assumes")
+        for statement in by_function:
+            self.assertEqual(statement["Condition"]["ArnEquals"]["iam:PolicyARN"], [SSM_CORE, SSM_DEFAULT_HOST])
+        self.assertEqual(TEMPLATES["template.yaml"]["Parameters"]["InstancePolicy"]["Default"], "narrow")
 
     def test_the_management_stacksets_roles_serve_only_it_and_cover_the_member_template(self) -> None:
         onboarding = TEMPLATES["onboarding.yaml"]["Resources"]
@@ -197,17 +254,12 @@ class TemplateGuards(unittest.TestCase):
                     for p in r["Properties"].get("ManagedPolicyArns", [])
                     for choice in (p["Fn::If"][1:] if isinstance(p, dict) and "Fn::If" in p else [p])]
         for policy in attached:
-            if "StagedCredentialReadPolicy" in policy:
-                policy = str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/MdcConnectorStagedCredentialRead"})
             self.assertIn(policy, attachable, "the execution role may attach every policy the member template does")
-        tag = {t["Key"]: t["Value"] for t in member["StagedCredentialKey"]["Properties"]["Tags"]}
-        kms = [s for s in execution if any(a.startswith("kms:") for a in actions(s))]
-        for statement in kms:
-            condition = statement.get("Condition", {}).get("StringEquals", {})
-            if "kms:CreateKey" in actions(statement):
-                self.assertEqual(condition, {f"aws:RequestTag/{k}": v for k, v in tag.items()})
-            elif any("key/" in str(r) for r in resources(statement)):
-                self.assertEqual(condition, {f"aws:ResourceTag/{k}": v for k, v in tag.items()})
+        # The member template creates no key and no managed policy: the execution role may neither.
+        granted = {a for s in execution for a in actions(s)}
+        self.assertFalse({a for a in granted if a.startswith("kms:")}, "no key to create or administer")
+        self.assertFalse(covers(granted, "iam:CreatePolicy") or covers(granted, "iam:CreatePolicyVersion"),
+                         "no managed policy to create")
 
     def test_every_parameter_in_an_arn_a_name_or_a_script_has_a_pattern(self) -> None:
         for name, template in TEMPLATES.items():

@@ -325,6 +325,7 @@ TABLES: dict[str, tuple[str, dict[str, Entry]]] = {
     "AWS::KMS::Key": ("aws_kms_key", {
         "Description": "description", "EnableKeyRotation": "enable_key_rotation", "KeyUsage": "key_usage",
         "KeySpec": "customer_master_key_spec", "PendingWindowInDays": "deletion_window_in_days",
+        "BypassPolicyLockoutSafetyCheck": "bypass_policy_lockout_safety_check",
         "KeyPolicy": ("policy", cfn_policy, tf_policy)}),
     "AWS::Events::Rule": ("aws_cloudwatch_event_rule", {
         "Name": "name", "Description": "description", "EventPattern": "event_pattern", "EventBusName": "event_bus_name",
