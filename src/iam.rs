@@ -74,18 +74,16 @@ pub(crate) enum PolicyState {
 pub(crate) const SSM_CORE: &str = "AmazonSSMManagedInstanceCore";
 /// `AmazonSSMManagedEC2InstanceDefaultPolicy`: Systems Manager's core without parameter reads.
 pub(crate) const SSM_DEFAULT_HOST: &str = "AmazonSSMManagedEC2InstanceDefaultPolicy";
-/// The member template's customer managed policy: read of the connector's staged credentials only.
-pub(crate) const STAGED_READ: &str = "MdcConnectorStagedCredentialRead";
-
 /// What profile-scan attaches to a customer's role that lacks what instances need
 /// (`INSTANCE_POLICY`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InstancePolicy {
     /// `AmazonSSMManagedInstanceCore`, as the reference product asks (it also lets the instance
     /// read every parameter of its account).
-    #[default]
     Core,
-    /// `AmazonSSMManagedEC2InstanceDefaultPolicy` plus the connector's staged-credential read.
+    /// `AmazonSSMManagedEC2InstanceDefaultPolicy`: Systems Manager without Parameter Store reads
+    /// (the onboarding credential arrives sealed in the command; the instance reads nothing).
+    #[default]
     Narrow,
 }
 
@@ -107,42 +105,39 @@ impl InstancePolicy {
     pub(crate) fn names(self) -> &'static str {
         match self {
             InstancePolicy::Core => SSM_CORE,
-            InstancePolicy::Narrow => "AmazonSSMManagedEC2InstanceDefaultPolicy and MdcConnectorStagedCredentialRead",
+            InstancePolicy::Narrow => SSM_DEFAULT_HOST,
         }
     }
 }
 
-/// Which managed policies make an instance role sufficient, in one account: `AmazonSSMManagedInstanceCore`,
-/// or `AmazonSSMManagedEC2InstanceDefaultPolicy` with the connector's staged-credential read.
+/// Which managed policies make an instance role sufficient: `AmazonSSMManagedInstanceCore` or
+/// `AmazonSSMManagedEC2InstanceDefaultPolicy`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct InstancePolicies {
     /// `AmazonSSMManagedInstanceCore`'s ARN.
     pub(crate) core: String,
     /// `AmazonSSMManagedEC2InstanceDefaultPolicy`'s ARN.
     pub(crate) default_host: String,
-    /// The account's `MdcConnectorStagedCredentialRead` ARN.
-    pub(crate) staged_read: String,
 }
 
 impl InstancePolicies {
-    /// The policies' ARNs in `partition` for `account`.
-    pub(crate) fn new(partition: &str, account: &str) -> Self {
+    /// The policies' ARNs in `partition`.
+    pub(crate) fn new(partition: &str) -> Self {
         InstancePolicies {
             core: format!("arn:{partition}:iam::aws:policy/{SSM_CORE}"),
             default_host: format!("arn:{partition}:iam::aws:policy/{SSM_DEFAULT_HOST}"),
-            staged_read: format!("arn:{partition}:iam::{account}:policy/{STAGED_READ}"),
         }
     }
 
     /// Whether the attached policies (ARNs) make a role sufficient.
     pub(crate) fn sufficient(&self, attached: &[String]) -> bool {
         let has = |arn: &str| attached.iter().any(|a| a == arn);
-        has(&self.core) || (has(&self.default_host) && has(&self.staged_read))
+        has(&self.core) || has(&self.default_host)
     }
 
     /// Whether `arn` is one of the policies this view tracks.
     fn relevant(&self, arn: &str) -> bool {
-        arn == self.core || arn == self.default_host || arn == self.staged_read
+        arn == self.core || arn == self.default_host
     }
 
     /// What `mode` attaches to a role carrying `attached` (nothing when it is sufficient).
@@ -152,7 +147,7 @@ impl InstancePolicies {
         }
         let wanted = match mode {
             InstancePolicy::Core => vec![self.core.clone()],
-            InstancePolicy::Narrow => vec![self.default_host.clone(), self.staged_read.clone()],
+            InstancePolicy::Narrow => vec![self.default_host.clone()],
         };
         wanted.into_iter().filter(|w| !attached.contains(w)).collect()
     }
@@ -334,13 +329,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn core_alone_or_the_narrow_pair_is_sufficient() {
-        let p = InstancePolicies::new("aws", "111111111111");
+    fn either_systems_manager_policy_is_sufficient_and_narrow_is_the_default() {
+        let p = InstancePolicies::new("aws");
         assert!(p.sufficient(std::slice::from_ref(&p.core)));
-        assert!(p.sufficient(&[p.default_host.clone(), p.staged_read.clone()]));
-        assert!(!p.sufficient(std::slice::from_ref(&p.default_host)), "no read of the staged credential");
-        assert!(!p.sufficient(std::slice::from_ref(&p.staged_read)));
-        assert_eq!(p.staged_read, "arn:aws:iam::111111111111:policy/MdcConnectorStagedCredentialRead");
+        assert!(p.sufficient(std::slice::from_ref(&p.default_host)), "no Parameter Store read is needed any more");
+        assert!(!p.sufficient(&["arn:aws:iam::aws:policy/ReadOnlyAccess".to_string()]));
+        assert_eq!(InstancePolicy::default(), InstancePolicy::Narrow);
+        assert_eq!(p.to_attach(InstancePolicy::Narrow, &[]), vec![p.default_host.clone()]);
     }
 
     #[test]

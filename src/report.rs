@@ -124,6 +124,9 @@ pub enum Outcome {
     TimedOut,
     /// The command is still running.
     InProgress,
+    /// arc-provisioner: the sealed credential was delivered `ARC_MAX_DELIVERIES` times and each
+    /// delivery failed the same way; nothing more is sent until a forced reprovision.
+    NeedsAttention,
     /// Systems Manager does not manage the instance.
     NotManaged,
     /// profile-scan: EC2 does not see the instance profile IAM just created yet; the instance is
@@ -141,13 +144,14 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
         Outcome::Failed,
         Outcome::TimedOut,
         Outcome::InProgress,
+        Outcome::NeedsAttention,
         Outcome::NotManaged,
         Outcome::AwaitingIamPropagation,
         Outcome::Deleted,
@@ -164,6 +168,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::TimedOut => "timed-out",
             Outcome::InProgress => "in-progress",
+            Outcome::NeedsAttention => "needs-attention",
             Outcome::NotManaged => "not-managed",
             Outcome::AwaitingIamPropagation => "awaiting-iam-propagation",
             Outcome::Deleted => "deleted",

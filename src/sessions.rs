@@ -144,7 +144,7 @@ impl Sessions {
     async fn enter(&self, account_id: &str) -> Result<Arc<AccountSession>, Failure> {
         let config =
             if account_id == self.identity.account_id { self.base.clone() } else { self.assume(account_id).await? };
-        let policies = InstancePolicies::new(&self.identity.partition, account_id);
+        let policies = InstancePolicies::new(&self.identity.partition);
         let iam = Arc::new(IamView::new(iam_client(&config, account_id), policies));
         Ok(Arc::new(AccountSession { account_id: account_id.to_string(), config, iam, regions: OnceCell::new() }))
     }

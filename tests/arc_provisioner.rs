@@ -11,14 +11,12 @@ use common::moto::{Call, Moto};
 use common::seed;
 use connector_engine::arc::ArcProvisioner;
 use connector_engine::arc::ArcSettings;
-use connector_engine::arc::staged_label;
 use connector_engine::profile::{ProfileScan, ProfileSettings};
 use connector_engine::report::{Report, Status};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 const MANAGEMENT: &str = "123456789012";
-const STAGED: &str = "/mdc-connector/arc/staged-onboarding-secret";
 const SECRET: &str = "Zq8~onboarding.secret_value-42";
 const PROFILE: &str = "MdcConnectorInstanceProfile";
 const LINUX_DOC: &str = "MdcConnector-ArcOnboard-Linux";
@@ -121,26 +119,14 @@ fn sends(calls: &[Call]) -> Vec<Value> {
         .collect()
 }
 
-/// Names of the staged secrets in the account (the run's own names under the prefix, or the
-/// fixed name of older versions).
-async fn staged_names(config: &SdkConfig) -> Vec<String> {
-    staged_parameters(config).await.iter().filter_map(|p| p.name()).map(String::from).collect()
+/// The prepare commands (no credential; each instance answers with a key) among the sends.
+fn prepares(sent: &[Value]) -> Vec<&Value> {
+    sent.iter().filter(|b| b["Parameters"]["phase"] == json!(["prepare"])).collect()
 }
 
-/// The staged parameters in the account (names under the prefix, or the fixed name), with their policies.
-async fn staged_parameters(config: &SdkConfig) -> Vec<aws_sdk_ssm::types::ParameterMetadata> {
-    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
-        .key("Path")
-        .option("Recursive")
-        .values("/mdc-connector/arc")
-        .build()
-        .expect("filter");
-    let out = ssm(config).describe_parameters().parameter_filters(filter).send().await.expect("describe");
-    out.parameters().iter().filter(|p| p.name().is_some_and(|n| n.starts_with(STAGED))).cloned().collect()
-}
-
-async fn staged_secret_exists(config: &SdkConfig) -> bool {
-    !staged_names(config).await.is_empty()
+/// The connect commands (sealed credentials) among the sends.
+fn connects(sent: &[Value]) -> Vec<&Value> {
+    sent.iter().filter(|b| b["Parameters"]["phase"] == json!(["connect"])).collect()
 }
 
 #[tokio::test]
@@ -198,29 +184,42 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
     assert_eq!(report.summary.work_units, 2);
 
-    // One command per platform per (account, region), exactly the managed ids, no secret anywhere.
+    // Prepare: one command per platform per (account, region), exactly the managed ids, no
+    // credential; connect: one per instance, its credential sealed to that instance's own key.
     let calls = moto.calls();
     let sent = sends(&calls);
-    assert_eq!(sent.len(), 4, "{sent:#?}");
+    let sealed = connects(&sent);
+    assert_eq!((sent.len(), sealed.len()), (4 + 6, 6), "{sent:#?}");
+    let token = moto.entra_tokens().first().cloned().unwrap_or_default();
+    assert!(token.len() > 100, "the emulator's Entra endpoint issued the token: {token}");
     for body in &sent {
         let text = body.to_string();
-        assert!(!text.contains(SECRET), "secret in SendCommand: {text}");
-        let staged = body["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default();
-        assert!(staged.starts_with(&format!("{STAGED}/")), "the run's own staged name: {staged}");
+        assert!(!text.contains(SECRET) && !text.contains(&token[..60]), "credential in SendCommand: {text}");
         assert_eq!(body["Parameters"]["accountId"].as_array().map(Vec::len), Some(1));
         assert!(body["Comment"].as_str().unwrap_or_default().starts_with("mdc-connector arc-provisioner "));
         assert_eq!(body["MaxErrors"], json!("100%"));
+        assert!(body["Parameters"].get("credentialParameter").is_none());
     }
+    let mut keys = std::collections::BTreeSet::new();
+    for body in &sealed {
+        assert_eq!(body["InstanceIds"].as_array().map(Vec::len), Some(1), "one instance per sealed value");
+        let value = body["Parameters"]["sealedCredential"][0].as_str().unwrap_or_default();
+        assert!(value.starts_with("mdcseal1."), "{value}");
+        keys.insert(value.split('.').nth(1).unwrap_or_default().to_string());
+    }
+    assert_eq!(keys.len(), 6, "every instance its own key");
     let listed = ssm(member_config).list_commands().send().await.expect("list commands");
-    assert_eq!(listed.commands().len(), 2);
+    assert_eq!(listed.commands().len(), 2 + 3);
     for command in listed.commands() {
         let params = format!("{:?}", command.parameters());
         assert!(!params.contains(SECRET), "{params}");
         assert!(command.instance_ids().iter().all(|id| !others.values().any(|o| o == id)));
     }
-    assert!(!report.to_json_line().contains(SECRET));
-    let staged_writes = calls.iter().filter(|c| c.operation == "PutParameter" && c.region == REGION).count();
-    assert_eq!(staged_writes, 2, "the token was staged once per unit");
+    assert!(!report.to_json_line().contains(SECRET) && !report.to_json_line().contains(&token[..60]));
+    assert!(
+        !calls.iter().any(|c| ["PutParameter", "GetParameter", "GetParameters"].contains(&c.operation.as_str())),
+        "nothing staged and no parameter read: the credential travels sealed"
+    );
     // One token for the whole invocation, for Resource Manager; the Linux agents connected with it
     // (the sandbox's agent accepts only a token the endpoint signed for the tenant, unexpired).
     let requests = moto.entra_requests();
@@ -230,20 +229,12 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
     assert_eq!(requests[0]["scope"], json!("https://management.azure.com/.default"));
     assert_eq!(requests[0]["granted"], json!(true));
     assert_eq!(requests[0]["credential"], json!("assertion"), "signed in with an AWS identity token, no secret");
-    let first_stage = calls.iter().position(|c| c.operation == "PutParameter").expect("staged");
-    assert!(
-        !calls[..first_stage].iter().any(|c| c.operation.starts_with("GetParameter")),
-        "the function reads no secret parameter before staging the token"
-    );
     let tokens = moto.federation()["tokens"].as_array().cloned().unwrap_or_default();
     assert_eq!(tokens.len(), 1, "one 60 s AWS identity token per invocation: {tokens:?}");
     assert_eq!(tokens[0]["audiences"], json!(["api://AzureADTokenExchange"]));
     assert_eq!(tokens[0]["durationSeconds"], json!(60));
-    for (_, config) in &accounts {
-        assert!(!staged_secret_exists(config).await, "staged secret removed after the run");
-    }
     let member_items = report.items.iter().filter(|i| &i.account_id == member).count();
-    assert_eq!(member_items, 3 + others.len() + 1, "3 provisioned, 5 reported, 1 staged-secret removal");
+    assert_eq!(member_items, 3 + others.len(), "3 provisioned, 5 reported");
 
     // Second run: nothing sent, every provisioned instance reported as already connected.
     moto.clear_calls();
@@ -292,8 +283,14 @@ async fn commands_carry_at_most_fifty_instances_and_throttling_loses_nothing() {
         assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
     }
     let sent = sends(&moto.calls());
-    let sizes: Vec<usize> = sent.iter().map(|b| b["InstanceIds"].as_array().map(Vec::len).unwrap_or(0)).collect();
-    assert_eq!(sizes, vec![50, 10], "each instance sent exactly once, at most 50 per command");
+    let sizes: Vec<usize> =
+        prepares(&sent).iter().map(|b| b["InstanceIds"].as_array().map(Vec::len).unwrap_or(0)).collect();
+    assert_eq!(sizes, vec![50, 10], "each instance prepared exactly once, at most 50 per command");
+    let mut delivered: Vec<&str> =
+        connects(&sent).iter().filter_map(|b| b["InstanceIds"][0].as_str()).collect::<Vec<_>>();
+    delivered.sort();
+    delivered.dedup();
+    assert_eq!((connects(&sent).len(), delivered.len()), (60, 60), "one sealed delivery each");
     assert!(moto.calls().iter().any(|c| c.injected && c.operation == "SendCommand"), "throttling was exercised");
 }
 
@@ -328,8 +325,9 @@ async fn chosen_outcomes_reach_a_final_status_and_failures_are_retried_next_run(
     moto.ssm_outcomes(json!([]));
     moto.clear_calls();
     let again = run(&job, request).await;
-    let sent = sends(&moto.calls());
-    assert_eq!(sent.len(), 1);
+    let all = sends(&moto.calls());
+    let sent = prepares(&all);
+    assert_eq!((sent.len(), connects(&all).len()), (1, 2));
     let mut resent: Vec<String> =
         sent[0]["InstanceIds"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
     resent.sort();
@@ -391,18 +389,9 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     // The SSM status-change event reports an invocation's final status, even when SSM does not
     // show the invocation on the first reads (InvocationDoesNotExist just after sending).
     moto.ssm_outcomes(json!([{"instanceId": b, "missingReads": 2}]));
-    let mut parameters: HashMap<String, Vec<String>> =
+    // A prepare command (as the provisioner sends them): its event reports the key, not a result.
+    let parameters: HashMap<String, Vec<String>> =
         serde_json::from_value(sent[0]["Parameters"].clone()).expect("parameters");
-    parameters.insert("credentialType".into(), vec!["service-principal-secret".into()]);
-    let staged = parameters["credentialParameter"][0].clone();
-    ssm(config_)
-        .put_parameter()
-        .name(staged)
-        .value(SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("staged by hand (the secret, as the command says), as the provisioner removed its copy");
     let direct = ssm(config_)
         .send_command()
         .document_name(LINUX_DOC)
@@ -419,7 +408,8 @@ async fn reprovision_by_ids_or_tag_with_force_dry_run_and_status_events() {
     event["detail"]["instance-id"] = json!(b);
     moto.clear_calls();
     let report = run(&job, event.clone()).await;
-    assert_eq!(outcome(&report, &b), (Status::Done, "connected".into()), "{:#?}", report.items);
+    assert_eq!(outcome(&report, &b), (Status::Done, "in-progress".into()), "{:#?}", report.items);
+    assert!(find(&report, &b).reason.contains("sealing key ready"), "{:#?}", report.items);
     let gets: Vec<bool> =
         moto.calls().iter().filter(|c| c.operation == "GetCommandInvocation").map(|c| c.injected).collect();
     assert!(gets.len() >= 3, "retried past InvocationDoesNotExist: {gets:?}");
@@ -553,10 +543,10 @@ async fn entra_refuses_a_misaddressed_or_expired_aws_assertion_and_nothing_is_se
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
 }
 
-/// A token with too little life left is not staged (an instance could receive it expired), nor
-/// one claiming an implausibly long life; a staged token's copy expires no later than the token.
+/// A token with too little life left is not sent (an instance could receive it expired), nor one
+/// claiming an implausibly long life.
 #[tokio::test]
-async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused() {
+async fn short_lived_and_implausibly_long_lived_tokens_are_refused() {
     let (moto, management, id) = one_managed_instance().await;
     let request = reprovision_all();
     moto.entra(json!({"lifetime": 600}));
@@ -572,27 +562,12 @@ async fn staged_tokens_never_outlive_themselves_and_short_lived_ones_are_refused
     let item = find(&report, &id);
     assert_eq!(item.status, Status::Failed);
     assert!(item.reason.contains("more than 28 hours"), "{}", item.reason);
-
-    // 1,000 s of life: less than the 20 minutes a staged copy is kept at most.
-    moto.entra(json!({"lifetime": 1000}));
-    moto.clear_calls();
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let report = run(&job, request).await;
-    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
-    let sent = sends(&moto.calls());
-    let staged = sent[0]["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default().to_string();
-    let expiry: u64 = staged
-        .strip_prefix(&format!("{STAGED}/"))
-        .and_then(|rest| rest.split_once('-'))
-        .and_then(|(expiry, _)| expiry.parse().ok())
-        .unwrap_or_else(|| panic!("staged name carries its expiry: {staged}"));
-    assert!(expiry <= started + 1001, "the staged copy expires with the token: {expiry} vs {started}");
 }
 
-/// `ARC_CREDENTIAL_MODE=service-principal-secret`: the secret itself is staged (no token asked
+/// `ARC_CREDENTIAL_MODE=service-principal-secret`: the secret itself is sealed to the instance (no token asked
 /// for), and the agent connects with it and the service principal's id.
 #[tokio::test]
-async fn the_service_principal_secret_is_staged_only_when_opted_in() {
+async fn the_service_principal_secret_is_sent_only_when_opted_in_and_only_sealed() {
     let (moto, management, id) = one_managed_instance().await;
     let source = with_secret(&management).await;
     let job =
@@ -681,57 +656,6 @@ async fn scheduled_units_and_hand_offs_are_provisioned_from_the_work_queue() {
     assert!(work.dead_letters().await.is_empty());
 }
 
-/// The secret is staged under a name of the run's own (unique, unguessable, carrying its expiry,
-/// with an SSM expiration policy): concurrent runs never touch each other's, and what a crashed run
-/// left is swept once expired.
-#[tokio::test]
-async fn each_run_stages_under_its_own_name_and_expired_leftovers_are_swept() {
-    let (moto, management, accounts) = estate(0).await;
-    let config_ = &accounts[0].1;
-    let id = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
-    let put = |name: String| {
-        let ssm = ssm(config_);
-        async move {
-            ssm.put_parameter()
-                .name(name)
-                .value(SECRET)
-                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                .send()
-                .await
-                .expect("put");
-        }
-    };
-    // A crashed run's copy (expired), another run's copy still in use, and an older version's fixed name.
-    let crashed = format!("{STAGED}/1000000000-{}", "a".repeat(32));
-    let in_use = format!("{STAGED}/9999999999-{}", "b".repeat(32));
-    put(crashed.clone()).await;
-    put(in_use.clone()).await;
-    put(STAGED.to_string()).await;
-    moto.clear_calls();
-
-    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let report = run(&job, reprovision_all()).await;
-    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()));
-    assert_eq!(staged_names(config_).await, vec![in_use.clone()], "only the other run's copy is left");
-
-    let calls = moto.calls();
-    let put_body = calls.iter().find(|c| c.operation == "PutParameter").expect("staged");
-    let sent = sends(&calls);
-    let name = sent[0]["Parameters"]["credentialParameter"][0].as_str().expect("name").to_string();
-    assert!(name.starts_with(&format!("{STAGED}/")) && name != in_use && name != crashed, "{name}");
-    assert!(name.len() > STAGED.len() + 40, "unguessable: {name}");
-    assert_eq!(put_body.account, MANAGEMENT);
-    let removed: Vec<&str> =
-        report.items.iter().filter(|i| i.reason.contains("removed")).map(|i| i.resource_id.as_str()).collect();
-    let labels = [staged_label(&crashed), staged_label(STAGED), staged_label(&name)];
-    assert!(labels.iter().all(|l| removed.contains(&l.as_str())), "{removed:?}");
-    // Reports go to more readers than the instances: they name staged copies by digest only.
-    let report_text = report.to_json_line();
-    assert!(!report_text.contains(&name) && !report_text.contains(&crashed), "no staged name in the report");
-}
-
-/// Two runs at once in the same account and region (an hourly run and a manual reprovision):
-/// each stages its own token copy and removes only its own, and both connect their instances.
 #[tokio::test]
 async fn two_concurrent_runs_in_one_unit_both_succeed() {
     let (moto, management, accounts) = estate(0).await;
@@ -745,59 +669,8 @@ async fn two_concurrent_runs_in_one_unit_both_succeed() {
     let (one, two) = tokio::join!(run(&first, request(&a)), run(&second, request(&b)));
     assert_eq!(outcome(&one, &a), (Status::Done, "connected".into()), "{:?}", one.items);
     assert_eq!(outcome(&two, &b), (Status::Done, "connected".into()), "{:?}", two.items);
-    let staged: Vec<String> = sends(&moto.calls())
-        .iter()
-        .map(|s| s["Parameters"]["credentialParameter"][0].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(staged.len(), 2);
-    assert_ne!(staged[0], staged[1], "each run its own copy");
-    assert!(staged_names(config_).await.is_empty(), "each run removed its own copy");
+    assert_eq!(connects(&sends(&moto.calls())).len(), 2, "each run sealed its own instance's credential");
     assert_eq!(moto.entra_requests().len(), 2, "a token per invocation");
-}
-
-/// A copy kept because its commands still run (or left by a run that died, or in an account later
-/// excluded) needs no later run: it carries an SSM expiration policy at the earlier of 20 minutes
-/// and the token's own expiry, which Parameter Store applies by itself in every account and
-/// region (the emulator applies it too: tests/harness/moto_launcher.py, expire_parameters).
-#[tokio::test]
-async fn a_copy_kept_while_commands_run_expires_by_itself() {
-    let (moto, management, id) = one_managed_instance().await;
-    moto.ssm_outcomes(json!([{"instanceId": id, "pendingReads": 1000, "status": "Success"}]));
-    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let report = job.handle(&reprovision_all(), Some(deadline)).await.expect("run");
-    assert_eq!(outcome(&report, &id), (Status::Done, "in-progress".into()), "{:?}", report.items);
-    let staged = staged_parameters(&management).await;
-    let kept = staged.first().expect("kept copy");
-    let policy = kept.policies().first().and_then(|p| p.policy_text()).expect("a policy").to_string();
-    let policy: Value = serde_json::from_str(&policy).expect("policy json");
-    assert_eq!(policy["Type"], json!("Expiration"), "{policy}");
-    let stamp = policy["Attributes"]["Timestamp"].as_str().expect("timestamp");
-    let expiry = aws_smithy_types::DateTime::from_str(stamp, aws_smithy_types::date_time::Format::DateTime)
-        .expect("an ISO 8601 timestamp")
-        .secs() as u64;
-    assert!((started + 1190..=started + 1205).contains(&expiry), "20 minutes from the run: {stamp}");
-
-    // When the time comes, the copy goes without any run: the same policy, moved to a second ahead.
-    let name = kept.name().expect("name").to_string();
-    let soon = aws_smithy_types::DateTime::from(std::time::SystemTime::now() + std::time::Duration::from_secs(1))
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .expect("timestamp");
-    let policy = format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{soon}"}}}}]"#);
-    ssm(&management)
-        .put_parameter()
-        .name(&name)
-        .value("x")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
-        .policies(policy)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("re-put");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert!(!staged_names(&management).await.contains(&name), "expired and deleted by Parameter Store");
 }
 
 /// Issue "no secret anywhere", item 7: the document's content is compared with the connector's
@@ -839,78 +712,6 @@ async fn an_altered_document_is_refused_before_anything_is_sent() {
     assert!(!calls.iter().any(|c| c.operation == "PutParameter"), "no token staged");
 }
 
-/// Deletes the management account's staging key alias (KMS `DeleteAlias` on the emulator; the
-/// workspace has no KMS client and needs none elsewhere).
-async fn delete_staging_key_alias(moto: &Moto) {
-    let body = json!({"AliasName": connector_engine::arc::STAGED_CREDENTIAL_KEY}).to_string();
-    let answer = reqwest::Client::new()
-        .post(moto.endpoint())
-        .header("X-Amz-Target", "TrentService.DeleteAlias")
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("DeleteAlias");
-    assert!(answer.status().is_success(), "DeleteAlias: {}", answer.text().await.unwrap_or_default());
-}
-
-/// Issue "no secret anywhere", item 2: a staged copy is encrypted with the member template's key
-/// (`StagedCredentialKey`), never `aws/ssm` (which "grants Decrypt permission to all IAM principals
-/// in the AWS account", Parameter Store). On the emulator, which evaluates the key policy
-/// (tests/harness/kms_policy.py): the targeted instance's role session decrypts it (the onboarding
-/// script connects), while the account's other principals, here an administrator's session and
-/// the functions' own identity, are refused whatever their IAM policies. Without the key, staging
-/// fails with what to do and nothing is sent.
-#[tokio::test]
-async fn staged_copies_use_the_member_key_that_only_instance_sessions_decrypt() {
-    let (moto, management, id) = one_managed_instance().await;
-    moto.ssm_outcomes(json!([{"instanceId": id, "pendingReads": 1000, "status": "Success"}]));
-    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let report = job.handle(&reprovision_all(), Some(deadline)).await.expect("run");
-    assert_eq!(outcome(&report, &id), (Status::Done, "in-progress".into()), "{:?}", report.items);
-    let kept = staged_parameters(&management).await.first().cloned().expect("kept copy");
-    assert_eq!(kept.key_id(), Some(connector_engine::arc::STAGED_CREDENTIAL_KEY), "{kept:?}");
-    let name = kept.name().expect("name").to_string();
-
-    let administrator = moto.role_session_config(MANAGEMENT, "Administrator", "alice").await;
-    for (who, config) in [("an administrator's session", &administrator), ("the functions' identity", &management)] {
-        let read = ssm(config).get_parameter().name(&name).with_decryption(true).send().await;
-        let code = read.as_ref().err().and_then(|e| e.as_service_error()).and_then(|e| {
-            use aws_sdk_ssm::error::ProvideErrorMetadata;
-            e.code().map(String::from)
-        });
-        assert_eq!(code.as_deref(), Some("AccessDeniedException"), "{who} must not decrypt: {read:?}");
-    }
-
-    // An instance reads its own copy: the onboarding script of another instance connects it.
-    let other = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
-    let only_other = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[other]});
-    let report = job.handle(&only_other, None).await.expect("second run");
-    assert_eq!(outcome(&report, &other), (Status::Done, "connected".into()), "{:?}", report.items);
-
-    // A member stack from before the key: staging fails saying what to do, and nothing is sent.
-    delete_staging_key_alias(&moto).await;
-    moto.clear_calls();
-    let third = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
-    let only_third = json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[third]});
-    let report = job.handle(&only_third, None).await.expect("third run");
-    let failed = report.items.iter().find(|i| i.status == Status::Failed).expect("a failed item");
-    assert!(failed.reason.contains("update the member StackSet"), "{:?}", report.items);
-    assert!(sends(&moto.calls()).is_empty(), "nothing sent without a staged copy");
-}
-
-/// The sweep of the Azure side (issue: Arc machines of terminated instances removed, disconnected
-/// agents repaired). The reference product removes Arc servers "for EC2 instances ... that no
-/// longer exist (and ... with a status of Disconnected or Expired) ... after 7 days". On the
-/// emulator's Resource Manager (paged, throttling once): a dry run changes nothing; then exactly
-/// the machines of instances gone for longer than the grace period are deleted, a disconnected
-/// agent on a managed instance is re-provisioned (`force`), and what belongs to another connector,
-/// to an account outside the organization or to a region outside scope is never touched.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_disconnected_agents() {
     use azure_core::time::{Duration as AzDuration, OffsetDateTime, to_rfc3339};
@@ -995,8 +796,9 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
         assert_eq!(status(&swept, name), (Status::Skipped, "kept".into()), "{name}");
         assert!(find(&swept, name).reason.contains(why), "{name}: {}", find(&swept, name).reason);
     }
-    let sent = sends(&moto.calls());
-    assert_eq!(sent.len(), 1, "one command, for the disconnected agent: {sent:?}");
+    let all = sends(&moto.calls());
+    let sent = prepares(&all);
+    assert_eq!((sent.len(), connects(&all).len()), (1, 1), "one instance, the disconnected agent: {all:?}");
     assert_eq!(sent[0]["InstanceIds"], json!([repair_me]));
     assert_eq!(sent[0]["Parameters"]["force"], json!(["true"]));
     let metrics: HashMap<&str, usize> = swept.metrics.iter().copied().collect();
@@ -1007,7 +809,7 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
         .map(|r| (r["clientId"].as_str().unwrap_or_default().to_string(), r["granted"] == true))
         .collect();
     assert!(clients.contains(&(SWEEPER.to_string(), true)), "the sweep's own application: {clients:?}");
-    assert!(clients.contains(&(SERVICE_PRINCIPAL.to_string(), true)), "onboarding stages its own token: {clients:?}");
+    assert!(clients.contains(&(SERVICE_PRINCIPAL.to_string(), true)), "onboarding seals its own token: {clients:?}");
 }
 
 /// An instance's termination event: with `ARC_SWEEP_GRACE_DAYS=0` its Arc machine (named after the

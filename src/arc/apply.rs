@@ -1,16 +1,24 @@
-//! Applies a unit's plan: stage the run's credential, send each batch, track every invocation to
-//! a final status, and remove the staged copy once nothing runs.
+//! Applies a unit's plan in the documents' two phases: `prepare` to every planned instance (one
+//! command per batch; an instance that needs a credential answers with a one-time public key),
+//! then, for each instance that answered so, `connect` with the credential sealed to that key
+//! (one command per instance: the sealed value differs). Every invocation is tracked to a final
+//! status. Keys are read only from the invocations of the prepare commands this run sent.
 
-use std::time::{Instant, SystemTime};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use aws_sdk_ssm::Client;
+use futures::StreamExt;
 
 use super::command::{CommandSettings, send, track};
 use super::credential::Credential;
 use super::plan::{Batch, item};
-use super::staging::{clean_up_staged, stage_secret, staged_label};
+use super::seal::SealingKey;
 use crate::error::Failure;
 use crate::report::{Item, Outcome, Status};
+
+/// Commands of the connect phase in flight at once while sending.
+const SEND_CONCURRENCY: usize = 8;
 
 /// One (account, region) being provisioned.
 pub(crate) struct UnitRun<'a> {
@@ -20,68 +28,121 @@ pub(crate) struct UnitRun<'a> {
     pub account_id: &'a str,
     /// Region.
     pub region: &'a str,
-    /// Name of the staged SecureString.
-    pub staged: &'a str,
-    /// When the staged copy expires by itself.
-    pub staged_until: SystemTime,
-    /// What every command carries.
-    pub settings: CommandSettings<'a>,
+    /// Parameters both phases carry (the Azure target, account, correlation id, force).
+    pub parameters: &'a BTreeMap<&'static str, String>,
+    /// Comment of the prepare commands.
+    pub prepare_comment: &'a str,
+    /// Comment of the connect commands (history counts deliveries by it).
+    pub connect_comment: &'a str,
+    /// `MaxConcurrency`.
+    pub max_concurrency: &'a str,
+    /// `MaxErrors`.
+    pub max_errors: &'a str,
     /// When tracking stops.
     pub until: Instant,
 }
 
+/// An instance whose prepare phase made a key: the credential goes to it next.
+#[derive(Clone, Debug)]
+pub(crate) struct Ready {
+    /// Instance.
+    pub instance_id: String,
+    /// The batch it came from (document and version to run again).
+    pub batch: Batch,
+    /// Its sealing key, read from this run's own prepare command.
+    pub key: SealingKey,
+}
+
 impl UnitRun<'_> {
-    /// Sends `batches` and reports every instance; the run's staged secret is removed once none
-    /// of its commands runs (otherwise it expires by itself).
-    pub(crate) async fn apply(&self, batches: &[Batch], credential: Result<&Credential, &Failure>) -> Vec<Item> {
-        let (account_id, region) = (self.account_id, self.region);
-        let every = |status: Status, reason: &str| -> Vec<Item> {
-            batches
-                .iter()
-                .flat_map(|b| b.instance_ids.iter())
-                .map(|id| item(account_id, region, id, status, Some(Outcome::Failed), reason.to_string()))
-                .collect()
-        };
-        let staging = match credential {
-            Ok(credential) => stage_secret(self.ssm, self.staged, credential, self.staged_until).await,
-            Err(e) => Err(e.clone()),
-        };
-        if let Err(reason) = staging {
-            return every(Status::Failed, &reason.to_string());
-        }
+    fn settings<'p>(&'p self, parameters: &'p BTreeMap<&'static str, String>, comment: &'p str) -> CommandSettings<'p> {
+        CommandSettings { parameters, comment, max_concurrency: self.max_concurrency, max_errors: self.max_errors }
+    }
+
+    fn with_phase(&self, phase: &str, sealed: String) -> BTreeMap<&'static str, String> {
+        let mut parameters = self.parameters.clone();
+        parameters.insert("phase", phase.to_string());
+        parameters.insert("sealedCredential", sealed);
+        parameters
+    }
+
+    /// The prepare phase: every instance's final item, or its key when it needs a credential.
+    pub(crate) async fn prepare(&self, batches: &[Batch]) -> (Vec<Item>, Vec<Ready>) {
+        let parameters = self.with_phase("prepare", String::new());
+        let settings = self.settings(&parameters, self.prepare_comment);
         let mut items = Vec::new();
         let mut tracking = Vec::new();
         for batch in batches {
-            match send(self.ssm, batch, &self.settings).await {
+            match send(self.ssm, batch, &settings).await {
                 Ok(command_id) => {
-                    let instances = batch.instance_ids.len();
-                    tracing::info!(command_id, instances, "command sent");
-                    tracking.push((command_id, batch.instance_ids.clone()));
+                    tracing::info!(command_id, instances = batch.instance_ids.len(), "prepare command sent");
+                    tracking.push((command_id, batch));
                 }
-                Err(reason) => {
-                    items.extend(batch.instance_ids.iter().map(|id| {
-                        item(account_id, region, id, Status::Failed, Some(Outcome::Failed), reason.to_string())
-                    }))
-                }
+                Err(reason) => items.extend(self.failed(&batch.instance_ids, &reason)),
             }
         }
         let tracked = futures::future::join_all(
-            tracking.iter().map(|(command_id, ids)| track(self.ssm, command_id, ids, self.until)),
+            tracking.iter().map(|(command_id, batch)| track(self.ssm, command_id, &batch.instance_ids, self.until)),
         )
         .await;
-        let mut still_running = false;
-        for outcomes in tracked {
-            for (id, outcome) in outcomes {
-                still_running |= outcome.name == Outcome::InProgress;
-                items.push(item(account_id, region, &id, outcome.status, Some(outcome.name), outcome.reason));
+        let mut ready = Vec::new();
+        for ((_, batch), outcomes) in tracking.iter().zip(tracked) {
+            for (id, verdict) in outcomes {
+                match verdict.key {
+                    Some(key) => ready.push(Ready { instance_id: id, batch: (*batch).clone(), key }),
+                    None => items.push(self.item(&id, verdict.status, verdict.name, verdict.reason)),
+                }
             }
         }
-        if still_running {
-            let reason = "staged onboarding credential kept while commands run; it expires by itself".to_string();
-            items.push(item(account_id, region, &staged_label(self.staged), Status::Skipped, None, reason));
-        } else {
-            items.extend(clean_up_staged(self.ssm, account_id, region, self.staged).await);
+        ready.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        (items, ready)
+    }
+
+    /// The connect phase: the credential sealed to each ready instance's own key, one command each.
+    pub(crate) async fn deliver(&self, ready: &[Ready], credential: &Credential) -> Vec<Item> {
+        let sends: Vec<_> = ready.iter().map(|r| self.send_sealed(r, credential)).collect();
+        let sent: Vec<Result<(String, String), Item>> =
+            futures::stream::iter(sends).buffer_unordered(SEND_CONCURRENCY).collect().await;
+        let mut items = Vec::new();
+        let mut tracking = Vec::new();
+        for result in sent {
+            match result {
+                Ok(command) => tracking.push(command),
+                Err(item) => items.push(item),
+            }
+        }
+        let tracked = futures::future::join_all(
+            tracking.iter().map(|(command_id, id)| track(self.ssm, command_id, std::slice::from_ref(id), self.until)),
+        )
+        .await;
+        for (id, verdict) in tracked.into_iter().flatten() {
+            items.push(self.item(&id, verdict.status, verdict.name, verdict.reason));
         }
         items
+    }
+
+    /// Seals the credential to one instance's key and sends its connect command: (command id, instance).
+    async fn send_sealed(&self, ready: &Ready, credential: &Credential) -> Result<(String, String), Item> {
+        let id = ready.instance_id.as_str();
+        let sealed = ready.key.seal(&credential.value).map_err(|reason| {
+            self.item(id, Status::Failed, Outcome::Failed, format!("cannot seal the credential: {reason}"))
+        })?;
+        let parameters = self.with_phase("connect", sealed);
+        let batch = Batch { instance_ids: vec![id.to_string()], ..ready.batch.clone() };
+        match send(self.ssm, &batch, &self.settings(&parameters, self.connect_comment)).await {
+            Ok(command_id) => {
+                tracing::info!(command_id, instance = id, key = ready.key.id, "sealed credential sent");
+                Ok((command_id, id.to_string()))
+            }
+            Err(reason) => Err(self.item(id, Status::Failed, Outcome::Failed, reason.to_string())),
+        }
+    }
+
+    fn item(&self, id: &str, status: Status, outcome: Outcome, reason: String) -> Item {
+        item(self.account_id, self.region, id, status, Some(outcome), reason)
+    }
+
+    /// Every one of `ids` failed for `reason`.
+    pub(crate) fn failed(&self, ids: &[String], reason: &Failure) -> Vec<Item> {
+        ids.iter().map(|id| self.item(id, Status::Failed, Outcome::Failed, reason.to_string())).collect()
     }
 }

@@ -89,7 +89,7 @@ pub(crate) async fn track(
                 "command {command_id} still running when the run ended; the SSM status-change event or the next run reports the result"
             ),
         };
-        done.insert(id, Verdict { name: Outcome::InProgress, status: Status::Done, reason });
+        done.insert(id, Verdict { name: Outcome::InProgress, status: Status::Done, reason, key: None });
     }
     done
 }

@@ -36,23 +36,12 @@ const MIN_TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
 /// issued for this flow, and a longer-lived token would be a longer-lived key on the instances.
 const MAX_TOKEN_LIFE: Duration = Duration::from_secs(28 * 3600);
 
-/// What a run stages in member accounts, and until when it is any use.
+/// What a run seals to each instance that needs it (the documents' `credentialType` says which
+/// kind: `ARC_CREDENTIAL_MODE`).
 #[derive(Clone, Debug)]
 pub(crate) struct Credential {
-    /// Access token or service-principal secret (the documents' `credentialType`).
-    pub mode: CredentialMode,
     /// The value.
     pub value: Secret,
-    /// When the value stops working (a token's `expires_on`); `None` for the secret.
-    pub expires_at: Option<SystemTime>,
-}
-
-impl Credential {
-    /// When a staged copy must be gone: after `lifetime`, or when the token expires if sooner.
-    pub(crate) fn stage_until(&self, now: SystemTime, lifetime: Duration) -> SystemTime {
-        let wanted = now + lifetime;
-        self.expires_at.map_or(wanted, |expiry| expiry.min(wanted))
-    }
 }
 
 /// How the function proves to Microsoft Entra that it acts for the onboarding application.
@@ -73,9 +62,7 @@ pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &Arc
     };
     let secret = read_secret(ssm, parameter).await?;
     match target.credential_mode {
-        CredentialMode::ServicePrincipalSecret => {
-            Ok(Credential { mode: CredentialMode::ServicePrincipalSecret, value: secret, expires_at: None })
-        }
+        CredentialMode::ServicePrincipalSecret => Ok(Credential { value: secret }),
         CredentialMode::AccessToken => access_token(target, SignIn::ClientSecret(secret)).await,
     }
 }
@@ -122,7 +109,7 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
         return Err(refused(format!("the token claims more than {hours} hours of life, longer than Entra issues")));
     }
     let value = Secret::new(token.token.secret().to_string());
-    Ok(Credential { mode: CredentialMode::AccessToken, value, expires_at: Some(expires_at) })
+    Ok(Credential { value })
 }
 
 /// The sweep's credential as `azure_core` uses it (its Resource Manager pipeline): the application
@@ -195,23 +182,8 @@ mod tests {
     fn the_secret_never_shows_in_debug_output() {
         let secret = Secret::new("p@ssw0rd-value".into());
         assert_eq!(format!("{secret:?}"), "Secret(..)");
-        let credential = Credential { mode: CredentialMode::AccessToken, value: secret, expires_at: None };
+        let credential = Credential { value: secret };
         assert!(!format!("{credential:?}").contains("p@ssw0rd"));
-    }
-
-    #[test]
-    fn a_staged_copy_never_outlives_its_token() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let lifetime = Duration::from_secs(1200);
-        let token = |left: u64| Credential {
-            mode: CredentialMode::AccessToken,
-            value: Secret::new(String::new()),
-            expires_at: Some(now + Duration::from_secs(left)),
-        };
-        assert_eq!(token(3600).stage_until(now, lifetime), now + lifetime);
-        assert_eq!(token(900).stage_until(now, lifetime), now + Duration::from_secs(900));
-        let secret = Credential { mode: CredentialMode::ServicePrincipalSecret, ..token(0) };
-        assert_eq!(Credential { expires_at: None, ..secret }.stage_until(now, lifetime), now + lifetime);
     }
 
     #[test]

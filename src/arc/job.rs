@@ -9,13 +9,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::apply::UnitRun;
-use super::command::{CommandSettings, DEFAULT_TRACKING};
+use super::command::DEFAULT_TRACKING;
 use super::credential::{Credential, obtain};
 use super::outcome::is_final;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
 use super::settings::ArcSettings;
-use super::staging::{STAGED_LIFETIME, staged_name, sweep_staged};
 use super::state::Platform;
 use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
@@ -43,8 +42,9 @@ pub(crate) struct ArcWork {
     pub dry_run: bool,
 }
 
-/// The onboarding credential, obtained at most once per run (not per container: a rotated secret
-/// is picked up at once, and every unit of the run stages the same short-lived token).
+/// The onboarding credential, obtained at most once per run and only when an instance needs it
+/// (not per container: a rotated secret is picked up at once); each instance gets it sealed to its
+/// own key.
 #[derive(Default)]
 pub(crate) struct RunCredential(OnceCell<Result<Credential, Failure>>);
 
@@ -168,8 +168,9 @@ impl ArcProvisioner {
         Ok(run::inline(self, &sessions, admitted, items, dry_run, budget).await)
     }
 
-    /// Sends the planned batches of one unit: the run's credential staged, commands sent and
-    /// tracked, the staged copy removed once nothing runs.
+    /// Sends the planned batches of one unit in the documents' two phases: prepare to every
+    /// planned instance, then the run's credential (obtained once per run, before the first
+    /// command) sealed to the key each instance that needs it reported.
     async fn send(
         &self,
         unit: &Unit<ArcWork>,
@@ -179,34 +180,46 @@ impl ArcProvisioner {
         budget: &Budget,
     ) -> Vec<Item> {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
-        let obtained = || obtain(&self.secret_store, &self.identity_tokens, &self.settings.target);
-        let credential = credential.0.get_or_init(obtained).await;
-        let staged_until = match credential {
-            Ok(credential) => credential.stage_until(SystemTime::now(), STAGED_LIFETIME),
-            Err(_) => SystemTime::now(),
-        };
-        let staged = staged_name(&self.settings.staged_credential_parameter, staged_until);
         let correlation_id = correlation_id(account_id, region);
-        let force = unit.work.force;
-        let parameters = self.settings.target.parameters(account_id, &staged, &correlation_id, force);
-        let comment = format!("mdc-connector arc-provisioner {}", self.settings.target.fingerprint());
+        let parameters = self.settings.target.parameters(account_id, &correlation_id, unit.work.force);
+        let fingerprint = self.settings.target.fingerprint();
+        let (prepare_comment, connect_comment) = (comment(PREPARE, &fingerprint), comment(CONNECT, &fingerprint));
         let run = UnitRun {
             ssm,
             account_id,
             region,
-            staged: &staged,
-            staged_until,
-            settings: CommandSettings {
-                parameters: &parameters,
-                comment: &comment,
-                max_concurrency: &self.settings.max_concurrency,
-                max_errors: &self.settings.max_errors,
-            },
+            parameters: &parameters,
+            prepare_comment: &prepare_comment,
+            connect_comment: &connect_comment,
+            max_concurrency: &self.settings.max_concurrency,
+            max_errors: &self.settings.max_errors,
             // Track at most DEFAULT_TRACKING: later results come with the status-change events.
             until: budget.cap_instant(Instant::now() + DEFAULT_TRACKING),
         };
-        run.apply(batches, credential.as_ref()).await
+        // The credential first: when it cannot be had, no instance is asked for a key in vain.
+        let obtained = || obtain(&self.secret_store, &self.identity_tokens, &self.settings.target);
+        let credential = match credential.0.get_or_init(obtained).await {
+            Ok(credential) => credential,
+            Err(reason) => {
+                return run.failed(&batches.iter().flat_map(|b| b.instance_ids.clone()).collect::<Vec<_>>(), reason);
+            }
+        };
+        let (mut items, ready) = run.prepare(batches).await;
+        if !ready.is_empty() {
+            items.extend(run.deliver(&ready, credential).await);
+        }
+        items
     }
+}
+
+/// Comment word of the prepare commands.
+pub(crate) const PREPARE: &str = "prepare";
+/// Comment word of the connect commands (each one a delivery of a sealed credential).
+pub(crate) const CONNECT: &str = "connect";
+
+/// A command's comment: the job, the phase and the target's fingerprint.
+pub(crate) fn comment(phase: &str, fingerprint: &str) -> String {
+    format!("mdc-connector {JOB} {phase} {fingerprint}")
 }
 
 impl FleetJob for ArcProvisioner {
@@ -249,6 +262,7 @@ impl FleetJob for ArcProvisioner {
             force: work.force,
             fingerprint: &fingerprint,
             documents: &self.documents,
+            max_deliveries: self.settings.max_deliveries,
         };
         let planned = plan(&state, &work.selection, &policy);
         let mut items = planned.items;
@@ -256,8 +270,6 @@ impl FleetJob for ArcProvisioner {
             items.extend(would_send(account_id, region, &planned.batches));
             return Ok(items);
         }
-        let prefix = self.settings.staged_credential_parameter.as_str();
-        items.extend(sweep_staged(&ssm, account_id, region, prefix).await);
         if planned.batches.is_empty() {
             return Ok(items);
         }

@@ -3,9 +3,10 @@
 //! Per (account, region): read managed instances (SSM), running instances (EC2), the documents'
 //! versions and their runs of the last 30 days (`read`); plan who gets a command and why the
 //! others do not (`plan`); obtain the onboarding credential, by default a short-lived Entra
-//! access token (`credential`), stage it as a SecureString of the run's own that expires by itself,
-//! send one command per at most 50 instances of one platform, track every invocation to a final
-//! status, remove the staged copy (`staging`, `command`, `apply`); map the script's result line to the report (`outcome`).
+//! access token (`credential`), only when an instance needs it; send the documents' prepare phase,
+//! one command per at most 50 instances of one platform, and to every instance that reported a
+//! one-time key the credential sealed to it (`seal`) in the connect phase; track every invocation
+//! to a final status (`command`, `apply`); map the script's result line to the report (`outcome`).
 //! [`trigger`] says what the function accepts, `settings` what it reads from the environment
 //! (declared in `variables`, checked by `forms`) into the Azure [`target`].
 
@@ -20,9 +21,9 @@ mod outcome;
 mod plan;
 mod read;
 mod resource_manager;
+mod seal;
 mod secret;
 pub mod settings;
-mod staging;
 mod state;
 mod status;
 mod sweep;
@@ -34,6 +35,5 @@ mod variables;
 
 pub use job::{ArcProvisioner, JOB};
 pub use settings::ArcSettings;
-pub use staging::{STAGED_CREDENTIAL_KEY, staged_label};
 pub use trigger::{ArcTrigger, ReprovisionCommand, SweepCommand, TagSelector};
 pub use variables::VARIABLES;

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::seal::SealingKey;
 use crate::report::{Outcome as Name, Status};
 
 /// Prefix of the script's last output line.
@@ -18,6 +19,9 @@ pub(crate) struct ScriptResult {
     /// Validated detail (subscription/group, parameter name, ...).
     #[serde(default)]
     pub detail: String,
+    /// `key-ready` (prepare phase): the modulus of the key the instance made, in hex.
+    #[serde(default, rename = "publicKey")]
+    pub public_key: String,
 }
 
 /// Final outcome of one instance.
@@ -29,6 +33,8 @@ pub(crate) struct Verdict {
     pub status: Status,
     /// Operator-facing reason.
     pub reason: String,
+    /// The instance's sealing key, when its prepare phase made one (the credential goes next).
+    pub key: Option<SealingKey>,
 }
 
 /// The last result line in `output`, if any parses.
@@ -49,7 +55,7 @@ pub(crate) fn is_settled(result: &ScriptResult) -> bool {
 /// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
 pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Verdict {
     let result = parse_result(output);
-    let make = |name, status, reason: String| Verdict { name, status, reason };
+    let make = |name, status, reason: String| Verdict { name, status, reason, key: None };
     match (status, result) {
         ("TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut", _) => make(
             Name::TimedOut,
@@ -61,6 +67,13 @@ pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output
             "already-connected" => {
                 make(Name::AlreadyConnected, Status::Skipped, format!("already connected to Azure Arc in {}", r.detail))
             }
+            "key-ready" => match SealingKey::from_modulus_hex(&r.public_key) {
+                Ok(key) => Verdict {
+                    key: Some(key),
+                    ..make(Name::InProgress, Status::Done, format!("command {command_id}: sealing key ready"))
+                },
+                Err(reason) => make(Name::Failed, Status::Failed, format!("command {command_id}: {reason}")),
+            },
             "connected-elsewhere" => make(
                 Name::ConnectedElsewhere,
                 Status::Skipped,
@@ -89,8 +102,12 @@ pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output
 
 fn failure(command_id: &str, r: &ScriptResult) -> String {
     let hint = match r.reason.as_str() {
-        "credential-unavailable" => "; the instance role must be able to read the staged SecureString",
-        "aws-cli-missing" => "; install the AWS CLI on the instance",
+        "openssl-missing" => "; install openssl on the instance (the credential is sealed to a key made there)",
+        "sealing-key-failed" => "; the instance could not make or keep its one-time key (see the log on the instance)",
+        "sealing-key-missing" => {
+            "; the instance no longer holds the key its credential was sealed to (rebooted, or more than 60 minutes passed); the next run starts over"
+        }
+        "credential-unsealable" => "; the sealed credential did not open with the instance's key: nothing was changed",
         "download-failed" | "install-failed" => {
             "; check outbound HTTPS to packages.microsoft.com and Azure (or ARC_PROXY_URL)"
         }
@@ -98,7 +115,7 @@ fn failure(command_id: &str, r: &ScriptResult) -> String {
         "unsupported-os" => "; install the Azure Connected Machine agent yourself, then reprovision",
         "gpg-missing" => "; install gnupg on the instance (it verifies Microsoft's signing keys)",
         "no-memory-filesystem" => {
-            "; the credential is only ever written to /dev/shm, which the instance lacks or cannot write"
+            "; the key and the credential are only ever written to /dev/shm, which the instance lacks or cannot write"
         }
         "connect-failed" => "; see /var/log/mdc-connector-arc.log on the instance",
         "invalid-parameter" => "; the document and the provisioner disagree on a parameter",
@@ -120,11 +137,12 @@ mod tests {
         assert_eq!(outcome("c", "Success", 0, CONNECTED).status, Status::Done);
         let elsewhere = CONNECTED.replace("\"connected\",\"reason\"", "\"connected-elsewhere\",\"reason\"");
         assert_eq!(outcome("c", "Success", 0, &elsewhere).name, Name::ConnectedElsewhere);
-        let failed = "MDC_ARC_RESULT {\"status\":\"failed\",\"reason\":\"credential-unavailable\",\"detail\":\"/p\"}";
+        let failed =
+            "MDC_ARC_RESULT {\"status\":\"failed\",\"reason\":\"credential-unsealable\",\"detail\":\"digest\"}";
         let o = outcome("c", "Failed", 1, failed);
-        assert_eq!((o.name, o.status), (Name::Failed, Status::Failed));
-        assert!(o.reason.contains("credential-unavailable (/p)"), "{}", o.reason);
-        let unverified = failed.replace("credential-unavailable", "installer-unverified");
+        assert_eq!((o.name, o.status, o.key), (Name::Failed, Status::Failed, None));
+        assert!(o.reason.contains("credential-unsealable (digest)"), "{}", o.reason);
+        let unverified = failed.replace("credential-unsealable", "installer-unverified");
         assert!(outcome("c", "Failed", 1, &unverified).reason.contains("nothing was installed"));
     }
 

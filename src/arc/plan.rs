@@ -36,6 +36,9 @@ pub(crate) struct Policy<'a> {
     pub fingerprint: &'a str,
     /// Document per platform.
     pub documents: &'a HashMap<Platform, String>,
+    /// `ARC_MAX_DELIVERIES`: an instance whose last this many deliveries failed the same way is
+    /// not sent another unless forced.
+    pub max_deliveries: u32,
 }
 
 /// One SendCommand.
@@ -132,6 +135,16 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
         };
         let last =
             state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
+        if let Some(reason) = last.filter(|l| !policy.force && l.failed_deliveries >= policy.max_deliveries).map(|l| {
+            let failure = l.result.as_ref().map_or(l.status.as_str(), |r| r.reason.as_str());
+            format!(
+                "sent a sealed credential {} times, each failing ({failure}, last by command {}): fix the cause on the instance, then reprovision with force",
+                l.failed_deliveries, l.command_id
+            )
+        }) {
+            out.items.push(item(id, Status::Skipped, Some(Outcome::NeedsAttention), reason));
+            continue;
+        }
         if let Some((name, reason)) = last.filter(|_| !policy.force).and_then(|l| settled(l, version)) {
             out.items.push(item(id, Status::Skipped, Some(name), reason));
             continue;
@@ -236,6 +249,7 @@ mod tests {
             force,
             fingerprint: FP,
             documents: &documents,
+            max_deliveries: 3,
         };
         plan(state, selection, &policy)
     }
@@ -254,8 +268,32 @@ mod tests {
             document_version: version.into(),
             comment: comment.into(),
             status: status.into(),
-            result: result.map(|s| ScriptResult { status: s.into(), reason: String::new(), detail: "sub/rg".into() }),
+            result: result.map(|s| ScriptResult {
+                status: s.into(),
+                reason: String::new(),
+                detail: "sub/rg".into(),
+                public_key: String::new(),
+            }),
+            failed_deliveries: 0,
         }
+    }
+
+    #[test]
+    fn an_instance_that_failed_every_delivery_is_not_sent_again_unless_forced() {
+        let mut state = base();
+        state.instances.push(ec2("i-00000001", &[], Some("arn:p")));
+        state.managed.extend([managed("i-00000001", Platform::Linux)]);
+        let mut failing = last("3", &format!("mdc-connector arc-provisioner connect {FP}"), "Failed", Some("failed"));
+        failing.failed_deliveries = 2;
+        state.history.insert("i-00000001".into(), failing.clone());
+        assert_eq!(run(&state, &Selection::default(), false).batches.len(), 1, "two failures: a third delivery");
+        failing.failed_deliveries = 3;
+        state.history.insert("i-00000001".into(), failing);
+        let plan = run(&state, &Selection::default(), false);
+        assert!(plan.batches.is_empty());
+        assert_eq!(plan.items[0].outcome, Some(Outcome::NeedsAttention));
+        assert!(plan.items[0].reason.contains("3 times"), "{}", plan.items[0].reason);
+        assert_eq!(run(&state, &Selection::default(), true).batches.len(), 1, "force sends again");
     }
 
     #[test]

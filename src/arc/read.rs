@@ -11,7 +11,8 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::document;
-use super::outcome::parse_result;
+use super::job::CONNECT;
+use super::outcome::{is_final, is_settled, parse_result};
 use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
 use crate::aws::error_code;
 use crate::error::Failure;
@@ -125,7 +126,8 @@ async fn document_versions(
     Ok((verified, altered))
 }
 
-/// Latest invocation of a connector document per instance, with its parsed result.
+/// Latest invocation of a connector document per instance, with its parsed result and how many
+/// deliveries of a sealed credential in a row failed the same way.
 async fn history(
     ssm: &aws_sdk_ssm::Client,
     documents: &HashMap<Platform, String>,
@@ -133,7 +135,7 @@ async fn history(
     let since = DateTime::from(SystemTime::now() - HISTORY)
         .fmt(Format::DateTime)
         .map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
-    let mut latest: HashMap<String, (f64, LastRun)> = HashMap::new();
+    let mut runs: HashMap<String, Vec<(f64, LastRun)>> = HashMap::new();
     for name in documents.values() {
         let filters = [
             CommandFilter::builder().key(CommandFilterKey::DocumentName).value(name).build(),
@@ -151,9 +153,6 @@ async fn history(
                     continue;
                 };
                 let when = invocation.requested_date_time().map(|t| t.as_secs_f64()).unwrap_or_default();
-                if latest.get(instance).is_some_and(|(seen, _)| *seen >= when) {
-                    continue;
-                }
                 let output: String =
                     invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
                 let run = LastRun {
@@ -163,12 +162,35 @@ async fn history(
                     comment: invocation.comment().unwrap_or_default().to_string(),
                     status: invocation.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                     result: parse_result(&output),
+                    failed_deliveries: 0,
                 };
-                latest.insert(instance.to_string(), (when, run));
+                runs.entry(instance.to_string()).or_default().push((when, run));
             }
         }
     }
-    Ok(latest.into_iter().map(|(id, (_, run))| (id, run)).collect())
+    Ok(runs.into_iter().filter_map(|(id, runs)| latest_with_deliveries(runs).map(|run| (id, run))).collect())
+}
+
+/// The newest run, counting the connect commands before it (newest first) that failed with the
+/// same reason as the newest connect command; prepare commands in between do not break the count.
+fn latest_with_deliveries(mut runs: Vec<(f64, LastRun)>) -> Option<LastRun> {
+    runs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let failure = |run: &LastRun| -> Option<String> {
+        if !is_final(&run.status) || run.result.as_ref().is_some_and(is_settled) {
+            return None;
+        }
+        Some(run.result.as_ref().map_or_else(|| run.status.clone(), |r| r.reason.clone()))
+    };
+    let is_delivery = |run: &LastRun| run.comment.split(' ').nth(2) == Some(CONNECT);
+    let mut deliveries = runs.iter().map(|(_, run)| run).filter(|run| is_delivery(run));
+    let first = deliveries.next().and_then(failure);
+    let count = match &first {
+        Some(reason) => 1 + deliveries.take_while(|run| failure(run).as_ref() == Some(reason)).count(),
+        None => 0,
+    };
+    let (_, mut latest) = runs.into_iter().next()?;
+    latest.failed_deliveries = u32::try_from(count).unwrap_or(u32::MAX);
+    Some(latest)
 }
 
 async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<String, ProfileDiagnosis> {
@@ -195,7 +217,7 @@ async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<Str
                     } else {
                         let roles: Vec<&str> = profile.roles.iter().map(|r| r.arn.as_str()).collect();
                         ProfileDiagnosis::PolicyMissing(format!(
-                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore, or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead (profile-scan attaches it)",
+                            "the role of its profile ({}) lacks AmazonSSMManagedInstanceCore or AmazonSSMManagedEC2InstanceDefaultPolicy (profile-scan attaches it)",
                             roles.join(", ")
                         ))
                     }
@@ -209,4 +231,51 @@ async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<Str
             (arn, diagnosis)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arc::outcome::ScriptResult;
+
+    fn run(phase: &str, status: &str, reason: Option<&str>) -> LastRun {
+        let result = reason.map(|r| ScriptResult {
+            status: if r == "connected" { "connected".into() } else { "failed".into() },
+            reason: r.into(),
+            detail: String::new(),
+            public_key: String::new(),
+        });
+        LastRun {
+            command_id: format!("{phase}-{status}"),
+            document_name: "Lin".into(),
+            document_version: "1".into(),
+            comment: format!("mdc-connector arc-provisioner {phase} 0123456789abcdef"),
+            status: status.into(),
+            result,
+            failed_deliveries: 0,
+        }
+    }
+
+    #[test]
+    fn deliveries_failing_the_same_way_are_counted_newest_first() {
+        let runs = vec![
+            (1.0, run("connect", "Success", Some("connected"))),
+            (2.0, run("connect", "Failed", Some("connect-failed"))),
+            (3.0, run("prepare", "Success", None)),
+            (4.0, run("connect", "Failed", Some("install-failed"))),
+            (5.0, run("prepare", "Success", None)),
+            (6.0, run("connect", "Failed", Some("install-failed"))),
+            (7.0, run("prepare", "Success", None)),
+        ];
+        let latest = latest_with_deliveries(runs.clone()).expect("latest");
+        assert_eq!((latest.comment.contains("prepare"), latest.failed_deliveries), (true, 2));
+        // Another failure in between resets the count; a success counts none.
+        let mut changed = runs.clone();
+        changed.push((8.0, run("connect", "Failed", Some("connect-failed"))));
+        assert_eq!(latest_with_deliveries(changed).map(|l| l.failed_deliveries), Some(1));
+        let mut healed = runs;
+        healed.push((8.0, run("connect", "Success", Some("connected"))));
+        assert_eq!(latest_with_deliveries(healed).map(|l| l.failed_deliveries), Some(0));
+        assert_eq!(latest_with_deliveries(Vec::new()), None);
+    }
 }

@@ -26,8 +26,9 @@ pub struct ArcSettings {
     pub linux_document: String,
     /// `ARC_WINDOWS_DOCUMENT`.
     pub windows_document: String,
-    /// `ARC_STAGED_CREDENTIAL_PARAMETER`: prefix of the run's staged copies.
-    pub staged_credential_parameter: String,
+    /// `ARC_MAX_DELIVERIES`: sealed credentials sent to one instance while it keeps failing the
+    /// same way, before it is reported `needs-attention`.
+    pub max_deliveries: u32,
     /// `ARC_MAX_CONCURRENCY`: SendCommand `MaxConcurrency` (a number or a percentage).
     pub max_concurrency: String,
     /// `ARC_MAX_ERRORS`: SendCommand `MaxErrors` (a number or a percentage).
@@ -46,9 +47,8 @@ pub const DEFAULT_SWEEP_GRACE_DAYS: u64 = 7;
 pub const DEFAULT_LINUX_DOCUMENT: &str = "MdcConnector-ArcOnboard-Linux";
 /// Windows document when `ARC_WINDOWS_DOCUMENT` is not set.
 pub const DEFAULT_WINDOWS_DOCUMENT: &str = "MdcConnector-ArcOnboard-Windows";
-/// Prefix of the SecureStrings the onboarding secret is staged in (one per run, member account
-/// and region, expiring by itself) when `ARC_STAGED_CREDENTIAL_PARAMETER` is not set.
-pub const DEFAULT_STAGED_CREDENTIAL: &str = "/mdc-connector/arc/staged-onboarding-secret";
+/// Deliveries to one instance failing the same way when `ARC_MAX_DELIVERIES` is not set.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 3;
 /// Role arc-provisioner assumes in member accounts when `ARC_MEMBER_ROLE` is not set (created by
 /// the member template, trusted only by the arc-provisioner function's role).
 pub const DEFAULT_PROVISIONING_ROLE: &str = "MdcConnectorProvisioningRole";
@@ -63,17 +63,8 @@ impl ArcSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
         let target = read_target(&env)?;
-        let is_staging_prefix = |n: &str| is_parameter_name(n) && n.starts_with('/');
-        let staged = env.single(&STAGED_CREDENTIAL_PARAMETER, is_staging_prefix)?;
-        let staged = staged.unwrap_or_else(|| DEFAULT_STAGED_CREDENTIAL.into());
-        let source = target.credential_parameter.as_deref().unwrap_or_default();
-        if source.trim_start_matches('/') == staged.trim_start_matches('/') {
-            return Err(ConfigError::invalid(
-                STAGED_CREDENTIAL_PARAMETER.name,
-                &staged,
-                "must differ from ARC_CREDENTIAL_PARAMETER (staged copies are deleted after each run)",
-            ));
-        }
+        let is_deliveries = |v: &str| v.parse::<u32>().is_ok_and(|n| (1..=10).contains(&n));
+        let max_deliveries = env.single(&MAX_DELIVERIES, is_deliveries)?;
         let or = |value: Option<String>, default: &str| value.unwrap_or_else(|| default.to_string());
         Ok(ArcSettings {
             common: Common::read(&env)?,
@@ -81,7 +72,7 @@ impl ArcSettings {
             member_role: or(env.single(&MEMBER_ROLE, is_role_ref)?, DEFAULT_PROVISIONING_ROLE),
             linux_document: or(env.single(&LINUX_DOCUMENT, is_document_name)?, DEFAULT_LINUX_DOCUMENT),
             windows_document: or(env.single(&WINDOWS_DOCUMENT, is_document_name)?, DEFAULT_WINDOWS_DOCUMENT),
-            staged_credential_parameter: staged,
+            max_deliveries: max_deliveries.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_DELIVERIES),
             max_concurrency: or(env.single(&MAX_CONCURRENCY, is_rate)?, "50"),
             max_errors: or(env.single(&MAX_ERRORS, is_rate)?, "100%"),
             target,
@@ -164,13 +155,17 @@ mod tests {
     #[test]
     fn complete_target_and_parameters() {
         let target = with(&[]).unwrap().target;
-        let params = target.parameters("111122223333", DEFAULT_STAGED_CREDENTIAL, "c", true);
-        assert_eq!(params["credentialParameter"], DEFAULT_STAGED_CREDENTIAL);
+        let params = target.parameters("111122223333", "c", true);
+        assert!(!params.contains_key("credentialParameter"), "no credential, nor where one is, is a parameter");
         assert_eq!(params["cloud"], "AzureCloud");
         assert_eq!(params["force"], "true");
         assert_eq!(params["privateLinkScope"], "");
         assert_eq!(params["credentialType"], "access-token", "a short-lived token unless opted out");
-        assert_eq!(params.len(), 14, "one per document parameter (cfn/ssm/parameters.json)");
+        assert_eq!(
+            params.len(),
+            13,
+            "every document parameter (cfn/ssm/parameters.json) but phase and sealedCredential"
+        );
         assert_eq!(target.fingerprint().len(), 16);
     }
 
@@ -204,7 +199,7 @@ mod tests {
             "ARC_PRIVATE_LINK_SCOPE",
             "ARC_SERVICE_PRINCIPAL_ID",
             "ARC_CREDENTIAL_PARAMETER",
-            "ARC_STAGED_CREDENTIAL_PARAMETER",
+            "ARC_MAX_DELIVERIES",
             "ARC_CREDENTIAL_MODE",
             "ARC_AUTHORITY_HOST",
             "ARC_LINUX_DOCUMENT",
@@ -227,11 +222,11 @@ mod tests {
         assert!(is_proxy_url("https://10.0.0.1:8080/"));
         assert!(!is_proxy_url("http://user:pw@proxy:8080"));
         assert!(is_rate("10%") && is_rate("50") && !is_rate("0%") && !is_rate("101%") && !is_rate("%"));
-        let same = with(&[
-            ("ARC_CREDENTIAL_PARAMETER", "mdc-connector/arc/staged-onboarding-secret"),
-            ("ARC_STAGED_CREDENTIAL_PARAMETER", "/mdc-connector/arc/staged-onboarding-secret"),
-        ]);
-        assert_eq!(same.unwrap_err().variable, "ARC_STAGED_CREDENTIAL_PARAMETER");
+        assert_eq!(with(&[]).unwrap().max_deliveries, DEFAULT_MAX_DELIVERIES);
+        assert_eq!(with(&[("ARC_MAX_DELIVERIES", "10")]).unwrap().max_deliveries, 10);
+        for refused in ["0", "11", "three"] {
+            assert_eq!(with(&[("ARC_MAX_DELIVERIES", refused)]).unwrap_err().variable, "ARC_MAX_DELIVERIES");
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) struct LastRun {
     pub status: String,
     /// The script's result line, when the output had one.
     pub result: Option<ScriptResult>,
+    /// Connect commands (sealed credentials delivered) that failed in a row, newest first, with
+    /// the same failure as the newest one.
+    pub failed_deliveries: u32,
 }
 
 /// Whether the role of an instance profile lets Systems Manager in.

@@ -68,15 +68,9 @@ pub struct ArcTarget {
 }
 
 impl ArcTarget {
-    /// SendCommand parameters for one account's command. `staged` is the member-side SecureString
-    /// name (the secret itself never travels as a parameter).
-    pub fn parameters(
-        &self,
-        account_id: &str,
-        staged: &str,
-        correlation_id: &str,
-        force: bool,
-    ) -> BTreeMap<&'static str, String> {
+    /// SendCommand parameters for one account's commands, both phases alike (the phase and the
+    /// sealed credential are added per command).
+    pub fn parameters(&self, account_id: &str, correlation_id: &str, force: bool) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("tenantId", self.tenant_id.clone()),
             ("subscriptionId", self.subscription_id.clone()),
@@ -86,7 +80,6 @@ impl ArcTarget {
             ("connectorId", self.connector_id.clone()),
             ("accountId", account_id.to_string()),
             ("servicePrincipalId", self.service_principal_id.clone()),
-            ("credentialParameter", staged.to_string()),
             ("credentialType", self.credential_mode.as_str().to_string()),
             ("proxyUrl", self.proxy_url.clone()),
             ("privateLinkScope", self.private_link_scope.clone()),

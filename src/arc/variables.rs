@@ -129,15 +129,6 @@ pub(crate) const SWEEP_GRACE_DAYS: Variable = Variable {
     example: "14",
     refused: &["-1", "366", "7d"],
 };
-/// `ARC_STAGED_CREDENTIAL_PARAMETER`.
-pub(crate) const STAGED_CREDENTIAL_PARAMETER: Variable = Variable {
-    name: "ARC_STAGED_CREDENTIAL_PARAMETER",
-    meaning: "prefix of the SecureStrings the credential is staged in, one per run, member account and region (`<prefix>/<expiry>-<random>`, expiring after 20 minutes or with the token, whichever is first)",
-    default: "`/mdc-connector/arc/staged-onboarding-secret`",
-    accepted: "an SSM parameter name starting with `/`, different from `ARC_CREDENTIAL_PARAMETER`",
-    example: "/mdc-connector/arc/staged",
-    refused: &["no-slash", "/a b"],
-};
 /// `ARC_LINUX_DOCUMENT`.
 pub(crate) const LINUX_DOCUMENT: Variable = Variable {
     name: "ARC_LINUX_DOCUMENT",
@@ -193,6 +184,16 @@ pub(crate) const MAX_ERRORS: Variable = Variable {
     refused: &["0%", "101%", "%"],
 };
 
+/// `ARC_MAX_DELIVERIES`.
+pub(crate) const MAX_DELIVERIES: Variable = Variable {
+    name: "ARC_MAX_DELIVERIES",
+    meaning: "how many times one instance is sent a sealed onboarding credential while it keeps failing with the same reason; after that it is reported `needs-attention` with its last failure, and only a forced reprovision sends again",
+    default: "`3`",
+    accepted: "a whole number from 1 to 10",
+    example: "5",
+    refused: &["0", "11", "three"],
+};
+
 /// Every variable arc-provisioner reads.
 pub const VARIABLES: [Variable; 27] = join(
     FLEET_VARIABLES,
@@ -211,12 +212,12 @@ pub const VARIABLES: [Variable; 27] = join(
         AUTHORITY_HOST,
         RESOURCE_MANAGER_HOST,
         SWEEP_GRACE_DAYS,
-        STAGED_CREDENTIAL_PARAMETER,
         LINUX_DOCUMENT,
         WINDOWS_DOCUMENT,
         PROXY_URL,
         PRIVATE_LINK_SCOPE,
         MAX_CONCURRENCY,
         MAX_ERRORS,
+        MAX_DELIVERIES,
     ],
 );

@@ -330,6 +330,12 @@ impl Moto {
         self.request("GET", "/_harness/entra", None)["requests"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The access tokens the emulator's Entra endpoint issued, oldest first.
+    pub fn entra_tokens(&self) -> Vec<String> {
+        let requests = self.entra_requests();
+        requests.iter().filter_map(|r| r["token"].as_str().map(String::from)).collect()
+    }
+
     /// Fault rules with their counters.
     pub fn fault_report(&self) -> Value {
         self.request("GET", "/_harness/faults", None)

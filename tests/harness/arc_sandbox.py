@@ -80,6 +80,49 @@ def seal(modulus_hex: str, credential: str) -> str:
     return f"mdcseal1.{key_id(modulus_hex)}.{wrapped}.{body}"
 
 
+def make_key(directory: Path) -> str:
+    """A sealing key pair as the Windows document makes one (RSA 2048, e = 65537), its private key
+    kept in ``directory`` under its key id; the modulus in lowercase hex."""
+    openssl = shutil.which("openssl") or "openssl"
+    directory.mkdir(parents=True, exist_ok=True)
+    pem = directory / "new.pem"
+    subprocess.run([openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(pem)],
+                   check=True, capture_output=True)
+    modulus = subprocess.run([openssl, "rsa", "-in", str(pem), "-noout", "-modulus"], check=True,
+                             capture_output=True, text=True).stdout.strip().removeprefix("Modulus=").lower()
+    pem.rename(directory / f"{key_id(modulus)}.pem")
+    return modulus
+
+
+def open_sealed(directory: Path, sealed: str) -> str | None:
+    """What the Windows document does in connect: the credential, opened with the key the sealed
+    value names (used once), or None when it does not open."""
+    openssl = shutil.which("openssl") or "openssl"
+    parts = sealed.split(".")
+    if len(parts) != 4 or parts[0] != "mdcseal1":
+        return None
+    pem = directory / f"{parts[1]}.pem"
+    if not pem.exists():
+        return None
+    with tempfile.TemporaryDirectory() as work:
+        d = Path(work)
+        (d / "wrapped").write_bytes(base64.b64decode(parts[2]))
+        (d / "body").write_bytes(base64.b64decode(parts[3]))
+        unwrapped = subprocess.run([openssl, "pkeyutl", "-decrypt", "-inkey", str(pem), "-pkeyopt",
+                                    "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt",
+                                    "rsa_mgf1_md:sha256", "-in", str(d / "wrapped")], capture_output=True)
+        pem.unlink()
+        text = unwrapped.stdout.decode(errors="replace")
+        if unwrapped.returncode != 0 or len(text) != 128:
+            return None
+        (d / "pass").write_text(text[:64] + "\n")
+        opened = subprocess.run([openssl, "enc", "-d", "-aes-256-cbc", "-md", "sha256", "-pass", f"file:{d / 'pass'}",
+                                 "-in", str(d / "body")], capture_output=True)
+        if opened.returncode != 0 or hashlib.sha256(opened.stdout).hexdigest() != text[64:]:
+            return None
+        return opened.stdout.decode()
+
+
 class Sandbox:
     """One instance's filesystem: stub state, installed agent, call log, log file."""
 
@@ -93,7 +136,9 @@ class Sandbox:
         # The instance's memory-backed filesystem (its sealing keys live there between the phases).
         shm = Path("/dev/shm")
         memory_parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.root
-        self.memory = Path(tempfile.mkdtemp(prefix="mdc-sandbox-", dir=memory_parent))
+        # One per sandbox root, the same for every Sandbox object on it (the emulator makes one per command).
+        self.memory = memory_parent / f"mdc-sandbox-{hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]}"
+        self.memory.mkdir(mode=0o700, exist_ok=True)
         self.credential = ""
         self.set_os("ubuntu", "22.04", "jammy")
 

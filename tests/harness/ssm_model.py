@@ -16,10 +16,12 @@ from moto's own EC2, IAM and SSM state:
   document's ``allowedPattern``/``allowedValues`` (``InvalidParameters`` otherwise), every instance is
   managed and online (``InvalidInstanceId``). It targets exactly the ids given.
 * **Invocation outcomes.** By default a Linux invocation really runs the document's script in a
-  per-instance sandbox (``arc_sandbox.py``: stub ``curl``/``aws``/``azcmagent``; the ``aws`` stub
-  returns the SecureString named by ``credentialParameter`` as moto holds it in that account and
-  region) on a worker thread, ``InProgress`` until it finishes; a Windows invocation reports
-  ``connected`` the first time and ``already-connected`` after. ``POST /_harness/ssm-outcomes``
+  per-instance sandbox (``arc_sandbox.py``: stub ``curl``/``azcmagent``, the real ``openssl``; the
+  sandbox and its memory-backed key directory outlive the command, so ``prepare`` then ``connect``
+  work as on an instance) on a worker thread, ``InProgress`` until it finishes; a Windows
+  invocation does the Windows document's two phases with ``openssl`` (a key in ``prepare``; in
+  ``connect`` the sealed credential opened with it, once) and reports ``already-connected`` once
+  connected. ``POST /_harness/ssm-outcomes``
   ``{"rules": [{"instanceId": "i-..." or "*", "status": "Failed", "output": "...",
   "pendingReads": 2, "missingReads": 1}]}`` chooses outcomes instead: ``pendingReads`` reads show
   ``InProgress`` first, ``missingReads`` reads answer ``InvocationDoesNotExist`` (and are absent from
@@ -43,8 +45,7 @@ from typing import Any
 from moto.ec2.models import ec2_backends
 from moto.ssm.models import ssm_backends
 
-from arc_sandbox import Sandbox, parse_result
-import kms_policy
+from arc_sandbox import Sandbox, key_id, make_key, open_sealed, parse_result
 
 AGENT_IMAGES = {"ami-12c6146b"}
 SSM_CORE = "AmazonSSMManagedInstanceCore"
@@ -238,28 +239,43 @@ class SsmModel:
         elif step is None:
             invocation.finish("Success", "", 0)  # no step for this platform: skipped by the agent
         elif platform == "Windows":
-            key = (account, invocation.instance_id)
-            status = "already-connected" if key in self.windows_connected else "connected"
-            self.windows_connected.add(key)
-            line = {"status": status, "reason": "connected", "detail": f"{parameters.get('subscriptionId')}/"
-                    f"{parameters.get('resourceGroup')}", "instanceId": invocation.instance_id,
-                    "correlationId": parameters.get("correlationId", "")}
-            invocation.finish("Success", "MDC_ARC_RESULT " + json.dumps(line, separators=(",", ":")) + "\n", 0)
+            self.workers.submit(self.run_windows, invocation, account, parameters)
         else:
             script = "\n".join(step["inputs"]["runCommand"]) + "\n"
             self.workers.submit(self.run_linux, invocation, account, region, script, parameters)
+
+    def run_windows(self, invocation: Invocation, account: str, parameters: dict[str, str]) -> None:
+        """The Windows document's two phases, its cryptography done with openssl (PowerShell cannot
+        run here): prepare makes a key unless the agent is connected; connect opens the sealed
+        credential with it (once) and connects."""
+        try:
+            key = (account, invocation.instance_id)
+            keys = self.sandboxes / account / invocation.instance_id / "windows-keys"
+            line = {"status": "", "reason": "", "detail": f"{parameters.get('subscriptionId')}/"
+                    f"{parameters.get('resourceGroup')}", "instanceId": invocation.instance_id,
+                    "correlationId": parameters.get("correlationId", ""), "publicKey": ""}
+            if key in self.windows_connected:
+                line.update(status="already-connected", reason="connected")
+            elif parameters.get("phase") == "connect":
+                opened = open_sealed(keys, parameters.get("sealedCredential", ""))
+                if opened:
+                    self.windows_connected.add(key)
+                    line.update(status="connected", reason="connected")
+                else:
+                    line.update(status="failed", reason="credential-unsealable", detail="")
+            else:
+                modulus = make_key(keys)
+                line.update(status="key-ready", reason="key-ready", detail=key_id(modulus), publicKey=modulus)
+            code = 1 if line["status"] == "failed" else 0
+            invocation.finish("Failed" if code else "Success",
+                              "MDC_ARC_RESULT " + json.dumps(line, separators=(",", ":")) + "\n", code)
+        except Exception as e:  # noqa: BLE001 - the invocation fails, the server stays up
+            invocation.finish("Failed", f"harness: {e}", 1)
 
     def run_linux(self, invocation: Invocation, account: str, region: str, script: str,
                   parameters: dict[str, str]) -> None:
         try:
             sandbox = Sandbox(self.sandboxes / account / invocation.instance_id)
-            name = parameters.get("credentialParameter", "")
-            stored = ssm_backends[account][region].get_parameter(name) if name else None
-            refused = kms_policy.instance_may_decrypt(account, region, invocation.instance_id, name) if stored else None
-            if refused is not None:
-                sandbox.deny_secret(name, refused)
-            else:
-                sandbox.set_secret(name, stored.decrypt(stored.value) if stored else None)
             env = {"ARC_STUB_TOKEN_KEY": self.token_key.hex()}
             process = sandbox.run_document(script, parameters, invocation.instance_id, region, env=env)
             invocation.finish("Success" if process.returncode == 0 else "Failed", process.stdout,
