@@ -100,6 +100,7 @@ def main() -> None:
                     CONNECTOR_MEMBER_ROLE="OrganizationAccountAccessRole", ARC_MEMBER_ROLE="OrganizationAccountAccessRole", RUST_LOG="warn",
                     # Tokens from the emulator's Entra endpoint (HTTPS with the test CA).
                     ARC_AUTHORITY_HOST=harness(endpoint, "/_harness/entra")["authority"],
+                    ARC_RESOURCE_MANAGER_HOST=harness(endpoint, "/_harness/entra")["authority"],
                     SSL_CERT_FILE=str(ROOT / "tests/harness/entra/ca.pem"), **ARC_ENV)
         watch = start_watch(cargo_lambda, fenv, iport)
         event = (ROOT / "tests/events/scheduled-event.json").read_text()

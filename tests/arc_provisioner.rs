@@ -38,7 +38,8 @@ fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
 /// endpoint, and `extra`.
 fn config(moto: &Moto, extra: &[(&str, &str)]) -> ArcSettings {
     let authority = moto.entra_authority();
-    let mut vars = vars(&[("ARC_AUTHORITY_HOST", &authority)]);
+    // Resource Manager (the emulator's, on the same server) answers what the token may do.
+    let mut vars = vars(&[("ARC_AUTHORITY_HOST", &authority), ("ARC_RESOURCE_MANAGER_HOST", &authority)]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     ArcSettings::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
 }
@@ -575,10 +576,16 @@ async fn the_service_principal_secret_is_sent_only_when_opted_in_and_only_sealed
     moto.clear_calls();
     let report = run(&job, reprovision_all()).await;
     assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:?}", find(&report, &id));
-    assert!(moto.entra_requests().is_empty(), "no token asked for");
+    let requests = moto.entra_requests();
+    assert_eq!(requests.len(), 1, "one token, signed in with the secret, to check its rights: {requests:?}");
+    assert_eq!(requests[0]["credential"], json!("secret"));
+    assert!(moto.arm_state()["permissionReads"].as_u64() >= Some(1), "the application's rights were checked");
     let sent = sends(&moto.calls());
-    assert_eq!(sent[0]["Parameters"]["credentialType"], json!(["service-principal-secret"]));
-    assert!(!sent[0].to_string().contains(SECRET));
+    assert_eq!(connects(&sent).len(), 1, "the secret went sealed");
+    for body in &sent {
+        assert_eq!(body["Parameters"]["credentialType"], json!(["service-principal-secret"]));
+        assert!(!body.to_string().contains(SECRET));
+    }
 }
 
 #[test]
@@ -878,4 +885,181 @@ async fn a_sweep_out_of_time_continues_from_the_work_queue() {
     let finished = run(&job, record).await;
     assert_eq!(moto.arm_state()["deleted"], 1, "{:?}", finished.items);
     assert!(finished.batch_item_failures.is_empty());
+}
+
+/// The result line of one invocation, read as any principal with `ssm:GetCommandInvocation` can.
+async fn invocation_output(config: &SdkConfig, command_id: &str, instance_id: &str) -> String {
+    let out = ssm(config).get_command_invocation().command_id(command_id).instance_id(instance_id).send().await;
+    out.map(|o| o.standard_output_content().unwrap_or_default().to_string()).unwrap_or_default()
+}
+
+/// Sends the connector's own Linux document as any principal with `ssm:SendCommand` could, and
+/// waits for the instance's result line.
+async fn send_by_hand(config: &SdkConfig, instance_id: &str, parameters: HashMap<String, Vec<String>>) -> Value {
+    let sent = ssm(config)
+        .send_command()
+        .document_name(LINUX_DOC)
+        .instance_ids(instance_id)
+        .set_parameters(Some(parameters))
+        .send()
+        .await
+        .expect("send");
+    let command_id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
+    for _ in 0..100 {
+        let output = invocation_output(config, &command_id, instance_id).await;
+        if let Some(line) = output.lines().rev().find_map(|l| l.strip_prefix("MDC_ARC_RESULT ")) {
+            return serde_json::from_str(line).expect("result line");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no result from {command_id}");
+}
+
+/// Issue "sealed onboarding", items 1 and 5: after a run, no AWS surface holds anything that
+/// opens the token (no KMS key exists for it: tests/script/test_template_guards.py): nothing in
+/// Parameter Store, the token in no
+/// command parameter, no invocation output and no report; and a delivered sealed value, replayed
+/// by a principal with `ssm:SendCommand` (to another instance, or to the same one again), opens
+/// nothing: only the instance that made the key holds it, and only once.
+#[tokio::test]
+async fn nothing_outside_the_instance_opens_a_delivered_token() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let a = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
+    let b = seed::instance(config_, REGION, &[("mdc-connector:opt-out", "")], Some(PROFILE)).await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    moto.clear_calls();
+    let report = run(&job, reprovision_all()).await;
+    assert_eq!(outcome(&report, &a), (Status::Done, "connected".into()), "{:#?}", report.items);
+    let token = moto.entra_tokens().last().cloned().expect("a token was issued");
+    let all = sends(&moto.calls());
+    let [connect] = connects(&all)[..] else { panic!("one delivery: {all:#?}") };
+
+    let parameters = ssm(config_).describe_parameters().send().await.expect("describe parameters");
+    assert!(parameters.parameters().is_empty(), "nothing staged: {:?}", parameters.parameters());
+    let commands = ssm(config_).list_commands().send().await.expect("list commands");
+    for command in commands.commands() {
+        assert!(!format!("{:?}", command.parameters()).contains(&token[..40]), "token in a command's parameters");
+        for id in command.instance_ids() {
+            let output = invocation_output(config_, command.command_id().unwrap_or_default(), id).await;
+            assert!(!output.contains(&token[..40]), "token in an invocation's output");
+        }
+    }
+    assert!(!report.to_json_line().contains(&token[..40]));
+
+    // Replays of the delivered value, as a principal with SendCommand: the connector's document,
+    // the connect phase, the same sealed credential.
+    let replay: HashMap<String, Vec<String>> = serde_json::from_value(connect["Parameters"].clone()).expect("params");
+    let managed = ssm(config_).describe_instance_information().send().await.expect("managed");
+    assert!(managed.instance_information_list().iter().any(|i| i.instance_id() == Some(b.as_str())));
+    let other = send_by_hand(config_, &b, replay.clone()).await;
+    assert_eq!((other["status"].as_str(), other["reason"].as_str()), (Some("failed"), Some("sealing-key-missing")));
+    let again = send_by_hand(config_, &a, replay).await;
+    assert_eq!(
+        (again["status"].as_str(), again["reason"].as_str()),
+        (Some("already-connected"), Some("connected")),
+        "a connected agent never opens it"
+    );
+    assert!(!moto.calls().iter().any(|c| c.operation == "PutParameter" || c.operation.starts_with("GetParameter")));
+}
+
+/// Issue "sealed onboarding", item 2: Resource Manager is asked what the token may do in the
+/// resource group before anything is sent; with more than the onboarding role (Owner's `*`, or
+/// the delete the sweep needs) no instance is even asked for a key.
+#[tokio::test]
+async fn a_token_that_can_do_more_than_onboard_is_never_sent() {
+    let (moto, management, id) = one_managed_instance().await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let onboarding = [
+        "Microsoft.HybridCompute/machines/read",
+        "Microsoft.HybridCompute/machines/write",
+        "Microsoft.HybridCompute/privateLinkScopes/read",
+        "Microsoft.GuestConfiguration/guestConfigurationAssignments/read",
+    ];
+    let with_delete: Vec<&str> =
+        onboarding.iter().copied().chain(["Microsoft.HybridCompute/machines/delete"]).collect();
+    for (actions, named) in [(vec!["*"], "(*)"), (with_delete, "(Microsoft.HybridCompute/machines/delete)")] {
+        moto.arm(json!({"permissions": {SERVICE_PRINCIPAL: [{"actions": actions}]}}));
+        moto.clear_calls();
+        let report = run(&job, reprovision_all()).await;
+        let item = find(&report, &id);
+        assert_eq!(item.status, Status::Failed, "{item:?}");
+        assert!(
+            item.reason.contains("more than Azure Connected Machine Onboarding") && item.reason.contains(named),
+            "{}",
+            item.reason
+        );
+        assert!(sends(&moto.calls()).is_empty(), "nothing sent, not even a prepare");
+    }
+    moto.arm(json!({"permissions": {SERVICE_PRINCIPAL: [{"actions": onboarding}]}}));
+    let report = run(&job, reprovision_all()).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:#?}", report.items);
+    assert!(moto.arm_state()["permissionReads"].as_u64() >= Some(3));
+}
+
+/// Issue "sealed onboarding", item 5: a key reported by a command the connector did not send (a
+/// prepare run by hand) is never sealed to, even when it is the instance's latest result; only
+/// the key from the connector's own prepare command counts, and here that command fails.
+#[tokio::test]
+async fn a_key_from_a_command_the_connector_did_not_send_is_never_sealed_to() {
+    let (moto, management, accounts) = estate(0).await;
+    let config_ = &accounts[0].1;
+    let id = seed::instance(config_, REGION, &[], Some(PROFILE)).await;
+    let mut parameters: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in [
+        ("tenantId", "11111111-2222-3333-4444-555555555555"),
+        ("subscriptionId", "aaaaaaaa-2222-3333-4444-555555555555"),
+        ("resourceGroup", "rg-arc"),
+        ("location", "westeurope"),
+        ("connectorId", "mdc-connector-1"),
+        ("accountId", MANAGEMENT),
+        ("servicePrincipalId", SERVICE_PRINCIPAL),
+        ("correlationId", "cccccccc-2222-3333-4444-555555555555"),
+        ("phase", "prepare"),
+    ] {
+        parameters.insert(name.into(), vec![value.into()]);
+    }
+    let forged = send_by_hand(config_, &id, parameters).await;
+    assert_eq!(forged["status"], json!("key-ready"), "{forged}");
+    let failed = r#"MDC_ARC_RESULT {"status":"failed","reason":"sealing-key-failed","detail":"openssl genpkey"}"#;
+    moto.ssm_outcomes(json!([{"instanceId": id, "phase": "prepare", "status": "Failed", "output": failed}]));
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    moto.clear_calls();
+    let report = run(&job, json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})).await;
+    assert_eq!(outcome(&report, &id), (Status::Failed, "failed".into()), "{:#?}", report.items);
+    let all = sends(&moto.calls());
+    assert_eq!((prepares(&all).len(), connects(&all).len()), (1, 0), "no sealed credential for the forged key");
+}
+
+/// Issue "sealed onboarding", item 3: an instance whose onboarding keeps failing the same way
+/// receives the credential at most ARC_MAX_DELIVERIES times (3 by default); then it is reported
+/// needs-attention with its last failure, and only a forced reprovision delivers again.
+#[tokio::test]
+async fn an_instance_failing_on_purpose_stops_receiving_tokens_after_three_deliveries() {
+    let (moto, management, id) = one_managed_instance().await;
+    let failed =
+        r#"MDC_ARC_RESULT {"status":"failed","reason":"connect-failed","detail":"see /var/log/mdc-connector-arc.log"}"#;
+    moto.ssm_outcomes(json!([{"instanceId": id, "phase": "connect", "status": "Failed", "output": failed}]));
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let scheduled = json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}});
+    let mut delivered = Vec::new();
+    for _ in 0..4 {
+        moto.clear_calls();
+        let report = run(&job, scheduled.clone()).await;
+        delivered.push(connects(&sends(&moto.calls())).len());
+        if delivered.len() == 4 {
+            let item = find(&report, &id);
+            assert_eq!(outcome(&report, &id), (Status::Skipped, "needs-attention".into()), "{item:?}");
+            assert!(item.reason.contains("3 times") && item.reason.contains("connect-failed"), "{}", item.reason);
+        } else {
+            assert_eq!(outcome(&report, &id), (Status::Failed, "failed".into()));
+        }
+    }
+    assert_eq!(delivered, [1, 1, 1, 0], "three deliveries, then none");
+    moto.clear_calls();
+    let request =
+        json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION,"instanceIds":[id],"force":true});
+    let forced = run(&job, request).await;
+    assert_eq!(connects(&sends(&moto.calls())).len(), 1, "force delivers again: {:#?}", forced.items);
 }

@@ -215,8 +215,9 @@ async fn arc_provisioner_runs_under_the_lambda_runtime_api() {
     let managed = seed::instance(&management, REGION, &[], Some("MdcConnectorInstanceProfile")).await;
     let unmanaged = seed::instance(&management, REGION, &[], None).await;
     let authority = moto.entra_authority();
-    let env: Vec<(&str, &str)> =
-        seed::ARC_ENV.iter().copied().chain([("ARC_AUTHORITY_HOST", authority.as_str())]).collect();
+    let resource_manager =
+        [("ARC_AUTHORITY_HOST", authority.as_str()), ("ARC_RESOURCE_MANAGER_HOST", authority.as_str())];
+    let env: Vec<(&str, &str)> = seed::ARC_ENV.iter().copied().chain(resource_manager).collect();
     let watch = Watch::start(&moto, &env);
 
     let scheduled = report(&watch.invoke_function("arc-provisioner", &fixture("scheduled-event.json")));
@@ -319,6 +320,7 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     let mut env: Vec<(&str, &str)> = seed::ARC_ENV.to_vec();
     env.extend([
         ("ARC_AUTHORITY_HOST", authority.as_str()),
+        ("ARC_RESOURCE_MANAGER_HOST", authority.as_str()),
         ("CONNECTOR_REGIONS", regions.as_str()),
         ("STACKSET_NAME", SET),
         ("STACKSET_REGIONS", regions.as_str()),
@@ -460,6 +462,7 @@ async fn in_delegated_administrator_mode_forwarded_events_onboard_accounts_and_e
         ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
         ("AWS_SESSION_TOKEN", credentials.session_token().unwrap_or_default()),
         ("ARC_AUTHORITY_HOST", authority.as_str()),
+        ("ARC_RESOURCE_MANAGER_HOST", authority.as_str()),
         ("STACKSET_NAME", SET),
         ("STACKSET_REGIONS", REGION),
         ("STACKSET_CALL_AS", "DELEGATED_ADMIN"),

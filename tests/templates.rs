@@ -66,7 +66,11 @@ async fn member_template_gives_the_functions_the_names_they_use() {
     let authority = moto.entra_authority();
     let vars: std::collections::HashMap<&str, &str> = seed::ARC_ENV
         .iter()
-        .chain(&[("CONNECTOR_REGIONS", REGION), ("ARC_AUTHORITY_HOST", authority.as_str())])
+        .chain(&[
+            ("CONNECTOR_REGIONS", REGION),
+            ("ARC_AUTHORITY_HOST", authority.as_str()),
+            ("ARC_RESOURCE_MANAGER_HOST", authority.as_str()),
+        ])
         .copied()
         .collect();
     let settings = ArcSettings::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("settings");

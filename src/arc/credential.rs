@@ -55,16 +55,29 @@ enum SignIn {
 /// The run's credential. Without `ARC_CREDENTIAL_PARAMETER` (the default) no secret is read
 /// anywhere: an AWS identity token from `sts` is exchanged for an access token. With it, the
 /// secret is read and exchanged, or itself staged when `ARC_CREDENTIAL_MODE` asks for it.
-pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &ArcTarget) -> Result<Credential, Failure> {
+pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &ArcTarget) -> Result<Obtained, Failure> {
     let Some(parameter) = &target.credential_parameter else {
         let assertion = identity_token(sts, audience(&target.cloud)).await?;
-        return access_token(target, SignIn::Federated(assertion)).await;
+        let token = access_token(target, SignIn::Federated(assertion)).await?;
+        return Ok(Obtained { token: token.value.clone(), credential: token });
     };
     let secret = read_secret(ssm, parameter).await?;
-    match target.credential_mode {
-        CredentialMode::ServicePrincipalSecret => Ok(Credential { value: secret }),
-        CredentialMode::AccessToken => access_token(target, SignIn::ClientSecret(secret)).await,
-    }
+    // Signed in with the secret in either mode: the token is what Resource Manager is asked about.
+    let token = access_token(target, SignIn::ClientSecret(secret.clone())).await?;
+    let credential = match target.credential_mode {
+        CredentialMode::ServicePrincipalSecret => Credential { value: secret },
+        CredentialMode::AccessToken => token.clone(),
+    };
+    Ok(Obtained { credential, token: token.value })
+}
+
+/// What [`obtain`] gives: the credential instances receive, and an access token of the same
+/// application (the credential itself, unless the secret is sent) whose rights are checked first.
+pub(crate) struct Obtained {
+    /// What is sealed to each instance.
+    pub credential: Credential,
+    /// An access token for Resource Manager of the onboarding application.
+    pub token: Secret,
 }
 
 /// Reads the onboarding secret from the management account's SecureString.

@@ -14,6 +14,7 @@ use super::credential::{Credential, obtain};
 use super::outcome::is_final;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
+use super::rights::only_onboarding;
 use super::settings::ArcSettings;
 use super::state::Platform;
 use super::status::{StatusEvent, read_final};
@@ -197,7 +198,11 @@ impl ArcProvisioner {
             until: budget.cap_instant(Instant::now() + DEFAULT_TRACKING),
         };
         // The credential first: when it cannot be had, no instance is asked for a key in vain.
-        let obtained = || obtain(&self.secret_store, &self.identity_tokens, &self.settings.target);
+        let obtained = || async {
+            let obtained = obtain(&self.secret_store, &self.identity_tokens, &self.settings.target).await?;
+            only_onboarding(&self.settings.target, &obtained.token).await?;
+            Ok(obtained.credential)
+        };
         let credential = match credential.0.get_or_init(obtained).await {
             Ok(credential) => credential,
             Err(reason) => {

@@ -21,6 +21,7 @@ mod outcome;
 mod plan;
 mod read;
 mod resource_manager;
+mod rights;
 mod seal;
 mod secret;
 pub mod settings;

@@ -22,6 +22,7 @@ use azure_core::http::{
 use serde::Deserialize;
 
 use super::credential::resource_manager_scope;
+use super::rights::Permission;
 use super::target::ArcTarget;
 use crate::error::Failure;
 
@@ -59,6 +60,15 @@ pub(crate) struct MachineProperties {
     /// When the status last changed (RFC 3339).
     #[serde(default)]
     pub last_status_change: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PermissionPage {
+    #[serde(default)]
+    value: Vec<Permission>,
+    #[serde(default)]
+    next_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +135,25 @@ impl ResourceManager {
             next = page.next_link.map(|link| self.follow(&link)).transpose()?;
         }
         Ok((machines, pages))
+    }
+
+    /// What the caller may do in the resource group ("Permissions - List For Resource Group").
+    pub(crate) async fn permissions(&self) -> Result<Vec<Permission>, Failure> {
+        let first = format!("{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01", self.group_path);
+        let mut next = Some(self.url(&first)?);
+        let (mut permissions, mut pages) = (Vec::new(), 0);
+        while let Some(url) = next.take() {
+            if pages == MAX_PAGES {
+                return Err(Failure::Unexpected(format!("more than {MAX_PAGES} pages of permissions")));
+            }
+            let page: PermissionPage = self.send(Method::Get, url).await?.json().map_err(|e| {
+                Failure::Unexpected(format!("Resource Manager answered a page that is not a permissions list: {e}"))
+            })?;
+            pages += 1;
+            permissions.extend(page.value);
+            next = page.next_link.map(|link| self.follow(&link)).transpose()?;
+        }
+        Ok(permissions)
     }
 
     /// The Arc machine `name` of the resource group, if there is one.

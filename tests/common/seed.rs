@@ -5,6 +5,8 @@ use aws_sdk_ec2::types::{IamInstanceProfileSpecification, ResourceType, Tag, Tag
 
 /// `AmazonSSMManagedInstanceCore`.
 pub const SSM_CORE: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+/// Systems Manager's policy without Parameter Store reads (`INSTANCE_POLICY=narrow`, the default).
+pub const SSM_DEFAULT_HOST: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy";
 /// The connector's default instance profile (what the member template creates).
 pub const CONNECTOR_PROFILE: &str = "MdcConnectorInstanceProfile";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -110,10 +112,10 @@ pub async fn profile_of(config: &SdkConfig, region: &str, instance_id: &str) -> 
         .map(String::from)
 }
 
-/// Whether a role carries the SSM policy.
+/// Whether a role carries a Systems Manager policy (`AmazonSSMManagedInstanceCore` or, narrow, the default host policy).
 pub async fn role_has_ssm_policy(config: &SdkConfig, role: &str) -> bool {
     let out = iam(config).list_attached_role_policies().role_name(role).send().await.expect("list policies");
-    out.attached_policies().iter().any(|p| p.policy_arn() == Some(SSM_CORE))
+    out.attached_policies().iter().any(|p| [Some(SSM_CORE), Some(SSM_DEFAULT_HOST)].contains(&p.policy_arn()))
 }
 
 /// Creates one more member account in the existing organization.

@@ -11,12 +11,18 @@ answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
   records it;
 * every request needs ``Authorization: Bearer`` with a token the Entra stub issued for Resource
   Manager (audience ``https://management.azure.com``), else 401 ``InvalidAuthenticationToken``;
+* ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Authorization/permissions``
+  (api-version ``2022-04-01``) answers what the token's application may do there, as Resource
+  Manager's "Permissions - List For Resource Group" does (``{"value": [{"actions": [...],
+  "notActions": [...], "dataActions": [...], "notDataActions": [...]}]}``): by default the
+  built-in *Azure Connected Machine Onboarding* role's actions; ``permissions`` sets them per
+  application (client id) or for ``"*"``;
 * ``throttle``: the next N requests are answered 429 ``TooManyRequests`` with ``Retry-After: 1``
   (Resource Manager's throttling answer).
 
 Controlled through the emulator's ``/_harness/arm``: ``POST {"machines": [{"id": ..., "name": ...,
 "tags": {...}, "properties": {"status": "Disconnected", "lastStatusChange": "..."}}], "throttle": 2,
-"pageSize": 100}`` (machines are added, by id); ``GET`` returns the machines left, every delete and
+"pageSize": 100, "permissions": {"<client id>": [{"actions": ["*"]}]}}`` (machines are added, by id); ``GET`` returns the machines left, every delete and
 the request counts.
 """
 
@@ -30,6 +36,14 @@ from urllib.parse import parse_qs, urlencode
 API_VERSION = "2024-07-10"
 AUDIENCE = "https://management.azure.com"
 PROVIDER = "/providers/microsoft.hybridcompute/machines"
+PERMISSIONS = "/providers/microsoft.authorization/permissions"
+PERMISSIONS_API_VERSION = "2022-04-01"
+# Microsoft's built-in roles reference, "Azure Connected Machine Onboarding" (b64e21ea-...): its
+# permissions, as Resource Manager lists them for an application holding only that role.
+ONBOARDING = [{"actions": ["Microsoft.HybridCompute/machines/read", "Microsoft.HybridCompute/machines/write",
+                           "Microsoft.HybridCompute/privateLinkScopes/read",
+                           "Microsoft.GuestConfiguration/guestConfigurationAssignments/read"],
+               "notActions": [], "dataActions": [], "notDataActions": []}]
 
 Answer = tuple[int, dict[str, str], dict[str, Any] | None]
 
@@ -44,7 +58,9 @@ class ResourceManagerModel:
         self.deletes: list[str] = []
         self.throttle = 0
         self.page_size = 100
-        self.counts = {"requests": 0, "pages": 0, "deleted": 0, "throttled": 0, "unauthorized": 0}
+        self.counts = {"requests": 0, "pages": 0, "deleted": 0, "throttled": 0, "unauthorized": 0,
+                       "permissionReads": 0}
+        self.permissions: dict[str, list[dict[str, Any]]] = {}
 
     def configure(self, spec: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -52,6 +68,7 @@ class ResourceManagerModel:
                 self.machines[machine["id"].lower()] = machine
             self.throttle = int(spec.get("throttle", self.throttle))
             self.page_size = max(1, int(spec.get("pageSize", self.page_size)))
+            self.permissions.update(spec.get("permissions", {}))
         return self.report()
 
     def report(self) -> dict[str, Any]:
@@ -72,6 +89,13 @@ class ResourceManagerModel:
                 self.throttle -= 1
                 self.counts["throttled"] += 1
                 return 429, {"Retry-After": "1"}, error("TooManyRequests", "The request is being throttled.")
+            lowered = path.lower()
+            if method == "GET" and lowered.endswith(PERMISSIONS):
+                if params.get("api-version") != PERMISSIONS_API_VERSION:
+                    return 400, {}, error("InvalidApiVersionParameter", f"api-version {params.get('api-version')}")
+                self.counts["permissionReads"] += 1
+                client = str(claims.get("appid", ""))
+                return 200, {}, {"value": self.permissions.get(client, self.permissions.get("*", ONBOARDING))}
             if params.get("api-version") != API_VERSION:
                 return 400, {}, error("InvalidApiVersionParameter", f"api-version {params.get('api-version')}")
             lowered = path.lower()

@@ -23,7 +23,8 @@ from moto's own EC2, IAM and SSM state:
   ``connect`` the sealed credential opened with it, once) and reports ``already-connected`` once
   connected. ``POST /_harness/ssm-outcomes``
   ``{"rules": [{"instanceId": "i-..." or "*", "status": "Failed", "output": "...",
-  "pendingReads": 2, "missingReads": 1}]}`` chooses outcomes instead: ``pendingReads`` reads show
+  "pendingReads": 2, "missingReads": 1, "phase": "connect"}]}`` chooses outcomes instead (a rule with
+  ``phase`` only for commands of that phase): ``pendingReads`` reads show
   ``InProgress`` first, ``missingReads`` reads answer ``InvocationDoesNotExist`` (and are absent from
   ``ListCommandInvocations``) first, as SSM does just after sending.
 * ``ListCommands``, ``ListCommandInvocations`` (filters, ``Details``, paging) and
@@ -218,7 +219,9 @@ class SsmModel:
         invocations = []
         with self.lock:
             for instance_id in ids:
-                rule = next((r for r in self.rules if r.get("instanceId", "*") in ("*", instance_id)), None)
+                phase = (request.get("Parameters", {}).get("phase") or ["prepare"])[0]
+                rule = next((r for r in self.rules if r.get("instanceId", "*") in ("*", instance_id)
+                             and r.get("phase", phase) == phase), None)
                 invocations.append(Invocation(command, instance_id, rule))
             self.commands.setdefault((account, region), []).append(command)
             self.invocations[command["CommandId"]] = invocations
