@@ -61,7 +61,7 @@ pub(crate) struct Role {
 /// Whether a role carries what Systems Manager and the connector need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PolicyState {
-    /// Sufficient: `AmazonSSMManagedInstanceCore`, or the narrower pair.
+    /// Sufficient: `AmazonSSMManagedInstanceCore`, or `AmazonSSMManagedEC2InstanceDefaultPolicy`.
     Attached,
     /// Not sufficient.
     Missing,

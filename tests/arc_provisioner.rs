@@ -1063,3 +1063,29 @@ async fn an_instance_failing_on_purpose_stops_receiving_tokens_after_three_deliv
     let forced = run(&job, request).await;
     assert_eq!(connects(&sends(&moto.calls())).len(), 1, "force delivers again: {:#?}", forced.items);
 }
+
+/// Issue "sealed onboarding", item 2: the sweep signs in only as an application of its own; with
+/// none configured, or with the opted-in client secret (the onboarding application's), it reports
+/// itself off and asks Entra for nothing.
+#[tokio::test]
+async fn the_sweep_never_signs_in_as_the_onboarding_application() {
+    let (moto, management, _) = one_managed_instance().await;
+    let authority = moto.entra_authority();
+    let mut without: HashMap<String, String> =
+        vars(&[("ARC_AUTHORITY_HOST", &authority), ("ARC_RESOURCE_MANAGER_HOST", &authority)]);
+    without.remove("ARC_SWEEP_SERVICE_PRINCIPAL_ID");
+    let settings = ArcSettings::from_lookup(|k| without.get(k).cloned()).expect("settings");
+    let source = with_secret(&management).await;
+    let secret = config(&moto, &[source]);
+    for (settings, why) in [(settings, "set ARC_SWEEP_SERVICE_PRINCIPAL_ID"), (secret, "ARC_CREDENTIAL_PARAMETER")] {
+        let job = ArcProvisioner::new(settings, management.clone());
+        moto.clear_calls();
+        let before = moto.entra_requests().len();
+        let report = run(&job, json!({"action":"sweep"})).await;
+        let [item] = &report.items[..] else { panic!("one item: {:#?}", report.items) };
+        assert_eq!(item.status, Status::Skipped, "{item:?}");
+        assert!(item.reason.contains("the sweep is off") && item.reason.contains(why), "{}", item.reason);
+        assert_eq!(moto.entra_requests().len(), before, "no sign-in");
+        assert_eq!(report.summary.failed, 0);
+    }
+}

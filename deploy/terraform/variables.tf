@@ -426,7 +426,7 @@ variable "arc_authority_host" {
 variable "arc_resource_manager_host" {
   type        = string
   default     = ""
-  description = "ARC_RESOURCE_MANAGER_HOST (Azure Resource Manager the sweep lists and deletes Arc machines at; empty means the one of ArcCloud)."
+  description = "ARC_RESOURCE_MANAGER_HOST (Azure Resource Manager where each run checks the onboarding token holds onboarding rights only, and the sweep lists and deletes Arc machines; empty means the one of ArcCloud)."
   validation {
     condition     = can(regex("^(https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$", var.arc_resource_manager_host))
     error_message = "Invalid arc_resource_manager_host: it must be https://host[:port] with no path, or empty for the Resource Manager of ArcCloud."
@@ -475,10 +475,10 @@ variable "arc_service_principal_id" {
 variable "arc_sweep_service_principal_id" {
   type        = string
   default     = ""
-  description = "ARC_SWEEP_SERVICE_PRINCIPAL_ID (the application the daily sweep signs in as, holding read and delete of Arc machines; a separate one keeps the tokens instances receive for onboarding only; secretless sign-in only, with ArcCredentialParameter the sweep signs in as the onboarding application)."
+  description = "ARC_SWEEP_SERVICE_PRINCIPAL_ID (the application the daily sweep signs in as, holding read and delete of Arc machines, never the onboarding application, which may hold onboarding rights only; secretless sign-in only; empty, or with ArcCredentialParameter, the sweep reports itself off)."
   validation {
     condition     = can(regex("^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})?$", var.arc_sweep_service_principal_id))
-    error_message = "Invalid arc_sweep_service_principal_id: it must be a GUID (the application id), or empty for the onboarding application."
+    error_message = "Invalid arc_sweep_service_principal_id: it must be a GUID (the application id), or empty: the sweep is off."
   }
 }
 

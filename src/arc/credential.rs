@@ -2,7 +2,7 @@
 //! access token the function obtains for the onboarding application (OAuth 2.0 client credentials,
 //! through `azure_identity`) with no secret at all: its client assertion is an AWS identity token
 //! (`super::federation`). With `ARC_CREDENTIAL_PARAMETER` set it signs in with the client secret
-//! kept there instead, and the secret itself is staged only when
+//! kept there instead, and the secret itself is sealed to instances only when
 //! `ARC_CREDENTIAL_MODE=service-principal-secret`.
 //!
 //! `azcmagent connect` reference, "Access token": "Access tokens can also be used for
@@ -54,7 +54,7 @@ enum SignIn {
 
 /// The run's credential. Without `ARC_CREDENTIAL_PARAMETER` (the default) no secret is read
 /// anywhere: an AWS identity token from `sts` is exchanged for an access token. With it, the
-/// secret is read and exchanged, or itself staged when `ARC_CREDENTIAL_MODE` asks for it.
+/// secret is read and exchanged, or itself sealed to instances when `ARC_CREDENTIAL_MODE` asks for it.
 pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &ArcTarget) -> Result<Obtained, Failure> {
     let Some(parameter) = &target.credential_parameter else {
         let assertion = identity_token(sts, audience(&target.cloud)).await?;
@@ -125,22 +125,32 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
     Ok(Credential { value })
 }
 
+/// Why the sweep is off, when it is: it signs in only as an application of its own
+/// (`ARC_SWEEP_SERVICE_PRINCIPAL_ID`, secretless), never as the onboarding application, whose
+/// tokens instances receive and which must hold onboarding rights only (`super::rights`).
+pub(crate) fn sweep_off(target: &ArcTarget) -> Option<&'static str> {
+    if target.credential_parameter.is_some() {
+        return Some(
+            "the sweep is off: with ARC_CREDENTIAL_PARAMETER the only secret is the onboarding application's, and the sweep never signs in as that application; sign in without a secret (the default) and set ARC_SWEEP_SERVICE_PRINCIPAL_ID",
+        );
+    }
+    target.sweep_service_principal_id.is_none().then_some(
+        "the sweep is off: set ARC_SWEEP_SERVICE_PRINCIPAL_ID to an application of its own with read and delete of Arc machines in the resource group (the onboarding application must hold onboarding rights only)",
+    )
+}
+
 /// The sweep's credential as `azure_core` uses it (its Resource Manager pipeline): the application
-/// `ARC_SWEEP_SERVICE_PRINCIPAL_ID` (default: the onboarding one), federated by default, the client
-/// secret when `ARC_CREDENTIAL_PARAMETER` is set, whatever `ARC_CREDENTIAL_MODE` stages.
+/// `ARC_SWEEP_SERVICE_PRINCIPAL_ID`, federated; `None` when the sweep is off ([`sweep_off`]).
 pub(crate) async fn resource_manager_credential(
-    ssm: &Client,
     sts: &aws_sdk_sts::Client,
     target: &ArcTarget,
-) -> Result<Arc<dyn TokenCredential>, Failure> {
-    let sign_in = match &target.credential_parameter {
-        None => SignIn::Federated(identity_token(sts, audience(&target.cloud)).await?),
-        Some(parameter) => SignIn::ClientSecret(read_secret(ssm, parameter).await?),
+) -> Result<Option<Arc<dyn TokenCredential>>, Failure> {
+    let (None, Some(sweeper)) = (sweep_off(target), target.sweep_service_principal_id.as_deref()) else {
+        return Ok(None);
     };
-    // The client secret is the onboarding application's: with it, the sweep signs in as that one.
-    let sweeper = target.sweep_service_principal_id.as_deref().filter(|_| target.credential_parameter.is_none());
-    let client = sweeper.unwrap_or(&target.service_principal_id);
-    token_credential(target, client, sign_in)
+    let sign_in = SignIn::Federated(identity_token(sts, audience(&target.cloud)).await?);
+    token_credential(target, sweeper, sign_in)
+        .map(Some)
         .map_err(|e| Failure::Precondition(format!("cannot build the Microsoft Entra credential: {e}")))
 }
 

@@ -1,6 +1,6 @@
 //! The connector's onboarding documents as this build carries them (`cfn/ssm/`), and the check that
 //! a document found in an account runs exactly that before anything is sent with it: someone able
-//! to change a document in a member account must not get the connector's staged token handed to
+//! to change a document in a member account must not get the connector's token handed to
 //! their script. The comparison is of meaning (the step's action, its script, the parameters and
 //! their patterns), not of the stored text's hash, which CloudFormation's serialization decides.
 

@@ -78,11 +78,6 @@ impl ArcProvisioner {
         &self.settings
     }
 
-    /// Systems Manager of the function's own account (an opted-in client secret).
-    pub(super) fn secret_store(&self) -> &aws_sdk_ssm::Client {
-        &self.secret_store
-    }
-
     /// STS of the function's own region.
     pub(super) fn identity_tokens(&self) -> &aws_sdk_sts::Client {
         &self.identity_tokens

@@ -204,7 +204,7 @@ async fn diagnose_profiles(iam: &IamView, arns: BTreeSet<String>) -> HashMap<Str
             let name = profile_name_from_arn(&arn).to_string();
             let diagnosis = match found.get(&name) {
                 Some(ProfileLookup::Found(profile)) if profile.roles.is_empty() => {
-                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} has no role; add one carrying AmazonSSMManagedInstanceCore"))
+                    ProfileDiagnosis::PolicyMissing(format!("its profile {name} has no role; add one carrying AmazonSSMManagedEC2InstanceDefaultPolicy or AmazonSSMManagedInstanceCore"))
                 }
                 Some(ProfileLookup::Found(profile)) => {
                     if profile.roles.iter().any(|r| r.policy == PolicyState::Attached) {

@@ -30,7 +30,7 @@ use crate::error::Failure;
 pub(crate) const API_VERSION: &str = "2024-07-10";
 
 /// What a 403 needs (docs/deploy.md, "Azure permissions").
-const FORBIDDEN_REMEDY: &str = "give the onboarding application read and delete of Microsoft.HybridCompute/machines in the resource group (docs/deploy.md)";
+const FORBIDDEN_REMEDY: &str = "give the sweep's application (ARC_SWEEP_SERVICE_PRINCIPAL_ID) read and delete of Microsoft.HybridCompute/machines in the resource group, and the onboarding application only Azure Connected Machine Onboarding (docs/deploy.md)";
 
 /// A page has at most this many follow-ups: a `nextLink` loop never runs the invocation out.
 const MAX_PAGES: usize = 10_000;

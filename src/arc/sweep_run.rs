@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use super::credential::resource_manager_credential;
+use super::credential::{resource_manager_credential, sweep_off};
 use super::job::{ArcProvisioner, ArcWork, JOB};
 use super::plan::Selection;
 use super::read::managed_instances;
@@ -41,7 +41,8 @@ impl ArcProvisioner {
     ) -> Result<Report, InvocationError> {
         let sessions = run::sessions(self).await?;
         let manager = match self.resource_manager(budget).await {
-            Ok(manager) => manager,
+            Ok(Some(manager)) => manager,
+            Ok(None) => return Ok(off(self)),
             Err(failure) => return Ok(whole_failure(failure)),
         };
         let (machines, pages) = match manager.machines().await {
@@ -76,10 +77,13 @@ impl ArcProvisioner {
         Ok(Report::new(JOB, dry_run, items, 1, 0))
     }
 
-    pub(super) async fn resource_manager(&self, budget: &Budget) -> Result<ResourceManager, Failure> {
+    /// The sweep's Resource Manager client; `None` when the sweep is off.
+    pub(super) async fn resource_manager(&self, budget: &Budget) -> Result<Option<ResourceManager>, Failure> {
         let target = &self.settings().target;
-        let credential = resource_manager_credential(self.secret_store(), self.identity_tokens(), target).await?;
-        ResourceManager::new(target, credential, budget.left().unwrap_or(Duration::from_secs(300)))
+        let Some(credential) = resource_manager_credential(self.identity_tokens(), target).await? else {
+            return Ok(None);
+        };
+        ResourceManager::new(target, credential, budget.left().unwrap_or(Duration::from_secs(300))).map(Some)
     }
 
     /// Reads, for every account of `machines` in scope, where their instances are.
@@ -321,6 +325,13 @@ fn repair_item(mut item: Item, dry_run: bool) -> Item {
         item.reason = format!("re-provisioned with force (see its provision item): {}", item.reason);
     }
     item
+}
+
+/// The sweep's report when it is off: one skipped item saying why.
+fn off(job: &ArcProvisioner) -> Report {
+    let reason = sweep_off(&job.settings().target).unwrap_or("the sweep is off").to_string();
+    let item = Item::new("*", "*", "arc-machines", Action::SweepArcMachine, Status::Skipped, reason);
+    Report::new(JOB, false, vec![item], 1, 0)
 }
 
 fn whole_failure(failure: Failure) -> Report {

@@ -55,7 +55,7 @@ pub struct ArcTarget {
     /// SecureString in the management account holding the application's client secret; `None`
     /// (the default): no secret, the function signs in with an AWS identity token.
     pub credential_parameter: Option<String>,
-    /// What is staged in member accounts.
+    /// What instances receive, sealed.
     pub credential_mode: CredentialMode,
     /// Entra authority override (`ARC_AUTHORITY_HOST`).
     pub authority_host: Option<String>,

@@ -60,7 +60,11 @@ impl ArcProvisioner {
             Ok(_) => {}
         }
         let manager = match self.resource_manager(budget).await {
-            Ok(manager) => manager,
+            Ok(Some(manager)) => manager,
+            Ok(None) => {
+                let reason = "the sweep is off (ARC_SWEEP_SERVICE_PRINCIPAL_ID): nothing deleted".to_string();
+                return Ok(answer(Status::Skipped, Outcome::Kept, reason));
+            }
             Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, failure.to_string())),
         };
         let machine = match manager.machine(instance).await {

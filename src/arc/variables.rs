@@ -78,8 +78,8 @@ pub(crate) const SERVICE_PRINCIPAL_ID: Variable = Variable {
 /// `ARC_SWEEP_SERVICE_PRINCIPAL_ID`.
 pub(crate) const SWEEP_SERVICE_PRINCIPAL_ID: Variable = Variable {
     name: "ARC_SWEEP_SERVICE_PRINCIPAL_ID",
-    meaning: "application (client) id the sweep signs in as (read and delete of Arc machines); a separate application keeps the tokens staged on instances at onboarding only. Secretless sign-in only (it trusts the same AWS identity token); with `ARC_CREDENTIAL_PARAMETER` the sweep signs in as the onboarding application, whose secret that is",
-    default: "the onboarding application (`ARC_SERVICE_PRINCIPAL_ID`)",
+    meaning: "application (client) id the sweep signs in as (read and delete of Arc machines), never the onboarding application, whose tokens instances receive and which may hold onboarding rights only. Secretless sign-in only (it trusts the same AWS identity token); without it, or with `ARC_CREDENTIAL_PARAMETER`, the sweep reports itself off",
+    default: "none: the sweep is off",
     accepted: "a GUID (the application id)",
     example: "cccccccc-2222-3333-4444-555555555555",
     refused: &["sweeper"],
@@ -114,7 +114,7 @@ pub(crate) const AUTHORITY_HOST: Variable = Variable {
 /// `ARC_RESOURCE_MANAGER_HOST`.
 pub(crate) const RESOURCE_MANAGER_HOST: Variable = Variable {
     name: "ARC_RESOURCE_MANAGER_HOST",
-    meaning: "Azure Resource Manager endpoint the sweep lists and deletes Arc machines at",
+    meaning: "Azure Resource Manager endpoint where each run checks what the onboarding token may do in the resource group before sending it, and the sweep lists and deletes Arc machines",
     default: "the one of `ARC_CLOUD` (`https://management.azure.com`, `management.usgovcloudapi.net`, `management.chinacloudapi.cn`)",
     accepted: "`https://host[:port]`, no path (TLS only)",
     example: "https://management.usgovcloudapi.net",

@@ -115,9 +115,9 @@ fn attach_failure(names: &str, role_arn: &str, code: Option<&str>, detail: &str)
         Some("LimitExceeded") => format!(
             "cannot attach {names} to role {role_arn}: it already has the maximum number of managed policies; detach one or raise the quota ({detail})"
         ),
-        Some("NoSuchEntity") => format!(
-            "role {role_arn} disappeared during the scan, or a policy is missing (MdcConnectorStagedCredentialRead comes with the member template) ({detail})"
-        ),
+        Some("NoSuchEntity") => {
+            format!("role {role_arn} disappeared during the scan, or the policy is missing ({detail})")
+        }
         Some("AccessDenied") | Some("AccessDeniedException") => format!(
             "not allowed to attach {names} to role {role_arn}: check the member role's permissions, permission boundaries and SCPs ({detail})"
         ),

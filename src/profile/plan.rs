@@ -152,7 +152,7 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
                 action::ATTACH,
                 true,
                 format!(
-                    "{reason}; add a role carrying AmazonSSMManagedInstanceCore (or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead) to it"
+                    "{reason}; add a role carrying AmazonSSMManagedEC2InstanceDefaultPolicy (or AmazonSSMManagedInstanceCore) to it"
                 ),
             );
         }
@@ -169,7 +169,7 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
             action::ATTACH,
             true,
             format!(
-                "role {} of profile {} lacks AmazonSSMManagedInstanceCore (or AmazonSSMManagedEC2InstanceDefaultPolicy with MdcConnectorStagedCredentialRead) and ATTACH_POLICY_TO_EXISTING_ROLES is false; attach the policy to the role or set the variable to true",
+                "role {} of profile {} lacks AmazonSSMManagedEC2InstanceDefaultPolicy (or AmazonSSMManagedInstanceCore) and ATTACH_POLICY_TO_EXISTING_ROLES is false; attach the policy to the role or set the variable to true",
                 role.arn, profile.name
             ),
         ),

@@ -39,8 +39,8 @@ pub(crate) const ATTACH_POLICY_TO_EXISTING_ROLES: Variable = Variable {
 /// `INSTANCE_POLICY`.
 pub(crate) const INSTANCE_POLICY: Variable = Variable {
     name: "INSTANCE_POLICY",
-    meaning: "what is attached to the role of a customer's profile that lacks it: `core` = `AmazonSSMManagedInstanceCore`, as the reference product asks (it also lets every process on the instance read every Parameter Store parameter of the account); `narrow` = `AmazonSSMManagedEC2InstanceDefaultPolicy` (Systems Manager without parameter reads) plus the member template's `MdcConnectorStagedCredentialRead` (the connector's staged credentials only). Either makes a role compliant; the connector's own role always has the narrow pair",
-    default: "`core`",
+    meaning: "what is attached to the role of a customer's profile that lacks it: `narrow` = `AmazonSSMManagedEC2InstanceDefaultPolicy` (Systems Manager without Parameter Store reads; the onboarding credential arrives sealed in the command, so instances read no parameter); `core` = `AmazonSSMManagedInstanceCore`, as the reference product asks (it also lets every process on the instance read every Parameter Store parameter of the account). Either makes a role compliant; the connector's own role carries the narrow one",
+    default: "`narrow`",
     accepted: "`core` or `narrow`",
     example: "narrow",
     refused: &["Core", "all"],

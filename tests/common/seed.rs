@@ -191,14 +191,19 @@ pub const ARC_SECRET_PARAMETER: &str = "/mdc-connector/arc/service-principal-sec
 
 /// The Azure target the tests give arc-provisioner: no secret anywhere (the function signs in to
 /// Entra with an AWS identity token; `azure_federation` sets both sides up).
-pub const ARC_ENV: [(&str, &str); 6] = [
+pub const ARC_ENV: [(&str, &str); 7] = [
     ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
     ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
     ("ARC_RESOURCE_GROUP", "rg-arc"),
     ("ARC_LOCATION", "westeurope"),
     ("ARC_CONNECTOR_ID", "mdc-connector-1"),
     ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
+    // The sweep's own application (it never signs in as the onboarding one).
+    ("ARC_SWEEP_SERVICE_PRINCIPAL_ID", ARC_SWEEPER),
 ];
+
+/// The sweep's application in the tests.
+pub const ARC_SWEEPER: &str = "cccccccc-2222-3333-4444-555555555555";
 
 /// The opt-in fallback: sign in with the client secret kept in `ARC_SECRET_PARAMETER`.
 pub const ARC_SECRET_SOURCE: (&str, &str) = ("ARC_CREDENTIAL_PARAMETER", ARC_SECRET_PARAMETER);
@@ -226,8 +231,9 @@ pub async fn azure_federation(moto: &super::moto::Moto, config: &SdkConfig) -> (
         }
         None => arn.to_string(),
     };
-    moto.entra(serde_json::json!({"federated": {ARC_ENV[5].1: [{
-        "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]}}));
+    let trust =
+        serde_json::json!([{"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]);
+    moto.entra(serde_json::json!({"federated": {ARC_ENV[5].1: trust, ARC_SWEEPER: trust}}));
     (issuer, subject)
 }
 

@@ -92,6 +92,7 @@ def launch(ec2: Any, count: int, profile_name: str | None = None, tags: dict[str
 DOCUMENTS = {"MdcConnector-ArcOnboard-Linux": "arc-onboard-linux",
              "MdcConnector-ArcOnboard-Windows": "arc-onboard-windows"}
 ARC_SERVICE_PRINCIPAL = "bbbbbbbb-2222-3333-4444-555555555555"
+ARC_SWEEPER = "cccccccc-2222-3333-4444-555555555555"
 
 
 def azure_federation(s: "Seeder", endpoint: str) -> dict[str, str]:
@@ -104,8 +105,9 @@ def azure_federation(s: "Seeder", endpoint: str) -> dict[str, str]:
     except Exception:  # not enabled yet
         issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
     subject = s.client("sts", None).get_caller_identity()["Arn"]
-    trust = {"federated": {ARC_SERVICE_PRINCIPAL: [
-        {"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]}}
+    credential = [{"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]
+    # The onboarding application and the sweep's own (it never signs in as the onboarding one).
+    trust = {"federated": {ARC_SERVICE_PRINCIPAL: credential, ARC_SWEEPER: credential}}
     request = urllib.request.Request(f"{endpoint}/_harness/entra", data=json.dumps(trust).encode(), method="POST")
     urllib.request.urlopen(request).read()
     return {"issuer": issuer, "subject": subject}
