@@ -30,6 +30,11 @@ from bench import bench_setup, create_members, free_port, invoke, peak_rss_kib, 
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 CONNECTED = 'MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg"}'
+# The prepare phase's answer: a real RSA 2048 public key (the unit tests' fixture), so every
+# instance's credential is really sealed; the connect phase answers CONNECTED.
+MODULUS = (ROOT / "src/arc/seal_test_key.txt").read_text().splitlines()[1]
+KEY_READY = ('MDC_ARC_RESULT {"status":"key-ready","reason":"key-ready","detail":"bench","publicKey":"'
+             + MODULUS + '"}')
 ARC_ENV = {
     "ARC_TENANT_ID": "11111111-2222-3333-4444-555555555555",
     "ARC_SUBSCRIPTION_ID": "aaaaaaaa-2222-3333-4444-555555555555",
@@ -81,19 +86,23 @@ def main() -> None:
                     TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "harness:platform", "Value": "Windows"}]}])["Instances"]]
             for instance in launched:
                 ec2.associate_iam_instance_profile(InstanceId=instance, IamInstanceProfile={"Name": "MdcConnectorInstanceProfile"})
-            commands = math.ceil((n - windows) / 50) + math.ceil(windows / 50)
+            # Two phases: one prepare command per platform batch of at most 50, then one connect
+            # command per instance (its credential sealed to its own key).
+            prepares = math.ceil((n - windows) / 50) + math.ceil(windows / 50)
             expected.update({"ssm:DescribeInstanceInformation": max(1, math.ceil(n / 50)), "ec2:DescribeInstances": 1,
-                             "ssm:DescribeDocument": 2, "ssm:GetDocument": 2, "ssm:SendCommand": commands, "ssm:PutParameter": 1,
-                             "ssm:DeleteParameter": 1})
-            expected["ssm:ListCommandInvocations"] += 2 + 2 * commands  # history (empty); per command one InProgress poll, one final
+                             "ssm:DescribeDocument": 2, "ssm:GetDocument": 2, "ssm:SendCommand": prepares + n})
+            # history (empty); per command one InProgress poll, one final
+            expected["ssm:ListCommandInvocations"] += 2 + 2 * (prepares + n)
         seed.azure_federation(s, endpoint)  # secretless: no GetParameter, one identity token
-        expected.update({"sts:GetWebIdentityToken": 1, "entra:token": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
+        expected.update({"sts:GetWebIdentityToken": 1, "entra:token": 1, "arm:permissions": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
                          "organizations:ListAccounts": 1,
                          # opt-in regions are per account: one read per account
                          "ec2:DescribeRegions": accounts})
         print(f"seeded {instances} instances in {len(units)} units in {time.time() - started:.0f} s", file=sys.stderr)
         harness(endpoint, "/_harness/ssm-outcomes",
-                {"rules": [{"instanceId": "*", "status": "Success", "output": CONNECTED, "pendingReads": 1}]}, "POST")
+                {"rules": [{"instanceId": "*", "phase": "prepare", "status": "Success", "output": KEY_READY, "pendingReads": 1},
+                           {"instanceId": "*", "phase": "connect", "status": "Success", "output": CONNECTED,
+                            "pendingReads": 1}]}, "POST")
 
         iport = free_port()
         fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
@@ -109,12 +118,15 @@ def main() -> None:
         for name in ("provision", "again"):
             harness(endpoint, "/_harness/calls", method="DELETE")
             tokens_before = len(harness(endpoint, "/_harness/entra")["requests"])
+            permissions_before = harness(endpoint, "/_harness/arm")["permissionReads"]
             report, wall = invoke(cargo_lambda, "arc-provisioner", iport, event)
             outcomes = Counter(i.get("outcome") for i in report["items"] if i.get("outcome"))
             runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "outcomes": dict(outcomes),
                           "calls": dict(sorted(calls(endpoint).items()))}
             # Microsoft Entra token requests (the emulator's endpoint): one per invocation that sends.
             runs[name]["calls"]["entra:token"] = len(harness(endpoint, "/_harness/entra")["requests"]) - tokens_before
+            # Resource Manager's permissions list: the token's rights, checked once per invocation that sends.
+            runs[name]["calls"]["arm:permissions"] = harness(endpoint, "/_harness/arm")["permissionReads"] - permissions_before
         peak = peak_rss_kib("debug/arc-provisioner")
         result = {"instances": instances, "accounts": accounts, "regions": regions, "runs": runs,
                   "minimum_first_run": dict(sorted(expected.items())),
