@@ -91,8 +91,9 @@ def main() -> None:
             prepares = math.ceil((n - windows) / 50) + math.ceil(windows / 50)
             expected.update({"ssm:DescribeInstanceInformation": max(1, math.ceil(n / 50)), "ec2:DescribeInstances": 1,
                              "ssm:DescribeDocument": 2, "ssm:GetDocument": 2, "ssm:SendCommand": prepares + n})
-            # history (empty); per command one InProgress poll, one final
-            expected["ssm:ListCommandInvocations"] += 2 + 2 * (prepares + n)
+            # history (empty, one per document); per prepare command one InProgress poll, one final;
+            # the connect commands of a document polled together (two polls of their pages)
+            expected["ssm:ListCommandInvocations"] += 2 + 2 * prepares + 2 * prepares
         seed.azure_federation(s, endpoint)  # secretless: no GetParameter, one identity token
         expected.update({"sts:GetWebIdentityToken": 1, "entra:token": 1, "arm:permissions": 1, "sts:AssumeRole": accounts - 1, "sts:GetCallerIdentity": 1,
                          "organizations:ListAccounts": 1,

@@ -4,13 +4,13 @@
 //! (one command per instance: the sealed value differs). Every invocation is tracked to a final
 //! status. Keys are read only from the invocations of the prepare commands this run sent.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ssm::Client;
 use futures::StreamExt;
 
-use super::command::{CommandSettings, send, track};
+use super::command::{CommandSettings, send, track, track_all};
 use super::credential::Credential;
 use super::plan::{Batch, item};
 use super::seal::SealingKey;
@@ -19,6 +19,8 @@ use crate::report::{Item, Outcome, Status};
 
 /// Commands of the connect phase in flight at once while sending.
 const SEND_CONCURRENCY: usize = 8;
+/// How far before sending the connect commands their invocations are looked for (clock skew).
+const CLOCK_MARGIN: Duration = Duration::from_secs(300);
 
 /// One (account, region) being provisioned.
 pub(crate) struct UnitRun<'a> {
@@ -99,19 +101,23 @@ impl UnitRun<'_> {
 
     /// The connect phase: the credential sealed to each ready instance's own key, one command each.
     pub(crate) async fn deliver(&self, ready: &[Ready], credential: &Credential) -> Vec<Item> {
+        // SSM's clock may differ from ours: look for the invocations from a little before.
+        let since = SystemTime::now() - CLOCK_MARGIN;
         let sends: Vec<_> = ready.iter().map(|r| self.send_sealed(r, credential)).collect();
-        let sent: Vec<Result<(String, String), Item>> =
+        let sent: Vec<Result<(String, String, String), Item>> =
             futures::stream::iter(sends).buffer_unordered(SEND_CONCURRENCY).collect().await;
         let mut items = Vec::new();
-        let mut tracking = Vec::new();
+        let mut by_document: BTreeMap<String, HashMap<String, String>> = BTreeMap::new();
         for result in sent {
             match result {
-                Ok(command) => tracking.push(command),
+                Ok((command_id, id, document)) => {
+                    by_document.entry(document).or_default().insert(command_id, id);
+                }
                 Err(item) => items.push(item),
             }
         }
         let tracked = futures::future::join_all(
-            tracking.iter().map(|(command_id, id)| track(self.ssm, command_id, std::slice::from_ref(id), self.until)),
+            by_document.iter().map(|(document, commands)| track_all(self.ssm, document, since, commands, self.until)),
         )
         .await;
         for (id, verdict) in tracked.into_iter().flatten() {
@@ -120,8 +126,9 @@ impl UnitRun<'_> {
         items
     }
 
-    /// Seals the credential to one instance's key and sends its connect command: (command id, instance).
-    async fn send_sealed(&self, ready: &Ready, credential: &Credential) -> Result<(String, String), Item> {
+    /// Seals the credential to one instance's key and sends its connect command: (command id,
+    /// instance, document).
+    async fn send_sealed(&self, ready: &Ready, credential: &Credential) -> Result<(String, String, String), Item> {
         let id = ready.instance_id.as_str();
         let sealed = ready.key.seal(&credential.value).map_err(|reason| {
             self.item(id, Status::Failed, Outcome::Failed, format!("cannot seal the credential: {reason}"))
@@ -131,7 +138,7 @@ impl UnitRun<'_> {
         match send(self.ssm, &batch, &self.settings(&parameters, self.connect_comment)).await {
             Ok(command_id) => {
                 tracing::info!(command_id, instance = id, key = ready.key.id, "sealed credential sent");
-                Ok((command_id, id.to_string()))
+                Ok((command_id, id.to_string(), batch.document))
             }
             Err(reason) => Err(self.item(id, Status::Failed, Outcome::Failed, reason.to_string())),
         }

@@ -1,9 +1,12 @@
 //! Run Command: send one command per batch and track every invocation to a final status.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 
 use super::outcome::{Verdict, is_final, outcome, parse_result};
 use super::plan::Batch;
@@ -30,8 +33,27 @@ pub(crate) struct CommandSettings<'a> {
     pub max_errors: &'a str,
 }
 
-/// Sends one batch; the command id.
+/// Sends one batch; the command id. A throttled send is tried again after a pause (up to
+/// [`SEND_TRIES`] times): the SDK's own retries stop once the account's retry budget is spent,
+/// and a run sends a command per instance in its connect phase.
 pub(crate) async fn send(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, Failure> {
+    let mut pause = Duration::from_millis(500);
+    for _ in 1..SEND_TRIES {
+        match send_once(ssm, batch, settings).await {
+            Err(Failure::Aws { code: Some(code), .. }) if code == "ThrottlingException" => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+    send_once(ssm, batch, settings).await
+}
+
+/// Times a throttled SendCommand is tried in all.
+const SEND_TRIES: usize = 6;
+
+async fn send_once(ssm: &Client, batch: &Batch, settings: &CommandSettings<'_>) -> Result<String, Failure> {
     let parameters: HashMap<String, Vec<String>> =
         settings.parameters.iter().map(|(k, v)| (k.to_string(), vec![v.clone()])).collect();
     let out = ssm
@@ -81,17 +103,108 @@ pub(crate) async fn track(
         delay = (delay * 2).min(POLL.1);
     }
     for id in pending {
-        let reason = match &last_error {
-            Some(e) => format!(
-                "command {command_id} sent; its status could not be read ({e}); the SSM status-change event or the next run reports the result"
-            ),
-            None => format!(
-                "command {command_id} still running when the run ended; the SSM status-change event or the next run reports the result"
-            ),
-        };
-        done.insert(id, Verdict { name: Outcome::InProgress, status: Status::Done, reason, key: None });
+        done.insert(id, unfinished(command_id, last_error.as_ref()));
     }
     done
+}
+
+/// Polls many one-instance commands of `document` together until each is final or `until` comes:
+/// one paged `ListCommandInvocations` of the document's invocations since `since` per poll,
+/// however many commands there are (a connect command per instance would otherwise cost a poll
+/// each). `commands` maps command id to its instance.
+pub(crate) async fn track_all(
+    ssm: &Client,
+    document: &str,
+    since: SystemTime,
+    commands: &HashMap<String, String>,
+    until: Instant,
+) -> HashMap<String, Verdict> {
+    let mut pending = commands.clone();
+    let mut done = HashMap::new();
+    let mut delay = POLL.0;
+    let mut last_error: Option<Failure>;
+    loop {
+        match final_of_document(ssm, document, since, &pending).await {
+            Ok(finished) => {
+                last_error = None;
+                for (command_id, verdict) in finished {
+                    if let Some(instance) = pending.remove(&command_id) {
+                        done.insert(instance, verdict);
+                    }
+                }
+            }
+            Err(e) => last_error = Some(e),
+        }
+        if pending.is_empty() || Instant::now() + delay >= until {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(POLL.1);
+    }
+    for (command_id, instance) in pending {
+        done.insert(instance, unfinished(&command_id, last_error.as_ref()));
+    }
+    done
+}
+
+/// The invocation of a command still running (or unreadable) when tracking ended.
+fn unfinished(command_id: &str, error: Option<&Failure>) -> Verdict {
+    let reason = match error {
+        Some(e) => format!(
+            "command {command_id} sent; its status could not be read ({e}); the SSM status-change event or the next run reports the result"
+        ),
+        None => format!(
+            "command {command_id} still running when the run ended; the SSM status-change event or the next run reports the result"
+        ),
+    };
+    Verdict { name: Outcome::InProgress, status: Status::Done, reason, key: None }
+}
+
+/// Final invocations of `document` since `since` among `pending` (command id to instance).
+async fn final_of_document(
+    ssm: &Client,
+    document: &str,
+    since: SystemTime,
+    pending: &HashMap<String, String>,
+) -> Result<Vec<(String, Verdict)>, Failure> {
+    let after =
+        DateTime::from(since).fmt(Format::DateTime).map_err(|e| Failure::Unexpected(format!("internal: {e}")))?;
+    let filters = [
+        CommandFilter::builder().key(CommandFilterKey::DocumentName).value(document).build(),
+        CommandFilter::builder().key(CommandFilterKey::InvokedAfter).value(after).build(),
+    ];
+    let mut request = ssm.list_command_invocations().details(true).max_results(50);
+    for filter in filters {
+        request = request.filters(filter.map_err(|e| Failure::Unexpected(format!("internal: {e}")))?);
+    }
+    let mut pages = request.into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Failure::aws("ListCommandInvocations", &e))?;
+        for invocation in page.command_invocations() {
+            let Some(command_id) = invocation.command_id().filter(|c| pending.contains_key(*c)) else { continue };
+            let Some(instance) =
+                invocation.instance_id().filter(|i| Some(*i) == pending.get(command_id).map(String::as_str))
+            else {
+                continue;
+            };
+            let status = invocation.status().map(|s| s.as_str()).unwrap_or("Pending");
+            if !is_final(status) {
+                continue;
+            }
+            let output: String =
+                invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
+            let code = invocation.command_plugins().first().map(|p| p.response_code()).unwrap_or(-1);
+            if parse_result(&output).is_none() && matches!(status, "Success" | "Failed") {
+                if let Some(found) = invocation_result(ssm, command_id, instance).await? {
+                    out.push((command_id.to_string(), found));
+                }
+                continue;
+            }
+            out.push((command_id.to_string(), outcome(command_id, status, code, &output)));
+        }
+    }
+    Ok(out)
 }
 
 /// Final invocations among `pending`, mapped to outcomes.
