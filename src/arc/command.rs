@@ -188,20 +188,9 @@ async fn final_of_document(
             else {
                 continue;
             };
-            let status = invocation.status().map(|s| s.as_str()).unwrap_or("Pending");
-            if !is_final(status) {
-                continue;
+            if let Some(found) = listed_verdict(ssm, command_id, instance, invocation).await? {
+                out.push((command_id.to_string(), found));
             }
-            let output: String =
-                invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
-            let code = invocation.command_plugins().first().map(|p| p.response_code()).unwrap_or(-1);
-            if parse_result(&output).is_none() && matches!(status, "Success" | "Failed") {
-                if let Some(found) = invocation_result(ssm, command_id, instance).await? {
-                    out.push((command_id.to_string(), found));
-                }
-                continue;
-            }
-            out.push((command_id.to_string(), outcome(command_id, status, code, &output)));
         }
     }
     Ok(out)
@@ -219,24 +208,32 @@ async fn final_invocations(
         let page = page.map_err(|e| Failure::aws("ListCommandInvocations", &e))?;
         for invocation in page.command_invocations() {
             let Some(id) = invocation.instance_id().filter(|id| pending.contains(*id)) else { continue };
-            let status = invocation.status().map(|s| s.as_str()).unwrap_or("Pending");
-            if !is_final(status) {
-                continue;
+            if let Some(found) = listed_verdict(ssm, command_id, id, invocation).await? {
+                out.push((id.to_string(), found));
             }
-            let output: String =
-                invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
-            let code = invocation.command_plugins().first().map(|p| p.response_code()).unwrap_or(-1);
-            if parse_result(&output).is_none() && matches!(status, "Success" | "Failed") {
-                // The listed output is cut at 2,500 characters: read the whole of it.
-                if let Some(found) = invocation_result(ssm, command_id, id).await? {
-                    out.push((id.to_string(), found));
-                }
-                continue;
-            }
-            out.push((id.to_string(), outcome(command_id, status, code, &output)));
         }
     }
     Ok(out)
+}
+
+/// A listed invocation's outcome once it is final; `None` before.
+async fn listed_verdict(
+    ssm: &Client,
+    command_id: &str,
+    instance_id: &str,
+    invocation: &aws_sdk_ssm::types::CommandInvocation,
+) -> Result<Option<Verdict>, Failure> {
+    let status = invocation.status().map(|s| s.as_str()).unwrap_or("Pending");
+    if !is_final(status) {
+        return Ok(None);
+    }
+    let output: String = invocation.command_plugins().iter().filter_map(|p| p.output()).collect::<Vec<_>>().join("\n");
+    let code = invocation.command_plugins().first().map(|p| p.response_code()).unwrap_or(-1);
+    if parse_result(&output).is_none() && matches!(status, "Success" | "Failed") {
+        // The listed output is cut at 2,500 characters: read the whole of it.
+        return invocation_result(ssm, command_id, instance_id).await;
+    }
+    Ok(Some(outcome(command_id, status, code, &output)))
 }
 
 /// One invocation through `GetCommandInvocation`; `None` while SSM does not know it yet
