@@ -1089,3 +1089,56 @@ async fn the_sweep_never_signs_in_as_the_onboarding_application() {
         assert_eq!(report.summary.failed, 0);
     }
 }
+
+/// Issue "sealed onboarding", item 2: with `ARC_RESOURCE_GROUP=aws_{accountId}` (the layout of
+/// Microsoft's Azure Arc multicloud connector) each account's machines go to a group of their own,
+/// the token's rights are checked on each group on its own (a group where the application holds
+/// more than onboarding stops only that account), and the sweep sees only groups of that form.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checked_on_its_own() {
+    use azure_core::time::{Duration as AzDuration, OffsetDateTime, to_rfc3339};
+    let (moto, management, accounts) = estate(1).await;
+    let ((own, own_config), (member, member_config)) = (&accounts[0], &accounts[1]);
+    let mine = seed::instance(own_config, REGION, &[], Some(PROFILE)).await;
+    let theirs = seed::instance(member_config, REGION, &[], Some(PROFILE)).await;
+    let broad = format!("{SERVICE_PRINCIPAL}/aws_{member}");
+    moto.arm(json!({"permissions": {broad: [{"actions": ["*"]}]}}));
+    let job = ArcProvisioner::new(config(&moto, &[("ARC_RESOURCE_GROUP", "aws_{accountId}")]), management.clone());
+    moto.clear_calls();
+    let report = run(
+        &job,
+        json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}}),
+    )
+    .await;
+    assert_eq!(outcome(&report, &mine), (Status::Done, "connected".into()), "{:#?}", report.items);
+    let refused = find(&report, &theirs);
+    assert_eq!(refused.status, Status::Failed);
+    assert!(
+        refused.reason.contains(&format!("resource group aaaaaaaa-2222-3333-4444-555555555555/aws_{member}")),
+        "{}",
+        refused.reason
+    );
+    let sent = sends(&moto.calls());
+    assert!(sent.iter().all(|b| b["Parameters"]["resourceGroup"] == json!([format!("aws_{own}")])), "{sent:#?}");
+    assert_eq!(moto.arm_state()["permissionReads"], json!(2), "each group checked once");
+
+    // The sweep lists the subscription and keeps to groups of the template's form.
+    let ago = |days: i64| to_rfc3339(&(OffsetDateTime::now_utc() - AzDuration::days(days)));
+    let machine = |group: &str, name: &str| {
+        json!({"id": format!("/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/{group}/providers/Microsoft.HybridCompute/machines/{name}"),
+               "name": name, "location": "westeurope",
+               "tags": {"MDFCSecurityConnector": "mdc-connector-1", "AccountId": own, "InstanceId": name, "Cloud": "AWS"},
+               "properties": {"status": "Disconnected", "lastStatusChange": ago(30)}})
+    };
+    moto.arm(json!({"machines": [machine(&format!("aws_{own}"), "i-0000000000000dead"), machine("rg-other", "i-0000000000000beef")]}));
+    let swept = run(&job, json!({"action":"sweep"})).await;
+    let deleted: Vec<String> = moto.arm_state()["deletes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str()?.rsplit('/').next().map(String::from))
+        .collect();
+    assert_eq!(deleted, ["i-0000000000000dead"], "{:#?}", swept.items);
+    assert!(swept.items.iter().all(|i| i.resource_id != "i-0000000000000beef"), "another group is not the sweep's");
+}

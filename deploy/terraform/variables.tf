@@ -369,10 +369,10 @@ variable "arc_subscription_id" {
 
 variable "arc_resource_group" {
   type        = string
-  description = "1-90 letters, digits, . _ ( ) -"
+  description = "1-90 letters, digits, . _ ( ) -, with {accountId} at most once for a group per AWS account"
   validation {
-    condition     = can(regex("^[A-Za-z0-9._()-]{1,90}$", var.arc_resource_group))
-    error_message = "Invalid arc_resource_group: it must be 1-90 letters, digits, . _ ( ) -."
+    condition     = can(regex("^([A-Za-z0-9._()-]|\\{accountId\\}){1,90}$", var.arc_resource_group))
+    error_message = "Invalid arc_resource_group: it must be 1-90 letters, digits, . _ ( ) -, with {accountId} at most once for a group per AWS account."
   }
 }
 

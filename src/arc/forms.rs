@@ -14,6 +14,19 @@ pub(crate) fn is_resource_group(s: &str) -> bool {
     (1..=90).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._()-".contains(&b))
 }
 
+/// Placeholder of `ARC_RESOURCE_GROUP` for a resource group per AWS account.
+pub(crate) const ACCOUNT_PLACEHOLDER: &str = "{accountId}";
+
+/// A resource group name, or a template holding [`ACCOUNT_PLACEHOLDER`] once that is a resource
+/// group name for every account id (e.g. `aws_{accountId}`).
+pub(crate) fn is_resource_group_template(s: &str) -> bool {
+    match s.matches(ACCOUNT_PLACEHOLDER).count() {
+        0 => is_resource_group(s),
+        1 => is_resource_group(&s.replace(ACCOUNT_PLACEHOLDER, "123456789012")),
+        _ => false,
+    }
+}
+
 /// Azure location: 1-40 lowercase letters and digits.
 pub(crate) fn is_location(s: &str) -> bool {
     (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())

@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 
 use super::apply::UnitRun;
 use super::command::DEFAULT_TRACKING;
-use super::credential::{Credential, obtain};
+use super::credential::{Credential, Obtained, obtain};
 use super::outcome::is_final;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
@@ -47,7 +47,12 @@ pub(crate) struct ArcWork {
 /// (not per container: a rotated secret is picked up at once); each instance gets it sealed to its
 /// own key.
 #[derive(Default)]
-pub(crate) struct RunCredential(OnceCell<Result<Credential, Failure>>);
+pub(crate) struct RunCredential {
+    /// The credential and a token of the onboarding application, obtained once.
+    obtained: OnceCell<Result<Obtained, Failure>>,
+    /// Each resource group's rights check (one group, or one per account), once per run.
+    checked: tokio::sync::Mutex<HashMap<String, Result<(), Failure>>>,
+}
 
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ArcProvisioner {
@@ -193,15 +198,10 @@ impl ArcProvisioner {
             until: budget.cap_instant(Instant::now() + DEFAULT_TRACKING),
         };
         // The credential first: when it cannot be had, no instance is asked for a key in vain.
-        let obtained = || async {
-            let obtained = obtain(&self.secret_store, &self.identity_tokens, &self.settings.target).await?;
-            only_onboarding(&self.settings.target, &obtained.token).await?;
-            Ok(obtained.credential)
-        };
-        let credential = match credential.0.get_or_init(obtained).await {
+        let credential = match self.credential_for(account_id, credential).await {
             Ok(credential) => credential,
             Err(reason) => {
-                return run.failed(&batches.iter().flat_map(|b| b.instance_ids.clone()).collect::<Vec<_>>(), reason);
+                return run.failed(&batches.iter().flat_map(|b| b.instance_ids.clone()).collect::<Vec<_>>(), &reason);
             }
         };
         let (mut items, ready) = run.prepare(batches).await;
@@ -209,6 +209,27 @@ impl ArcProvisioner {
             items.extend(run.deliver(&ready, credential).await);
         }
         items
+    }
+}
+
+impl ArcProvisioner {
+    /// The run's credential for `account_id`'s instances, once the token was found to hold
+    /// nothing beyond onboarding on that account's resource group.
+    async fn credential_for<'c>(&self, account_id: &str, run: &'c RunCredential) -> Result<&'c Credential, Failure> {
+        let target = &self.settings.target;
+        let obtained = run.obtained.get_or_init(|| obtain(&self.secret_store, &self.identity_tokens, target)).await;
+        let obtained = obtained.as_ref().map_err(Clone::clone)?;
+        let group = target.group(account_id);
+        let mut checked = run.checked.lock().await;
+        let verdict = match checked.get(&group) {
+            Some(verdict) => verdict.clone(),
+            None => {
+                let verdict = only_onboarding(target, account_id, &obtained.token).await;
+                checked.insert(group, verdict.clone());
+                verdict
+            }
+        };
+        verdict.map(|()| &obtained.credential)
     }
 }
 

@@ -84,7 +84,8 @@ struct MachinePage {
 pub(crate) struct ResourceManager {
     pipeline: Pipeline,
     endpoint: Url,
-    group_path: String,
+    /// The target: its subscription and its group, or groups (one per account).
+    target: ArcTarget,
 }
 
 impl ResourceManager {
@@ -114,13 +115,32 @@ impl ResourceManager {
             vec![bearer],
             None,
         );
-        let group_path = format!("/subscriptions/{}/resourceGroups/{}", target.subscription_id, target.resource_group);
-        Ok(ResourceManager { pipeline, endpoint, group_path })
+        Ok(ResourceManager { pipeline, endpoint, target: target.clone() })
     }
 
-    /// Every Arc machine of the resource group, following `nextLink`; how many pages it took.
+    /// `/subscriptions/{s}/resourceGroups/{group}`.
+    fn group_path(&self, group: &str) -> String {
+        format!("/subscriptions/{}/resourceGroups/{group}", self.target.subscription_id)
+    }
+
+    /// Whether `machine_id` lies in one of the target's groups of its subscription.
+    fn holds(&self, machine_id: &str) -> bool {
+        let lowered = machine_id.to_ascii_lowercase();
+        let prefix = format!("/subscriptions/{}/resourcegroups/", self.target.subscription_id.to_ascii_lowercase());
+        let group = lowered.strip_prefix(&prefix).and_then(|rest| rest.split('/').next());
+        group.is_some_and(|g| self.target.holds_group(g))
+    }
+
+    /// Every Arc machine of the target's group, following `nextLink`; how many pages it took. With
+    /// a group per account, the subscription's machines (Resource Manager lists only what the
+    /// caller may read) in groups of the target's form.
     pub(crate) async fn machines(&self) -> Result<(Vec<ArcMachine>, usize), Failure> {
-        let first = format!("{}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}", self.group_path);
+        let scope = if self.target.group_per_account() {
+            format!("/subscriptions/{}", self.target.subscription_id)
+        } else {
+            self.group_path(&self.target.resource_group)
+        };
+        let first = format!("{scope}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}");
         let mut next = Some(self.url(&first)?);
         let (mut machines, mut pages) = (Vec::new(), 0);
         while let Some(url) = next.take() {
@@ -131,15 +151,16 @@ impl ResourceManager {
                 Failure::Unexpected(format!("Resource Manager answered a page that is not a machine list: {e}"))
             })?;
             pages += 1;
-            machines.extend(page.value);
+            machines.extend(page.value.into_iter().filter(|m| self.holds(&m.id)));
             next = page.next_link.map(|link| self.follow(&link)).transpose()?;
         }
         Ok((machines, pages))
     }
 
-    /// What the caller may do in the resource group ("Permissions - List For Resource Group").
-    pub(crate) async fn permissions(&self) -> Result<Vec<Permission>, Failure> {
-        let first = format!("{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01", self.group_path);
+    /// What the caller may do in resource group `group` ("Permissions - List For Resource Group").
+    pub(crate) async fn permissions(&self, group: &str) -> Result<Vec<Permission>, Failure> {
+        let first =
+            format!("{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01", self.group_path(group));
         let mut next = Some(self.url(&first)?);
         let (mut permissions, mut pages) = (Vec::new(), 0);
         while let Some(url) = next.take() {
@@ -156,10 +177,10 @@ impl ResourceManager {
         Ok(permissions)
     }
 
-    /// The Arc machine `name` of the resource group, if there is one.
-    pub(crate) async fn machine(&self, name: &str) -> Result<Option<ArcMachine>, Failure> {
-        let path =
-            format!("{}/providers/Microsoft.HybridCompute/machines/{name}?api-version={API_VERSION}", self.group_path);
+    /// The Arc machine `name` of `account_id`'s resource group, if there is one.
+    pub(crate) async fn machine(&self, account_id: &str, name: &str) -> Result<Option<ArcMachine>, Failure> {
+        let group = self.group_path(&self.target.group(account_id));
+        let path = format!("{group}/providers/Microsoft.HybridCompute/machines/{name}?api-version={API_VERSION}");
         match self.send(Method::Get, self.url(&path)?).await {
             Ok(body) => body.json().map(Some).map_err(|e| Failure::Unexpected(format!("not an Arc machine: {e}"))),
             Err(Failure::Aws { code: Some(code), .. }) if code == "404" => Ok(None),
@@ -169,7 +190,7 @@ impl ResourceManager {
 
     /// Deletes one Arc machine; one already gone (404) counts as deleted.
     pub(crate) async fn delete(&self, machine_id: &str) -> Result<(), Failure> {
-        if !machine_id.to_ascii_lowercase().starts_with(&self.group_path.to_ascii_lowercase()) {
+        if !self.holds(machine_id) {
             return Err(Failure::Precondition(format!("{machine_id} is not in the configured resource group")));
         }
         let url = self.url(&format!("{machine_id}?api-version={API_VERSION}"))?;

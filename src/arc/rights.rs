@@ -60,11 +60,13 @@ pub(crate) fn beyond_onboarding(permissions: &[Permission]) -> Vec<String> {
 }
 
 /// Refuses `token` (the onboarding application's) unless Resource Manager lists nothing beyond
-/// the onboarding role for it on the target's resource group.
-pub(crate) async fn only_onboarding(target: &ArcTarget, token: &Secret) -> Result<(), Failure> {
-    let group = format!("{}/{}", target.subscription_id, target.resource_group);
+/// the onboarding role for it on `account_id`'s resource group.
+pub(crate) async fn only_onboarding(target: &ArcTarget, account_id: &str, token: &Secret) -> Result<(), Failure> {
+    let name = target.group(account_id);
+    let group = format!("{}/{name}", target.subscription_id);
     let credential: Arc<dyn TokenCredential> = Arc::new(Fixed(token.clone()));
-    let permissions = ResourceManager::new(target, credential, Duration::from_secs(60))?.permissions().await.map_err(|e| {
+    let manager = ResourceManager::new(target, credential, Duration::from_secs(60))?;
+    let permissions = manager.permissions(&name).await.map_err(|e| {
         Failure::Precondition(format!(
             "cannot read what the onboarding token may do in resource group {group} (Resource Manager's permissions list): {e}; nothing is sent"
         ))

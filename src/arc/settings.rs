@@ -4,7 +4,7 @@
 
 use super::forms::{
     is_authority_host, is_connector_id, is_document_name, is_guid, is_location, is_parameter_name,
-    is_private_link_scope, is_proxy_url, is_rate, is_resource_group,
+    is_private_link_scope, is_proxy_url, is_rate, is_resource_group_template,
 };
 use super::target::{ArcTarget, CLOUDS, CredentialMode};
 use super::variables::*;
@@ -102,7 +102,7 @@ fn read_target(env: &Env<'_>) -> Result<ArcTarget, ConfigError> {
     Ok(ArcTarget {
         tenant_id: required(&TENANT_ID, is_guid)?,
         subscription_id: required(&SUBSCRIPTION_ID, is_guid)?,
-        resource_group: required(&RESOURCE_GROUP, is_resource_group)?,
+        resource_group: required(&RESOURCE_GROUP, is_resource_group_template)?,
         location: required(&LOCATION, is_location)?,
         cloud: env.single(&CLOUD, |c| CLOUDS.contains(&c))?.unwrap_or_else(|| CLOUDS[0].into()),
         connector_id: required(&CONNECTOR_ID, is_connector_id)?,
@@ -150,6 +150,28 @@ mod tests {
         assert_eq!(with(&[]).unwrap().target.location, "westeurope");
         assert_eq!(parse(&FULL[..1]).unwrap_err().variable, "ARC_SUBSCRIPTION_ID");
         assert!(with(&[("STACKSET_CALL_AS", "ROOT"), ("INSTANCE_PROFILE_NAME", "a/b")]).is_ok());
+    }
+
+    #[test]
+    fn a_group_per_account_from_the_template() {
+        let target = with(&[("ARC_RESOURCE_GROUP", "aws_{accountId}")]).unwrap().target;
+        assert!(target.group_per_account());
+        assert_eq!(target.group("111122223333"), "aws_111122223333");
+        assert_eq!(target.parameters("111122223333", "c", false)["resourceGroup"], "aws_111122223333");
+        assert!(target.holds_group("AWS_111122223333"), "Azure compares group names case-insensitively");
+        assert!(
+            !target.holds_group("aws_1111") && !target.holds_group("aws_11112222333x") && !target.holds_group("rg-arc")
+        );
+        for refused in ["aws_{accountId}_{accountId}", "aws_{account}", &format!("{}{{accountId}}", "a".repeat(79))] {
+            assert_eq!(
+                with(&[("ARC_RESOURCE_GROUP", refused)]).unwrap_err().variable,
+                "ARC_RESOURCE_GROUP",
+                "{refused}"
+            );
+        }
+        let single = with(&[]).unwrap().target;
+        assert!(!single.group_per_account() && single.holds_group(&single.resource_group.to_ascii_uppercase()));
+        assert_eq!(single.group("111122223333"), single.resource_group);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Azure target every command carries (no secret), the document parameters it yields, and
 //! its fingerprint.
 
+use super::forms::ACCOUNT_PLACEHOLDER;
 use std::collections::BTreeMap;
 
 /// Azure clouds the agent knows.
@@ -40,7 +41,7 @@ pub struct ArcTarget {
     pub tenant_id: String,
     /// Subscription.
     pub subscription_id: String,
-    /// Resource group.
+    /// Resource group, or a template with `{accountId}` (a group per account).
     pub resource_group: String,
     /// Azure region.
     pub location: String,
@@ -74,7 +75,7 @@ impl ArcTarget {
         BTreeMap::from([
             ("tenantId", self.tenant_id.clone()),
             ("subscriptionId", self.subscription_id.clone()),
-            ("resourceGroup", self.resource_group.clone()),
+            ("resourceGroup", self.group(account_id)),
             ("location", self.location.clone()),
             ("cloud", self.cloud.clone()),
             ("connectorId", self.connector_id.clone()),
@@ -86,6 +87,28 @@ impl ArcTarget {
             ("correlationId", correlation_id.to_string()),
             ("force", force.to_string()),
         ])
+    }
+
+    /// The resource group of `account_id`'s machines.
+    pub fn group(&self, account_id: &str) -> String {
+        self.resource_group.replace(ACCOUNT_PLACEHOLDER, account_id)
+    }
+
+    /// Whether the resource group is per account (`{accountId}` in `ARC_RESOURCE_GROUP`).
+    pub fn group_per_account(&self) -> bool {
+        self.resource_group.contains(ACCOUNT_PLACEHOLDER)
+    }
+
+    /// Whether `group` is one of the target's groups: the group, or the template's for some
+    /// 12-digit account id (case-insensitively, as Azure compares group names).
+    pub fn holds_group(&self, group: &str) -> bool {
+        let (group, template) = (group.to_ascii_lowercase(), self.resource_group.to_ascii_lowercase());
+        let placeholder = ACCOUNT_PLACEHOLDER.to_ascii_lowercase();
+        let Some((prefix, suffix)) = template.split_once(&placeholder) else { return group == template };
+        group
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
     }
 
     /// Short, stable fingerprint of where instances are connected (tenant, subscription, group,

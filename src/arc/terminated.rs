@@ -67,7 +67,7 @@ impl ArcProvisioner {
             }
             Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, failure.to_string())),
         };
-        let machine = match manager.machine(instance).await {
+        let machine = match manager.machine(account, instance).await {
             Ok(Some(machine)) => machine,
             Ok(None) => return Ok(answer(Status::Skipped, Outcome::Kept, "no Arc machine of that name".into())),
             Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, failure.to_string())),

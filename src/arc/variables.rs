@@ -33,9 +33,9 @@ pub(crate) const SUBSCRIPTION_ID: Variable = Variable {
 /// `ARC_RESOURCE_GROUP`.
 pub(crate) const RESOURCE_GROUP: Variable = Variable {
     name: "ARC_RESOURCE_GROUP",
-    meaning: "Azure resource group",
+    meaning: "Azure resource group of the Arc machines; with `{accountId}` in it, one group per AWS account (as Microsoft's Azure Arc multicloud connector lays them out, `aws_{accountId}`): each account's machines in its own group, whose rights are checked on their own",
     default: "**required**",
-    accepted: "1-90 letters, digits, `. _ ( ) -`",
+    accepted: "1-90 letters, digits, `. _ ( ) -`, with `{accountId}` at most once (counted as 12 characters)",
     example: "rg-(prod).arc",
     refused: &["a;b", "a b"],
 };

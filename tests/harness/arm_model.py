@@ -16,7 +16,10 @@ answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
   Manager's "Permissions - List For Resource Group" does (``{"value": [{"actions": [...],
   "notActions": [...], "dataActions": [...], "notDataActions": [...]}]}``): by default the
   built-in *Azure Connected Machine Onboarding* role's actions; ``permissions`` sets them per
-  application (client id) or for ``"*"``;
+  application (client id) or for ``"*"``, optionally for one group (``"<client id or *>/<group>"``,
+  the group in lower case);
+* ``GET /subscriptions/{s}/providers/Microsoft.HybridCompute/machines`` lists every group's machines
+  of the subscription (a group per AWS account);
 * ``throttle``: the next N requests are answered 429 ``TooManyRequests`` with ``Retry-After: 1``
   (Resource Manager's throttling answer).
 
@@ -95,7 +98,10 @@ class ResourceManagerModel:
                     return 400, {}, error("InvalidApiVersionParameter", f"api-version {params.get('api-version')}")
                 self.counts["permissionReads"] += 1
                 client = str(claims.get("appid", ""))
-                return 200, {}, {"value": self.permissions.get(client, self.permissions.get("*", ONBOARDING))}
+                group = lowered.split("/resourcegroups/")[1].split("/")[0] if "/resourcegroups/" in lowered else ""
+                keys = [f"{client}/{group}", client, f"*/{group}", "*"]
+                found = next((self.permissions[k] for k in keys if k in self.permissions), ONBOARDING)
+                return 200, {}, {"value": found}
             if params.get("api-version") != API_VERSION:
                 return 400, {}, error("InvalidApiVersionParameter", f"api-version {params.get('api-version')}")
             lowered = path.lower()
@@ -117,8 +123,10 @@ class ResourceManagerModel:
 
     def page(self, base: str, path: str, params: dict[str, str]) -> Answer:
         """One page of the group's machines (lock held)."""
-        group = path.lower()[: -len(PROVIDER)] + PROVIDER + "/"
-        listed = sorted((m for key, m in self.machines.items() if key.startswith(group)), key=lambda m: m["id"])
+        scope = path.lower()[: -len(PROVIDER)]
+        # A group's machines, or (at subscription scope) every group's of the subscription.
+        prefix = scope + PROVIDER + "/" if "/resourcegroups/" in scope else scope + "/resourcegroups/"
+        listed = sorted((m for key, m in self.machines.items() if key.startswith(prefix)), key=lambda m: m["id"])
         start = int(params.get("$skiptoken", "0") or 0)
         answer: dict[str, Any] = {"value": listed[start:start + self.page_size]}
         if start + self.page_size < len(listed):
