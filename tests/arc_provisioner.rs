@@ -1092,8 +1092,9 @@ async fn the_sweep_never_signs_in_as_the_onboarding_application() {
 
 /// Issue "sealed onboarding", item 2: with `ARC_RESOURCE_GROUP=aws_{accountId}` (the layout of
 /// Microsoft's Azure Arc multicloud connector) each account's machines go to a group of their own,
-/// the token's rights are checked on each group on its own (a group where the application holds
-/// more than onboarding stops only that account), and the sweep sees only groups of that form.
+/// an account tagged with its own application gets that application's token (containment), the
+/// rights are checked per application and group (a group where the application holds more than
+/// onboarding stops only that account), and the sweep sees only groups of that form.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checked_on_its_own() {
     use azure_core::time::{Duration as AzDuration, OffsetDateTime, to_rfc3339};
@@ -1101,6 +1102,25 @@ async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checke
     let ((own, own_config), (member, member_config)) = (&accounts[0], &accounts[1]);
     let mine = seed::instance(own_config, REGION, &[], Some(PROFILE)).await;
     let theirs = seed::instance(member_config, REGION, &[], Some(PROFILE)).await;
+    // The management account names an application of its own; the member uses the default one,
+    // which holds more than onboarding on the member's group.
+    const OWN_APPLICATION: &str = "dddddddd-2222-3333-4444-555555555555";
+    let (issuer, subject) = seed::azure_federation(&moto, &management).await;
+    moto.entra(json!({"federated": {OWN_APPLICATION: [{"issuer": issuer, "subject": subject,
+        "audiences": ["api://AzureADTokenExchange"]}]}}));
+    aws_sdk_organizations::Client::new(&management)
+        .tag_resource()
+        .resource_id(own.as_str())
+        .tags(
+            aws_sdk_organizations::types::Tag::builder()
+                .key(connector_engine::arc::APPLICATION_TAG)
+                .value(OWN_APPLICATION)
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("tag the account");
     let broad = format!("{SERVICE_PRINCIPAL}/aws_{member}");
     moto.arm(json!({"permissions": {broad: [{"actions": ["*"]}]}}));
     let job = ArcProvisioner::new(config(&moto, &[("ARC_RESOURCE_GROUP", "aws_{accountId}")]), management.clone());
@@ -1122,6 +1142,13 @@ async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checke
     let sent = sends(&moto.calls());
     assert!(sent.iter().all(|b| b["Parameters"]["resourceGroup"] == json!([format!("aws_{own}")])), "{sent:#?}");
     assert_eq!(moto.arm_state()["permissionReads"], json!(2), "each group checked once");
+    let clients: std::collections::BTreeSet<String> =
+        moto.entra_requests().iter().filter_map(|r| r["clientId"].as_str().map(String::from)).collect();
+    assert!(
+        clients.contains(OWN_APPLICATION) && clients.contains(SERVICE_PRINCIPAL),
+        "a token per application: {clients:?}"
+    );
+    assert!(refused.reason.contains(&format!("application {SERVICE_PRINCIPAL}")), "{}", refused.reason);
 
     // The sweep lists the subscription and keeps to groups of the template's form.
     let ago = |days: i64| to_rfc3339(&(OffsetDateTime::now_utc() - AzDuration::days(days)));

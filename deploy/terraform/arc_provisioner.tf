@@ -152,6 +152,14 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
     actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
     resources = ["*"]
   }
+  # With a resource group per account, an account may name its own onboarding application in
+  # its tag mdc-connector:arc-application (src/arc/applications.rs).
+  statement {
+    sid       = "ReadTheAccountsApplicationTag"
+    effect    = "Allow"
+    actions   = ["organizations:ListTagsForResource"]
+    resources = ["arn:${local.partition}:organizations::*:account/${var.organization_id}/*"]
+  }
   # Secretless sign-in (the default): an AWS identity token for Microsoft Entra only, short-lived
   # and RS256 ("Use the sts:IdentityTokenAudience condition key ... sts:DurationSeconds ... to
   # enforce maximum token lifetime ... sts:SigningAlgorithm", IAM User Guide, outbound identity

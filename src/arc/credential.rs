@@ -55,15 +55,22 @@ enum SignIn {
 /// The run's credential. Without `ARC_CREDENTIAL_PARAMETER` (the default) no secret is read
 /// anywhere: an AWS identity token from `sts` is exchanged for an access token. With it, the
 /// secret is read and exchanged, or itself sealed to instances when `ARC_CREDENTIAL_MODE` asks for it.
-pub(crate) async fn obtain(ssm: &Client, sts: &aws_sdk_sts::Client, target: &ArcTarget) -> Result<Obtained, Failure> {
+/// `application` is the onboarding application signed in as without a secret (an account may have
+/// its own: `super::applications`); the secret belongs to `ARC_SERVICE_PRINCIPAL_ID`.
+pub(crate) async fn obtain(
+    ssm: &Client,
+    sts: &aws_sdk_sts::Client,
+    target: &ArcTarget,
+    application: &str,
+) -> Result<Obtained, Failure> {
     let Some(parameter) = &target.credential_parameter else {
         let assertion = identity_token(sts, audience(&target.cloud)).await?;
-        let token = access_token(target, SignIn::Federated(assertion)).await?;
+        let token = access_token(target, application, SignIn::Federated(assertion)).await?;
         return Ok(Obtained { token: token.value.clone(), credential: token });
     };
     let secret = read_secret(ssm, parameter).await?;
     // Signed in with the secret in either mode: the token is what Resource Manager is asked about.
-    let token = access_token(target, SignIn::ClientSecret(secret.clone())).await?;
+    let token = access_token(target, &target.service_principal_id, SignIn::ClientSecret(secret.clone())).await?;
     let credential = match target.credential_mode {
         CredentialMode::ServicePrincipalSecret => Credential { value: secret },
         CredentialMode::AccessToken => token.clone(),
@@ -94,7 +101,7 @@ pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Fail
 }
 
 /// Client credentials flow against the tenant's Entra authority for the cloud's Resource Manager.
-async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential, Failure> {
+async fn access_token(target: &ArcTarget, client: &str, sign_in: SignIn) -> Result<Credential, Failure> {
     let check = match &target.credential_parameter {
         Some(parameter) => format!("the secret in {parameter}"),
         None => "the application's federated identity credential (this account's issuer, the function role's ARN as subject; docs/deploy.md)".into(),
@@ -102,10 +109,9 @@ async fn access_token(target: &ArcTarget, sign_in: SignIn) -> Result<Credential,
     let refused = |detail: String| {
         Failure::Precondition(format!(
             "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and {check}",
-            target.service_principal_id, target.tenant_id
+            client, target.tenant_id
         ))
     };
-    let client = target.service_principal_id.as_str();
     let credential = token_credential(target, client, sign_in).map_err(|e| refused(e.to_string()))?;
     let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {
         // The error names the flow and Entra's answer (AADSTS code), never the secret.

@@ -2,12 +2,14 @@
 //! failure isolation, and assembles the run report.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::applications::application_of;
 use super::apply::UnitRun;
 use super::command::DEFAULT_TRACKING;
 use super::credential::{Credential, Obtained, obtain};
@@ -19,7 +21,7 @@ use super::settings::ArcSettings;
 use super::state::Platform;
 use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
-use crate::aws::{ssm_client, sts_client};
+use crate::aws::{organizations_client, ssm_client, sts_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
@@ -48,11 +50,14 @@ pub(crate) struct ArcWork {
 /// own key.
 #[derive(Default)]
 pub(crate) struct RunCredential {
-    /// The credential and a token of the onboarding application, obtained once.
-    obtained: OnceCell<Result<Obtained, Failure>>,
-    /// Each resource group's rights check (one group, or one per account), once per run.
-    checked: tokio::sync::Mutex<HashMap<String, Result<(), Failure>>>,
+    /// Each onboarding application's credential and token, obtained once.
+    obtained: tokio::sync::Mutex<HashMap<String, Arc<ObtainedOnce>>>,
+    /// Each (application, resource group) rights check, once per run.
+    checked: tokio::sync::Mutex<HashMap<(String, String), Result<(), Failure>>>,
 }
+
+/// One application's credential, obtained at most once per run.
+type ObtainedOnce = OnceCell<Result<Obtained, Failure>>;
 
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ArcProvisioner {
@@ -63,6 +68,8 @@ pub struct ArcProvisioner {
     secret_store: aws_sdk_ssm::Client,
     /// STS of the function's own region (GetWebIdentityToken has no global endpoint).
     identity_tokens: aws_sdk_sts::Client,
+    /// Organizations (an account's own onboarding application, from its tag).
+    organizations: aws_sdk_organizations::Client,
 }
 
 impl ArcProvisioner {
@@ -75,7 +82,8 @@ impl ArcProvisioner {
         let context = JobContext::new(base, settings.fleet.work_queue_url.as_deref());
         let secret_store = ssm_client(context.base(), "own", context.home_region());
         let identity_tokens = sts_client(context.base(), context.home_region());
-        ArcProvisioner { settings, documents, context, secret_store, identity_tokens }
+        let organizations = organizations_client(context.base());
+        ArcProvisioner { settings, documents, context, secret_store, identity_tokens, organizations }
     }
 
     /// The validated settings.
@@ -206,7 +214,7 @@ impl ArcProvisioner {
         };
         let (mut items, ready) = run.prepare(batches).await;
         if !ready.is_empty() {
-            items.extend(run.deliver(&ready, credential).await);
+            items.extend(run.deliver(&ready, &credential).await);
         }
         items
     }
@@ -215,21 +223,24 @@ impl ArcProvisioner {
 impl ArcProvisioner {
     /// The run's credential for `account_id`'s instances, once the token was found to hold
     /// nothing beyond onboarding on that account's resource group.
-    async fn credential_for<'c>(&self, account_id: &str, run: &'c RunCredential) -> Result<&'c Credential, Failure> {
+    async fn credential_for(&self, account_id: &str, run: &RunCredential) -> Result<Credential, Failure> {
         let target = &self.settings.target;
-        let obtained = run.obtained.get_or_init(|| obtain(&self.secret_store, &self.identity_tokens, target)).await;
+        let application = application_of(&self.organizations, target, account_id).await?;
+        let cell = run.obtained.lock().await.entry(application.clone()).or_default().clone();
+        let obtained =
+            cell.get_or_init(|| obtain(&self.secret_store, &self.identity_tokens, target, &application)).await;
         let obtained = obtained.as_ref().map_err(Clone::clone)?;
-        let group = target.group(account_id);
+        let key = (application, target.group(account_id));
         let mut checked = run.checked.lock().await;
-        let verdict = match checked.get(&group) {
+        let verdict = match checked.get(&key) {
             Some(verdict) => verdict.clone(),
             None => {
-                let verdict = only_onboarding(target, account_id, &obtained.token).await;
-                checked.insert(group, verdict.clone());
+                let verdict = only_onboarding(target, account_id, &key.0, &obtained.token).await;
+                checked.insert(key, verdict.clone());
                 verdict
             }
         };
-        verdict.map(|()| &obtained.credential)
+        verdict.map(|()| obtained.credential.clone())
     }
 }
 

@@ -10,6 +10,7 @@
 //! [`trigger`] says what the function accepts, `settings` what it reads from the environment
 //! (declared in `variables`, checked by `forms`) into the Azure [`target`].
 
+mod applications;
 mod apply;
 mod command;
 mod credential;
@@ -34,6 +35,7 @@ mod terminated;
 pub mod trigger;
 mod variables;
 
+pub use applications::APPLICATION_TAG;
 pub use job::{ArcProvisioner, JOB};
 pub use settings::ArcSettings;
 pub use trigger::{ArcTrigger, ReprovisionCommand, SweepCommand, TagSelector};

@@ -61,7 +61,12 @@ pub(crate) fn beyond_onboarding(permissions: &[Permission]) -> Vec<String> {
 
 /// Refuses `token` (the onboarding application's) unless Resource Manager lists nothing beyond
 /// the onboarding role for it on `account_id`'s resource group.
-pub(crate) async fn only_onboarding(target: &ArcTarget, account_id: &str, token: &Secret) -> Result<(), Failure> {
+pub(crate) async fn only_onboarding(
+    target: &ArcTarget,
+    account_id: &str,
+    application: &str,
+    token: &Secret,
+) -> Result<(), Failure> {
     let name = target.group(account_id);
     let group = format!("{}/{name}", target.subscription_id);
     let credential: Arc<dyn TokenCredential> = Arc::new(Fixed(token.clone()));
@@ -77,7 +82,7 @@ pub(crate) async fn only_onboarding(target: &ArcTarget, account_id: &str, token:
     }
     Err(Failure::Precondition(format!(
         "the onboarding application {} may do more than Azure Connected Machine Onboarding in resource group {group} ({}): every instance that onboards receives its token, so nothing is sent; give it that role alone there, and the sweep an application of its own (ARC_SWEEP_SERVICE_PRINCIPAL_ID)",
-        target.service_principal_id,
+        application,
         beyond.join(", ")
     )))
 }
