@@ -176,8 +176,9 @@ case "$work_dir" in
   "$memory_root"/*) ;;
   *) result failed no-memory-filesystem "$memory_root" ;;
 esac
-if ! mkdir -p "$key_dir" 2>>"$log_file" || ! chmod 700 "$key_dir" || [ -L "$key_dir" ] ||
-  [ "$(stat -c %u "$key_dir" 2>/dev/null)" != "$(id -u)" ]; then
+# Checked before anything is changed in it: a link or someone else's directory is refused.
+if [ -L "$key_dir" ] || ! mkdir -p "$key_dir" 2>>"$log_file" || [ -L "$key_dir" ] ||
+  [ "$(stat -c %u "$key_dir" 2>/dev/null)" != "$(id -u)" ] || ! chmod 700 "$key_dir"; then
   result failed no-memory-filesystem "$key_dir"
 fi
 # A key connect never used (its run ended first) goes after an hour.
@@ -218,7 +219,8 @@ read_credential() {
   credential_read=true
   if [ "$phase" = prepare ]; then make_sealing_key; fi
   local credential credential_pattern credential_key wrapped_key body unwrapped digest
-  if ! [ -f "$key_file" ]; then
+  # Claimed before use (one rename): a second connect with the same value finds no key.
+  if ! mv "$key_file" "$work_dir/key.pem" 2>/dev/null; then
     result failed sealing-key-missing "$sealed_key_id"
   fi
   IFS=. read -r _ _ wrapped_key body <<<"$sealed_credential"
@@ -226,11 +228,11 @@ read_credential() {
   # never through a command line (readable by every local user in /proc).
   printf '%s' "$wrapped_key" | openssl base64 -d -A >"$work_dir/wrapped" 2>>"$log_file"
   printf '%s' "$body" | openssl base64 -d -A >"$work_dir/body" 2>>"$log_file"
-  if ! openssl pkeyutl -decrypt -inkey "$key_file" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+  if ! openssl pkeyutl -decrypt -inkey "$work_dir/key.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
     -pkeyopt rsa_mgf1_md:sha256 -in "$work_dir/wrapped" -out "$work_dir/unwrapped" >>"$log_file" 2>&1; then
     result failed credential-unsealable "key $sealed_key_id"
   fi
-  rm -f "$key_file"
+  rm -f "$work_dir/key.pem"
   unwrapped=$(cat "$work_dir/unwrapped")
   if ! [[ $unwrapped =~ ^[0-9a-f]{128}$ ]]; then
     result failed credential-unsealable "wrapped key"

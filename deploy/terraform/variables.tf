@@ -555,7 +555,7 @@ variable "arc_max_errors" {
 variable "arc_max_deliveries" {
   type        = number
   default     = 3
-  description = "How many times one instance is sent a sealed onboarding credential while its outcome stays the same failure; then it is reported needs-attention until a forced reprovision"
+  description = "How many times in a row one instance is sent a sealed onboarding credential without a settled result, whatever each failure; then it is reported needs-attention until a forced reprovision"
   validation {
     condition     = var.arc_max_deliveries >= 1 && var.arc_max_deliveries <= 10
     error_message = "Invalid arc_max_deliveries: it must be from 1 to 10."

@@ -133,12 +133,14 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
                 continue;
             }
         };
+        // The bound holds whatever the newest command was (a command of someone else's cannot reset it).
+        let bounded = state.history.get(id).filter(|l| !policy.force && l.failed_deliveries >= policy.max_deliveries);
         let last =
             state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
-        if let Some(reason) = last.filter(|l| !policy.force && l.failed_deliveries >= policy.max_deliveries).map(|l| {
+        if let Some(reason) = bounded.map(|l| {
             let failure = l.result.as_ref().map_or(l.status.as_str(), |r| r.reason.as_str());
             format!(
-                "sent a sealed credential {} times, each failing ({failure}, last by command {}): fix the cause on the instance, then reprovision with force",
+                "sent a sealed credential {} times in a row without success (last: {failure}, command {}): fix the cause on the instance, then reprovision with force",
                 l.failed_deliveries, l.command_id
             )
         }) {

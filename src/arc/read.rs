@@ -171,23 +171,15 @@ async fn history(
     Ok(runs.into_iter().filter_map(|(id, runs)| latest_with_deliveries(runs).map(|run| (id, run))).collect())
 }
 
-/// The newest run, counting the connect commands before it (newest first) that failed with the
-/// same reason as the newest connect command; prepare commands in between do not break the count.
+/// The newest run, counting the connect commands before it (newest first) that failed, whatever
+/// the failure, back to the last settled one: an instance alternating its failures gets no more
+/// deliveries than one failing the same way. Prepare commands and other commands do not break the
+/// count.
 fn latest_with_deliveries(mut runs: Vec<(f64, LastRun)>) -> Option<LastRun> {
     runs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let failure = |run: &LastRun| -> Option<String> {
-        if !is_final(&run.status) || run.result.as_ref().is_some_and(is_settled) {
-            return None;
-        }
-        Some(run.result.as_ref().map_or_else(|| run.status.clone(), |r| r.reason.clone()))
-    };
+    let failed = |run: &LastRun| is_final(&run.status) && !run.result.as_ref().is_some_and(is_settled);
     let is_delivery = |run: &LastRun| run.comment.split(' ').nth(2) == Some(CONNECT);
-    let mut deliveries = runs.iter().map(|(_, run)| run).filter(|run| is_delivery(run));
-    let first = deliveries.next().and_then(failure);
-    let count = match &first {
-        Some(reason) => 1 + deliveries.take_while(|run| failure(run).as_ref() == Some(reason)).count(),
-        None => 0,
-    };
+    let count = runs.iter().map(|(_, run)| run).filter(|run| is_delivery(run)).take_while(|run| failed(run)).count();
     let (_, mut latest) = runs.into_iter().next()?;
     latest.failed_deliveries = u32::try_from(count).unwrap_or(u32::MAX);
     Some(latest)
@@ -257,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn deliveries_failing_the_same_way_are_counted_newest_first() {
+    fn deliveries_failing_in_a_row_are_counted_newest_first_whatever_the_failure() {
         let runs = vec![
             (1.0, run("connect", "Success", Some("connected"))),
             (2.0, run("connect", "Failed", Some("connect-failed"))),
@@ -268,11 +260,11 @@ mod tests {
             (7.0, run("prepare", "Success", None)),
         ];
         let latest = latest_with_deliveries(runs.clone()).expect("latest");
-        assert_eq!((latest.comment.contains("prepare"), latest.failed_deliveries), (true, 2));
-        // Another failure in between resets the count; a success counts none.
+        assert_eq!((latest.comment.contains("prepare"), latest.failed_deliveries), (true, 3), "back to the success");
+        // Another failure counts too (alternating failures do not reset it); a success counts none.
         let mut changed = runs.clone();
         changed.push((8.0, run("connect", "Failed", Some("connect-failed"))));
-        assert_eq!(latest_with_deliveries(changed).map(|l| l.failed_deliveries), Some(1));
+        assert_eq!(latest_with_deliveries(changed).map(|l| l.failed_deliveries), Some(4));
         let mut healed = runs;
         healed.push((8.0, run("connect", "Success", Some("connected"))));
         assert_eq!(latest_with_deliveries(healed).map(|l| l.failed_deliveries), Some(0));

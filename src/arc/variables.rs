@@ -187,7 +187,7 @@ pub(crate) const MAX_ERRORS: Variable = Variable {
 /// `ARC_MAX_DELIVERIES`.
 pub(crate) const MAX_DELIVERIES: Variable = Variable {
     name: "ARC_MAX_DELIVERIES",
-    meaning: "how many times one instance is sent a sealed onboarding credential while it keeps failing with the same reason; after that it is reported `needs-attention` with its last failure, and only a forced reprovision sends again",
+    meaning: "how many times in a row one instance is sent a sealed onboarding credential without a settled result, whatever each failure was; after that it is reported `needs-attention` with its last failure, and only a forced reprovision sends again",
     default: "`3`",
     accepted: "a whole number from 1 to 10",
     example: "5",
