@@ -310,6 +310,16 @@ if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write
 # nothing inherited: the work directory holds the credential file, the log the agent's output,
 # the keys directory the sealing keys.
 function Protect-Directory([string]$Path) {
+    # Checked before anything is changed: a directory someone else made first (a link to elsewhere,
+    # or owned by another user) is refused, never re-permissioned (SYSTEM would rewrite the ACL of
+    # whatever a junction points to).
+    if (Test-Path -LiteralPath $Path) {
+        $existing = Get-Item -LiteralPath $Path -Force
+        $existingOwner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+        if (($existing.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or @('S-1-5-18', 'S-1-5-32-544') -notcontains $existingOwner) {
+            Write-Result 'failed' 'unsafe-directory' $Path
+        }
+    }
     New-Item -ItemType Directory -Path $Path -Force | Out-Null
     $acl = New-Object System.Security.AccessControl.DirectorySecurity
     $acl.SetAccessRuleProtection($true, $false)

@@ -107,6 +107,9 @@ fn failure(command_id: &str, r: &ScriptResult) -> String {
         "sealing-key-missing" => {
             "; the instance no longer holds the key its credential was sealed to (rebooted, or more than 60 minutes passed); the next run starts over"
         }
+        "unsafe-directory" => {
+            "; a directory the script uses was made by someone else first, or is a link: nothing was changed; remove it, then reprovision"
+        }
         "credential-unsealable" => "; the sealed credential did not open with the instance's key: nothing was changed",
         "download-failed" | "install-failed" => {
             "; check outbound HTTPS to packages.microsoft.com and Azure (or ARC_PROXY_URL)"
