@@ -179,7 +179,10 @@ function New-SealingKey {
 # credential; any failure is the result credential-unsealable with nothing but the key id.
 # - the key: ProtectedData.Unprotect, then RSA.FromXmlString into a System.Security.Cryptography.RSACng;
 # - wrapped: RSACng.Decrypt with System.Security.Cryptography.RSAEncryptionPadding OaepSHA256 gives
-#   128 ASCII hex digits: the passphrase (64) and the credential's SHA-256 (64);
+#   160 ASCII hex digits: the passphrase (64), the credential's SHA-256 (64) and the binding (32):
+#   the first 32 hex digits of the SHA-256 of "name=value`n" for this command's parameters in the
+#   connector's order, then "instance=<id>`n" (src/arc/seal.rs): a value replayed with other
+#   parameters, or to another instance, opens nothing;
 # - body: 'Salted__', an 8-byte salt, then AES-256-CBC (PKCS#7) ciphertext whose key and IV come
 #   from OpenSSL's EVP_BytesToKey with SHA-256 and one iteration, as `openssl enc -aes-256-cbc -md
 #   sha256 -pass` derives them: D1 = SHA-256(pass || salt), D2 = SHA-256(D1 || pass || salt),
@@ -187,6 +190,18 @@ function New-SealingKey {
 #   System.Security.Cryptography.AesCryptoServiceProvider decrypts it;
 # - the plaintext's SHA-256 must equal the sealed one (the body has no MAC of its own).
 # Byte arrays holding secrets are zeroed after use (strings cannot be).
+# The binding of this command: its parameters (every one checked against its pattern: no newline)
+# and the instance, as the connector computes it.
+function Get-Binding {
+    $values = [ordered]@{ tenantId = $TenantId; subscriptionId = $SubscriptionId; resourceGroup = $ResourceGroup
+        location = $Location; cloud = $Cloud; connectorId = $ConnectorId; accountId = $AccountId
+        servicePrincipalId = $ServicePrincipalId; credentialType = $CredentialType; proxyUrl = $ProxyUrl
+        privateLinkScope = $PrivateLinkScope; correlationId = $CorrelationId; force = $Force; instance = $InstanceId }
+    $text = ''
+    foreach ($name in $values.Keys) { $text += $name + '=' + $values[$name] + "`n" }
+    return (Get-Sha256Hex ([System.Text.Encoding]::ASCII.GetBytes($text))).Substring(0, 32)
+}
+
 function Open-SealedCredential {
     if (-not (Test-Path -LiteralPath $KeyFile -PathType Leaf)) { Write-Result 'failed' 'sealing-key-missing' $SealedKeyId }
     $parts = $SealedCredential.Split('.')
@@ -204,8 +219,9 @@ function Open-SealedCredential {
         # The key file holds the key its name says.
         if ((Get-KeyId (ConvertTo-Hex ($rsa.ExportParameters($false).Modulus))) -cne $SealedKeyId) { throw 'key' }
         $unwrapped = $rsa.Decrypt([System.Convert]::FromBase64String($parts[2]), [System.Security.Cryptography.RSAEncryptionPadding]::OaepSHA256)
-        if ($unwrapped.Length -ne 128 -or -not ([System.Text.Encoding]::ASCII.GetString($unwrapped) -cmatch '\A[0-9a-f]{128}\z')) { throw 'wrapped key' }
+        if ($unwrapped.Length -ne 160 -or -not ([System.Text.Encoding]::ASCII.GetString($unwrapped) -cmatch '\A[0-9a-f]{160}\z')) { throw 'wrapped key' }
         $digest = [System.Text.Encoding]::ASCII.GetString($unwrapped, 64, 64)
+        if ((Get-Binding) -cne [System.Text.Encoding]::ASCII.GetString($unwrapped, 128, 32)) { throw 'binding' }
         $body = [System.Convert]::FromBase64String($parts[3])
         if ($body.Length -lt 32 -or ($body.Length % 16) -ne 0 -or [System.Text.Encoding]::ASCII.GetString($body, 0, 8) -cne 'Salted__') { throw 'body' }
         # EVP_BytesToKey in one buffer: [D1 (32)][pass (64)][salt (8)].

@@ -218,7 +218,7 @@ read_credential() {
   if [ "$credential_read" = true ]; then return 0; fi
   credential_read=true
   if [ "$phase" = prepare ]; then make_sealing_key; fi
-  local credential credential_pattern credential_key wrapped_key body unwrapped digest
+  local credential credential_pattern credential_key wrapped_key body unwrapped digest bound binding
   # Claimed before use (one rename): a second connect with the same value finds no key.
   if ! mv "$key_file" "$work_dir/key.pem" 2>/dev/null; then
     result failed sealing-key-missing "$sealed_key_id"
@@ -234,12 +234,22 @@ read_credential() {
   fi
   rm -f "$work_dir/key.pem"
   unwrapped=$(cat "$work_dir/unwrapped")
-  if ! [[ $unwrapped =~ ^[0-9a-f]{128}$ ]]; then
+  if ! [[ $unwrapped =~ ^[0-9a-f]{160}$ ]]; then
     result failed credential-unsealable "wrapped key"
   fi
   printf '%s\n' "${unwrapped:0:64}" >"$work_dir/pass"
   digest=${unwrapped:64:64}
+  bound=${unwrapped:128:32}
   unwrapped=''
+  # The credential was sealed for this command's parameters and this instance (src/arc/seal.rs,
+  # binding): a sealed value replayed with other parameters, or to another instance, opens nothing.
+  binding=$(printf 'tenantId=%s\nsubscriptionId=%s\nresourceGroup=%s\nlocation=%s\ncloud=%s\nconnectorId=%s\naccountId=%s\nservicePrincipalId=%s\ncredentialType=%s\nproxyUrl=%s\nprivateLinkScope=%s\ncorrelationId=%s\nforce=%s\ninstance=%s\n' \
+    "$tenant_id" "$subscription_id" "$resource_group" "$location" "$cloud" "$connector_id" "$account_id" \
+    "$service_principal_id" "$credential_type" "$proxy_url" "$private_link_scope" "$correlation_id" "$force" \
+    "$instance_id" | openssl dgst -sha256 -r | cut -c1-32)
+  if [ "$binding" != "$bound" ]; then
+    result failed credential-unsealable "binding"
+  fi
   if ! openssl enc -d -aes-256-cbc -md sha256 -pass "file:$work_dir/pass" -in "$work_dir/body" \
     -out "$work_dir/credential" 2>>"$log_file"; then
     result failed credential-unsealable "body"

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::command::{CommandSettings, send, track, track_all};
 use super::credential::Credential;
 use super::plan::{Batch, item};
-use super::seal::SealingKey;
+use super::seal::{SealingKey, binding};
 use crate::error::Failure;
 use crate::report::{Item, Outcome, Status};
 
@@ -130,7 +130,8 @@ impl UnitRun<'_> {
     /// instance, document).
     async fn send_sealed(&self, ready: &Ready, credential: &Credential) -> Result<(String, String, String), Item> {
         let id = ready.instance_id.as_str();
-        let sealed = ready.key.seal(&credential.value).map_err(|reason| {
+        let binding = binding(self.parameters, id);
+        let sealed = ready.key.seal(&credential.value, &binding).map_err(|reason| {
             self.item(id, Status::Failed, Outcome::Failed, format!("cannot seal the credential: {reason}"))
         })?;
         let parameters = self.with_phase("connect", sealed);

@@ -6,8 +6,9 @@
 //! Format `mdcseal1.<key id>.<wrapped>.<body>`, chosen so that `openssl` 1.0.2 and later (every
 //! supported Linux distribution) and .NET Framework 4.6.2 (Windows PowerShell 5.1) open it with
 //! nothing secret on a command line:
-//! - a one-time passphrase `p` (32 random bytes, as 64 lowercase hex digits) and the credential's
-//!   SHA-256 `d` (64 lowercase hex digits) are wrapped together with RSA-OAEP, SHA-256 and MGF1
+//! - a one-time passphrase `p` (32 random bytes, as 64 lowercase hex digits), the credential's
+//!   SHA-256 `d` (64 lowercase hex digits) and the command's binding `b` (32 hex digits: the first
+//!   half of the SHA-256 of its parameters and the instance id, [`binding`]) are wrapped together with RSA-OAEP, SHA-256 and MGF1
 //!   SHA-256 (`openssl pkeyutl -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256`;
 //!   `RSACng.Decrypt(…, RSAEncryptionPadding.OaepSHA256)`);
 //! - the body is what `openssl enc -d -aes-256-cbc -md sha256 -pass file:<p>` opens: `Salted__`,
@@ -16,7 +17,9 @@
 //!   D2 = SHA-256(D1‖p‖salt) the IV). That derivation is weak for passwords; `p` is 256 random
 //!   bits, so it only has to be a pseudo-random function;
 //! - CBC carries no MAC: the instance compares the opened credential's SHA-256 with `d`, which
-//!   RSA-OAEP (non-malleable) protects, so a changed body or a body of another sealing is refused.
+//!   RSA-OAEP (non-malleable) protects, so a changed body or a body of another sealing is refused;
+//!   and it compares `b` with its own parameters and instance id, so a sealed value replayed with
+//!   other parameters (another group, a proxy) or to another instance is refused.
 //!
 //! The document parameter is bounded by SSM's document size: "The content of the document must
 //! not exceed 64KB. This quota also includes the content specified for input parameters at
@@ -59,13 +62,13 @@ impl SealingKey {
         Ok(SealingKey { id, modulus })
     }
 
-    /// `credential` sealed to this key (`mdcseal1` format).
-    pub(crate) fn seal(&self, credential: &Secret) -> Result<String, String> {
+    /// `credential` sealed to this key (`mdcseal1` format), bound to the command's [`binding`].
+    pub(crate) fn seal(&self, credential: &Secret, binding: &str) -> Result<String, String> {
         let plain = credential.expose().as_bytes();
         let mut random = [0u8; 40];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| "no random source".to_string())?;
         let (passphrase, salt) = (lower_hex(&random[..32]), &random[32..]);
-        let wrapped_plain = format!("{passphrase}{}", lower_hex(digest(&SHA256, plain).as_ref()));
+        let wrapped_plain = format!("{passphrase}{}{binding}", lower_hex(digest(&SHA256, plain).as_ref()));
         let public = PublicEncryptingKey::from_der(&self.spki()).map_err(|e| format!("public key: {e}"))?;
         let oaep = OaepPublicEncryptingKey::new(public).map_err(|_| "public key: not usable for RSA-OAEP")?;
         let mut wrapped = vec![0u8; oaep.ciphertext_size()];
@@ -96,6 +99,37 @@ impl SealingKey {
         let bits = der(0x03, &[&[0u8][..], &rsa_key].concat());
         der(0x30, &[&algorithm[..], &bits].concat())
     }
+}
+
+/// The connect command's parameters the sealed credential is bound to, in this order (all but
+/// `phase` and `sealedCredential`), then the instance id.
+pub(crate) const BOUND_PARAMETERS: [&str; 13] = [
+    "tenantId",
+    "subscriptionId",
+    "resourceGroup",
+    "location",
+    "cloud",
+    "connectorId",
+    "accountId",
+    "servicePrincipalId",
+    "credentialType",
+    "proxyUrl",
+    "privateLinkScope",
+    "correlationId",
+    "force",
+];
+
+/// The binding of a sealed credential: the first 32 hex digits of the SHA-256 of
+/// `name=value\n` for each of [`BOUND_PARAMETERS`] (empty when absent), then `instance=<id>\n`.
+/// Every value passed the documents' patterns (no newline), so the text is unambiguous; the
+/// scripts compute the same from what they were given.
+pub(crate) fn binding(parameters: &std::collections::BTreeMap<&'static str, String>, instance_id: &str) -> String {
+    let mut text = String::new();
+    for name in BOUND_PARAMETERS {
+        text.push_str(&format!("{name}={}\n", parameters.get(name).map_or("", String::as_str)));
+    }
+    text.push_str(&format!("instance={instance_id}\n"));
+    lower_hex(digest(&SHA256, text.as_bytes()).as_ref())[..32].to_string()
 }
 
 /// OpenSSL's `EVP_BytesToKey` with SHA-256, one iteration, for AES-256-CBC: (key, IV).
@@ -181,7 +215,9 @@ mod tests {
         let unwrapped =
             oaep.decrypt(&OAEP_SHA256_MGF1SHA256, &unbase64(wrapped), &mut out, None).map_err(|_| "oaep")?;
         let unwrapped = std::str::from_utf8(unwrapped).map_err(|_| "utf8")?.to_string();
-        let (passphrase, wanted) = unwrapped.split_at(64);
+        let (passphrase, rest) = unwrapped.split_at(64);
+        let (wanted, bound) = rest.split_at(64);
+        assert_eq!(bound, BINDING);
         let body = unbase64(body);
         assert_eq!(&body[..8], b"Salted__");
         let (key, iv) = bytes_to_key(passphrase.as_bytes(), &body[8..16]);
@@ -195,6 +231,30 @@ mod tests {
         String::from_utf8(plain.to_vec()).map_err(|_| "utf8")
     }
 
+    const BINDING: &str = "0123456789abcdef0123456789abcdef";
+
+    impl SealingKey {
+        fn seal_bound(&self, credential: &Secret) -> Result<String, String> {
+            self.seal(credential, BINDING)
+        }
+    }
+
+    #[test]
+    fn the_binding_covers_every_parameter_and_the_instance() {
+        let parameters: std::collections::BTreeMap<&'static str, String> =
+            BOUND_PARAMETERS.iter().map(|n| (*n, format!("v-{n}"))).collect();
+        let bound = binding(&parameters, "i-0123456789abcdef0");
+        assert_eq!(bound.len(), 32);
+        // The scripts' text, hashed by hand.
+        let text: String = BOUND_PARAMETERS.iter().map(|n| format!("{n}=v-{n}\n")).collect::<String>()
+            + "instance=i-0123456789abcdef0\n";
+        assert_eq!(bound, lower_hex(digest(&SHA256, text.as_bytes()).as_ref())[..32]);
+        assert_ne!(bound, binding(&parameters, "i-0123456789abcdef1"));
+        let mut moved = parameters.clone();
+        moved.insert("resourceGroup", "elsewhere".into());
+        assert_ne!(bound, binding(&moved, "i-0123456789abcdef0"));
+    }
+
     fn fixture() -> (PrivateDecryptingKey, SealingKey) {
         let mut lines = FIXTURE.lines();
         let private = PrivateDecryptingKey::from_pkcs8(&unbase64(lines.next().unwrap_or_default())).expect("key");
@@ -206,14 +266,14 @@ mod tests {
     fn only_the_private_key_opens_what_is_sealed_and_a_changed_body_is_refused() {
         let (private, key) = fixture();
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJl".repeat(40);
-        let sealed = key.seal(&Secret::new(token.clone())).expect("sealed");
+        let sealed = key.seal_bound(&Secret::new(token.clone())).expect("sealed");
         assert!(sealed.starts_with(&format!("mdcseal1.{}.", key.id)));
         assert!(!sealed.contains(&token[..20]));
         assert_eq!(open(&sealed, &private).as_deref(), Ok(token.as_str()));
         // Two sealings of the same credential differ (fresh passphrase and salt).
-        assert_ne!(sealed, key.seal(&Secret::new(token.clone())).expect("sealed"));
+        assert_ne!(sealed, key.seal_bound(&Secret::new(token.clone())).expect("sealed"));
         // Another sealing's body under this wrap: the digest (or the padding) refuses it.
-        let other = key.seal(&Secret::new("another-credential".into())).expect("sealed");
+        let other = key.seal_bound(&Secret::new("another-credential".into())).expect("sealed");
         let mut parts: Vec<&str> = sealed.split('.').collect();
         parts[3] = other.split('.').nth(3).unwrap_or_default();
         assert!(open(&parts.join("."), &private).is_err());

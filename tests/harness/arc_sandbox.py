@@ -55,10 +55,22 @@ def key_id(modulus_hex: str) -> str:
     return hashlib.sha256(modulus_hex.lower().encode()).hexdigest()[:16]
 
 
-def seal(modulus_hex: str, credential: str) -> str:
+# The connect parameters a sealed credential is bound to, in order (src/arc/seal.rs, binding).
+BOUND = ["tenantId", "subscriptionId", "resourceGroup", "location", "cloud", "connectorId", "accountId",
+         "servicePrincipalId", "credentialType", "proxyUrl", "privateLinkScope", "correlationId", "force"]
+
+
+def binding(parameters: dict[str, str], instance_id: str) -> str:
+    """The first 32 hex digits of the SHA-256 of the bound parameters and the instance id."""
+    text = "".join(f"{name}={parameters.get(name, '')}\n" for name in BOUND) + f"instance={instance_id}\n"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def seal(modulus_hex: str, credential: str, parameters: dict[str, str], instance_id: str) -> str:
     """``credential`` sealed to the RSA key with this modulus (exponent 65537), in the ``mdcseal1``
-    format the documents open: RSA-OAEP-SHA256 wraps a one-time passphrase (64 hex) and the
-    credential's SHA-256 (64 hex); ``openssl enc -aes-256-cbc -md sha256`` carries the credential."""
+    format the documents open: RSA-OAEP-SHA256 wraps a one-time passphrase (64 hex), the
+    credential's SHA-256 (64 hex) and the binding to the connect command's parameters and the
+    instance (32 hex); ``openssl enc -aes-256-cbc -md sha256`` carries the credential."""
     openssl = shutil.which("openssl") or "openssl"
     with tempfile.TemporaryDirectory() as work:
         d = Path(work)
@@ -68,7 +80,8 @@ def seal(modulus_hex: str, credential: str) -> str:
         run("rsa", "-RSAPublicKey_in", "-inform", "DER", "-in", str(d / "key.der"), "-pubout", "-out", str(d / "key.pem"))
         passphrase = os.urandom(32).hex()
         (d / "pass").write_text(passphrase + "\n")
-        (d / "plain").write_text(passphrase + hashlib.sha256(credential.encode()).hexdigest())
+        (d / "plain").write_text(passphrase + hashlib.sha256(credential.encode()).hexdigest()
+                                 + binding(parameters, instance_id))
         (d / "credential").write_text(credential)
         run("pkeyutl", "-encrypt", "-pubin", "-inkey", str(d / "key.pem"), "-pkeyopt", "rsa_padding_mode:oaep",
             "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256", "-in", str(d / "plain"),
@@ -94,9 +107,9 @@ def make_key(directory: Path) -> str:
     return modulus
 
 
-def open_sealed(directory: Path, sealed: str) -> str | None:
+def open_sealed(directory: Path, sealed: str, parameters: dict[str, str], instance_id: str) -> str | None:
     """What the Windows document does in connect: the credential, opened with the key the sealed
-    value names (used once), or None when it does not open."""
+    value names (used once) and bound to these parameters and this instance, or None."""
     openssl = shutil.which("openssl") or "openssl"
     parts = sealed.split(".")
     if len(parts) != 4 or parts[0] != "mdcseal1":
@@ -113,12 +126,12 @@ def open_sealed(directory: Path, sealed: str) -> str | None:
                                     "rsa_mgf1_md:sha256", "-in", str(d / "wrapped")], capture_output=True)
         pem.unlink()
         text = unwrapped.stdout.decode(errors="replace")
-        if unwrapped.returncode != 0 or len(text) != 128:
+        if unwrapped.returncode != 0 or len(text) != 160 or text[128:] != binding(parameters, instance_id):
             return None
         (d / "pass").write_text(text[:64] + "\n")
         opened = subprocess.run([openssl, "enc", "-d", "-aes-256-cbc", "-md", "sha256", "-pass", f"file:{d / 'pass'}",
                                  "-in", str(d / "body")], capture_output=True)
-        if opened.returncode != 0 or hashlib.sha256(opened.stdout).hexdigest() != text[64:]:
+        if opened.returncode != 0 or hashlib.sha256(opened.stdout).hexdigest() != text[64:128]:
             return None
         return opened.stdout.decode()
 
@@ -198,7 +211,7 @@ class Sandbox:
             return first
         credential = self.credential if credential is None else credential
         (self.root / "credential.json").write_text(json.dumps({"value": credential}))
-        sealed = seal(result["publicKey"], credential)
+        sealed = seal(result["publicKey"], credential, parameters, instance_id)
         return self.run_document(script, {**parameters, "phase": "connect", "sealedCredential": sealed}, instance_id,
                                  region, agent, env)
 

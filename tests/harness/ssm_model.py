@@ -260,7 +260,7 @@ class SsmModel:
             if key in self.windows_connected:
                 line.update(status="already-connected", reason="connected")
             elif parameters.get("phase") == "connect":
-                opened = open_sealed(keys, parameters.get("sealedCredential", ""))
+                opened = open_sealed(keys, parameters.get("sealedCredential", ""), parameters, invocation.instance_id)
                 if opened:
                     self.windows_connected.add(key)
                     line.update(status="connected", reason="connected")

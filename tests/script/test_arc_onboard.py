@@ -292,13 +292,20 @@ class ArcOnboardScript(unittest.TestCase):
         # Another instance's key (its own prepare): this instance holds no such private key.
         other = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
         theirs = parse_result(other.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)["publicKey"]
-        sealed = seal(theirs, TOKEN)
+        sealed = seal(theirs, TOKEN, GOOD, INSTANCE)
         process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect", "sealedCredential": sealed},
                                             INSTANCE, env=TOKEN_ENV)
         result = parse_result(process.stdout)
         self.assertEqual((process.returncode, result["reason"]), (1, "sealing-key-missing"))
         # Sealed to this instance's key id but tampered with: refused, and the key is gone after one use.
-        mine = seal(prepared["publicKey"], TOKEN)
+        # Sealed for other parameters (another resource group): refused, the key used up.
+        moved = seal(prepared["publicKey"], TOKEN, {**GOOD, "resourceGroup": "rg-attacker"}, INSTANCE)
+        process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect", "sealedCredential": moved},
+                                            INSTANCE, env=TOKEN_ENV)
+        self.assertEqual((parse_result(process.stdout)["reason"], parse_result(process.stdout)["detail"]),
+                         ("credential-unsealable", "binding"))
+        prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
+        mine = seal(prepared["publicKey"], TOKEN, GOOD, INSTANCE)
         tag, key_id, wrapped, body = mine.split(".")
         flipped = body[:-8] + ("A" if body[-8] != "A" else "B") + body[-7:]
         process = self.sandbox.run_document(SCRIPT, {**GOOD, "phase": "connect",
@@ -345,7 +352,7 @@ class ArcOnboardScript(unittest.TestCase):
         hang = "sleep 30 >/dev/null 2>&1 &\nwait $!\nconnect_args=("
         prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
         from arc_sandbox import seal
-        connect = {**GOOD, "phase": "connect", "sealedCredential": seal(prepared["publicKey"], TOKEN)}
+        connect = {**GOOD, "phase": "connect", "sealedCredential": seal(prepared["publicKey"], TOKEN, GOOD, INSTANCE)}
         path.write_text(render(SCRIPT, connect).replace("connect_args=(", hang, 1))
         stubs = ROOT / "tests" / "harness" / "arc_stubs"
         env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",

@@ -186,7 +186,8 @@ class Connect(unittest.TestCase):
             "$rsa = New-Object System.Security.Cryptography.RSACng\n",
             "$rsa.FromXmlString([System.Text.Encoding]::ASCII.GetString($keyXml))",
             "$rsa.Decrypt([System.Convert]::FromBase64String($parts[2]), [System.Security.Cryptography.RSAEncryptionPadding]::OaepSHA256)",
-            "'\\A[0-9a-f]{128}\\z'",
+            "'\\A[0-9a-f]{160}\\z'",
+            "if ((Get-Binding) -cne [System.Text.Encoding]::ASCII.GetString($unwrapped, 128, 32)) { throw 'binding' }",
             "$body = [System.Convert]::FromBase64String($parts[3])",
             "[System.Text.Encoding]::ASCII.GetString($body, 0, 8) -cne 'Salted__'",
             "New-Object System.Security.Cryptography.AesCryptoServiceProvider",
@@ -332,7 +333,7 @@ class SealedFormat(unittest.TestCase):
         digest = hashlib.sha256(credential.encode("ascii")).hexdigest()
         wrapped = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", str(public),
                           "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-                          "-pkeyopt", "rsa_mgf1_md:sha256", data=(passphrase + digest).encode("ascii"))
+                          "-pkeyopt", "rsa_mgf1_md:sha256", data=(passphrase + digest + "0" * 32).encode("ascii"))
         body = openssl("enc", "-aes-256-cbc", "-md", "sha256", "-salt", "-pass", self.pass_file(passphrase),
                        data=credential.encode("ascii"))
         sealed = ".".join(["mdcseal1", key_id, base64.b64encode(wrapped).decode(), base64.b64encode(body).decode()])
@@ -349,8 +350,8 @@ class SealedFormat(unittest.TestCase):
         unwrapped = openssl("pkeyutl", "-decrypt", "-inkey", str(private), "-pkeyopt", "rsa_padding_mode:oaep",
                             "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256",
                             data=base64.b64decode(groups[1]))
-        self.assertEqual(len(unwrapped), 128)
-        self.assertRegex(unwrapped.decode("ascii"), r"\A[0-9a-f]{128}\Z")
+        self.assertEqual(len(unwrapped), 160)
+        self.assertRegex(unwrapped.decode("ascii"), r"\A[0-9a-f]{160}\Z")
         raw = base64.b64decode(groups[2])
         self.assertEqual(raw[:8], b"Salted__")
         self.assertTrue(len(raw) >= 32 and len(raw) % 16 == 0)
@@ -364,7 +365,7 @@ class SealedFormat(unittest.TestCase):
         self.assertEqual((d1, d2[:16]), evp_bytes_to_key(unwrapped[:64], raw[8:16]))
         # AES-256-CBC, PKCS#7, over the bytes after the 16-byte header (AesCryptoServiceProvider).
         plain = openssl("enc", "-d", "-aes-256-cbc", "-K", d1.hex(), "-iv", d2[:16].hex(), data=raw[16:])
-        self.assertEqual(hashlib.sha256(plain).hexdigest(), unwrapped[64:].decode("ascii"))
+        self.assertEqual(hashlib.sha256(plain).hexdigest(), unwrapped[64:128].decode("ascii"))
         self.assertEqual(plain.decode("ascii"), credential)
         self.assertRegex(plain.decode("ascii"), r"\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 
@@ -374,8 +375,22 @@ class SealedFormat(unittest.TestCase):
         process = subprocess.run(["openssl", "enc", "-d", "-aes-256-cbc", "-K", d1.hex(), "-iv", d2[:16].hex()],
                                  input=bytes(tampered[16:]), capture_output=True, check=False)
         self.assertTrue(process.returncode != 0
-                        or hashlib.sha256(process.stdout).hexdigest() != unwrapped[64:].decode("ascii"))
+                        or hashlib.sha256(process.stdout).hexdigest() != unwrapped[64:128].decode("ascii"))
 
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Binding(unittest.TestCase):
+    def test_the_binding_is_the_connectors(self) -> None:
+        # Get-Binding: every bound parameter in the connector's order (src/arc/seal.rs,
+        # BOUND_PARAMETERS), then the instance, each "name=value" and a newline.
+        body = function_body("Get-Binding")
+        seal_rs = (ROOT / "src" / "arc" / "seal.rs").read_text()
+        order = re.search(r"BOUND_PARAMETERS: \[&str; 13\] = \[(.*?)\];", seal_rs, re.S).group(1)
+        names = re.findall(r'"([A-Za-z]+)"', order) + ["instance"]
+        found = re.findall(r"([A-Za-z]+) = \$[A-Za-z]+", body)
+        self.assertEqual(found, names)
+        self.assertIn("$text += $name + '=' + $values[$name] + \"`n\"", body)
+        self.assertIn(".Substring(0, 32)", body)
