@@ -88,6 +88,12 @@ async fn one_managed_instance() -> (Moto, SdkConfig, String) {
     (moto, management, id)
 }
 
+/// The hourly schedule's event (EventBridge Scheduled Event).
+fn scheduled() -> Value {
+    json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}})
+}
+
 /// A manual reprovision of every instance of the management account's region.
 fn reprovision_all() -> Value {
     json!({"action":"reprovision","accountId":MANAGEMENT,"region":REGION})
@@ -160,12 +166,7 @@ async fn provisions_every_managed_instance_reports_the_rest_and_keeps_the_secret
 
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
     moto.clear_calls();
-    let report = run(
-        &job,
-        json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
-        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}}),
-    )
-    .await;
+    let report = run(&job, scheduled()).await;
 
     for (_, id) in &linux {
         assert_eq!(outcome(&report, id), (Status::Done, "connected".into()), "{:?}", find(&report, id));
@@ -1041,8 +1042,7 @@ async fn an_instance_failing_on_purpose_stops_receiving_tokens_after_three_deliv
     // varying them).
     let failed = |reason: &str| format!(r#"MDC_ARC_RESULT {{"status":"failed","reason":"{reason}","detail":"x"}}"#);
     let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
-    let scheduled = json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
-        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}});
+    let scheduled = scheduled();
     let mut delivered = Vec::new();
     for reason in ["install-failed", "connect-failed", "install-failed", "connect-failed"] {
         let output = failed(reason);
@@ -1127,12 +1127,7 @@ async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checke
     moto.arm(json!({"permissions": {broad: [{"actions": ["*"]}]}}));
     let job = ArcProvisioner::new(config(&moto, &[("ARC_RESOURCE_GROUP", "aws_{accountId}")]), management.clone());
     moto.clear_calls();
-    let report = run(
-        &job,
-        json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
-        "account":MANAGEMENT,"time":"2026-11-29T00:00:00Z","region":REGION,"resources":[],"detail":{}}),
-    )
-    .await;
+    let report = run(&job, scheduled()).await;
     assert_eq!(outcome(&report, &mine), (Status::Done, "connected".into()), "{:#?}", report.items);
     let refused = find(&report, &theirs);
     assert_eq!(refused.status, Status::Failed);

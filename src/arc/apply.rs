@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use super::command::{CommandSettings, send, track, track_all};
 use super::credential::Credential;
+use super::phase::Phase;
 use super::plan::{Batch, item};
 use super::seal::{SealingKey, binding};
 use crate::error::Failure;
@@ -60,16 +61,16 @@ impl UnitRun<'_> {
         CommandSettings { parameters, comment, max_concurrency: self.max_concurrency, max_errors: self.max_errors }
     }
 
-    fn with_phase(&self, phase: &str, sealed: String) -> BTreeMap<&'static str, String> {
+    fn with_phase(&self, phase: Phase, sealed: String) -> BTreeMap<&'static str, String> {
         let mut parameters = self.parameters.clone();
-        parameters.insert("phase", phase.to_string());
+        parameters.insert("phase", phase.as_str().to_string());
         parameters.insert("sealedCredential", sealed);
         parameters
     }
 
     /// The prepare phase: every instance's final item, or its key when it needs a credential.
     pub(crate) async fn prepare(&self, batches: &[Batch]) -> (Vec<Item>, Vec<Ready>) {
-        let parameters = self.with_phase("prepare", String::new());
+        let parameters = self.with_phase(Phase::Prepare, String::new());
         let settings = self.settings(&parameters, self.prepare_comment);
         let mut items = Vec::new();
         let mut tracking = Vec::new();
@@ -134,7 +135,7 @@ impl UnitRun<'_> {
         let sealed = ready.key.seal(&credential.value, &binding).map_err(|reason| {
             self.item(id, Status::Failed, Outcome::Failed, format!("cannot seal the credential: {reason}"))
         })?;
-        let parameters = self.with_phase("connect", sealed);
+        let parameters = self.with_phase(Phase::Connect, sealed);
         let batch = Batch { instance_ids: vec![id.to_string()], ..ready.batch.clone() };
         match send(self.ssm, &batch, &self.settings(&parameters, self.connect_comment)).await {
             Ok(command_id) => {

@@ -14,6 +14,7 @@ use super::apply::UnitRun;
 use super::command::DEFAULT_TRACKING;
 use super::credential::{Credential, Obtained, obtain};
 use super::outcome::is_final;
+use super::phase::Phase;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
 use super::rights::only_onboarding;
@@ -192,7 +193,8 @@ impl ArcProvisioner {
         let correlation_id = correlation_id(account_id, region);
         let parameters = self.settings.target.parameters(account_id, &correlation_id, unit.work.force);
         let fingerprint = self.settings.target.fingerprint();
-        let (prepare_comment, connect_comment) = (comment(PREPARE, &fingerprint), comment(CONNECT, &fingerprint));
+        let (prepare_comment, connect_comment) =
+            (Phase::Prepare.comment(&fingerprint), Phase::Connect.comment(&fingerprint));
         let run = UnitRun {
             ssm,
             account_id,
@@ -242,16 +244,6 @@ impl ArcProvisioner {
         };
         verdict.map(|()| obtained.credential.clone())
     }
-}
-
-/// Comment word of the prepare commands.
-pub(crate) const PREPARE: &str = "prepare";
-/// Comment word of the connect commands (each one a delivery of a sealed credential).
-pub(crate) const CONNECT: &str = "connect";
-
-/// A command's comment: the job, the phase and the target's fingerprint.
-pub(crate) fn comment(phase: &str, fingerprint: &str) -> String {
-    format!("mdc-connector {JOB} {phase} {fingerprint}")
 }
 
 impl FleetJob for ArcProvisioner {

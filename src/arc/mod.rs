@@ -19,6 +19,7 @@ mod federation;
 mod forms;
 mod job;
 mod outcome;
+mod phase;
 mod plan;
 mod read;
 mod resource_manager;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::outcome::{is_final, is_settled};
-use super::state::{LastRun, Platform, ProfileDiagnosis, UnitState};
+use super::state::{Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
 use crate::report::{Action, Item, Outcome, Status};
 
@@ -78,6 +78,14 @@ fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platfor
     })
 }
 
+/// What becomes of one selected instance.
+enum Decision {
+    /// Send it the document of this platform, at this version.
+    Send(Platform, String),
+    /// Not sent: (status, outcome, why).
+    Report(Status, Option<Outcome>, String),
+}
+
 /// Plans one unit.
 pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) -> Plan {
     let item = |id: &str, status: Status, outcome: Option<Outcome>, reason: String| {
@@ -90,73 +98,90 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
         }
     }
     let mut queued: BTreeMap<(Platform, String), Vec<String>> = BTreeMap::new();
-    let mut instances: Vec<_> = state.instances.iter().collect();
+    let mut instances: Vec<_> = state.instances.iter().filter(|i| selected(i, selection)).collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
     for instance in instances {
-        let id = instance.id.as_str();
-        if selection.ids.as_ref().is_some_and(|ids| !ids.contains(id)) {
-            continue;
-        }
-        if let Some(tag) = &selection.tag {
-            match (instance.tags.get(&tag.key), &tag.value) {
-                (Some(v), Some(wanted)) if v == wanted => {}
-                (Some(_), None) => {}
-                _ => continue,
+        match decide(instance, state, policy) {
+            Decision::Send(platform, version) => {
+                queued.entry((platform, version)).or_default().push(instance.id.clone())
             }
+            Decision::Report(status, outcome, reason) => out.items.push(item(&instance.id, status, outcome, reason)),
         }
-        if instance.tags.contains_key(policy.opt_out_tag) {
-            let reason = format!("opted out (tag {})", policy.opt_out_tag);
-            out.items.push(item(id, Status::Skipped, None, reason));
-            continue;
-        }
-        let Some(managed) = state.managed.get(id) else {
-            let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
-            out.items.push(item(id, Status::Skipped, Some(Outcome::NotManaged), reason));
-            continue;
-        };
-        if managed.ping_status != "Online" {
-            let reason = format!(
-                "not managed now: the SSM agent is not reporting (ping status {}); check that it runs and reaches SSM",
-                managed.ping_status
-            );
-            out.items.push(item(id, Status::Skipped, Some(Outcome::NotManaged), reason));
-            continue;
-        }
-        let Some(platform) = managed.platform else {
-            out.items.push(item(id, Status::Skipped, None, "platform has no Azure Arc onboarding document".into()));
-            continue;
-        };
-        let version = match document_version(state, policy, platform) {
-            Ok(version) => version,
-            Err(reason) => {
-                out.items.push(item(id, Status::Failed, Some(Outcome::Failed), reason));
-                continue;
-            }
-        };
-        // The bound holds whatever the newest command was (a command of someone else's cannot reset it).
-        let bounded = state.history.get(id).filter(|l| !policy.force && l.failed_deliveries >= policy.max_deliveries);
-        let last =
-            state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
-        if let Some(reason) = bounded.map(|l| {
-            let failure = l.result.as_ref().map_or(l.status.as_str(), |r| r.reason.as_str());
-            format!(
-                "sent a sealed credential {} times in a row without success (last: {failure}, command {}): fix the cause on the instance, then reprovision with force",
-                l.failed_deliveries, l.command_id
-            )
-        }) {
-            out.items.push(item(id, Status::Skipped, Some(Outcome::NeedsAttention), reason));
-            continue;
-        }
-        if let Some((name, reason)) = last.filter(|_| !policy.force).and_then(|l| settled(l, version)) {
-            out.items.push(item(id, Status::Skipped, Some(name), reason));
-            continue;
-        }
-        queued.entry((platform, version.clone())).or_default().push(id.to_string());
     }
+    out.batches = batches(queued, policy);
+    out
+}
+
+/// Whether the selection covers the instance (its ids, its tag).
+fn selected(instance: &Ec2Instance, selection: &Selection) -> bool {
+    if selection.ids.as_ref().is_some_and(|ids| !ids.contains(&instance.id)) {
+        return false;
+    }
+    match &selection.tag {
+        None => true,
+        Some(tag) => match (instance.tags.get(&tag.key), &tag.value) {
+            (Some(v), Some(wanted)) => v == wanted,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+    }
+}
+
+/// Whether one selected instance gets a command, and if not, why.
+fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decision {
+    let id = instance.id.as_str();
+    if instance.tags.contains_key(policy.opt_out_tag) {
+        return Decision::Report(Status::Skipped, None, format!("opted out (tag {})", policy.opt_out_tag));
+    }
+    let Some(managed) = state.managed.get(id) else {
+        let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
+        return Decision::Report(Status::Skipped, Some(Outcome::NotManaged), reason);
+    };
+    if managed.ping_status != "Online" {
+        let reason = format!(
+            "not managed now: the SSM agent is not reporting (ping status {}); check that it runs and reaches SSM",
+            managed.ping_status
+        );
+        return Decision::Report(Status::Skipped, Some(Outcome::NotManaged), reason);
+    }
+    let Some(platform) = managed.platform else {
+        return Decision::Report(Status::Skipped, None, "platform has no Azure Arc onboarding document".into());
+    };
+    let version = match document_version(state, policy, platform) {
+        Ok(version) => version,
+        Err(reason) => return Decision::Report(Status::Failed, Some(Outcome::Failed), reason),
+    };
+    // The bound holds whatever the newest command was (a command of someone else's cannot reset it).
+    if let Some(reason) = state.history.get(id).and_then(|l| needs_attention(l, policy)) {
+        return Decision::Report(Status::Skipped, Some(Outcome::NeedsAttention), reason);
+    }
+    let last =
+        state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
+    if let Some((name, reason)) = last.filter(|_| !policy.force).and_then(|l| settled(l, version)) {
+        return Decision::Report(Status::Skipped, Some(name), reason);
+    }
+    Decision::Send(platform, version.clone())
+}
+
+/// Why an instance gets no more deliveries (`ARC_MAX_DELIVERIES` failed in a row), unless forced.
+fn needs_attention(last: &LastRun, policy: &Policy) -> Option<String> {
+    if policy.force || last.failed_deliveries < policy.max_deliveries {
+        return None;
+    }
+    let failure = last.result.as_ref().map_or(last.status.as_str(), |r| r.reason.as_str());
+    Some(format!(
+        "sent a sealed credential {} times in a row without success (last: {failure}, command {}): fix the cause on the instance, then reprovision with force",
+        last.failed_deliveries, last.command_id
+    ))
+}
+
+/// The commands: per platform and document version, at most [`MAX_IDS_PER_COMMAND`] ids each.
+fn batches(queued: BTreeMap<(Platform, String), Vec<String>>, policy: &Policy) -> Vec<Batch> {
+    let mut out = Vec::new();
     for ((platform, version), ids) in queued {
         let document = policy.documents.get(&platform).cloned().unwrap_or_default();
         for chunk in ids.chunks(MAX_IDS_PER_COMMAND) {
-            out.batches.push(Batch {
+            out.push(Batch {
                 platform,
                 document: document.clone(),
                 document_version: version.clone(),

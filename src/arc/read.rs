@@ -11,8 +11,8 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::document;
-use super::job::CONNECT;
 use super::outcome::{is_final, is_settled, parse_result};
+use super::phase::Phase;
 use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
 use crate::aws::error_code;
 use crate::error::Failure;
@@ -178,7 +178,7 @@ async fn history(
 fn latest_with_deliveries(mut runs: Vec<(f64, LastRun)>) -> Option<LastRun> {
     runs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let failed = |run: &LastRun| is_final(&run.status) && !run.result.as_ref().is_some_and(is_settled);
-    let is_delivery = |run: &LastRun| run.comment.split(' ').nth(2) == Some(CONNECT);
+    let is_delivery = |run: &LastRun| Phase::of_comment(&run.comment) == Some(Phase::Connect);
     let count = runs.iter().map(|(_, run)| run).filter(|run| is_delivery(run)).take_while(|run| failed(run)).count();
     let (_, mut latest) = runs.into_iter().next()?;
     latest.failed_deliveries = u32::try_from(count).unwrap_or(u32::MAX);

@@ -22,7 +22,6 @@ use azure_core::http::{
 use serde::Deserialize;
 
 use super::credential::resource_manager_scope;
-use super::rights::Permission;
 use super::target::ArcTarget;
 use crate::error::Failure;
 
@@ -62,20 +61,27 @@ pub(crate) struct MachineProperties {
     pub last_status_change: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// One entry of the permissions list (a role assignment's role, as it applies at the scope).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-struct PermissionPage {
+pub(crate) struct Permission {
+    /// Allowed control-plane actions (wildcards allowed).
     #[serde(default)]
-    value: Vec<Permission>,
+    pub actions: Vec<String>,
+    /// Control-plane actions excluded from `actions`.
     #[serde(default)]
-    next_link: Option<String>,
+    pub not_actions: Vec<String>,
+    /// Allowed data-plane actions.
+    #[serde(default)]
+    pub data_actions: Vec<String>,
 }
 
+/// One page of a Resource Manager list.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MachinePage {
-    #[serde(default)]
-    value: Vec<ArcMachine>,
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
     #[serde(default)]
     next_link: Option<String>,
 }
@@ -141,40 +147,33 @@ impl ResourceManager {
             self.group_path(&self.target.resource_group)
         };
         let first = format!("{scope}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}");
-        let mut next = Some(self.url(&first)?);
-        let (mut machines, mut pages) = (Vec::new(), 0);
-        while let Some(url) = next.take() {
-            if pages == MAX_PAGES {
-                return Err(Failure::Unexpected(format!("more than {MAX_PAGES} pages of Arc machines")));
-            }
-            let page: MachinePage = self.send(Method::Get, url).await?.json().map_err(|e| {
-                Failure::Unexpected(format!("Resource Manager answered a page that is not a machine list: {e}"))
-            })?;
-            pages += 1;
-            machines.extend(page.value.into_iter().filter(|m| self.holds(&m.id)));
-            next = page.next_link.map(|link| self.follow(&link)).transpose()?;
-        }
-        Ok((machines, pages))
+        let (machines, pages) = self.list::<ArcMachine>(&first, "Arc machines").await?;
+        Ok((machines.into_iter().filter(|m| self.holds(&m.id)).collect(), pages))
     }
 
     /// What the caller may do in resource group `group` ("Permissions - List For Resource Group").
     pub(crate) async fn permissions(&self, group: &str) -> Result<Vec<Permission>, Failure> {
         let first =
             format!("{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01", self.group_path(group));
-        let mut next = Some(self.url(&first)?);
-        let (mut permissions, mut pages) = (Vec::new(), 0);
+        Ok(self.list::<Permission>(&first, "permissions").await?.0)
+    }
+
+    /// Every entry of a list, following `nextLink` (same host only); how many pages it took.
+    async fn list<T: serde::de::DeserializeOwned>(&self, first: &str, what: &str) -> Result<(Vec<T>, usize), Failure> {
+        let mut next = Some(self.url(first)?);
+        let (mut entries, mut pages) = (Vec::new(), 0);
         while let Some(url) = next.take() {
             if pages == MAX_PAGES {
-                return Err(Failure::Unexpected(format!("more than {MAX_PAGES} pages of permissions")));
+                return Err(Failure::Unexpected(format!("more than {MAX_PAGES} pages of {what}")));
             }
-            let page: PermissionPage = self.send(Method::Get, url).await?.json().map_err(|e| {
-                Failure::Unexpected(format!("Resource Manager answered a page that is not a permissions list: {e}"))
+            let page: Page<T> = self.send(Method::Get, url).await?.json().map_err(|e| {
+                Failure::Unexpected(format!("Resource Manager answered a page that is not a list of {what}: {e}"))
             })?;
             pages += 1;
-            permissions.extend(page.value);
+            entries.extend(page.value);
             next = page.next_link.map(|link| self.follow(&link)).transpose()?;
         }
-        Ok(permissions)
+        Ok((entries, pages))
     }
 
     /// The Arc machine `name` of `account_id`'s resource group, if there is one.

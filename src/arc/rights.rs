@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-use serde::Deserialize;
 
-use super::resource_manager::ResourceManager;
+use super::resource_manager::{Permission, ResourceManager};
 use super::secret::Secret;
 use super::target::ArcTarget;
 use crate::error::Failure;
@@ -25,21 +24,6 @@ pub(crate) const ONBOARDING_ACTIONS: [&str; 4] = [
     "Microsoft.HybridCompute/privateLinkScopes/read",
     "Microsoft.GuestConfiguration/guestConfigurationAssignments/read",
 ];
-
-/// One entry of the permissions list (a role assignment's role, as it applies at the scope).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Permission {
-    /// Allowed control-plane actions (wildcards allowed).
-    #[serde(default)]
-    pub actions: Vec<String>,
-    /// Control-plane actions excluded from `actions`.
-    #[serde(default)]
-    pub not_actions: Vec<String>,
-    /// Allowed data-plane actions.
-    #[serde(default)]
-    pub data_actions: Vec<String>,
-}
 
 /// What in `permissions` goes beyond the onboarding role: each allowed action that is not exactly
 /// (case-insensitively, as Azure compares operations) one of [`ONBOARDING_ACTIONS`], and every data
@@ -106,6 +90,8 @@ impl TokenCredential for Fixed {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     fn permission(actions: &[&str]) -> Permission {
