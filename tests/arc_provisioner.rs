@@ -821,39 +821,58 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
 }
 
 /// An instance's termination event: with `ARC_SWEEP_GRACE_DAYS=0` its Arc machine (named after the
-/// instance, `--resource-name`) is deleted at once; an event naming a running instance deletes
-/// nothing (EC2 is asked); with the default grace period the event is only reported.
+/// instance, `--resource-name`) is deleted at once once its agent stopped reporting; an event naming
+/// a running instance, or naming the wrong region for it (review F7: the instance is looked for in
+/// every enabled region), deletes nothing, and a machine whose agent still reports `Connected` is
+/// never deleted; with the default grace period the event is only reported.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_termination_event_deletes_the_machine_at_once_only_with_no_grace_period() {
+async fn a_termination_event_deletes_only_a_silent_machine_of_an_ended_instance_with_no_grace_period() {
     let (moto, management, _) = estate(0).await;
-    let (gone, running) =
-        (seed::instance(&management, REGION, &[], None).await, seed::instance(&management, REGION, &[], None).await);
-    seed::ec2(&management, REGION).terminate_instances().instance_ids(&gone).send().await.expect("terminate");
+    let gone = seed::instance(&management, REGION, &[], None).await;
+    let still_reporting = seed::instance(&management, REGION, &[], None).await;
+    let running = seed::instance(&management, REGION, &[], None).await;
+    let ended = [gone.clone(), still_reporting.clone()];
+    seed::ec2(&management, REGION)
+        .terminate_instances()
+        .set_instance_ids(Some(ended.to_vec()))
+        .send()
+        .await
+        .expect("terminate");
     let group = "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines";
-    let machine = |id: &str| {
+    let machine = |id: &str, status: &str| {
         json!({"id": format!("{group}/{id}"), "name": id,
                "tags": {"MDFCSecurityConnector": "mdc-connector-1", "AccountId": MANAGEMENT, "InstanceId": id},
-               "properties": {"status": "Connected", "lastStatusChange": "2026-01-01T00:00:00Z"}})
+               "properties": {"status": status, "lastStatusChange": "2026-01-01T00:00:00Z"}})
     };
-    moto.arm(json!({"machines": [machine(&gone), machine(&running)]}));
-    let event = |id: &str| {
+    let machines =
+        [machine(&gone, "Disconnected"), machine(&still_reporting, "Connected"), machine(&running, "Disconnected")];
+    moto.arm(json!({"machines": machines}));
+    let event = |id: &str, region: &str| {
         let mut e = common::moto::event("ec2-instance-terminated.json");
         e["account"] = json!(MANAGEMENT);
-        e["region"] = json!(REGION);
+        e["region"] = json!(region);
         e["detail"]["instance-id"] = json!(id);
         e
     };
     let authority = moto.entra_authority();
     let host = [("ARC_RESOURCE_MANAGER_HOST", authority.as_str())];
     let waiting = ArcProvisioner::new(config(&moto, &host), management.clone());
-    let reported = run(&waiting, event(&gone)).await;
+    let reported = run(&waiting, event(&gone, REGION)).await;
     assert!(find(&reported, &gone).reason.contains("the sweep deletes"), "{:?}", reported.items);
     assert_eq!(moto.arm_state()["deleted"], 0, "the default grace period leaves it to the sweep");
 
-    let at_once = ArcProvisioner::new(config(&moto, &[host[0], ("ARC_SWEEP_GRACE_DAYS", "0")]), management.clone());
-    let forged = run(&at_once, event(&running)).await;
+    let both_regions = ("CONNECTOR_REGIONS", "us-east-1,us-west-2");
+    let at_once =
+        ArcProvisioner::new(config(&moto, &[host[0], ("ARC_SWEEP_GRACE_DAYS", "0"), both_regions]), management.clone());
+    let forged = run(&at_once, event(&running, REGION)).await;
     assert_eq!(outcome(&forged, &running), (Status::Skipped, "kept".into()), "{:?}", forged.items);
-    let deleted = run(&at_once, event(&gone)).await;
+    let wrong_region = run(&at_once, event(&running, "us-west-2")).await;
+    assert_eq!(outcome(&wrong_region, &running), (Status::Skipped, "kept".into()), "{:?}", wrong_region.items);
+    assert!(find(&wrong_region, &running).reason.contains(&format!("alive in {REGION}")), "{:?}", wrong_region.items);
+    let reporting = run(&at_once, event(&still_reporting, REGION)).await;
+    assert_eq!(outcome(&reporting, &still_reporting), (Status::Skipped, "kept".into()), "{:?}", reporting.items);
+    assert!(find(&reporting, &still_reporting).reason.contains("still Connected"), "{:?}", reporting.items);
+    let deleted = run(&at_once, event(&gone, REGION)).await;
     assert_eq!(outcome(&deleted, &gone), (Status::Done, "deleted".into()), "{:?}", deleted.items);
     let state = moto.arm_state();
     let names: Vec<&str> = state["deletes"].as_array().expect("deletes").iter().filter_map(|d| d.as_str()).collect();

@@ -137,7 +137,7 @@ impl ArcProvisioner {
 
     /// Where each of `ids` is in `account`: every enabled region is read (an instance in a region
     /// out of scope is found there, not taken for gone).
-    async fn account_estate(
+    pub(super) async fn account_estate(
         &self,
         sessions: &Sessions,
         account: &str,
@@ -270,7 +270,7 @@ async fn delete_all(
 }
 
 /// `DescribeInstances` state name of each of `ids` found in the region (terminated included).
-pub(super) async fn instance_states(
+async fn instance_states(
     ec2: &aws_sdk_ec2::Client,
     ids: &BTreeSet<String>,
 ) -> Result<HashMap<String, String>, Failure> {
@@ -292,7 +292,7 @@ pub(super) async fn instance_states(
     Ok(out)
 }
 
-pub(super) fn ended(state: &str) -> bool {
+fn ended(state: &str) -> bool {
     matches!(state, "terminated" | "shutting-down")
 }
 

@@ -1,14 +1,17 @@
 //! An instance's termination (`EC2 Instance State-change Notification`, `terminated`): with a
 //! grace period of 0 its Arc machine (named after the instance by the onboarding scripts'
-//! `--resource-name`) is deleted at once, once EC2 confirms the end and the machine is this
-//! connector's for that account and instance; otherwise the event is reported and the daily sweep,
-//! the source of truth, deletes the machine when the grace period has passed.
+//! `--resource-name`) is deleted at once, on the sweep's own terms: the instance is looked for in
+//! every enabled region of its account (an event naming the wrong region finds it alive elsewhere),
+//! the machine must be this connector's for that account and instance, and its agent must have
+//! stopped reporting (`Disconnected`/`Expired`: a `Connected` machine is never deleted, whatever the
+//! event says). Otherwise the event is reported and the daily sweep, the source of truth, deletes
+//! the machine when the grace period has passed.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 use super::job::{ArcProvisioner, JOB};
-use super::sweep::{is_ours, owner};
-use super::sweep_run::{ended, instance_states};
+use super::sweep::{Found, Verdict, is_ours, judge, owner};
 use crate::budget::Budget;
 use crate::error::InvocationError;
 use crate::report::{Action, Item, Outcome, Report, Status};
@@ -45,19 +48,15 @@ impl ArcProvisioner {
         if self.rules().members_only(&sessions, &[account.to_string()], instance, &mut refused).await.is_empty() {
             return Ok(Report::new(JOB, dry_run, refused, 1, 0));
         }
+        // Every enabled region, as the sweep reads it: "not in the event's region" is not "ended".
         let ids = BTreeSet::from([instance.to_string()]);
-        let state = match sessions.for_account(account).await {
-            Ok(session) => instance_states(&session.ec2(region), &ids).await,
-            Err(failure) => Err(failure),
-        };
-        let state: Result<Option<String>, _> = state.map(|s| s.get(instance).cloned());
-        match state {
-            Ok(Some(state)) if !ended(&state) => {
-                let reason = format!("EC2 says the instance is {state}, not terminated: nothing deleted");
-                return Ok(answer(Status::Skipped, Outcome::Kept, reason));
-            }
+        let found = match self.account_estate(&sessions, account, &ids).await {
+            Ok(mut found) => found.remove(instance).unwrap_or(Found::Nowhere),
             Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, format!("{failure}; nothing deleted"))),
-            Ok(_) => {}
+        };
+        if let Found::Alive { region: alive_in, .. } = &found {
+            let reason = format!("EC2 says the instance is alive in {alive_in}, not terminated: nothing deleted");
+            return Ok(answer(Status::Skipped, Outcome::Kept, reason));
         }
         let manager = match self.resource_manager(budget).await {
             Ok(Some(manager)) => manager,
@@ -79,11 +78,16 @@ impl ArcProvisioner {
                 "the Arc machine of that name is not this connector's for this account and instance: never touched";
             return Ok(answer(Status::Skipped, Outcome::Kept, reason.into()));
         }
+        // The sweep's judgement with no grace period: a machine whose agent still reports is kept.
+        let (verdict, why) = judge(&machine, &found, SystemTime::now(), Duration::ZERO);
+        if verdict != Verdict::Delete {
+            return Ok(answer(Status::Skipped, Outcome::Kept, format!("{why}; the sweep deletes it once it stops")));
+        }
         if dry_run {
-            return Ok(answer(Status::Planned, Outcome::Deleted, "would delete: terminated (grace period 0)".into()));
+            return Ok(answer(Status::Planned, Outcome::Deleted, format!("would delete: {why}")));
         }
         Ok(match manager.delete(&machine.id).await {
-            Ok(()) => answer(Status::Done, Outcome::Deleted, "deleted: terminated (grace period 0)".into()),
+            Ok(()) => answer(Status::Done, Outcome::Deleted, format!("deleted: {why}")),
             Err(failure) => answer(Status::Failed, Outcome::Kept, format!("cannot delete: {failure}")),
         })
     }
