@@ -12,6 +12,7 @@
 
 mod applications;
 mod apply;
+mod azure;
 mod command;
 mod credential;
 mod document;
@@ -22,17 +23,13 @@ mod outcome;
 mod phase;
 mod plan;
 mod read;
-mod resource_manager;
 mod rights;
 mod seal;
 mod secret;
 pub mod settings;
 mod state;
 mod status;
-mod sweep;
-mod sweep_run;
 pub mod target;
-mod terminated;
 pub mod trigger;
 mod variables;
 

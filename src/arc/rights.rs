@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 
-use super::resource_manager::{Permission, ResourceManager};
+use super::azure::resource_manager::{Permission, ResourceManager};
 use super::secret::Secret;
 use super::target::ArcTarget;
 use crate::error::Failure;

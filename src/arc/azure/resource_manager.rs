@@ -21,8 +21,8 @@ use azure_core::http::{
 };
 use serde::Deserialize;
 
-use super::credential::resource_manager_scope;
-use super::target::ArcTarget;
+use crate::arc::credential::resource_manager_scope;
+use crate::arc::target::ArcTarget;
 use crate::error::Failure;
 
 /// The stable `Microsoft.HybridCompute` api-version (the one the onboarding scripts read with).

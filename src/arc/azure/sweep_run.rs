@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use super::credential::{resource_manager_credential, sweep_off};
-use super::job::{ArcProvisioner, ArcWork, JOB};
-use super::plan::Selection;
-use super::read::managed_instances;
+use crate::arc::credential::{resource_manager_credential, sweep_off};
+use crate::arc::job::{ArcProvisioner, ArcWork, JOB};
+use crate::arc::plan::Selection;
+use crate::arc::read::managed_instances;
 use super::resource_manager::{ArcMachine, ResourceManager};
 use super::sweep::{AccountView, Found, Verdict, is_ours, judge, owner};
-use super::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
+use crate::arc::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Action, Item, Outcome, Report, Status};
@@ -33,7 +33,7 @@ struct Estate {
 
 impl ArcProvisioner {
     /// Runs the sweep; a dry run deletes and sends nothing.
-    pub(super) async fn sweep(
+    pub(in crate::arc) async fn sweep(
         &self,
         dry_run: bool,
         continuation: u32,
@@ -78,7 +78,7 @@ impl ArcProvisioner {
     }
 
     /// The sweep's Resource Manager client; `None` when the sweep is off.
-    pub(super) async fn resource_manager(&self, budget: &Budget) -> Result<Option<ResourceManager>, Failure> {
+    pub(in crate::arc) async fn resource_manager(&self, budget: &Budget) -> Result<Option<ResourceManager>, Failure> {
         let target = &self.settings().target;
         let Some(credential) = resource_manager_credential(self.identity_tokens(), target).await? else {
             return Ok(None);

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use super::job::{ArcProvisioner, JOB};
+use crate::arc::job::{ArcProvisioner, JOB};
 use super::sweep::{Found, Verdict, is_ours, judge, owner};
 use crate::budget::Budget;
 use crate::error::InvocationError;
@@ -19,7 +19,7 @@ use crate::run::{self, FleetJob};
 
 impl ArcProvisioner {
     /// Handles one termination event.
-    pub(super) async fn terminated(
+    pub(in crate::arc) async fn terminated(
         &self,
         account: &str,
         region: &str,

@@ -128,7 +128,7 @@ fn stale(machine: &ArcMachine, found: &Found, now: SystemTime, grace: Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arc::resource_manager::MachineProperties;
+    use crate::arc::azure::resource_manager::MachineProperties;
 
     const DAY: u64 = 86_400;
 
