@@ -41,6 +41,7 @@ ARC_ENV = {
     "ARC_RESOURCE_GROUP": "rg-arc", "ARC_LOCATION": "westeurope", "ARC_CONNECTOR_ID": "bench",
     "ARC_SERVICE_PRINCIPAL_ID": "bbbbbbbb-2222-3333-4444-555555555555",
     "ARC_SWEEP_SERVICE_PRINCIPAL_ID": "cccccccc-2222-3333-4444-555555555555",
+    "ARC_INVENTORY_TABLE": "mdc-connector-arc-inventory",
 }
 
 

@@ -71,6 +71,13 @@ pub(crate) fn sts_client(config: &SdkConfig, region: &str) -> aws_sdk_sts::Clien
     )
 }
 
+/// DynamoDB client of one region (the function's own: the inventory table).
+pub(crate) fn dynamodb_client(config: &SdkConfig, region: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// Name of the retry partition of one service in one account and region.
 fn partition(service: &str, account: &str, region: &str) -> String {
     format!("{service}-{account}-{region}")

@@ -140,11 +140,20 @@ pub enum Outcome {
     /// arc-provisioner's sweep: the Arc machine is kept (connected, within its grace period, or
     /// nothing can be done from here).
     Kept,
+    /// arc-provisioner: the agent was connected by an earlier version of the connector; its own
+    /// command and Azure agree, and the machine is now in the inventory.
+    Adopted,
+    /// arc-provisioner: Azure shows the instance's recorded machine `Disconnected` (or expired):
+    /// the sweep repairs it.
+    Disconnected,
+    /// arc-provisioner's sweep: the Arc machine is not in the connector's inventory (whatever its
+    /// tags say): never deleted.
+    NotOurs,
 }
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
@@ -157,6 +166,9 @@ impl Outcome {
         Outcome::Deleted,
         Outcome::Repaired,
         Outcome::Kept,
+        Outcome::Adopted,
+        Outcome::Disconnected,
+        Outcome::NotOurs,
     ];
 
     /// The JSON spelling.
@@ -174,6 +186,9 @@ impl Outcome {
             Outcome::Deleted => "deleted",
             Outcome::Repaired => "repaired",
             Outcome::Kept => "kept",
+            Outcome::Adopted => "adopted",
+            Outcome::Disconnected => "disconnected",
+            Outcome::NotOurs => "not-ours",
         }
     }
 }

@@ -134,7 +134,7 @@ async fn a_terraform_deploy_leaves_what_the_sam_deploy_leaves_and_account_discov
         return;
     }
     assert_eq!(applied["status"], "applied", "{applied}");
-    assert_eq!(applied["resources"], 85, "every resource of the module for a management account: {applied}");
+    assert_eq!(applied["resources"], 86, "every resource of the module for a management account: {applied}");
     deployed_stacksets_onboard_the_members(&moto, &management, &members, &org).await;
 }
 

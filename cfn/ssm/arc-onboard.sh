@@ -24,6 +24,9 @@
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 # status: connected | already-connected | connected-elsewhere | key-ready (prepare) | failed
 # publicKey: the RSA modulus (lowercase hex) of the key made in prepare, else empty.
+# resourceId, vmId: the Arc machine the agent is connected to (connected, already-connected), as
+# the agent reports it; arc-provisioner records them only from its own commands, and only when
+# Resource Manager shows a Connected machine of that name with that vmId.
 # Empty arrays are expanded as ${a[@]+"${a[@]}"}: bash before 4.4 (Amazon Linux 2, RHEL 7) treats
 # "${a[@]}" of an empty array as unbound under set -u.
 set -u
@@ -112,8 +115,8 @@ trap 'exit 129' HUP
 # backslashes, so the line is valid JSON.
 result() {
   local status=$1 reason=$2 detail=${3:-} public_key=${4:-}
-  printf 'MDC_ARC_RESULT {"status":"%s","reason":"%s","detail":"%s","instanceId":"%s","correlationId":"%s","publicKey":"%s"}\n' \
-    "$status" "$reason" "$detail" "${instance_id:-}" "$correlation_id" "$public_key"
+  printf 'MDC_ARC_RESULT {"status":"%s","reason":"%s","detail":"%s","instanceId":"%s","correlationId":"%s","publicKey":"%s","resourceId":"%s","vmId":"%s"}\n' \
+    "$status" "$reason" "$detail" "${instance_id:-}" "$correlation_id" "$public_key" "${arc_resource_id:-}" "${arc_vm_id:-}"
   if [ "$status" = failed ]; then exit 1; fi
   exit 0
 }
@@ -290,6 +293,28 @@ json_field() {
   sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" | head -n 1
 }
 
+# The Arc machine this instance connects as.
+target_machine_id="/subscriptions/$subscription_id/resourceGroups/$resource_group/providers/Microsoft.HybridCompute/machines/$instance_id"
+arc_resource_id=''
+arc_vm_id=''
+
+# The agent's Arc machine and vmId, from `azcmagent show -j` (only a GUID is taken as vmId).
+agent_identity() {
+  local vm_id
+  vm_id=$(printf '%s' "$1" | json_field vmId)
+  arc_resource_id=$target_machine_id
+  if [[ $vm_id =~ $guid ]]; then arc_vm_id=${vm_id,,}; else arc_vm_id=''; fi
+}
+
+# The HTTP status of a Resource Manager read of one machine, with the run's access token.
+arm_get() {
+  local args=(-sS --proto '=https' --tlsv1.2 -m 30 -H "@$work_dir/arm.headers" -o "$work_dir/machine.json" -w '%{http_code}')
+  if [ -n "$proxy_url" ]; then args+=(--proxy "$proxy_url"); fi
+  local code
+  code=$(curl "${args[@]}" "$resource_manager$1?api-version=2024-07-10" 2>>"$log_file") || true
+  printf '%s' "${code:-000}"
+}
+
 installed=false
 if command -v azcmagent >/dev/null 2>&1; then
   installed=true
@@ -304,39 +329,64 @@ if command -v azcmagent >/dev/null 2>&1; then
     same_group=${agent_group,,}
     wanted_group=${resource_group,,}
     if [ "$same_subscription" = "$wanted_subscription" ] && [ "$same_group" = "$wanted_group" ]; then
-      result already-connected connected "$subscription_id/$resource_group"
-    fi
-    where=$(printf '%s/%s' "$agent_subscription" "$agent_group" | tr -cd 'A-Za-z0-9._()/-')
-    if [ "$force" != true ]; then
-      result connected-elsewhere connected-elsewhere "$where"
-    fi
-    # A forced move takes only an agent this connector onboarded: its Arc resource, read from
-    # Azure Resource Manager with the run's token, carries MDFCSecurityConnector=<this connector>.
-    if [ "$credential_type" != access-token ]; then
-      result connected-elsewhere connected-elsewhere "$where: its connector tag cannot be checked without an access token"
-    fi
-    read_credential
-    machine_id=$(printf '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.HybridCompute/machines/%s' \
-      "$agent_subscription" "$agent_group" "$agent_name")
-    if ! [[ $machine_id =~ ^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/machines/[A-Za-z0-9._-]{1,64}$ ]]; then
-      result connected-elsewhere connected-elsewhere "$where: the agent does not name its Arc resource"
-    fi
-    arm_args=(-fsS --proto '=https' --tlsv1.2 -m 30 -H "@$work_dir/arm.headers")
-    if [ -n "$proxy_url" ]; then arm_args+=(--proxy "$proxy_url"); fi
-    machine=$(curl "${arm_args[@]}" "$resource_manager$machine_id?api-version=2024-07-10" 2>>"$log_file") || machine=''
-    owner=$(printf '%s' "$machine" | tr -d '\n' | json_field MDFCSecurityConnector)
-    if [ "$owner" != "$connector_id" ]; then
-      result connected-elsewhere connected-elsewhere "$where: its Arc resource is not tagged MDFCSecurityConnector=$connector_id"
-    fi
-    if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
-      result failed disconnect-failed "$where"
+      agent_identity "$shown"
+      # Forced (a re-provision, or Azure shows no machine for this instance): the agent's belief is
+      # checked against Resource Manager. A machine deleted in Azure leaves the agent "Connected"
+      # locally; Microsoft's remedy is `azcmagent disconnect --force-local-only` ("if the
+      # corresponding resource in Azure has already been deleted"), then connect.
+      if [ "$force" != true ] || [ "$credential_type" != access-token ]; then
+        result already-connected connected "$subscription_id/$resource_group"
+      fi
+      read_credential
+      case "$(arm_get "$target_machine_id")" in
+        200) result already-connected connected "$subscription_id/$resource_group" ;;
+        404)
+          if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
+            result failed disconnect-failed "$subscription_id/$resource_group"
+          fi
+          arc_resource_id='' arc_vm_id='' ;;
+        *) result failed arc-unreadable "$target_machine_id" ;;
+      esac
+    else
+      where=$(printf '%s/%s' "$agent_subscription" "$agent_group" | tr -cd 'A-Za-z0-9._()/-')
+      if [ "$force" != true ]; then
+        result connected-elsewhere connected-elsewhere "$where"
+      fi
+      # A forced move takes only an agent this connector onboarded: its Arc resource, read from
+      # Azure Resource Manager with the run's token, carries MDFCSecurityConnector=<this connector>.
+      if [ "$credential_type" != access-token ]; then
+        result connected-elsewhere connected-elsewhere "$where: its connector tag cannot be checked without an access token"
+      fi
+      read_credential
+      machine_id=$(printf '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.HybridCompute/machines/%s' \
+        "$agent_subscription" "$agent_group" "$agent_name")
+      if ! [[ $machine_id =~ ^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/machines/[A-Za-z0-9._-]{1,64}$ ]]; then
+        result connected-elsewhere connected-elsewhere "$where: the agent does not name its Arc resource"
+      fi
+      arm_args=(-fsS --proto '=https' --tlsv1.2 -m 30 -H "@$work_dir/arm.headers")
+      if [ -n "$proxy_url" ]; then arm_args+=(--proxy "$proxy_url"); fi
+      machine=$(curl "${arm_args[@]}" "$resource_manager$machine_id?api-version=2024-07-10" 2>>"$log_file") || machine=''
+      owner=$(printf '%s' "$machine" | tr -d '\n' | json_field MDFCSecurityConnector)
+      if [ "$owner" != "$connector_id" ]; then
+        result connected-elsewhere connected-elsewhere "$where: its Arc resource is not tagged MDFCSecurityConnector=$connector_id"
+      fi
+      if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
+        result failed disconnect-failed "$where"
+      fi
     fi
   elif [ -n "$agent_name" ] && { [ "$agent_status" = Disconnected ] || [ "$agent_status" = Expired ]; } \
       && [ "${agent_subscription,,}" = "${subscription_id,,}" ] && [ "${agent_group,,}" = "${resource_group,,}" ]; then
-    # This connector's agent stopped reporting (Expired after 45 days offline): it connects again
-    # only from a clean local state, so the local configuration goes first (the Arc resource stays);
-    # prepare stops before that, at the credential.
+    # This connector's agent stopped reporting ("An expired machine can't be managed through Azure
+    # Arc until a server administrator disconnects and then reconnects it"). A connect under the
+    # same name fails while the Azure resource exists (AZCM0044 "A resource with the same name
+    # already exists": "delete the existing Azure Arc-enabled server in Azure and try again"), and
+    # the onboarding role cannot delete it: the sweep's application does first. Checked before the
+    # local configuration goes, so a refused repair leaves the agent as it was; prepare stops
+    # before that, at the credential.
     read_credential
+    if [ "$credential_type" = access-token ] && [ "$(arm_get "$target_machine_id")" != 404 ]; then
+      result failed arc-resource-exists "$target_machine_id"
+    fi
     if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then
       result failed disconnect-failed "$agent_status"
     fi
@@ -469,4 +519,5 @@ if ! azcmagent "${connect_args[@]}" >>"$log_file" 2>&1; then
   result failed connect-failed "see $log_file"
 fi
 rm -f "$work_dir/connect.json"
+agent_identity "$(azcmagent show -j 2>>"$log_file")"
 result connected connected "$subscription_id/$resource_group"

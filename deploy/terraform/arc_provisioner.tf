@@ -1,5 +1,5 @@
-# arc-provisioner: its log group, queues, alarm, role, function, the opt-in secret's key, and the
-# events that start it (cfn/template.yaml, "arc-provisioner").
+# arc-provisioner: its log group, queues, alarm, inventory table, role, function, the opt-in
+# secret's key, and the events that start it (cfn/template.yaml, "arc-provisioner").
 
 # The run reports are the audit trail (see profile_scan.tf on prevent_destroy).
 resource "aws_cloudwatch_log_group" "arc_provisioner_log_group" {
@@ -95,6 +95,43 @@ resource "aws_cloudwatch_metric_alarm" "arc_provisioner_dead_letters_alarm" {
   alarm_actions       = local.has_alarm_topic ? [var.alarm_topic_arn] : null
 }
 
+# The inventory: one item per Arc machine the connector onboarded (account, region, instance id,
+# Arc resource id, vmId, machine name, connector id, the command id that onboarded it, when, and
+# the last status seen in Azure). Written only by arc-provisioner, from the results of commands it
+# sent itself. Retained on teardown as the template retains it (DeletionPolicy: Retain): see
+# profile_scan.tf on prevent_destroy. Terraform needs a name where the template lets CloudFormation
+# generate one, so this one is fixed: a later apply after teardown finds the retained table under
+# that name (import it to keep the inventory, or delete it first; README.md, Teardown).
+resource "aws_dynamodb_table" "arc_inventory_table" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS managed key alias/aws/dynamodb (server_side_encryption); items name accounts, instances and Arc machines, no secret. Add a CMK here if policy demands one.
+  name         = "mdc-connector-arc-inventory"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled = true
+  }
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
 resource "aws_iam_role" "arc_provisioner_role" {
   name               = "mdc-connector-arc-provisioner"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
@@ -131,6 +168,20 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.arc_provisioner_work_queue.arn]
+  }
+  # Its own inventory table only: no index, no Scan, no table administration.
+  statement {
+    sid    = "ArcInventory"
+    effect = "Allow"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+      "dynamodb:BatchGetItem",
+    ]
+    resources = [aws_dynamodb_table.arc_inventory_table.arn]
   }
   statement {
     sid       = "AssumeTheMemberRole"
@@ -399,6 +450,7 @@ resource "aws_lambda_function" "arc_provisioner_function" {
       ARC_MAX_ERRORS                 = var.arc_max_errors
       ARC_MAX_DELIVERIES             = tostring(var.arc_max_deliveries)
       WORK_QUEUE_URL                 = aws_sqs_queue.arc_provisioner_work_queue.url
+      ARC_INVENTORY_TABLE            = aws_dynamodb_table.arc_inventory_table.name
     }
   }
 }

@@ -40,6 +40,11 @@ output "arc_federation_audience" {
   value       = local.entra_token_exchange[var.arc_cloud].Audience
 }
 
+output "arc_inventory_table_name" {
+  description = "arc-provisioner's inventory table (one item per Arc machine the connector onboarded); retained on delete."
+  value       = aws_dynamodb_table.arc_inventory_table.name
+}
+
 output "arc_secret_key_arn" {
   description = "Encrypt the opted-in client secret with this key (put-parameter --key-id)."
   value       = local.has_arc_secret ? aws_kms_key.arc_secret_key[0].arn : null

@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use super::command::{CommandSettings, send, track, track_all};
 use super::credential::Credential;
+use super::outcome::{Reported, Verdict};
 use super::phase::Phase;
 use super::plan::{Batch, item};
 use super::seal::{SealingKey, binding};
@@ -61,20 +62,31 @@ impl UnitRun<'_> {
         CommandSettings { parameters, comment, max_concurrency: self.max_concurrency, max_errors: self.max_errors }
     }
 
-    fn with_phase(&self, phase: Phase, sealed: String) -> BTreeMap<&'static str, String> {
+    /// The unit's parameters with the batch's `force`: what both phases carry and the seal binds.
+    fn bound(&self, batch: &Batch) -> BTreeMap<&'static str, String> {
         let mut parameters = self.parameters.clone();
+        if batch.force {
+            parameters.insert("force", "true".to_string());
+        }
+        parameters
+    }
+
+    fn with_phase(&self, batch: &Batch, phase: Phase, sealed: String) -> BTreeMap<&'static str, String> {
+        let mut parameters = self.bound(batch);
         parameters.insert("phase", phase.as_str().to_string());
         parameters.insert("sealedCredential", sealed);
         parameters
     }
 
-    /// The prepare phase: every instance's final item, or its key when it needs a credential.
-    pub(crate) async fn prepare(&self, batches: &[Batch]) -> (Vec<Item>, Vec<Ready>) {
-        let parameters = self.with_phase(Phase::Prepare, String::new());
-        let settings = self.settings(&parameters, self.prepare_comment);
+    /// The prepare phase: every instance's final item, or its key when it needs a credential; and
+    /// what the instances already connected reported of their Arc machine.
+    pub(crate) async fn prepare(&self, batches: &[Batch]) -> (Vec<Item>, Vec<Ready>, Vec<(String, Reported)>) {
         let mut items = Vec::new();
+        let mut reported = Vec::new();
         let mut tracking = Vec::new();
         for batch in batches {
+            let parameters = self.with_phase(batch, Phase::Prepare, String::new());
+            let settings = self.settings(&parameters, self.prepare_comment);
             match send(self.ssm, batch, &settings).await {
                 Ok(command_id) => {
                     tracing::info!(command_id, instances = batch.instance_ids.len(), "prepare command sent");
@@ -89,19 +101,32 @@ impl UnitRun<'_> {
         .await;
         let mut ready = Vec::new();
         for ((_, batch), outcomes) in tracking.iter().zip(tracked) {
-            for (id, verdict) in outcomes {
-                match verdict.key {
+            for (id, mut verdict) in outcomes {
+                match verdict.key.take() {
                     Some(key) => ready.push(Ready { instance_id: id, batch: (*batch).clone(), key }),
-                    None => items.push(self.item(&id, verdict.status, verdict.name, verdict.reason)),
+                    None => items.push(self.finished(&id, verdict, &mut reported)),
                 }
             }
         }
         ready.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-        (items, ready)
+        (items, ready, reported)
     }
 
-    /// The connect phase: the credential sealed to each ready instance's own key, one command each.
-    pub(crate) async fn deliver(&self, ready: &[Ready], credential: &Credential) -> Vec<Item> {
+    /// The item of a final verdict; what it reported of its Arc machine goes to `reported`.
+    fn finished(&self, id: &str, verdict: Verdict, reported: &mut Vec<(String, Reported)>) -> Item {
+        if let Some(found) = verdict.reported {
+            reported.push((id.to_string(), found));
+        }
+        self.item(id, verdict.status, verdict.name, verdict.reason)
+    }
+
+    /// The connect phase: the credential sealed to each ready instance's own key, one command each;
+    /// the items, and what the connected instances reported of their Arc machine.
+    pub(crate) async fn deliver(
+        &self,
+        ready: &[Ready],
+        credential: &Credential,
+    ) -> (Vec<Item>, Vec<(String, Reported)>) {
         // SSM's clock may differ from ours: look for the invocations from a little before.
         let since = SystemTime::now() - CLOCK_MARGIN;
         let sends: Vec<_> = ready.iter().map(|r| self.send_sealed(r, credential)).collect();
@@ -121,21 +146,22 @@ impl UnitRun<'_> {
             by_document.iter().map(|(document, commands)| track_all(self.ssm, document, since, commands, self.until)),
         )
         .await;
+        let mut reported = Vec::new();
         for (id, verdict) in tracked.into_iter().flatten() {
-            items.push(self.item(&id, verdict.status, verdict.name, verdict.reason));
+            items.push(self.finished(&id, verdict, &mut reported));
         }
-        items
+        (items, reported)
     }
 
     /// Seals the credential to one instance's key and sends its connect command: (command id,
     /// instance, document).
     async fn send_sealed(&self, ready: &Ready, credential: &Credential) -> Result<(String, String, String), Item> {
         let id = ready.instance_id.as_str();
-        let binding = binding(self.parameters, id);
+        let binding = binding(&self.bound(&ready.batch), id);
         let sealed = ready.key.seal(&credential.value, &binding).map_err(|reason| {
             self.item(id, Status::Failed, Outcome::Failed, format!("cannot seal the credential: {reason}"))
         })?;
-        let parameters = self.with_phase(Phase::Connect, sealed);
+        let parameters = self.with_phase(&ready.batch, Phase::Connect, sealed);
         let batch = Batch { instance_ids: vec![id.to_string()], ..ready.batch.clone() };
         match send(self.ssm, &batch, &self.settings(&parameters, self.connect_comment)).await {
             Ok(command_id) => {

@@ -80,6 +80,7 @@ pub(crate) async fn obtain(
 
 /// What [`obtain`] gives: the credential instances receive, and an access token of the same
 /// application (the credential itself, unless the secret is sent) whose rights are checked first.
+#[derive(Clone)]
 pub(crate) struct Obtained {
     /// What is sealed to each instance.
     pub credential: Credential,

@@ -11,18 +11,20 @@ use tokio::sync::OnceCell;
 
 use super::applications::application_of;
 use super::apply::UnitRun;
+use super::azure::inventory::{Entry, Inventory};
+use super::azure::resource_manager::ArcMachine;
 use super::command::DEFAULT_TRACKING;
-use super::credential::{Credential, Obtained, obtain};
+use super::credential::{Obtained, obtain};
 use super::outcome::is_final;
 use super::phase::Phase;
 use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
 use super::read::read_unit;
 use super::rights::only_onboarding;
 use super::settings::ArcSettings;
-use super::state::Platform;
+use super::state::{AzureView, Platform};
 use super::status::{StatusEvent, read_final};
 use super::trigger::{ArcTrigger, parse};
-use crate::aws::{organizations_client, ssm_client, sts_client};
+use crate::aws::{dynamodb_client, organizations_client, ssm_client, sts_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
@@ -55,7 +57,12 @@ pub(crate) struct RunCredential {
     obtained: tokio::sync::Mutex<HashMap<String, Arc<ObtainedOnce>>>,
     /// Each (application, resource group) rights check, once per run.
     checked: tokio::sync::Mutex<HashMap<(String, String), Result<(), Failure>>>,
+    /// Each resource group's Arc machines, listed once per run.
+    pub(super) machines: tokio::sync::Mutex<HashMap<String, Arc<MachinesOnce>>>,
 }
+
+/// One group's Arc machines by name (lower case), listed at most once per run.
+pub(super) type MachinesOnce = OnceCell<Result<Arc<HashMap<String, ArcMachine>>, Failure>>;
 
 /// One application's credential, obtained at most once per run.
 type ObtainedOnce = OnceCell<Result<Obtained, Failure>>;
@@ -71,6 +78,8 @@ pub struct ArcProvisioner {
     identity_tokens: aws_sdk_sts::Client,
     /// Organizations (an account's own onboarding application, from its tag).
     organizations: aws_sdk_organizations::Client,
+    /// The inventory of the Arc machines this connector onboarded (`ARC_INVENTORY_TABLE`).
+    pub(super) inventory: Inventory,
 }
 
 impl ArcProvisioner {
@@ -84,7 +93,9 @@ impl ArcProvisioner {
         let secret_store = ssm_client(context.base(), "own", context.home_region());
         let identity_tokens = sts_client(context.base(), context.home_region());
         let organizations = organizations_client(context.base());
-        ArcProvisioner { settings, documents, context, secret_store, identity_tokens, organizations }
+        let inventory =
+            Inventory::new(dynamodb_client(context.base(), context.home_region()), settings.inventory_table.clone());
+        ArcProvisioner { settings, documents, context, secret_store, identity_tokens, organizations, inventory }
     }
 
     /// The validated settings.
@@ -187,6 +198,7 @@ impl ArcProvisioner {
         ssm: &aws_sdk_ssm::Client,
         batches: &[Batch],
         credential: &RunCredential,
+        recorded: &HashMap<String, Entry>,
         budget: &Budget,
     ) -> Vec<Item> {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
@@ -214,10 +226,13 @@ impl ArcProvisioner {
                 return run.failed(&batches.iter().flat_map(|b| b.instance_ids.clone()).collect::<Vec<_>>(), &reason);
             }
         };
-        let (mut items, ready) = run.prepare(batches).await;
+        let (mut items, ready, mut reported) = run.prepare(batches).await;
         if !ready.is_empty() {
-            items.extend(run.deliver(&ready, &credential).await);
+            let (delivered, connected) = run.deliver(&ready, &credential.credential).await;
+            items.extend(delivered);
+            reported.extend(connected);
         }
+        self.record(account_id, region, (reported, recorded), &mut items, &credential.token).await;
         items
     }
 }
@@ -225,7 +240,7 @@ impl ArcProvisioner {
 impl ArcProvisioner {
     /// The run's credential for `account_id`'s instances, once the token was found to hold
     /// nothing beyond onboarding on that account's resource group.
-    async fn credential_for(&self, account_id: &str, run: &RunCredential) -> Result<Credential, Failure> {
+    pub(super) async fn credential_for(&self, account_id: &str, run: &RunCredential) -> Result<Obtained, Failure> {
         let target = &self.settings.target;
         let application = application_of(&self.organizations, target, account_id).await?;
         let cell = run.obtained.lock().await.entry(application.clone()).or_default().clone();
@@ -242,7 +257,7 @@ impl ArcProvisioner {
                 verdict
             }
         };
-        verdict.map(|()| obtained.credential.clone())
+        verdict.map(|()| obtained.clone())
     }
 }
 
@@ -277,7 +292,13 @@ impl FleetJob for ArcProvisioner {
         let (account_id, region, work) = (unit.account_id.as_str(), unit.region.as_str(), &unit.work);
         let (ssm, ec2) = (session.ssm(region), session.ec2(region));
         let ids = work.selection.ids.as_ref();
-        let state = read_unit(&ec2, &ssm, &session.iam, &self.documents, ids, !work.force).await?;
+        let mut state = read_unit(&ec2, &ssm, &session.iam, &self.documents, ids, !work.force).await?;
+        if may_need_a_command(&state) {
+            state.azure = self
+                .azure_view(account_id, credential)
+                .await
+                .unwrap_or_else(|failure| AzureView { unreadable: Some(failure.to_string()), ..AzureView::default() });
+        }
         let fingerprint = self.settings.target.fingerprint();
         let policy = Policy {
             account_id,
@@ -303,13 +324,18 @@ impl FleetJob for ArcProvisioner {
             items.extend(ids.map(|id| item(account_id, region, id, Status::Skipped, None, reason.into())));
             return Ok(items);
         }
-        items.extend(self.send(unit, &ssm, &planned.batches, credential, budget).await);
+        items.extend(self.send(unit, &ssm, &planned.batches, credential, &state.azure.inventory, budget).await);
         Ok(items)
     }
 
     async fn finish(&self, _: RunCredential, _: Path, _: &[Item]) -> Vec<Item> {
         Vec::new()
     }
+}
+
+/// Whether any instance of the unit is managed and online, so that Azure is read for it.
+fn may_need_a_command(state: &super::state::UnitState) -> bool {
+    state.instances.iter().any(|i| state.managed.get(&i.id).is_some_and(|m| m.ping_status == "Online"))
 }
 
 /// The units of profile-scan's fixed instances, one per (account, region).

@@ -32,6 +32,7 @@ mod status;
 pub mod target;
 pub mod trigger;
 mod variables;
+mod verify;
 
 pub use applications::APPLICATION_TAG;
 pub use job::{ArcProvisioner, JOB};

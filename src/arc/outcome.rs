@@ -22,6 +22,26 @@ pub(crate) struct ScriptResult {
     /// `key-ready` (prepare phase): the modulus of the key the instance made, in hex.
     #[serde(default, rename = "publicKey")]
     pub public_key: String,
+    /// `connected`, `already-connected`: the Arc machine the agent is connected as.
+    #[serde(default, rename = "resourceId")]
+    pub resource_id: String,
+    /// `connected`, `already-connected`: the machine's `vmId` as the agent reports it (may be empty).
+    #[serde(default, rename = "vmId")]
+    pub vm_id: String,
+}
+
+/// What an instance reported, in a command arc-provisioner sent, about the Arc machine its agent
+/// is connected as: recorded in the inventory once Resource Manager agrees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reported {
+    /// The command (sent by arc-provisioner) whose result said so.
+    pub command_id: String,
+    /// The Arc resource id.
+    pub resource_id: String,
+    /// The `vmId` the agent reported (may be empty).
+    pub vm_id: String,
+    /// The agent was connected before (an earlier version onboarded it): adopted, not connected.
+    pub adopted: bool,
 }
 
 /// Final outcome of one instance.
@@ -35,6 +55,8 @@ pub(crate) struct Verdict {
     pub reason: String,
     /// The instance's sealing key, when its prepare phase made one (the credential goes next).
     pub key: Option<SealingKey>,
+    /// The Arc machine it reported being connected as.
+    pub reported: Option<Reported>,
 }
 
 /// The last result line in `output`, if any parses.
@@ -55,7 +77,16 @@ pub(crate) fn is_settled(result: &ScriptResult) -> bool {
 /// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
 pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Verdict {
     let result = parse_result(output);
-    let make = |name, status, reason: String| Verdict { name, status, reason, key: None };
+    let make = |name, status, reason: String| Verdict { name, status, reason, key: None, reported: None };
+    let reported = |r: &ScriptResult, adopted: bool| {
+        Some(Reported {
+            command_id: command_id.to_string(),
+            resource_id: r.resource_id.clone(),
+            vm_id: r.vm_id.clone(),
+            adopted,
+        })
+        .filter(|found| !found.resource_id.is_empty())
+    };
     match (status, result) {
         ("TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut", _) => make(
             Name::TimedOut,
@@ -63,10 +94,18 @@ pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output
             format!("command {command_id} {status}: the instance did not finish in time; the next run retries"),
         ),
         ("Success" | "Failed", Some(r)) => match r.status.as_str() {
-            "connected" => make(Name::Connected, Status::Done, format!("connected to Azure Arc in {}", r.detail)),
-            "already-connected" => {
-                make(Name::AlreadyConnected, Status::Skipped, format!("already connected to Azure Arc in {}", r.detail))
-            }
+            "connected" => Verdict {
+                reported: reported(&r, false),
+                ..make(Name::Connected, Status::Done, format!("connected to Azure Arc in {}", r.detail))
+            },
+            "already-connected" => Verdict {
+                reported: reported(&r, true),
+                ..make(
+                    Name::AlreadyConnected,
+                    Status::Skipped,
+                    format!("already connected to Azure Arc in {}", r.detail),
+                )
+            },
             "key-ready" => match SealingKey::from_modulus_hex(&r.public_key) {
                 Ok(key) => Verdict {
                     key: Some(key),

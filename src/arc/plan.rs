@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::outcome::{is_final, is_settled};
-use super::state::{Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
+use super::outcome::is_final;
+use super::state::{Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
 use crate::report::{Action, Item, Outcome, Status};
 
@@ -52,6 +52,9 @@ pub(crate) struct Batch {
     pub document_version: String,
     /// At most [`MAX_IDS_PER_COMMAND`] ids.
     pub instance_ids: Vec<String>,
+    /// The `force` parameter: a re-provision asked for, or Azure holds no machine for these
+    /// instances (an agent that believes itself connected checks Azure, and connects again).
+    pub force: bool,
 }
 
 /// The plan for one unit.
@@ -80,8 +83,8 @@ fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platfor
 
 /// What becomes of one selected instance.
 enum Decision {
-    /// Send it the document of this platform, at this version.
-    Send(Platform, String),
+    /// Send it the document of this platform, at this version, forced or not.
+    Send(Platform, String, bool),
     /// Not sent: (status, outcome, why).
     Report(Status, Option<Outcome>, String),
 }
@@ -97,13 +100,13 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
             out.items.push(item(id, Status::Skipped, None, "instance not found or not running".into()));
         }
     }
-    let mut queued: BTreeMap<(Platform, String), Vec<String>> = BTreeMap::new();
+    let mut queued: BTreeMap<(Platform, String, bool), Vec<String>> = BTreeMap::new();
     let mut instances: Vec<_> = state.instances.iter().filter(|i| selected(i, selection)).collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
     for instance in instances {
         match decide(instance, state, policy) {
-            Decision::Send(platform, version) => {
-                queued.entry((platform, version)).or_default().push(instance.id.clone())
+            Decision::Send(platform, version, force) => {
+                queued.entry((platform, version, force)).or_default().push(instance.id.clone())
             }
             Decision::Report(status, outcome, reason) => out.items.push(item(&instance.id, status, outcome, reason)),
         }
@@ -155,12 +158,55 @@ fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decisio
     if let Some(reason) = state.history.get(id).and_then(|l| needs_attention(l, policy)) {
         return Decision::Report(Status::Skipped, Some(Outcome::NeedsAttention), reason);
     }
-    let last =
-        state.history.get(id).filter(|l| l.document_version == *version && l.comment.contains(policy.fingerprint));
-    if let Some((name, reason)) = last.filter(|_| !policy.force).and_then(|l| settled(l, version)) {
-        return Decision::Report(Status::Skipped, Some(name), reason);
+    // SSM's history only stops a second send while a command is in flight.
+    if let Some(last) = state.history.get(id).filter(|l| !is_final(&l.status)) {
+        let reason = format!("command {} is still running", last.command_id);
+        return Decision::Report(Status::Skipped, Some(Outcome::InProgress), reason);
     }
-    Decision::Send(platform, version.clone())
+    if let (true, Some(reason)) = (policy.force, &state.azure.unreadable) {
+        return Decision::Report(Status::Failed, Some(Outcome::Failed), reason.clone());
+    }
+    if policy.force {
+        return Decision::Send(platform, version.clone(), true);
+    }
+    covered(id, state, policy, version).unwrap_or_else(|force| Decision::Send(platform, version.clone(), force))
+}
+
+/// Whether Azure shows the instance covered (or why it is left to the sweep, or connected
+/// elsewhere), from the inventory and Resource Manager; otherwise whether its command is forced
+/// (Azure holds no machine of its name, so an agent that believes itself connected checks Azure).
+fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Result<Decision, bool> {
+    match state.azure.coverage(id) {
+        Coverage::Covered(entry) => Ok(Decision::Report(
+            Status::Skipped,
+            Some(Outcome::AlreadyConnected),
+            format!(
+                "Azure shows {} Connected with vmId {} (recorded from command {})",
+                entry.resource_id, entry.vm_id, entry.command_id
+            ),
+        )),
+        Coverage::Silent(entry, status) => Ok(Decision::Report(
+            Status::Skipped,
+            Some(Outcome::Disconnected),
+            format!(
+                "Azure shows {} {status}: the agent stopped reporting; the sweep repairs it (the stale machine deleted, then onboarded again)",
+                entry.resource_id
+            ),
+        )),
+        Coverage::Missing => {
+            // An agent connected to another target is reported, not moved, unless forced.
+            let last = state
+                .history
+                .get(id)
+                .filter(|l| l.document_version == version && l.comment.contains(policy.fingerprint));
+            match last.and_then(elsewhere) {
+                Some(reason) => Ok(Decision::Report(Status::Skipped, Some(Outcome::ConnectedElsewhere), reason)),
+                None => Err(true),
+            }
+        }
+        Coverage::Unrecorded => Err(false),
+        Coverage::Unknown(reason) => Ok(Decision::Report(Status::Failed, Some(Outcome::Failed), reason)),
+    }
 }
 
 /// Why an instance gets no more deliveries (`ARC_MAX_DELIVERIES` failed in a row), unless forced.
@@ -175,10 +221,10 @@ fn needs_attention(last: &LastRun, policy: &Policy) -> Option<String> {
     ))
 }
 
-/// The commands: per platform and document version, at most [`MAX_IDS_PER_COMMAND`] ids each.
-fn batches(queued: BTreeMap<(Platform, String), Vec<String>>, policy: &Policy) -> Vec<Batch> {
+/// The commands: per platform, document version and force, at most [`MAX_IDS_PER_COMMAND`] ids each.
+fn batches(queued: BTreeMap<(Platform, String, bool), Vec<String>>, policy: &Policy) -> Vec<Batch> {
     let mut out = Vec::new();
-    for ((platform, version), ids) in queued {
+    for ((platform, version, force), ids) in queued {
         let document = policy.documents.get(&platform).cloned().unwrap_or_default();
         for chunk in ids.chunks(MAX_IDS_PER_COMMAND) {
             out.push(Batch {
@@ -186,32 +232,21 @@ fn batches(queued: BTreeMap<(Platform, String), Vec<String>>, policy: &Policy) -
                 document: document.clone(),
                 document_version: version.clone(),
                 instance_ids: chunk.to_vec(),
+                force,
             });
         }
     }
     out
 }
 
-/// Why a run of the current document version and target needs no new command, if it does not.
-fn settled(last: &LastRun, version: &str) -> Option<(Outcome, String)> {
-    if !is_final(&last.status) {
-        return Some((Outcome::InProgress, format!("command {} is still running", last.command_id)));
-    }
-    let result = last.result.as_ref().filter(|r| is_settled(r))?;
-    Some(if result.status == "connected-elsewhere" {
-        (
-            Outcome::ConnectedElsewhere,
-            format!(
-                "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
-                result.detail, last.command_id
-            ),
-        )
-    } else {
-        (
-            Outcome::AlreadyConnected,
-            format!("already connected to Azure Arc by command {} (document version {version})", last.command_id),
-        )
-    })
+/// Why an instance is not sent again: its agent answered, in the connector's last command, that
+/// it is connected to another target.
+fn elsewhere(last: &LastRun) -> Option<String> {
+    let result = last.result.as_ref().filter(|r| r.status == "connected-elsewhere")?;
+    Some(format!(
+        "agent connected to {}, not the configured target (command {}); reprovision with force to move it",
+        result.detail, last.command_id
+    ))
 }
 
 fn unmanaged_cause(profile_arn: Option<&str>, profiles: &HashMap<String, ProfileDiagnosis>) -> String {
@@ -300,6 +335,8 @@ mod tests {
                 reason: String::new(),
                 detail: "sub/rg".into(),
                 public_key: String::new(),
+                resource_id: String::new(),
+                vm_id: String::new(),
             }),
             failed_deliveries: 0,
         }

@@ -37,7 +37,15 @@ pub(crate) async fn read_unit(
     let unmanaged_profiles: BTreeSet<String> =
         instances.iter().filter(|i| !managed.contains_key(&i.id)).filter_map(|i| i.profile_arn.clone()).collect();
     let profiles = diagnose_profiles(iam, unmanaged_profiles).await;
-    Ok(UnitState { instances, managed, history, document_versions, altered_documents, profiles })
+    Ok(UnitState {
+        instances,
+        managed,
+        history,
+        document_versions,
+        altered_documents,
+        profiles,
+        azure: Default::default(),
+    })
 }
 
 async fn running_instances(
@@ -236,6 +244,8 @@ mod tests {
             reason: r.into(),
             detail: String::new(),
             public_key: String::new(),
+            resource_id: String::new(),
+            vm_id: String::new(),
         });
         LastRun {
             command_id: format!("{phase}-{status}"),

@@ -53,8 +53,7 @@ pub(crate) async fn only_onboarding(
 ) -> Result<(), Failure> {
     let name = target.group(account_id);
     let group = format!("{}/{name}", target.subscription_id);
-    let credential: Arc<dyn TokenCredential> = Arc::new(Fixed(token.clone()));
-    let manager = ResourceManager::new(target, credential, Duration::from_secs(60))?;
+    let manager = with_token(target, token)?;
     let permissions = manager.permissions(&name).await.map_err(|e| {
         Failure::Precondition(format!(
             "cannot read what the onboarding token may do in resource group {group} (Resource Manager's permissions list): {e}; nothing is sent"
@@ -72,6 +71,13 @@ pub(crate) async fn only_onboarding(
 }
 
 /// The token already obtained, as a credential for one Resource Manager request.
+/// Resource Manager called with `token` (the onboarding application's): it reads the machines of
+/// the groups the application onboards into, and what it may do there.
+pub(crate) fn with_token(target: &ArcTarget, token: &Secret) -> Result<ResourceManager, Failure> {
+    let credential: Arc<dyn TokenCredential> = Arc::new(Fixed(token.clone()));
+    ResourceManager::new(target, credential, Duration::from_secs(60))
+}
+
 struct Fixed(Secret);
 
 impl std::fmt::Debug for Fixed {

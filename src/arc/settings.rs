@@ -37,6 +37,8 @@ pub struct ArcSettings {
     pub target: ArcTarget,
     /// `ARC_SWEEP_GRACE_DAYS`: how long the sweep keeps the Arc machine of an instance that is gone.
     pub sweep_grace: std::time::Duration,
+    /// `ARC_INVENTORY_TABLE`: the inventory of the Arc machines this connector onboarded.
+    pub inventory_table: String,
 }
 
 /// Days the sweep keeps a stale Arc machine when `ARC_SWEEP_GRACE_DAYS` is not set: the reference
@@ -77,8 +79,17 @@ impl ArcSettings {
             max_errors: or(env.single(&MAX_ERRORS, is_rate)?, "100%"),
             target,
             sweep_grace: std::time::Duration::from_secs(86_400 * grace_days(&env)?),
+            inventory_table: env
+                .single(&INVENTORY_TABLE, is_table_name)?
+                .ok_or_else(|| ConfigError::missing(INVENTORY_TABLE.name, "arc-provisioner"))?,
         })
     }
+}
+
+/// A DynamoDB table name: "between 3 and 255 characters long ... a-z, A-Z, 0-9, _, -, ."
+/// (DynamoDB naming rules).
+fn is_table_name(value: &str) -> bool {
+    (3..=255).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 /// `ARC_SWEEP_GRACE_DAYS`, 0 to 365.
@@ -123,7 +134,7 @@ mod tests {
     use crate::arc::forms::is_authority_host;
     use std::collections::HashMap;
 
-    const FULL: [(&str, &str); 8] = [
+    const FULL: [(&str, &str); 9] = [
         ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
         ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
         ("ARC_RESOURCE_GROUP", "rg-(prod).arc"),
@@ -132,6 +143,7 @@ mod tests {
         ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
         ("ARC_CREDENTIAL_PARAMETER", "/mdc-connector/arc/service-principal-secret"),
         ("ARC_PROXY_URL", "http://proxy.corp.example:3128"),
+        ("ARC_INVENTORY_TABLE", "mdc-connector-arc-inventory"),
     ];
 
     /// The settings from `vars` (later pairs win).
@@ -222,6 +234,7 @@ mod tests {
             "ARC_SERVICE_PRINCIPAL_ID",
             "ARC_CREDENTIAL_PARAMETER",
             "ARC_MAX_DELIVERIES",
+            "ARC_INVENTORY_TABLE",
             "ARC_CREDENTIAL_MODE",
             "ARC_AUTHORITY_HOST",
             "ARC_LINUX_DOCUMENT",

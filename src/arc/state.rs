@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::azure::inventory::Entry;
+use super::azure::resource_manager::ArcMachine;
 use super::outcome::ScriptResult;
 
 /// Operating system family, as SSM reports it; one document per platform.
@@ -82,4 +84,57 @@ pub(crate) struct UnitState {
     pub altered_documents: HashMap<Platform, String>,
     /// Diagnosis of each instance profile referenced by an unmanaged instance, by ARN.
     pub profiles: HashMap<String, ProfileDiagnosis>,
+    /// What Azure and the inventory say of the unit's instances (read only when one may need a
+    /// command).
+    pub azure: AzureView,
+}
+
+/// The Arc machines of the account's resource group (Resource Manager) and the inventory's entries
+/// of the account, both by instance id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AzureView {
+    /// Arc machines by name (lower case), as Resource Manager lists them now (shared by the
+    /// units of one group in a run).
+    pub machines: std::sync::Arc<HashMap<String, ArcMachine>>,
+    /// The inventory's entries by instance id.
+    pub inventory: HashMap<String, Entry>,
+    /// Why Azure or the inventory could not be read (nothing is sent then: without a credential
+    /// whose rights were checked, or without knowing what is covered).
+    pub unreadable: Option<String>,
+}
+
+/// Whether Azure shows an instance covered, read from the inventory and Resource Manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Coverage {
+    /// Its inventory entry matches a `Connected` machine: covered.
+    Covered(Entry),
+    /// Its inventory entry matches a machine whose agent stopped reporting (its status).
+    Silent(Entry, String),
+    /// Azure holds no machine of its name: it is (again) to be onboarded, with force (an agent that
+    /// believes itself connected checks Azure).
+    Missing,
+    /// A machine of its name exists, but the inventory has no entry matching it: the agent is asked
+    /// (an earlier version's onboarding is adopted from its answer).
+    Unrecorded,
+    /// Azure or the inventory could not be read: why.
+    Unknown(String),
+}
+
+impl AzureView {
+    /// What Azure and the inventory say of `instance_id`.
+    pub(crate) fn coverage(&self, instance_id: &str) -> Coverage {
+        if let Some(reason) = &self.unreadable {
+            return Coverage::Unknown(reason.clone());
+        }
+        let Some(machine) = self.machines.get(&instance_id.to_ascii_lowercase()) else {
+            return Coverage::Missing;
+        };
+        match self.inventory.get(instance_id).filter(|entry| entry.matches(machine)) {
+            None => Coverage::Unrecorded,
+            Some(entry) => match machine.properties.status.as_deref() {
+                Some("Connected") => Coverage::Covered(entry.clone()),
+                other => Coverage::Silent(entry.clone(), other.unwrap_or("unknown").to_string()),
+            },
+        }
+    }
 }

@@ -194,8 +194,18 @@ pub(crate) const MAX_DELIVERIES: Variable = Variable {
     refused: &["0", "11", "three"],
 };
 
+/// `ARC_INVENTORY_TABLE`.
+pub(crate) const INVENTORY_TABLE: Variable = Variable {
+    name: "ARC_INVENTORY_TABLE",
+    meaning: "DynamoDB table (function's account and region, created by the template) holding the inventory of the Arc machines this connector onboarded: an instance counts as connected only when its entry matches a `Connected` machine in Azure, and the sweep deletes only machines it lists",
+    default: "**required**",
+    accepted: "a DynamoDB table name: 3-255 letters, digits, `_ - .`",
+    example: "mdc-connector-ArcInventoryTable-1A2B3C",
+    refused: &["ab", "a b", "a;b"],
+};
+
 /// Every variable arc-provisioner reads.
-pub const VARIABLES: [Variable; 27] = join(
+pub const VARIABLES: [Variable; 28] = join(
     FLEET_VARIABLES,
     [
         MEMBER_ROLE,
@@ -219,5 +229,6 @@ pub const VARIABLES: [Variable; 27] = join(
         MAX_CONCURRENCY,
         MAX_ERRORS,
         MAX_DELIVERIES,
+        INVENTORY_TABLE,
     ],
 );

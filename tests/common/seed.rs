@@ -191,7 +191,7 @@ pub const ARC_SECRET_PARAMETER: &str = "/mdc-connector/arc/service-principal-sec
 
 /// The Azure target the tests give arc-provisioner: no secret anywhere (the function signs in to
 /// Entra with an AWS identity token; `azure_federation` sets both sides up).
-pub const ARC_ENV: [(&str, &str); 7] = [
+pub const ARC_ENV: [(&str, &str); 8] = [
     ("ARC_TENANT_ID", "11111111-2222-3333-4444-555555555555"),
     ("ARC_SUBSCRIPTION_ID", "aaaaaaaa-2222-3333-4444-555555555555"),
     ("ARC_RESOURCE_GROUP", "rg-arc"),
@@ -200,7 +200,12 @@ pub const ARC_ENV: [(&str, &str); 7] = [
     ("ARC_SERVICE_PRINCIPAL_ID", "bbbbbbbb-2222-3333-4444-555555555555"),
     // The sweep's own application (it never signs in as the onboarding one).
     ("ARC_SWEEP_SERVICE_PRINCIPAL_ID", ARC_SWEEPER),
+    // The inventory table (`azure_federation` makes it, as the template does).
+    ("ARC_INVENTORY_TABLE", ARC_INVENTORY_TABLE),
 ];
+
+/// The inventory table of the tests.
+pub const ARC_INVENTORY_TABLE: &str = "mdc-connector-arc-inventory";
 
 /// The sweep's application in the tests.
 pub const ARC_SWEEPER: &str = "cccccccc-2222-3333-4444-555555555555";
@@ -211,8 +216,10 @@ pub const ARC_SECRET_SOURCE: (&str, &str) = ("ARC_CREDENTIAL_PARAMETER", ARC_SEC
 /// Secretless Azure sign-in for the identity of `config` (the one the function runs as): outbound
 /// identity federation enabled in its account, and the onboarding application (`ARC_ENV`'s service
 /// principal) trusting that account's issuer and this caller as subject, for Entra's audience.
-/// Returns the (issuer, subject) pair.
+/// Returns the (issuer, subject) pair. Also makes arc-provisioner's inventory table there, as the
+/// template does.
 pub async fn azure_federation(moto: &super::moto::Moto, config: &SdkConfig) -> (String, String) {
+    arc_inventory(config).await;
     let iam = iam(config);
     let issuer = match iam.get_outbound_web_identity_federation_info().send().await {
         Ok(info) => info.issuer_identifier().unwrap_or_default().to_string(),
@@ -235,6 +242,36 @@ pub async fn azure_federation(moto: &super::moto::Moto, config: &SdkConfig) -> (
         serde_json::json!([{"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}]);
     moto.entra(serde_json::json!({"federated": {ARC_ENV[5].1: trust, ARC_SWEEPER: trust}}));
     (issuer, subject)
+}
+
+/// arc-provisioner's inventory table (`ARC_INVENTORY_TABLE`) in `config`'s account and region, keyed
+/// as `cfn/template.yaml` makes it; an existing one is kept.
+pub async fn arc_inventory(config: &SdkConfig) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key")
+    };
+    let created = aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(ARC_INVENTORY_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await;
+    if let Err(e) = created {
+        let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
+        assert_eq!(code, "ResourceInUseException", "create the inventory table: {e:?}");
+    }
 }
 
 /// Stores the onboarding secret where arc-provisioner reads it (the config's account and region).

@@ -9,6 +9,10 @@ answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
 * ``GET /subscriptions/.../machines/{name}`` reads one (404 ``ResourceNotFound`` when absent);
 * ``DELETE /subscriptions/.../machines/{name}`` deletes one (200; 204 when there is none), and
   records it;
+* ``PUT /subscriptions/.../machines/{name}`` creates or replaces one, as the agent's ``connect`` does
+  with the onboarding token (``Microsoft.HybridCompute/machines/write``, refused 403
+  ``AuthorizationFailed`` without it): ``location``, ``tags`` and ``properties.vmId`` from the body,
+  status ``Connected`` from now (the agent's first heartbeat);
 * every request needs ``Authorization: Bearer`` with a token the Entra stub issued for Resource
   Manager (audience ``https://management.azure.com``), else 401 ``InvalidAuthenticationToken``;
 * ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Authorization/permissions``
@@ -25,7 +29,8 @@ answers ``Microsoft.HybridCompute/machines`` at api-version ``2024-07-10``:
 
 Controlled through the emulator's ``/_harness/arm``: ``POST {"machines": [{"id": ..., "name": ...,
 "tags": {...}, "properties": {"status": "Disconnected", "lastStatusChange": "..."}}], "throttle": 2,
-"pageSize": 100, "permissions": {"<client id>": [{"actions": ["*"]}]}}`` (machines are added, by id); ``GET`` returns the machines left, every delete and
+"pageSize": 100, "permissions": {"<client id>": [{"actions": ["*"]}]}, "remove": ["<id>"]}`` (machines are added or
+replaced, by id; ``remove`` deletes some behind the connector's back); ``GET`` returns the machines left, every delete and
 the request counts.
 """
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode
 
@@ -61,7 +67,7 @@ class ResourceManagerModel:
         self.deletes: list[str] = []
         self.throttle = 0
         self.page_size = 100
-        self.counts = {"requests": 0, "pages": 0, "deleted": 0, "throttled": 0, "unauthorized": 0,
+        self.counts = {"requests": 0, "pages": 0, "deleted": 0, "written": 0, "throttled": 0, "unauthorized": 0,
                        "permissionReads": 0}
         self.permissions: dict[str, list[dict[str, Any]]] = {}
 
@@ -69,6 +75,8 @@ class ResourceManagerModel:
         with self.lock:
             for machine in spec.get("machines", []):
                 self.machines[machine["id"].lower()] = machine
+            for gone in spec.get("remove", []):
+                self.machines.pop(gone.lower(), None)
             self.throttle = int(spec.get("throttle", self.throttle))
             self.page_size = max(1, int(spec.get("pageSize", self.page_size)))
             self.permissions.update(spec.get("permissions", {}))
@@ -78,7 +86,8 @@ class ResourceManagerModel:
         with self.lock:
             return {"machines": list(self.machines.values()), "deletes": list(self.deletes), **self.counts}
 
-    def handle(self, method: str, base: str, path: str, query: str, authorization: str) -> Answer:
+    def handle(self, method: str, base: str, path: str, query: str, authorization: str,
+               body: bytes = b"") -> Answer:
         """Resource Manager's answer to one request (``base`` is ``https://host:port``)."""
         params = {k: v[0] for k, v in parse_qs(query).items()}
         with self.lock:
@@ -112,6 +121,8 @@ class ResourceManagerModel:
                 if found is None:
                     return 404, {}, error("ResourceNotFound", f"The Resource '{path}' was not found.")
                 return 200, {}, found
+            if method == "PUT" and PROVIDER + "/" in lowered:
+                return self.put(path, claims, body)
             if method == "DELETE" and PROVIDER + "/" in lowered:
                 found = self.machines.pop(lowered, None)
                 if found is None:
@@ -120,6 +131,30 @@ class ResourceManagerModel:
                 self.counts["deleted"] += 1
                 return 200, {}, None
         return 404, {}, error("NotFound", path)
+
+    def allowed(self, claims: dict[str, Any], path: str, action: str) -> bool:
+        """Whether the token's application holds ``action`` at the machine's group (lock held)."""
+        lowered = path.lower()
+        group = lowered.split("/resourcegroups/")[1].split("/")[0] if "/resourcegroups/" in lowered else ""
+        client = str(claims.get("appid", ""))
+        keys = [f"{client}/{group}", client, f"*/{group}", "*"]
+        found = next((self.permissions[k] for k in keys if k in self.permissions), ONBOARDING)
+        actions = [a.lower() for p in found for a in p.get("actions", [])]
+        return "*" in actions or action.lower() in actions or "microsoft.hybridcompute/*" in actions
+
+    def put(self, path: str, claims: dict[str, Any], body: bytes) -> Answer:
+        """The agent's connect: the machine resource, ``Connected`` (lock held)."""
+        if not self.allowed(claims, path, "Microsoft.HybridCompute/machines/write"):
+            return 403, {}, error("AuthorizationFailed", "The client does not have authorization to perform "
+                                  "action 'Microsoft.HybridCompute/machines/write'.")
+        spec = json.loads(body or b"{}")
+        name = path.rstrip("/").rsplit("/", 1)[1]
+        machine = {"id": path, "name": name, "location": spec.get("location", ""), "tags": spec.get("tags", {}),
+                   "properties": {"status": "Connected", "vmId": spec.get("properties", {}).get("vmId", ""),
+                                  "lastStatusChange": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+        self.machines[path.lower()] = machine
+        self.counts["written"] += 1
+        return 200, {}, machine
 
     def page(self, base: str, path: str, params: dict[str, str]) -> Answer:
         """One page of the group's machines (lock held)."""

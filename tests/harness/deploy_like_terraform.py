@@ -30,7 +30,7 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["sts", "iam", "s3", "sqs", "lambda", "events", "logs", "cloudwatch", "kms", "cloudformation"]
+SERVICES = ["sts", "iam", "s3", "sqs", "lambda", "events", "logs", "cloudwatch", "kms", "cloudformation", "dynamodb"]
 BUCKET = "deploy-artifacts"
 REQUIRED = {
     "organization_id": '"o-exampleorgid1"',

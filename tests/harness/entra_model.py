@@ -188,8 +188,10 @@ class EntraModel:
             def resource_manager(self, method: str) -> None:
                 path, _, query = self.path.partition("?")
                 base = f"https://{self.headers.get('Host') or model.authority.removeprefix('https://')}"
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
                 status, headers, payload = model.arm.handle(method, base, path, query,
-                                                             self.headers.get("Authorization", ""))
+                                                             self.headers.get("Authorization", ""), body)
                 data = encode(payload)
                 self.send_response(status)
                 for key, value in headers.items():
@@ -205,6 +207,9 @@ class EntraModel:
 
             def do_DELETE(self) -> None:  # noqa: N802 - http.server's name
                 self.resource_manager("DELETE")
+
+            def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+                self.resource_manager("PUT")
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 parts = self.path.split("?")[0].strip("/").split("/")

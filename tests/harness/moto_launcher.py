@@ -383,7 +383,7 @@ class Harness:
         self.entra = EntraModel()
         self.entra.jwks_for = self.federation.jwks
         self.entra.start()
-        self.ssm = SsmModel(token_key=self.entra.key)
+        self.ssm = SsmModel(token_key=self.entra.key, arm=self.entra.arm, arm_url=lambda: self.entra.authority)
         self.stacksets = StackSetModel(UNHEALTHY)
         self.propagation_seconds = 0.0
         self.profiles_touched: dict[tuple[str, str], float] = {}

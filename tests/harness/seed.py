@@ -93,12 +93,24 @@ DOCUMENTS = {"MdcConnector-ArcOnboard-Linux": "arc-onboard-linux",
              "MdcConnector-ArcOnboard-Windows": "arc-onboard-windows"}
 ARC_SERVICE_PRINCIPAL = "bbbbbbbb-2222-3333-4444-555555555555"
 ARC_SWEEPER = "cccccccc-2222-3333-4444-555555555555"
+# arc-provisioner's inventory table (the demo and the benchmarks set ARC_INVENTORY_TABLE to it).
+ARC_INVENTORY_TABLE = "mdc-connector-arc-inventory"
 
 
 def azure_federation(s: "Seeder", endpoint: str) -> dict[str, str]:
     """Outbound identity federation for the management account, and the onboarding application's
-    federated identity credential for its issuer and the caller, on the emulator's Entra endpoint."""
+    federated identity credential for its issuer and the caller, on the emulator's Entra endpoint.
+    Also arc-provisioner's inventory table (ARC_INVENTORY_TABLE), keyed as cfn/template.yaml makes it."""
     import urllib.request
+    dynamodb = s.client("dynamodb", None)
+    try:
+        dynamodb.create_table(TableName=ARC_INVENTORY_TABLE, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                    {"AttributeName": "sk", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                         {"AttributeName": "sk", "KeyType": "RANGE"}])
+    except dynamodb.exceptions.ResourceInUseException:
+        pass
     iam = s.client("iam", None)
     try:
         issuer = iam.get_outbound_web_identity_federation_info()["IssuerIdentifier"]

@@ -116,13 +116,17 @@ class Invocation:
 class SsmModel:
     """The state and the operations; thread-safe."""
 
-    def __init__(self, token_key: bytes = b"") -> None:
+    def __init__(self, token_key: bytes = b"", arm: Any = None, arm_url: Any = None) -> None:
         self.token_key = token_key
+        # Azure Resource Manager of the emulator: the Linux stub agent reaches it over HTTPS
+        # (ARC_STUB_ARM), the Windows model writes its machines directly.
+        self.arm = arm
+        self.arm_url = arm_url
         self.lock = threading.Lock()
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.invocations: dict[str, list[Invocation]] = {}
         self.rules: list[dict[str, Any]] = []
-        self.windows_connected: set[tuple[str, str]] = set()
+        self.windows_connected: dict[tuple[str, str], str] = {}
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssm-run")
         self.sandboxes = Path(tempfile.mkdtemp(prefix="harness-ssm-"))
 
@@ -256,14 +260,26 @@ class SsmModel:
             keys = self.sandboxes / account / invocation.instance_id / "windows-keys"
             line = {"status": "", "reason": "", "detail": f"{parameters.get('subscriptionId')}/"
                     f"{parameters.get('resourceGroup')}", "instanceId": invocation.instance_id,
-                    "correlationId": parameters.get("correlationId", ""), "publicKey": ""}
+                    "correlationId": parameters.get("correlationId", ""), "publicKey": "", "resourceId": "", "vmId": ""}
+            machine = (f"/subscriptions/{parameters.get('subscriptionId')}/resourceGroups/"
+                       f"{parameters.get('resourceGroup')}/providers/Microsoft.HybridCompute/machines/"
+                       f"{invocation.instance_id}")
             if key in self.windows_connected:
-                line.update(status="already-connected", reason="connected")
+                line.update(status="already-connected", reason="connected", resourceId=machine,
+                            vmId=self.windows_connected[key])
             elif parameters.get("phase") == "connect":
                 opened = open_sealed(keys, parameters.get("sealedCredential", ""), parameters, invocation.instance_id)
                 if opened:
-                    self.windows_connected.add(key)
-                    line.update(status="connected", reason="connected")
+                    vm_id = str(uuid.uuid4())
+                    self.windows_connected[key] = vm_id
+                    if self.arm is not None:
+                        self.arm.configure({"machines": [{
+                            "id": machine, "name": invocation.instance_id, "tags": {
+                                "AccountId": account, "Cloud": "AWS", "InstanceId": invocation.instance_id,
+                                "MDFCSecurityConnector": parameters.get("connectorId", "")},
+                            "properties": {"status": "Connected", "vmId": vm_id, "lastStatusChange":
+                                           time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}]})
+                    line.update(status="connected", reason="connected", resourceId=machine, vmId=vm_id)
                 else:
                     line.update(status="failed", reason="credential-unsealable", detail="")
             else:
@@ -280,6 +296,8 @@ class SsmModel:
         try:
             sandbox = Sandbox(self.sandboxes / account / invocation.instance_id)
             env = {"ARC_STUB_TOKEN_KEY": self.token_key.hex()}
+            if self.arm_url is not None:
+                env["ARC_STUB_ARM"] = self.arm_url()
             process = sandbox.run_document(script, parameters, invocation.instance_id, region, env=env)
             invocation.finish("Success" if process.returncode == 0 else "Failed", process.stdout,
                               process.returncode, process.stderr)

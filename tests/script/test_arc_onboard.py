@@ -176,7 +176,7 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(result["status"], "connected")
         commands = [c[0] for c in self.sandbox.calls("azcmagent")]
         # show in prepare (which stops at the credential), show again in connect, then the move.
-        self.assertEqual(commands, ["show", "show", "disconnect", "connect"])
+        self.assertEqual(commands, ["show", "show", "disconnect", "connect", "show"])
         self.assertEqual(self.sandbox.agent_state()["subscriptionId"], GOOD["subscriptionId"])
         [arm] = [c for c in self.sandbox.calls("curl") if c[-1].startswith("https://management.azure.com/")]
         self.assertEqual(arm[-1], f"https://management.azure.com/subscriptions/{other}/resourceGroups/rg-other/providers/"
@@ -211,6 +211,28 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(commands[:3], ["show", "show", "disconnect"], commands)
         self.assertIn(["disconnect", "--force-local-only"], self.sandbox.calls("azcmagent"))
         self.assertLess(commands.index("disconnect"), commands.index("connect"))
+
+    def test_a_repair_whose_azure_machine_still_exists_is_refused_before_anything_changes(self) -> None:
+        # AZCM0044 "A resource with the same name already exists": a connect under the instance's
+        # name cannot succeed while Azure holds the machine, so the local configuration is kept.
+        self.sandbox.preinstall("Expired", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        process, result = self.run_script(force="true")
+        self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", "arc-resource-exists"))
+        self.assertTrue(result["detail"].endswith(f"/machines/{INSTANCE}"), result["detail"])
+        self.assertEqual([c[0] for c in self.sandbox.calls("azcmagent")], ["show", "show"], "nothing disconnected")
+        self.assertEqual(self.sandbox.agent_state()["status"], "Expired")
+
+    def test_a_forced_run_believes_a_connected_agent_only_when_azure_holds_its_machine(self) -> None:
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        process, result = self.run_script(force="true")
+        self.assertEqual((process.returncode, result["status"]), (0, "already-connected"))
+        self.assertTrue(result["resourceId"].endswith(f"/machines/{INSTANCE}"), result)
+        self.assertNotIn("disconnect", [c[0] for c in self.sandbox.calls("azcmagent")])
+        # The machine was deleted in Azure (Resource Manager answers 404): local clean-up, then connect.
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name="deleted-in-azure")
+        process, result = self.run_script(force="true")
+        self.assertEqual((process.returncode, result["status"]), (0, "connected"), result)
+        self.assertIn(["disconnect", "--force-local-only"], self.sandbox.calls("azcmagent"))
 
     def test_proxy_and_private_link_scope(self) -> None:
         _, result = self.run_script(proxyUrl="http://proxy.corp.example:3128", privateLinkScope=PLS)

@@ -329,6 +329,35 @@ class TemplateGuards(unittest.TestCase):
             self.assertEqual(resources_[name].get("UpdateReplacePolicy"), "Retain", name)
             self.assertNotIn("LogGroupName", resources_[name]["Properties"], name)
 
+    def test_the_inventory_outlives_the_stack_and_only_arc_provisioner_uses_it(self) -> None:
+        """arc-provisioner's inventory table is retained on delete and replacement, with a generated
+        name, point-in-time recovery and encryption with the AWS managed key; the one grant of any
+        DynamoDB action in the templates is arc-provisioner's, item reads and writes on that table
+        alone (no index, no Scan, no table administration)."""
+        resources_ = TEMPLATES["template.yaml"]["Resources"]
+        tables = {(name, logical) for name, template in TEMPLATES.items()
+                  for logical, r in template.get("Resources", {}).items() if r["Type"] == "AWS::DynamoDB::Table"}
+        self.assertEqual(tables, {("template.yaml", "ArcInventoryTable")})
+        table = resources_["ArcInventoryTable"]
+        self.assertEqual(table.get("DeletionPolicy"), "Retain")
+        self.assertEqual(table.get("UpdateReplacePolicy"), "Retain")
+        props = table["Properties"]
+        self.assertNotIn("TableName", props)
+        self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
+        self.assertIs(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], True)
+        self.assertEqual(props["SSESpecification"], {"SSEEnabled": True})
+        grants = [(name, s) for name, template in TEMPLATES.items() for s in statements(template.get("Resources", {}))
+                  if s["Effect"] == "Allow" and any(a.lower().startswith("dynamodb:") for a in actions(s))]
+        self.assertEqual([(name, s.get("Sid")) for name, s in grants], [("template.yaml", "ArcInventory")])
+        [(_, grant)] = grants
+        self.assertEqual(actions(grant), {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                          "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem"})
+        self.assertEqual(resources(grant), [{"Fn::GetAtt": ["ArcInventoryTable", "Arn"]}])
+        role = resources_["ArcProvisionerRole"]["Properties"]["Policies"]
+        self.assertIn(grant, [s for p in role for s in statements(p)])
+        function = resources_["ArcProvisionerFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(function["ARC_INVENTORY_TABLE"], {"Ref": "ArcInventoryTable"})
+
     def test_queue_triggers_never_outrun_the_functions_reserved_concurrency(self) -> None:
         """Lambda guide (SQS scaling): "make sure that your function's reserved concurrency is
         greater than or equal to the total maximum concurrency of all Amazon SQS event sources ...

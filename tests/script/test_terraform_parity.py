@@ -287,6 +287,27 @@ def tf_instances(stack_set: str) -> Callable[[dict], Any]:
     return read
 
 
+def cfn_attribute_definitions(raw: Any, cfn: Cfn, props: dict) -> Any:
+    return sorted(({"name": cfn(a["AttributeName"]), "type": cfn(a["AttributeType"])} for a in raw), key=repr)
+
+
+def tf_attribute_definitions(value: Any, body: dict) -> Any:
+    """The table's `attribute` blocks, each {name, type}, in any order."""
+    return sorted(value, key=repr)
+
+
+def cfn_key_schema(raw: Any, cfn: Cfn, props: dict) -> Any:
+    return {k["KeyType"]: cfn(k["AttributeName"]) for k in raw}
+
+
+def tf_key_schema(value: Any, body: dict) -> Any:
+    """hash_key, and range_key beside it: the template's KeySchema."""
+    schema = {"HASH": value}
+    if TF.attr(body, "range_key") is not None:
+        schema["RANGE"] = TF.attr(body, "range_key")
+    return schema
+
+
 RULE_LOGICAL = {snake(k): k for k, (v, _) in ALL.items() if v["Type"] == "AWS::Events::Rule"}
 ROLE_LOGICAL = {snake(k): k for k, (v, _) in ALL.items() if v["Type"] == "AWS::IAM::Role"}
 STACK_SET_LOGICAL = {snake(k): k for k, (v, _) in ALL.items() if v["Type"] == "AWS::CloudFormation::StackSet"}
@@ -369,9 +390,23 @@ TABLES: dict[str, tuple[str, dict[str, Entry]]] = {
         "Parameters": ("parameters", cfn_parameters, None),
         "AutoDeployment": (lambda name: tf_auto_deployment, None, None),
         "StackInstancesGroup": (tf_instances, None, None)}),
+    # No TableName: CloudFormation names the table, Terraform needs a name (test_tables_are_named_as_each_side_needs).
+    "AWS::DynamoDB::Table": ("aws_dynamodb_table", {
+        "BillingMode": "billing_mode",
+        "AttributeDefinitions": ("attribute", cfn_attribute_definitions, tf_attribute_definitions),
+        "KeySchema": ("hash_key", cfn_key_schema, tf_key_schema),
+        "PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled": "point_in_time_recovery.enabled",
+        "SSESpecification.SSEEnabled": "server_side_encryption.enabled",
+        "SSESpecification.KMSMasterKeyId": "server_side_encryption.kms_key_arn",
+        "DeletionProtectionEnabled": "deletion_protection_enabled", "TableClass": "table_class"}),
 }
-# Attributes Terraform needs that the template says another way (checked by their own tests).
-TF_EXTRA = {"aws_lambda_function": {"source_code_hash"}}
+# Attributes Terraform needs that the template says another way (checked by their own tests, or
+# by the reader of the template property they are part of).
+TF_EXTRA = {
+    "aws_lambda_function": {"source_code_hash"},  # test_functions_deploy_the_packaged_zips
+    # name: test_tables_are_named_as_each_side_needs; range_key: KeySchema's reader (tf_key_schema).
+    "aws_dynamodb_table": {"name", "range_key"},
+}
 # dynamic blocks a table's reader compares (any other dynamic block is refused).
 TF_DYNAMIC = {"aws_cloudformation_stack_set": {"auto_deployment"}}
 
@@ -521,6 +556,21 @@ class TerraformParity(unittest.TestCase):
         for name, body in TF.resources["aws_lambda_function"].items():
             filename = TF.attr(body, "filename")
             self.assertEqual(TF.attr(body, "source_code_hash"), ("call", "filebase64sha256", filename), name)
+
+    def test_tables_are_named_as_each_side_needs(self) -> None:
+        """The template names no table (CloudFormation generates the name, as for the retained log
+        groups); Terraform must name one: a fixed literal with the module's prefix, one per table."""
+        tables = [k for k, (v, _) in ALL.items() if v["Type"] == "AWS::DynamoDB::Table"]
+        self.assertTrue(tables, "no table compared")
+        names = []
+        for logical in tables:
+            self.assertNotIn("TableName", ALL[logical][0].get("Properties", {}), logical)
+            name = TF.attr(TF.resources["aws_dynamodb_table"][tf_name(logical)], "name")
+            self.assertIsInstance(name, str, f"{logical}: a literal name, not an expression")
+            self.assertRegex(name, r"^mdc-connector-[a-z0-9-]+$", logical)
+            names.append(name)
+        self.assertEqual(len(names), len(set(names)), names)
+        self.assertEqual(set(TF.resources.get("aws_dynamodb_table", {})), {tf_name(k) for k in tables})
 
     def test_variables_mirror_the_parameters(self) -> None:
         self.assertEqual(set(TF.variables) - {snake(p) for p in TEMPLATE["Parameters"]}, set(TF_ONLY_VARIABLES))

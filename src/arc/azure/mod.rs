@@ -3,6 +3,7 @@
 //! repairs or keeps them (`sweep` judges, `sweep_run` runs it) and the termination fast path
 //! (`terminated`).
 
+pub(crate) mod inventory;
 pub(crate) mod resource_manager;
 pub(crate) mod sweep;
 mod sweep_run;

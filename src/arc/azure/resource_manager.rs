@@ -59,6 +59,10 @@ pub(crate) struct MachineProperties {
     /// When the status last changed (RFC 3339).
     #[serde(default)]
     pub last_status_change: Option<String>,
+    /// "Specifies the hybrid machine unique ID." (Machines REST API): a new one at every connect,
+    /// so a machine deleted and made again under the same name is told apart.
+    #[serde(default)]
+    pub vm_id: Option<String>,
 }
 
 /// One entry of the permissions list (a role assignment's role, as it applies at the scope).
@@ -149,6 +153,19 @@ impl ResourceManager {
         let first = format!("{scope}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}");
         let (machines, pages) = self.list::<ArcMachine>(&first, "Arc machines").await?;
         Ok((machines.into_iter().filter(|m| self.holds(&m.id)).collect(), pages))
+    }
+
+    /// Every Arc machine of resource group `group` ("Machines - List By Resource Group", paged by
+    /// Resource Manager: it has no page-size parameter).
+    pub(crate) async fn group_machines(&self, group: &str) -> Result<Vec<ArcMachine>, Failure> {
+        let first =
+            format!("{}/providers/Microsoft.HybridCompute/machines?api-version={API_VERSION}", self.group_path(group));
+        match self.list::<ArcMachine>(&first, "Arc machines").await {
+            Ok((machines, _)) => Ok(machines),
+            // A group not made yet holds no machine.
+            Err(Failure::Aws { code: Some(code), .. }) if code == "404" => Ok(Vec::new()),
+            Err(other) => Err(other),
+        }
     }
 
     /// What the caller may do in resource group `group` ("Permissions - List For Resource Group").

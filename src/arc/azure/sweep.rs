@@ -4,11 +4,14 @@
 //! The reference product removes "the respective Azure Arc servers for EC2 instances ... that no
 //! longer exist (and the respective Azure Arc servers with a status of Disconnected or Expired) ...
 //! after 7 days". Here:
-//! - never a machine without this connector's `MDFCSecurityConnector` tag, nor one whose account
-//!   is out of scope or unreadable, nor one whose instance lives in a region out of scope;
+//! - never a machine the connector's inventory does not record (resource id, name and `vmId`;
+//!   tags prove nothing), nor one whose account is out of scope or unreadable, nor one whose
+//!   instance lives in a region out of scope;
 //! - instance gone (terminated, or in no enabled region of its account) and the agent silent for
 //!   the grace period (since its `lastStatusChange` to `Disconnected`/`Expired`): deleted;
-//! - instance alive, managed by Systems Manager, agent `Disconnected`/`Expired`: re-provisioned;
+//! - instance alive, managed by Systems Manager, agent `Expired`, or `Disconnected` for the grace
+//!   period: its stale machine deleted and the instance re-provisioned; a younger `Disconnected`
+//!   is only reported (the agent may come back);
 //! - instance alive but not managed: kept and reported (nothing can reach it).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,16 +59,12 @@ pub(crate) enum Verdict {
     Unknown,
 }
 
-/// A machine's tags read as (account, instance), when both are well formed.
+/// A machine's tags read as (account, instance), when both are well formed: only where to look in
+/// the inventory, never proof of ownership (anyone with an onboarding token writes tags).
 pub(crate) fn owner(machine: &ArcMachine) -> Option<(String, String)> {
     let account = machine.tags.get("AccountId").filter(|a| is_account_id(a))?;
     let instance = machine.tags.get("InstanceId").filter(|i| is_instance_id(i))?;
     Some((account.clone(), instance.clone()))
-}
-
-/// True when the machine carries this connector's tag.
-pub(crate) fn is_ours(machine: &ArcMachine, connector_id: &str) -> bool {
-    machine.tags.get(CONNECTOR_TAG).is_some_and(|v| v == connector_id)
 }
 
 fn silent(machine: &ArcMachine) -> bool {
@@ -86,9 +85,7 @@ pub(crate) fn judge(machine: &ArcMachine, found: &Found, now: SystemTime, grace:
         Found::Alive { in_scope: false, region, .. } => {
             (Verdict::Skip, format!("its instance runs in {region}, a region outside CONNECTOR_REGIONS"))
         }
-        Found::Alive { managed: true, region, .. } if silent(machine) => {
-            (Verdict::Repair { region: region.clone() }, format!("the agent is {status} on a managed instance"))
-        }
+        Found::Alive { managed: true, region, .. } if silent(machine) => repair_or_wait(machine, region, now, grace),
         Found::Alive { managed: false, .. } if silent(machine) => (
             Verdict::Keep,
             format!("the agent is {status} and Systems Manager does not manage the instance: kept, nothing sent"),
@@ -96,6 +93,31 @@ pub(crate) fn judge(machine: &ArcMachine, found: &Found, now: SystemTime, grace:
         Found::Alive { .. } => (Verdict::Keep, format!("the instance exists and the agent is {status}")),
         Found::Ended { .. } | Found::Nowhere => stale(machine, found, now, grace),
     }
+}
+
+/// A silent agent on a managed instance: repaired when expired ("An expired machine can't be
+/// managed through Azure Arc until a server administrator disconnects and then reconnects it") or
+/// silent for the grace period; until then only reported, as a `Disconnected` agent comes back by
+/// itself ("When the service receives a subsequent heartbeat message ... the status automatically
+/// changes back to Connected").
+fn repair_or_wait(machine: &ArcMachine, region: &str, now: SystemTime, grace: Duration) -> (Verdict, String) {
+    let status = machine.properties.status.as_deref().unwrap_or("unknown");
+    let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let silent_for = since(machine).map(|since| now.saturating_sub(since));
+    if status == "Expired" || silent_for.is_some_and(|s| s >= grace.as_secs()) {
+        return (
+            Verdict::Repair { region: region.to_string() },
+            format!("the agent is {status} on a managed instance"),
+        );
+    }
+    let hours = silent_for.map_or("an unknown time".to_string(), |s| format!("{} hours", s / 3600));
+    (
+        Verdict::Keep,
+        format!(
+            "the agent is {status} on a managed instance since {hours}: repaired once silent for the grace period ({} days), unless it reports again",
+            grace.as_secs() / 86_400
+        ),
+    )
 }
 
 /// The verdict on a machine whose instance is gone: deleted once the agent has been silent for
@@ -144,7 +166,11 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-            properties: MachineProperties { status: Some(status.into()), last_status_change: Some(changed.into()) },
+            properties: MachineProperties {
+                status: Some(status.into()),
+                last_status_change: Some(changed.into()),
+                vm_id: None,
+            },
         }
     }
 
@@ -187,9 +213,8 @@ mod tests {
     }
 
     #[test]
-    fn only_this_connectors_well_tagged_machines_are_owned() {
+    fn tags_name_an_account_to_look_up_only_when_well_formed() {
         let mut m = machine("Disconnected", "2020-01-01T00:00:00Z");
-        assert!(is_ours(&m, "c1") && !is_ours(&m, "c2"));
         assert_eq!(owner(&m), Some(("111111111111".into(), "i-0123456789abcdef0".into())));
         m.tags.insert("InstanceId".into(), "i-1; rm -rf /".into());
         assert_eq!(owner(&m), None);

@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
+use super::inventory::{Entry, Inventory};
+use super::resource_manager::{ArcMachine, ResourceManager};
+use super::sweep::{AccountView, Found, Verdict, judge, owner};
 use crate::arc::credential::{resource_manager_credential, sweep_off};
 use crate::arc::job::{ArcProvisioner, ArcWork, JOB};
 use crate::arc::plan::Selection;
 use crate::arc::read::managed_instances;
-use super::resource_manager::{ArcMachine, ResourceManager};
-use super::sweep::{AccountView, Found, Verdict, is_ours, judge, owner};
 use crate::arc::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
@@ -50,31 +51,62 @@ impl ArcProvisioner {
             Err(failure) => return Ok(whole_failure(failure)),
         };
         tracing::info!(machines = machines.len(), pages, "Arc machines listed");
-        let connector = self.settings().target.connector_id.clone();
-        let (ours, others): (Vec<ArcMachine>, Vec<ArcMachine>) =
-            machines.into_iter().partition(|m| is_ours(m, &connector));
-        let mut items: Vec<Item> = others.iter().map(|m| not_ours(m, &connector)).collect();
+        let (ours, mut items) = match self.owned(&sessions, machines).await {
+            Ok(split) => split,
+            Err(failure) => return Ok(whole_failure(failure)),
+        };
         let estate = self.estate(&sessions, &ours).await;
-        let (mut deletes, mut repairs) = (Vec::new(), BTreeMap::<(String, String), BTreeSet<String>>::new());
-        for machine in &ours {
-            let (item, verdict) = self.judged(machine, &estate);
+        let (mut deletes, mut repairs) = (Vec::new(), Vec::new());
+        for (machine, entry) in ours {
+            let (item, verdict) = self.judged(&machine, &entry, &estate);
             match verdict {
-                Verdict::Delete => deletes.push((machine.clone(), item)),
-                Verdict::Repair { region } => {
-                    if let Some((account, instance)) = owner(machine) {
-                        repairs.entry((account, region)).or_default().insert(instance);
-                    }
-                    items.push(repair_item(item, dry_run));
-                }
+                Verdict::Delete => deletes.push(Judged { machine, entry, item }),
+                Verdict::Repair { region } => repairs.push((Judged { machine, entry, item }, region)),
                 _ => items.push(item),
             }
         }
-        items.extend(delete_all(&manager, deletes, dry_run, budget).await);
+        items.extend(delete_all(&manager, &self.inventory, deletes, dry_run, budget).await);
         if budget.deferred() {
             items.extend(self.continue_later(continuation).await);
         }
-        items.extend(self.repair(repairs, dry_run, budget).await?);
+        let (cleared, units) = cleared_for_repair(&manager, repairs, dry_run, budget).await;
+        items.extend(cleared);
+        items.extend(self.repair(units, dry_run, budget).await?);
         Ok(Report::new(JOB, dry_run, items, 1, 0))
+    }
+
+    /// Splits the listed machines into those the inventory records (resource id, name and `vmId`
+    /// all matching an entry) and the rest, reported `not-ours` and never touched, whatever their
+    /// tags say (anyone holding an onboarding token can write tags). The inventory is read once
+    /// per account that a machine's `AccountId` tag names and that is an ACTIVE member of the
+    /// organization: junk machines cost one query per real account at most.
+    async fn owned(
+        &self,
+        sessions: &Sessions,
+        machines: Vec<ArcMachine>,
+    ) -> Result<(Vec<(ArcMachine, Entry)>, Vec<Item>), Failure> {
+        let named: BTreeSet<String> = machines.iter().filter_map(owner).map(|(account, _)| account).collect();
+        let named: Vec<String> = named.into_iter().collect();
+        let mut refused = Vec::new();
+        let members = self.rules().members_only(sessions, &named, "*", &mut refused).await;
+        let mut inventory: HashMap<String, HashMap<String, Entry>> = HashMap::new();
+        for account in members {
+            let entries = self.inventory.account(&account).await?;
+            inventory.insert(account, entries);
+        }
+        let connector = &self.settings().target.connector_id;
+        let (mut ours, mut others) = (Vec::new(), Vec::new());
+        for machine in machines {
+            let entry = owner(&machine)
+                .and_then(|(account, _)| inventory.get(&account))
+                .and_then(|entries| entries.values().find(|e| e.matches(&machine)))
+                .cloned();
+            match entry {
+                Some(entry) => ours.push((machine, entry)),
+                None => others.push(not_ours(&machine, connector)),
+            }
+        }
+        Ok((ours, others))
     }
 
     /// The sweep's Resource Manager client; `None` when the sweep is off.
@@ -87,10 +119,10 @@ impl ArcProvisioner {
     }
 
     /// Reads, for every account of `machines` in scope, where their instances are.
-    async fn estate(&self, sessions: &Sessions, machines: &[ArcMachine]) -> Estate {
+    async fn estate(&self, sessions: &Sessions, machines: &[(ArcMachine, Entry)]) -> Estate {
         let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (account, instance) in machines.iter().filter_map(owner) {
-            wanted.entry(account).or_default().insert(instance);
+        for (_, entry) in machines {
+            wanted.entry(entry.account_id.clone()).or_default().insert(entry.instance_id.clone());
         }
         let rules = self.rules();
         let named: Vec<String> = wanted.keys().cloned().collect();
@@ -172,12 +204,9 @@ impl ArcProvisioner {
         Ok(found)
     }
 
-    /// The item of one machine of this connector, and the verdict.
-    fn judged(&self, machine: &ArcMachine, estate: &Estate) -> (Item, Verdict) {
-        let Some((account, instance)) = owner(machine) else {
-            let reason = "no well-formed AccountId and InstanceId tags: not touched".to_string();
-            return (machine_item("*", "*", machine, Status::Skipped, Outcome::Kept, reason), Verdict::Skip);
-        };
+    /// The item of one machine of this connector (its inventory entry), and the verdict.
+    fn judged(&self, machine: &ArcMachine, entry: &Entry, estate: &Estate) -> (Item, Verdict) {
+        let (account, instance) = (entry.account_id.clone(), entry.instance_id.clone());
         let (verdict, reason) = match estate.views.get(&account) {
             Some(AccountView::Read) => {
                 let found = estate.found.get(&(account.clone(), instance.clone())).cloned().unwrap_or(Found::Nowhere);
@@ -241,14 +270,23 @@ impl ArcProvisioner {
     }
 }
 
-/// Deletes the stale machines, a few at a time, while the invocation has time; a dry run plans.
+/// A machine of the inventory, its entry and its item.
+struct Judged {
+    machine: ArcMachine,
+    entry: Entry,
+    item: Item,
+}
+
+/// Deletes the stale machines, a few at a time, while the invocation has time, and forgets their
+/// entries; a dry run plans.
 async fn delete_all(
     manager: &ResourceManager,
-    deletes: Vec<(ArcMachine, Item)>,
+    inventory: &Inventory,
+    deletes: Vec<Judged>,
     dry_run: bool,
     budget: &Budget,
 ) -> Vec<Item> {
-    run::run_each(deletes, DELETE_CONCURRENCY, |(machine, mut item)| async move {
+    run::run_each(deletes, DELETE_CONCURRENCY, |Judged { machine, entry, mut item }| async move {
         if dry_run {
             item.status = Status::Planned;
             item.reason = format!("would delete: {}", item.reason);
@@ -261,12 +299,54 @@ async fn delete_all(
             item.status = Status::Failed;
             item.outcome = Some(Outcome::Kept);
             item.reason = format!("cannot delete: {failure}");
+        } else if let Err(failure) = inventory.forget(&entry.account_id, &entry.instance_id).await {
+            item.reason = format!("deleted: {}; its inventory entry stays ({failure})", item.reason);
         } else {
             item.reason = format!("deleted: {}", item.reason);
         }
         item
     })
     .await
+}
+
+/// Deletes the stale machine of each agent to repair, as Microsoft's remedy for AZCM0044 ("A
+/// resource with the same name already exists") asks ("delete the existing Azure Arc-enabled
+/// server in Azure and try again"), which the onboarding role cannot: then its instance is
+/// re-provisioned with force (the agent clears its local configuration and connects again). The
+/// items, and the units to re-provision.
+async fn cleared_for_repair(
+    manager: &ResourceManager,
+    repairs: Vec<(Judged, String)>,
+    dry_run: bool,
+    budget: &Budget,
+) -> (Vec<Item>, BTreeMap<(String, String), BTreeSet<String>>) {
+    let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut items = Vec::new();
+    for (Judged { machine, entry, mut item }, region) in repairs {
+        if dry_run {
+            item.status = Status::Planned;
+            item.reason = format!("would delete the stale machine and re-provision: {}", item.reason);
+        } else if !budget.may_start() {
+            item.status = Status::Skipped;
+            item.outcome = Some(Outcome::Kept);
+            item.reason =
+                format!("deferred: the invocation's time is spent; the next sweep repairs it ({})", item.reason);
+            items.push(item);
+            continue;
+        } else if let Err(failure) = manager.delete(&machine.id).await {
+            item.status = Status::Failed;
+            item.outcome = Some(Outcome::Kept);
+            item.reason = format!("cannot delete the stale machine before re-provisioning: {failure}");
+            items.push(item);
+            continue;
+        } else {
+            item.reason =
+                format!("stale machine deleted, re-provisioned with force (see its provision item): {}", item.reason);
+        }
+        units.entry((entry.account_id, region)).or_default().insert(entry.instance_id);
+        items.push(item);
+    }
+    (items, units)
 }
 
 /// `DescribeInstances` state name of each of `ids` found in the region (terminated included).
@@ -312,19 +392,10 @@ fn machine_item(
 fn not_ours(machine: &ArcMachine, connector: &str) -> Item {
     let tag =
         machine.tags.get(super::sweep::CONNECTOR_TAG).map_or("no connector tag".to_string(), |v| format!("tagged {v}"));
-    let reason = format!("not this connector's Arc machine ({tag}, this one is {connector}): never touched");
-    machine_item("*", "*", machine, Status::Skipped, Outcome::Kept, reason)
-}
-
-/// The item of a repair: planned in a dry run, else sent (its `provision` item follows).
-fn repair_item(mut item: Item, dry_run: bool) -> Item {
-    if dry_run {
-        item.status = Status::Planned;
-        item.reason = format!("would re-provision: {}", item.reason);
-    } else {
-        item.reason = format!("re-provisioned with force (see its provision item): {}", item.reason);
-    }
-    item
+    let reason = format!(
+        "not in the inventory of this connector ({connector}) with this resource id, name and vmId ({tag}): never touched"
+    );
+    machine_item("*", "*", machine, Status::Skipped, Outcome::NotOurs, reason)
 }
 
 /// The sweep's report when it is off: one skipped item saying why.

@@ -2,7 +2,7 @@
 //! grace period of 0 its Arc machine (named after the instance by the onboarding scripts'
 //! `--resource-name`) is deleted at once, on the sweep's own terms: the instance is looked for in
 //! every enabled region of its account (an event naming the wrong region finds it alive elsewhere),
-//! the machine must be this connector's for that account and instance, and its agent must have
+//! the machine must be the one the inventory records for that account and instance, and its agent must have
 //! stopped reporting (`Disconnected`/`Expired`: a `Connected` machine is never deleted, whatever the
 //! event says). Otherwise the event is reported and the daily sweep, the source of truth, deletes
 //! the machine when the grace period has passed.
@@ -10,8 +10,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
+use super::sweep::{Found, Verdict, judge};
 use crate::arc::job::{ArcProvisioner, JOB};
-use super::sweep::{Found, Verdict, is_ours, judge, owner};
 use crate::budget::Budget;
 use crate::error::InvocationError;
 use crate::report::{Action, Item, Outcome, Report, Status};
@@ -71,12 +71,14 @@ impl ArcProvisioner {
             Ok(None) => return Ok(answer(Status::Skipped, Outcome::Kept, "no Arc machine of that name".into())),
             Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, failure.to_string())),
         };
-        let connector = &self.settings().target.connector_id;
-        let expected = Some((account.to_string(), instance.to_string()));
-        if !is_ours(&machine, connector) || owner(&machine) != expected {
-            let reason =
-                "the Arc machine of that name is not this connector's for this account and instance: never touched";
-            return Ok(answer(Status::Skipped, Outcome::Kept, reason.into()));
+        // Only a machine the inventory records for this account and instance (tags prove nothing).
+        let recorded = match self.inventory.account(account).await {
+            Ok(entries) => entries.get(instance).is_some_and(|entry| entry.matches(&machine)),
+            Err(failure) => return Ok(answer(Status::Failed, Outcome::Kept, format!("{failure}; nothing deleted"))),
+        };
+        if !recorded {
+            let reason = "the Arc machine of that name is not in this connector's inventory for this account and instance: never touched";
+            return Ok(answer(Status::Skipped, Outcome::NotOurs, reason.into()));
         }
         // The sweep's judgement with no grace period: a machine whose agent still reports is kept.
         let (verdict, why) = judge(&machine, &found, SystemTime::now(), Duration::ZERO);
@@ -86,9 +88,14 @@ impl ArcProvisioner {
         if dry_run {
             return Ok(answer(Status::Planned, Outcome::Deleted, format!("would delete: {why}")));
         }
-        Ok(match manager.delete(&machine.id).await {
+        if let Err(failure) = manager.delete(&machine.id).await {
+            return Ok(answer(Status::Failed, Outcome::Kept, format!("cannot delete: {failure}")));
+        }
+        Ok(match self.inventory.forget(account, instance).await {
             Ok(()) => answer(Status::Done, Outcome::Deleted, format!("deleted: {why}")),
-            Err(failure) => answer(Status::Failed, Outcome::Kept, format!("cannot delete: {failure}")),
+            Err(failure) => {
+                answer(Status::Done, Outcome::Deleted, format!("deleted: {why}; its inventory entry stays ({failure})"))
+            }
         })
     }
 }

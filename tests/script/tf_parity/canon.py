@@ -54,6 +54,7 @@ TF_ATTRS: dict[str, dict[str, str]] = {
     "aws_kms_key": {"arn": "Arn", "key_id": "Ref"},
     "aws_cloudwatch_event_rule": {"arn": "Arn", "name": "Ref", "id": "Ref"},
     "aws_cloudformation_stack_set": {"name": "StackSetName", "stack_set_id": "Ref"},
+    "aws_dynamodb_table": {"arn": "Arn", "name": "Ref", "id": "Ref"},
 }
 
 
