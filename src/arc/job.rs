@@ -410,8 +410,20 @@ fn with_metrics(report: Report) -> Report {
         report.items.iter().filter(|i| i.outcome == Some(outcome) && i.status == Status::Done).count()
     };
     let metrics = vec![
-        ("ArcConnected", count(&[Connected, AlreadyConnected])),
-        ("InstancesManaged", count(&[Connected, AlreadyConnected, ConnectedElsewhere, Failed, TimedOut, InProgress])),
+        ("ArcConnected", count(&[Connected, AlreadyConnected, Adopted])),
+        (
+            "InstancesManaged",
+            count(&[
+                Connected,
+                AlreadyConnected,
+                Adopted,
+                Disconnected,
+                ConnectedElsewhere,
+                Failed,
+                TimedOut,
+                InProgress,
+            ]),
+        ),
         ("InstancesNotManaged", count(&[NotManaged])),
         ("ArcMachinesDeleted", done(Deleted)),
         ("ArcMachinesRepaired", done(Repaired)),

@@ -280,6 +280,8 @@ pub(crate) fn item(
 
 #[cfg(test)]
 mod tests {
+    use super::super::azure::inventory::Entry;
+    use super::super::azure::resource_manager::{ArcMachine, MachineProperties};
     use super::super::outcome::ScriptResult;
     use super::super::state::{Ec2Instance, ManagedInstance};
     use super::*;
@@ -414,38 +416,83 @@ mod tests {
         assert_eq!(plan.items.iter().filter(|i| i.outcome == Some(Outcome::NotManaged)).count(), 4);
     }
 
+    fn machine(id: &str, status: &str, vm_id: &str) -> (String, ArcMachine) {
+        let properties = MachineProperties {
+            status: Some(status.into()),
+            vm_id: Some(vm_id.into()),
+            ..MachineProperties::default()
+        };
+        let machine = ArcMachine { id: format!("/m/{id}"), name: id.into(), tags: Default::default(), properties };
+        (id.to_string(), machine)
+    }
+
+    fn entry(id: &str, vm_id: &str) -> (String, Entry) {
+        let entry = Entry {
+            account_id: "111111111111".into(),
+            region: "eu-west-1".into(),
+            instance_id: id.into(),
+            resource_id: format!("/m/{id}"),
+            vm_id: vm_id.into(),
+            connector_id: "c1".into(),
+            command_id: "cmd-0".into(),
+            onboarded_at: 0,
+            azure_status: "Connected".into(),
+            adopted: false,
+        };
+        (id.to_string(), entry)
+    }
+
     #[test]
-    fn provisioned_with_the_current_version_and_target_is_not_sent_again_unless_forced() {
+    fn covered_is_what_azure_and_the_inventory_say_and_history_only_stops_a_second_send() {
         let mut state = base();
-        let ids = ["i-00000001", "i-00000002", "i-00000003", "i-00000004", "i-00000005", "i-00000006"];
+        let ids = ["i-00000001", "i-00000002", "i-00000003", "i-00000004", "i-00000005", "i-00000006", "i-00000007"];
         for id in ids {
             state.instances.push(ec2(id, &[], Some("arn:p")));
             state.managed.extend([managed(id, Platform::Linux)]);
         }
-        let comment = format!("mdc-connector {FP}");
+        state.azure.machines = std::sync::Arc::new(HashMap::from([
+            machine("i-00000001", "Connected", "vm-1"),
+            machine("i-00000002", "Disconnected", "vm-2"),
+            machine("i-00000004", "Connected", "vm-4"),
+            machine("i-00000007", "Connected", "vm-recreated"),
+        ]));
+        state.azure.inventory =
+            HashMap::from([entry("i-00000001", "vm-1"), entry("i-00000002", "vm-2"), entry("i-00000007", "vm-7")]);
+        let comment = format!("mdc-connector arc-provisioner connect {FP}");
         state.history = HashMap::from([
-            ("i-00000001".to_string(), last("3", &comment, "Success", Some("connected"))),
-            ("i-00000002".to_string(), last("2", &comment, "Success", Some("connected"))),
-            ("i-00000003".to_string(), last("3", "mdc-connector other", "Success", Some("connected"))),
-            ("i-00000004".to_string(), last("3", &comment, "Failed", Some("failed"))),
+            // A forged "connected" in SSM's history counts for nothing.
+            ("i-00000003".to_string(), last("3", &comment, "Success", Some("connected"))),
             ("i-00000005".to_string(), last("3", &comment, "InProgress", None)),
             ("i-00000006".to_string(), last("3", &comment, "Success", Some("connected-elsewhere"))),
         ]);
         let plan = run(&state, &Selection::default(), false);
-        assert_eq!(plan.batches.len(), 1);
-        assert_eq!(plan.batches[0].instance_ids, vec!["i-00000002", "i-00000003", "i-00000004"]);
+        let sent: Vec<(bool, Vec<String>)> = plan.batches.iter().map(|b| (b.force, b.instance_ids.clone())).collect();
+        assert_eq!(
+            sent,
+            vec![
+                (false, vec!["i-00000004".to_string(), "i-00000007".to_string()]),
+                (true, vec!["i-00000003".to_string()])
+            ],
+            "no machine in Azure: forced; a machine without a matching entry (recreated: another vmId): asked"
+        );
         let outcomes: Vec<_> =
             plan.items.iter().map(|i| (i.resource_id.as_str(), i.outcome.map(Outcome::as_str))).collect();
         assert_eq!(
             outcomes,
             vec![
                 ("i-00000001", Some("already-connected")),
+                ("i-00000002", Some("disconnected")),
                 ("i-00000005", Some("in-progress")),
                 ("i-00000006", Some("connected-elsewhere"))
             ]
         );
         let forced = run(&state, &Selection::default(), true);
-        assert_eq!(forced.batches[0].instance_ids.len(), 6);
+        assert_eq!(forced.batches.iter().map(|b| b.instance_ids.len()).sum::<usize>(), 6, "all but the one in flight");
+        assert!(forced.batches.iter().all(|b| b.force));
+        state.azure.unreadable = Some("cannot list".into());
+        let blind = run(&state, &Selection::default(), false);
+        assert!(blind.batches.is_empty(), "nothing sent without knowing what Azure shows");
+        assert!(blind.items.iter().filter(|i| i.status == Status::Failed).count() == 6, "{:?}", blind.items);
     }
 
     #[test]
