@@ -30,6 +30,8 @@
 #
 # Last line of output, always: MDC_ARC_RESULT {"status":"...","reason":"...",...}
 # status: connected | already-connected | connected-elsewhere | key-ready (prepare) | failed
+# resourceId, vmId: the Arc machine the agent is connected as (connected, already-connected);
+# arc-provisioner records them only from its own commands, once Resource Manager agrees.
 # publicKey: the RSA modulus (lowercase hex) of the key made in prepare, else empty.
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3
@@ -104,9 +106,13 @@ function Remove-WorkDir {
     if ($KeyFile -and (Test-Path -LiteralPath $KeyFile)) { Remove-Item -LiteralPath $KeyFile -Force -ErrorAction SilentlyContinue }
 }
 
+# The Arc machine the agent is connected as (connected, already-connected), for the result line.
+$script:ArcResourceId = ''
+$script:ArcVmId = ''
+
 function Write-Result([string]$Status, [string]$Reason, [string]$Detail = '', [string]$PublicKey = '') {
     Remove-WorkDir
-    $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId; publicKey = $PublicKey }
+    $line = [ordered]@{ status = $Status; reason = $Reason; detail = $Detail; instanceId = $InstanceId; correlationId = $CorrelationId; publicKey = $PublicKey; resourceId = [string]$script:ArcResourceId; vmId = [string]$script:ArcVmId }
     Write-Output ('MDC_ARC_RESULT ' + ($line | ConvertTo-Json -Compress))
     if ($Status -eq 'failed') { exit 1 } else { exit 0 }
 }
@@ -365,17 +371,61 @@ $ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.u
 # Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's endpoints need 1.2.
 [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
-$installed = Test-Path $Agent
-if ($installed) {
-    $shown = $null
+# The Arc machine this instance connects as.
+$TargetMachineId = '/subscriptions/{0}/resourceGroups/{1}/providers/Microsoft.HybridCompute/machines/{2}' -f $SubscriptionId, $ResourceGroup, $InstanceId
+
+# `azcmagent show -j`, read under a local 'Continue' preference; $null when it says nothing.
+function Get-AgentState {
     $previous = $ErrorActionPreference
     $ErrorActionPreference = 'Continue'
-    try { $shown = (& $Agent show -j 2>>$LogFile | Out-String) | ConvertFrom-Json } catch { $shown = $null } finally { $ErrorActionPreference = $previous }
+    try { return (& $Agent show -j 2>>$LogFile | Out-String) | ConvertFrom-Json } catch { return $null } finally { $ErrorActionPreference = $previous }
+}
+
+# The agent's Arc machine and vmId, from `azcmagent show -j` (only a GUID is taken as vmId).
+function Set-AgentIdentity($Shown) {
+    $script:ArcResourceId = $TargetMachineId
+    $vm = if ($Shown -and $Shown.PSObject.Properties['vmId']) { [string]$Shown.vmId } else { '' }
+    $script:ArcVmId = if ($vm -cmatch '\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\z') { $vm.ToLowerInvariant() } else { '' }
+}
+
+# The HTTP status of a Resource Manager read of one machine, with the run's access token (.NET,
+# not a cmdlet parameter); 0 when there is no answer.
+function Get-ArmStatus([string]$Id) {
+    try {
+        $request = [System.Net.HttpWebRequest]::Create($ResourceManager + $Id + '?api-version=2024-07-10')
+        if ($ProxyUrl) { $request.Proxy = New-Object System.Net.WebProxy($ProxyUrl) }
+        $request.Headers.Add('Authorization', 'Bearer ' + $script:credential)
+        $request.Timeout = 30000
+        $response = $request.GetResponse()
+        $status = [int]$response.StatusCode
+        $response.Close()
+        return $status
+    } catch [System.Net.WebException] {
+        if ($_.Exception.Response) { return [int]$_.Exception.Response.StatusCode }
+        return 0
+    }
+}
+
+$installed = Test-Path $Agent
+if ($installed) {
+    $shown = Get-AgentState
     if ($shown -and $shown.status -eq 'Connected') {
         $where = ('{0}/{1}' -f $shown.subscriptionId, $shown.resourceGroup) -replace '[^A-Za-z0-9._()/-]', ''
         if ($shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
-            Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup"
-        }
+            Set-AgentIdentity $shown
+            # Forced (a re-provision, or Azure shows no machine for this instance): the agent's
+            # belief is checked against Resource Manager; a machine deleted in Azure is cleared
+            # locally ("if the corresponding resource in Azure has already been deleted"), then
+            # connected again.
+            if ($Force -ne 'true' -or $CredentialType -ne 'access-token') { Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup" }
+            Read-Credential
+            $status = Get-ArmStatus $TargetMachineId
+            if ($status -eq 200) { Write-Result 'already-connected' 'connected' "$SubscriptionId/$ResourceGroup" }
+            if ($status -ne 404) { Write-Result 'failed' 'arc-unreadable' $TargetMachineId }
+            if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' "$SubscriptionId/$ResourceGroup" }
+            $script:ArcResourceId = ''
+            $script:ArcVmId = ''
+        } else {
         if ($Force -ne 'true') { Write-Result 'connected-elsewhere' 'connected-elsewhere' $where }
         # A forced move takes only an agent this connector onboarded: its Arc resource, read from
         # Azure Resource Manager with the run's token (.NET, not a cmdlet parameter), carries
@@ -396,11 +446,16 @@ if ($installed) {
         } catch { $owner = '' }
         if ($owner -cne $ConnectorId) { Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: its Arc resource is not tagged MDFCSecurityConnector=$ConnectorId" }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
+        }
     } elseif ($shown -and $shown.resourceName -and ($shown.status -eq 'Disconnected' -or $shown.status -eq 'Expired') -and $shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
-        # This connector's agent stopped reporting (Expired after 45 days offline): it connects
-        # again only from a clean local state, so the local configuration goes first (the Arc
-        # resource stays); prepare stops before that, at the credential.
+        # This connector's agent stopped reporting ("An expired machine can't be managed through
+        # Azure Arc until a server administrator disconnects and then reconnects it"). A connect
+        # under the same name fails while the Azure resource exists (AZCM0044 "A resource with the
+        # same name already exists") and the onboarding role cannot delete it: the sweep's
+        # application does first. Checked before the local configuration goes; prepare stops
+        # before that, at the credential.
         Read-Credential
+        if ($CredentialType -eq 'access-token' -and (Get-ArmStatus $TargetMachineId) -ne 404) { Write-Result 'failed' 'arc-resource-exists' $TargetMachineId }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' ([string]$shown.status) }
     }
 }
@@ -456,6 +511,7 @@ if ($PrivateLinkScope) { $connect += @('--private-link-scope', $PrivateLinkScope
 $connected = (Invoke-Agent $connect) -eq 0
 Remove-Item -LiteralPath $config -Force
 if (-not $connected) { Write-Result 'failed' 'connect-failed' "see $LogFile" }
+Set-AgentIdentity (Get-AgentState)
 Write-Result 'connected' 'connected' "$SubscriptionId/$ResourceGroup"
 } catch {
     # Always a result line, whatever failed.

@@ -512,7 +512,12 @@ class Template(unittest.TestCase):
         self.assertIn("$client.Headers.Add('Authorization', 'Bearer ' + $credential)", code)
         # A forced move asks for this connector's tag first, and the service principal id goes on
         # the command line only for the opted-in secret.
-        self.assertLess(code.index("MDFCSecurityConnector=$ConnectorId\" }"), code.index("'disconnect', '--force-local-only'"))
+        tag_check = code.index("MDFCSecurityConnector=$ConnectorId\" }")
+        self.assertIn("'disconnect', '--force-local-only'", code[tag_check:tag_check + 200])
+        # An agent of the target is cleared locally only once Resource Manager answered 404 (its
+        # machine deleted in Azure), and a silent one only while no machine holds its name (AZCM0044).
+        self.assertLess(code.index("if ($status -ne 404)"), code.index("'disconnect', '--force-local-only'"))
+        self.assertIn("(Get-ArmStatus $TargetMachineId) -ne 404) { Write-Result 'failed' 'arc-resource-exists'", code)
         self.assertIn("if ($CredentialType -eq 'service-principal-secret') { $connect += @('--service-principal-id'", code)
         # TLS 1.2 and a Microsoft Authenticode signature before msiexec runs.
         self.assertIn("[Net.SecurityProtocolType]::Tls12", code)
