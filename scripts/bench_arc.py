@@ -29,7 +29,9 @@ import seed  # noqa: E402
 from bench import bench_setup, create_members, free_port, invoke, peak_rss_kib, start_moto, start_watch, stop  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
-CONNECTED = 'MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg"}'
+# The harness makes each instance's Arc machine (as the agent's connect does) and fills in its id.
+CONNECTED = ('MDC_ARC_RESULT {"status":"connected","reason":"connected","detail":"sub/rg",'
+             '"resourceId":"{resourceId}","vmId":"{vmId}"}')
 # The prepare phase's answer: a real RSA 2048 public key (the unit tests' fixture), so every
 # instance's credential is really sealed; the connect phase answers CONNECTED.
 MODULUS = (ROOT / "src/arc/seal_test_key.txt").read_text().splitlines()[1]
@@ -104,7 +106,7 @@ def main() -> None:
         harness(endpoint, "/_harness/ssm-outcomes",
                 {"rules": [{"instanceId": "*", "phase": "prepare", "status": "Success", "output": KEY_READY, "pendingReads": 1},
                            {"instanceId": "*", "phase": "connect", "status": "Success", "output": CONNECTED,
-                            "pendingReads": 1}]}, "POST")
+                            "pendingReads": 1, "connects": True}]}, "POST")
 
         iport = free_port()
         fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
@@ -120,7 +122,8 @@ def main() -> None:
         for name in ("provision", "again"):
             harness(endpoint, "/_harness/calls", method="DELETE")
             tokens_before = len(harness(endpoint, "/_harness/entra")["requests"])
-            permissions_before = harness(endpoint, "/_harness/arm")["permissionReads"]
+            arm_before = harness(endpoint, "/_harness/arm")
+            permissions_before = arm_before["permissionReads"]
             report, wall = invoke(cargo_lambda, "arc-provisioner", iport, event)
             outcomes = Counter(i.get("outcome") for i in report["items"] if i.get("outcome"))
             runs[name] = {"wall_s": round(wall, 2), "summary": report["summary"], "outcomes": dict(outcomes),
@@ -128,7 +131,11 @@ def main() -> None:
             # Microsoft Entra token requests (the emulator's endpoint): one per invocation that sends.
             runs[name]["calls"]["entra:token"] = len(harness(endpoint, "/_harness/entra")["requests"]) - tokens_before
             # Resource Manager's permissions list: the token's rights, checked once per invocation that sends.
-            runs[name]["calls"]["arm:permissions"] = harness(endpoint, "/_harness/arm")["permissionReads"] - permissions_before
+            arm_after = harness(endpoint, "/_harness/arm")
+            runs[name]["calls"]["arm:permissions"] = arm_after["permissionReads"] - permissions_before
+            # Resource Manager reads of machines: list pages and single reads (requests minus the rest).
+            runs[name]["calls"]["arm:list-pages"] = arm_after["pages"] - arm_before["pages"]
+            runs[name]["calls"]["arm:requests"] = arm_after["requests"] - arm_before["requests"]
         peak = peak_rss_kib("debug/arc-provisioner")
         result = {"instances": instances, "accounts": accounts, "regions": regions, "runs": runs,
                   "minimum_first_run": dict(sorted(expected.items())),

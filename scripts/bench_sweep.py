@@ -1,13 +1,16 @@
 """Benchmark of arc-provisioner's sweep on the emulator (not a test): Resource Manager calls
 (pages, deletes, token), AWS calls per operation, wall time and peak memory of the function, for
-M Arc machines of which S are stale, across A accounts.
+M Arc machines of which S are stale, across A accounts, plus J junk machines.
 
-    scripts/bench-sweep [machines] [stale] [accounts]        (defaults: 10000 3000 50)
+    scripts/bench-sweep [machines] [stale] [accounts] [junk]        (defaults: 10000 3000 50 1000)
 
 Each account has (M - S) / A running instances in eu-west-1, each with a `Connected` Arc machine;
 the S stale machines name instances that no longer exist, `Disconnected` for 10 days (grace 7).
-Resource Manager pages hold 100 machines. The first sweep must delete exactly the stale machines;
-the second finds nothing to delete. Results also go to target/bench/sweep.json.
+All M are in the connector's inventory (DynamoDB), as arc-provisioner records them. The J junk
+machines carry the connector's tags (anyone with an onboarding token can write them), name the
+same accounts and made-up instances, `Disconnected` for 30 days, and are not in the inventory: never
+deleted. Resource Manager pages hold 100 machines. The first sweep must delete exactly the stale
+machines; the second finds nothing to delete. Results also go to target/bench/sweep.json.
 """
 
 from __future__ import annotations
@@ -36,13 +39,27 @@ def machine(name: str, account: str, instance: str, status: str, changed: dateti
     return {"id": f"{GROUP}/{name}", "name": name, "location": "westeurope",
             "tags": {"MDFCSecurityConnector": ARC_ENV["ARC_CONNECTOR_ID"], "AccountId": account,
                      "InstanceId": instance, "Cloud": "AWS"},
-            "properties": {"status": status, "lastStatusChange": changed.isoformat().replace("+00:00", "Z")}}
+            "properties": {"status": status, "lastStatusChange": changed.isoformat().replace("+00:00", "Z"),
+                           "vmId": f"vm-{name}"}}
+
+
+def record(dynamodb, machines: list[dict]) -> None:
+    """The inventory entries arc-provisioner would have written for `machines`."""
+    for start in range(0, len(machines), 25):
+        requests = [{"PutRequest": {"Item": {
+            "pk": {"S": f"machine#{m['tags']['AccountId']}"}, "sk": {"S": m["name"]},
+            "region": {"S": REGION}, "resourceId": {"S": m["id"]}, "vmId": {"S": m["properties"]["vmId"]},
+            "machineName": {"S": m["name"]}, "connectorId": {"S": ARC_ENV["ARC_CONNECTOR_ID"]},
+            "commandId": {"S": "bench"}, "onboardedAt": {"N": "0"}, "azureStatus": {"S": "Connected"},
+            "adopted": {"BOOL": False}}}} for m in machines[start:start + 25]]
+        dynamodb.batch_write_item(RequestItems={ARC_ENV["ARC_INVENTORY_TABLE"]: requests})
 
 
 def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     stale = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     accounts = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+    junk = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
     python, cargo_lambda, out_dir = bench_setup()
     moto, endpoint = start_moto(python)
     watch = None
@@ -63,11 +80,14 @@ def main() -> None:
                 gone = f"i-{n:05x}{k:012x}"
                 stale_ids.add(f"{GROUP}/{gone}")
                 machines.append(machine(gone, account, gone, "Disconnected", now - timedelta(days=10)))
+        seed.azure_federation(s, endpoint)
+        record(s.client("dynamodb", None), machines)
+        machines += [machine(f"i-f{n:016x}", ids[n % len(ids)], f"i-f{n:016x}", "Disconnected", now - timedelta(days=30))
+                     for n in range(junk)]
         for start in range(0, len(machines), 2000):
             harness(endpoint, "/_harness/arm", {"machines": machines[start:start + 2000], "pageSize": 100}, "POST")
-        seed.azure_federation(s, endpoint)
-        print(f"seeded {len(machines)} machines ({len(stale_ids)} stale), {live} instances, {accounts} accounts "
-              f"in {time.time() - started:.0f} s", file=sys.stderr)
+        print(f"seeded {len(machines)} machines ({len(stale_ids)} stale, {junk} junk), {live} instances, "
+              f"{accounts} accounts in {time.time() - started:.0f} s", file=sys.stderr)
         authority = harness(endpoint, "/_harness/entra")["authority"]
         iport = free_port()
         fenv = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
@@ -92,7 +112,7 @@ def main() -> None:
         deleted = {d for d in harness(endpoint, "/_harness/arm")["deletes"]}
         exact = deleted == stale_ids
         peak = peak_rss_kib("debug/arc-provisioner")
-        result = {"machines": len(machines), "stale": len(stale_ids), "accounts": accounts, "runs": runs,
+        result = {"machines": len(machines), "stale": len(stale_ids), "junk": junk, "accounts": accounts, "runs": runs,
                   "deletes_exactly_the_stale": exact, "peak_rss_mib": round(peak / 1024, 1) if peak else None}
         (out_dir / "sweep.json").write_text(json.dumps(result, indent=1))
         print(f"\nsweep benchmark: {len(machines)} Arc machines ({len(stale_ids)} stale), {accounts} accounts "

@@ -196,7 +196,7 @@ fn owner(incoming: &Incoming) -> Option<&'static str> {
         Incoming::Manual { action, .. } => match action.as_str() {
             "scan" => Some("profile-scan"),
             "reconcile" => Some("account-discovery"),
-            "reprovision" | "sweep" => Some("arc-provisioner"),
+            "reprovision" | "sweep" | "coverage" => Some("arc-provisioner"),
             _ => None,
         },
         Incoming::Destination { .. } => Some("arc-provisioner"),
@@ -234,7 +234,7 @@ pub(crate) fn refuse(incoming: &Incoming) -> EventError {
     match (incoming, owner(incoming)) {
         (_, Some(function)) => EventError::NotHandled(format!("{what} (send it to {function})")),
         (Incoming::Manual { .. }, None) => EventError::InvalidRequest(format!(
-            "unknown action {what}; the actions are scan (profile-scan), reconcile (account-discovery) and reprovision (arc-provisioner)"
+            "unknown action {what}; the actions are scan (profile-scan), reconcile (account-discovery), and reprovision, sweep and coverage (arc-provisioner)"
         )),
         (_, None) => EventError::NotHandled(what),
     }

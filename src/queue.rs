@@ -29,7 +29,8 @@ pub(crate) const CONTINUATION_DELAY_SECONDS: i32 = 10;
 /// instance profile IAM just created; with [`PROPAGATION_RETRY_DELAY_SECONDS`] between attempts
 /// (and the short wait inside each), about 10 minutes before they are reported failed.
 pub(crate) const MAX_PROPAGATION_RETRIES: u32 = 6;
-/// Delay before instances waiting for IAM propagation are tried again.
+/// Delay before instances waiting for IAM propagation (or, for arc-provisioner, for their agent's
+/// registration with Systems Manager) are tried again.
 pub(crate) const PROPAGATION_RETRY_DELAY_SECONDS: i32 = 90;
 
 /// One work unit as a queue message: `{"job":"profile-scan","accountId":...,"region":...}`.
@@ -51,7 +52,8 @@ pub(crate) struct UnitMessage {
     /// How many times this unit was continued after running out of time.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) continuation: u32,
-    /// How many times these instances were put back waiting for IAM propagation.
+    /// How many times these instances were put back waiting: for IAM propagation (profile-scan),
+    /// or for their agent to register with Systems Manager (arc-provisioner).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) propagation_retries: u32,
 }

@@ -57,11 +57,13 @@ pub enum Action {
     Recheck,
     /// arc-provisioner: one Arc machine judged by the sweep (deleted, repaired or kept).
     SweepArcMachine,
+    /// arc-provisioner: one (account, region)'s coverage, as the last run of that unit left it.
+    Coverage,
 }
 
 impl Action {
     /// Every action, for documentation checks.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::None,
         Action::AssociateInstanceProfile,
         Action::AttachRolePolicy,
@@ -80,6 +82,7 @@ impl Action {
         Action::HandOff,
         Action::Recheck,
         Action::SweepArcMachine,
+        Action::Coverage,
     ];
 
     /// The JSON spelling.
@@ -103,6 +106,7 @@ impl Action {
             Action::HandOff => "hand-off",
             Action::Recheck => "recheck",
             Action::SweepArcMachine => "sweep-arc-machine",
+            Action::Coverage => "coverage",
         }
     }
 }
@@ -149,11 +153,15 @@ pub enum Outcome {
     /// arc-provisioner's sweep: the Arc machine is not in the connector's inventory (whatever its
     /// tags say): never deleted.
     NotOurs,
+    /// arc-provisioner: an instance handed off by profile-scan that Systems Manager does not list
+    /// yet (its agent registers some time after the profile's credentials reach it); retried
+    /// through the work queue after a delay, a bounded number of times.
+    AwaitingRegistration,
 }
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 16] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
@@ -169,6 +177,7 @@ impl Outcome {
         Outcome::Adopted,
         Outcome::Disconnected,
         Outcome::NotOurs,
+        Outcome::AwaitingRegistration,
     ];
 
     /// The JSON spelling.
@@ -189,6 +198,7 @@ impl Outcome {
             Outcome::Adopted => "adopted",
             Outcome::Disconnected => "disconnected",
             Outcome::NotOurs => "not-ours",
+            Outcome::AwaitingRegistration => "awaiting-registration",
         }
     }
 }

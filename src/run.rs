@@ -44,7 +44,8 @@ pub(crate) struct UnitDone {
     pub(crate) items: Vec<Item>,
     /// True when the unit ran out of time and what is left must continue.
     pub(crate) deferred: bool,
-    /// Instances to try again after a delay (outcome `awaiting-iam-propagation`).
+    /// Instances to try again after a delay (outcome `awaiting-iam-propagation`, or
+    /// `awaiting-registration`).
     pub(crate) retry_later: Vec<String>,
 }
 
@@ -53,7 +54,7 @@ impl UnitDone {
     fn of(items: Vec<Item>, deferred: bool) -> Self {
         let retry_later = items
             .iter()
-            .filter(|i| i.outcome == Some(Outcome::AwaitingIamPropagation))
+            .filter(|i| matches!(i.outcome, Some(Outcome::AwaitingIamPropagation | Outcome::AwaitingRegistration)))
             .map(|i| i.resource_id.clone())
             .collect();
         UnitDone { items, deferred, retry_later }
@@ -104,6 +105,8 @@ pub(crate) trait FleetJob: Sync {
     const ACTION: Action;
     /// What the job does to the own account when the organization cannot be listed ("scanned").
     const DONE_TO_OWN: &'static str;
+    /// Delay before instances put back on the queue (`awaiting-...` outcomes) are tried again.
+    const RETRY_DELAY_SECONDS: i32 = PROPAGATION_RETRY_DELAY_SECONDS;
 
     /// What the skeleton reads of the job: its context and settings.
     fn parts(&self) -> FleetParts<'_>;
@@ -200,7 +203,7 @@ pub(crate) async fn inline<J: FleetJob>(
             }
         }
     }
-    items.extend(retry_later(job.parts().context.own_queue(), later, J::ACTION).await);
+    items.extend(retry_later(job.parts().context.own_queue(), later, J::ACTION, J::RETRY_DELAY_SECONDS).await);
     let finished = job.finish(shared, Path::Inline, &items).await;
     items.extend(finished);
     Report::new(J::NAME, dry_run, items, unit_count, failed_units)
@@ -229,21 +232,28 @@ pub(crate) async fn queued<J: FleetJob>(
         (id, message, result)
     })
     .await;
-    batch.settle(settled, J::ACTION, parts.context.own_queue(), parts.fleet.continuation_delay_seconds).await;
+    let delays = (parts.fleet.continuation_delay_seconds, J::RETRY_DELAY_SECONDS);
+    batch.settle(settled, J::ACTION, parts.context.own_queue(), delays).await;
     let finished = job.finish(shared, Path::Queue, &batch.items).await;
     batch.items.extend(finished);
     let report = Report::new(J::NAME, false, batch.items, unit_count, batch.failed_units);
     Ok(report.with_failed_records(batch.failed_records))
 }
 
-/// Puts instances waiting for IAM propagation back on the work queue, [`PROPAGATION_RETRY_DELAY_SECONDS`]
-/// later; an item per message that cannot be sent (those instances wait for the next scheduled run).
-async fn retry_later(own_queue: Option<&WorkQueue>, messages: Vec<UnitMessage>, action: Action) -> Vec<Item> {
+/// Puts instances waiting (for IAM propagation, for their agent's registration) back on the work
+/// queue, `delay_seconds` later; an item per message that cannot be sent (those instances wait for
+/// the next scheduled run).
+async fn retry_later(
+    own_queue: Option<&WorkQueue>,
+    messages: Vec<UnitMessage>,
+    action: Action,
+    delay_seconds: i32,
+) -> Vec<Item> {
     let Some(queue) = own_queue.filter(|_| !messages.is_empty()) else {
         return Vec::new();
     };
     let bodies: Vec<String> = messages.iter().map(UnitMessage::body).collect();
-    let sent = queue.send(&bodies, PROPAGATION_RETRY_DELAY_SECONDS).await;
+    let sent = queue.send(&bodies, delay_seconds).await;
     messages
         .into_iter()
         .zip(sent)
@@ -364,7 +374,7 @@ impl QueueBatch {
         results: Vec<(String, UnitMessage, UnitResult)>,
         action: Action,
         own_queue: Option<&WorkQueue>,
-        delay_seconds: i32,
+        (delay_seconds, retry_delay_seconds): (i32, i32),
     ) {
         let mut continuations = Vec::new();
         let mut later = Vec::new();
@@ -394,7 +404,7 @@ impl QueueBatch {
             }
         }
         self.continue_units(continuations, action, own_queue, delay_seconds).await;
-        self.items.extend(retry_later(own_queue, later, action).await);
+        self.items.extend(retry_later(own_queue, later, action, retry_delay_seconds).await);
     }
 
     fn fail_unit(&mut self, message_id: &str, message: &UnitMessage, action: Action, reason: String) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_config::SdkConfig;
 use common::moto::{Call, Moto};
@@ -669,6 +669,75 @@ async fn scheduled_units_and_hand_offs_are_provisioned_from_the_work_queue() {
     assert!(work.dead_letters().await.is_empty());
 }
 
+/// Issue "coverage you can prove", item 7: each whole unit's coverage is kept with the inventory and
+/// every invocation that runs units reports the estate's totals, so a run split across queued
+/// invocations (one unit each) ends with the same totals as one inline run, where each invocation's
+/// own counts would show a single unit; `{"action":"coverage"}` answers the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_estates_coverage_is_the_same_whether_a_run_is_inline_or_split_across_invocations() {
+    let (moto, management, accounts) = estate(1).await;
+    let mut unmanaged = Vec::new();
+    for (_, config) in &accounts {
+        seed::instance(config, REGION, &[], Some(PROFILE)).await;
+        unmanaged.push(seed::instance(config, REGION, &[], None).await);
+    }
+    let estate_of = |metrics: &[(&str, usize)]| -> BTreeMap<String, usize> {
+        metrics.iter().filter(|(name, _)| name.starts_with("Estate")).map(|(n, v)| (n.to_string(), *v)).collect()
+    };
+    let inline = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let one = estate_of(&run(&inline, scheduled()).await.metrics);
+    let expected: BTreeMap<String, usize> = [
+        ("EstateInstances", 4),
+        ("EstateManaged", 2),
+        ("EstateConnected", 2),
+        ("EstateNotManaged", 2),
+        ("EstateDisconnected", 0),
+        ("EstateNeedsAttention", 0),
+        ("EstateFailing", 0),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v))
+    .collect();
+    assert_eq!(one, expected);
+    forget_coverage(&management).await;
+
+    let work = common::poller::WorkQueue::create(&management, "arc-provisioner-work", 3, 1).await;
+    let queued = ArcProvisioner::new(config(&moto, &[("WORK_QUEUE_URL", &work.url)]), management.clone());
+    run(&queued, scheduled()).await;
+    // Each record in an invocation of its own, as a batch size of 1 would deliver them.
+    let drain = |payload: Value| {
+        let job = &queued;
+        async move {
+            let mut answers = Vec::new();
+            for record in payload["Records"].as_array().cloned().unwrap_or_default() {
+                let report = job.handle(&json!({"Records": [record]}), None).await.expect("handled");
+                let own = report.metrics.iter().find(|(n, _)| *n == "ArcConnected").map(|(_, v)| *v);
+                answers.push(json!({"estate": estate_of(&report.metrics), "own": own}));
+            }
+            Value::Array(answers)
+        }
+    };
+    let batches = work.drain(drain, std::time::Duration::from_secs(2), std::time::Duration::from_secs(120)).await;
+    let answers: Vec<Value> = batches.iter().flat_map(|b| b.as_array().cloned().unwrap_or_default()).collect();
+    assert_eq!(answers.len(), 2, "one unit per invocation: {answers:?}");
+    assert!(answers.iter().all(|a| a["own"] == json!(1)), "each invocation's own count is one unit's: {answers:?}");
+    assert_eq!(answers[0]["estate"]["EstateInstances"], json!(2), "after the first unit: {answers:?}");
+    let last: BTreeMap<String, usize> = serde_json::from_value(answers[1]["estate"].clone()).expect("estate");
+    assert_eq!(last, expected, "the estate's totals, whichever invocation reports them");
+
+    let table = run(&queued, json!({"action": "coverage"})).await;
+    assert_eq!(table.items.len(), 2, "{:#?}", table.items);
+    for (item, id) in table.items.iter().zip(&unmanaged) {
+        assert_eq!(item.action, Action::Coverage);
+        assert!(item.reason.starts_with("2 instances, 1 managed, 1 connected"), "{}", item.reason);
+        assert!(
+            unmanaged.iter().any(|u| item.reason.contains(&format!("not-managed 1 ({u})"))),
+            "{} {id}",
+            item.reason
+        );
+    }
+}
+
 #[tokio::test]
 async fn two_concurrent_runs_in_one_unit_both_succeed() {
     let (moto, management, accounts) = estate(0).await;
@@ -990,6 +1059,103 @@ async fn coverage_follows_azure_and_a_repair_ends_connected_with_a_new_vm_id() {
     assert_eq!(inventory_vm_id(&management, &instance).await, Some(third_vm));
     let last = run(&job, scheduled()).await;
     assert_eq!(outcome(&last, &instance), (Status::Skipped, "already-connected".into()), "{:#?}", last.items);
+}
+
+/// Issue "coverage you can prove", item 1: the inventory cannot be written mid-run (every DynamoDB
+/// write throttled): the instance is connected and reported, its item saying the entry was not
+/// recorded; the next run finds Azure's machine without an entry, asks the agent and adopts it, so
+/// nothing onboarded is forgotten.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_that_cannot_be_written_forgets_nothing() {
+    let (moto, management, instance) = one_managed_instance().await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    moto.token_buckets(json!([{"service": "dynamodb", "operation": "PutItem", "capacity": 0, "rate": 0}]));
+    let first = run(&job, scheduled()).await;
+    assert_eq!(outcome(&first, &instance), (Status::Done, "connected".into()), "{:#?}", first.items);
+    assert!(find(&first, &instance).reason.contains("not recorded in the inventory"), "{:?}", find(&first, &instance));
+    assert_eq!(inventory_vm_id(&management, &instance).await, None);
+
+    moto.token_buckets(json!([]));
+    let second = run(&job, scheduled()).await;
+    assert_eq!(outcome(&second, &instance), (Status::Done, "adopted".into()), "{:#?}", second.items);
+    assert!(inventory_vm_id(&management, &instance).await.is_some(), "recorded from the agent's answer");
+    let third = run(&job, scheduled()).await;
+    assert_eq!(outcome(&third, &instance), (Status::Skipped, "already-connected".into()), "{:#?}", third.items);
+}
+
+/// Review F4: a command someone else sent with the connector's own document, its comment and
+/// fingerprint, and another tenant's parameters, whose instance answered `connected` (root on an
+/// instance can print any result line), never counts: Azure holds no machine of the instance's
+/// name, so the run sends the connector's own command (forced: the agent checks Azure) and reports
+/// what that one says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_invocation_with_the_connectors_comment_never_counts() {
+    let (moto, management, instance) = one_managed_instance().await;
+    let settings = config(&moto, &[]);
+    let comment = format!("mdc-connector arc-provisioner connect {}", settings.target.fingerprint());
+    let job = ArcProvisioner::new(settings, management.clone());
+    let attacker = "dddddddd-2222-3333-4444-555555555555";
+    let forged = format!(
+        r#"MDC_ARC_RESULT {{"status":"connected","reason":"connected","detail":"{attacker}/rg-attacker","resourceId":"/subscriptions/{attacker}/resourceGroups/rg-attacker/providers/Microsoft.HybridCompute/machines/{instance}","vmId":"eeeeeeee-2222-3333-4444-555555555555"}}"#
+    );
+    moto.ssm_outcomes(json!([{"instanceId": instance, "status": "Success", "output": forged}]));
+    let parameters: HashMap<String, Vec<String>> = [
+        ("tenantId", attacker),
+        ("subscriptionId", attacker),
+        ("resourceGroup", "rg-attacker"),
+        ("location", "westeurope"),
+        ("connectorId", "mdc-connector-1"),
+        ("accountId", MANAGEMENT),
+        ("servicePrincipalId", attacker),
+        ("correlationId", attacker),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+    .collect();
+    let sent = ssm(&management)
+        .send_command()
+        .document_name(LINUX_DOC)
+        .instance_ids(&instance)
+        .comment(&comment)
+        .set_parameters(Some(parameters))
+        .send()
+        .await
+        .expect("the forged command");
+    let forged_id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
+    for _ in 0..100 {
+        if invocation_output(&management, &forged_id, &instance).await.contains("MDC_ARC_RESULT") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    moto.ssm_outcomes(json!([]));
+    moto.clear_calls();
+    let report = run(&job, scheduled()).await;
+    assert_eq!(outcome(&report, &instance), (Status::Done, "connected".into()), "{:#?}", report.items);
+    let ours = prepares(&sends(&moto.calls())).into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(ours.len(), 1, "the connector's own command: {ours:#?}");
+    assert_eq!(ours[0]["Parameters"]["force"], json!(["true"]));
+    assert_eq!(ours[0]["Parameters"]["tenantId"], json!(["11111111-2222-3333-4444-555555555555"]));
+}
+
+/// Deletes every coverage row (as if no unit had run).
+async fn forget_coverage(config: &SdkConfig) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let rows = dynamodb
+        .query()
+        .table_name(seed::ARC_INVENTORY_TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", S("coverage".into()))
+        .send()
+        .await
+        .expect("coverage rows");
+    for row in rows.items() {
+        let sk = row.get("sk").cloned().expect("sort key");
+        let deleted =
+            dynamodb.delete_item().table_name(seed::ARC_INVENTORY_TABLE).key("pk", S("coverage".into())).key("sk", sk);
+        deleted.send().await.expect("delete row");
+    }
 }
 
 /// The `vmId` the inventory holds for an instance of the management account.

@@ -18,6 +18,9 @@ use serde_json::Value;
 const REGION: &str = "eu-west-1";
 
 /// A `cargo lambda watch` process group, killed when dropped.
+/// How long the emulator's Systems Manager takes to list an instance given a profile.
+const REGISTRATION_LAG: Duration = Duration::from_secs(60);
+
 struct Watch {
     child: Child,
     port: u16,
@@ -286,7 +289,10 @@ async fn profile_scan_units_run_from_the_work_queue_under_the_lambda_runtime_api
 /// instances `CURRENT`), recorded once, handed on; its unprofiled instance gets the connector's
 /// profile and every managed instance the Arc document. The time from the event to the last Arc
 /// command is printed, with the hand-off delay of `MDC_HANDOFF_DELAY` (seconds, default 0: run it
-/// with `MDC_HANDOFF_DELAY=120` to measure the deployed default).
+/// with `MDC_HANDOFF_DELAY=120` to measure the deployed default). Systems Manager lists an instance
+/// only 60 s after it is given a profile (the agent's registration lag: "it can take a few minutes
+/// for the managed node to be added to the list"): the instances profile-scan fixed are reported
+/// `awaiting-registration` and go back on arc-provisioner's queue until they are listed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     const OTHER: &str = "us-east-1";
@@ -311,6 +317,7 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     let cfn = aws_sdk_cloudformation::Client::new(&management);
     aws_sdk_eventbridge::Client::new(&management).create_event_bus().name("records").send().await.expect("bus");
     seed::azure_federation(&moto, &management).await;
+    moto.ssm_registration(REGISTRATION_LAG.as_secs_f64());
     let profile_queue = common::poller::WorkQueue::create(&management, "profile-scan-work", 3, 2).await;
     let arc_queue = common::poller::WorkQueue::create(&management, "arc-provisioner-work", 3, 2).await;
     let authority = moto.entra_authority();
@@ -333,7 +340,14 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
         ("HANDOFF_QUEUE_URL", arc_queue.url.as_str()),
     ]);
     let watch = Watch::start(&moto, &env);
+    // arc-provisioner's own work queue is its own (its retries go there), as each function's
+    // WORK_QUEUE_URL is in AWS: a second watcher with that environment.
+    let mut arc_env = env.clone();
+    arc_env.retain(|(k, _)| *k != "WORK_QUEUE_URL");
+    arc_env.push(("WORK_QUEUE_URL", arc_queue.url.as_str()));
+    let arc_watch = Watch::start(&moto, &arc_env);
     watch.invoke_function("account-discovery", r#"{"action":"reconcile","dryRun":true}"#); // warm
+    arc_watch.invoke_function("arc-provisioner", r#"{"action":"coverage"}"#); // warm
     moto.clear_calls();
 
     let started = std::time::Instant::now();
@@ -366,7 +380,14 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
     let last_arc = std::cell::Cell::new(started);
     let drain = |queue: &'static str, function: &'static str| {
         let queue = if queue == "profile" { &profile_queue } else { &arc_queue };
-        let (watch, last_arc) = (&watch, &last_arc);
+        let watch = if function == "arc-provisioner" { &arc_watch } else { &watch };
+        // The arc queue's retries of unregistered instances come a minute apart.
+        let quiet = if function == "arc-provisioner" {
+            REGISTRATION_LAG + Duration::from_secs(15)
+        } else {
+            Duration::from_secs(6)
+        };
+        let last_arc = &last_arc;
         queue.drain(
             move |payload| {
                 let answer = report(&watch.invoke_function(function, &payload.to_string()));
@@ -375,17 +396,24 @@ async fn a_new_account_is_covered_within_minutes_without_any_schedule() {
                 }
                 std::future::ready(answer)
             },
-            Duration::from_secs(6 + delay),
-            Duration::from_secs(180 + delay),
+            quiet + Duration::from_secs(delay),
+            Duration::from_secs(300 + delay),
         )
     };
     let (profiled, provisioned) = tokio::join!(drain("profile", "profile-scan"), drain("arc", "arc-provisioner"));
     // The invocations block the one task both drains share: on a loaded machine the arc drain can
     // go quiet before profile-scan's hand-off arrives. A last pass takes whatever is left.
     let rest = drain("arc", "arc-provisioner").await;
-    for answers in [profiled, provisioned, rest] {
+    for answers in [&profiled, &provisioned, &rest] {
         assert!(answers.iter().all(|a| a.get("batchItemFailures").is_none()), "{answers:?}");
     }
+    let waited = provisioned
+        .iter()
+        .chain(&rest)
+        .flat_map(|a| a["items"].as_array().cloned().unwrap_or_default())
+        .filter(|i| i["outcome"] == "awaiting-registration")
+        .count();
+    assert!(waited >= 1, "a fixed instance waited for its registration: {provisioned:?}");
     let calls = moto.calls();
     let last_command = last_arc.get().duration_since(started);
     let sent: Vec<String> =

@@ -1,5 +1,6 @@
 # The coverage dashboard: the connector's own metrics (namespace mdc-connector, dimension Job) and
-# the dead-letter queues.
+# the dead-letter queues. The estate widgets read the totals arc-provisioner emits on every
+# invocation that ran provisioning units (not per-invocation counts), with coverage % as metric math.
 resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
   dashboard_name = "mdc-connector-coverage"
   dashboard_body = jsonencode({
@@ -11,17 +12,16 @@ resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
         "width"  = 12
         "height" = 6
         "properties" = {
-          "title"  = "Instances: managed by SSM and connected to Azure Arc (last arc-provisioner run)"
+          "title"  = "Estate coverage (all accounts and regions, as of the latest arc-provisioner run)"
           "region" = local.region
           "stat"   = "Maximum"
           "period" = 3600
           "view"   = "timeSeries"
           "metrics" = [
-            ["mdc-connector", "InstancesManaged", "Job", "arc-provisioner"],
-            [".", "ArcConnected", ".", "."],
-            [".", "InstancesNotManaged", ".", "."],
-            [".", "ArcMachinesDeleted", ".", "."],
-            [".", "ArcMachinesRepaired", ".", "."],
+            ["mdc-connector", "EstateInstances", "Job", "arc-provisioner", { "id" = "instances" }],
+            [".", "EstateManaged", ".", ".", { "id" = "managed" }],
+            [".", "EstateConnected", ".", ".", { "id" = "connected" }],
+            [{ "expression" = "100*connected/instances", "label" = "coverage %", "id" = "coverage", "yAxis" = "right" }],
           ]
         }
       },
@@ -29,6 +29,26 @@ resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
         "type"   = "metric"
         "x"      = 12
         "y"      = 0
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Not covered, by cause"
+          "region" = local.region
+          "stat"   = "Maximum"
+          "period" = 3600
+          "view"   = "timeSeries"
+          "metrics" = [
+            ["mdc-connector", "EstateNotManaged", "Job", "arc-provisioner"],
+            [".", "EstateDisconnected", ".", "."],
+            [".", "EstateNeedsAttention", ".", "."],
+            [".", "EstateFailing", ".", "."],
+          ]
+        }
+      },
+      {
+        "type"   = "metric"
+        "x"      = 0
+        "y"      = 6
         "width"  = 12
         "height" = 6
         "properties" = {
@@ -48,8 +68,25 @@ resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
       },
       {
         "type"   = "metric"
-        "x"      = 0
+        "x"      = 12
         "y"      = 6
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Azure side: machines deleted and repaired per run"
+          "region" = local.region
+          "stat"   = "Sum"
+          "period" = 86400
+          "metrics" = [
+            ["mdc-connector", "ArcMachinesDeleted", "Job", "arc-provisioner"],
+            [".", "ArcMachinesRepaired", ".", "."],
+          ]
+        }
+      },
+      {
+        "type"   = "metric"
+        "x"      = 0
+        "y"      = 12
         "width"  = 12
         "height" = 6
         "properties" = {
@@ -67,7 +104,7 @@ resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
       {
         "type"   = "metric"
         "x"      = 12
-        "y"      = 6
+        "y"      = 12
         "width"  = 12
         "height" = 6
         "properties" = {

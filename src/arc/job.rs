@@ -11,13 +11,15 @@ use tokio::sync::OnceCell;
 
 use super::applications::application_of;
 use super::apply::UnitRun;
-use super::azure::inventory::{Entry, Inventory};
+use super::azure::inventory::Inventory;
 use super::azure::resource_manager::ArcMachine;
 use super::command::DEFAULT_TRACKING;
 use super::credential::{Obtained, obtain};
 use super::outcome::is_final;
 use super::phase::Phase;
-use super::plan::{Batch, PROVISION, Policy, Selection, item, plan};
+use super::plan::{
+    Batch, MAX_REGISTRATION_RETRIES, PROVISION, Policy, REGISTRATION_RETRY_DELAY_SECONDS, Selection, item, plan,
+};
 use super::read::read_unit;
 use super::rights::only_onboarding;
 use super::settings::ArcSettings;
@@ -46,6 +48,11 @@ pub(crate) struct ArcWork {
     pub force: bool,
     /// Plan only.
     pub dry_run: bool,
+    /// Instances profile-scan just fixed (its report, or its hand-off through the queue): one that
+    /// Systems Manager does not list yet is tried again later.
+    pub hand_off: bool,
+    /// How many times these instances were already put back waiting for registration.
+    pub retries: u32,
 }
 
 /// The onboarding credential, obtained at most once per run and only when an instance needs it
@@ -122,33 +129,35 @@ impl ArcProvisioner {
     pub async fn handle(&self, payload: &Value, deadline: Option<Instant>) -> Result<Report, InvocationError> {
         let budget = Budget::until(deadline);
         let dry_run = self.settings.common.dry_run;
-        let report = match parse(payload)? {
+        // The paths that run units also report the estate's coverage.
+        let (report, estate) = match parse(payload)? {
             ArcTrigger::Scheduled => {
                 let work = || ArcWork { dry_run, ..ArcWork::default() };
-                Box::pin(run::scoped(self, &ScopeRequest::default(), true, dry_run, &budget, work)).await?
+                (Box::pin(run::scoped(self, &ScopeRequest::default(), true, dry_run, &budget, work)).await?, true)
             }
-            ArcTrigger::Queue(records) => Box::pin(run::queued(self, records, &budget)).await?,
+            ArcTrigger::Queue(records) => (Box::pin(run::queued(self, records, &budget)).await?, true),
             ArcTrigger::SweepAndQueue(command, records) => {
                 let units = Box::pin(run::queued(self, records, &budget)).await?;
                 let swept = Box::pin(self.sweep(dry_run, command.continuation, &budget)).await?;
-                units.merged(swept)
+                (units.merged(swept), true)
             }
+            ArcTrigger::Coverage(_) => return Ok(self.coverage_answer().await),
             ArcTrigger::Reprovision(command) => {
                 let selection =
                     Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };
                 let unit_dry_run = command.dry_run || dry_run;
-                let work = ArcWork { selection, force: command.force, dry_run: unit_dry_run };
+                let work = ArcWork { selection, force: command.force, dry_run: unit_dry_run, ..ArcWork::default() };
                 let unit = Unit { account_id: command.account_id, region: command.region, work };
-                Box::pin(self.named(vec![unit], unit_dry_run, &budget)).await?
+                (Box::pin(self.named(vec![unit], unit_dry_run, &budget)).await?, false)
             }
             ArcTrigger::InstanceTerminated { account_id, region, instance_id } => {
-                Box::pin(self.terminated(&account_id, &region, &instance_id, dry_run, &budget)).await?
+                (Box::pin(self.terminated(&account_id, &region, &instance_id, dry_run, &budget)).await?, false)
             }
             ArcTrigger::Sweep(command) => {
-                Box::pin(self.sweep(command.dry_run || dry_run, command.continuation, &budget)).await?
+                (Box::pin(self.sweep(command.dry_run || dry_run, command.continuation, &budget)).await?, false)
             }
             ArcTrigger::ProfileScanCompleted { instances } => {
-                Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?
+                (Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?, false)
             }
             ArcTrigger::CommandStatusChange { account_id, region, command_id, instance_id, document_name, status } => {
                 let event = StatusEvent {
@@ -159,10 +168,11 @@ impl ArcProvisioner {
                     document_name: &document_name,
                     status: &status,
                 };
-                self.status_change(&event, &budget).await?
+                (self.status_change(&event, &budget).await?, false)
             }
         };
-        Ok(with_metrics(report))
+        let report = with_metrics(report);
+        Ok(if estate { self.with_estate(report).await } else { report })
     }
 
     /// Units named by a request or an event: only ACTIVE accounts of the organization, in scope.
@@ -198,7 +208,7 @@ impl ArcProvisioner {
         ssm: &aws_sdk_ssm::Client,
         batches: &[Batch],
         credential: &RunCredential,
-        recorded: &HashMap<String, Entry>,
+        view: &AzureView,
         budget: &Budget,
     ) -> Vec<Item> {
         let (account_id, region) = (unit.account_id.as_str(), unit.region.as_str());
@@ -232,7 +242,7 @@ impl ArcProvisioner {
             items.extend(delivered);
             reported.extend(connected);
         }
-        self.record(account_id, region, (reported, recorded), &mut items, &credential.token).await;
+        self.record(account_id, region, (reported, view), &mut items, &credential.token).await;
         items
     }
 }
@@ -267,6 +277,7 @@ impl FleetJob for ArcProvisioner {
     const NAME: &'static str = JOB;
     const ACTION: Action = PROVISION;
     const DONE_TO_OWN: &'static str = "provisioned";
+    const RETRY_DELAY_SECONDS: i32 = REGISTRATION_RETRY_DELAY_SECONDS;
 
     fn parts(&self) -> FleetParts<'_> {
         let settings = &self.settings;
@@ -278,11 +289,36 @@ impl FleetJob for ArcProvisioner {
     }
 
     fn from_message(message: &UnitMessage) -> ArcWork {
+        let hand_off = message.instance_ids.is_some();
         let ids = message.instance_ids.clone().map(|ids| ids.into_iter().collect());
-        ArcWork { selection: Selection { ids, tag: None }, force: false, dry_run: message.dry_run }
+        let selection = Selection { ids, tag: None };
+        ArcWork { selection, force: false, dry_run: message.dry_run, hand_off, retries: message.propagation_retries }
     }
 
     async fn work(
+        &self,
+        unit: &Unit<ArcWork>,
+        session: &AccountSession,
+        credential: &RunCredential,
+        budget: &Budget,
+    ) -> Result<Vec<Item>, Failure> {
+        let items = self.provision(unit, session, credential, budget).await?;
+        // A whole unit's run is its coverage (a named selection is only part of it).
+        let whole = unit.work.selection == Selection::default();
+        if whole && !unit.work.dry_run {
+            self.keep_coverage(&unit.account_id, &unit.region, &items).await;
+        }
+        Ok(items)
+    }
+
+    async fn finish(&self, _: RunCredential, _: Path, _: &[Item]) -> Vec<Item> {
+        Vec::new()
+    }
+}
+
+impl ArcProvisioner {
+    /// One unit: read, plan, send, and the items.
+    async fn provision(
         &self,
         unit: &Unit<ArcWork>,
         session: &AccountSession,
@@ -308,6 +344,10 @@ impl FleetJob for ArcProvisioner {
             fingerprint: &fingerprint,
             documents: &self.documents,
             max_deliveries: self.settings.max_deliveries,
+            // A hand-off whose instance has not registered yet goes back on the queue, a few times.
+            retry_registration: (work.hand_off && !work.dry_run && self.own_queue().is_some())
+                .then_some(work.retries)
+                .filter(|tries| *tries < MAX_REGISTRATION_RETRIES),
         };
         let planned = plan(&state, &work.selection, &policy);
         let mut items = planned.items;
@@ -324,12 +364,8 @@ impl FleetJob for ArcProvisioner {
             items.extend(ids.map(|id| item(account_id, region, id, Status::Skipped, None, reason.into())));
             return Ok(items);
         }
-        items.extend(self.send(unit, &ssm, &planned.batches, credential, &state.azure.inventory, budget).await);
+        items.extend(self.send(unit, &ssm, &planned.batches, credential, &state.azure, budget).await);
         Ok(items)
-    }
-
-    async fn finish(&self, _: RunCredential, _: Path, _: &[Item]) -> Vec<Item> {
-        Vec::new()
     }
 }
 
@@ -348,7 +384,7 @@ fn fixed(instances: Vec<(String, String, String)>, dry_run: bool) -> Vec<Unit<Ar
         .into_iter()
         .map(|((account_id, region), ids)| {
             let selection = Selection { ids: Some(ids), tag: None };
-            Unit { account_id, region, work: ArcWork { selection, force: false, dry_run } }
+            Unit { account_id, region, work: ArcWork { selection, dry_run, hand_off: true, ..ArcWork::default() } }
         })
         .collect()
 }

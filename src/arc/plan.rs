@@ -9,6 +9,14 @@ use crate::report::{Action, Item, Outcome, Status};
 
 /// SendCommand takes at most 50 instance ids.
 pub(crate) const MAX_IDS_PER_COMMAND: usize = 50;
+/// Tries of a handed-off instance that Systems Manager does not list yet, [`REGISTRATION_RETRY_DELAY_SECONDS`]
+/// apart (about 10 minutes): "it can take a few minutes for the managed node to be added to the
+/// list" after an instance profile is attached (Systems Manager user guide, troubleshooting Run
+/// Command).
+pub(crate) const MAX_REGISTRATION_RETRIES: u32 = 10;
+/// Delay between those tries: a minute, as the agent's registration is a matter of minutes.
+pub(crate) const REGISTRATION_RETRY_DELAY_SECONDS: i32 = 60;
+
 /// Report action of every arc-provisioner item.
 pub(crate) const PROVISION: Action = Action::Provision;
 
@@ -39,6 +47,9 @@ pub(crate) struct Policy<'a> {
     /// `ARC_MAX_DELIVERIES`: an instance whose last this many deliveries failed the same way is
     /// not sent another unless forced.
     pub max_deliveries: u32,
+    /// A hand-off that may be tried again (the tries so far): an instance Systems Manager does not
+    /// list yet is `awaiting-registration`, not `not-managed`.
+    pub retry_registration: Option<u32>,
 }
 
 /// One SendCommand.
@@ -138,6 +149,15 @@ fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decisio
     }
     let Some(managed) = state.managed.get(id) else {
         let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
+        if let Some(tries) = policy.retry_registration {
+            let reason = format!(
+                "{reason}; just given its profile, it registers with Systems Manager within minutes: tried again in {} s through the work queue (try {} of {})",
+                REGISTRATION_RETRY_DELAY_SECONDS,
+                tries + 1,
+                MAX_REGISTRATION_RETRIES
+            );
+            return Decision::Report(Status::Skipped, Some(Outcome::AwaitingRegistration), reason);
+        }
         return Decision::Report(Status::Skipped, Some(Outcome::NotManaged), reason);
     };
     if managed.ping_status != "Online" {
@@ -314,6 +334,7 @@ mod tests {
             fingerprint: FP,
             documents: &documents,
             max_deliveries: 3,
+            retry_registration: None,
         };
         plan(state, selection, &policy)
     }

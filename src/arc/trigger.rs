@@ -1,4 +1,4 @@
-//! What arc-provisioner accepts: its schedule, the manual `reprovision` and `sweep`, SSM command status
+//! What arc-provisioner accepts: its schedule, the manual `reprovision`, `sweep` and `coverage`, SSM command status
 //! events and profile-scan's reports (its Lambda on-success destination). Everything else is
 //! refused by `crate::event::refuse`, naming the function it belongs to.
 
@@ -49,6 +49,9 @@ pub enum ArcTrigger {
         /// The instance.
         instance_id: String,
     },
+    /// `{"action":"coverage"}`: the estate's coverage table, one item per (account, region), and
+    /// its uncovered instances by cause.
+    Coverage(CoverageCommand),
     /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
     Queue(Vec<QueueRecord>),
     /// A sweep continuation delivered in the same batch as work units: both run.
@@ -97,6 +100,11 @@ pub struct SweepCommand {
     pub continuation: u32,
 }
 
+/// `{"action":"coverage"}`: no other field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageCommand {}
+
 /// `{"key": "...", "value": "..."}`: instances carrying the tag key (with that value, when given).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +126,7 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
             Ok(ArcTrigger::Reprovision(command))
         }
         Incoming::Manual { action, payload } if action == "sweep" => Ok(ArcTrigger::Sweep(manual(payload)?)),
+        Incoming::Manual { action, payload } if action == "coverage" => Ok(ArcTrigger::Coverage(manual(payload)?)),
         _ if incoming.is_schedule() => Ok(ArcTrigger::Scheduled),
         Incoming::Queue(records) => Ok(queued(records)),
         Incoming::Event(event)

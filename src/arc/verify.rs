@@ -46,7 +46,7 @@ impl ArcProvisioner {
         &self,
         account_id: &str,
         region: &str,
-        (reported, recorded): (Vec<(String, Reported)>, &HashMap<String, Entry>),
+        (reported, view): (Vec<(String, Reported)>, &AzureView),
         items: &mut [Item],
         token: &Secret,
     ) {
@@ -57,11 +57,24 @@ impl ArcProvisioner {
             Ok(manager) => manager,
             Err(failure) => return note_all(items, &reported, &failure),
         };
+        let group = self.settings().target.group(account_id);
+        // The fewest reads: the group's list again (a page per 100 machines) when that is fewer
+        // requests than one read per instance.
+        let relisted = if reported.len() > view.machines.len() / 100 + 1 {
+            match manager.group_machines(&group).await {
+                Ok(machines) => Some(machines.into_iter().map(|m| (m.name.to_ascii_lowercase(), m)).collect()),
+                Err(failure) => return note_all(items, &reported, &failure),
+            }
+        } else {
+            None
+        };
+        let recorded = &view.inventory;
         let mut by_instance: HashMap<String, &mut Item> =
             items.iter_mut().map(|item| (item.resource_id.clone(), item)).collect();
         for (instance, found) in reported {
             let Some(item) = by_instance.remove(&instance) else { continue };
-            let entry = match confirmed(&manager, account_id, region, &instance, &found, self).await {
+            let read = Read { manager: &manager, relisted: relisted.as_ref(), account_id, region };
+            let entry = match confirmed(&read, &instance, &found, self).await {
                 Ok(entry) => entry,
                 Err(reason) => {
                     *item = failed(item, reason);
@@ -89,17 +102,23 @@ impl ArcProvisioner {
     }
 }
 
+/// Where the machines are read after the commands: the group listed again, or one by one.
+struct Read<'a> {
+    manager: &'a ResourceManager,
+    relisted: Option<&'a HashMap<String, ArcMachine>>,
+    account_id: &'a str,
+    region: &'a str,
+}
+
 /// The inventory entry of what `instance` reported, once Resource Manager shows its machine
 /// `Connected`, at the resource id reported, with the `vmId` reported (when the agent gave one).
-async fn confirmed(
-    manager: &ResourceManager,
-    account_id: &str,
-    region: &str,
-    instance: &str,
-    found: &Reported,
-    job: &ArcProvisioner,
-) -> Result<Entry, String> {
-    let machine: ArcMachine = match manager.machine(account_id, instance).await {
+async fn confirmed(read: &Read<'_>, instance: &str, found: &Reported, job: &ArcProvisioner) -> Result<Entry, String> {
+    let (account_id, region) = (read.account_id, read.region);
+    let machine = match read.relisted {
+        Some(listed) => Ok(listed.get(&instance.to_ascii_lowercase()).cloned()),
+        None => read.manager.machine(account_id, instance).await,
+    };
+    let machine: ArcMachine = match machine {
         Ok(Some(machine)) => machine,
         Ok(None) => {
             return Err(format!("the agent reported {} but Azure holds no machine {instance}", found.resource_id));

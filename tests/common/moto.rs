@@ -257,6 +257,12 @@ impl Moto {
         self.request("POST", "/_harness/iam-propagation", Some(&serde_json::json!({ "seconds": seconds })));
     }
 
+    /// Instances given a profile are listed by Systems Manager only `seconds` later (the agent's
+    /// registration lag).
+    pub fn ssm_registration(&self, seconds: f64) {
+        self.request("POST", "/_harness/ssm-registration", Some(&serde_json::json!({ "seconds": seconds })));
+    }
+
     /// Token buckets per (account, region), as EC2 throttles: `[{"service":"ec2","operation":
     /// "AssociateIamInstanceProfile","capacity":100,"rate":5}]`.
     pub fn token_buckets(&self, rules: Value) {

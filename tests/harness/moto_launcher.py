@@ -46,6 +46,10 @@ What AWS enforces and moto does not, per account:
   created (or given a role) less than that long ago is refused by ``AssociateIamInstanceProfile``
   with EC2's ``InvalidParameterValue`` "Invalid IAM Instance Profile name", as IAM's eventual
   consistency makes EC2 answer right after the profile is created.
+* **SSM registration lag.** ``POST /_harness/ssm-registration`` ``{"seconds": 60}``: an instance given
+  an instance profile (``AssociateIamInstanceProfile``) is listed by ``DescribeInstanceInformation``
+  only that long after, as its agent registers some time after the profile's credentials reach it
+  ("it can take a few minutes for the managed node to be added to the list").
 * **Token buckets.** ``POST /_harness/token-buckets`` ``{"rules": [{"service": "ec2", "operation":
   "AssociateIamInstanceProfile", "capacity": 100, "rate": 5}]}`` (its uncategorized-action bucket): EC2 "throttles EC2 API requests for
   each AWS account on a per-Region basis" with token buckets; each (account, region) gets its own
@@ -154,6 +158,8 @@ THROTTLE_CODES = {
     "iam": (400, "Throttling", "Rate exceeded"),
     "sts": (400, "Throttling", "Rate exceeded"),
     "cloudformation": (400, "Throttling", "Rate exceeded"),
+    "dynamodb": (400, "ProvisionedThroughputExceededException",
+                 "The level of configured provisioned throughput for the table was exceeded."),
 }
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
@@ -560,6 +566,9 @@ class Harness:
             return self.untrusted(account, access_key, region, body)
         if service == "ssm" and operation in kms_policy.SSM_OPERATIONS:
             return self.key_refusal(operation, account, access_key, region, body)
+        if service == "ec2" and operation == "AssociateIamInstanceProfile":
+            for instance in parse_qs(body).get("InstanceId", []):
+                self.ssm.associated[(account, instance)] = time.monotonic()
         if service == "ec2" and operation == "AssociateIamInstanceProfile" and self.propagation_seconds > 0:
             params = parse_qs(body)
             name = (params.get("IamInstanceProfile.Name") or [""])[0]
@@ -805,6 +814,10 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.stacksets.set_disabled_regions(spec["account"], spec.get("disabled", []))
                 result = {"account": spec["account"], "disabled": spec.get("disabled", [])}
+            elif path == "/_harness/ssm-registration" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.ssm.registration_seconds = float(spec.get("seconds", 0))
+                result = {"seconds": self.ssm.registration_seconds}
             elif path == "/_harness/iam-propagation" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.propagation_seconds = float(spec.get("seconds", 0))

@@ -22,7 +22,7 @@ from moto's own EC2, IAM and SSM state:
   invocation does the Windows document's two phases with ``openssl`` (a key in ``prepare``; in
   ``connect`` the sealed credential opened with it, once) and reports ``already-connected`` once
   connected. ``POST /_harness/ssm-outcomes``
-  ``{"rules": [{"instanceId": "i-..." or "*", "status": "Failed", "output": "...",
+  ``{"rules": [{"instanceId": "i-..." or "*", "status": "Failed", "output": "...", "connects": true,
   "pendingReads": 2, "missingReads": 1, "phase": "connect"}]}`` chooses outcomes instead (a rule with
   ``phase`` only for commands of that phase): ``pendingReads`` reads show
   ``InProgress`` first, ``missingReads`` reads answer ``InvocationDoesNotExist`` (and are absent from
@@ -127,6 +127,11 @@ class SsmModel:
         self.invocations: dict[str, list[Invocation]] = {}
         self.rules: list[dict[str, Any]] = []
         self.windows_connected: dict[tuple[str, str], str] = {}
+        # The agent's registration lag: an instance given a profile (AssociateIamInstanceProfile)
+        # is listed only this many seconds later ("it can take a few minutes for the managed node to
+        # be added to the list", Systems Manager user guide); /_harness/ssm-registration sets it.
+        self.registration_seconds = 0.0
+        self.associated: dict[tuple[str, str], float] = {}
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssm-run")
         self.sandboxes = Path(tempfile.mkdtemp(prefix="harness-ssm-"))
 
@@ -155,6 +160,9 @@ class SsmModel:
                 continue
             association = backend.iam_instance_profile_associations.get(instance.id)
             roles = association.iam_instance_profile.roles if association else []
+            since = self.associated.get((account, instance.id))
+            if since is not None and time.monotonic() - since < self.registration_seconds:
+                continue
             if not any(arn.endswith(f":policy/{name}") for role in roles for arn in role.managed_policies
                        for name in SSM_AGENT_POLICIES):
                 continue
@@ -241,8 +249,11 @@ class SsmModel:
               parameters: dict[str, str]) -> None:
         rule = invocation.rule
         if "status" in rule:
-            invocation.finish(rule["status"], rule.get("output", ""), int(rule.get("responseCode",
-                                                                                      0 if rule["status"] == "Success" else 1)))
+            output = rule.get("output", "")
+            if rule.get("connects"):
+                output = self.connected_machine(invocation, account, parameters, output)
+            invocation.finish(rule["status"], output, int(rule.get("responseCode",
+                                                                   0 if rule["status"] == "Success" else 1)))
         elif step is None:
             invocation.finish("Success", "", 0)  # no step for this platform: skipped by the agent
         elif platform == "Windows":
@@ -250,6 +261,21 @@ class SsmModel:
         else:
             script = "\n".join(step["inputs"]["runCommand"]) + "\n"
             self.workers.submit(self.run_linux, invocation, account, region, script, parameters)
+
+    def connected_machine(self, invocation: Invocation, account: str, parameters: dict[str, str], output: str) -> str:
+        """A rule with ``"connects": true``: the instance's Arc machine, ``Connected`` with a new
+        vmId, as the agent's connect makes it; ``{resourceId}`` and ``{vmId}`` in the output say so."""
+        machine = (f"/subscriptions/{parameters.get('subscriptionId')}/resourceGroups/{parameters.get('resourceGroup')}"
+                   f"/providers/Microsoft.HybridCompute/machines/{invocation.instance_id}")
+        vm_id = str(uuid.uuid4())
+        if self.arm is not None:
+            self.arm.configure({"machines": [{
+                "id": machine, "name": invocation.instance_id,
+                "tags": {"AccountId": account, "Cloud": "AWS", "InstanceId": invocation.instance_id,
+                         "MDFCSecurityConnector": parameters.get("connectorId", "")},
+                "properties": {"status": "Connected", "vmId": vm_id,
+                               "lastStatusChange": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}]})
+        return output.replace("{resourceId}", machine).replace("{vmId}", vm_id)
 
     def run_windows(self, invocation: Invocation, account: str, parameters: dict[str, str]) -> None:
         """The Windows document's two phases, its cryptography done with openssl (PowerShell cannot

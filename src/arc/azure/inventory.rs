@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::resource_manager::ArcMachine;
+use crate::arc::coverage::CoverageRow;
 use crate::error::Failure;
 
 /// One Arc machine the connector onboarded.
@@ -122,6 +123,91 @@ impl Inventory {
             .map_err(|e| Failure::aws(format!("DeleteItem {}", self.table), &e))?;
         Ok(())
     }
+}
+
+/// The partition of the coverage rows (one item per (account, region)).
+const COVERAGE: &str = "coverage";
+
+impl Inventory {
+    /// Keeps one unit's coverage row (replacing the previous one).
+    pub(crate) async fn record_coverage(&self, row: &CoverageRow) -> Result<(), Failure> {
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let counts = |m: &std::collections::BTreeMap<String, u64>| {
+            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), n(*v))).collect())
+        };
+        let examples = AttributeValue::M(
+            row.examples
+                .iter()
+                .map(|(k, ids)| {
+                    (k.clone(), AttributeValue::L(ids.iter().map(|i| AttributeValue::S(i.clone())).collect()))
+                })
+                .collect(),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(COVERAGE.into()))
+            .item("sk", AttributeValue::S(format!("{}#{}", row.account_id, row.region)))
+            .item("instances", n(row.instances))
+            .item("managed", n(row.managed))
+            .item("connected", n(row.connected))
+            .item("uncovered", counts(&row.uncovered))
+            .item("examples", examples)
+            .item("at", n(row.at))
+            .send()
+            .await
+            .map_err(|e| Failure::aws(format!("PutItem {}", self.table), &e))?;
+        Ok(())
+    }
+
+    /// Every coverage row, paged.
+    pub(crate) async fn coverage(&self) -> Result<Vec<CoverageRow>, Failure> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(COVERAGE.into()))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Failure::aws(format!("Query {}", self.table), &e))?;
+            out.extend(page.items().iter().filter_map(coverage_row));
+        }
+        Ok(out)
+    }
+}
+
+fn coverage_row(item: &HashMap<String, AttributeValue>) -> Option<CoverageRow> {
+    let n = |v: &AttributeValue| v.as_n().ok().and_then(|n| n.parse::<u64>().ok());
+    let number = |name: &str| item.get(name).and_then(n).unwrap_or(0);
+    let (account_id, region) = item.get("sk")?.as_s().ok()?.split_once('#')?;
+    let map = |name: &str| item.get(name).and_then(|v| v.as_m().ok());
+    Some(CoverageRow {
+        account_id: account_id.to_string(),
+        region: region.to_string(),
+        instances: number("instances"),
+        managed: number("managed"),
+        connected: number("connected"),
+        uncovered: map("uncovered")
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), n(v)?))).collect())
+            .unwrap_or_default(),
+        examples: map("examples")
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let ids = v
+                            .as_l()
+                            .map(|l| l.iter().filter_map(|i| i.as_s().ok().cloned()).collect())
+                            .unwrap_or_default();
+                        (k.clone(), ids)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        at: number("at"),
+    })
 }
 
 fn to_item(entry: &Entry) -> HashMap<String, AttributeValue> {

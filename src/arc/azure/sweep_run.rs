@@ -262,7 +262,8 @@ impl ArcProvisioner {
         let units = repairs
             .into_iter()
             .map(|((account_id, region), ids)| {
-                let work = ArcWork { selection: Selection { ids: Some(ids), tag: None }, force: true, dry_run };
+                let selection = Selection { ids: Some(ids), tag: None };
+                let work = ArcWork { selection, force: true, dry_run, ..ArcWork::default() };
                 Unit { account_id, region, work }
             })
             .collect();
