@@ -77,9 +77,33 @@ impl WorkQueue {
         out.messages().iter().filter_map(|m| m.body().map(String::from)).collect()
     }
 
+    /// Messages sent with a delay that is not over yet (`ApproximateNumberOfMessagesDelayed`).
+    pub async fn delayed(&self) -> usize {
+        attribute(&self.sqs, &self.url, QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .await
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Delivers batches to `invoke` until the queue stays empty for `quiet` (delayed and
     /// failed records come back within it) or `limit` passes; returns every answer.
-    pub async fn drain<F, Fut>(&self, mut invoke: F, quiet: Duration, limit: Duration) -> Vec<Value>
+    pub async fn drain<F, Fut>(&self, invoke: F, quiet: Duration, limit: Duration) -> Vec<Value>
+    where
+        F: FnMut(Value) -> Fut,
+        Fut: Future<Output = Value>,
+    {
+        self.drain_waiting(invoke, quiet, limit, false).await
+    }
+
+    /// As [`WorkQueue::drain`]; with `delayed`, also while the queue holds messages whose delay is
+    /// not over, however long (a retry a minute later): the drain ends when nothing is left to come.
+    pub async fn drain_waiting<F, Fut>(
+        &self,
+        mut invoke: F,
+        quiet: Duration,
+        limit: Duration,
+        delayed: bool,
+    ) -> Vec<Value>
     where
         F: FnMut(Value) -> Fut,
         Fut: Future<Output = Value>,
@@ -87,7 +111,7 @@ impl WorkQueue {
         let started = Instant::now();
         let mut last_work = Instant::now();
         let mut answers = Vec::new();
-        while started.elapsed() < limit && last_work.elapsed() < quiet {
+        while started.elapsed() < limit && (last_work.elapsed() < quiet || (delayed && self.delayed().await > 0)) {
             let out = self
                 .sqs
                 .receive_message()
