@@ -14,6 +14,8 @@ use aws_sdk_iam::types::EntityType;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::aws::{describe, error_code};
+pub(crate) use crate::trust::Trust;
+use crate::trust::trust;
 
 /// Region label of IAM items in the report (IAM is global).
 pub(crate) const GLOBAL: &str = "global";
@@ -56,6 +58,8 @@ pub(crate) struct Role {
     pub(crate) policy: PolicyState,
     /// Which of the [`InstancePolicies`] are attached (ARNs).
     pub(crate) attached: Vec<String>,
+    /// Who may assume it (its trust policy).
+    pub(crate) trust: Trust,
 }
 
 /// Whether a role carries what Systems Manager and the connector need.
@@ -260,6 +264,7 @@ impl IamView {
                     .map(str::to_string)
                     .collect();
                 let policy = self.policies.state(&attached);
+                let trusted = trust(role.assume_role_policy_document());
                 for profile in role.instance_profile_list() {
                     let entry =
                         profiles.entry(profile.instance_profile_name().to_string()).or_insert_with(|| Profile {
@@ -268,7 +273,7 @@ impl IamView {
                             roles: Vec::new(),
                         });
                     let (name, arn, attached) = (name.to_string(), arn.to_string(), attached.clone());
-                    entry.roles.push(Role { name, arn, policy: policy.clone(), attached });
+                    entry.roles.push(Role { name, arn, policy: policy.clone(), attached, trust: trusted.clone() });
                 }
             }
         }
@@ -302,7 +307,8 @@ impl IamView {
                 Ok(attached) => (self.policies.state(&attached), attached),
                 Err(reason) => (PolicyState::Unknown(reason), Vec::new()),
             };
-            roles.push(Role { name, arn: role.arn().to_string(), policy, attached });
+            let trust = trust(role.assume_role_policy_document());
+            roles.push(Role { name, arn: role.arn().to_string(), policy, attached, trust });
         }
         ProfileLookup::Found(Profile {
             name: profile.instance_profile_name().to_string(),

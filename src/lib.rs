@@ -16,7 +16,7 @@
 //! modules, which use no capability: [`config`] (settings every function shares, the variable
 //! declarations), `event` (payloads by shape, refusals), [`aws`] (SDK config, clients), `context`
 //! (what a job builds once at cold start), `sessions` (identity, per-account credentials), `iam`
-//! (cached IAM reads), `scope` (accounts and regions), `run` (the fleet-job skeleton), `budget`
+//! (cached IAM reads), `trust` (who may assume a role), `scope` (accounts and regions), `run` (the fleet-job skeleton), `budget`
 //! (the invocation's time budget), [`queue`] (the SQS work queue), `pace` (EC2 write pacing),
 //! [`report`] (the run report, its actions and outcomes), `metrics`, [`runtime`] (the Lambda
 //! glue), `validate`, [`error`], [`telemetry`] (logging).
@@ -43,4 +43,5 @@ pub mod runtime;
 mod scope;
 mod sessions;
 pub mod telemetry;
+mod trust;
 mod validate;

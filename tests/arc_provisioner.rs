@@ -889,7 +889,8 @@ async fn the_sweep_deletes_only_stale_machines_of_this_connector_and_repairs_dis
     assert_eq!(status(&swept, &unmanaged), (Status::Skipped, "kept".into()));
     assert_eq!(status(&swept, &connected), (Status::Skipped, "kept".into()));
     assert_eq!(status(&swept, retagged), (Status::Skipped, "not-ours".into()), "tags prove nothing");
-    assert_eq!(status(&swept, "i-0000000000000f00d"), (Status::Skipped, "not-ours".into()));
+    assert_eq!(status(&swept, "i-0000000000000f00d"), (Status::Skipped, "kept".into()), "not a member account");
+    assert!(swept_item(&swept, "i-0000000000000f00d").reason.contains("out of scope"), "{:#?}", swept.items);
     assert_eq!(status(&swept, &elsewhere), (Status::Skipped, "kept".into()));
     assert!(swept_item(&swept, &elsewhere).reason.contains("outside CONNECTOR_REGIONS"), "{:#?}", swept.items);
     let all = sends(&moto.calls());

@@ -445,6 +445,33 @@ async fn missing_connector_profile_is_reported_with_what_to_deploy() {
     assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 0);
 }
 
+/// Review F6: a role in an instance profile may be a CI role or a person's federated role too;
+/// profile-scan gives the instance policy only to roles EC2 alone may assume (their trust policy),
+/// and reports the others with who else may assume them.
+#[tokio::test]
+async fn a_role_others_than_ec2_may_assume_never_gets_the_instance_policy() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let iam = aws_sdk_iam::Client::new(&management);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name("CiRole").assume_role_policy_document(trust).send().await.expect("role");
+    iam.create_instance_profile().instance_profile_name("CiProfile").send().await.expect("profile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("CiProfile")
+        .role_name("CiRole")
+        .send()
+        .await
+        .expect("add");
+    let id = seed::instance(&management, R1, &[], Some("CiProfile")).await;
+    moto.clear_calls();
+    let report = scan_own_account_in_r1(&management).await;
+    let (status, reason) = status_of(&report, &id);
+    assert_eq!(status, Status::Failed);
+    assert!(reason.contains("may also be assumed by AWS arn:aws:iam::123456789012:root"), "{reason}");
+    assert_eq!(count(&moto.calls(), "AttachRolePolicy"), 0);
+    assert!(!seed::role_has_ssm_policy(&management, "CiRole").await);
+}
+
 #[tokio::test]
 async fn events_meant_for_other_functions_fail_with_a_clear_error_and_touch_nothing() {
     let moto = Moto::start();

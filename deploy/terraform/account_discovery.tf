@@ -291,9 +291,10 @@ resource "aws_lambda_function" "account_discovery_function" {
   timeout          = 900
   filename         = "${var.package_dir}/account-discovery/bootstrap.zip"
   source_code_hash = filebase64sha256("${var.package_dir}/account-discovery/bootstrap.zip")
-  # Room for the work queue's two (below) and for events and the schedule; concurrent
-  # reconciles meet OperationInProgressException and back off (one StackSet operation at a time).
-  reserved_concurrent_executions = 5
+  # None by default (reserved_concurrency; the provider's default, -1, is unreserved): the work
+  # queue's maximum_concurrency (2, below) bounds the re-checks; concurrent reconciles (events, the
+  # schedule) meet OperationInProgressException and back off (one StackSet operation at a time).
+  reserved_concurrent_executions = local.reserves_concurrency ? var.reserved_concurrency : null
 
   logging_config {
     log_format = "JSON"
@@ -335,7 +336,8 @@ resource "aws_lambda_function_event_invoke_config" "account_discovery_function_e
 # "Event source mappings don't account for reserved concurrency and can process more messages off
 # your queue than can be sent to your function" (Knowledge Center, Lambda SQS scaling); "make sure
 # that your function's reserved concurrency is greater than or equal to the total maximum
-# concurrency of all Amazon SQS event sources" (Lambda guide). 2 is the smallest maximum; reserved is 5.
+# concurrency of all Amazon SQS event sources" (Lambda guide). 2 is the smallest maximum; a
+# reservation (reserved_concurrency) is at least 8.
 resource "aws_lambda_event_source_mapping" "account_discovery_function_rechecks" {
   function_name                      = aws_lambda_function.account_discovery_function.arn
   event_source_arn                   = aws_sqs_queue.account_discovery_work_queue.arn

@@ -174,12 +174,10 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
     sid    = "ArcInventory"
     effect = "Allow"
     actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
       "dynamodb:Query",
-      "dynamodb:BatchGetItem",
+      "dynamodb:PutItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:BatchWriteItem",
     ]
     resources = [aws_dynamodb_table.arc_inventory_table.arn]
   }
@@ -398,17 +396,19 @@ resource "aws_lambda_function" "arc_provisioner_function" {
   #checkov:skip=CKV_AWS_173:Environment variables hold names and ids only, never a secret (the onboarding secret is read from a SecureString); Lambda encrypts them at rest.
   #checkov:skip=CKV_AWS_50:As the SAM template: no X-Ray tracing; the JSON run reports and the dashboard's metrics are the observability.
   #checkov:skip=CKV_AWS_272:As the SAM template: the package is built from this repository by scripts/package-terraform; no code-signing profile exists to validate against.
-  function_name                  = "mdc-connector-arc-provisioner"
-  description                    = "Connects SSM-managed EC2 instances to Azure Arc through the connector's SSM documents."
-  role                           = aws_iam_role.arc_provisioner_role.arn
-  runtime                        = "provided.al2023"
-  architectures                  = ["arm64"]
-  handler                        = "bootstrap"
-  memory_size                    = 256
-  timeout                        = 900
-  filename                       = "${var.package_dir}/arc-provisioner/bootstrap.zip"
-  source_code_hash               = filebase64sha256("${var.package_dir}/arc-provisioner/bootstrap.zip")
-  reserved_concurrent_executions = 10
+  function_name    = "mdc-connector-arc-provisioner"
+  description      = "Connects SSM-managed EC2 instances to Azure Arc through the connector's SSM documents."
+  role             = aws_iam_role.arc_provisioner_role.arn
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  handler          = "bootstrap"
+  memory_size      = 256
+  timeout          = 900
+  filename         = "${var.package_dir}/arc-provisioner/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.package_dir}/arc-provisioner/bootstrap.zip")
+  # None by default (reserved_concurrency; the provider's default, -1, is unreserved): the work
+  # queue's maximum_concurrency bounds it.
+  reserved_concurrent_executions = local.reserves_concurrency ? var.reserved_concurrency : null
 
   logging_config {
     log_format = "JSON"

@@ -26,6 +26,7 @@ locals {
   has_alarm_topic                = var.alarm_topic_arn != ""
   has_arc_secret                 = var.arc_credential_parameter != ""
   has_arc_secret_writer          = local.has_arc_secret && var.arc_secret_writer_role_name != ""
+  reserves_concurrency           = var.reserved_concurrency != ""
 
   # cfn/onboarding.yaml's conditions, on the values cfn/template.yaml gives it.
   service_managed     = var.stack_set_permission_model == "SERVICE_MANAGED"

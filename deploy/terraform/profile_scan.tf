@@ -224,17 +224,19 @@ resource "aws_lambda_function" "profile_scan_function" {
   #checkov:skip=CKV_AWS_173:Environment variables hold names and ids only, never a secret (the onboarding secret is read from a SecureString); Lambda encrypts them at rest.
   #checkov:skip=CKV_AWS_50:As the SAM template: no X-Ray tracing; the JSON run reports and the dashboard's metrics are the observability.
   #checkov:skip=CKV_AWS_272:As the SAM template: the package is built from this repository by scripts/package-terraform; no code-signing profile exists to validate against.
-  function_name                  = "mdc-connector-profile-scan"
-  description                    = "Gives every EC2 instance a profile whose role carries AmazonSSMManagedInstanceCore."
-  role                           = aws_iam_role.profile_scan_role.arn
-  runtime                        = "provided.al2023"
-  architectures                  = ["arm64"]
-  handler                        = "bootstrap"
-  memory_size                    = 256
-  timeout                        = 900
-  filename                       = "${var.package_dir}/profile-scan/bootstrap.zip"
-  source_code_hash               = filebase64sha256("${var.package_dir}/profile-scan/bootstrap.zip")
-  reserved_concurrent_executions = 10
+  function_name    = "mdc-connector-profile-scan"
+  description      = "Gives every EC2 instance a profile whose role carries AmazonSSMManagedInstanceCore."
+  role             = aws_iam_role.profile_scan_role.arn
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  handler          = "bootstrap"
+  memory_size      = 256
+  timeout          = 900
+  filename         = "${var.package_dir}/profile-scan/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.package_dir}/profile-scan/bootstrap.zip")
+  # None by default (reserved_concurrency; the provider's default, -1, is unreserved): the work
+  # queue's maximum_concurrency bounds it.
+  reserved_concurrent_executions = local.reserves_concurrency ? var.reserved_concurrency : null
 
   logging_config {
     log_format = "JSON"

@@ -84,6 +84,16 @@ variable "concurrency" {
   }
 }
 
+variable "reserved_concurrency" {
+  type        = string
+  default     = ""
+  description = "Concurrency reserved for each of the three functions. Empty (the default): none reserved; each work queue's event source mapping bounds its function's queue-driven invocations (ScalingConfig MaximumConcurrency), which needs no reservation, and the event and schedule invocations share the account's unreserved pool. A number N reserves N for EACH function, so the account needs an unreserved concurrency of at least 3 x N + 100: \"You can reserve concurrency for as many functions as you like, as long as you leave at least 100 simultaneous executions unreserved for functions that aren't configured with a per-function limit\" (Lambda API reference, PutFunctionConcurrency), and \"New AWS accounts have reduced concurrency and memory quotas\" (Lambda quotas), so a reservation fails in a young account (often a new delegated administrator)."
+  validation {
+    condition     = can(regex("^([89]|[1-9][0-9]{1,3})?$", var.reserved_concurrency))
+    error_message = "Invalid reserved_concurrency: it must be empty, or a whole number from 8 (the largest work-queue MaximumConcurrency) to 9999."
+  }
+}
+
 # ---------------------------------------------------------------- Instance profiles (profile-scan)
 
 variable "instance_profile_name" {

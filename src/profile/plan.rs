@@ -1,7 +1,7 @@
 //! The pure planner: turns a unit's state into one decision per instance. No AWS here.
 
 use super::state::{Instance, UnitState};
-use crate::iam::{PolicyState, Profile, ProfileLookup, Role};
+use crate::iam::{PolicyState, Profile, ProfileLookup, Role, Trust};
 use crate::report::Action;
 
 /// Actions of profile-scan's report items.
@@ -108,6 +108,9 @@ fn unprofiled(state: &UnitState, policy: &Policy<'_>) -> Decision {
     let name = policy.connector_profile;
     match state.profiles.get(name) {
         Some(ProfileLookup::Found(profile)) => match single_role(profile) {
+            Some(role) if role.policy != PolicyState::Attached && role.trust != Trust::Ec2Only => {
+                leave(action::ASSOCIATE, true, not_ec2_only(role, profile))
+            }
             Some(role) => Decision::Associate {
                 profile: name.to_string(),
                 attach: (role.policy != PolicyState::Attached).then(|| role_ref(role)),
@@ -162,8 +165,11 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
         PolicyState::Unknown(e) => {
             leave(action::ATTACH, true, format!("cannot list the policies of role {}: {e}", role.arn))
         }
-        PolicyState::Missing if policy.attach_to_existing_roles => {
+        PolicyState::Missing if policy.attach_to_existing_roles && role.trust == Trust::Ec2Only => {
             Decision::AttachPolicy { profile: profile.name.clone(), role: role_ref(role) }
+        }
+        PolicyState::Missing if policy.attach_to_existing_roles => {
+            leave(action::ATTACH, true, not_ec2_only(role, profile))
         }
         PolicyState::Missing => leave(
             action::ATTACH,
@@ -174,6 +180,20 @@ fn profiled(name: &str, arn: &str, state: &UnitState, policy: &Policy<'_>) -> De
             ),
         ),
     }
+}
+
+/// Why the instance policy is not attached to a role that others than EC2 may assume: it would give
+/// them Systems Manager's rights.
+fn not_ec2_only(role: &Role, profile: &Profile) -> String {
+    let who = match &role.trust {
+        Trust::Others(who) => format!("may also be assumed by {who}"),
+        Trust::Unreadable(why) => format!("has a trust policy that cannot be read ({why})"),
+        Trust::Ec2Only => "is EC2's alone".to_string(),
+    };
+    format!(
+        "role {} of profile {} {who}: the connector attaches the instance policy only to roles EC2 alone may assume (ec2.amazonaws.com), so nothing else gains Systems Manager's rights; attach it yourself if that is intended, or give the instance a profile whose role only EC2 may assume",
+        role.arn, profile.name
+    )
 }
 
 /// The profile's role; a profile without one is a finding ([`no_role`]).
@@ -228,6 +248,7 @@ mod tests {
                 arn: format!("arn:aws:iam::{ACCOUNT}:role/{path}{r}"),
                 policy,
                 attached: Vec::new(),
+                trust: Trust::Ec2Only,
             })
             .collect();
         let arn = format!("arn:aws:iam::{ACCOUNT}:instance-profile/{path}{name}");
@@ -372,5 +393,21 @@ mod tests {
         assert!(
             matches!(decide_one(&s, &policy()), Decision::Leave { failed: true, ref reason, .. } if reason.contains("AccessDenied"))
         );
+    }
+
+    #[test]
+    fn a_role_others_than_ec2_may_assume_never_gets_the_instance_policy() {
+        let mut customer = profile("AppProfile", "", Some(("CiRole", PolicyState::Missing)));
+        if let ProfileLookup::Found(p) = &mut customer.1 {
+            p.roles[0].trust = Trust::Others("Federated token.actions.githubusercontent.com".into());
+        }
+        let arn = format!("arn:aws:iam::{ACCOUNT}:instance-profile/AppProfile");
+        let s = state(vec![instance("i-1", Some((&arn, Some("associated"))))], vec![customer]);
+        match decide_one(&s, &policy()) {
+            Decision::Leave { failed: true, reason, .. } => {
+                assert!(reason.contains("may also be assumed by Federated token.actions"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -95,6 +95,34 @@ def strings(node: Any) -> Iterator[str]:
             yield from strings(value)
 
 
+NO_VALUE = object()
+
+
+def resolve(template: dict, node: Any, parameters: dict[str, Any]) -> Any:
+    """A property's value for the given parameter values: Ref (parameters, AWS::NoValue), Fn::If,
+    and the conditions' Fn::Equals / Fn::Not / Fn::And / Fn::Or / Condition; NO_VALUE when the
+    property is left out."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return node
+    (key, arg), = node.items()
+    if key == "Ref":
+        return NO_VALUE if arg == "AWS::NoValue" else parameters[arg]
+    if key == "Condition":
+        return resolve(template, template["Conditions"][arg], parameters)
+    if key == "Fn::If":
+        chosen = resolve(template, template["Conditions"][arg[0]], parameters)
+        return resolve(template, arg[1] if chosen else arg[2], parameters)
+    if key == "Fn::Equals":
+        return str(resolve(template, arg[0], parameters)) == str(resolve(template, arg[1], parameters))
+    if key == "Fn::Not":
+        return not resolve(template, arg[0], parameters)
+    if key == "Fn::And":
+        return all(resolve(template, a, parameters) for a in arg)
+    if key == "Fn::Or":
+        return any(resolve(template, a, parameters) for a in arg)
+    raise AssertionError(f"{key} not resolved here")
+
+
 class TemplateGuards(unittest.TestCase):
     def test_no_star_resource_without_need_or_condition(self) -> None:
         for name, template in TEMPLATES.items():
@@ -350,27 +378,70 @@ class TemplateGuards(unittest.TestCase):
                   if s["Effect"] == "Allow" and any(a.lower().startswith("dynamodb:") for a in actions(s))]
         self.assertEqual([(name, s.get("Sid")) for name, s in grants], [("template.yaml", "ArcInventory")])
         [(_, grant)] = grants
-        self.assertEqual(actions(grant), {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                          "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem"})
+        # What arc-provisioner calls (src/arc/azure/inventory.rs): Query, PutItem, DeleteItem and
+        # BatchWriteItem (the sweep forgets deleted machines 25 at a time); nothing else.
+        self.assertEqual(actions(grant), {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem",
+                                          "dynamodb:BatchWriteItem"})
         self.assertEqual(resources(grant), [{"Fn::GetAtt": ["ArcInventoryTable", "Arn"]}])
         role = resources_["ArcProvisionerRole"]["Properties"]["Policies"]
         self.assertIn(grant, [s for p in role for s in statements(p)])
         function = resources_["ArcProvisionerFunction"]["Properties"]["Environment"]["Variables"]
         self.assertEqual(function["ARC_INVENTORY_TABLE"], {"Ref": "ArcInventoryTable"})
 
+    def test_no_function_reserves_concurrency_by_default(self) -> None:
+        """A reservation needs unreserved account concurrency of the reservation plus 100 ("You can
+        reserve concurrency for as many functions as you like, as long as you leave at least 100
+        simultaneous executions unreserved for functions that aren't configured with a
+        per-function limit", Lambda API reference, PutFunctionConcurrency), which a young account
+        lacks ("New AWS accounts have reduced concurrency and memory quotas", Lambda quotas). So
+        with the parameters' defaults no function reserves any (nor provisions any); each work
+        queue's event source mapping bounds its function instead (ScalingConfig MaximumConcurrency,
+        which reserves nothing)."""
+        template = TEMPLATES["template.yaml"]
+        defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+        functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+        self.assertEqual(len(functions), 3)
+        for name, function in functions.items():
+            properties = function["Properties"]
+            self.assertIn("ReservedConcurrentExecutions", properties, f"{name}: the opt-in reservation")
+            self.assertIs(resolve(template, properties["ReservedConcurrentExecutions"], defaults), NO_VALUE, name)
+            self.assertNotIn("ProvisionedConcurrencyConfig", properties, name)
+            queues = [e["Properties"] for e in properties.get("Events", {}).values() if e["Type"] == "SQS"]
+            self.assertTrue(queues, f"{name}: a work queue bounds the function")
+            for queue in queues:
+                maximum = queue.get("ScalingConfig", {}).get("MaximumConcurrency")
+                self.assertIsInstance(maximum, int, f"{name}: {queue['Queue']} without ScalingConfig.MaximumConcurrency")
+                self.assertTrue(2 <= maximum <= 1000, f"{name}: MaximumConcurrency {maximum} outside 2-1000")
+        self.assertNotIn("ReservedConcurrentExecutions", template.get("Globals", {}).get("Function", {}))
+        # The guard itself: a fixed reservation, or one the default turns on, is caught.
+        self.assertEqual(resolve(template, 10, defaults), 10)
+        self.assertEqual(resolve(template, {"Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"},
+                                                       {"Ref": "AWS::NoValue"}]},
+                                 {**defaults, "ReservedConcurrency": "8"}), "8")
+
     def test_queue_triggers_never_outrun_the_functions_reserved_concurrency(self) -> None:
         """Lambda guide (SQS scaling): "make sure that your function's reserved concurrency is
         greater than or equal to the total maximum concurrency of all Amazon SQS event sources ...
-        Otherwise, Lambda might throttle your messages"."""
-        resources_ = TEMPLATES["template.yaml"]["Resources"]
+        Otherwise, Lambda might throttle your messages". A reservation is opt-in
+        (ReservedConcurrency): every value its pattern admits covers each function's queues."""
+        template = TEMPLATES["template.yaml"]
+        parameter = template["Parameters"]["ReservedConcurrency"]
+        admitted = [n for n in range(0, 100000) if re.fullmatch(parameter["AllowedPattern"], str(n))]
+        self.assertTrue(admitted, "some reservation can be given")
+        for refused in ("0", "-1", "08", "8.5", "x", " 8", "10000"):
+            self.assertIsNone(re.fullmatch(parameter["AllowedPattern"], refused), refused)
+        self.assertIsNotNone(re.fullmatch(parameter["AllowedPattern"], ""), "empty: no reservation")
+        resources_ = template["Resources"]
         functions = {n: r for n, r in resources_.items() if r["Type"] == "AWS::Serverless::Function"}
         self.assertEqual(len(functions), 3)
         for name, function in functions.items():
             reserved = function["Properties"]["ReservedConcurrentExecutions"]
+            self.assertEqual(reserved, {"Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"},
+                                                   {"Ref": "AWS::NoValue"}]}, name)
             queues = [e["Properties"] for e in function["Properties"].get("Events", {}).values() if e["Type"] == "SQS"]
             self.assertTrue(queues, name)
             total = sum(q["ScalingConfig"]["MaximumConcurrency"] for q in queues)
-            self.assertGreaterEqual(reserved, total, name)
+            self.assertGreaterEqual(min(admitted), total, name)
             self.assertGreaterEqual(min(q["ScalingConfig"]["MaximumConcurrency"] for q in queues), 2, name)
 
     def test_member_template_changes_reach_every_instance_in_parallel_and_tolerate_failures(self) -> None:

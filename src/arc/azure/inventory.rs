@@ -125,6 +125,58 @@ impl Inventory {
     }
 }
 
+/// `BatchWriteItem` takes at most 25 requests ("The BatchWriteItem operation puts or deletes
+/// multiple items in one or more tables. A single call to BatchWriteItem can transmit up to 16MB of
+/// data over the network, consisting of up to 25 item put or delete operations").
+const BATCH_WRITE: usize = 25;
+/// Rounds of `UnprocessedItems` retried before giving up.
+const UNPROCESSED_ROUNDS: usize = 5;
+
+impl Inventory {
+    /// Forgets the entries of many (account, instance) pairs, 25 to a `BatchWriteItem`, retrying
+    /// what DynamoDB leaves unprocessed; the pairs that could not be forgotten, with why.
+    pub(crate) async fn forget_all(&self, keys: &[(String, String)]) -> Vec<((String, String), String)> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let mut failed = Vec::new();
+        for chunk in keys.chunks(BATCH_WRITE) {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .filter_map(|(account, instance)| {
+                    let delete = DeleteRequest::builder()
+                        .key("pk", AttributeValue::S(partition(account)))
+                        .key("sk", AttributeValue::S(instance.clone()))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect();
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for round in 0..UNPROCESSED_ROUNDS {
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << round)).await;
+                }
+                match self.client.batch_write_item().set_request_items(Some(pending.clone())).send().await {
+                    Ok(out) => pending = out.unprocessed_items().cloned().unwrap_or_default(),
+                    Err(e) => {
+                        let reason = Failure::aws(format!("BatchWriteItem {}", self.table), &e).to_string();
+                        failed.extend(chunk.iter().map(|k| (k.clone(), reason.clone())));
+                        pending.clear();
+                        break;
+                    }
+                }
+                if pending.values().all(Vec::is_empty) {
+                    break;
+                }
+            }
+            if pending.values().any(|left| !left.is_empty()) {
+                let reason = "DynamoDB left the deletion unprocessed".to_string();
+                failed.extend(chunk.iter().map(|k| (k.clone(), reason.clone())));
+            }
+        }
+        failed
+    }
+}
+
 /// The partition of the coverage rows (one item per (account, region)).
 const COVERAGE: &str = "coverage";
 

@@ -79,7 +79,8 @@ impl ArcProvisioner {
     /// all matching an entry) and the rest, reported `not-ours` and never touched, whatever their
     /// tags say (anyone holding an onboarding token can write tags). The inventory is read once
     /// per account that a machine's `AccountId` tag names and that is an ACTIVE member of the
-    /// organization: junk machines cost one query per real account at most.
+    /// organization: junk machines cost one query per real account at most. Machines naming an
+    /// account that is not a member are left alone, saying why.
     async fn owned(
         &self,
         sessions: &Sessions,
@@ -89,6 +90,7 @@ impl ArcProvisioner {
         let named: Vec<String> = named.into_iter().collect();
         let mut refused = Vec::new();
         let members = self.rules().members_only(sessions, &named, "*", &mut refused).await;
+        let refused: HashMap<String, Item> = refused.into_iter().map(|i| (i.account_id.clone(), i)).collect();
         let mut inventory: HashMap<String, HashMap<String, Entry>> = HashMap::new();
         for account in members {
             let entries = self.inventory.account(&account).await?;
@@ -97,9 +99,15 @@ impl ArcProvisioner {
         let connector = &self.settings().target.connector_id;
         let (mut ours, mut others) = (Vec::new(), Vec::new());
         for machine in machines {
-            let entry = owner(&machine)
-                .and_then(|(account, _)| inventory.get(&account))
-                .and_then(|entries| entries.values().find(|e| e.matches(&machine)))
+            let account = owner(&machine).map(|(account, _)| account);
+            if let Some(refusal) = account.as_ref().and_then(|a| refused.get(a)) {
+                others.push(refused_account(&machine, refusal));
+                continue;
+            }
+            let entry = account
+                .and_then(|account| inventory.get(&account))
+                .and_then(|entries| entries.get(&machine.name))
+                .filter(|e| e.matches(&machine))
                 .cloned();
             match entry {
                 Some(entry) => ours.push((machine, entry)),
@@ -124,24 +132,11 @@ impl ArcProvisioner {
         for (_, entry) in machines {
             wanted.entry(entry.account_id.clone()).or_default().insert(entry.instance_id.clone());
         }
+        // Every account here is an ACTIVE member: `owned` read the inventory of members only.
         let rules = self.rules();
-        let named: Vec<String> = wanted.keys().cloned().collect();
-        let mut refused = Vec::new();
-        let members: BTreeSet<String> =
-            rules.members_only(sessions, &named, "*", &mut refused).await.into_iter().collect();
-        let mut views: BTreeMap<String, AccountView> = refused
-            .into_iter()
-            .map(|i| {
-                let view = if i.status == Status::Failed {
-                    AccountView::Unreadable(i.reason)
-                } else {
-                    AccountView::OutOfScope(i.reason)
-                };
-                (i.account_id, view)
-            })
-            .collect();
+        let mut views: BTreeMap<String, AccountView> = BTreeMap::new();
         let mut readable = Vec::new();
-        for (account, ids) in wanted.into_iter().filter(|(account, _)| members.contains(account)) {
+        for (account, ids) in wanted {
             if rules.excluded.contains(&account) {
                 views.insert(account, AccountView::OutOfScope("excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
             } else {
@@ -278,8 +273,8 @@ struct Judged {
     item: Item,
 }
 
-/// Deletes the stale machines, a few at a time, while the invocation has time, and forgets their
-/// entries; a dry run plans.
+/// Deletes the stale machines, a few at a time, while the invocation has time, then forgets their
+/// entries (25 to a `BatchWriteItem`); a dry run plans.
 async fn delete_all(
     manager: &ResourceManager,
     inventory: &Inventory,
@@ -287,7 +282,8 @@ async fn delete_all(
     dry_run: bool,
     budget: &Budget,
 ) -> Vec<Item> {
-    run::run_each(deletes, DELETE_CONCURRENCY, |Judged { machine, entry, mut item }| async move {
+    let done = run::run_each(deletes, DELETE_CONCURRENCY, |Judged { machine, entry, mut item }| async move {
+        let key = (entry.account_id, entry.instance_id);
         if dry_run {
             item.status = Status::Planned;
             item.reason = format!("would delete: {}", item.reason);
@@ -300,14 +296,23 @@ async fn delete_all(
             item.status = Status::Failed;
             item.outcome = Some(Outcome::Kept);
             item.reason = format!("cannot delete: {failure}");
-        } else if let Err(failure) = inventory.forget(&entry.account_id, &entry.instance_id).await {
-            item.reason = format!("deleted: {}; its inventory entry stays ({failure})", item.reason);
         } else {
             item.reason = format!("deleted: {}", item.reason);
+            return (item, Some(key));
         }
-        item
+        (item, None)
     })
-    .await
+    .await;
+    let gone: Vec<(String, String)> = done.iter().filter_map(|(_, key)| key.clone()).collect();
+    let kept: HashMap<(String, String), String> = inventory.forget_all(&gone).await.into_iter().collect();
+    done.into_iter()
+        .map(|(mut item, key)| {
+            if let Some(why) = key.and_then(|k| kept.get(&k).cloned()) {
+                item.reason = format!("{}; its inventory entry stays ({why})", item.reason);
+            }
+            item
+        })
+        .collect()
 }
 
 /// Deletes the stale machine of each agent to repair, as Microsoft's remedy for AZCM0044 ("A
@@ -388,6 +393,16 @@ fn machine_item(
     let mut item = Item::new(account, region, &machine.name, Action::SweepArcMachine, status, reason);
     item.outcome = Some(outcome);
     item
+}
+
+/// A machine whose `AccountId` tag names an account that is not an ACTIVE member, or cannot be
+/// told: nothing decided about it.
+fn refused_account(machine: &ArcMachine, refusal: &Item) -> Item {
+    let (status, reason) = match refusal.status {
+        Status::Failed => (Status::Failed, format!("the account cannot be read ({}): nothing decided", refusal.reason)),
+        _ => (Status::Skipped, format!("account out of scope ({}): not touched", refusal.reason)),
+    };
+    machine_item(&refusal.account_id, "*", machine, status, Outcome::Kept, reason)
 }
 
 fn not_ours(machine: &ArcMachine, connector: &str) -> Item {
