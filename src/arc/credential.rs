@@ -46,8 +46,9 @@ pub(crate) struct Credential {
 
 /// How the function proves to Microsoft Entra that it acts for the onboarding application.
 enum SignIn {
-    /// An AWS identity token as client assertion (workload identity federation): no secret.
-    Federated(Secret),
+    /// An AWS identity token as client assertion (workload identity federation): no secret; a
+    /// fresh one for every later request.
+    Federated(AwsAssertion),
     /// The application's client secret (`ARC_CREDENTIAL_PARAMETER`).
     ClientSecret(Secret),
 }
@@ -64,7 +65,8 @@ pub(crate) async fn obtain(
     application: &str,
 ) -> Result<Obtained, Failure> {
     let Some(parameter) = &target.credential_parameter else {
-        let assertion = identity_token(sts, audience(&target.cloud)).await?;
+        let audience = audience(&target.cloud);
+        let assertion = AwsAssertion::new(identity_token(sts, audience).await?, sts.clone(), audience);
         let token = access_token(target, application, SignIn::Federated(assertion)).await?;
         return Ok(Obtained { token: token.value.clone(), credential: token });
     };
@@ -155,7 +157,9 @@ pub(crate) async fn resource_manager_credential(
     let (None, Some(sweeper)) = (sweep_off(target), target.sweep_service_principal_id.as_deref()) else {
         return Ok(None);
     };
-    let sign_in = SignIn::Federated(identity_token(sts, audience(&target.cloud)).await?);
+    let audience = audience(&target.cloud);
+    let assertion = AwsAssertion::new(identity_token(sts, audience).await?, sts.clone(), audience);
+    let sign_in = SignIn::Federated(assertion);
     token_credential(target, sweeper, sign_in)
         .map(Some)
         .map_err(|e| Failure::Precondition(format!("cannot build the Microsoft Entra credential: {e}")))
@@ -169,7 +173,7 @@ fn token_credential(target: &ArcTarget, client: &str, sign_in: SignIn) -> azure_
     match sign_in {
         SignIn::Federated(assertion) => {
             let options = ClientAssertionCredentialOptions { client_options };
-            ClientAssertionCredential::new(tenant, client, AwsAssertion(assertion), Some(options))
+            ClientAssertionCredential::new(tenant, client, assertion, Some(options))
                 .map(|c| c as Arc<dyn TokenCredential>)
         }
         SignIn::ClientSecret(secret) => {

@@ -62,10 +62,22 @@ pub(crate) async fn identity_token(sts: &Client, audience: &str) -> Result<Secre
         .ok_or_else(|| Failure::Unexpected("STS returned no web identity token".into()))
 }
 
-/// The AWS token as the client assertion Entra's token request carries (obtained before the
-/// credential is built, so an AWS refusal and an Entra refusal are told apart).
-#[derive(Clone)]
-pub(crate) struct AwsAssertion(pub(crate) Secret);
+/// The client assertion of Entra's token requests: the AWS token obtained before the credential is
+/// built (so an AWS refusal and an Entra refusal are told apart) for the first request, and a fresh
+/// one from STS for every later request (a token refresh, or another request of the credential):
+/// the token lives [`ASSERTION_SECONDS`], so one minted earlier may have expired by then.
+pub(crate) struct AwsAssertion {
+    first: std::sync::Mutex<Option<Secret>>,
+    sts: Client,
+    audience: &'static str,
+}
+
+impl AwsAssertion {
+    /// `first` for the first request; later ones ask `sts` for a token for `audience`.
+    pub(crate) fn new(first: Secret, sts: Client, audience: &'static str) -> Self {
+        AwsAssertion { first: std::sync::Mutex::new(Some(first)), sts, audience }
+    }
+}
 
 impl std::fmt::Debug for AwsAssertion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,7 +88,14 @@ impl std::fmt::Debug for AwsAssertion {
 #[async_trait::async_trait]
 impl ClientAssertion for AwsAssertion {
     async fn secret(&self, _options: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
-        Ok(self.0.expose().to_string())
+        let first = self.first.lock().map(|mut first| first.take()).unwrap_or_default();
+        if let Some(token) = first {
+            return Ok(token.expose().to_string());
+        }
+        let fresh = identity_token(&self.sts, self.audience).await.map_err(|failure| {
+            azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, failure.to_string())
+        })?;
+        Ok(fresh.expose().to_string())
     }
 }
 
@@ -93,6 +112,8 @@ mod tests {
 
     #[test]
     fn the_assertion_never_shows_in_debug_output() {
-        assert_eq!(format!("{:?}", AwsAssertion(Secret::new("eyJ.secret.sig".into()))), "AwsAssertion(..)");
+        let sts = Client::from_conf(aws_sdk_sts::Config::builder().behavior_version_latest().build());
+        let assertion = AwsAssertion::new(Secret::new("eyJ.secret.sig".into()), sts, "api://AzureADTokenExchange");
+        assert_eq!(format!("{assertion:?}"), "AwsAssertion(..)");
     }
 }
