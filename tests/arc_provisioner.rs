@@ -1139,6 +1139,23 @@ async fn a_forged_invocation_with_the_connectors_comment_never_counts() {
     assert_eq!(ours[0]["Parameters"]["tenantId"], json!(["11111111-2222-3333-4444-555555555555"]));
 }
 
+/// Review of #30 (H1): an instance answering `already-connected` to the connector's own command
+/// without naming its Arc machine (root on an instance can print any line) is not counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connected_answer_naming_no_machine_is_not_counted() {
+    let (moto, management, instance) = one_managed_instance().await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let bare = r#"MDC_ARC_RESULT {"status":"already-connected","reason":"connected","detail":"aaaaaaaa-2222-3333-4444-555555555555/rg-arc"}"#;
+    moto.ssm_outcomes(json!([{"instanceId": instance, "status": "Success", "output": bare}]));
+    let report = run(&job, scheduled()).await;
+    let item = find(&report, &instance);
+    assert_eq!((item.status, item.outcome), (Status::Failed, Some(Outcome::Failed)), "{item:?}");
+    assert!(item.reason.contains("names no Arc machine"), "{}", item.reason);
+    assert_eq!(inventory_vm_id(&management, &instance).await, None);
+    let metrics: HashMap<&str, usize> = report.metrics.iter().copied().collect();
+    assert_eq!(metrics["ArcConnected"], 0);
+}
+
 /// Deletes every coverage row (as if no unit had run).
 async fn forget_coverage(config: &SdkConfig) {
     use aws_sdk_dynamodb::types::AttributeValue::S;

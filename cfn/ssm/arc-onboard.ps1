@@ -411,7 +411,9 @@ if ($installed) {
     $shown = Get-AgentState
     if ($shown -and $shown.status -eq 'Connected') {
         $where = ('{0}/{1}' -f $shown.subscriptionId, $shown.resourceGroup) -replace '[^A-Za-z0-9._()/-]', ''
-        if ($shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
+        # The target is this connector's machine for this instance: same subscription and group, and
+        # the instance id as name (an agent connected there under another name is someone else's).
+        if ($shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup -and [string]$shown.resourceName -eq $InstanceId) {
             Set-AgentIdentity $shown
             # Forced (a re-provision, or Azure shows no machine for this instance): the agent's
             # belief is checked against Resource Manager; a machine deleted in Azure is cleared
@@ -447,7 +449,7 @@ if ($installed) {
         if ($owner -cne $ConnectorId) { Write-Result 'connected-elsewhere' 'connected-elsewhere' "${where}: its Arc resource is not tagged MDFCSecurityConnector=$ConnectorId" }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' $where }
         }
-    } elseif ($shown -and $shown.resourceName -and ($shown.status -eq 'Disconnected' -or $shown.status -eq 'Expired') -and $shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
+    } elseif ($shown -and [string]$shown.resourceName -eq $InstanceId -and ($shown.status -eq 'Disconnected' -or $shown.status -eq 'Expired') -and $shown.subscriptionId -eq $SubscriptionId -and $shown.resourceGroup -eq $ResourceGroup) {
         # This connector's agent stopped reporting ("An expired machine can't be managed through
         # Azure Arc until a server administrator disconnects and then reconnects it"). A connect
         # under the same name fails while the Azure resource exists (AZCM0044 "A resource with the
@@ -455,7 +457,15 @@ if ($installed) {
         # application does first. Checked before the local configuration goes; prepare stops
         # before that, at the credential.
         Read-Credential
-        if ($CredentialType -eq 'access-token' -and (Get-ArmStatus $TargetMachineId) -ne 404) { Write-Result 'failed' 'arc-resource-exists' $TargetMachineId }
+        if ($CredentialType -eq 'access-token') {
+            $status = Get-ArmStatus $TargetMachineId
+            if ($status -eq 200) { Write-Result 'failed' 'arc-resource-exists' $TargetMachineId }
+            if ($status -ne 404) { Write-Result 'failed' 'arc-unreadable' $TargetMachineId }
+        } elseif ($Force -ne 'true') {
+            # Without a token Azure cannot be asked: only when the connector found no machine of
+            # this name (it sends force then) is the local configuration cleared.
+            Write-Result 'failed' 'arc-resource-exists' $TargetMachineId
+        }
         if ((Invoke-Agent @('disconnect', '--force-local-only')) -ne 0) { Write-Result 'failed' 'disconnect-failed' ([string]$shown.status) }
     }
 }

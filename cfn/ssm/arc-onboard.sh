@@ -328,7 +328,10 @@ if command -v azcmagent >/dev/null 2>&1; then
     wanted_subscription=${subscription_id,,}
     same_group=${agent_group,,}
     wanted_group=${resource_group,,}
-    if [ "$same_subscription" = "$wanted_subscription" ] && [ "$same_group" = "$wanted_group" ]; then
+    # The target is this connector's machine for this instance: same subscription and group, and
+    # the instance id as name (an agent connected there under another name is someone else's).
+    if [ "$same_subscription" = "$wanted_subscription" ] && [ "$same_group" = "$wanted_group" ] &&
+      [ "${agent_name,,}" = "${instance_id,,}" ]; then
       agent_identity "$shown"
       # Forced (a re-provision, or Azure shows no machine for this instance): the agent's belief is
       # checked against Resource Manager. A machine deleted in Azure leaves the agent "Connected"
@@ -349,6 +352,9 @@ if command -v azcmagent >/dev/null 2>&1; then
       esac
     else
       where=$(printf '%s/%s' "$agent_subscription" "$agent_group" | tr -cd 'A-Za-z0-9._()/-')
+      if [ "$same_subscription" = "$wanted_subscription" ] && [ "$same_group" = "$wanted_group" ]; then
+        where="$where (as $(printf '%s' "$agent_name" | tr -cd 'A-Za-z0-9._-'))"
+      fi
       if [ "$force" != true ]; then
         result connected-elsewhere connected-elsewhere "$where"
       fi
@@ -374,7 +380,7 @@ if command -v azcmagent >/dev/null 2>&1; then
         result failed disconnect-failed "$where"
       fi
     fi
-  elif [ -n "$agent_name" ] && { [ "$agent_status" = Disconnected ] || [ "$agent_status" = Expired ]; } \
+  elif [ "${agent_name,,}" = "${instance_id,,}" ] && { [ "$agent_status" = Disconnected ] || [ "$agent_status" = Expired ]; } \
       && [ "${agent_subscription,,}" = "${subscription_id,,}" ] && [ "${agent_group,,}" = "${resource_group,,}" ]; then
     # This connector's agent stopped reporting ("An expired machine can't be managed through Azure
     # Arc until a server administrator disconnects and then reconnects it"). A connect under the
@@ -384,7 +390,15 @@ if command -v azcmagent >/dev/null 2>&1; then
     # local configuration goes, so a refused repair leaves the agent as it was; prepare stops
     # before that, at the credential.
     read_credential
-    if [ "$credential_type" = access-token ] && [ "$(arm_get "$target_machine_id")" != 404 ]; then
+    if [ "$credential_type" = access-token ]; then
+      case "$(arm_get "$target_machine_id")" in
+        404) ;;
+        200) result failed arc-resource-exists "$target_machine_id" ;;
+        *) result failed arc-unreadable "$target_machine_id" ;;
+      esac
+    elif [ "$force" != true ]; then
+      # Without a token Azure cannot be asked: only when the connector found no machine of this
+      # name (it sends force then, as after the sweep deleted it) is the local configuration cleared.
       result failed arc-resource-exists "$target_machine_id"
     fi
     if ! azcmagent disconnect --force-local-only >>"$log_file" 2>&1; then

@@ -303,9 +303,10 @@ impl FleetJob for ArcProvisioner {
         budget: &Budget,
     ) -> Result<Vec<Item>, Failure> {
         let items = self.provision(unit, session, credential, budget).await?;
-        // A whole unit's run is its coverage (a named selection is only part of it).
+        // A whole unit's run is its coverage (a named selection is only part of it, and a unit out
+        // of time left some instances for later: the previous row stands).
         let whole = unit.work.selection == Selection::default();
-        if whole && !unit.work.dry_run {
+        if whole && !unit.work.dry_run && !budget.deferred() {
             self.keep_coverage(&unit.account_id, &unit.region, &items).await;
         }
         Ok(items)

@@ -174,6 +174,13 @@ fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decisio
         Ok(version) => version,
         Err(reason) => return Decision::Report(Status::Failed, Some(Outcome::Failed), reason),
     };
+    // What Azure and the inventory show comes first: SSM's history (which anyone who can send
+    // commands to the instance can add to) never makes a covered instance look uncovered.
+    if !policy.force
+        && let Some(decision @ Decision::Report(..)) = covered_or_silent(id, state)
+    {
+        return decision;
+    }
     // The bound holds whatever the newest command was (a command of someone else's cannot reset it).
     if let Some(reason) = state.history.get(id).and_then(|l| needs_attention(l, policy)) {
         return Decision::Report(Status::Skipped, Some(Outcome::NeedsAttention), reason);
@@ -192,12 +199,10 @@ fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decisio
     covered(id, state, policy, version).unwrap_or_else(|force| Decision::Send(platform, version.clone(), force))
 }
 
-/// Whether Azure shows the instance covered (or why it is left to the sweep, or connected
-/// elsewhere), from the inventory and Resource Manager; otherwise whether its command is forced
-/// (Azure holds no machine of its name, so an agent that believes itself connected checks Azure).
-fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Result<Decision, bool> {
+/// The report of an instance Azure shows covered, or silent (left to the sweep); `None` otherwise.
+fn covered_or_silent(id: &str, state: &UnitState) -> Option<Decision> {
     match state.azure.coverage(id) {
-        Coverage::Covered(entry) => Ok(Decision::Report(
+        Coverage::Covered(entry) => Some(Decision::Report(
             Status::Skipped,
             Some(Outcome::AlreadyConnected),
             format!(
@@ -205,7 +210,7 @@ fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Resul
                 entry.resource_id, entry.vm_id, entry.command_id
             ),
         )),
-        Coverage::Silent(entry, status) => Ok(Decision::Report(
+        Coverage::Silent(entry, status) => Some(Decision::Report(
             Status::Skipped,
             Some(Outcome::Disconnected),
             format!(
@@ -213,6 +218,17 @@ fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Resul
                 entry.resource_id
             ),
         )),
+        _ => None,
+    }
+}
+
+/// Why an instance Azure does not show covered gets no command (connected elsewhere; Azure or the
+/// inventory unreadable); otherwise whether its command is forced (Azure holds no machine of its
+/// name, so an agent that believes itself connected checks Azure).
+fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Result<Decision, bool> {
+    match state.azure.coverage(id) {
+        // Covered and silent instances were reported before the history was looked at.
+        Coverage::Covered(_) | Coverage::Silent(..) | Coverage::Unrecorded => Err(false),
         Coverage::Missing => {
             // An agent connected to another target is reported, not moved, unless forced.
             let last = state
@@ -224,7 +240,6 @@ fn covered(id: &str, state: &UnitState, policy: &Policy, version: &str) -> Resul
                 None => Err(true),
             }
         }
-        Coverage::Unrecorded => Err(false),
         Coverage::Unknown(reason) => Ok(Decision::Report(Status::Failed, Some(Outcome::Failed), reason)),
     }
 }

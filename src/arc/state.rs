@@ -129,12 +129,18 @@ impl AzureView {
         let Some(machine) = self.machines.get(&instance_id.to_ascii_lowercase()) else {
             return Coverage::Missing;
         };
-        match self.inventory.get(instance_id).filter(|entry| entry.matches(machine)) {
-            None => Coverage::Unrecorded,
-            Some(entry) => match machine.properties.status.as_deref() {
-                Some("Connected") => Coverage::Covered(entry.clone()),
-                other => Coverage::Silent(entry.clone(), other.unwrap_or("unknown").to_string()),
-            },
+        match (
+            self.inventory.get(instance_id).filter(|entry| entry.matches(machine)),
+            machine.properties.status.as_deref(),
+        ) {
+            (Some(entry), Some("Connected")) => Coverage::Covered(entry.clone()),
+            // What the sweep repairs (`super::azure::sweep`): an agent that stopped reporting.
+            (Some(entry), Some(status @ ("Disconnected" | "Expired"))) => {
+                Coverage::Silent(entry.clone(), status.into())
+            }
+            // Not recorded, or in another state (`Error`): the agent is asked, and the item says
+            // what Azure shows.
+            _ => Coverage::Unrecorded,
         }
     }
 }

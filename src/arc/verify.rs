@@ -50,6 +50,14 @@ impl ArcProvisioner {
         items: &mut [Item],
         token: &Secret,
     ) {
+        // A connected answer that names no Arc machine proves nothing (root on the instance can
+        // print one): it does not count.
+        for item in
+            items.iter_mut().filter(|i| claims_connected(i) && !reported.iter().any(|(id, _)| *id == i.resource_id))
+        {
+            let reason = format!("{}, but the result line names no Arc machine: not counted", item.reason);
+            *item = failed(item, reason);
+        }
         if reported.is_empty() {
             return;
         }
@@ -146,6 +154,11 @@ async fn confirmed(read: &Read<'_>, instance: &str, found: &Reported, job: &ArcP
         azure_status: status,
         adopted: found.adopted,
     })
+}
+
+/// An item whose instance said it is connected.
+fn claims_connected(item: &Item) -> bool {
+    matches!(item.outcome, Some(Outcome::Connected | Outcome::AlreadyConnected))
 }
 
 fn failed(item: &Item, reason: String) -> Item {

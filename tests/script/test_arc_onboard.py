@@ -157,7 +157,7 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual([c[0] for c in self.sandbox.calls()[before:]], ["show"], "only azcmagent show")
 
     def test_resource_group_compares_case_insensitively(self) -> None:
-        self.sandbox.preinstall("Connected", GOOD["subscriptionId"].upper(), "RG-(PROD).ARC")
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"].upper(), "RG-(PROD).ARC", name=INSTANCE.upper())
         _, result = self.run_script()
         self.assertEqual(result["status"], "already-connected")
 
@@ -204,8 +204,8 @@ class ArcOnboardScript(unittest.TestCase):
     def test_an_expired_agent_of_this_connector_is_disconnected_locally_then_connected(self) -> None:
         # The sweep repairs agents Azure shows Disconnected or Expired: the local configuration
         # goes first ("azcmagent disconnect --force-local-only"), then a fresh connect.
-        self.sandbox.preinstall("Expired", GOOD["subscriptionId"], GOOD["resourceGroup"])
-        _, result = self.run_script(force="true")
+        self.sandbox.preinstall("Expired", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        _, result = self.run_script(force="true", env={"ARC_STUB_ARM_GONE": "1"})
         self.assertEqual(result["status"], "connected")
         commands = [c[0] for c in self.sandbox.calls("azcmagent")]
         self.assertEqual(commands[:3], ["show", "show", "disconnect"], commands)
@@ -222,6 +222,23 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual([c[0] for c in self.sandbox.calls("azcmagent")], ["show", "show"], "nothing disconnected")
         self.assertEqual(self.sandbox.agent_state()["status"], "Expired")
 
+    def test_an_agent_connected_to_the_target_under_another_name_is_someone_elses(self) -> None:
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name="web-01")
+        process, result = self.run_script(force="true")
+        self.assertEqual((process.returncode, result["status"]), (0, "connected-elsewhere"), result)
+        self.assertIn("(as web-01)", result["detail"])
+        self.assertNotIn("disconnect", [c[0] for c in self.sandbox.calls("azcmagent")])
+
+    def test_without_a_token_a_silent_agent_is_cleared_only_when_the_connector_found_no_machine(self) -> None:
+        secret = {"credentialType": "service-principal-secret"}
+        self.sandbox.set_credential("Zq8~onboarding.secret_value-42")
+        self.sandbox.preinstall("Disconnected", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        process, result = self.run_script(**secret)
+        self.assertEqual((result["status"], result["reason"]), ("failed", "arc-resource-exists"), result)
+        self.assertNotIn("disconnect", [c[0] for c in self.sandbox.calls("azcmagent")])
+        process, result = self.run_script(force="true", **secret)
+        self.assertEqual(result["status"], "connected", result)
+
     def test_a_forced_run_believes_a_connected_agent_only_when_azure_holds_its_machine(self) -> None:
         self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
         process, result = self.run_script(force="true")
@@ -229,8 +246,8 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertTrue(result["resourceId"].endswith(f"/machines/{INSTANCE}"), result)
         self.assertNotIn("disconnect", [c[0] for c in self.sandbox.calls("azcmagent")])
         # The machine was deleted in Azure (Resource Manager answers 404): local clean-up, then connect.
-        self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name="deleted-in-azure")
-        process, result = self.run_script(force="true")
+        self.sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        process, result = self.run_script(force="true", env={"ARC_STUB_ARM_GONE": "1"})
         self.assertEqual((process.returncode, result["status"]), (0, "connected"), result)
         self.assertIn(["disconnect", "--force-local-only"], self.sandbox.calls("azcmagent"))
 
@@ -517,7 +534,8 @@ class Template(unittest.TestCase):
         # An agent of the target is cleared locally only once Resource Manager answered 404 (its
         # machine deleted in Azure), and a silent one only while no machine holds its name (AZCM0044).
         self.assertLess(code.index("if ($status -ne 404)"), code.index("'disconnect', '--force-local-only'"))
-        self.assertIn("(Get-ArmStatus $TargetMachineId) -ne 404) { Write-Result 'failed' 'arc-resource-exists'", code)
+        self.assertIn("if ($status -eq 200) { Write-Result 'failed' 'arc-resource-exists' $TargetMachineId }", code)
+        self.assertIn("[string]$shown.resourceName -eq $InstanceId", code, "only the instance's own name is the target")
         self.assertIn("if ($CredentialType -eq 'service-principal-secret') { $connect += @('--service-principal-id'", code)
         # TLS 1.2 and a Microsoft Authenticode signature before msiexec runs.
         self.assertIn("[Net.SecurityProtocolType]::Tls12", code)

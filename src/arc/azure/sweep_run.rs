@@ -69,7 +69,7 @@ impl ArcProvisioner {
         if budget.deferred() {
             items.extend(self.continue_later(continuation).await);
         }
-        let (cleared, units) = cleared_for_repair(&manager, repairs, dry_run, budget).await;
+        let (cleared, units) = cleared_for_repair(&manager, &self.inventory, repairs, dry_run, budget).await;
         items.extend(cleared);
         items.extend(self.repair(units, dry_run, budget).await?);
         Ok(Report::new(JOB, dry_run, items, 1, 0))
@@ -322,6 +322,7 @@ async fn delete_all(
 /// items, and the units to re-provision.
 async fn cleared_for_repair(
     manager: &ResourceManager,
+    inventory: &Inventory,
     repairs: Vec<(Judged, String)>,
     dry_run: bool,
     budget: &Budget,
@@ -346,8 +347,13 @@ async fn cleared_for_repair(
             items.push(item);
             continue;
         } else {
-            item.reason =
-                format!("stale machine deleted, re-provisioned with force (see its provision item): {}", item.reason);
+            // Its entry goes with it: a machine made again under that name is not the recorded one.
+            let forgotten = inventory.forget(&entry.account_id, &entry.instance_id).await;
+            let note = forgotten.err().map(|e| format!(" (its inventory entry stays: {e})")).unwrap_or_default();
+            item.reason = format!(
+                "stale machine deleted{note}, re-provisioned with force (see its provision item): {}",
+                item.reason
+            );
         }
         units.entry((entry.account_id, region)).or_default().insert(entry.instance_id);
         items.push(item);
