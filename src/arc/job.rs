@@ -330,9 +330,10 @@ impl ArcProvisioner {
         let (ssm, ec2) = (session.ssm(region), session.ec2(region));
         let ids = work.selection.ids.as_ref();
         let mut state = read_unit(&ec2, &ssm, &session.iam, &self.documents, ids, !work.force).await?;
-        if may_need_a_command(&state) {
+        let candidates = candidates(&state);
+        if !candidates.is_empty() {
             state.azure = self
-                .azure_view(account_id, credential)
+                .azure_view(account_id, &candidates, credential)
                 .await
                 .unwrap_or_else(|failure| AzureView { unreadable: Some(failure.to_string()), ..AzureView::default() });
         }
@@ -370,9 +371,10 @@ impl ArcProvisioner {
     }
 }
 
-/// Whether any instance of the unit is managed and online, so that Azure is read for it.
-fn may_need_a_command(state: &super::state::UnitState) -> bool {
-    state.instances.iter().any(|i| state.managed.get(&i.id).is_some_and(|m| m.ping_status == "Online"))
+/// The unit's instances that are managed and online: Azure is read for them.
+fn candidates(state: &super::state::UnitState) -> Vec<String> {
+    let online = |i: &&super::state::Ec2Instance| state.managed.get(&i.id).is_some_and(|m| m.ping_status == "Online");
+    state.instances.iter().filter(online).map(|i| i.id.clone()).collect()
 }
 
 /// The units of profile-scan's fixed instances, one per (account, region).

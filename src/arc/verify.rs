@@ -19,23 +19,39 @@ use crate::error::Failure;
 use crate::report::{Item, Outcome, Status};
 
 impl ArcProvisioner {
-    /// The unit's view of Azure: its account's group's machines and the account's inventory.
-    pub(super) async fn azure_view(&self, account_id: &str, run: &RunCredential) -> Result<AzureView, Failure> {
+    /// The unit's view of Azure: its candidates' machines and the account's inventory. A few
+    /// candidates (a hand-off, a reprovision by ids) are read one by one; more take the group's
+    /// list, once per run and group, whichever is fewer requests in the common case.
+    pub(super) async fn azure_view(
+        &self,
+        account_id: &str,
+        candidates: &[String],
+        run: &RunCredential,
+    ) -> Result<AzureView, Failure> {
         let obtained = self.credential_for(account_id, run).await?;
         let target = &self.settings().target;
         let group = target.group(account_id);
+        let manager = with_token(target, &obtained.token)?;
         let cell = run.machines.lock().await.entry(group.to_ascii_lowercase()).or_default().clone();
-        let listed = cell
-            .get_or_init(|| async {
-                let machines = with_token(target, &obtained.token)?.group_machines(&group).await?;
-                Ok(Arc::new(machines.into_iter().map(|m| (m.name.to_ascii_lowercase(), m)).collect()))
-            })
-            .await;
-        let machines = listed
-            .as_ref()
-            .map_err(|e| Failure::Precondition(format!("cannot list the Arc machines of {group}: {e}")))?;
+        let machines = match cell.get() {
+            None if candidates.len() <= READ_ONE_BY_ONE => {
+                Arc::new(one_by_one(&manager, account_id, candidates).await?)
+            }
+            _ => {
+                let listed = cell
+                    .get_or_init(|| async {
+                        let machines = manager.group_machines(&group).await?;
+                        Ok(Arc::new(machines.into_iter().map(|m| (m.name.to_ascii_lowercase(), m)).collect()))
+                    })
+                    .await;
+                let listed = listed.as_ref();
+                listed
+                    .map_err(|e| Failure::Precondition(format!("cannot list the Arc machines of {group}: {e}")))?
+                    .clone()
+            }
+        };
         let inventory = self.inventory.account(account_id).await?;
-        Ok(AzureView { machines: machines.clone(), inventory, unreadable: None })
+        Ok(AzureView { machines, inventory, unreadable: None })
     }
 
     /// Records what instances reported in this run's commands, each once Resource Manager shows a
@@ -68,7 +84,7 @@ impl ArcProvisioner {
         let group = self.settings().target.group(account_id);
         // The fewest reads: the group's list again (a page per 100 machines) when that is fewer
         // requests than one read per instance.
-        let relisted = if reported.len() > view.machines.len() / 100 + 1 {
+        let relisted = if reported.len() > (view.machines.len() / 100 + 1).max(READ_ONE_BY_ONE) {
             match manager.group_machines(&group).await {
                 Ok(machines) => Some(machines.into_iter().map(|m| (m.name.to_ascii_lowercase(), m)).collect()),
                 Err(failure) => return note_all(items, &reported, &failure),
@@ -108,6 +124,24 @@ impl ArcProvisioner {
             }
         }
     }
+}
+
+/// Candidates up to which a unit reads its machines one by one rather than listing the group.
+const READ_ONE_BY_ONE: usize = 20;
+
+/// The machines of `candidates` that Resource Manager holds, by name (lower case).
+async fn one_by_one(
+    manager: &ResourceManager,
+    account_id: &str,
+    candidates: &[String],
+) -> Result<HashMap<String, ArcMachine>, Failure> {
+    let mut out = HashMap::new();
+    for id in candidates {
+        if let Some(machine) = manager.machine(account_id, id).await? {
+            out.insert(machine.name.to_ascii_lowercase(), machine);
+        }
+    }
+    Ok(out)
 }
 
 /// Where the machines are read after the commands: the group listed again, or one by one.

@@ -95,6 +95,11 @@ pub(crate) fn judge(machine: &ArcMachine, found: &Found, now: SystemTime, grace:
     }
 }
 
+/// However short the grace period (0 included), a `Disconnected` agent on a live instance is given
+/// a day to report again before its machine is deleted and the agent connected anew (a reboot or a
+/// network change disconnects it for minutes: "within 15 to 30 minutes" of missed heartbeats).
+const MIN_REPAIR_SILENCE: Duration = Duration::from_secs(86_400);
+
 /// A silent agent on a managed instance: repaired when expired ("An expired machine can't be
 /// managed through Azure Arc until a server administrator disconnects and then reconnects it") or
 /// silent for the grace period; until then only reported, as a `Disconnected` agent comes back by
@@ -104,7 +109,8 @@ fn repair_or_wait(machine: &ArcMachine, region: &str, now: SystemTime, grace: Du
     let status = machine.properties.status.as_deref().unwrap_or("unknown");
     let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let silent_for = since(machine).map(|since| now.saturating_sub(since));
-    if status == "Expired" || silent_for.is_some_and(|s| s >= grace.as_secs()) {
+    let wait = grace.max(MIN_REPAIR_SILENCE);
+    if status == "Expired" || silent_for.is_some_and(|s| s >= wait.as_secs()) {
         return (
             Verdict::Repair { region: region.to_string() },
             format!("the agent is {status} on a managed instance"),
@@ -114,8 +120,8 @@ fn repair_or_wait(machine: &ArcMachine, region: &str, now: SystemTime, grace: Du
     (
         Verdict::Keep,
         format!(
-            "the agent is {status} on a managed instance since {hours}: repaired once silent for the grace period ({} days), unless it reports again",
-            grace.as_secs() / 86_400
+            "the agent is {status} on a managed instance since {hours}: repaired once silent for {} hours, unless it reports again",
+            wait.as_secs() / 3600
         ),
     )
 }
