@@ -84,7 +84,7 @@ async fn one_deploy_creates_the_member_stackset_and_covers_the_management_accoun
     let deployed = deploy(&moto, &[("OrganizationId", org.as_str()), ("StackSetRegions", regions.as_str())]);
     assert_eq!(deployed["stackStatus"], "CREATE_COMPLETE", "{deployed}");
     // The nested stack got the parent's values (defaults and the ones given once).
-    assert_eq!(deployed["parameters"]["ManagementAccountId"], json!(MANAGEMENT), "AWS::AccountId when not given");
+    assert_eq!(deployed["parameters"]["ConnectorAccountId"], json!(MANAGEMENT), "AWS::AccountId when not given");
     assert_eq!(deployed["parameters"]["StackSetRegions"], json!(regions));
     assert_eq!(deployed["parameters"]["InstanceProfileName"], json!("MdcConnectorInstanceProfile"));
     assert!(
@@ -148,7 +148,7 @@ async fn deployed_stacksets_onboard_the_members(moto: &Moto, management: &SdkCon
     assert_eq!(model, "SERVICE_MANAGED");
     assert_eq!(value(&member, "ConnectorBusAccountId"), MANAGEMENT);
     assert_eq!(value(&member, "OrganizationId"), org);
-    assert_eq!(value(&member, "ManagementAccountId"), MANAGEMENT);
+    assert_eq!(value(&member, "ConnectorAccountId"), MANAGEMENT);
     let listed = cfn(management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
     assert!(listed.expect("instances").summaries().is_empty(), "account-discovery deploys the instances");
 

@@ -66,7 +66,7 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
   }
 
   parameters = {
-    ManagementAccountId    = local.account_id
+    ConnectorAccountId     = local.account_id
     OrganizationId         = var.organization_id
     MemberRoleName         = var.member_role_name
     ProvisioningRoleName   = var.provisioning_role_name
@@ -123,7 +123,7 @@ resource "aws_cloudformation_stack_set" "management_stack_set" {
   }
 
   parameters = {
-    ManagementAccountId    = local.account_id
+    ConnectorAccountId     = local.account_id
     OrganizationId         = var.organization_id
     MemberRoleName         = var.member_role_name
     ProvisioningRoleName   = var.provisioning_role_name

@@ -459,10 +459,10 @@ class TemplateGuards(unittest.TestCase):
         the member template's roles must trust that account's function roles, not the management
         account's (which ManagementAccountId names for the StackSet calls)."""
         onboarding = TEMPLATES["template.yaml"]["Resources"]["Onboarding"]["Properties"]["Parameters"]
-        self.assertEqual(onboarding["ManagementAccountId"], {"Ref": "AWS::AccountId"})
+        self.assertEqual(onboarding["ConnectorAccountId"], {"Ref": "AWS::AccountId"})
         member = TEMPLATES["member.yaml"]["Resources"]
         trusted = [s for s in strings(member) if ":role/mdc-connector-" in s]
-        self.assertTrue(trusted and all("${ManagementAccountId}" in s for s in trusted), trusted)
+        self.assertTrue(trusted and all("${ConnectorAccountId}" in s for s in trusted), trusted)
 
     def test_the_organizations_rule_exists_in_each_partitions_organizations_region(self) -> None:
         """Organizations events arrive in us-east-1 (commercial), cn-northwest-1 (China) and
