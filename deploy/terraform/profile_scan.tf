@@ -217,6 +217,13 @@ data "aws_iam_policy_document" "profile_scan_role_profile_scan" {
       ]
     }
   }
+  # Never the connector's own function roles (this one included).
+  statement {
+    sid       = "NeverTheConnectorsOwnRoles"
+    effect    = "Deny"
+    actions   = ["iam:AttachRolePolicy"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/mdc-connector-*"]
+  }
 }
 
 resource "aws_lambda_function" "profile_scan_function" {

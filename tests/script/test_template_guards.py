@@ -141,7 +141,10 @@ class TemplateGuards(unittest.TestCase):
     def test_sensitive_actions_are_conditioned(self) -> None:
         seen = set()
         for name, template in TEMPLATES.items():
+            # What is granted needs a condition; a Deny only takes away.
             for statement in statements(template.get("Resources", {})):
+                if statement.get("Effect") == "Deny":
+                    continue
                 for action in actions(statement) & CONDITIONED:
                     seen.add(action)
                     self.assertIn("Condition", statement, f"{name}: {action} without a condition")
@@ -263,6 +266,16 @@ class TemplateGuards(unittest.TestCase):
         self.assertEqual(len(by_function), 2, "profile-scan's own role and the member role it assumes")
         for statement in by_function:
             self.assertEqual(statement["Condition"]["ArnEquals"]["iam:PolicyARN"], [SSM_CORE, SSM_DEFAULT_HOST])
+        # Review F5/F6: the roles that attach it never reach the connector's own roles.
+        denied = {name: [s for s in statements(TEMPLATES[name].get("Resources", {}))
+                         if s.get("Sid") == "NeverTheConnectorsOwnRoles"] for name in ("template.yaml", "member.yaml")}
+        self.assertEqual(denied["template.yaml"][0]["Effect"], "Deny")
+        self.assertEqual(denied["template.yaml"][0]["Resource"],
+                         {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mdc-connector-*"})
+        member_denied = [r["Fn::Sub"].rsplit("/", 1)[1] for r in denied["member.yaml"][0]["Resource"]]
+        self.assertEqual(member_denied, ["${MemberRoleName}", "${ProvisioningRoleName}", "${PostureRoleName}",
+                                         "MdcConnectorEventForwarding"])
+        self.assertEqual(denied["member.yaml"][0]["Action"], "iam:AttachRolePolicy")
         self.assertEqual(TEMPLATES["template.yaml"]["Parameters"]["InstancePolicy"]["Default"], "narrow")
 
     def test_the_management_stacksets_roles_serve_only_it_and_cover_the_member_template(self) -> None:
