@@ -4,7 +4,7 @@
 use super::azure::inventory::now;
 use super::coverage::{FRESH_FOR_SECS, estate, item, row};
 use super::job::{ArcProvisioner, JOB};
-use crate::report::{Item, Report};
+use crate::report::{Action, Item, Report, Status};
 
 /// Rows an answer lists at most (the report's own bound then applies).
 const MAX_ROWS: usize = 5_000;
@@ -34,14 +34,7 @@ impl ArcProvisioner {
         let rows = match self.inventory.coverage().await {
             Ok(rows) => rows,
             Err(failure) => {
-                let failed = Item::new(
-                    "*",
-                    "*",
-                    "coverage",
-                    crate::report::Action::Coverage,
-                    crate::report::Status::Failed,
-                    failure.to_string(),
-                );
+                let failed = Item::new("*", "*", "coverage", Action::Coverage, Status::Failed, failure.to_string());
                 return Report::new(JOB, false, vec![failed], 1, 1);
             }
         };

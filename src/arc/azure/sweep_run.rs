@@ -61,7 +61,7 @@ impl ArcProvisioner {
             let (item, verdict) = self.judged(&machine, &entry, &estate);
             match verdict {
                 Verdict::Delete => deletes.push(Judged { machine, entry, item }),
-                Verdict::Repair { region } => repairs.push((Judged { machine, entry, item }, region)),
+                Verdict::Repair { .. } => repairs.push(Judged { machine, entry, item }),
                 _ => items.push(item),
             }
         }
@@ -69,8 +69,18 @@ impl ArcProvisioner {
         if budget.deferred() {
             items.extend(self.continue_later(continuation).await);
         }
-        let (cleared, units) = cleared_for_repair(&manager, &self.inventory, repairs, dry_run, budget).await;
-        items.extend(cleared);
+        // A repair deletes the stale machine first, as Microsoft's remedy for AZCM0044 ("A resource
+        // with the same name already exists") asks ("delete the existing Azure Arc-enabled server in
+        // Azure and try again"), which the onboarding role cannot; then the instance is
+        // re-provisioned with force (the agent clears its local configuration and connects again).
+        let cleared = delete_all(&manager, &self.inventory, repairs, dry_run, budget).await;
+        let units = repair_units(&cleared);
+        items.extend(cleared.into_iter().map(|mut item| {
+            if matches!(item.status, Status::Done | Status::Planned) {
+                item.reason = format!("{}; re-provisioned with force (see its provision item)", item.reason);
+            }
+            item
+        }));
         items.extend(self.repair(units, dry_run, budget).await?);
         Ok(Report::new(JOB, dry_run, items, 1, 0))
     }
@@ -266,6 +276,17 @@ impl ArcProvisioner {
     }
 }
 
+/// The units to re-provision: the instances whose stale machine was deleted (or would be), by
+/// (account, region), as their sweep items name them (the machine's name is its instance id).
+fn repair_units(items: &[Item]) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for item in items.iter().filter(|i| matches!(i.status, Status::Done | Status::Planned)) {
+        let unit = (item.account_id.clone(), item.region.clone());
+        units.entry(unit).or_default().insert(item.resource_id.clone());
+    }
+    units
+}
+
 /// A machine of the inventory, its entry and its item.
 struct Judged {
     machine: ArcMachine,
@@ -313,52 +334,6 @@ async fn delete_all(
             item
         })
         .collect()
-}
-
-/// Deletes the stale machine of each agent to repair, as Microsoft's remedy for AZCM0044 ("A
-/// resource with the same name already exists") asks ("delete the existing Azure Arc-enabled
-/// server in Azure and try again"), which the onboarding role cannot: then its instance is
-/// re-provisioned with force (the agent clears its local configuration and connects again). The
-/// items, and the units to re-provision.
-async fn cleared_for_repair(
-    manager: &ResourceManager,
-    inventory: &Inventory,
-    repairs: Vec<(Judged, String)>,
-    dry_run: bool,
-    budget: &Budget,
-) -> (Vec<Item>, BTreeMap<(String, String), BTreeSet<String>>) {
-    let mut units: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut items = Vec::new();
-    for (Judged { machine, entry, mut item }, region) in repairs {
-        if dry_run {
-            item.status = Status::Planned;
-            item.reason = format!("would delete the stale machine and re-provision: {}", item.reason);
-        } else if !budget.may_start() {
-            item.status = Status::Skipped;
-            item.outcome = Some(Outcome::Kept);
-            item.reason =
-                format!("deferred: the invocation's time is spent; the next sweep repairs it ({})", item.reason);
-            items.push(item);
-            continue;
-        } else if let Err(failure) = manager.delete(&machine.id).await {
-            item.status = Status::Failed;
-            item.outcome = Some(Outcome::Kept);
-            item.reason = format!("cannot delete the stale machine before re-provisioning: {failure}");
-            items.push(item);
-            continue;
-        } else {
-            // Its entry goes with it: a machine made again under that name is not the recorded one.
-            let forgotten = inventory.forget(&entry.account_id, &entry.instance_id).await;
-            let note = forgotten.err().map(|e| format!(" (its inventory entry stays: {e})")).unwrap_or_default();
-            item.reason = format!(
-                "stale machine deleted{note}, re-provisioned with force (see its provision item): {}",
-                item.reason
-            );
-        }
-        units.entry((entry.account_id, region)).or_default().insert(entry.instance_id);
-        items.push(item);
-    }
-    (items, units)
 }
 
 /// `DescribeInstances` state name of each of `ids` found in the region (terminated included).
