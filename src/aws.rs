@@ -71,6 +71,13 @@ pub(crate) fn sts_client(config: &SdkConfig, region: &str) -> aws_sdk_sts::Clien
     )
 }
 
+/// CloudTrail client of one region (preflight: the trail Organizations' API calls need).
+pub(crate) fn cloudtrail_client(config: &SdkConfig, region: &str) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::from_conf(
+        aws_sdk_cloudtrail::config::Builder::from(config).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// DynamoDB client of one region (the function's own: the inventory table).
 pub(crate) fn dynamodb_client(config: &SdkConfig, region: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(

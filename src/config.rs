@@ -59,7 +59,7 @@ pub const DRY_RUN: Variable = Variable {
 pub const REGIONS: Variable = Variable {
     name: "CONNECTOR_REGIONS",
     meaning: "regions to cover",
-    default: "every region enabled in the account (`DescribeRegions`)",
+    default: "every region enabled in the account (`DescribeRegions`); the template and the Terraform module always set it, to `StackSetRegions` unless `ConnectorRegions` is given, which must equal it (one regions truth: the member template's documents and forwarding rules exist only there)",
     accepted: "comma-separated region names (`eu-west-1`); duplicates dropped; not empty",
     example: "eu-west-1,us-east-1",
     refused: &["mars-1", "eu-west-1,mars-1", ",", "eu-west-1;x"],

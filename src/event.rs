@@ -234,7 +234,7 @@ pub(crate) fn refuse(incoming: &Incoming) -> EventError {
     match (incoming, owner(incoming)) {
         (_, Some(function)) => EventError::NotHandled(format!("{what} (send it to {function})")),
         (Incoming::Manual { .. }, None) => EventError::InvalidRequest(format!(
-            "unknown action {what}; the actions are scan (profile-scan), reconcile (account-discovery), and reprovision, sweep and coverage (arc-provisioner)"
+            "unknown action {what}; the actions are scan (profile-scan), reconcile (account-discovery), reprovision, sweep and coverage (arc-provisioner), and preflight (every function)"
         )),
         (_, None) => EventError::NotHandled(what),
     }

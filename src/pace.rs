@@ -1,13 +1,17 @@
 //! Client-side pacing of writes on one account and region's own budget.
 //!
-//! EC2 "throttles EC2 API requests for each AWS account on a per-Region basis" with token buckets
-//! (Request throttling for the Amazon EC2 API). `AssociateIamInstanceProfile` is not in the
-//! guide's lists of describe, modify, create or delete actions: it is one of the *uncategorized*
-//! actions, whose bucket holds 100 tokens refilled at 5 per second (the mutating actions' bucket,
-//! 50 and 5, is another). A [`Pacer`] with the same shape spends the burst, then sends at the
-//! refill rate, so a unit's writes run at
-//! the bucket's rate instead of tripping `RequestLimitExceeded` and backing off (adaptive retry
-//! still absorbs what other actors in the account take from the same bucket).
+//! EC2 "throttles EC2 API requests for each AWS account on a per-Region basis" with token buckets,
+//! and today "each API is evaluated individually, and you are throttled on the number of requests
+//! you make on a per-API basis" (Request throttling for the Amazon EC2 API): the bucket that
+//! matters is `AssociateIamInstanceProfile`'s own. Its size and refill rate are not quoted here:
+//! the page's per-API table could not be retrieved when this was written, and the older
+//! per-category figures (describe, mutating, uncategorized actions) no longer describe how EC2
+//! counts. 100 tokens refilled at 5 per second is this connector's default, a guess to tune with
+//! `EC2_WRITE_RATE` (and, if `RequestLimitExceeded` shows up, to check against the table and the
+//! account's own limits). A [`Pacer`] with that shape spends the burst, then sends at the refill
+//! rate, so a unit's writes run at a steady rate instead of tripping `RequestLimitExceeded` and
+//! backing off; adaptive retry absorbs any throttling that remains, whether the default is too
+//! high or other actors in the account take from the same bucket.
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +19,8 @@ use tokio::sync::Mutex;
 
 use crate::budget::Budget;
 
-/// EC2's bucket of `AssociateIamInstanceProfile` (uncategorized actions): capacity and refill
-/// per second.
+/// The pacer's default bucket for `AssociateIamInstanceProfile`: capacity and refill per second
+/// (a default to tune, not a quoted EC2 limit; see the module documentation).
 pub(crate) const EC2_ASSOCIATE: (f64, f64) = (100.0, 5.0);
 
 /// A token bucket on the client side.

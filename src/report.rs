@@ -3,6 +3,10 @@
 pub use aws_lambda_events::sqs::BatchItemFailure;
 use serde::Serialize;
 
+/// The connector's version (the workspace's, as released; CHANGELOG.md): in every report, so a run
+/// says which code produced it, also while an upgrade rolls out.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Outcome of one item of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,11 +63,13 @@ pub enum Action {
     SweepArcMachine,
     /// arc-provisioner: one (account, region)'s coverage, as the last run of that unit left it.
     Coverage,
+    /// Every function: one prerequisite of its job checked by `{"action":"preflight"}`.
+    Preflight,
 }
 
 impl Action {
     /// Every action, for documentation checks.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::None,
         Action::AssociateInstanceProfile,
         Action::AttachRolePolicy,
@@ -83,6 +89,7 @@ impl Action {
         Action::Recheck,
         Action::SweepArcMachine,
         Action::Coverage,
+        Action::Preflight,
     ];
 
     /// The JSON spelling.
@@ -107,6 +114,7 @@ impl Action {
             Action::Recheck => "recheck",
             Action::SweepArcMachine => "sweep-arc-machine",
             Action::Coverage => "coverage",
+            Action::Preflight => "preflight",
         }
     }
 }
@@ -157,11 +165,18 @@ pub enum Outcome {
     /// yet (its agent registers some time after the profile's credentials reach it); retried
     /// through the work queue after a delay, a bounded number of times.
     AwaitingRegistration,
+    /// preflight: the prerequisite is in place.
+    Ok,
+    /// preflight: the prerequisite is not in place; the reason gives the command that fixes it.
+    Missing,
+    /// preflight: the prerequisite could not be read from the function's account; the reason
+    /// gives the command a person runs to check it.
+    Unchecked,
 }
 
 impl Outcome {
     /// Every outcome, for documentation checks.
-    pub const ALL: [Outcome; 16] = [
+    pub const ALL: [Outcome; 19] = [
         Outcome::Connected,
         Outcome::AlreadyConnected,
         Outcome::ConnectedElsewhere,
@@ -178,6 +193,9 @@ impl Outcome {
         Outcome::Disconnected,
         Outcome::NotOurs,
         Outcome::AwaitingRegistration,
+        Outcome::Ok,
+        Outcome::Missing,
+        Outcome::Unchecked,
     ];
 
     /// The JSON spelling.
@@ -199,6 +217,9 @@ impl Outcome {
             Outcome::Disconnected => "disconnected",
             Outcome::NotOurs => "not-ours",
             Outcome::AwaitingRegistration => "awaiting-registration",
+            Outcome::Ok => "ok",
+            Outcome::Missing => "missing",
+            Outcome::Unchecked => "unchecked",
         }
     }
 }
@@ -272,6 +293,8 @@ pub struct Summary {
 pub struct Report {
     /// Name of the job that produced it, e.g. `profile-scan`.
     pub job: String,
+    /// The connector's version that produced it ([`VERSION`]).
+    pub version: &'static str,
     /// True when no write call was made by design.
     pub dry_run: bool,
     /// Counts.
@@ -341,7 +364,16 @@ impl Report {
             failed_work_units,
         };
         let (metrics, batch_item_failures) = (Vec::new(), Vec::new());
-        Report { job: job.to_string(), dry_run, summary, items, omitted_items: 0, metrics, batch_item_failures }
+        Report {
+            job: job.to_string(),
+            version: VERSION,
+            dry_run,
+            summary,
+            items,
+            omitted_items: 0,
+            metrics,
+            batch_item_failures,
+        }
     }
 
     /// This report and `other` as one (items, work units and failed records of both).

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Context, Diagnostic};
 
-use crate::bound::{LOG_PART_LIMIT, RESPONSE_LIMIT, bounded, log_parts};
+use crate::bound::{RESPONSE_LIMIT, bounded};
 use crate::error::InvocationError;
 use crate::report::Report;
 
@@ -33,18 +33,11 @@ pub(crate) fn write_budget(remaining_ms: u64) -> Duration {
     remaining.saturating_sub(SAFETY_MARGIN.min(remaining / 10))
 }
 
-/// Logs the report on standard output, followed by its metrics (one EMF line): as one JSON line,
-/// or, when that would exceed a log event, the report without its items and then the items in parts.
+/// Logs the report on standard output, one line for the run and one per item
+/// (`crate::log_lines`), followed by its metrics (one EMF line).
 pub(crate) fn log_report(report: &Report) {
-    let line = report.to_json_line();
-    if line.len() <= LOG_PART_LIMIT {
+    for line in crate::log_lines::lines(report) {
         println!("{line}");
-    } else {
-        let head = Report { items: Vec::new(), omitted_items: report.items.len(), ..report.clone() };
-        println!("{}", head.to_json_line());
-        for part in log_parts(report, LOG_PART_LIMIT) {
-            println!("{part}");
-        }
     }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
     println!("{}", crate::metrics::emf(report, now_ms));

@@ -787,3 +787,92 @@ async fn rechecks_from_separate_invocations_meet_and_continue_as_one_chain() {
     assert!(!awaited.is_empty(), "the first event's operation is still running: {sent:?}");
     assert_eq!(next["awaiting"], Value::Object(awaited), "the union of what both awaited");
 }
+
+/// The preflight item named `check`: (outcome, reason).
+fn preflight_check(report: &Report, check: &str) -> (String, String) {
+    let item =
+        report.items.iter().find(|i| i.resource_id == check).unwrap_or_else(|| panic!("no {check} in {report:?}"));
+    (item.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(), item.reason.clone())
+}
+
+#[tokio::test]
+async fn preflight_answers_each_prerequisite_with_the_command_that_fixes_it_and_writes_nothing() {
+    let (moto, management, members) = self_managed_organization(2).await;
+    moto.lambda_concurrency(MANAGEMENT, 10);
+    moto.unhealthy_stack_instance(
+        &members[0],
+        "eu-west-1",
+        "OUTDATED",
+        "Account should have 'eu-west-1' region enabled",
+    );
+    cfn(&management)
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .accounts(&members[0])
+        .regions("eu-west-1")
+        .send()
+        .await
+        .expect("seed a stack instance");
+    moto.unhealthy_stack_instance(
+        &members[0],
+        "eu-west-1",
+        "OUTDATED",
+        "Account should have 'eu-west-1' region enabled",
+    );
+    let discovery = job(management.clone(), config(&[]));
+    moto.clear_calls();
+    let report = discovery.handle(&json!({"action": "preflight"}), None).await.expect("preflight");
+    let writes: Vec<String> = moto
+        .calls()
+        .into_iter()
+        .map(|c| c.operation)
+        .filter(|op| !["Describe", "List", "Get", "GET"].iter().any(|read| op.starts_with(read)))
+        .collect();
+    assert!(writes.is_empty(), "a preflight only reads: {writes:?}");
+    assert!(report.dry_run);
+    let missing = |check: &str, fix: &str| {
+        let (outcome, reason) = preflight_check(&report, check);
+        assert_eq!(outcome, "missing", "{check}: {reason}");
+        assert!(reason.contains(fix), "{check} names the fix {fix:?}: {reason}");
+    };
+    missing("trusted-access-stacksets", "aws cloudformation activate-organizations-access");
+    missing("trusted-access-account-management", "--service-principal account.amazonaws.com");
+    missing("cloudtrail-management-events", "aws cloudtrail create-trail");
+    missing("lambda-concurrency", "--quota-code L-B99A9384");
+    missing("member-stack-instances", "Account should have 'eu-west-1' region enabled");
+    assert_eq!(report.summary.failed, 5, "{:?}", report.items);
+    assert_eq!(report.metrics, vec![("PreflightFailed", 5)]);
+
+    // Each fixed as the reason says: every check is ok.
+    cfn(&management).activate_organizations_access().send().await.expect("activate");
+    let org = aws_sdk_organizations::Client::new(&management);
+    org.enable_aws_service_access().service_principal("account.amazonaws.com").send().await.expect("trusted access");
+    moto.s3_bucket("trail-logs");
+    let trail = aws_sdk_cloudtrail::Client::new(&management);
+    trail
+        .create_trail()
+        .name("org")
+        .s3_bucket_name("trail-logs")
+        .is_multi_region_trail(true)
+        .send()
+        .await
+        .expect("trail");
+    trail.start_logging().name("org").send().await.expect("logging");
+    moto.lambda_concurrency(MANAGEMENT, 1000);
+    cfn(&management)
+        .update_stack_instances()
+        .stack_set_name(STACK_SET)
+        .accounts(&members[0])
+        .regions("eu-west-1")
+        .send()
+        .await
+        .expect("heal");
+    let report = discovery.handle(&json!({"action": "preflight"}), None).await.expect("preflight");
+    let not_ok: Vec<_> = report.items.iter().filter(|i| i.status != Status::Skipped).collect();
+    assert!(not_ok.is_empty(), "{not_ok:?}");
+    assert_eq!(report.items.len(), 5, "SELF mode checks no delegated administrator registration");
+    assert!(
+        discovery.handle(&json!({"action": "preflight", "dryRun": true}), None).await.is_err(),
+        "it takes no field"
+    );
+}

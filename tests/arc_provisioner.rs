@@ -1496,3 +1496,107 @@ async fn a_resource_group_per_account_holds_each_accounts_machines_and_is_checke
     assert_eq!(deleted, ["i-0000000000000dead"], "{:#?}", swept.items);
     assert!(swept.items.iter().all(|i| i.resource_id != "i-0000000000000beef"), "another group is not the sweep's");
 }
+
+/// A preflight check's (outcome, reason).
+fn preflight_check(report: &Report, check: &str) -> (String, String) {
+    let item = find(report, check);
+    (item.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(), item.reason.clone())
+}
+
+#[tokio::test]
+async fn preflight_checks_federation_sign_in_and_each_applications_rights_and_sends_nothing() {
+    let (moto, management, _) = one_managed_instance().await;
+    let (issuer, subject) = seed::azure_federation(&moto, &management).await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management);
+    moto.clear_calls();
+    let report = run(&job, json!({"action": "preflight"})).await;
+    let ok = |report: &Report, check: &str| {
+        let (outcome, reason) = preflight_check(report, check);
+        assert_eq!(outcome, "ok", "{check}: {reason}");
+    };
+    for check in [
+        "outbound-identity-federation",
+        "entra-sign-in-onboarding",
+        "azure-rights-onboarding",
+        "entra-sign-in-sweep",
+        "lambda-concurrency",
+    ] {
+        ok(&report, check);
+    }
+    // The sweep's application holds the onboarding role only (the emulator's default): no delete.
+    let (outcome, reason) = preflight_check(&report, "azure-rights-sweep");
+    assert_eq!(outcome, "missing", "{reason}");
+    assert!(
+        reason.contains("Microsoft.HybridCompute/machines/delete")
+            && reason.contains("az role assignment create --assignee cccccccc-"),
+        "{reason}"
+    );
+    assert_eq!(report.metrics, vec![("PreflightFailed", 1)]);
+    let calls = moto.calls();
+    assert!(sends(&calls).is_empty() && !calls.iter().any(|c| c.operation == "PutParameter"), "nothing sent or staged");
+
+    // The sweep given read and delete; the onboarding application given more than onboarding; the
+    // onboarding application's federated credential naming another subject.
+    let sweep =
+        json!([{"actions": ["Microsoft.HybridCompute/machines/read", "Microsoft.HybridCompute/machines/delete"]}]);
+    moto.arm(json!({"permissions": {seed::ARC_SWEEPER: sweep, SERVICE_PRINCIPAL: [{"actions": ["*"]}]}}));
+    let report = run(&job, json!({"action": "preflight"})).await;
+    ok(&report, "azure-rights-sweep");
+    let (outcome, reason) = preflight_check(&report, "azure-rights-onboarding");
+    assert_eq!(outcome, "missing", "{reason}");
+    assert!(reason.contains("may do more than onboard") && reason.contains("*"), "{reason}");
+    let elsewhere = json!([{"issuer": issuer, "subject": "arn:aws:iam::123456789012:role/another", "audiences": ["api://AzureADTokenExchange"]}]);
+    moto.entra(json!({"federated": {SERVICE_PRINCIPAL: elsewhere}}));
+    let report = run(&job, json!({"action": "preflight"})).await;
+    let (outcome, reason) = preflight_check(&report, "entra-sign-in-onboarding");
+    assert_eq!(outcome, "missing", "{reason}");
+    let command = format!("az ad app federated-credential create --id {SERVICE_PRINCIPAL}");
+    assert!(reason.contains(&command) && reason.contains(&issuer) && reason.contains(&subject), "{reason}");
+}
+
+/// An upgrade's window (docs/upgrade.md): an account whose member stack still has the previous
+/// release's document (0.1.0's, unchanged) keeps its covered instances covered, and its uncovered
+/// ones are skipped naming the release until the StackSet's rollout reaches it; nothing is sent
+/// with the old document, and once it is updated the instance is provisioned.
+#[tokio::test]
+async fn during_a_rollout_an_account_with_the_previous_releases_document_keeps_its_coverage() {
+    let (moto, management, connected) = one_managed_instance().await;
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let first = run(&job, reprovision_all()).await;
+    assert_eq!(outcome(&first, &connected), (Status::Done, "connected".into()), "{:#?}", first.items);
+    let waiting = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
+
+    let ssm = ssm(&management);
+    let current = ssm.describe_document().name(LINUX_DOC).send().await.expect("document");
+    let current_version = current.document().and_then(|d| d.default_version()).expect("version").to_string();
+    let previous = include_str!("documents/0.1.0/arc-onboard-linux.json");
+    let updated = ssm
+        .update_document()
+        .name(LINUX_DOC)
+        .content(previous)
+        .document_version("$LATEST")
+        .send()
+        .await
+        .expect("update");
+    let old = updated.document_description().and_then(|d| d.document_version()).expect("version").to_string();
+    ssm.update_document_default_version().name(LINUX_DOC).document_version(&old).send().await.expect("default");
+    moto.clear_calls();
+
+    let report = run(&job, scheduled()).await;
+    assert_eq!(outcome(&report, &connected), (Status::Skipped, "already-connected".into()), "{:#?}", report.items);
+    let item = find(&report, &waiting);
+    assert_eq!((item.status, item.outcome), (Status::Skipped, None), "{item:?}");
+    assert!(item.reason.contains(&format!("is release 0.1.0's (version {old})")), "{}", item.reason);
+    assert_eq!(report.summary.failed, 0, "nothing fails while the rollout runs: {:#?}", report.items);
+    assert!(sends(&moto.calls()).is_empty(), "nothing sent with the old document");
+
+    // The rollout reaches the account: the instance is provisioned.
+    ssm.update_document_default_version()
+        .name(LINUX_DOC)
+        .document_version(&current_version)
+        .send()
+        .await
+        .expect("back");
+    let report = run(&job, scheduled()).await;
+    assert_eq!(outcome(&report, &waiting), (Status::Done, "connected".into()), "{:#?}", report.items);
+}

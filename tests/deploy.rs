@@ -134,7 +134,7 @@ async fn a_terraform_deploy_leaves_what_the_sam_deploy_leaves_and_account_discov
         return;
     }
     assert_eq!(applied["status"], "applied", "{applied}");
-    assert_eq!(applied["resources"], 86, "every resource of the module for a management account: {applied}");
+    assert_eq!(applied["resources"], 101, "every resource of the module for a management account: {applied}");
     deployed_stacksets_onboard_the_members(&moto, &management, &members, &org).await;
 }
 
@@ -152,16 +152,26 @@ async fn deployed_stacksets_onboard_the_members(moto: &Moto, management: &SdkCon
     let listed = cfn(management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
     assert!(listed.expect("instances").summaries().is_empty(), "account-discovery deploys the instances");
 
-    // This account: the member template in every covered region, forwarding nothing.
+    // This account: the member template in every covered region, forwarding its events to its own
+    // bus from every region but the bus's (member.yaml creates no rule there).
     let own = format!("{STACK_SET}-management");
     let (model, mine) = stack_set_parameters(management, &own).await;
-    assert_eq!((model.as_str(), value(&mine, "ConnectorBusAccountId")), ("SELF_MANAGED", ""));
+    assert_eq!((model.as_str(), value(&mine, "ConnectorBusAccountId")), ("SELF_MANAGED", MANAGEMENT));
     for region in REGIONS {
         let ssm = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(management).region(aws_config::Region::new(region)).build(),
         );
         let document = ssm.describe_document().name("MdcConnector-ArcOnboard-Linux").send().await;
         assert!(document.is_ok(), "the member template's documents in {region}");
+        // The bus's own region (us-east-1 here) is read from its default bus by the main template's
+        // *Here rules; every other region forwards this account's events to the bus.
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(management).region(aws_config::Region::new(region)).build(),
+        );
+        let rules = events.list_rules().send().await.expect("rules");
+        let forwarding =
+            rules.rules().iter().filter(|r| r.name().is_some_and(|n| n.contains("ForwardToConnectorBus"))).count();
+        assert_eq!(forwarding, usize::from(region != "us-east-1"), "this account's forwarding rule in {region}");
     }
 
     // account-discovery onboards both members into the deployed StackSet and finds this

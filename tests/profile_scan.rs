@@ -547,7 +547,7 @@ async fn a_region_not_enabled_in_a_member_is_skipped_with_the_reason() {
 
 /// EC2 throttles each account and region with token buckets ("Request throttling for the Amazon
 /// EC2 API"). Under an emulated bucket (here 200 tokens, 10 per second: the shape of
-/// `AssociateIamInstanceProfile`'s uncategorized-action bucket, 20 s of burst, scaled up for a
+/// the connector's default pacing for `AssociateIamInstanceProfile`, 20 s of burst, scaled up for a
 /// quick test) the scan spends the burst, then writes at the refill rate:
 /// no throttling error reaches the report, and the writes keep up with the bucket.
 #[tokio::test]
@@ -696,4 +696,21 @@ async fn the_narrow_instance_policy_gives_roles_systems_manager_without_paramete
     moto.clear_calls();
     job.handle(&scan, None).await.expect("scan again");
     assert_eq!(count(&moto.calls(), "AttachRolePolicy"), 0, "compliant now");
+}
+
+/// profile-scan's preflight reads the account's Lambda concurrency: a young account's quota of 10
+/// cannot run the work queues' 8 + 8 + 2 at once ("new AWS accounts have reduced concurrency").
+#[tokio::test]
+async fn preflight_names_a_concurrency_quota_too_small_for_the_work_queues() {
+    let moto = Moto::start();
+    let job = ProfileScan::new(ProfileSettings::default(), moto.management_config().await);
+    moto.lambda_concurrency("123456789012", 10);
+    let report = job.handle(&serde_json::json!({"action": "preflight"}), None).await.expect("preflight");
+    let (status, reason) = status_of(&report, "lambda-concurrency");
+    assert_eq!(status, Status::Failed, "{reason}");
+    assert!(reason.contains("10 of 10 concurrent executions unreserved") && reason.contains("L-B99A9384"), "{reason}");
+    moto.lambda_concurrency("123456789012", 1000);
+    let report = job.handle(&serde_json::json!({"action": "preflight"}), None).await.expect("preflight");
+    assert_eq!(status_of(&report, "lambda-concurrency").0, Status::Skipped);
+    assert_eq!(report.items.len(), 1);
 }

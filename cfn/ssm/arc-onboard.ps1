@@ -92,6 +92,7 @@ $MicrosoftSigner = 'CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond
 $MicrosoftRoots = @('3B1EFD3A66EA28B16697394703A72CA340A05BD5', '8F43288AD272F3103B6FB1428485EA3014C0BCFE')
 $Agent = Join-Path $env:ProgramFiles 'AzureConnectedMachineAgent\azcmagent.exe'
 $WorkDir = Join-Path $env:TEMP ('mdc-arc-' + [guid]::NewGuid().ToString('N'))
+$WorkDirReady = $false
 $InstanceId = ''
 # The sealing keys (prepare makes one, connect uses it once): SYSTEM and Administrators only.
 $KeyDir = Join-Path $LogDir 'keys'
@@ -101,8 +102,11 @@ $KeyFile = ''
 
 # Removes what this run leaves: the work directory and, in connect, the sealing key (one use,
 # whatever happens; a failed run asks for a new one in another prepare).
+# The work directory only once Protect-Directory has made it ours ($WorkDirReady): one refused
+# (unsafe-directory) is someone else's, and Windows PowerShell's recursive Remove-Item would follow
+# a link in it and delete what the link points to.
 function Remove-WorkDir {
-    if (Test-Path -LiteralPath $WorkDir) { Remove-Item -LiteralPath $WorkDir -Recurse -Force -ErrorAction SilentlyContinue }
+    if ($WorkDirReady -and (Test-Path -LiteralPath $WorkDir)) { Remove-Item -LiteralPath $WorkDir -Recurse -Force -ErrorAction SilentlyContinue }
     if ($KeyFile -and (Test-Path -LiteralPath $KeyFile)) { Remove-Item -LiteralPath $KeyFile -Force -ErrorAction SilentlyContinue }
 }
 
@@ -281,6 +285,74 @@ function Read-Credential {
     [System.IO.File]::WriteAllText($config, '{"' + $CredentialType + '": "' + $script:credential + '"}', (New-Object System.Text.UTF8Encoding($false)))
 }
 
+# First step: the instance's prerequisites (docs/arc-provisioner.md#instance-prerequisites), once
+# the parameters are checked. A missing one ends the run with the stable reason
+# prerequisite-missing:<name>, its detail saying how to fix it, before anything is downloaded,
+# written or changed: this step only reads (and, before an install, sends one HEAD request per
+# endpoint, keeping nothing). The script needs no AWS Tools for PowerShell and no AWS credentials:
+# its parameters arrive in the command, the credential sealed.
+# Whether an HTTPS endpoint answers (any HTTP status: only the way there is checked), through the
+# proxy when one is set, within 20 s (System.Net.HttpWebRequest, no body read).
+function Test-Reachable([string]$Url) {
+    try {
+        $request = [System.Net.HttpWebRequest]::Create($Url)
+        $request.Method = 'HEAD'
+        $request.Timeout = 20000
+        if ($ProxyUrl) { $request.Proxy = New-Object System.Net.WebProxy($ProxyUrl) }
+        $request.GetResponse().Close()
+        return $true
+    } catch {
+        # An HTTP error status is an answer; a method's exception arrives wrapped.
+        $e = $_.Exception
+        while ($null -ne $e -and -not ($e -is [System.Net.WebException])) { $e = $e.InnerException }
+        return ($null -ne $e -and $null -ne $e.Response)
+    }
+}
+
+function Test-Prerequisites {
+    # SYSTEM, as SSM Run Command runs the document: the one-time key is DPAPI-protected for SYSTEM
+    # and the directories are created owned by SYSTEM (Microsoft asks at least for administrator
+    # permissions, "on Windows as a member of the Local Administrators group": Connect hybrid
+    # machines to Azure at scale).
+    if ([System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value -ne 'S-1-5-18') { Write-Result 'failed' 'prerequisite-missing:system-account' 'run it as SYSTEM (S-1-5-18), as SSM Run Command does' }
+    # Windows PowerShell 5.1, the version this script is written for (Microsoft, Connected Machine
+    # agent prerequisites: "Microsoft recommends running the latest version, Windows Management
+    # Framework 5.1").
+    if ($PSVersionTable.PSVersion -lt [Version]'5.1') { Write-Result 'failed' 'prerequisite-missing:powershell' ('Windows PowerShell {0} found: install Windows Management Framework 5.1' -f $PSVersionTable.PSVersion) }
+    # .NET Framework 4.6.2 or later (RSACng, and the export of the key it generates): "check for a
+    # Release REG_DWORD value that's greater than or equal to" 394802 (Microsoft, "Determine which
+    # .NET Framework versions are installed").
+    $net = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full' -ErrorAction SilentlyContinue
+    $release = 0
+    if ($net -and $net.PSObject.Properties['Release']) { $release = [int]$net.Release }
+    if ($release -lt 394802) { Write-Result 'failed' 'prerequisite-missing:dotnet-framework' 'install .NET Framework 4.6.2 or later: the one-time key is made with RSACng' }
+    # TLS 1.2, asked for explicitly (Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's
+    # endpoints need 1.2) and not turned off for clients in SCHANNEL (Microsoft, network
+    # requirements: "Windows Server 2012 R2 and later | Supported and enabled by default. | Confirm
+    # that you're still using the default settings").
+    $schannel = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Client' -ErrorAction SilentlyContinue
+    $tls12 = -not ($schannel -and $schannel.PSObject.Properties['Enabled'] -and [int]$schannel.Enabled -eq 0)
+    try { [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12 } catch { $tls12 = $false }
+    if (-not $tls12) { Write-Result 'failed' 'prerequisite-missing:tls12' 'enable TLS 1.2 for clients (SCHANNEL\Protocols\TLS 1.2\Client: Enabled 1, DisabledByDefault 0)' }
+    # Only before an install (an installed agent needs neither the installer nor msiexec).
+    if (-not (Test-Path -LiteralPath $Agent)) {
+        # The current agent's Windows: Server 2012 (6.2) or later; "Windows Server 2008 R2 SP1" has
+        # limited support, its last agent 1.39 (Microsoft, Connected Machine agent prerequisites).
+        if ([Environment]::OSVersion.Version -lt [Version]'6.2') { Write-Result 'failed' 'prerequisite-missing:supported-os' ('Windows {0}: the current agent needs Windows Server 2012 or later; install an agent version for it yourself, then reprovision' -f [Environment]::OSVersion.Version) }
+        if (-not (Get-Command msiexec.exe -CommandType Application -ErrorAction SilentlyContinue)) { Write-Result 'failed' 'prerequisite-missing:msiexec' 'msiexec.exe (Windows Installer) not found: the agent MSI is installed with it' }
+        # Outbound HTTPS (Microsoft, network requirements: the agent "communicates outbound securely
+        # to Azure Arc over TCP port 443"): the installer (aka.ms, redirecting to
+        # download.microsoft.com, "Used to download the Windows installation package"), Microsoft
+        # Entra ID ("Always") and Resource Manager ("to create or delete the Arc server resource"),
+        # each the first request of its kind this run would make. Not probed: the agent's other
+        # endpoints (*.his.arc.azure.com, ...), whose names depend on the region and the private link
+        # scope; azcmagent connect checks them itself.
+        foreach ($url in @($InstallerUrl, ($SignIn + '/'), ($ResourceManager + '/'))) {
+            if (-not (Test-Reachable $url)) { Write-Result 'failed' 'prerequisite-missing:outbound-https' ('{0} is not reachable over HTTPS{1}: allow outbound HTTPS (TCP 443) to it, directly or through the connector''s proxy (ARC_PROXY_URL)' -f $url, $(if ($ProxyUrl) { ' through ' + $ProxyUrl } else { '' })) }
+        }
+    }
+}
+
 try {
 
 $Guid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
@@ -314,6 +386,14 @@ foreach ($check in $Checks) {
     }
 }
 
+# The cloud's Resource Manager and Microsoft Entra sign-in endpoints (Microsoft, "Connected Machine
+# agent network requirements", URLs: management.azure.com, login.microsoftonline.com;
+# management.usgovcloudapi.net, login.microsoftonline.us; management.chinacloudapi.cn,
+# login.chinacloudapi.cn).
+$ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.usgovcloudapi.net' } 'AzureChinaCloud' { 'https://management.chinacloudapi.cn' } default { 'https://management.azure.com' } }
+$SignIn = switch ($Cloud) { 'AzureUSGovernment' { 'https://login.microsoftonline.us' } 'AzureChinaCloud' { 'https://login.chinacloudapi.cn' } default { 'https://login.microsoftonline.com' } }
+Test-Prerequisites
+
 if ($Phase -ceq 'connect') {
     $SealedKeyId = $SealedCredential.Split('.')[1]
     $KeyFile = Join-Path $KeyDir ($SealedKeyId + '.key')
@@ -329,29 +409,39 @@ if (-not $InstanceId) {
 if (-not ($InstanceId -cmatch '\Ai-[0-9a-f]{8,17}\z')) { $InstanceId = ''; Write-Result 'failed' 'instance-id-unknown' }
 
 # SYSTEM (S-1-5-18) and Administrators (S-1-5-32-544) only, by SID (the names are localized),
-# nothing inherited: the work directory holds the credential file, the log the agent's output,
-# the keys directory the sealing keys.
+# nothing inherited, owned by SYSTEM: the work directory holds the credential file, the log the
+# agent's output, the keys directory the sealing keys. %ProgramData% lets any user create a folder,
+# and its creator owns it (an owner may always rewrite the DACL): a directory someone else made
+# first would stay theirs whatever ACL this script then set.
 function Protect-Directory([string]$Path) {
-    # Checked before anything is changed: a directory someone else made first (a link to elsewhere,
-    # or owned by another user) is refused, never re-permissioned (SYSTEM would rewrite the ACL of
-    # whatever a junction points to).
-    if (Test-Path -LiteralPath $Path) {
-        $existing = Get-Item -LiteralPath $Path -Force
-        $existingOwner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
-        if (($existing.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or @('S-1-5-18', 'S-1-5-32-544') -notcontains $existingOwner) {
-            Write-Result 'failed' 'unsafe-directory' $Path
-        }
-    }
-    New-Item -ItemType Directory -Path $Path -Force | Out-Null
+    $system = New-Object System.Security.Principal.SecurityIdentifier('S-1-5-18')
     $acl = New-Object System.Security.AccessControl.DirectorySecurity
+    $acl.SetOwner($system)
     $acl.SetAccessRuleProtection($true, $false)
     foreach ($sid in @('S-1-5-18', 'S-1-5-32-544')) {
         $who = New-Object System.Security.Principal.SecurityIdentifier($sid)
         $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
     }
-    Set-Acl -Path $Path -AclObject $acl
+    # A new directory is created with that owner and DACL in the same call (.NET Framework's
+    # Directory.CreateDirectory(String, DirectorySecurity)): it never exists with an inherited ACL.
+    if (-not (Test-Path -LiteralPath $Path)) {
+        $null = [System.IO.Directory]::CreateDirectory($Path, $acl)
+    }
+    # Then, whoever made it (this run, someone before, or someone between the test and the call:
+    # CreateDirectory returns an existing directory as it is, applying nothing): a link to elsewhere,
+    # or a directory owned by anyone but SYSTEM or Administrators, is refused before anything is
+    # changed (SYSTEM would rewrite the ACL of whatever a junction points to).
+    $existing = Get-Item -LiteralPath $Path -Force
+    $existingOwner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    if (($existing.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or @('S-1-5-18', 'S-1-5-32-544') -notcontains $existingOwner) {
+        Write-Result 'failed' 'unsafe-directory' $Path
+    }
+    # Ours: owner SYSTEM and the protected DACL, again (an administrator's earlier directory may
+    # carry a broader ACL).
+    Set-Acl -LiteralPath $Path -AclObject $acl
 }
 Protect-Directory $WorkDir
+$WorkDirReady = $true
 Protect-Directory $LogDir
 Protect-Directory $KeyDir
 # The keys directory and its parent: no link to elsewhere, and owned by SYSTEM or Administrators
@@ -366,10 +456,6 @@ foreach ($directory in @($LogDir, $KeyDir)) {
 # A key connect never used (its run ended first) goes after an hour.
 $expired = [DateTime]::UtcNow.AddMinutes(-60)
 Get-ChildItem -LiteralPath $KeyDir -Filter '*.key' -File -Force | Where-Object { $_.LastWriteTimeUtc -lt $expired } | Remove-Item -Force -ErrorAction SilentlyContinue
-
-$ResourceManager = switch ($Cloud) { 'AzureUSGovernment' { 'https://management.usgovcloudapi.net' } 'AzureChinaCloud' { 'https://management.chinacloudapi.cn' } default { 'https://management.azure.com' } }
-# Windows PowerShell 5.1 may default to TLS 1.0: Microsoft's endpoints need 1.2.
-[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
 # The Arc machine this instance connects as.
 $TargetMachineId = '/subscriptions/{0}/resourceGroups/{1}/providers/Microsoft.HybridCompute/machines/{2}' -f $SubscriptionId, $ResourceGroup, $InstanceId

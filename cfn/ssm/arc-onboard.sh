@@ -97,10 +97,12 @@ MDC_ARC_VALUE
 ); fi
 
 log_file=${MDC_ARC_LOG:-/var/log/mdc-connector-arc.log}
-# Where the distribution is described and where the package manager's files go (tests point both
-# into a sandbox).
+# Where the distribution is described, and the root under which the package manager's files go
+# and systemd's run directory is looked for (tests point both into a sandbox).
 os_release=${MDC_ARC_OS_RELEASE:-/etc/os-release}
 sysroot=${MDC_ARC_SYSROOT:-}
+# The user id the script must run as: root (tests run it as themselves).
+root_uid=${MDC_ARC_ROOT_UID:-0}
 # The memory-backed filesystem the credential's files must live on (tests point it elsewhere).
 memory_root=${MDC_ARC_MEMORY_ROOT:-/dev/shm}
 work_root=$memory_root
@@ -153,6 +155,105 @@ check proxyUrl "$proxy_url" '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?)?$'
 check privateLinkScope "$private_link_scope" '^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9._()-]{1,90}/providers/Microsoft\.HybridCompute/privateLinkScopes/[A-Za-z0-9._-]{1,64})?$'
 check force "$force" '^(true|false)$'
 
+# The cloud's Resource Manager and Microsoft Entra sign-in endpoints (Microsoft, "Connected Machine
+# agent network requirements", URLs: management.azure.com, login.microsoftonline.com;
+# management.usgovcloudapi.net, login.microsoftonline.us; management.chinacloudapi.cn,
+# login.chinacloudapi.cn).
+case "$cloud" in
+  AzureUSGovernment) resource_manager=https://management.usgovcloudapi.net sign_in=https://login.microsoftonline.us ;;
+  AzureChinaCloud) resource_manager=https://management.chinacloudapi.cn sign_in=https://login.chinacloudapi.cn ;;
+  *) resource_manager=https://management.azure.com sign_in=https://login.microsoftonline.com ;;
+esac
+
+# First step: the instance's prerequisites (docs/arc-provisioner.md#instance-prerequisites). A
+# missing one ends the run with the stable reason prerequisite-missing:<name>, its detail saying
+# how to fix it, before anything is downloaded, written or changed: this step only reads (and,
+# before an install, sends one HEAD request per endpoint, keeping nothing). Microsoft's own list for
+# the agent (Connected Machine agent prerequisites, "Software requirements"): "Linux operating
+# systems: systemd, wget (to download the installation script), openssl, gnupg (Debian-based
+# systems, only)". This script downloads no installation script (no wget: curl fetches
+# Microsoft's signing keys, the package manager the agent) and checks the keys with gpg on every
+# distribution. It needs neither the AWS CLI nor AWS credentials: its parameters arrive in the
+# command, the credential sealed.
+have() { command -v "$1" >/dev/null 2>&1; }
+missing() { result failed "prerequisite-missing:$1" "$2"; }
+# Whether an HTTPS endpoint answers (any HTTP status: only the way there is checked), through the
+# proxy when one is set: 10 s to connect, 20 s in all.
+reachable() {
+  local args=(-sS -I -o /dev/null --proto '=https' --tlsv1.2 --connect-timeout 10 -m 20 -w '%{http_code}')
+  if [ -n "$proxy_url" ]; then args+=(--proxy "$proxy_url"); fi
+  local code
+  code=$(curl "${args[@]}" "$1" 2>/dev/null) || true
+  [ -n "$code" ] && [ "$code" != 000 ]
+}
+# Root: the repository's files, the package and azcmagent connect need it ("Administrator
+# permissions are required to install the Connected Machine agent on the machines; on Linux by
+# using the root account": Microsoft, Connect hybrid machines to Azure at scale). SSM Run Command
+# runs the document as root.
+if [ "$(id -u)" != "$root_uid" ]; then
+  missing root "run it as root, as SSM Run Command does"
+fi
+if ! have curl; then
+  missing curl "install curl: Microsoft's signing keys are downloaded and Azure Resource Manager is read with it"
+fi
+# The credential is sealed and opened with OpenSSL.
+if ! have openssl; then
+  missing openssl "install openssl: the onboarding credential is sealed to a key made on this instance"
+fi
+# Only into memory: a killed script must not leave a key or the credential on disk (no fallback).
+case "$work_dir" in
+  "$memory_root"/*) ;;
+  *) missing memory-filesystem "$memory_root is not a writable directory: the one-time key and the credential are only ever written to this memory-backed filesystem (a tmpfs, by default)" ;;
+esac
+# The agent runs as systemd services. sd_booted(3): "Internally, this function checks whether the
+# directory /run/systemd/system/ exists."
+if ! [ -d "$sysroot/run/systemd/system" ]; then
+  missing systemd "this instance did not boot with systemd, which runs the agent's services: use a distribution that does"
+fi
+# Only before an install (an installed agent needs neither Microsoft's repository nor gpg): the
+# distribution, its package manager, gpg, and the way to Microsoft and Azure.
+manager='' repo='' os_codename=''
+if ! have azcmagent; then
+  os_field() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$os_release" 2>/dev/null | head -n 1; }
+  os_id=$(os_field ID)
+  os_version=$(os_field VERSION_ID)
+  os_codename=$(os_field VERSION_CODENAME)
+  [[ $os_id =~ ^[a-z0-9._-]{1,32}$ ]] || os_id=''
+  [[ $os_version =~ ^[0-9]{1,4}(\.[0-9]{1,4})?$ ]] || os_version=''
+  [[ $os_codename =~ ^[a-z]{1,32}$ ]] || os_codename=''
+  major=${os_version%%.*}
+  case "$os_id" in
+    ubuntu) manager=apt repo="ubuntu/$os_version" ;;
+    debian) manager=apt repo="debian/$major" ;;
+    rhel | centos | rocky | almalinux | ol) manager=rpm repo="rhel/$major" ;;
+    amzn) manager=rpm repo="amazonlinux/$major" ;;
+    sles | sles_sap) manager=zypper repo="sles/$major" ;;
+    *) manager='' repo='' ;;
+  esac
+  if [ -z "$manager" ] || [ -z "$major" ] || { [ "$manager" = apt ] && [ -z "$os_codename" ]; }; then
+    missing supported-os "${os_id:-unknown} ${os_version:-unknown} has no Microsoft package repository the script knows: install the Azure Connected Machine agent yourself, then reprovision"
+  fi
+  case "$manager" in
+    apt) have apt-get || missing package-manager "apt-get not found: the agent package is installed with it" ;;
+    rpm) { have rpm && { have dnf || have yum; }; } || missing package-manager "rpm with dnf or yum not found: the agent package is installed with them" ;;
+    *) { have rpm && have zypper; } || missing package-manager "rpm with zypper not found: the agent package is installed with them" ;;
+  esac
+  if ! have gpg; then
+    missing gnupg "install gnupg: Microsoft's package signing keys are verified with it"
+  fi
+  # Outbound HTTPS (Microsoft, network requirements: the agent "communicates outbound securely to
+  # Azure Arc over TCP port 443"): Microsoft's repository ("Used to download the Linux installation
+  # package"), Microsoft Entra ID ("Always") and Resource Manager ("to create or delete the Arc
+  # server resource"), each the first request of its kind this run would make. Not probed: the
+  # agent's other endpoints (*.his.arc.azure.com, *.guestconfiguration.azure.com, ...), whose names
+  # depend on the region and the private link scope; azcmagent connect checks them itself.
+  for url in https://packages.microsoft.com/keys/microsoft.asc "$sign_in/" "$resource_manager/"; do
+    if ! reachable "$url"; then
+      missing outbound-https "$url is not reachable over HTTPS${proxy_url:+ through $proxy_url}: allow outbound HTTPS (TCP 443) to it, directly or through the connector's proxy (ARC_PROXY_URL)"
+    fi
+  done
+fi
+
 # The instance this runs on: the SSM agent says so; instance metadata (IMDSv2) otherwise.
 instance_id=${AWS_SSM_INSTANCE_ID:-}
 region=${AWS_SSM_REGION_NAME:-}
@@ -170,15 +271,6 @@ fi
 
 # The sealing key pairs (prepare makes one, connect uses it once) live only in memory, root only.
 key_dir=$memory_root/mdc-connector-keys
-# The credential is sealed and opened with OpenSSL: without it nothing is attempted.
-if ! command -v openssl >/dev/null 2>&1; then
-  result failed openssl-missing "install openssl: the onboarding credential is sealed to a key made on this instance"
-fi
-# Only into memory: a killed script must not leave a key or the credential on disk (no fallback).
-case "$work_dir" in
-  "$memory_root"/*) ;;
-  *) result failed no-memory-filesystem "$memory_root" ;;
-esac
 # Checked before anything is changed in it: a link or someone else's directory is refused.
 if [ -L "$key_dir" ] || ! mkdir -p "$key_dir" 2>>"$log_file" || [ -L "$key_dir" ] ||
   [ "$(stat -c %u "$key_dir" 2>/dev/null)" != "$(id -u)" ] || ! chmod 700 "$key_dir"; then
@@ -281,12 +373,6 @@ read_credential() {
     printf 'Authorization: Bearer %s\n' "$credential" >"$work_dir/arm.headers"
   fi
 }
-
-case "$cloud" in
-  AzureUSGovernment) resource_manager=https://management.usgovcloudapi.net ;;
-  AzureChinaCloud) resource_manager=https://management.chinacloudapi.cn ;;
-  *) resource_manager=https://management.azure.com ;;
-esac
 
 # Only reads JSON written by azcmagent: the first "key": "value" pair with this key.
 json_field() {
@@ -412,30 +498,9 @@ read_credential
 
 # The agent comes from Microsoft's package repository (packages.microsoft.com), never from a script:
 # the repository is trusted only with Microsoft's signing keys, each file checked to hold exactly
-# its pinned key first, and the package manager verifies the package's signature with them.
+# its pinned key first, and the package manager verifies the package's signature with them (the
+# distribution's repository and package manager: found in the first step).
 if [ "$installed" = false ]; then
-  os_field() { sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$os_release" 2>/dev/null | head -n 1; }
-  os_id=$(os_field ID)
-  os_version=$(os_field VERSION_ID)
-  os_codename=$(os_field VERSION_CODENAME)
-  [[ $os_id =~ ^[a-z0-9._-]{1,32}$ ]] || os_id=''
-  [[ $os_version =~ ^[0-9]{1,4}(\.[0-9]{1,4})?$ ]] || os_version=''
-  [[ $os_codename =~ ^[a-z]{1,32}$ ]] || os_codename=''
-  major=${os_version%%.*}
-  case "$os_id" in
-    ubuntu) manager=apt repo="ubuntu/$os_version" ;;
-    debian) manager=apt repo="debian/$major" ;;
-    rhel | centos | rocky | almalinux | ol) manager=rpm repo="rhel/$major" ;;
-    amzn) manager=rpm repo="amazonlinux/$major" ;;
-    sles | sles_sap) manager=zypper repo="sles/$major" ;;
-    *) manager='' repo='' ;;
-  esac
-  if [ -z "$manager" ] || [ -z "$major" ] || { [ "$manager" = apt ] && [ -z "$os_codename" ]; }; then
-    result failed unsupported-os "${os_id:-unknown} ${os_version:-unknown}"
-  fi
-  if ! command -v gpg >/dev/null 2>&1; then
-    result failed gpg-missing "install gnupg: Microsoft's package signing keys are verified with it"
-  fi
   download_args=(-fsSL --proto '=https' --tlsv1.2)
   # Downloads go through the configured proxy too.
   if [ -n "$proxy_url" ]; then download_args+=(--proxy "$proxy_url"); fi

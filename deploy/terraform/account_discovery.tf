@@ -115,7 +115,7 @@ resource "aws_cloudwatch_metric_alarm" "account_discovery_dead_letters_alarm" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.has_alarm_topic ? [var.alarm_topic_arn] : null
+  alarm_actions       = [local.alarm_topic_in_use]
 }
 
 resource "aws_iam_role" "account_discovery_role" {
@@ -252,6 +252,24 @@ data "aws_iam_policy_document" "account_discovery_role_account_discovery" {
         values   = ["stacksets.cloudformation.amazonaws.com"]
       }
     }
+  }
+  # {"action":"preflight"} (src/discovery/preflight.rs), read-only.
+  statement {
+    sid    = "PreflightReadsThePrerequisites"
+    effect = "Allow"
+    actions = [
+      "organizations:ListAWSServiceAccessForOrganization",
+      "organizations:ListDelegatedAdministrators",
+      "cloudtrail:DescribeTrails",
+      "lambda:GetAccountSettings",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "PreflightReadsTheTrailsStatus"
+    effect    = "Allow"
+    actions   = ["cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"]
+    resources = ["arn:${local.partition}:cloudtrail:*:*:trail/*"]
   }
   statement {
     sid       = "CheckTheManagementStack"

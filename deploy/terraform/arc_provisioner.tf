@@ -92,7 +92,7 @@ resource "aws_cloudwatch_metric_alarm" "arc_provisioner_dead_letters_alarm" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.has_alarm_topic ? [var.alarm_topic_arn] : null
+  alarm_actions       = [local.alarm_topic_in_use]
 }
 
 # The inventory: one item per Arc machine the connector onboarded (account, region, instance id,
@@ -199,6 +199,13 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
     # Organizations and DescribeRegions support no resource-level permission here
     # (DescribeAccount checks that an event's account is an ACTIVE member).
     actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
+    resources = ["*"]
+  }
+  # {"action":"preflight"} (src/arc/preflight.rs): outbound identity federation, the concurrency quota.
+  statement {
+    sid       = "PreflightReadsThePrerequisites"
+    effect    = "Allow"
+    actions   = ["iam:GetOutboundWebIdentityFederationInfo", "lambda:GetAccountSettings"]
     resources = ["*"]
   }
   # With a resource group per account, an account may name its own onboarding application in
@@ -424,7 +431,7 @@ resource "aws_lambda_function" "arc_provisioner_function" {
     variables = {
       CONNECTOR_EXCLUDED_ACCOUNTS    = var.excluded_accounts
       CONNECTOR_DRY_RUN              = var.dry_run
-      CONNECTOR_REGIONS              = var.connector_regions
+      CONNECTOR_REGIONS              = local.connector_regions_follow_the_stack_set ? var.stack_set_regions : var.connector_regions
       CONNECTOR_OPT_OUT_TAG          = var.opt_out_tag
       CONNECTOR_CONCURRENCY          = tostring(var.concurrency)
       RUST_LOG                       = "info"

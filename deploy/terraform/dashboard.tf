@@ -119,6 +119,24 @@ resource "aws_cloudwatch_dashboard" "coverage_dashboard" {
           ]
         }
       },
+      {
+        "type"   = "metric"
+        "x"      = 0
+        "y"      = 18
+        "width"  = 12
+        "height" = 6
+        "properties" = {
+          "title"  = "Preflight: checks not ok (after each deploy; docs/deploy.md, Verify)"
+          "region" = local.region
+          "stat"   = "Maximum"
+          "period" = 86400
+          "metrics" = [
+            ["mdc-connector", "PreflightFailed", "Job", "profile-scan"],
+            ["...", "account-discovery"],
+            ["...", "arc-provisioner"],
+          ]
+        }
+      },
     ]
   })
 }

@@ -17,16 +17,18 @@ locals {
   # ... calls made from the commercial AWS Regions outside of China. If calling from one of the
   # AWS Regions in China, then specify cn-northwest-1" (Organizations API reference, "Endpoint to
   # call"); AWS GovCloud (US) serves Organizations from us-gov-west-1.
-  in_organizations_home_region   = local.region == "us-east-1" || local.region == "cn-northwest-1" || local.region == "us-gov-west-1"
-  in_control_tower_home_region   = local.region == var.control_tower_home_region
-  calls_as_delegated_admin       = var.stack_set_call_as == "DELEGATED_ADMIN"
-  management_account_given       = var.management_account_id != ""
-  has_member_records_bus         = var.member_records_bus != ""
-  activates_organizations_access = var.stack_set_activate_organizations_access == "true"
-  has_alarm_topic                = var.alarm_topic_arn != ""
-  has_arc_secret                 = var.arc_credential_parameter != ""
-  has_arc_secret_writer          = local.has_arc_secret && var.arc_secret_writer_role_name != ""
-  reserves_concurrency           = var.reserved_concurrency != ""
+  in_organizations_home_region           = local.region == "us-east-1" || local.region == "cn-northwest-1" || local.region == "us-gov-west-1"
+  in_control_tower_home_region           = local.region == var.control_tower_home_region
+  calls_as_delegated_admin               = var.stack_set_call_as == "DELEGATED_ADMIN"
+  management_account_given               = var.management_account_id != ""
+  has_member_records_bus                 = var.member_records_bus != ""
+  activates_organizations_access         = var.stack_set_activate_organizations_access == "true"
+  has_alarm_topic                        = var.alarm_topic_arn != ""
+  creates_alarm_topic                    = var.alarm_topic_arn == ""
+  has_arc_secret                         = var.arc_credential_parameter != ""
+  has_arc_secret_writer                  = local.has_arc_secret && var.arc_secret_writer_role_name != ""
+  reserves_concurrency                   = var.reserved_concurrency != ""
+  connector_regions_follow_the_stack_set = var.connector_regions == ""
 
   # cfn/onboarding.yaml's conditions, on the values cfn/template.yaml gives it.
   service_managed     = var.stack_set_permission_model == "SERVICE_MANAGED"
@@ -39,6 +41,14 @@ locals {
     AzureCloud        = { Audience = "api://AzureADTokenExchange" }
     AzureUSGovernment = { Audience = "api://AzureADTokenExchangeUSGov" }
     AzureChinaCloud   = { Audience = "api://AzureADTokenExchangeChina" }
+  }
+
+  # The AWS Management Console's host in each partition (the dashboard output's link; the region
+  # goes in ?region=, which every partition's console reads): the template's ConsoleHost mapping.
+  console_host = {
+    aws          = { Host = "console.aws.amazon.com" }
+    "aws-cn"     = { Host = "console.amazonaws.cn" }
+    "aws-us-gov" = { Host = "console.amazonaws-us-gov.com" }
   }
 }
 

@@ -11,6 +11,15 @@
 locals {
   member_template   = file("${path.module}/../../cfn/member.yaml")
   stack_set_regions = split(",", var.stack_set_regions)
+
+  # "Regions launched before March 20, 2019 are enabled by default" (AWS Account Management): the
+  # list of cfn/onboarding.yaml's Rule SelfManagedStackSetStaysInRegionsEnabledByDefault (rules.tf).
+  regions_enabled_by_default = [
+    "us-east-1", "eu-west-1", "us-west-1", "ap-southeast-1", "ap-northeast-1", "us-gov-west-1", "us-west-2", "sa-east-1",
+    "ap-southeast-2", "cn-north-1", "us-iso-east-1", "eu-central-1", "ap-northeast-2", "ap-south-1", "us-east-2",
+    "ca-central-1", "eu-west-2", "us-isob-east-1", "cn-northwest-1", "eu-west-3", "ap-northeast-3", "us-gov-east-1",
+    "eu-north-1",
+  ]
 }
 
 data "aws_s3_bucket" "template_bucket" {
@@ -138,10 +147,14 @@ resource "aws_cloudformation_stack_set" "management_stack_set" {
     OidcThumbprint         = var.oidc_thumbprint
     PostureRoleName        = var.posture_role_name
     PostureAccess          = var.posture_access
-    # This account's own events are already on its default bus: nothing to forward.
-    ConnectorBusAccountId = ""
+    # This account's events reach the functions from its default bus in this region only; the
+    # stacks in every other covered region forward them to the connector bus like a member's
+    # (cfn/member.yaml creates no rule in the bus's own account and region).
+    ConnectorBusAccountId = local.account_id
     ConnectorBusRegion    = local.region
     ConnectorBusName      = var.connector_bus_name
+    # Every role the execution role writes carries it (member accounts' stacks leave it empty).
+    RolePermissionsBoundary = aws_iam_policy.stack_set_roles_boundary[0].arn
   }
 
   # The execution role's grants must exist before the first instance is deployed, and outlive the last.
@@ -172,6 +185,10 @@ resource "aws_iam_role" "stack_set_administration_role" {
   assume_role_policy = data.aws_iam_policy_document.stack_set_administration_role_trust.json
 }
 
+# The global principal only: the StackSet covers the Regions enabled by default, which it serves
+# (rules.tf: the precondition of cfn/onboarding.yaml's SelfManagedStackSetStaysInRegionsEnabledByDefault
+# says why; Terraform could compute the opt-in Regions' principals, but the module deploys what the
+# template deploys).
 data "aws_iam_policy_document" "stack_set_administration_role_trust" {
   statement {
     effect  = "Allow"
@@ -187,12 +204,12 @@ data "aws_iam_policy_document" "stack_set_administration_role_trust" {
     }
     # "When StackSets assumes the Administration role in your administrator account, StackSets
     # populates your administrator account ID and StackSets Amazon Resource Name (ARN)" (StackSets,
-    # self-managed permissions, confused deputy): only this StackSet, whatever other StackSets
-    # someone with iam:PassRole on this role creates.
+    # self-managed permissions, confused deputy): only this StackSet, in the Region it lives in,
+    # whatever other StackSets someone with iam:PassRole on this role creates, here or elsewhere.
     condition {
       test     = "StringLike"
       variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:cloudformation:*:${local.account_id}:stackset/${var.stack_set_name}-management:*"]
+      values   = ["arn:${local.partition}:cloudformation:${local.region}:${local.account_id}:stackset/${var.stack_set_name}-management:*"]
     }
   }
 }
@@ -212,8 +229,182 @@ data "aws_iam_policy_document" "stack_set_administration_role_assume_only_the_ex
   }
 }
 
-# Deploys cfn/member.yaml in this account, and nothing else: each grant names what the template creates.
+# The permissions boundary of every role the execution role writes: cfn/onboarding.yaml's
+# StackSetRolesBoundary says what it takes away and why (a template pushed through the management
+# StackSet cannot mint an administrator; the member template's roles keep what they use). Retained
+# like the instance role that keeps it (lifecycle.prevent_destroy: `terraform state rm` it before
+# `terraform destroy`, README.md); no name, so an apply after a teardown creates a new one.
+resource "aws_iam_policy" "stack_set_roles_boundary" {
+  #checkov:skip=CKV_AWS_107:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_108:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_109:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_110:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_111:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  count       = local.covers_this_account ? 1 : 0
+  description = "Permissions boundary of the roles the connector's management StackSet creates (never an administrator)"
+  policy      = data.aws_iam_policy_document.stack_set_roles_boundary.json
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+data "aws_iam_policy_document" "stack_set_roles_boundary" {
+  #checkov:skip=CKV_AWS_1:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_49:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_107:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_108:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_109:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_110:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_111:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_356:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  #checkov:skip=CKV2_AWS_40:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
+  statement {
+    sid       = "WithinWhatTheRolesOwnPoliciesGrant"
+    effect    = "Allow"
+    actions   = ["*"]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "NoIdentityPolicyOrTrustWrites"
+    effect = "Deny"
+    actions = [
+      "iam:Add*",
+      "iam:AttachGroupPolicy",
+      "iam:AttachUserPolicy",
+      "iam:Change*",
+      "iam:Create*",
+      "iam:Deactivate*",
+      "iam:Delete*",
+      "iam:Detach*",
+      "iam:Disable*",
+      "iam:Enable*",
+      "iam:Put*",
+      "iam:Remove*",
+      "iam:Reset*",
+      "iam:Resync*",
+      "iam:Set*",
+      "iam:Tag*",
+      "iam:Untag*",
+      "iam:Update*",
+      "iam:Upload*",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "AttachOnlyTheSsmInstancePolicies"
+    effect    = "Deny"
+    actions   = ["iam:AttachRolePolicy"]
+    resources = ["*"]
+    condition {
+      test     = "ArnNotEquals"
+      variable = "iam:PolicyARN"
+      values = [
+        "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy",
+      ]
+    }
+  }
+  statement {
+    sid           = "PassOnlyTheInstanceRole"
+    effect        = "Deny"
+    actions       = ["iam:PassRole"]
+    not_resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}"]
+  }
+  statement {
+    sid    = "NoOtherIdentityOrOrganizationOrKeyControl"
+    effect = "Deny"
+    actions = [
+      "sts:AssumeRole*",
+      "sts:AssumeRoot",
+      "sts:GetFederationToken",
+      "sts:GetWebIdentityToken",
+      "organizations:Accept*",
+      "organizations:Attach*",
+      "organizations:Cancel*",
+      "organizations:Close*",
+      "organizations:Create*",
+      "organizations:Decline*",
+      "organizations:Delete*",
+      "organizations:Deregister*",
+      "organizations:Detach*",
+      "organizations:Disable*",
+      "organizations:Enable*",
+      "organizations:Invite*",
+      "organizations:Leave*",
+      "organizations:Move*",
+      "organizations:Put*",
+      "organizations:Register*",
+      "organizations:Remove*",
+      "organizations:Tag*",
+      "organizations:Untag*",
+      "organizations:Update*",
+      "kms:PutKeyPolicy",
+      "kms:CreateGrant",
+      "kms:ScheduleKeyDeletion",
+      "kms:DisableKey",
+      "kms:UpdateAlias",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "NoCodeOrCommandAsAnotherIdentity"
+    effect = "Deny"
+    actions = [
+      "cloudformation:Activate*",
+      "cloudformation:Cancel*",
+      "cloudformation:Continue*",
+      "cloudformation:Create*",
+      "cloudformation:Deactivate*",
+      "cloudformation:Delete*",
+      "cloudformation:Deregister*",
+      "cloudformation:Execute*",
+      "cloudformation:Import*",
+      "cloudformation:Publish*",
+      "cloudformation:Register*",
+      "cloudformation:Rollback*",
+      "cloudformation:Set*",
+      "cloudformation:Signal*",
+      "cloudformation:Stop*",
+      "cloudformation:Update*",
+      "lambda:AddPermission",
+      "lambda:Create*",
+      "lambda:Invoke*",
+      "lambda:Publish*",
+      "lambda:Put*",
+      "lambda:Update*",
+      "ec2:CreateLaunchTemplateVersion",
+      "ec2:ModifyInstanceAttribute",
+      "ec2:ModifyLaunchTemplate",
+      "ssm:CreateAssociation",
+      "ssm:CreateAssociationBatch",
+      "ssm:StartAssociationsOnce",
+      "ssm:StartAutomationExecution",
+      "ssm:StartSession",
+      "ssm:UpdateAssociation",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid     = "SendOnlyTheConnectorDocuments"
+    effect  = "Deny"
+    actions = ["ssm:SendCommand"]
+    not_resources = [
+      "arn:${local.partition}:ssm:*:${local.account_id}:document/${var.arc_linux_document}",
+      "arn:${local.partition}:ssm:*:${local.account_id}:document/${var.arc_windows_document}",
+      "arn:${local.partition}:ec2:*:${local.account_id}:instance/*",
+      "arn:${local.partition}:ssm:*:${local.account_id}:managed-instance/*",
+    ]
+  }
+}
+
+# Deploys cfn/member.yaml in this account: the floor AWS sets for every StackSets execution role,
+# then, for what the template creates, each grant names it (cfn/onboarding.yaml's comments quote
+# AWS for each statement).
 resource "aws_iam_role" "stack_set_execution_role" {
+  #checkov:skip=CKV_AWS_108:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_109:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_111:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
   count              = local.covers_this_account ? 1 : 0
   name               = "${var.stack_set_name}-execution"
   description        = "Deploys the connector's member template in this account (its StackSet only)"
@@ -235,31 +426,130 @@ resource "aws_iam_role_policy" "stack_set_execution_role_deploy_the_member_templ
   count  = local.covers_this_account ? 1 : 0
   name   = "DeployTheMemberTemplate"
   role   = aws_iam_role.stack_set_execution_role[0].id
-  policy = data.aws_iam_policy_document.stack_set_execution_role_deploy_the_member_template.json
+  policy = data.aws_iam_policy_document.stack_set_execution_role_deploy_the_member_template[0].json
 }
 
+locals {
+  # The member template's roles, which the execution role may write only with the boundary.
+  stack_set_role_arns = [
+    "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
+    "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
+    "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+    "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
+    "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
+  ]
+}
+
+# Counted with the boundary it names.
 data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_template" {
+  #checkov:skip=CKV_AWS_108:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_109:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_111:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  #checkov:skip=CKV_AWS_356:AWS's floor for a StackSets execution role, cloudformation:* and s3:* on * (Grant self-managed permissions), with Deny statements for other stacks, StackSets, types, trusted access and bucket policies; role writes only with the permissions boundary (tests/script/test_execution_role.py).
+  count = local.covers_this_account ? 1 : 0
+
+  # AWS, Grant self-managed permissions: "Your target account always needs full AWS
+  # CloudFormation permissions, which include permissions to create, update, delete, and describe
+  # stacks." and "You must add the S3 service action and resources to
+  # AWSCloudFormationStackSetExecutionRole policy statement for each target account for StackSets
+  # to work." Its example of "the minimum permissions for StackSets to work" is this statement.
   statement {
-    sid       = "OnlyTheStackSetsOwnStacks"
+    sid       = "StackSetsFloor"
     effect    = "Allow"
-    actions   = ["cloudformation:*"]
-    resources = ["arn:${local.partition}:cloudformation:*:${local.account_id}:stack/StackSet-${var.stack_set_name}-management-*"]
+    actions   = ["cloudformation:*", "s3:*"]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "NoOtherStack"
+    effect = "Deny"
+    actions = [
+      "cloudformation:CancelUpdateStack",
+      "cloudformation:ContinueUpdateRollback",
+      "cloudformation:CreateChangeSet",
+      "cloudformation:CreateStack",
+      "cloudformation:CreateStackRefactor",
+      "cloudformation:DeleteChangeSet",
+      "cloudformation:DeleteStack",
+      "cloudformation:ExecuteChangeSet",
+      "cloudformation:ExecuteStackRefactor",
+      "cloudformation:RollbackStack",
+      "cloudformation:SetStackPolicy",
+      "cloudformation:SignalResource",
+      "cloudformation:UpdateStack",
+      "cloudformation:UpdateTerminationProtection",
+    ]
+    not_resources = ["arn:${local.partition}:cloudformation:*:${local.account_id}:stack/StackSet-${var.stack_set_name}-management-*"]
+  }
+  statement {
+    sid    = "NoStackSetTypeOrTrustedAccessWrites"
+    effect = "Deny"
+    actions = [
+      "cloudformation:ActivateOrganizationsAccess",
+      "cloudformation:ActivateType",
+      "cloudformation:CreateStackInstances",
+      "cloudformation:CreateStackSet",
+      "cloudformation:DeactivateOrganizationsAccess",
+      "cloudformation:DeactivateType",
+      "cloudformation:DeleteStackInstances",
+      "cloudformation:DeleteStackSet",
+      "cloudformation:DeregisterType",
+      "cloudformation:ImportStacksToStackSet",
+      "cloudformation:PublishType",
+      "cloudformation:RegisterPublisher",
+      "cloudformation:RegisterType",
+      "cloudformation:SetTypeConfiguration",
+      "cloudformation:SetTypeDefaultVersion",
+      "cloudformation:StopStackSetOperation",
+      "cloudformation:TestType",
+      "cloudformation:UpdateStackInstances",
+      "cloudformation:UpdateStackSet",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "NoBucketPolicyOrAcl"
+    effect = "Deny"
+    actions = [
+      "s3:DeleteBucketPolicy",
+      "s3:PutAccessPointPolicy",
+      "s3:PutAccountPublicAccessBlock",
+      "s3:PutBucketAcl",
+      "s3:PutBucketOwnershipControls",
+      "s3:PutBucketPolicy",
+      "s3:PutBucketPublicAccessBlock",
+      "s3:PutObjectAcl",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "TheTemplatesRolesOnlyWithTheBoundary"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:PutRolePolicy",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+    ]
+    resources = local.stack_set_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.stack_set_roles_boundary[0].arn]
+    }
   }
   statement {
     sid    = "TheTemplatesRolesAndProfile"
     effect = "Allow"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
       "iam:GetRole",
       "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
       "iam:UpdateAssumeRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
-      "iam:PutRolePolicy",
-      "iam:DeleteRolePolicy",
       "iam:GetRolePolicy",
-      "iam:DetachRolePolicy",
       "iam:ListAttachedRolePolicies",
       "iam:ListRolePolicies",
       "iam:CreateInstanceProfile",
@@ -269,27 +559,13 @@ data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_templ
       "iam:RemoveRoleFromInstanceProfile",
       "iam:TagInstanceProfile",
     ]
-    resources = [
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
-      "arn:${local.partition}:iam::${local.account_id}:instance-profile/${var.instance_profile_name}",
-    ]
+    resources = concat(local.stack_set_role_arns, ["arn:${local.partition}:iam::${local.account_id}:instance-profile/${var.instance_profile_name}"])
   }
   statement {
-    sid     = "OnlyTheTemplatesManagedPolicies"
-    effect  = "Allow"
-    actions = ["iam:AttachRolePolicy"]
-    resources = [
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
-      "arn:${local.partition}:iam::${local.account_id}:instance-profile/${var.instance_profile_name}",
-    ]
+    sid       = "OnlyTheTemplatesManagedPolicies"
+    effect    = "Allow"
+    actions   = ["iam:AttachRolePolicy"]
+    resources = local.stack_set_role_arns
     condition {
       test     = "ArnEquals"
       variable = "iam:PolicyARN"
@@ -300,6 +576,23 @@ data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_templ
         "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess",
       ]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.stack_set_roles_boundary[0].arn]
+    }
+  }
+  statement {
+    sid    = "TheBoundaryStaysAsItIs"
+    effect = "Deny"
+    actions = [
+      "iam:DeleteRolePermissionsBoundary",
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:DeletePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
+    ]
+    resources = ["*"]
   }
   statement {
     sid     = "PassOnlyToTheInstanceProfileAndTheForwardingRule"
@@ -326,6 +619,8 @@ data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_templ
       "iam:AddClientIDToOpenIDConnectProvider",
       "iam:RemoveClientIDFromOpenIDConnectProvider",
       "iam:TagOpenIDConnectProvider",
+      "iam:UntagOpenIDConnectProvider",
+      "iam:ListOpenIDConnectProviderTags",
     ]
     resources = ["arn:${local.partition}:iam::${local.account_id}:oidc-provider/${var.oidc_issuer_host_path}"]
   }
@@ -348,10 +643,23 @@ data "aws_iam_policy_document" "stack_set_execution_role_deploy_the_member_templ
       "arn:${local.partition}:ssm:*:${local.account_id}:document/${var.arc_windows_document}",
     ]
   }
+  # The rule's generated name starts with StackSet- (CloudFormation cuts a long stack name short).
   statement {
-    sid       = "TheTemplatesForwardingRule"
+    sid = "TheTemplatesForwardingRule"
+    actions = [
+      "events:PutRule",
+      "events:DeleteRule",
+      "events:DescribeRule",
+      "events:PutTargets",
+      "events:RemoveTargets",
+      "events:ListTargetsByRule",
+      "events:EnableRule",
+      "events:DisableRule",
+      "events:TagResource",
+      "events:UntagResource",
+      "events:ListTagsForResource",
+    ]
     effect    = "Allow"
-    actions   = ["events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:PutTargets", "events:RemoveTargets", "events:EnableRule", "events:DisableRule"]
-    resources = ["arn:${local.partition}:events:*:${local.account_id}:rule/StackSet-${var.stack_set_name}-management-*"]
+    resources = ["arn:${local.partition}:events:*:${local.account_id}:rule/StackSet-*"]
   }
 }

@@ -26,8 +26,28 @@ output "dead_letter_queues" {
   value = join(",", [aws_sqs_queue.profile_scan_dead_letters.url, aws_sqs_queue.account_discovery_dead_letters.url, aws_sqs_queue.arc_provisioner_dead_letters.url])
 }
 
+output "alarm_topic_arn" {
+  description = "The topic every alarm notifies (AlarmTopicArn, or the one this stack created); subscribe to it (docs/deploy.md, Alarms)."
+  value       = local.alarm_topic_in_use
+}
+
+output "profile_scan_log_group_name" {
+  description = "profile-scan's log group (its run reports, one line per item; docs/report.md, The log)."
+  value       = aws_cloudwatch_log_group.profile_scan_log_group.name
+}
+
+output "account_discovery_log_group_name" {
+  description = "account-discovery's log group (its run reports, one line per item; docs/report.md, The log)."
+  value       = aws_cloudwatch_log_group.account_discovery_log_group.name
+}
+
+output "arc_provisioner_log_group_name" {
+  description = "arc-provisioner's log group (its run reports, one line per item; docs/report.md, The log)."
+  value       = aws_cloudwatch_log_group.arc_provisioner_log_group.name
+}
+
 output "dashboard" {
-  value = "https://${local.region}.console.aws.amazon.com/cloudwatch/home#dashboards:name=mdc-connector-coverage"
+  value = "https://${local.console_host[local.partition].Host}/cloudwatch/home?region=${local.region}#dashboards:name=mdc-connector-coverage"
 }
 
 output "arc_federation_subject" {

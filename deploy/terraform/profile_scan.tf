@@ -96,7 +96,7 @@ resource "aws_cloudwatch_metric_alarm" "profile_scan_dead_letters_alarm" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.has_alarm_topic ? [var.alarm_topic_arn] : null
+  alarm_actions       = [local.alarm_topic_in_use]
 }
 
 resource "aws_iam_role" "profile_scan_role" {
@@ -160,6 +160,13 @@ data "aws_iam_policy_document" "profile_scan_role_profile_scan" {
     # Organizations and DescribeRegions support no resource-level permission here
     # (DescribeAccount checks that an event's account is an ACTIVE member).
     actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
+    resources = ["*"]
+  }
+  # {"action":"preflight"} (src/preflight/concurrency.rs).
+  statement {
+    sid       = "PreflightReadsTheConcurrencyQuota"
+    effect    = "Allow"
+    actions   = ["lambda:GetAccountSettings"]
     resources = ["*"]
   }
   statement {
@@ -259,7 +266,7 @@ resource "aws_lambda_function" "profile_scan_function" {
     variables = {
       CONNECTOR_EXCLUDED_ACCOUNTS     = var.excluded_accounts
       CONNECTOR_DRY_RUN               = var.dry_run
-      CONNECTOR_REGIONS               = var.connector_regions
+      CONNECTOR_REGIONS               = local.connector_regions_follow_the_stack_set ? var.stack_set_regions : var.connector_regions
       CONNECTOR_OPT_OUT_TAG           = var.opt_out_tag
       CONNECTOR_CONCURRENCY           = tostring(var.concurrency)
       CONNECTOR_MEMBER_ROLE           = var.member_role_name

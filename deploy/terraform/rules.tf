@@ -13,6 +13,11 @@ resource "terraform_data" "rules" {
       condition     = var.stack_set_call_as != "DELEGATED_ADMIN" || var.stack_set_activate_organizations_access == "false"
       error_message = "Only the management account can activate trusted access; leave stack_set_activate_organizations_access false with DELEGATED_ADMIN."
     }
+    # FunctionsActWhereTheMemberTemplateIs
+    precondition {
+      condition     = var.connector_regions == "" || var.connector_regions == var.stack_set_regions
+      error_message = "connector_regions must be empty (the functions then use stack_set_regions) or equal stack_set_regions; the member template's documents and forwarding rules exist only in stack_set_regions, so elsewhere arc-provisioner fails and no event arrives."
+    }
     # SendingTheSecretNeedsOne
     precondition {
       condition     = var.arc_credential_mode != "service-principal-secret" || var.arc_credential_parameter != ""
@@ -22,6 +27,11 @@ resource "terraform_data" "rules" {
     precondition {
       condition     = contains(split(",", var.stack_set_regions), var.global_resources_region)
       error_message = "The global_resources_region must be one of stack_set_regions (the IAM roles are created there)."
+    }
+    # cfn/onboarding.yaml SelfManagedStackSetStaysInRegionsEnabledByDefault (why: its comment)
+    precondition {
+      condition     = var.stack_set_call_as != "SELF" || length(setsubtract(split(",", var.stack_set_regions), local.regions_enabled_by_default)) == 0
+      error_message = "With stack_set_call_as=SELF, stack_set_regions may hold only Regions enabled by default: the management account's self-managed StackSet would need CloudFormation's regional service principal of an opt-in Region (cover such a Region with a plain stack of cfn/member.yaml)."
     }
   }
 }

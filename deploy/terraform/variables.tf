@@ -17,7 +17,7 @@ variable "organization_id" {
 variable "connector_regions" {
   type        = string
   default     = ""
-  description = "CONNECTOR_REGIONS (comma-separated; empty = every enabled region)."
+  description = "CONNECTOR_REGIONS: empty (the default) = StackSetRegions, the regions the member template (documents, forwarding rules) is deployed to; any other value must equal StackSetRegions."
   validation {
     condition     = can(regex("^([a-z]{2}(-[a-z]+)+-\\d)?(,[a-z]{2}(-[a-z]+)+-\\d)*$", var.connector_regions))
     error_message = "Invalid connector_regions: it must be comma-separated region names such as eu-west-1, or empty."
@@ -597,7 +597,7 @@ variable "connector_bus_name" {
 variable "alarm_topic_arn" {
   type        = string
   default     = ""
-  description = "Topic notified when a dead-letter queue holds a message (a work unit or event that kept failing); empty = alarms without notification."
+  description = "Topic every alarm notifies (docs/deploy.md, Alarms). Empty (the default): the stack creates one, mdc-connector-alarms (output AlarmTopicArn); subscribe to it."
   validation {
     condition     = can(regex("^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\\d{12}:[A-Za-z0-9_-]{1,256})?$", var.alarm_topic_arn))
     error_message = "Invalid alarm_topic_arn: it must be an SNS topic ARN, or empty."

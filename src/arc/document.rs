@@ -5,8 +5,14 @@
 //! their patterns), not of the stored text's hash, which CloudFormation's serialization decides.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::state::Platform;
+
+/// The documents of earlier releases, by digest ([`digest`]): during a member StackSet rollout an
+/// account not yet updated still has them, unchanged. Each release adds the one before it
+/// (docs/upgrade.md); the digests are of the documents that release's `cfn/member.yaml` created.
+const PREVIOUS_RELEASES: &str = include_str!("../../cfn/ssm/previous-releases.json");
 
 /// The Linux onboarding script, as in `cfn/ssm/arc-onboard.sh`.
 const LINUX_SCRIPT: &str = include_str!("../../cfn/ssm/arc-onboard.sh");
@@ -32,9 +38,57 @@ fn expected(platform: Platform) -> (&'static str, String) {
     }
 }
 
+/// Why a document found in an account is not this build's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mismatch {
+    /// An earlier release's document, unchanged: its member stack is not updated yet.
+    Previous(String),
+    /// Anything else: what differs.
+    Differs(String),
+}
+
 /// Ok when `content` (a document's JSON content, `GetDocument`) runs exactly this build's script
-/// for `platform` with this build's parameters; otherwise what differs.
-pub(crate) fn verify(platform: Platform, content: &str) -> Result<(), String> {
+/// for `platform` with this build's parameters; otherwise an earlier release's, or what differs.
+pub(crate) fn verify(platform: Platform, content: &str) -> Result<(), Mismatch> {
+    current(platform, content).map_err(|difference| match previous_release(platform, content) {
+        Some(release) => Mismatch::Previous(release),
+        None => Mismatch::Differs(difference),
+    })
+}
+
+/// The earlier release whose `platform` document `content` is, if any.
+fn previous_release(platform: Platform, content: &str) -> Option<String> {
+    let found = digest(content)?;
+    let releases: Value = serde_json::from_str(PREVIOUS_RELEASES).ok()?;
+    let key = match platform {
+        Platform::Linux => "linux",
+        Platform::Windows => "windows",
+    };
+    releases
+        .as_array()?
+        .iter()
+        .find(|r| r.get(key).and_then(Value::as_str) == Some(found.as_str()))?
+        .get("version")?
+        .as_str()
+        .map(String::from)
+}
+
+/// What a document runs, as one SHA-256 (hex): its step's action and script lines and its
+/// parameters (keys sorted, compact: serde_json's map is ordered without its `preserve_order`
+/// feature, and the 0.1.0 test below breaks if that changes), so that CloudFormation's
+/// serialization does not matter.
+pub(crate) fn digest(content: &str) -> Option<String> {
+    let document: Value = serde_json::from_str(content).ok()?;
+    let [step] = document.get("mainSteps")?.as_array()?.as_slice() else { return None };
+    let lines: Option<Vec<&str>> = step.pointer("/inputs/runCommand")?.as_array()?.iter().map(Value::as_str).collect();
+    let parameters = serde_json::to_string(document.get("parameters")?).ok()?;
+    let action = step.get("action")?.as_str()?;
+    let text = format!("{action}\n{}\n{parameters}", lines?.join("\n"));
+    Some(Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Ok when `content` is this build's document for `platform`; otherwise what differs.
+fn current(platform: Platform, content: &str) -> Result<(), String> {
     let document: Value = serde_json::from_str(content).map_err(|_| "its content is not JSON".to_string())?;
     let parameters: Value = serde_json::from_str(PARAMETERS).map_err(|e| format!("internal: parameters.json: {e}"))?;
     if document.get("parameters") != Some(&parameters) {
@@ -84,7 +138,7 @@ mod tests {
         assert_eq!(verify(Platform::Linux, &generated("arc-onboard-linux")), Ok(()));
         assert_eq!(verify(Platform::Windows, &generated("arc-onboard-windows")), Ok(()));
         let swapped = verify(Platform::Windows, &generated("arc-onboard-linux"));
-        assert!(swapped.is_err_and(|e| e.contains("aws:runPowerShellScript")));
+        assert!(matches!(swapped, Err(Mismatch::Differs(e)) if e.contains("aws:runPowerShellScript")));
     }
 
     #[test]
@@ -101,8 +155,38 @@ mod tests {
         steps["mainSteps"].as_array_mut().expect("steps").push(step);
         for (altered, why) in [(script, "script differs"), (pattern, "parameters"), (steps, "2 steps")] {
             let verdict = verify(Platform::Linux, &altered.to_string());
-            assert!(verdict.as_ref().is_err_and(|e| e.contains(why)), "{why}: {verdict:?}");
+            assert!(matches!(&verdict, Err(Mismatch::Differs(e)) if e.contains(why)), "{why}: {verdict:?}");
         }
         assert!(verify(Platform::Linux, "not json").is_err());
+    }
+
+    /// 0.1.0's documents as its `cfn/member.yaml` created them (tests/documents/0.1.0/).
+    const RELEASED: [(Platform, &str); 2] = [
+        (Platform::Linux, include_str!("../../tests/documents/0.1.0/arc-onboard-linux.json")),
+        (Platform::Windows, include_str!("../../tests/documents/0.1.0/arc-onboard-windows.json")),
+    ];
+
+    #[test]
+    fn an_earlier_releases_unchanged_document_is_named_and_a_changed_one_differs() {
+        for (platform, content) in RELEASED {
+            assert_eq!(verify(platform, content), Err(Mismatch::Previous("0.1.0".into())), "{platform:?}");
+            let mut altered: Value = serde_json::from_str(content).expect("json");
+            altered["parameters"]["tenantId"]["allowedPattern"] = Value::from(".*");
+            assert!(matches!(verify(platform, &altered.to_string()), Err(Mismatch::Differs(_))));
+        }
+        let (linux, windows) = (RELEASED[0].1, RELEASED[1].1);
+        assert!(matches!(verify(Platform::Windows, linux), Err(Mismatch::Differs(_))), "per platform");
+        assert!(matches!(verify(Platform::Linux, windows), Err(Mismatch::Differs(_))));
+    }
+
+    #[test]
+    fn this_builds_documents_are_not_listed_as_an_earlier_release() {
+        for name in ["arc-onboard-linux", "arc-onboard-windows"] {
+            let found = digest(&generated(name)).expect("digest");
+            assert!(
+                !PREVIOUS_RELEASES.contains(&found),
+                "{name}: this build's document is listed as an earlier release's"
+            );
+        }
     }
 }

@@ -78,9 +78,9 @@ type ObtainedOnce = OnceCell<Result<Obtained, Failure>>;
 pub struct ArcProvisioner {
     settings: ArcSettings,
     pub(super) documents: HashMap<Platform, String>,
-    context: JobContext,
+    pub(super) context: JobContext,
     /// Systems Manager of the function's own account, where an opted-in client secret is kept.
-    secret_store: aws_sdk_ssm::Client,
+    pub(super) secret_store: aws_sdk_ssm::Client,
     /// STS of the function's own region (GetWebIdentityToken has no global endpoint).
     identity_tokens: aws_sdk_sts::Client,
     /// Organizations (an account's own onboarding application, from its tag).
@@ -142,6 +142,7 @@ impl ArcProvisioner {
                 (units.merged(swept), true)
             }
             ArcTrigger::Coverage(_) => return Ok(self.coverage_answer().await),
+            ArcTrigger::Preflight => return Box::pin(self.preflight()).await,
             ArcTrigger::Reprovision(command) => {
                 let selection =
                     Selection { ids: command.instance_ids.map(|ids| ids.into_iter().collect()), tag: command.tag };
@@ -155,6 +156,10 @@ impl ArcProvisioner {
             }
             ArcTrigger::Sweep(command) => {
                 (Box::pin(self.sweep(command.dry_run || dry_run, command.continuation, &budget)).await?, false)
+            }
+            // A report naming no instance (a preflight's, a scan that fixed nothing) is nothing to do.
+            ArcTrigger::ProfileScanCompleted { instances } if instances.is_empty() => {
+                return Ok(Report::new(JOB, dry_run, Vec::new(), 0, 0));
             }
             ArcTrigger::ProfileScanCompleted { instances } => {
                 (Box::pin(self.named(fixed(instances, dry_run), dry_run, &budget)).await?, false)

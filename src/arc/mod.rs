@@ -24,6 +24,7 @@ mod job;
 mod outcome;
 mod phase;
 mod plan;
+mod preflight;
 mod read;
 mod rights;
 mod seal;

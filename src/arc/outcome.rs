@@ -141,7 +141,11 @@ pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output
 
 fn failure(command_id: &str, r: &ScriptResult) -> String {
     let hint = match r.reason.as_str() {
-        "openssl-missing" => "; install openssl on the instance (the credential is sealed to a key made there)",
+        // The script's first step, before anything is changed (docs/arc-provisioner.md, "Instance
+        // prerequisites"); its detail names the fix.
+        reason if reason.starts_with("prerequisite-missing:") => {
+            "; the instance lacks a prerequisite and nothing was changed: docs/arc-provisioner.md#instance-prerequisites"
+        }
         "sealing-key-failed" => "; the instance could not make or keep its one-time key (see the log on the instance)",
         "sealing-key-missing" => {
             "; the instance no longer holds the key its credential was sealed to (rebooted, or more than 60 minutes passed); the next run starts over"
@@ -154,10 +158,8 @@ fn failure(command_id: &str, r: &ScriptResult) -> String {
             "; check outbound HTTPS to packages.microsoft.com and Azure (or ARC_PROXY_URL)"
         }
         "installer-unverified" => "; a download did not match Microsoft's pinned signing key: nothing was installed",
-        "unsupported-os" => "; install the Azure Connected Machine agent yourself, then reprovision",
-        "gpg-missing" => "; install gnupg on the instance (it verifies Microsoft's signing keys)",
         "no-memory-filesystem" => {
-            "; the key and the credential are only ever written to /dev/shm, which the instance lacks or cannot write"
+            "; the key directory under /dev/shm is a link, is not root's, or cannot be made: nothing was written"
         }
         "connect-failed" => "; see /var/log/mdc-connector-arc.log on the instance",
         "invalid-parameter" => "; the document and the provisioner disagree on a parameter",

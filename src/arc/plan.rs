@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::document::Mismatch;
 use super::outcome::is_final;
-use super::state::{Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
+use super::state::{AlteredDocument, Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
-use crate::report::{Action, Item, Outcome, Status};
+use crate::report::{Action, Item, Outcome, Status, VERSION};
 
 /// SendCommand takes at most 50 instance ids.
 pub(crate) const MAX_IDS_PER_COMMAND: usize = 50;
@@ -77,18 +78,32 @@ pub(crate) struct Plan {
     pub items: Vec<Item>,
 }
 
-/// The platform document's version to send, or why none can be: it is missing, or it is not the
-/// connector's (read.rs compared its content).
-fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platform) -> Result<&'a String, String> {
+/// The platform document's version to send, or why none can be: it is missing, an earlier
+/// release's (the member stack is not updated yet: skipped, as during a StackSet rollout), or not
+/// the connector's (read.rs compared its content).
+fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platform) -> Result<&'a String, Decision> {
     let document = policy.documents.get(&platform).cloned().unwrap_or_default();
     let (account, region) = (policy.account_id, policy.region);
-    if let Some(difference) = state.altered_documents.get(&platform) {
-        return Err(format!(
-            "document {document} in {account} {region} is not the connector's ({difference}): nothing sent with it; deploy cfn/member.yaml again (update the member StackSet)"
-        ));
+    let failed = |reason: String| Decision::Report(Status::Failed, Some(Outcome::Failed), reason);
+    match state.altered_documents.get(&platform) {
+        Some(AlteredDocument { version, mismatch: Mismatch::Previous(release) }) => {
+            return Err(Decision::Report(
+                Status::Skipped,
+                None,
+                format!(
+                    "document {document} in {account} {region} is release {release}'s (version {version}): this account's member stack is not updated to {VERSION} yet, and nothing is sent until it is (the member StackSet's rollout; account-discovery's {{\"action\":\"reconcile\"}} re-deploys it)"
+                ),
+            ));
+        }
+        Some(AlteredDocument { version, mismatch: Mismatch::Differs(difference) }) => {
+            return Err(failed(format!(
+                "document {document} in {account} {region} is not the connector's (version {version}: {difference}): nothing sent with it; deploy cfn/member.yaml again (update the member StackSet)"
+            )));
+        }
+        None => {}
     }
     state.document_versions.get(&platform).ok_or_else(|| {
-        format!("document {document} not found in {account} {region}: deploy cfn/member.yaml to this region")
+        failed(format!("document {document} not found in {account} {region}: deploy cfn/member.yaml to this region"))
     })
 }
 
@@ -170,17 +185,18 @@ fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decisio
     let Some(platform) = managed.platform else {
         return Decision::Report(Status::Skipped, None, "platform has no Azure Arc onboarding document".into());
     };
-    let version = match document_version(state, policy, platform) {
-        Ok(version) => version,
-        Err(reason) => return Decision::Report(Status::Failed, Some(Outcome::Failed), reason),
-    };
     // What Azure and the inventory show comes first: SSM's history (which anyone who can send
-    // commands to the instance can add to) never makes a covered instance look uncovered.
+    // commands to the instance can add to) never makes a covered instance look uncovered, and a
+    // covered instance stays covered while its account's member stack awaits an update.
     if !policy.force
         && let Some(decision @ Decision::Report(..)) = covered_or_silent(id, state)
     {
         return decision;
     }
+    let version = match document_version(state, policy, platform) {
+        Ok(version) => version,
+        Err(decision) => return decision,
+    };
     // The bound holds whatever the newest command was (a command of someone else's cannot reset it).
     if let Some(reason) = state.history.get(id).and_then(|l| needs_attention(l, policy)) {
         return Decision::Report(Status::Skipped, Some(Outcome::NeedsAttention), reason);
@@ -552,7 +568,8 @@ mod tests {
     fn an_altered_document_is_never_sent_and_its_instances_fail_saying_why() {
         let mut state = base();
         state.document_versions.remove(&Platform::Linux);
-        state.altered_documents.insert(Platform::Linux, "version 4: its script differs".into());
+        let mismatch = Mismatch::Differs("its script differs".into());
+        state.altered_documents.insert(Platform::Linux, AlteredDocument { version: "4".into(), mismatch });
         state.instances = vec![ec2("i-00000001", &[], None), ec2("i-00000002", &[], None)];
         state.managed.extend([managed("i-00000001", Platform::Linux), managed("i-00000002", Platform::Windows)]);
         let plan = run(&state, &Selection::default(), true);

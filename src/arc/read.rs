@@ -13,7 +13,7 @@ use aws_smithy_types::date_time::Format;
 use super::document;
 use super::outcome::{is_final, is_settled, parse_result};
 use super::phase::Phase;
-use super::state::{Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
+use super::state::{AlteredDocument, Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
 use crate::aws::error_code;
 use crate::error::Failure;
 use crate::iam::{IamView, PolicyState, ProfileLookup, profile_name_from_arn};
@@ -110,7 +110,7 @@ pub(crate) async fn managed_instances(ssm: &aws_sdk_ssm::Client) -> Result<HashM
 async fn document_versions(
     ssm: &aws_sdk_ssm::Client,
     documents: &HashMap<Platform, String>,
-) -> Result<(HashMap<Platform, String>, HashMap<Platform, String>), Failure> {
+) -> Result<(HashMap<Platform, String>, HashMap<Platform, AlteredDocument>), Failure> {
     let (mut verified, mut altered) = (HashMap::new(), HashMap::new());
     for (platform, name) in documents {
         let version = match ssm.describe_document().name(name).send().await {
@@ -127,9 +127,9 @@ async fn document_versions(
             .await
             .map_err(|e| Failure::aws(format!("GetDocument {name}"), &e))?;
         match document::verify(*platform, found.content().unwrap_or_default()) {
-            Ok(()) => verified.insert(*platform, version),
-            Err(difference) => altered.insert(*platform, format!("version {version}: {difference}")),
-        };
+            Ok(()) => _ = verified.insert(*platform, version),
+            Err(mismatch) => _ = altered.insert(*platform, AlteredDocument { version, mismatch }),
+        }
     }
     Ok((verified, altered))
 }

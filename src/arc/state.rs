@@ -68,6 +68,15 @@ pub(crate) enum ProfileDiagnosis {
     Unknown(String),
 }
 
+/// A platform document found in an account that is not this version's (`super::document::verify`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AlteredDocument {
+    /// Its default version, as read.
+    pub version: String,
+    /// An earlier release's, or what differs.
+    pub mismatch: super::document::Mismatch,
+}
+
 /// Everything the planner needs for one (account, region).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UnitState {
@@ -80,8 +89,9 @@ pub(crate) struct UnitState {
     /// Default version of each platform's document, when it runs exactly the connector's script;
     /// absent when the document does not exist or is altered.
     pub document_versions: HashMap<Platform, String>,
-    /// Platforms whose document exists but is not the connector's: what differs.
-    pub altered_documents: HashMap<Platform, String>,
+    /// Platforms whose document exists but is not this version's: an earlier release's, or what
+    /// differs.
+    pub altered_documents: HashMap<Platform, AlteredDocument>,
     /// Diagnosis of each instance profile referenced by an unmanaged instance, by ARN.
     pub profiles: HashMap<String, ProfileDiagnosis>,
     /// What Azure and the inventory say of the unit's instances (read only when one may need a

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::EventError;
 use crate::event::{Incoming, InstanceEvent, check, detail_text, is_termination, manual, recognise, refuse};
+use crate::preflight;
 use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_instance_id, is_region, is_tag_key};
 
@@ -52,6 +53,8 @@ pub enum ArcTrigger {
     /// `{"action":"coverage"}`: the estate's coverage table, one item per (account, region), and
     /// its uncovered instances by cause.
     Coverage(CoverageCommand),
+    /// `{"action":"preflight"}`: the job's prerequisites checked (`crate::preflight`).
+    Preflight,
     /// Work units from the function's work queue (scheduled units and profile-scan's hand-offs).
     Queue(Vec<QueueRecord>),
     /// A sweep continuation delivered in the same batch as work units: both run.
@@ -127,6 +130,9 @@ pub fn parse(payload: &Value) -> Result<ArcTrigger, EventError> {
         }
         Incoming::Manual { action, payload } if action == "sweep" => Ok(ArcTrigger::Sweep(manual(payload)?)),
         Incoming::Manual { action, payload } if action == "coverage" => Ok(ArcTrigger::Coverage(manual(payload)?)),
+        Incoming::Manual { action, payload } if action == preflight::ACTION => {
+            preflight::parse(payload).map(|()| ArcTrigger::Preflight)
+        }
         _ if incoming.is_schedule() => Ok(ArcTrigger::Scheduled),
         Incoming::Queue(records) => Ok(queued(records)),
         Incoming::Event(event)

@@ -34,6 +34,8 @@ pub struct AccountDiscovery {
     pub backoff: Duration,
     /// Account Management of the function's account: which regions members have enabled.
     account: aws_sdk_account::Client,
+    /// Lambda of the function's account: its concurrency (preflight).
+    pub(super) lambda: aws_sdk_lambda::Client,
     /// profile-scan's work queue (`PROFILE_SCAN_QUEUE_URL`): onboarded accounts are handed on.
     profile_scan: Option<WorkQueue>,
     /// arc-provisioner's work queue (`ARC_PROVISIONER_QUEUE_URL`): onboarded accounts are handed on.
@@ -57,13 +59,25 @@ impl AccountDiscovery {
         let cfn = aws_sdk_cloudformation::Client::new(&base);
         let events = aws_sdk_eventbridge::Client::new(&base);
         let account = aws_sdk_account::Client::new(&base);
+        let lambda = aws_sdk_lambda::Client::new(&base);
         let context = JobContext::new(base, settings.work_queue_url.as_deref());
         let own_arn = std::sync::OnceLock::new();
         let queue = |url: &Option<String>| url.as_deref().map(|url| WorkQueue::new(context.base(), url));
         let (profile_scan, arc_provisioner) =
             (queue(&settings.profile_scan_queue_url), queue(&settings.arc_provisioner_queue_url));
         let backoff = Duration::from_secs(2);
-        AccountDiscovery { settings, context, cfn, events, account, backoff, profile_scan, arc_provisioner, own_arn }
+        AccountDiscovery {
+            settings,
+            context,
+            cfn,
+            events,
+            account,
+            lambda,
+            backoff,
+            profile_scan,
+            arc_provisioner,
+            own_arn,
+        }
     }
 
     /// Handles one invocation payload. `deadline` is when writes must have stopped.
@@ -80,6 +94,7 @@ impl AccountDiscovery {
             DiscoveryTrigger::Recheck { attempt, awaiting } => {
                 (Box::pin(self.reconcile(None, dry, &budget, &awaiting)).await?, attempt + 1)
             }
+            DiscoveryTrigger::Preflight => return Box::pin(self.preflight()).await,
             DiscoveryTrigger::CustomResource(request) => {
                 return Box::pin(self.custom_resource(&request, &budget)).await;
             }

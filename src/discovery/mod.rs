@@ -14,6 +14,7 @@ pub mod events;
 mod job;
 mod origin;
 mod plan;
+mod preflight;
 mod read;
 mod recheck;
 mod records;

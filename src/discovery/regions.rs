@@ -20,7 +20,7 @@ use crate::aws::{describe, error_code};
 const CONCURRENCY: usize = 8;
 
 /// What to tell the operator when the read is refused.
-pub(crate) const TRUSTED_ACCESS_REMEDY: &str = "enable trusted access for AWS Account Management (aws organizations enable-aws-service-access --service-principal account.amazonaws.com) so regions an account has not enabled are skipped instead of failing";
+pub(crate) const TRUSTED_ACCESS_REMEDY: &str = "enable trusted access for AWS Account Management (aws organizations enable-aws-service-access --service-principal account.amazonaws.com) and, when the connector runs in a delegated administrator, register that account as Account Management's delegated administrator (aws organizations register-delegated-administrator --service-principal account.amazonaws.com --account-id <its id>), so regions an account has not enabled are skipped instead of failing";
 
 /// The enabled regions of `accounts` (`own` is the caller's account, read without `AccountId`).
 /// A refusal (no trusted access, or not allowed) makes the whole answer unknown, with its reason;

@@ -11,6 +11,7 @@ use super::events::{OrgEvent, REGION_OPT_IN_CHANGE, classify, classify_region};
 use crate::error::EventError;
 pub use crate::event::{CustomResourceRequest, RequestKind};
 use crate::event::{Incoming, manual, recognise, refuse};
+use crate::preflight;
 use crate::validate::is_account_id;
 
 /// A StackSet operation id as the connector sends them (CreateStackInstances `OperationId`:
@@ -40,6 +41,8 @@ pub enum DiscoveryTrigger {
     /// The deploy's custom resource (`Custom::MemberStackSetInstances`, cfn/template.yaml): on
     /// `Delete`, every instance of the StackSet is deleted so that `sam delete` can delete it.
     CustomResource(Box<CustomResourceRequest>),
+    /// `{"action":"preflight"}`: the job's prerequisites checked (`crate::preflight`).
+    Preflight,
     /// An `aws.organizations` or `aws.controltower` event, or Account Management's region opt-in
     /// change.
     Organizations {
@@ -86,6 +89,9 @@ pub fn parse(payload: &Value) -> Result<DiscoveryTrigger, EventError> {
     match &incoming {
         Incoming::Manual { action, payload } if action == "reconcile" => {
             Ok(DiscoveryTrigger::Reconcile(manual(payload)?))
+        }
+        Incoming::Manual { action, payload } if action == preflight::ACTION => {
+            preflight::parse(payload).map(|()| DiscoveryTrigger::Preflight)
         }
         _ if incoming.is_schedule() => Ok(DiscoveryTrigger::Scheduled),
         Incoming::CustomResource(request) => Ok(DiscoveryTrigger::CustomResource(request.clone())),

@@ -10,6 +10,7 @@
 mod apply;
 mod ledger;
 mod plan;
+mod preflight;
 mod read;
 mod scan;
 mod settings;

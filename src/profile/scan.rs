@@ -44,7 +44,7 @@ pub(crate) struct ScanWork {
 /// The job, built once at cold start and reused by warm invocations.
 pub struct ProfileScan {
     settings: ProfileSettings,
-    context: JobContext,
+    pub(super) context: JobContext,
     handoff: Option<WorkQueue>,
 }
 
@@ -72,6 +72,7 @@ impl ProfileScan {
                 (scope, broad, command.dry_run || dry_run)
             }
             ProfileTrigger::Queue(records) => return Box::pin(run::queued(self, records, &budget)).await,
+            ProfileTrigger::Preflight => return Box::pin(self.preflight()).await,
             ProfileTrigger::InstanceStateChange { account_id, region, instance_id, state } => {
                 if state != "running" {
                     let reason = format!("instance state is {state}; only running instances are checked at launch");

@@ -57,7 +57,7 @@ pub(crate) const HANDOFF_QUEUE_URL: Variable = Variable {
 /// `EC2_WRITE_RATE`.
 pub(crate) const EC2_WRITE_RATE: Variable = Variable {
     name: "EC2_WRITE_RATE",
-    meaning: "associations per second per account and region: EC2's bucket for `AssociateIamInstanceProfile` (an uncategorized action: 100 tokens, 5 per second) is spent as a 20-second burst, then at this rate",
+    meaning: "associations per second per account and region: the connector spends a burst of 100 associations (20 seconds' worth), then writes at this rate, within EC2's per-API token bucket for `AssociateIamInstanceProfile` (100 and 5 per second are defaults to tune, not a quoted EC2 limit: `src/pace.rs`)",
     default: "`5`",
     accepted: "a number from 0 (unpaced) to 1000",
     example: "2.5",
@@ -100,8 +100,8 @@ pub struct ProfileSettings {
     /// `HANDOFF_QUEUE_URL`: arc-provisioner's work queue; the instances a queued unit fixed are sent
     /// there (Lambda destinations do not fire for SQS-triggered invocations).
     pub handoff_queue_url: Option<String>,
-    /// `EC2_WRITE_RATE`: associations per second per account and region (EC2's uncategorized-action
-    /// bucket refills at 5; its burst is 10 seconds' worth); 0 sends unpaced.
+    /// `EC2_WRITE_RATE`: associations per second per account and region after a burst of 100 (a
+    /// default to tune within EC2's per-API bucket, `crate::pace`); 0 sends unpaced.
     pub ec2_write_rate: f64,
 }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::error::EventError;
 use crate::event::{Incoming, InstanceEvent, check, detail_text, is_termination, manual, recognise, refuse};
+use crate::preflight;
 use crate::queue::QueueRecord;
 use crate::validate::{is_account_id, is_region};
 
@@ -29,6 +30,8 @@ pub enum ProfileTrigger {
     Scan(ScanCommand),
     /// Work units from the function's work queue (one (account, region) per record).
     Queue(Vec<QueueRecord>),
+    /// `{"action":"preflight"}`: the job's prerequisites checked (`crate::preflight`).
+    Preflight,
 }
 
 /// The manual `scan` request, camelCase, unknown fields rejected.
@@ -60,6 +63,9 @@ pub fn parse(payload: &Value) -> Result<ProfileTrigger, EventError> {
             )?;
             check(command.regions.as_deref().unwrap_or_default(), is_region, "regions", "a region name")?;
             Ok(ProfileTrigger::Scan(command))
+        }
+        Incoming::Manual { action, payload } if action == preflight::ACTION => {
+            preflight::parse(payload).map(|()| ProfileTrigger::Preflight)
         }
         _ if incoming.is_schedule() => Ok(ProfileTrigger::Scheduled),
         Incoming::Queue(records) => Ok(ProfileTrigger::Queue(records.clone())),

@@ -280,6 +280,12 @@ impl Moto {
         assert_eq!(changed["changed"], 1, "no stack {stack_id}");
     }
 
+    /// Gives `account` the Lambda concurrency quota `limit` (all unreserved), as a new account's.
+    pub fn lambda_concurrency(&self, account: &str, limit: u32) {
+        let spec = serde_json::json!({ "account": account, "limit": limit });
+        self.request("POST", "/_harness/lambda-concurrency", Some(&spec));
+    }
+
     /// Registers `account` as the organization's StackSets delegated administrator.
     pub fn delegated_admin(&self, account: &str) {
         self.request("POST", "/_harness/delegated-admin", Some(&serde_json::json!({ "account": account })));
@@ -371,6 +377,16 @@ impl Moto {
                 body: c["body"].as_str().map(String::from),
             })
             .collect()
+    }
+
+    /// Creates S3 bucket `name` in the management account (unsigned, path-style: moto takes an
+    /// unsigned request for S3), e.g. for a CloudTrail trail.
+    pub fn s3_bucket(&self, name: &str) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(stream, "PUT /{name} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Value {

@@ -7,8 +7,9 @@ runs with a ``PATH`` whose ``curl`` and (once "installed") ``azcmagent`` are stu
 ``arc_stubs/`` that record their arguments and keep the agent's state in the sandbox directory, so a
 second run on the same sandbox sees an installed, connected agent; ``gpg`` and the package tools
 (``apt-get``, ``dnf``, ``yum``, ``zypper``, ``rpm``) are stubs too, the distribution is described by
-the sandbox's ``os-release`` (Ubuntu 22.04 unless a test says otherwise) and the package manager's
-files go under the sandbox's ``sysroot``.
+the sandbox's ``os-release`` (Ubuntu 22.04 unless a test says otherwise), the package manager's
+files go under the sandbox's ``sysroot`` (where ``run/systemd/system`` says systemd booted the
+instance), and the script counts the user running the tests as root (``MDC_ARC_ROOT_UID``).
 
 The credential reaches the script as arc-provisioner sends it: the ``prepare`` phase reports a
 public key made with the real ``openssl`` (kept under the sandbox's own memory-backed directory),
@@ -144,7 +145,7 @@ class Sandbox:
         self.bin = self.root / "bin"
         self.tmp = self.root / "tmp"
         self.sysroot = self.root / "sysroot"
-        for d in (self.bin, self.tmp, self.sysroot):
+        for d in (self.bin, self.tmp, self.sysroot, self.sysroot / "run" / "systemd" / "system"):
             d.mkdir(parents=True, exist_ok=True)
         # The instance's memory-backed filesystem (its sealing keys live there between the phases).
         shm = Path("/dev/shm")
@@ -215,12 +216,10 @@ class Sandbox:
         return self.run_document(script, {**parameters, "phase": "connect", "sealedCredential": sealed}, instance_id,
                                  region, agent, env)
 
-    def run(self, script: str, instance_id: str, region: str = "us-east-1", env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Runs an already rendered script as SSM would; returns the finished process."""
-        path = self.root / "_script.sh"
-        path.write_text(script)
-        environment = {
+    def environment(self, instance_id: str, region: str = "us-east-1",
+                    env: dict[str, str] | None = None) -> dict[str, str]:
+        """The script's environment as SSM would give it, every file it touches in the sandbox."""
+        return {
             "PATH": f"{self.bin}:{STUBS}:/usr/bin:/bin:{Path(sys.executable).parent}",
             "HOME": str(self.root),
             "TMPDIR": str(self.tmp),
@@ -230,9 +229,16 @@ class Sandbox:
             "MDC_ARC_OS_RELEASE": str(self.root / "os-release"),
             "MDC_ARC_SYSROOT": str(self.sysroot),
             "MDC_ARC_MEMORY_ROOT": str(self.memory),
+            "MDC_ARC_ROOT_UID": str(os.getuid()),
             "ARC_STUB_ROOT": str(self.root),
             "ARC_STUB_DIR": str(STUBS),
             **(env or {}),
         }
-        return subprocess.run(["/bin/bash", str(path)], cwd=self.root, env=environment, capture_output=True,
-                              text=True, timeout=timeout)
+
+    def run(self, script: str, instance_id: str, region: str = "us-east-1", env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Runs an already rendered script as SSM would; returns the finished process."""
+        path = self.root / "_script.sh"
+        path.write_text(script)
+        return subprocess.run(["/bin/bash", str(path)], cwd=self.root, env=self.environment(instance_id, region, env),
+                              capture_output=True, text=True, timeout=timeout)

@@ -9,7 +9,10 @@
    resource's ``Parameters`` is resolved against the parent's parameters (defaults, then the
    overrides given here) and pseudo parameters, as CloudFormation does when it creates the nested
    stack. (moto cannot run the parent itself: it has the Serverless transform.)
-3. The packaged ``onboarding.yaml``, read back from S3, is created as a stack with those parameters;
+3. Both templates' Rules are evaluated (``cfn_rules.py``; moto ignores them): a failed assertion
+   refuses the deploy before anything is created, with its ``AssertDescription``
+   (``"stackStatus": "REFUSED"``).
+4. The packaged ``onboarding.yaml``, read back from S3, is created as a stack with those parameters;
    its ``AWS::CloudFormation::StackSet`` resources come from ``stackset_resource.py``.
 
 Usage: ``deploy_like_sam.py --endpoint URL --sam PATH --stack NAME [--parameter Key=Value ...]``.
@@ -31,6 +34,8 @@ from urllib.parse import urlparse
 
 import boto3
 import yaml
+
+from cfn_rules import failed_assertions
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "mdc-connector-deploy"
@@ -130,6 +135,13 @@ def main() -> None:
         except (KeyError, ValueError):
             continue  # conditions the nested stack's parameters do not use
     values = {k: str(resolve(v, params, conditions, pseudo)) for k, v in nested["Parameters"].items()}
+
+    # CloudFormation evaluates each template's Rules before it creates anything (cfn_rules.py).
+    refused = failed_assertions(parent, params) + failed_assertions(onboarding, values)
+    if refused:
+        print(json.dumps({"stackStatus": "REFUSED", "statusReason": "; ".join(refused), "parameters": values,
+                          "memberTemplateUrl": member_url}))
+        return
 
     try:
         cfn.create_stack(StackName=args.stack, TemplateBody=onboarding_text, Capabilities=["CAPABILITY_NAMED_IAM"],

@@ -104,14 +104,14 @@ class FederationModel:
         with self.lock:
             issuer = self.issuers.pop(account, None)
             if issuer is None:
-                raise FederationError(409, "FeatureDisabled", "Outbound identity federation is not enabled for this account.")
+                raise FederationError(404, "FeatureDisabled", "Outbound identity federation is not enabled for this account.")
             self.retired[account] = issuer
 
     def info(self, account: str) -> str:
         with self.lock:
             issuer = self.issuers.get(account)
         if issuer is None:
-            raise FederationError(409, "FeatureDisabled", "Outbound identity federation is not enabled for this account.")
+            raise FederationError(404, "FeatureDisabled", "Outbound identity federation is not enabled for this account.")
         return issuer.url
 
     # -- STS ------------------------------------------------------------------------------------

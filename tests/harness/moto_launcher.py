@@ -34,7 +34,10 @@ Stack instances can be made unhealthy, as a failed deployment leaves them: ``POS
 instance until an ``UpdateStackInstances`` covering it succeeds. ``POST /_harness/stack-status``
 ``{"stackId": "...", "status": "DELETE_IN_PROGRESS"}`` shows a stack in the middle of an operation,
 as CloudFormation does while it calls a custom resource (moto finishes stack operations at once). StackSet operations get
-per-instance results, failure tolerance, running time and the 50-OU cap from ``stackset_model.py``.
+per-instance results, failure tolerance, running time and the 50-OU cap from ``stackset_model.py``;
+the instances of a self-managed StackSet whose roles CloudFormation would refuse fail with the reason
+(``stackset_permissions.py``: the execution role's grants against the StackSets floor and the
+template's handler permissions, the administration role's trust in an opt-in Region).
 
 What AWS enforces and moto does not, per account:
 
@@ -51,7 +54,7 @@ What AWS enforces and moto does not, per account:
   only that long after, as its agent registers some time after the profile's credentials reach it
   ("it can take a few minutes for the managed node to be added to the list").
 * **Token buckets.** ``POST /_harness/token-buckets`` ``{"rules": [{"service": "ec2", "operation":
-  "AssociateIamInstanceProfile", "capacity": 100, "rate": 5}]}`` (its uncategorized-action bucket): EC2 "throttles EC2 API requests for
+  "AssociateIamInstanceProfile", "capacity": 100, "rate": 5}]}`` (the per-API bucket, sized as the connector's default pacing assumes): EC2 "throttles EC2 API requests for
   each AWS account on a per-Region basis" with token buckets; each (account, region) gets its own
   bucket per rule, and a call finding it empty gets the service's throttling error (logged as
   ``throttled``).
@@ -78,6 +81,10 @@ IAM outbound identity federation (``EnableOutboundWebIdentityFederation``,
 ``GetOutboundWebIdentityFederationInfo``, ``DisableOutboundWebIdentityFederation``) and STS
 ``GetWebIdentityToken`` come from ``federation_model.py``: RS256 tokens per account whose keys the
 Entra stub uses to verify client assertions; ``GET /_harness/federation`` lists issuers and tokens.
+
+Lambda's ``GetAccountSettings``, which moto lacks, answers each account's concurrency quota (1000,
+all unreserved, unless ``POST /_harness/lambda-concurrency`` ``{"account": "...", "limit": 10}``
+gives the reduced quota "new AWS accounts" start with, Lambda quotas).
 
 Parameter Store's expiration policies, which moto stores but never applies, delete their parameter
 once the time has passed (checked before every Systems Manager call).
@@ -127,6 +134,7 @@ from entra_model import EntraModel  # noqa: E402
 import kms_policy  # noqa: E402
 import role_trust  # noqa: E402
 from federation_model import FEDERATION_OPERATIONS, FederationError, FederationModel, subject_of  # noqa: E402
+import stackset_permissions  # noqa: E402
 import stackset_resource  # noqa: E402,F401 - registers AWS::CloudFormation::StackSet with moto's CloudFormation
 from ssm_model import OPERATIONS as SSM_OPERATIONS, SsmModel  # noqa: E402
 from stackset_model import INSTANCE_OPERATIONS, StackSetModel, members  # noqa: E402
@@ -209,6 +217,11 @@ def _key_from_cfn(cls: Any, resource_name: str, cloudformation_json: Any, accoun
 
 
 moto_kms.Key.create_from_cloudformation_json = classmethod(_key_from_cfn)  # type: ignore[method-assign]
+
+# moto gap: CloudFormation's Ref of an AWS::IAM::ManagedPolicy is the policy's ARN; moto's model has
+# no physical_resource_id, so a Ref resolved to the model object (cfn/onboarding.yaml passes its
+# StackSetRolesBoundary to the member template and names it in the execution role's conditions).
+moto_iam.ManagedPolicy.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
 
 # (account, region) -> fields of a stack instance summary that differ from moto's "all is well"
 UNHEALTHY: dict[tuple[str, str], dict[str, Any]] = {}
@@ -394,6 +407,7 @@ class Harness:
         self.propagation_seconds = 0.0
         self.profiles_touched: dict[tuple[str, str], float] = {}
         self.delegated_admins: set[str] = set()
+        self.lambda_concurrency: dict[str, int] = {}
         self.buckets: list[dict[str, Any]] = []
         self.bucket_state: dict[tuple[int, str, str], tuple[float, float]] = {}
 
@@ -443,6 +457,13 @@ class Harness:
                 headers.append(("x-amzn-ErrorType", answer["__type"]))
             start(f"{status} {'OK' if status == 200 else 'Error'}", headers)
             return [payload]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if service == "cloudtrail" and target.startswith("CloudTrail_20131101."):
+            # The Rust SDK sends CloudTrail's target by its Smithy shape name, which AWS accepts;
+            # moto routes only the long form botocore sends.
+            environ["HTTP_X_AMZ_TARGET"] = "com.amazonaws.cloudtrail.v20131101." + target
+        if service == "lambda" and path.rstrip("/") == "/2016-08-19/account-settings":
+            return self.account_settings(start, account or MANAGEMENT_ACCOUNT)
         if operation in FEDERATION_OPERATIONS and service in ("iam", "sts"):
             return self.outbound_federation(start, service, operation, account or MANAGEMENT_ACCOUNT, access_key, region, raw)
         if service == "ssm":
@@ -464,9 +485,10 @@ class Harness:
                 start("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
                 return [payload]
             if operation in INSTANCE_OPERATIONS:
+                refused = self.self_managed_refusals(operation, record["account"] or "", region, raw)
                 status, headers, response = self.call_app(environ)
                 if status.startswith("200"):
-                    self.stacksets.record(operation, raw, response)
+                    self.stacksets.record(operation, raw, response, refused)
                 start(status, headers)
                 return [response]
         if service == "iam" and operation in ("CreateInstanceProfile", "AddRoleToInstanceProfile"):
@@ -647,6 +669,21 @@ class Harness:
         payload = b"".join(self.app(environ, capture))
         return answer["status"], answer["headers"], payload
 
+    @staticmethod
+    def self_managed_refusals(operation: str, account: str, region: str, body: str) -> dict[tuple[str, str], str]:
+        """The instances of a self-managed StackSet CloudFormation would fail
+        (stackset_permissions.py): a create needs the create and read handlers' permissions, an
+        update any handler's."""
+        if operation not in ("CreateStackInstances", "UpdateStackInstances"):
+            return {}
+        params = parse_qs(body, keep_blank_values=True)
+        targets = [(a, r) for a in members(params, "Accounts") for r in members(params, "Regions")]
+        if not targets:
+            return {}
+        handlers = ("create", "read") if operation == "CreateStackInstances" else stackset_permissions.HANDLERS
+        return stackset_permissions.instance_refusals(account, region, (params.get("StackSetName") or [""])[0],
+                                                      targets, handlers)
+
     # -- what moto lacks -------------------------------------------------------------------------
 
     def stacksets_gap(self, start: Start, operation: str, account: str, body: str) -> Iterable[bytes] | None:
@@ -720,6 +757,20 @@ class Harness:
         if start + size < len(rows):
             answer["NextToken"] = str(start + size)
         return 200, answer
+
+    def account_settings(self, start: Start, account: str) -> Iterable[bytes]:
+        """Lambda GetAccountSettings (moto has none): the account's concurrency quota, unreserved
+        (no function of the tests reserves any)."""
+        with self.lock:
+            limit = self.lambda_concurrency.get(account, 1000)
+        answer = {
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000, "CodeSizeZipped": 52428800,
+                             "ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": limit},
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0},
+        }
+        payload = json.dumps(answer).encode()
+        start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
 
     def outbound_federation(self, start: Start, service: str, operation: str, account: str,
                             access_key: str | None, region: str, raw: str) -> Iterable[bytes]:
@@ -831,6 +882,10 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.delegated_admins.add(spec["account"])
                 result = {"delegatedAdmins": sorted(self.delegated_admins)}
+            elif path == "/_harness/lambda-concurrency" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                self.lambda_concurrency[spec["account"]] = int(spec["limit"])
+                result = {"account": spec["account"], "limit": int(spec["limit"])}
             elif path == "/_harness/stack-status" and method == "POST":
                 # A stack in the middle of an operation, as CloudFormation shows it while it calls
                 # a custom resource (moto's stack operations finish at once).
@@ -865,13 +920,8 @@ class Harness:
 
 def role_named(account: str, name: str) -> IamRole | None:
     """The IAM role `name` of `account`, if it exists (without creating the account's backend)."""
-    if account not in iam_backends:
-        return None
-    for backend in list(iam_backends[account].values()):
-        for role in list(backend.roles.values()):
-            if role.name == name:
-                return role
-    return None
+    role: IamRole | None = stackset_permissions.role_named(account, name)
+    return role
 
 
 def role_arn_of(account: str, name: str) -> str | None:

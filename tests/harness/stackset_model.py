@@ -7,9 +7,11 @@ reference:
 
 * **Per-instance results and failure tolerance.** An operation's (account, region) targets each get
   a result: ``FAILED`` with a reason where a failure was injected (``POST
-  /_harness/stackset-failures`` ``{"failures": [{"account", "region", "reason"}]}``) or where the
-  region is not enabled in the account (``POST /_harness/regions``), ``SUCCEEDED`` elsewhere. The
-  failed instances are left ``OUTDATED``/``FAILED`` in ``ListStackInstances``. The operation's own
+  /_harness/stackset-failures`` ``{"failures": [{"account", "region", "reason"}]}``), where a
+  self-managed StackSet's roles would not let CloudFormation deploy it (``stackset_permissions.py``)
+  or where the region is not enabled in the account (``POST /_harness/regions``), ``SUCCEEDED``
+  elsewhere. The failed instances are left ``OUTDATED``/``FAILED`` in ``ListStackInstances``
+  (moto still creates their stacks, as it does for an injected failure). The operation's own
   status is ``SUCCEEDED`` unless, in some region, more targets failed than its
   ``FailureToleranceCount`` / ``FailureTolerancePercentage`` allows (default: none), as the
   ``StackSetOperation`` reference says ("the failure tolerance of the stack set operation has been
@@ -118,8 +120,11 @@ class StackSetModel:
                     f"The maximum number of organizational unit (OUs) supported by a {operation} operation is 50.")
         return None
 
-    def record(self, operation: str, body: str, response: bytes) -> None:
-        """After moto accepted an instance operation: its results, and the instances' state."""
+    def record(self, operation: str, body: str, response: bytes,
+               refused: dict[tuple[str, str], str] | None = None) -> None:
+        """After moto accepted an instance operation: its results, and the instances' state.
+        `refused`: (account, region) -> the reason CloudFormation fails that instance for
+        (stackset_permissions.py: the StackSet's roles)."""
         if operation not in INSTANCE_OPERATIONS:
             return
         found = re.search(rb"<OperationId>([^<]+)</OperationId>", response)
@@ -135,7 +140,7 @@ class StackSetModel:
         with self.lock:
             for region in regions:
                 for account in accounts:
-                    reason = self.failures.get((account, region))
+                    reason = self.failures.get((account, region)) or (refused or {}).get((account, region))
                     if reason is None and region in self.disabled.get(account, set()):
                         reason = f"Account {account} should have '{region}' region enabled"
                     results.append({"Account": account, "Region": region,

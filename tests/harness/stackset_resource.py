@@ -10,7 +10,12 @@ subclasses). It does what CloudFormation's resource handler does
   ``SERVICE_MANAGED`` StackSet is refused while the account's organizations (trusted) access is off,
   with CloudFormation's message "You must enable organizations access to operate a service managed
   stack set"; a ``SELF_MANAGED`` one whose ``AdministrationRoleARN`` or ``ExecutionRoleName`` role
-  does not exist in its account is refused as StackSets fails it.
+  does not exist in its account is refused as StackSets fails it. A ``SELF_MANAGED`` instance fails
+  where CloudFormation would fail it (``stackset_permissions.py``): an execution role below the
+  StackSets floor or below the template's handler permissions (the reason names the action), or a
+  Region that's disabled by default whose regional service principal the administration role does
+  not trust; beyond ``OperationPreferences``' failure tolerance the resource fails with the
+  handler's "Stack set operation [...] was unexpectedly stopped or failed. status reason(s): [...]".
 * **Delete**: the instances of ``StackInstancesGroup`` (the handler's model), then the StackSet,
   which AWS refuses while other instances remain ("Before you can delete a stack set, all of its
   member stack instances must be deleted", DeleteStackSet): instances another actor created (the
@@ -19,7 +24,9 @@ subclasses). It does what CloudFormation's resource handler does
 
 from __future__ import annotations
 
+import math
 import re
+import uuid
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,6 +35,8 @@ from moto.cloudformation.models import cloudformation_backends
 from moto.core.common_models import CloudFormationModel
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
+
+import stackset_permissions
 
 # Set by moto_launcher.py: which accounts have organizations access on.
 ORGANIZATIONS_ACCESS: set[str] = set()
@@ -42,6 +51,36 @@ def template_from_url(url: str, account_id: str) -> str:
     bucket, key = (match.group("bucket"), path) if match else tuple(path.split("/", 1))
     partition = s3_backends[account_id]["aws"]
     return partition.get_object(bucket, key).value.decode()
+
+
+def instances_refused(account_id: str, admin: str | None, execution: str | None, body: str,
+                      groups: list[dict[str, Any]], preferences: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """The self-managed instances CloudFormation would fail (stackset_permissions.py: the execution
+    role below the StackSets floor or the template's handler permissions, an administration role
+    without the regional service principal of a Region that's disabled by default), by (account,
+    region). More failures in a Region than OperationPreferences tolerate (none by default) fail
+    the operation, and with it the resource, as the StackSet handler reports it; nothing is created
+    then."""
+    admin_arn = admin or f"arn:aws:iam::{account_id}:role/AWSCloudFormationStackSetAdministrationRole"
+    role = execution or "AWSCloudFormationStackSetExecutionRole"
+    targets = [(a, r) for g in groups for a in g.get("DeploymentTargets", {}).get("Accounts", []) for r in g["Regions"]]
+    refused = {}
+    for target, region in targets:
+        reason = stackset_permissions.refusal(account_id, admin_arn, role, target, region, body, ("create", "read"))
+        if reason:
+            refused[(target, region)] = reason
+    for region in {r for _, r in targets}:
+        in_region = [t for t in targets if t[1] == region]
+        failed = sum(1 for t in in_region if t in refused)
+        if "FailureToleranceCount" in preferences:
+            tolerance = int(preferences["FailureToleranceCount"])
+        elif "FailureTolerancePercentage" in preferences:
+            tolerance = math.floor(len(in_region) * int(preferences["FailureTolerancePercentage"]) / 100)
+        else:
+            tolerance = 0
+        if failed > tolerance:
+            raise ValidationError(message=stackset_permissions.failure_message(str(uuid.uuid4()), refused.values()))
+    return refused
 
 
 def role_exists(account_id: str, name: str) -> bool:
@@ -103,22 +142,31 @@ class StackSetResource(CloudFormationModel):
                                               "relationship to CloudFormation service.")
         body = template_from_url(props["TemplateURL"], account_id) if props.get("TemplateURL") else props["TemplateBody"]
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in props.get("Parameters", [])}
-        backend = cloudformation_backends[account_id][region_name]
-        stackset = backend.create_stack_set(name=name, template=body, parameters=parameters, tags={},
-                                            permission_model=model, admin_role=admin, exec_role=execution,
-                                            description=props.get("Description"))
         groups = props.get("StackInstancesGroup", [])
-        for group in groups:
-            targets = group.get("DeploymentTargets", {})
-            accounts = targets.get("Accounts", [])
-            if model == "SELF_MANAGED":
-                for target in accounts:
+        refused: dict[tuple[str, str], str] = {}
+        if model == "SELF_MANAGED":
+            for group in groups:
+                for target in group.get("DeploymentTargets", {}).get("Accounts", []):
                     role = execution or "AWSCloudFormationStackSetExecutionRole"
                     if not role_exists(target, role):
                         raise ValidationError(message=f"Account {target} should have '{role}' role with trust "
                                                       "relationship to Role '" + str(admin) + "'.")
-            backend.create_stack_instances(stackset.id, accounts, group["Regions"], parameters=[],
-                                           deployment_targets=targets if model == "SERVICE_MANAGED" else None)
+            refused = instances_refused(account_id, admin, execution, body, groups, props.get("OperationPreferences", {}))
+        backend = cloudformation_backends[account_id][region_name]
+        stackset = backend.create_stack_set(name=name, template=body, parameters=parameters, tags={},
+                                            permission_model=model, admin_role=admin, exec_role=execution,
+                                            description=props.get("Description"))
+        for group in groups:
+            targets = group.get("DeploymentTargets", {})
+            accounts = targets.get("Accounts", [])
+            if model == "SERVICE_MANAGED":
+                backend.create_stack_instances(stackset.id, accounts, group["Regions"], parameters=[],
+                                               deployment_targets=targets)
+                continue
+            for target in accounts:
+                regions = [r for r in group["Regions"] if (target, r) not in refused]
+                if regions:
+                    backend.create_stack_instances(stackset.id, [target], regions, parameters=[], deployment_targets=None)
         return cls(stackset.id, name, account_id, region_name, groups)
 
     @classmethod

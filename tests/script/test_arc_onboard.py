@@ -2,8 +2,8 @@
 
 Run with the emulator's virtualenv: ``.venv-moto/bin/python -m unittest discover -s tests/script``
 (``scripts/test`` does). Proves: exact azcmagent arguments, idempotency, connected-elsewhere,
-forced moves only of this connector's agents, proxy and private link scope, failures named, the
-access token (or, opted in, the secret) only ever in a root-only file, hostile
+forced moves only of this connector's agents, proxy and private link scope, failures named, each
+missing instance prerequisite named by the first step with nothing else done, the access token (or, opted in, the secret) only ever in a root-only file, hostile
 parameter values harmless (for current and legacy SSM agents), the document's allowedPatterns
 reject them, the template embeds the current scripts, and shellcheck passes.
 """
@@ -53,6 +53,29 @@ GOOD = {
 TOKEN = issue(KEY, GOOD["tenantId"], GOOD["servicePrincipalId"], "https://management.azure.com", 3600)
 PLS = ("/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-net/providers/"
        "Microsoft.HybridCompute/privateLinkScopes/pls-1")
+STUBS = ROOT / "tests" / "harness" / "arc_stubs"
+# The first step's reachability probes (HEAD requests), in order, for the public cloud.
+PROBES = ["https://packages.microsoft.com/keys/microsoft.asc", "https://login.microsoftonline.com/",
+          "https://management.azure.com/"]
+
+
+def is_probe(args: list[str]) -> bool:
+    """A reachability probe of the first step: a HEAD request that keeps nothing."""
+    return "-I" in args and "-o" in args and args[args.index("-o") + 1] == "/dev/null"
+
+
+def path_without(sandbox: Sandbox, *names: str) -> str:
+    """The sandbox's PATH with every command but ``names``: one directory of links to the first of
+    each name on it (the stubs before the system's tools), after the sandbox's own bin."""
+    tools = sandbox.root / ("path-without-" + "-".join(names))
+    tools.mkdir()
+    for directory in (STUBS, Path("/usr/bin"), Path("/bin"), Path(sys.executable).parent):
+        for entry in sorted(directory.iterdir()):
+            if entry.name in names or entry.name.startswith("_") or (tools / entry.name).exists():
+                continue
+            if entry.is_file() and os.access(entry, os.X_OK):
+                (tools / entry.name).symlink_to(entry)
+    return f"{sandbox.bin}:{tools}"
 
 
 class ArcOnboardScript(unittest.TestCase):
@@ -80,10 +103,15 @@ class ArcOnboardScript(unittest.TestCase):
         self.assertEqual(result["status"], "connected")
         self.assertEqual(result["instanceId"], INSTANCE)
         self.assertEqual(result["correlationId"], GOOD["correlationId"])
-        keys = self.sandbox.calls("curl")
+        keys = [c for c in self.sandbox.calls("curl") if not is_probe(c)]
         self.assertEqual([k[-1] for k in keys], ["https://packages.microsoft.com/keys/microsoft.asc",
                                                 "https://packages.microsoft.com/keys/microsoft-2025.asc"])
         self.assertTrue(all("=https" in k and "--tlsv1.2" in k for k in keys))
+        # Before the install, in both phases, the first step asked whether Microsoft and Azure answer.
+        probes = [c for c in self.sandbox.calls("curl") if is_probe(c)]
+        self.assertEqual([c[-1] for c in probes], PROBES * 2)
+        self.assertTrue(all("=https" in c and "--tlsv1.2" in c and "--connect-timeout" in c for c in probes))
+        self.assertTrue(is_probe(self.sandbox.calls()[0]), "the probes come before anything else")
         self.assertEqual(self.sandbox.calls("apt-get")[-1], ["install", "-y", "azcmagent"])
         source = (self.sandbox.sysroot / "etc/apt/sources.list.d/mdc-connector-microsoft-prod.list").read_text()
         self.assertEqual(source, "deb [signed-by=/usr/share/keyrings/mdc-connector-microsoft.gpg] "
@@ -313,7 +341,9 @@ class ArcOnboardScript(unittest.TestCase):
     def test_an_unknown_distribution_or_a_wrong_key_installs_nothing(self) -> None:
         self.sandbox.set_os("gentoo", "2.15")
         process, result = self.run_script()
-        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "unsupported-os", "gentoo 2.15"))
+        self.assertEqual((process.returncode, result["reason"]), (1, "prerequisite-missing:supported-os"))
+        self.assertTrue(result["detail"].startswith("gentoo 2.15 has no Microsoft package repository"), result)
+        self.assertEqual(self.sandbox.calls(), [], "refused in the first step: nothing downloaded or asked")
         sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
         sandbox.set_credential(TOKEN)
         process = sandbox.onboard(SCRIPT, GOOD, INSTANCE, env={**TOKEN_ENV, "ARC_STUB_BAD_KEY": "microsoft.asc"})
@@ -327,7 +357,7 @@ class ArcOnboardScript(unittest.TestCase):
         from arc_sandbox import seal
         prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
         self.assertEqual((prepared["status"], len(prepared["publicKey"])), ("key-ready", 512))
-        self.assertEqual(self.sandbox.calls(), [], "prepare changes nothing")
+        self.assertEqual([c for c in self.sandbox.calls() if not is_probe(c)], [], "prepare changes nothing")
         # Another instance's key (its own prepare): this instance holds no such private key.
         other = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
         theirs = parse_result(other.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)["publicKey"]
@@ -359,21 +389,16 @@ class ArcOnboardScript(unittest.TestCase):
     def test_without_a_memory_filesystem_the_credential_never_reaches_disk(self) -> None:
         missing = str(self.sandbox.root / "no-shm")
         process, result = self.run_script(env={"MDC_ARC_MEMORY_ROOT": missing})
-        self.assertEqual((process.returncode, result["reason"], result["detail"]), (1, "no-memory-filesystem", missing))
+        self.assertEqual((process.returncode, result["reason"]), (1, "prerequisite-missing:memory-filesystem"))
+        self.assertTrue(result["detail"].startswith(f"{missing} is not a writable directory"), result)
         self.assertEqual(self.connect_args(), [])
         written = [p for p in self.sandbox.tmp.rglob("*") if p.is_file()]
         self.assertEqual(written, [], "nothing left in the disk-backed fallback directory")
 
     def test_without_openssl_nothing_is_attempted(self) -> None:
-        tools = self.sandbox.root / "tools"
-        tools.mkdir()
-        for tool in ("mktemp", "rm", "sed", "head", "tr", "cut", "mkdir", "chmod", "stat", "id", "find", "mv", "cat"):
-            found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
-            if found:
-                (tools / tool).symlink_to(found)
-        process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": f"{self.sandbox.bin}:{tools}"})
+        process = self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={"PATH": path_without(self.sandbox, "openssl")})
         result = parse_result(process.stdout)
-        self.assertEqual((process.returncode, result["reason"]), (1, "openssl-missing"), process.stderr)
+        self.assertEqual((process.returncode, result["reason"]), (1, "prerequisite-missing:openssl"), process.stderr)
         self.assertEqual(self.sandbox.calls(), [], "no download, no install, no agent call")
 
     def work_dirs(self) -> list[str]:
@@ -393,12 +418,9 @@ class ArcOnboardScript(unittest.TestCase):
         from arc_sandbox import seal
         connect = {**GOOD, "phase": "connect", "sealedCredential": seal(prepared["publicKey"], TOKEN, GOOD, INSTANCE)}
         path.write_text(render(SCRIPT, connect).replace("connect_args=(", hang, 1))
-        stubs = ROOT / "tests" / "harness" / "arc_stubs"
-        env = {"PATH": f"{self.sandbox.bin}:{stubs}:/usr/bin:/bin:{Path(sys.executable).parent}",
-               "HOME": str(self.sandbox.root), "TMPDIR": str(self.sandbox.tmp), "AWS_SSM_INSTANCE_ID": INSTANCE,
-               "AWS_SSM_REGION_NAME": "eu-west-1", "MDC_ARC_LOG": str(self.sandbox.root / "arc.log"),
-               "ARC_STUB_ROOT": str(self.sandbox.root), "ARC_STUB_DIR": str(stubs), **TOKEN_ENV,
-               "MDC_ARC_MEMORY_ROOT": str(self.sandbox.memory), **{f"SSM_{k}": v for k, v in connect.items()}}
+        # The sandbox's environment (its os-release, sysroot and memory): nothing outside it is written.
+        env = {**self.sandbox.environment(INSTANCE, "eu-west-1", TOKEN_ENV),
+               **{f"SSM_{k}": v for k, v in connect.items()}}
         running = subprocess.Popen(["/bin/bash", str(path)], cwd=self.sandbox.root, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 20
@@ -424,6 +446,162 @@ class ArcOnboardScript(unittest.TestCase):
         process = self.sandbox.onboard(SCRIPT, GOOD, "i-0123;touch pwned")
         self.assertEqual(parse_result(process.stdout)["reason"], "instance-id-unknown")
         self.assertFalse((self.sandbox.root / "pwned").exists())
+
+
+class Prerequisites(unittest.TestCase):
+    """Issue #32 item 4: the script's first step checks every instance prerequisite it relies on
+    (docs/arc-provisioner.md#instance-prerequisites). A missing one is its own stable reason
+    ``prerequisite-missing:<name>`` whose detail says how to fix it, in either phase, and nothing
+    else is done: no key made, nothing downloaded, written or installed, no agent call (before an
+    install, only the reachability probes, which keep nothing)."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def sandbox(self) -> Sandbox:
+        sandbox = Sandbox(Path(tempfile.mkdtemp(dir=self.tmp.name)))
+        sandbox.set_credential(TOKEN)
+        return sandbox
+
+    def assert_refused(self, sandbox: Sandbox, reason: str, detail: str, env: dict[str, str] | None = None,
+                       probes: list[str] | None = None, **overrides: str) -> None:
+        """Both phases end with ``reason`` (its detail starting with ``detail``), having done nothing
+        but the first step's ``probes``."""
+        before = sorted(p.relative_to(sandbox.root) for p in sandbox.root.rglob("*"))
+        # connect: a well-formed sealed value; the first step comes before its key is looked for.
+        for parameters in ({**GOOD, **overrides}, {**CONNECT, **overrides}):
+            with self.subTest(reason=reason, phase=parameters["phase"]):
+                if sandbox.calls_file.exists():
+                    sandbox.calls_file.unlink()
+                process = sandbox.run_document(SCRIPT, parameters, INSTANCE, env={**TOKEN_ENV, **(env or {})})
+                result = parse_result(process.stdout)
+                self.assertIsNotNone(result, process.stderr)
+                self.assertEqual((process.returncode, result["status"], result["reason"]), (1, "failed", reason),
+                                 result)
+                self.assertTrue(result["detail"].startswith(detail), result["detail"])
+                self.assertEqual(result["publicKey"], "", "no key made")
+                calls = sandbox.calls()
+                self.assertTrue(all(is_probe(c) for c in calls), f"only the reachability probes: {calls}")
+                self.assertEqual([c[-1] for c in calls], probes or [])
+                # Nothing written: no log, no key directory, no repository file, nothing in the sandbox.
+                self.assertFalse((sandbox.memory / "mdc-connector-keys").exists())
+                after = sorted(p.relative_to(sandbox.root) for p in sandbox.root.rglob("*")
+                               if p.name not in ("_script.sh", "calls.jsonl"))
+                self.assertEqual(after, [p for p in before if p.name not in ("_script.sh", "calls.jsonl")])
+
+    def test_root(self) -> None:
+        self.assert_refused(self.sandbox(), "prerequisite-missing:root", "run it as root",
+                            env={"MDC_ARC_ROOT_UID": str(os.getuid() + 1)})
+
+    def test_curl(self) -> None:
+        sandbox = self.sandbox()
+        self.assert_refused(sandbox, "prerequisite-missing:curl", "install curl",
+                            env={"PATH": path_without(sandbox, "curl")})
+
+    def test_openssl(self) -> None:
+        sandbox = self.sandbox()
+        self.assert_refused(sandbox, "prerequisite-missing:openssl", "install openssl",
+                            env={"PATH": path_without(sandbox, "openssl")})
+
+    def test_memory_filesystem(self) -> None:
+        sandbox = self.sandbox()
+        missing = str(sandbox.root / "no-shm")
+        self.assert_refused(sandbox, "prerequisite-missing:memory-filesystem", f"{missing} is not a writable directory",
+                            env={"MDC_ARC_MEMORY_ROOT": missing})
+        self.assertEqual(list(sandbox.tmp.iterdir()), [], "nothing left in the disk-backed fallback")
+
+    def test_systemd(self) -> None:
+        sandbox = self.sandbox()
+        (sandbox.sysroot / "run" / "systemd" / "system").rmdir()
+        self.assert_refused(sandbox, "prerequisite-missing:systemd", "this instance did not boot with systemd")
+
+    def test_supported_os(self) -> None:
+        for distro in (("gentoo", "2.15"), ("ubuntu", "22.04"), ("rhel", "")):
+            sandbox = self.sandbox()
+            sandbox.set_os(*distro)
+            self.assert_refused(sandbox, "prerequisite-missing:supported-os",
+                                f"{distro[0]} {distro[1] or 'unknown'} has no Microsoft package repository")
+
+    def test_package_manager(self) -> None:
+        for distro, tools, detail in ((("ubuntu", "22.04", "jammy"), ("apt-get",), "apt-get not found"),
+                                      (("rhel", "9.4"), ("dnf", "yum"), "rpm with dnf or yum not found"),
+                                      (("amzn", "2023"), ("rpm",), "rpm with dnf or yum not found"),
+                                      (("sles", "15.5"), ("zypper",), "rpm with zypper not found")):
+            sandbox = self.sandbox()
+            sandbox.set_os(*distro)
+            self.assert_refused(sandbox, "prerequisite-missing:package-manager", detail,
+                                env={"PATH": path_without(sandbox, *tools)})
+
+    def test_gnupg(self) -> None:
+        sandbox = self.sandbox()
+        self.assert_refused(sandbox, "prerequisite-missing:gnupg", "install gnupg",
+                            env={"PATH": path_without(sandbox, "gpg")})
+
+    def test_outbound_https(self) -> None:
+        for index, host in enumerate(("packages.microsoft.com", "login.microsoftonline.com", "management.azure.com")):
+            self.assert_refused(self.sandbox(), "prerequisite-missing:outbound-https", f"{PROBES[index]} is not reachable over HTTPS:",
+                                env={"ARC_STUB_UNREACHABLE": host}, probes=PROBES[:index + 1])
+        # The configured cloud's endpoints, and through the proxy.
+        self.assert_refused(self.sandbox(), "prerequisite-missing:outbound-https",
+                            "https://login.microsoftonline.us/ is not reachable over HTTPS:", cloud="AzureUSGovernment",
+                            env={"ARC_STUB_UNREACHABLE": "login.microsoftonline.us"},
+                            probes=[PROBES[0], "https://login.microsoftonline.us/"])
+        sandbox = self.sandbox()
+        proxy = "http://proxy.corp.example:3128"
+        self.assert_refused(sandbox, "prerequisite-missing:outbound-https",
+                            f"{PROBES[0]} is not reachable over HTTPS through {proxy}:", proxyUrl=proxy,
+                            env={"ARC_STUB_UNREACHABLE": "packages.microsoft.com"}, probes=PROBES[:1])
+        [probe] = sandbox.calls("curl")
+        self.assertEqual(probe[probe.index("--proxy") + 1], proxy)
+
+    def test_an_installed_agent_needs_no_repository_gnupg_package_manager_or_network(self) -> None:
+        sandbox = self.sandbox()
+        sandbox.preinstall("Connected", GOOD["subscriptionId"], GOOD["resourceGroup"], name=INSTANCE)
+        sandbox.set_os("gentoo", "2.15")
+        process = sandbox.run_document(SCRIPT, GOOD, INSTANCE, env={
+            **TOKEN_ENV, "PATH": path_without(sandbox, "gpg", "apt-get"),
+            "ARC_STUB_UNREACHABLE": "packages.microsoft.com,login.microsoftonline.com,management.azure.com"})
+        self.assertEqual(parse_result(process.stdout)["status"], "already-connected", process.stdout)
+        self.assertEqual(sandbox.calls(), [["show", "-j"]], "no probe, only azcmagent show")
+
+    def test_the_first_step_only_reads(self) -> None:
+        # It runs once the parameters are checked, before the instance id is looked up (instance
+        # metadata is read with curl) and before anything is written, downloaded or run.
+        step = SCRIPT[SCRIPT.index("# First step:"):SCRIPT.index("# The instance this runs on:")]
+        self.assertLess(SCRIPT.index("check force "), SCRIPT.index("# First step:"))
+        first_write = min(SCRIPT.index(w) for w in ('2>>"$log_file"', 'mkdir -p "$key_dir"', "openssl genpkey",
+                                                   "azcmagent show", "curl -fsS"))
+        self.assertLess(SCRIPT.index("# The instance this runs on:"), first_write)
+        code = "\n".join(line for line in step.splitlines() if not line.lstrip().startswith("#"))
+        self.assertNotIn("$log_file", code)
+        self.assertNotRegex(code, r"\b(mkdir|rm|mv|chmod|touch|tee) ")
+        # Output goes nowhere but /dev/null.
+        self.assertEqual(set(re.findall(r"\d?>>?(?!&)\s*([^\s);|]+)", code)), {"/dev/null"})
+        # One stable reason per prerequisite, each raised with a detail that says how to fix it.
+        self.assertEqual(set(re.findall(r"missing ([a-z0-9-]+) \"[^\"]+\"", code)), LINUX_PREREQUISITES)
+        self.assertEqual(set(re.findall(r"missing ([a-z0-9-]+)", code)), LINUX_PREREQUISITES)
+
+    def test_every_reason_is_documented_with_its_fix(self) -> None:
+        self.assertEqual(documented_reasons("Linux"), LINUX_PREREQUISITES)
+
+
+# The Linux script's prerequisites (docs/arc-provisioner.md#instance-prerequisites).
+LINUX_PREREQUISITES = {"root", "curl", "openssl", "memory-filesystem", "systemd", "supported-os", "package-manager",
+                       "gnupg", "outbound-https"}
+
+
+def documented_reasons(platform: str) -> set[str]:
+    """The reasons the "Instance prerequisites" section of docs/arc-provisioner.md lists for a platform
+    (its table under "### <platform>")."""
+    doc = (ROOT / "docs" / "arc-provisioner.md").read_text()
+    section = doc[doc.index("## Instance prerequisites"):]
+    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    table = section[section.index(f"### {platform}"):]
+    table = table[:table.index("\n### ", 1)] if "\n### " in table[1:] else table
+    return set(re.findall(r"`prerequisite-missing:([a-z0-9-]+)`", table))
 
 
 def hostile_values(marker: Path) -> list[str]:
@@ -549,7 +727,7 @@ class Template(unittest.TestCase):
         self.assertNotIn("-notmatch 'O=Microsoft", code)
         # The log and the work directory: SYSTEM and Administrators only, by SID, nothing inherited.
         self.assertIn("$LogDir = Join-Path $env:ProgramData 'mdc-connector'", code)
-        self.assertIn("Protect-Directory $WorkDir\nProtect-Directory $LogDir", code)
+        self.assertIn("Protect-Directory $WorkDir\n$WorkDirReady = $true\nProtect-Directory $LogDir", code)
         self.assertIn("@('S-1-5-18', 'S-1-5-32-544')", code)
         self.assertLess(code.index("Protect-Directory $LogDir"), code.index("(& $Agent show"), "protected before the first write")
 

@@ -4,8 +4,8 @@ Windows PowerShell cannot be installed here, so the script's text is checked: it
 and ``sealedCredential`` like every other parameter; prepare makes an RSA key with .NET
 (RSACng), keeps the private key DPAPI-protected for SYSTEM and reports only the public key;
 connect opens the sealed credential (RSA-OAEP-SHA256, then AES-256-CBC with OpenSSL's
-EVP_BytesToKey), deleting the key as it reads it; AWS Tools for PowerShell are gone; the result
-line carries ``publicKey``. The key derivation the script documents and implements is checked
+EVP_BytesToKey), deleting the key as it reads it; AWS Tools for PowerShell are gone; the first step
+checks each instance prerequisite with its own reason; the result line carries ``publicKey``. The key derivation the script documents and implements is checked
 against the ``openssl`` CLI (the format the connector seals with), and a sample sealed with the
 CLI is opened step by step as the script opens it.
 
@@ -127,7 +127,7 @@ class Prepare(unittest.TestCase):
 
     def test_keys_directory_is_protected_checked_and_swept(self) -> None:
         self.assertIn("$KeyDir = Join-Path $LogDir 'keys'", CODE)
-        self.assertIn("Protect-Directory $WorkDir\nProtect-Directory $LogDir\nProtect-Directory $KeyDir\n", CODE)
+        self.assertIn("Protect-Directory $WorkDir\n$WorkDirReady = $true\nProtect-Directory $LogDir\nProtect-Directory $KeyDir\n", CODE)
         # Not a link elsewhere, owned by SYSTEM or Administrators.
         self.assertIn("foreach ($directory in @($LogDir, $KeyDir))", CODE)
         self.assertIn("[System.IO.FileAttributes]::ReparsePoint", CODE)
@@ -158,6 +158,63 @@ class Prepare(unittest.TestCase):
         for change in ("Invoke-WebRequest @download", "Start-Process msiexec.exe", "'config', 'set', 'proxy.url'",
                        "$connected = (Invoke-Agent $connect)"):
             self.assertLess(main_read, CODE.index(change), change)
+
+
+class Directories(unittest.TestCase):
+    """Review F9: %ProgramData% lets any user create a folder, and its creator owns it (and may
+    always rewrite its ACL). The script creates its directories owned by SYSTEM with a protected
+    ACL in one call, and refuses one someone else made first, or a link, before changing it."""
+
+    def test_a_new_directory_is_created_with_its_owner_and_protected_acl_at_once(self) -> None:
+        body = function_body("Protect-Directory")
+        steps = [
+            "$system = New-Object System.Security.Principal.SecurityIdentifier('S-1-5-18')",
+            "$acl = New-Object System.Security.AccessControl.DirectorySecurity",
+            "$acl.SetOwner($system)",
+            "$acl.SetAccessRuleProtection($true, $false)",
+            "foreach ($sid in @('S-1-5-18', 'S-1-5-32-544'))",
+            "'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow'",
+            "if (-not (Test-Path -LiteralPath $Path)) {",
+            "$null = [System.IO.Directory]::CreateDirectory($Path, $acl)",
+        ]
+        positions = [body.index(step) for step in steps]
+        self.assertEqual(positions, sorted(positions))
+        # Never created first and protected afterwards (New-Item reuses an existing directory and
+        # creates a new one with the inherited ACL).
+        self.assertNotIn("New-Item", body)
+        self.assertNotIn("-Path $Path", body.replace("-LiteralPath $Path", ""))
+
+    def test_another_owner_or_a_link_is_refused_before_anything_is_changed(self) -> None:
+        body = function_body("Protect-Directory")
+        created = body.index("[System.IO.Directory]::CreateDirectory($Path, $acl)")
+        checked = body.index("$existingOwner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value")
+        refused = body.index("Write-Result 'failed' 'unsafe-directory' $Path")
+        changed = body.index("Set-Acl -LiteralPath $Path -AclObject $acl")
+        # After the creation too: CreateDirectory returns a directory someone made in between as it is.
+        self.assertLess(created, checked)
+        self.assertLess(checked, refused)
+        self.assertLess(refused, changed)
+        self.assertEqual(body.count("Set-Acl"), 1)
+        self.assertIn("($existing.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or "
+                      "@('S-1-5-18', 'S-1-5-32-544') -notcontains $existingOwner", body)
+        # The refusal is a reason arc-provisioner names, with what to do.
+        outcome = (ROOT / "src" / "arc" / "outcome.rs").read_text()
+        self.assertIn('"unsafe-directory" =>', outcome)
+
+    def test_every_directory_goes_through_it_and_none_is_made_otherwise(self) -> None:
+        calls = [m.group(1) for m in re.finditer(r"^Protect-Directory (\$\w+)$", CODE, re.M)]
+        self.assertEqual(calls, ["$WorkDir", "$LogDir", "$KeyDir"])
+        self.assertNotIn("New-Item", CODE)
+        self.assertEqual(CODE.count("CreateDirectory("), 1)
+
+    def test_a_refused_work_directory_is_never_emptied(self) -> None:
+        # Windows PowerShell's recursive Remove-Item follows links: only a directory this run made
+        # its own is removed.
+        body = function_body("Remove-WorkDir")
+        self.assertIn("if ($WorkDirReady -and (Test-Path -LiteralPath $WorkDir)) { Remove-Item -LiteralPath $WorkDir -Recurse", body)
+        self.assertIn("$WorkDirReady = $false\n", CODE)
+        self.assertLess(CODE.index("$WorkDirReady = $false\n"), CODE.index("function Write-Result"))
+        self.assertEqual(CODE.count("$WorkDirReady = $true"), 1)
 
 
 class Connect(unittest.TestCase):
@@ -270,6 +327,99 @@ class Compatibility(unittest.TestCase):
                       "System.Security.Cryptography.SHA256CryptoServiceProvider", "EVP_BytesToKey",
                       "prepare:", "connect:", "publicKey:"):
             self.assertIn(cited, COMMENTS)
+
+
+class Prerequisites(unittest.TestCase):
+    """Issue #32 item 4, checked in the text (no PowerShell here): Test-Prerequisites, the script's
+    first step, checks each prerequisite the script relies on (docs/arc-provisioner.md#instance-prerequisites),
+    each failing with its own stable reason ``prerequisite-missing:<name>`` and a detail saying how
+    to fix it, before anything is downloaded, written or changed."""
+
+    # Each reason and the condition that raises it, on one line: if (<condition>) { Write-Result ... }.
+    CHECKS = {
+        "system-account": "[System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value -ne 'S-1-5-18'",
+        "powershell": "$PSVersionTable.PSVersion -lt [Version]'5.1'",
+        "dotnet-framework": "$release -lt 394802",
+        "tls12": "-not $tls12",
+        "supported-os": "[Environment]::OSVersion.Version -lt [Version]'6.2'",
+        "msiexec": "-not (Get-Command msiexec.exe -CommandType Application -ErrorAction SilentlyContinue)",
+        "outbound-https": "-not (Test-Reachable $url)",
+    }
+    # Only needed to install the agent.
+    BEFORE_AN_INSTALL = ("supported-os", "msiexec", "outbound-https")
+
+    def line(self, name: str) -> str:
+        body = function_body("Test-Prerequisites")
+        lines = [l.strip() for l in body.splitlines() if f"'prerequisite-missing:{name}'" in l]
+        self.assertEqual(len(lines), 1, name)
+        return lines[0]
+
+    def test_each_prerequisite_has_its_check_reason_and_fix(self) -> None:
+        for name, condition in self.CHECKS.items():
+            line = self.line(name)
+            self.assertTrue(line.startswith(f"if ({condition}) {{ Write-Result 'failed' 'prerequisite-missing:{name}' "),
+                            line)
+            # Then the detail: what to do.
+            self.assertRegex(line, rf"'prerequisite-missing:{name}' \(?'[^']{{12,}}")
+        self.assertEqual(set(re.findall(r"'prerequisite-missing:([a-z0-9-]+)'", CODE)), set(self.CHECKS))
+
+    def test_what_each_check_reads(self) -> None:
+        body = function_body("Test-Prerequisites")
+        # .NET Framework 4.6.2: the Release value of the v4\Full key, 0 when absent (strict mode).
+        self.assertIn("Get-ItemProperty -LiteralPath 'HKLM:\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full'", body)
+        self.assertIn("if ($net -and $net.PSObject.Properties['Release']) { $release = [int]$net.Release }", body)
+        # TLS 1.2: not turned off for clients, and asked for (a failure to ask is a missing TLS 1.2).
+        self.assertIn("SCHANNEL\\Protocols\\TLS 1.2\\Client' -ErrorAction SilentlyContinue", body)
+        self.assertIn("$tls12 = -not ($schannel -and $schannel.PSObject.Properties['Enabled'] -and "
+                      "[int]$schannel.Enabled -eq 0)", body)
+        self.assertRegex(body, r"try \{ \[Net\.ServicePointManager\]::SecurityProtocol = \[Net\.ServicePointManager\]"
+                               r"::SecurityProtocol -bor \[Net\.SecurityProtocolType\]::Tls12 \} catch \{ \$tls12 = \$false \}")
+        self.assertLess(body.index("[Net.SecurityProtocolType]::Tls12"), body.index("Test-Reachable $url"))
+        # Before an install only: the operating system, msiexec and the way to Microsoft and Azure.
+        install = body.index("if (-not (Test-Path -LiteralPath $Agent)) {")
+        for name in self.CHECKS:
+            where = body.index(f"'prerequisite-missing:{name}'")
+            self.assertEqual(where > install, name in self.BEFORE_AN_INSTALL, name)
+        self.assertIn("foreach ($url in @($InstallerUrl, ($SignIn + '/'), ($ResourceManager + '/')))", body)
+        for host in ("login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"):
+            self.assertIn(f"'https://{host}'", CODE[CODE.index("$SignIn = switch ($Cloud)"):])
+
+    def test_reachability_is_a_head_request_where_any_answer_counts(self) -> None:
+        body = function_body("Test-Reachable")
+        for expected in ("$request.Method = 'HEAD'", "$request.Timeout = 20000",
+                         "if ($ProxyUrl) { $request.Proxy = New-Object System.Net.WebProxy($ProxyUrl) }",
+                         "$request.GetResponse().Close()",
+                         # An HTTP error is an answer; the WebException may arrive wrapped.
+                         "while ($null -ne $e -and -not ($e -is [System.Net.WebException])) { $e = $e.InnerException }",
+                         "return ($null -ne $e -and $null -ne $e.Response)"):
+            self.assertIn(expected, body)
+        self.assertNotIn("GetResponseStream", body)
+
+    def test_it_runs_first_and_only_reads(self) -> None:
+        call = CODE.index("\nTest-Prerequisites\n")
+        self.assertEqual(CODE.count("\nTest-Prerequisites\n"), 1)
+        # Once the parameters are checked (their values are safe to use), before anything else.
+        self.assertLess(CODE.index("foreach ($check in $Checks)"), call)
+        for later in ("$KeyFile = Join-Path $KeyDir", "$InstanceId = [string]$env:AWS_SSM_INSTANCE_ID",
+                      "Protect-Directory $WorkDir\n", "(& $Agent show", "\nRead-Credential\n",
+                      "Invoke-WebRequest @download", "Start-Process msiexec.exe"):
+            self.assertLess(call, CODE.index(later), later)
+        for defined in ("$ResourceManager = switch ($Cloud)", "$SignIn = switch ($Cloud)"):
+            self.assertLess(CODE.index(defined), call, defined)
+        for name in ("Test-Prerequisites", "Test-Reachable"):
+            body = function_body(name)
+            for change in ("Invoke-WebRequest", "Start-Process", "CreateDirectory", "Set-Acl", "New-Item",
+                           "Set-Item", "Remove-Item", "Out-File", "WriteAll", "$LogFile", "& $Agent",
+                           "Invoke-Agent", "Protect-Directory", "Read-Credential", "New-SealingKey"):
+                self.assertNotIn(change, body, f"{name}: {change}")
+
+    def test_every_reason_is_documented_with_its_fix(self) -> None:
+        doc = (ROOT / "docs" / "arc-provisioner.md").read_text()
+        section = doc[doc.index("## Instance prerequisites"):]
+        section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+        table = section[section.index("### Windows"):]
+        table = table[:table.index("\n### ", 1)] if "\n### " in table[1:] else table
+        self.assertEqual(set(re.findall(r"`prerequisite-missing:([a-z0-9-]+)`", table)), set(self.CHECKS))
 
 
 def evp_bytes_to_key(password: bytes, salt: bytes) -> tuple[bytes, bytes]:

@@ -9,7 +9,9 @@ there for staleness; these tests hold the template to it:
   ignores it;
 * a template parameter feeding a variable refuses every value the function's validator refuses
   (a value the template accepts never stops the function at cold start);
-* the Organizations and Control Tower rules match exactly the event names the code classifies.
+* the Organizations and Control Tower rules match exactly the event names the code classifies;
+* the alarms read what the code logs: each metric filter's values are ones its function writes
+  (docs/report.md, "The log"), each alarm on the ``mdc-connector`` namespace a metric a run emits.
 
 Run with the emulator's virtualenv (cfn-lint decodes the short-form intrinsics).
 """
@@ -118,6 +120,75 @@ class EventRules(unittest.TestCase):
             pattern = template["Resources"][rule]["Properties"]["EventPattern"]
             self.assertEqual(set(pattern["source"]), {"aws.organizations", "aws.controltower"})
             self.assertEqual(set(pattern["detail"]["eventName"]), wanted, rule)
+
+
+    def test_region_opt_in_events_are_forwarded_wherever_they_are_sent(self) -> None:
+        """Review F10 (#31.4): AWS sends "Region Opt-In Status Change" to the calling account; with a
+        delegated administrator the management account's calls (the regions it enables for itself or
+        a member) reach the connector bus only through the forwarding stack, and the member
+        template forwards the member's own. Each forwards exactly what the connector bus's rule
+        hands to account-discovery, and only ENABLED."""
+        forwarding = decode(str(ROOT / "cfn" / "forward-organization-events.yaml"))[0]
+        member = decode(str(ROOT / "cfn" / "member.yaml"))[0]
+        wanted = TEMPLATE["Resources"]["AccountDiscoveryFunction"]["Properties"]["Events"]["RegionEnabledInMembers"]["Properties"]["Pattern"]
+        self.assertEqual(wanted, {"source": ["aws.account"], "detail-type": ["Region Opt-In Status Change"],
+                                  "detail": {"status": ["ENABLED"]}})
+        self.assertEqual(forwarding["Resources"]["ForwardRegionOptInEvents"]["Properties"]["EventPattern"], wanted)
+        target = forwarding["Resources"]["ForwardRegionOptInEvents"]["Properties"]["Targets"]
+        self.assertEqual(target, forwarding["Resources"]["ForwardAccountLifecycleEvents"]["Properties"]["Targets"])
+        forwarded = member["Resources"]["ForwardToConnectorBus"]["Properties"]["EventPattern"]["$or"]
+        self.assertIn(wanted, forwarded)
+
+    def test_alarms_read_what_the_code_logs(self) -> None:
+        """Each metric filter (on a function's log group) compares item fields with values that
+        function's code writes: a status, an action of src/report.rs, a resourceId literal, or a
+        reason's fixed start (a string literal, ending the filter's value at its one * wildcard).
+        Each alarm on the connector's namespace reads a metric a metric filter publishes or every run
+        emits (src/metrics.rs, the preflight's PreflightFailed), for one of the three jobs."""
+        code = {"ProfileScanLogGroup": "profile", "AccountDiscoveryLogGroup": "discovery", "ArcProvisionerLogGroup": "arc"}
+        report = (ROOT / "src" / "report.rs").read_text()
+        actions = set(re.findall(r'Action::\w+ => "([a-z-]+)"', report))
+        self.assertIn("preflight", actions)
+        resources = TEMPLATE["Resources"]
+        filters = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::Logs::MetricFilter"}
+        self.assertTrue(filters, "no metric filter")
+        published = set()
+        for logical, spec in filters.items():
+            group = spec["LogGroupName"]["Ref"]
+            source = "\n".join(f.read_text() for f in sorted((ROOT / "src" / code[group]).rglob("*.rs")))
+            terms = re.findall(r'\$\.(\w+)\s*(=|!=)\s*"([^"]*)"', spec["FilterPattern"])
+            self.assertTrue(terms, logical)
+            for field, _, value in terms:
+                with self.subTest(filter=logical, field=field, value=value):
+                    if field == "status":
+                        self.assertIn(value, {"done", "planned", "skipped", "failed"})
+                    elif field == "action":
+                        self.assertIn(value, actions)
+                    elif field == "resourceId":
+                        self.assertTrue(f'"{value}"' in source, f"no literal {value!r} in src/{code[group]}")
+                    elif field == "reason":
+                        self.assertTrue(value.endswith("*") and "*" not in value[:-1], "a fixed start, then *")
+                        self.assertTrue(f'"{value[:-1]}' in source, f"no literal starting {value[:-1]!r} in src/{code[group]}")
+                    else:
+                        self.fail(f"{logical}: field {field} is not held to the code here")
+            published |= {(t["MetricNamespace"], t["MetricName"]) for t in spec["MetricTransformations"]}
+        emitted = set(re.findall(r'\("([A-Za-z]+)", s\.', (ROOT / "src" / "metrics.rs").read_text()))
+        emitted |= set(re.findall(r'FAILED_METRIC: &str = "(\w+)"', (ROOT / "src" / "preflight" / "mod.rs").read_text()))
+        self.assertIn("Failed", emitted)
+        self.assertIn("PreflightFailed", emitted)
+        alarms = [r["Properties"] for r in resources.values()
+                  if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "mdc-connector"]
+        self.assertTrue(alarms)
+        for alarm in alarms:
+            with self.subTest(alarm=alarm["AlarmName"]):
+                name = alarm["MetricName"]
+                dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+                if ("mdc-connector", name) in published:
+                    self.assertEqual(dimensions, {}, "metric filters here publish no dimension")
+                else:
+                    self.assertIn(name, emitted)
+                    self.assertIn(dimensions.get("Job"), FUNCTIONS)
+                    self.assertEqual(set(dimensions), {"Job"})
 
 
 if __name__ == "__main__":

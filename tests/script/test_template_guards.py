@@ -36,6 +36,17 @@ STAR_ONLY = {
     "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation",
     "iam:GetAccountAuthorizationDetails",
     "cloudformation:DescribeOrganizationsAccess", "cloudformation:ActivateOrganizationsAccess",
+    # The preflight's reads (Service Authorization Reference: no resource type for these).
+    "lambda:GetAccountSettings", "organizations:ListAWSServiceAccessForOrganization",
+    "cloudtrail:DescribeTrails", "iam:GetOutboundWebIdentityFederationInfo",
+}
+# Statements on "*" that are so by design, with the reason (test_execution_role.py holds both).
+STAR_BY_DESIGN = {
+    ("onboarding.yaml", "StackSetsFloor"): "the StackSets execution role's floor: \"Your target account always "
+    "needs full AWS CloudFormation permissions\" and \"You must add the S3 service action and resources\"; AWS's "
+    "example of the minimum is cloudformation:* and s3:* on *",
+    ("onboarding.yaml", "WithinWhatTheRolesOwnPoliciesGrant"): "a permissions boundary's Allow grants nothing; its "
+    "Deny statements are what it takes away",
 }
 # Grants on "*" that must carry a condition whatever the action list says.
 CONDITIONED = {"organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole", "iam:PassRole",
@@ -130,6 +141,8 @@ class TemplateGuards(unittest.TestCase):
                 if statement.get("Effect") != "Allow" or "*" not in resources(statement):
                     continue
                 if "Principal" in statement:  # resource policies: the resource is the queue/bus
+                    continue
+                if (name, statement.get("Sid")) in STAR_BY_DESIGN:
                     continue
                 granted = actions(statement)
                 needs_condition = granted & CONDITIONED
@@ -242,12 +255,17 @@ class TemplateGuards(unittest.TestCase):
         the connector's instance role carries Systems Manager's default host policy alone, and the
         functions may attach to customers' roles only Systems Manager's two policies."""
         for name, template in TEMPLATES.items():
-            types = {r["Type"] for r in template.get("Resources", {}).values()}
-            self.assertFalse(types & {"AWS::KMS::Alias", "AWS::IAM::ManagedPolicy", "AWS::SSM::Parameter"}, name)
+            # The one managed policy is a permissions boundary, which grants nothing
+            # (test_execution_role.py holds what it takes away).
+            boundaries = {k for k, r in template.get("Resources", {}).items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+            self.assertEqual(boundaries, {"StackSetRolesBoundary"} if name == "onboarding.yaml" else set(), name)
+            granting = {k: r for k, r in template.get("Resources", {}).items() if k not in boundaries}
+            types = {r["Type"] for r in granting.values()}
+            self.assertFalse(types & {"AWS::KMS::Alias", "AWS::SSM::Parameter"}, name)
             text = (ROOT / "cfn" / name).read_text()
             for retired in ("StagedCredential", "staged-credential", "ARC_STAGED_CREDENTIAL_PARAMETER"):
                 self.assertNotIn(retired, text, name)
-            for statement in statements(template.get("Resources", {})):
+            for statement in statements(granting):
                 if statement["Effect"] != "Allow":
                     continue
                 granted = actions(statement)
@@ -282,9 +300,10 @@ class TemplateGuards(unittest.TestCase):
         onboarding = TEMPLATES["onboarding.yaml"]["Resources"]
         trust = onboarding["StackSetAdministrationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
         # "StackSets populates your administrator account ID and StackSets Amazon Resource Name"
-        # (self-managed permissions, confused deputy): aws:SourceArn names this StackSet only.
+        # (self-managed permissions, confused deputy): aws:SourceArn names this StackSet only, in
+        # the Region it lives in (the stack's own).
         self.assertEqual(trust["Condition"]["StringLike"]["aws:SourceArn"], {"Fn::Sub": (
-            "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/${StackSetName}-management:*")})
+            "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stackset/${StackSetName}-management:*")})
         self.assertEqual(onboarding["ManagementStackSet"]["Properties"]["StackSetName"],
                          {"Fn::Sub": "${StackSetName}-management"})
         execution = list(statements(onboarding["StackSetExecutionRole"]))
@@ -297,7 +316,7 @@ class TemplateGuards(unittest.TestCase):
         for policy in attached:
             self.assertIn(policy, attachable, "the execution role may attach every policy the member template does")
         # The member template creates no key and no managed policy: the execution role may neither.
-        granted = {a for s in execution for a in actions(s)}
+        granted = {a for s in execution if s.get("Effect") == "Allow" for a in actions(s)}
         self.assertFalse({a for a in granted if a.startswith("kms:")}, "no key to create or administer")
         self.assertFalse(covers(granted, "iam:CreatePolicy") or covers(granted, "iam:CreatePolicyVersion"),
                          "no managed policy to create")
@@ -331,11 +350,30 @@ class TemplateGuards(unittest.TestCase):
             "lambda:GetFunction", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage", "codecommit:GitPull",
             "codecommit:GetFile", "codecommit:GetBlob", "es:ESHttpGet", "ec2:GetConsoleOutput",
             "ec2:GetConsoleScreenshot", "states:GetExecutionHistory", "secretsmanager:GetSecretValue",
+            # Review F10 (#31.7): execution input and output, template bodies, database logs,
+            # document contents, layer code, launch data and the encrypted Windows password, user
+            # directories; Glue connection passwords and Macie's findings' data (not granted by
+            # ReadOnlyAccess version 178: denied before a later version does).
+            "states:DescribeExecution", "cloudformation:GetTemplate", "rds:DownloadDBLogFilePortion",
+            "rds:DownloadCompleteDBLogFile", "ssm:GetDocument", "lambda:GetLayerVersion",
+            "ec2:GetLaunchTemplateData", "ec2:GetPasswordData", "cognito-idp:ListUsers",
+            "cognito-idp:ListUsersInGroup", "cognito-idp:AdminGetUser", "glue:GetConnection",
+            "glue:GetConnections", "macie2:GetSensitiveDataOccurrences",
         }
         role = TEMPLATES["member.yaml"]["Resources"]["PostureRole"]["Properties"]
-        denied = {a for policy in role["Policies"] for s in statements(policy) if s["Effect"] == "Deny"
-                  for a in actions(s)}
-        self.assertEqual(required - denied, set())
+        denials = [s for policy in role["Policies"] for s in statements(policy) if s["Effect"] == "Deny"]
+        everywhere = {a for s in denials if resources(s) == ["*"] for a in actions(s)}
+        self.assertEqual(required - everywhere, set())
+        # API key values: apigateway:GET (every API Gateway read) denied on the keys alone.
+        [keys] = [s for s in denials if s.get("Sid") == "DenyApiKeyValues"]
+        self.assertEqual(actions(keys), {"apigateway:GET"})
+        self.assertEqual([r["Fn::Sub"].rsplit("::", 1)[1] for r in resources(keys)],
+                         ["/apikeys", "/apikeys/*", "/usageplans/*/keys", "/usageplans/*/keys/*"])
+        # What posture checks read stays readable (docs/security.md names the data it carries).
+        for kept in ("ec2:DescribeInstanceAttribute", "ec2:DescribeLaunchTemplateVersions",
+                     "lambda:GetFunctionConfiguration", "lambda:ListFunctions", "ecs:DescribeTaskDefinition",
+                     "codebuild:BatchGetProjects"):
+            self.assertFalse(any(covers(actions(s), kept) for s in denials), kept)
 
     def test_every_parameter_with_a_pattern_says_what_it_accepts(self) -> None:
         for name, template in TEMPLATES.items():
@@ -476,6 +514,64 @@ class TemplateGuards(unittest.TestCase):
         member = TEMPLATES["member.yaml"]["Resources"]
         trusted = [s for s in strings(member) if ":role/mdc-connector-" in s]
         self.assertTrue(trusted and all("${ConnectorAccountId}" in s for s in trusted), trusted)
+
+    def test_every_account_forwards_its_events_but_never_the_bus_to_itself(self) -> None:
+        """Review F5 (#31.4): the management account's instances outside the deploy region produce
+        events only if its own member stacks forward them, so its StackSet names this account's bus
+        (never "", which turned forwarding off in every region); and member.yaml creates no
+        forwarding rule in the bus's own account and region, whose default bus the main template's
+        *Here rules read (a rule there would send the account's events to itself, each twice).
+        The forwarding role exists in every account that forwards from anywhere. Terraform's
+        management StackSet is held equal to this one by test_terraform_parity.py."""
+        onboarding = TEMPLATES["onboarding.yaml"]["Resources"]
+        for stack_set in ("ManagementStackSet", "MemberStackSet"):
+            given = {p["ParameterKey"]: p["ParameterValue"] for p in onboarding[stack_set]["Properties"]["Parameters"]}
+            self.assertEqual(given["ConnectorBusAccountId"], {"Ref": "AWS::AccountId"}, stack_set)
+            self.assertEqual(given["ConnectorBusRegion"], {"Ref": "AWS::Region"}, stack_set)
+        member = TEMPLATES["member.yaml"]
+        resources_ = member["Resources"]
+        self.assertEqual(resources_["ForwardToConnectorBus"]["Condition"], "Forward")
+        self.assertEqual(resources_["EventForwardingRole"]["Condition"], "CreateForwardingRole")
+        bus_account, bus_region, member_account, other_region = "111111111111", "us-east-1", "222222222222", "eu-west-1"
+        defaults = {name: spec.get("Default") for name, spec in member["Parameters"].items()}
+
+        def holds(condition: str, account: str, region: str, bus: str) -> bool:
+            values = {**defaults, "AWS::AccountId": account, "AWS::Region": region, "ConnectorBusAccountId": bus,
+                      "ConnectorBusRegion": bus_region, "GlobalResourcesRegion": bus_region}
+            return resolve(member, {"Condition": condition}, values)
+
+        # (account, region, bus account) -> whether a forwarding rule is created there.
+        cases = {
+            (bus_account, bus_region, bus_account): False,    # the bus itself: its default bus is read
+            (bus_account, other_region, bus_account): True,   # the management account elsewhere
+            (member_account, bus_region, bus_account): True,  # a member in the bus's region
+            (member_account, other_region, bus_account): True,
+            (member_account, other_region, ""): False,        # no bus given: nothing forwarded
+            (bus_account, other_region, ""): False,
+        }
+        for (account, region, bus), forwards in cases.items():
+            self.assertEqual(holds("Forward", account, region, bus), forwards, (account, region, bus))
+        # The role (global, GlobalResourcesRegion) wherever any region of the account forwards.
+        for account in (bus_account, member_account):
+            self.assertTrue(holds("CreateForwardingRole", account, bus_region, bus_account), account)
+            self.assertFalse(holds("CreateForwardingRole", account, other_region, bus_account), account)
+        self.assertFalse(holds("CreateForwardingRole", member_account, bus_region, ""))
+        # moto reads the short !Condition tag as a function (Fn::Condition) and evaluates it false,
+        # which would hide both resources from every emulator deploy: the long form only.
+        lines = (ROOT / "cfn" / "member.yaml").read_text().splitlines()
+        for name in ("Forward", "CreateForwardingRole", "IsTheConnectorBusHere", "HasConnectorBus"):
+            first = lines.index(next(line for line in lines if line.startswith(f"  {name}:")))
+            definition = [lines[first]]
+            for line in lines[first + 1:]:
+                if not line.startswith("    "):
+                    break
+                definition.append(line)
+            self.assertNotIn("!Condition", "\n".join(definition), name)
+        # The guard itself: the management StackSet's old "" would be caught above, and a Forward
+        # condition without the bus's own exclusion would forward the bus to itself.
+        loose = {**member, "Conditions": {**member["Conditions"], "Forward": {"Condition": "HasConnectorBus"}}}
+        self.assertTrue(resolve(loose, {"Condition": "Forward"}, {**defaults, "AWS::AccountId": bus_account,
+                        "AWS::Region": bus_region, "ConnectorBusAccountId": bus_account, "ConnectorBusRegion": bus_region}))
 
     def test_the_organizations_rule_exists_in_each_partitions_organizations_region(self) -> None:
         """Organizations events arrive in us-east-1 (commercial), cn-northwest-1 (China) and

@@ -45,6 +45,9 @@ CFN_ONLY = {
         "Onboarding": "the nested stack itself: its resources are compared one by one (onboarding.tf)",
         "MemberStackSetInstances": "the custom resource only CloudFormation sends a Delete to; Terraform's "
                                    "teardown empties the member StackSet as a documented step (README.md, Teardown)",
+        **{f"{function}FunctionPreflightAfterDeploy{part}": "the stack's own status change (AWS::StackId) starts "
+           "a preflight after each deploy; the module has no stack: aws_lambda_invocation.*_preflight (preflight.tf)"
+           for function in ("ProfileScan", "AccountDiscovery", "ArcProvisioner") for part in ("", "Permission")},
     },
     "statements": {
         ("AccountDiscoveryRole", "CheckThisDeploymentIsBeingDeleted"): "DescribeStacks on AWS::StackId, "
@@ -56,11 +59,16 @@ CFN_ONLY = {
     },
 }
 # Terraform's, with no counterpart in the template.
-TF_ONLY_VARIABLES = {"package_dir": "the zips sam build makes", "template_bucket": "the bucket sam deploy uploads to"}
+TF_ONLY_VARIABLES = {"package_dir": "the zips sam build makes", "template_bucket": "the bucket sam deploy uploads to",
+                     "preflight_after_apply": "the template's PreflightAfterDeploy rules need no switch: they are "
+                     "asynchronous, where Terraform waits for each aws_lambda_invocation"}
 TF_ONLY_RESOURCES = {
     ("terraform_data", "rules"): "the template's Rules, as preconditions (test_rules)",
     ("aws_s3_object", "member_template"): "cfn/member.yaml uploaded as sam deploy uploads it (TemplateURL)",
     ("aws_cloudformation_stack_set_instance", "management_stack_set"): "ManagementStackSet's StackInstancesGroup",
+    **{("aws_lambda_invocation", f"{function}_preflight"): "each function's preflight after an apply that changes "
+       "it: the template's PreflightAfterDeploy rules, which need a stack"
+       for function in ("profile_scan", "account_discovery", "arc_provisioner")},
 }
 TF_ONLY_DATA = {("aws_caller_identity", "current"), ("aws_partition", "current"), ("aws_region", "current"),
                 ("aws_s3_bucket", "template_bucket")}
@@ -114,7 +122,9 @@ def sam_expanded(template: dict) -> dict[str, dict]:
                 rule["EventPattern"] = p["Pattern"]
                 if "EventBusName" in p:
                     rule["EventBusName"] = p["EventBusName"]
-                unknown = set(p) - {"Pattern", "EventBusName"}
+                if "Input" in p:
+                    target["Input"] = p["Input"]
+                unknown = set(p) - {"Pattern", "EventBusName", "Input"}
             else:
                 raise AssertionError(f"{logical}.{event}: SAM event type {kind} not expanded here")
             assert not unknown, f"{logical}.{event}: {unknown} not expanded here"
@@ -287,6 +297,32 @@ def tf_instances(stack_set: str) -> Callable[[dict], Any]:
     return read
 
 
+# A metric filter's one transformation, by the template's names (MetricTransformations is a list of
+# exactly one, as CloudWatch Logs allows; metric_transformation is one block).
+TRANSFORMATION = {"MetricName": "name", "MetricNamespace": "namespace", "MetricValue": "value",
+                  "DefaultValue": "default_value", "Unit": "unit", "Dimensions": "dimensions"}
+
+
+def cfn_transformations(raw: Any, cfn: Cfn, props: dict) -> Any:
+    """The template's transformations, each a dict by the template's names (Dimensions as a map)."""
+    out = []
+    for t in raw:
+        unknown = set(t) - set(TRANSFORMATION)
+        assert not unknown, f"metric transformation properties {unknown} not compared"
+        value = {k: cfn(v) for k, v in t.items() if k != "Dimensions"}
+        if "Dimensions" in t:
+            value["Dimensions"] = {d["Key"]: cfn(d["Value"]) for d in t["Dimensions"]}
+        out.append(value)
+    return out
+
+
+def tf_transformations(value: Any, body: dict) -> Any:
+    """The metric_transformation blocks, each renamed to the template's names; an attribute with no
+    template name keeps its own, so it can never compare equal."""
+    back = {v: k for k, v in TRANSFORMATION.items()}
+    return [{back.get(k, k): v for k, v in block.items()} for block in value]
+
+
 def cfn_attribute_definitions(raw: Any, cfn: Cfn, props: dict) -> Any:
     return sorted(({"name": cfn(a["AttributeName"]), "type": cfn(a["AttributeType"])} for a in raw), key=repr)
 
@@ -343,6 +379,10 @@ TABLES: dict[str, tuple[str, dict[str, Entry]]] = {
         "PermissionsBoundary": "permissions_boundary", "ManagedPolicyArns": "managed_policy_arns",
         "AssumeRolePolicyDocument": ("assume_role_policy", cfn_policy, tf_policy),
         "Policies": (tf_role_policies, cfn_role_policies, None)}),
+    # No ManagedPolicyName: CloudFormation generates it, Terraform too when no name is given.
+    "AWS::IAM::ManagedPolicy": ("aws_iam_policy", {
+        "ManagedPolicyName": "name", "Description": "description", "Path": "path",
+        "PolicyDocument": ("policy", cfn_policy, tf_policy)}),
     "AWS::KMS::Key": ("aws_kms_key", {
         "Description": "description", "EnableKeyRotation": "enable_key_rotation", "KeyUsage": "key_usage",
         "KeySpec": "customer_master_key_spec", "PendingWindowInDays": "deletion_window_in_days",
@@ -375,6 +415,13 @@ TABLES: dict[str, tuple[str, dict[str, Entry]]] = {
         "Environment.Variables": "environment.variables",
         # SAM builds Metadata.BuildProperties.Binary; scripts/package-terraform puts its zip there.
         "Code.Binary": ("filename", lambda raw, cfn, props: ("cat", ("tfvar", "package_dir"), f"/{raw}/bootstrap.zip"), None)}),
+    "AWS::Logs::MetricFilter": ("aws_cloudwatch_log_metric_filter", {
+        "FilterName": "name", "FilterPattern": "pattern", "LogGroupName": "log_group_name",
+        "MetricTransformations": ("metric_transformation", cfn_transformations, tf_transformations)}),
+    "AWS::SNS::Topic": ("aws_sns_topic", {
+        "TopicName": "name", "DisplayName": "display_name", "KmsMasterKeyId": "kms_master_key_id",
+        "FifoTopic": "fifo_topic", "ContentBasedDeduplication": "content_based_deduplication",
+        "TracingConfig": "tracing_config", "SignatureVersion": "signature_version"}),
     "AWS::CloudWatch::Dashboard": ("aws_cloudwatch_dashboard", {
         "DashboardName": "dashboard_name", "DashboardBody": ("dashboard_body", cfn_json, None)}),
     "AWS::CloudFormation::StackSet": ("aws_cloudformation_stack_set", {
@@ -486,7 +533,7 @@ class TerraformParity(unittest.TestCase):
         found = {(t, n) for t, named in TF.resources.items() for n in named}
         self.assertEqual(found, expected | targets | policies)
         for logical in CFN_ONLY["resources"]:
-            self.assertIn(logical, TEMPLATE["Resources"], f"stale exemption {logical}")
+            self.assertIn(logical, RESOURCES, f"stale exemption {logical}")
         used = {("aws_iam_policy_document", n) for n in TF.data.get("aws_iam_policy_document", {})}
         self.assertEqual({(t, n) for t, named in TF.data.items() for n in named} - used, TF_ONLY_DATA)
 

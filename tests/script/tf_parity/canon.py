@@ -9,7 +9,7 @@ passes them) where everything deploy-time is a symbol (a tuple):
     ("cond", "HasAlarmTopic")          !Condition HasAlarmTopic  local.has_alarm_topic
     ("if", c, a, b), ("novalue",)      !If [c, a, !Ref AWS::NoValue]   local.c ? a : null
     ("cat", part, ...)                 !Sub "a${X}b"             "a${x}b"
-    ("eq"|"not"|"and"|"or"|"join"|"split"|"findinmap"|"contains", ...)
+    ("eq"|"not"|"and"|"or"|"join"|"split"|"findinmap"|"contains"|"eachmemberin", ...)
 
 Names are tied by convention only: a Terraform variable, local, resource or output is the
 snake_case of the template's parameter, condition, logical id or output (SAM's generated resources
@@ -55,6 +55,8 @@ TF_ATTRS: dict[str, dict[str, str]] = {
     "aws_cloudwatch_event_rule": {"arn": "Arn", "name": "Ref", "id": "Ref"},
     "aws_cloudformation_stack_set": {"name": "StackSetName", "stack_set_id": "Ref"},
     "aws_dynamodb_table": {"arn": "Arn", "name": "Ref", "id": "Ref"},
+    "aws_iam_policy": {"arn": "Ref", "id": "Ref"},
+    "aws_sns_topic": {"arn": "Ref", "id": "Ref", "name": "TopicName"},
 }
 
 
@@ -188,6 +190,9 @@ class Cfn:
     def _Contains(self, arg: list) -> Any:
         return ("contains", self(arg[0]), self(arg[1]))
 
+    def _EachMemberIn(self, arg: list) -> Any:
+        return ("eachmemberin", self(arg[0]), self(arg[1]))
+
     def _FindInMap(self, arg: list) -> Any:
         return ("findinmap", arg[0], self(arg[1]), self(arg[2]))
 
@@ -277,6 +282,10 @@ class Terraform:
         if kind == "bin":
             op, a, b = ast[1], self.canon(ast[2]), self.canon(ast[3])
             if op == "==":
+                # Rules' Fn::EachMemberIn [list, allowed]: length(setsubtract(list, allowed)) == 0.
+                if b == "0" and isinstance(a, tuple) and a[:2] == ("call", "length") and isinstance(a[2], tuple) \
+                        and a[2][:2] == ("call", "setsubtract") and len(a[2]) == 4:
+                    return ("eachmemberin", a[2][2], a[2][3])
                 return ("eq", a, b)
             if op == "!=":
                 return ("not", ("eq", a, b))
@@ -296,6 +305,11 @@ class Terraform:
             return (name, self.canon(args[0]), self.canon(args[1]))
         if name == "contains":
             return ("contains", self.canon(args[0]), self.canon(args[1]))
+        if name == "concat":
+            lists = [self.canon(a) for a in args]
+            if all(isinstance(x, list) for x in lists):
+                return [item for x in lists for item in x]
+            return ("call", name, *lists)
         return ("call", name, *[self.canon(a) for a in args])
 
     def ref(self, root: Any, steps: list) -> Any:
@@ -363,18 +377,19 @@ class Terraform:
                 principals.setdefault(self.attr(p, "type"), []).extend(self.attr(p, "identifiers"))
             conditions = [(self.attr(c, "test"), self.attr(c, "variable"), self.attr(c, "values"))
                           for _, c in self.blocks(st, "condition")]
-            known = {"sid", "effect", "actions", "resources", "principals", "condition", "__is_block__", "__comments__",
-                     "__inline_comments__"}
+            known = {"sid", "effect", "actions", "resources", "not_resources", "principals", "condition", "__is_block__",
+                     "__comments__", "__inline_comments__"}
             unknown = set(st) - known
             if unknown:
                 raise ValueError(f"policy {name}: statement attributes {unknown} not compared")
             out.append(statement(self.attr(st, "sid"), self.attr(st, "effect") or "Allow", self.attr(st, "actions"),
-                                 self.attr(st, "resources"), principals or None, conditions, cond))
+                                 self.attr(st, "resources"), principals or None, conditions, cond,
+                                 self.attr(st, "not_resources")))
         return out
 
 
 def statement(sid: Any, effect: Any, actions: Any, resources: Any, principals: Any, conditions: list,
-              cond: str | None) -> dict:
+              cond: str | None, not_resources: Any = None) -> dict:
     """One IAM statement, order-free where IAM is."""
     def as_list(v: Any) -> list:
         return [] if v is None else v if isinstance(v, list) else [v]
@@ -384,6 +399,7 @@ def statement(sid: Any, effect: Any, actions: Any, resources: Any, principals: A
         "Effect": effect,
         "Action": sorted(as_list(actions), key=repr),
         "Resource": sorted(as_list(resources), key=repr),
+        "NotResource": None if not_resources is None else sorted(as_list(not_resources), key=repr),
         "Principal": None if principals is None else {k: sorted(as_list(v), key=repr) for k, v in principals.items()},
         "Condition": sorted(((t, k, sorted(as_list(v), key=repr)) for t, k, v in conditions), key=repr),
         "If": cond,
@@ -403,7 +419,7 @@ def cfn_statements(cfn: Callable[[Any], Any], document: Any) -> list[dict]:
             if otherwise != {"Ref": "AWS::NoValue"}:
                 raise ValueError(f"conditional statement {st} with an else branch")
             cond, st = name, then
-        unknown = set(st) - {"Sid", "Effect", "Action", "Resource", "Principal", "Condition"}
+        unknown = set(st) - {"Sid", "Effect", "Action", "Resource", "NotResource", "Principal", "Condition"}
         if unknown:
             raise ValueError(f"statement keys {unknown} not compared")
         principal = st.get("Principal")
@@ -415,7 +431,8 @@ def cfn_statements(cfn: Callable[[Any], Any], document: Any) -> list[dict]:
             principals = {k: cfn(v) for k, v in principal.items()}
         conditions = [(test, key, cfn(v)) for test, keys in (st.get("Condition") or {}).items() for key, v in keys.items()]
         out.append(statement(st.get("Sid"), st["Effect"], cfn(st.get("Action")), cfn(st.get("Resource")),
-                             principals, conditions, cond))
+                             principals, conditions, cond,
+                             cfn(st["NotResource"]) if "NotResource" in st else None))
     return out
 
 
