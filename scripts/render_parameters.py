@@ -43,7 +43,7 @@ def table() -> str:
             validation = cell(spec.get("ConstraintDescription") or f"`{spec['AllowedPattern']}`")
         else:
             validation = cell(spec.get("ConstraintDescription", spec.get("Type", "")))
-        if "MinValue" in spec or "MaxValue" in spec:
+        if ("MinValue" in spec or "MaxValue" in spec) and "ConstraintDescription" not in spec:
             validation += f" {spec.get('MinValue', '')}..{spec.get('MaxValue', '')}"
         rows.append(f"| `{name}` | {groups.get(name, '')} | {cell(default)} | {validation} | "
                     f"{cell(spec.get('Description', ''))} |")

@@ -49,7 +49,7 @@ mod tests {
         let items = (0..n)
             .map(|i| {
                 let status = if i % 10 == 0 { Status::Failed } else { Status::Done };
-                Item::new("111111111111", "eu-west-1", format!("i-{i:017x}"), Action::None, status, "x".repeat(200))
+                Item::new("111111111111", "eu-west-1", format!("i-{i:017x}"), Action::None, status, "x".repeat(100))
             })
             .collect();
         Report::new("profile-scan", false, items, 1, 0).with_failed_records(vec!["m-1".into()])

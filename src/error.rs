@@ -7,6 +7,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
 use crate::aws::describe;
+use crate::report::Cause;
 
 /// A configuration variable has a value the engine cannot use.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -90,9 +91,26 @@ pub enum Failure {
     /// Something AWS would refuse the work for is not in place; the message says how to fix it.
     #[error("{0}")]
     Precondition(String),
+    /// A refusal with a stable cause of its own (Microsoft Entra's sign-in, the onboarding
+    /// application's rights); the message says how to fix it.
+    #[error("{1}")]
+    Caused(Cause, String),
 }
 
 impl Failure {
+    /// The stable cause in an item's code (docs/report.md, "Codes"): `aws:<AWS error code>` when
+    /// AWS sent one, else the [`Cause`].
+    pub(crate) fn cause(&self) -> String {
+        match self {
+            Failure::Aws { code: Some(code), .. } => format!("aws:{code}"),
+            Failure::Aws { code: None, .. } => Cause::AwsCallFailed.into(),
+            Failure::AssumeRole { .. } => Cause::AssumeRoleRefused.into(),
+            Failure::Unexpected(_) => Cause::Unexpected.into(),
+            Failure::Precondition(_) => Cause::Precondition.into(),
+            Failure::Caused(cause, _) => (*cause).into(),
+        }
+    }
+
     /// An AWS call failed while doing `context`.
     pub(crate) fn aws<E, R>(context: impl Into<String>, err: &SdkError<E, R>) -> Self
     where

@@ -21,6 +21,18 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Planned => "planned",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// What a run did (or would have done) to a resource: the report's `action` (docs/report.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -265,6 +277,13 @@ pub struct Item {
     /// Finer outcome where a job has one (arc-provisioner's); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// Stable code, `<action>/<cause>` (docs/report.md, "Codes"): what alarms and queries match,
+    /// where the reason is words for people. Set by [`Report::new`] from the cause, else the
+    /// outcome, else the status.
+    pub code: String,
+    /// The known cause ([`Item::with_cause`]), when there is one.
+    #[serde(skip)]
+    pub cause: Option<String>,
 }
 
 /// Counts over a run's items.
@@ -332,6 +351,8 @@ impl Item {
             status,
             reason: reason.into(),
             outcome: None,
+            code: String::new(),
+            cause: None,
         }
     }
 
@@ -340,11 +361,95 @@ impl Item {
         self.outcome = outcome;
         self
     }
+
+    /// The same item with a known cause (a [`Cause`], `aws:<error code>`, `script:<reason>`).
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// The same item with `cause`, when there is one.
+    pub fn with_known_cause(mut self, cause: Option<String>) -> Self {
+        if cause.is_some() {
+            self.cause = cause;
+        }
+        self
+    }
+
+    /// `<action>/<cause>`: the known cause, else the outcome, else the status.
+    pub fn code_now(&self) -> String {
+        let cause = self.cause.as_deref().unwrap_or_else(|| self.outcome.map_or(self.status.as_str(), Outcome::as_str));
+        format!("{}/{cause}", self.action.as_str())
+    }
+}
+
+/// Causes with a code of their own, beyond an item's outcome or status (docs/report.md, "Codes").
+/// Besides these, a cause may be `aws:<AWS error code>` (an AWS call refused or failed) or
+/// `script:<reason>` (the onboarding script's own reason, e.g. `script:prerequisite-missing:curl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Microsoft Entra refused the function's sign-in (federated credential, application, tenant).
+    EntraSignInRefused,
+    /// The onboarding application may do more than onboard, or its rights cannot be read.
+    OnboardingRightsRefused,
+    /// The account's onboarding document is missing in the region.
+    DocumentMissing,
+    /// The account's onboarding document is not the connector's (changed by someone).
+    DocumentForeign,
+    /// The account's onboarding document is an earlier release's: its member stack awaits update.
+    DocumentPreviousRelease,
+    /// A member role could not be assumed (the member template is missing or does not trust).
+    AssumeRoleRefused,
+    /// An AWS call failed without an error code (network, timeout).
+    AwsCallFailed,
+    /// Something AWS would refuse the work for is not in place (the reason says what).
+    Precondition,
+    /// AWS answered without what the connector needs.
+    Unexpected,
+}
+
+impl Cause {
+    /// Every cause, for documentation checks.
+    pub const ALL: [Cause; 9] = [
+        Cause::EntraSignInRefused,
+        Cause::OnboardingRightsRefused,
+        Cause::DocumentMissing,
+        Cause::DocumentForeign,
+        Cause::DocumentPreviousRelease,
+        Cause::AssumeRoleRefused,
+        Cause::AwsCallFailed,
+        Cause::Precondition,
+        Cause::Unexpected,
+    ];
+
+    /// The spelling in codes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::EntraSignInRefused => "entra-sign-in-refused",
+            Cause::OnboardingRightsRefused => "onboarding-rights-refused",
+            Cause::DocumentMissing => "document-missing",
+            Cause::DocumentForeign => "document-foreign",
+            Cause::DocumentPreviousRelease => "document-previous-release",
+            Cause::AssumeRoleRefused => "assume-role-refused",
+            Cause::AwsCallFailed => "aws-call-failed",
+            Cause::Precondition => "precondition",
+            Cause::Unexpected => "unexpected",
+        }
+    }
+}
+
+impl From<Cause> for String {
+    fn from(cause: Cause) -> String {
+        cause.as_str().to_string()
+    }
 }
 
 impl Report {
     /// Builds a report from items, computing the summary. Items are sorted for stable output.
     pub fn new(job: &str, dry_run: bool, mut items: Vec<Item>, work_units: usize, failed_work_units: usize) -> Self {
+        for item in &mut items {
+            item.code = item.code_now();
+        }
         items.sort_by(|a, b| {
             (&a.account_id, &a.region, &a.resource_id, a.action.as_str()).cmp(&(
                 &b.account_id,
@@ -441,6 +546,22 @@ mod tests {
         assert_eq!(json["items"][0]["accountId"], "111111111111");
         assert_eq!(json["items"][1]["status"], "failed");
         assert_eq!(json["summary"]["failedWorkUnits"], 1);
+    }
+
+    #[test]
+    fn every_item_has_a_code_from_its_cause_else_its_outcome_else_its_status() {
+        let plain = Item::new("1", "r", "i-1", Action::Scan, Status::Failed, "why");
+        let outcome =
+            Item::new("1", "r", "i-2", Action::Provision, Status::Skipped, "").with_outcome(Some(Outcome::NotManaged));
+        let caused = Item::new("1", "r", "i-3", Action::Provision, Status::Failed, "")
+            .with_cause(Cause::EntraSignInRefused)
+            .with_outcome(Some(Outcome::Failed));
+        let report = Report::new("arc-provisioner", false, vec![plain, outcome, caused], 1, 0);
+        let codes: Vec<&str> = report.items.iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(codes, ["scan/failed", "provision/not-managed", "provision/entra-sign-in-refused"]);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
+        assert_eq!(json["items"][2]["code"], "provision/entra-sign-in-refused");
+        assert!(json["items"][2].get("cause").is_none(), "the code carries the cause");
     }
 
     #[test]

@@ -279,6 +279,7 @@ async fn one_unit<J: FleetJob>(
         let fail = |reason: Failure| {
             tracing::warn!(%reason, "work unit failed");
             Item::new(account, region, resource, J::ACTION, Status::Failed, reason.to_string())
+                .with_cause(reason.cause())
         };
         let budget = budget.for_unit();
         if budget.spent() {
@@ -317,11 +318,11 @@ pub(crate) async fn enqueue(queue: &WorkQueue, job: &str, units: Vec<(String, St
         .await
         .into_iter()
         .map(|(unit, outcome)| {
-            let (status, reason) = match outcome {
-                Ok(()) => (Status::Done, format!("queued to {}", queue.name())),
-                Err(failure) => (Status::Failed, failure.to_string()),
+            let (status, reason, cause) = match outcome {
+                Ok(()) => (Status::Done, format!("queued to {}", queue.name()), None),
+                Err(failure) => (Status::Failed, failure.to_string(), Some(failure.cause())),
             };
-            Item::new(unit.account_id, unit.region, "*", Action::Enqueue, status, reason)
+            Item::new(unit.account_id, unit.region, "*", Action::Enqueue, status, reason).with_known_cause(cause)
         })
         .collect()
 }
@@ -436,7 +437,8 @@ impl QueueBatch {
         for ((message_id, message), outcome) in continuations.into_iter().zip(sent) {
             if let Err(reason) = outcome {
                 let (account, region) = (&message.account_id, &message.region);
-                self.items.push(Item::new(account, region, "*", action, Status::Failed, reason.to_string()));
+                let failed = Item::new(account, region, "*", action, Status::Failed, reason.to_string());
+                self.items.push(failed.with_cause(reason.cause()));
                 self.failed_records.push(message_id);
             }
         }

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use connector_engine::config::Variable;
 use connector_engine::discovery::events::{CONTROL_TOWER_EVENTS, ORGANIZATIONS_EVENTS};
-use connector_engine::report::{Action, Outcome};
+use connector_engine::report::{Action, Cause, Outcome};
 use connector_engine::{arc, discovery, profile};
 use serde_json::json;
 
@@ -150,12 +150,13 @@ fn each_refused_value_is_refused_naming_its_variable() {
 }
 
 #[test]
-fn every_report_action_and_outcome_is_documented() {
+fn every_report_action_outcome_and_cause_is_documented() {
     let doc = std::fs::read_to_string(path("docs/report.md")).expect("report.md");
     let missing: Vec<&str> = Action::ALL
         .iter()
         .map(|a| a.as_str())
         .chain(Outcome::ALL.iter().map(|o| o.as_str()))
+        .chain(Cause::ALL.iter().map(|c| c.as_str()))
         .filter(|spelling| !doc.contains(&format!("`{spelling}`")))
         .collect();
     assert!(missing.is_empty(), "docs/report.md does not document {missing:?}");

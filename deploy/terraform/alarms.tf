@@ -157,12 +157,12 @@ resource "aws_cloudwatch_metric_alarm" "arc_provisioner_work_queue_age_alarm" {
   alarm_actions       = [local.alarm_topic_in_use]
 }
 
-# Sign-in: the preflight's sign-in checks (stable fields), and failed items whose reason starts as
-# the code's three lost-credential reasons do (tests/script/test_contracts.py holds them equal).
+# Sign-in: the items' stable codes (docs/report.md, "Codes"): entra-sign-in-refused in a run,
+# and the preflight's sign-in checks missing (tests/script/test_contracts.py holds them to the code).
 resource "aws_cloudwatch_log_metric_filter" "arc_provisioner_sign_in_failures" {
   name           = "mdc-connector-entra-sign-in-failures"
   log_group_name = aws_cloudwatch_log_group.arc_provisioner_log_group.name
-  pattern        = "{ $.status = \"failed\" && ($.resourceId = \"entra-sign-in-onboarding\" || $.resourceId = \"entra-sign-in-sweep\" || $.reason = \"cannot obtain a Microsoft Entra access token*\" || $.reason = \"cannot obtain an AWS identity token for Microsoft Entra*\" || $.reason = \"cannot read the onboarding secret*\") }"
+  pattern        = "{ $.code = \"provision/entra-sign-in-refused\" || $.code = \"sweep-arc-machine/entra-sign-in-refused\" || $.code = \"preflight/entra-sign-in-onboarding:missing\" || $.code = \"preflight/entra-sign-in-sweep:missing\" }"
   metric_transformation {
     namespace = "mdc-connector"
     name      = "EntraSignInFailed"
@@ -173,7 +173,7 @@ resource "aws_cloudwatch_log_metric_filter" "arc_provisioner_sign_in_failures" {
 
 resource "aws_cloudwatch_metric_alarm" "arc_provisioner_sign_in_alarm" {
   alarm_name          = "mdc-connector-arc-provisioner-sign-in"
-  alarm_description   = "arc-provisioner could not sign in to Microsoft Entra as the onboarding application (or as the sweep's): no instance is onboarded (or no machine swept) until it can. The reason names Entra's answer (AADSTS code) and what to check: the application's federated identity credential (issuer, subject = output ArcFederationSubject, audience), ArcTenantId, ArcServicePrincipalId, or the opted-in secret. First look, Logs Insights on the log group of output ArcProvisionerLogGroupName: fields @timestamp, resourceId, reason | filter status = \"failed\" and (resourceId like /^entra-sign-in/ or reason like /^cannot (obtain a Microsoft Entra|obtain an AWS identity token|read the onboarding secret)/) | sort @timestamp desc"
+  alarm_description   = "arc-provisioner could not sign in to Microsoft Entra as the onboarding application (or as the sweep's): no instance is onboarded (or no machine swept) until it can. The reason names Entra's answer (AADSTS code) and what to check: the application's federated identity credential (issuer, subject = output ArcFederationSubject, audience), ArcTenantId, ArcServicePrincipalId, or the opted-in secret. First look, Logs Insights on the log group of output ArcProvisionerLogGroupName: fields @timestamp, code, resourceId, reason | filter code like /entra-sign-in/ | sort @timestamp desc"
   namespace           = "mdc-connector"
   metric_name         = "EntraSignInFailed"
   statistic           = "Sum"

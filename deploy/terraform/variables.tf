@@ -311,7 +311,7 @@ variable "management_account_id" {
 variable "control_tower_home_region" {
   type        = string
   default     = ""
-  description = "Home region of AWS Control Tower, if the organization uses it. Its lifecycle events (CreateManagedAccount, UpdateManagedAccount) are recorded there: when this stack is deployed in that region, a rule sends them to account-discovery; otherwise forward them from the home region (README, Deploy). Empty: no Control Tower rule."
+  description = "Home region of AWS Control Tower, if the organization uses it. Its lifecycle events (CreateManagedAccount, UpdateManagedAccount) are recorded there: when this stack is deployed in that region, a rule sends them to account-discovery; with StackSetCallAs=DELEGATED_ADMIN the management account forwards them (docs/events.md); otherwise the daily reconcile takes those accounts. Empty: no Control Tower rule."
   validation {
     condition     = can(regex("^([a-z]{2}(-[a-z]+)+-\\d)?$", var.control_tower_home_region))
     error_message = "Invalid control_tower_home_region: it must be a region name such as eu-west-1, or empty."

@@ -117,7 +117,7 @@ impl UnitRun<'_> {
         if let Some(found) = verdict.reported {
             reported.push((id.to_string(), found));
         }
-        self.item(id, verdict.status, verdict.name, verdict.reason)
+        self.item(id, verdict.status, verdict.name, verdict.reason).with_known_cause(verdict.cause)
     }
 
     /// The connect phase: the credential sealed to each ready instance's own key, one command each;
@@ -178,6 +178,7 @@ impl UnitRun<'_> {
 
     /// Every one of `ids` failed for `reason`.
     pub(crate) fn failed(&self, ids: &[String], reason: &Failure) -> Vec<Item> {
-        ids.iter().map(|id| self.item(id, Status::Failed, Outcome::Failed, reason.to_string())).collect()
+        let failed = |id: &String| self.item(id, Status::Failed, Outcome::Failed, reason.to_string());
+        ids.iter().map(|id| failed(id).with_cause(reason.cause())).collect()
     }
 }

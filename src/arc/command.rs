@@ -157,7 +157,7 @@ fn unfinished(command_id: &str, error: Option<&Failure>) -> Verdict {
             "command {command_id} still running when the run ended; the SSM status-change event or the next run reports the result"
         ),
     };
-    Verdict { name: Outcome::InProgress, status: Status::Done, reason, key: None, reported: None }
+    Verdict { name: Outcome::InProgress, status: Status::Done, reason, key: None, reported: None, cause: None }
 }
 
 /// Final invocations of `document` since `since` among `pending` (command id to instance).

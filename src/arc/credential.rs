@@ -26,6 +26,7 @@ use super::federation::{AwsAssertion, audience, identity_token};
 pub(crate) use super::secret::Secret;
 use super::target::{ArcTarget, CredentialMode};
 use crate::error::Failure;
+use crate::report::Cause;
 
 /// A token with less life left than this is not worth staging: an instance could receive it
 /// expired (Entra issues app tokens for 60 to 90 minutes, so a fresh one always has more).
@@ -93,11 +94,13 @@ pub(crate) struct Obtained {
 /// Reads the onboarding secret from the management account's SecureString.
 pub(crate) async fn read_secret(ssm: &Client, name: &str) -> Result<Secret, Failure> {
     let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
-        Failure::aws_with(
+        // Without the secret there is no sign-in: its code is the sign-in's (the text keeps AWS's answer).
+        let unread = Failure::aws_with(
             format!("cannot read the onboarding secret {name} (ARC_CREDENTIAL_PARAMETER)"),
             &e,
             "create it as a SecureString in the function's region and allow ssm:GetParameter on it",
-        )
+        );
+        Failure::Caused(Cause::EntraSignInRefused, unread.to_string())
     })?;
     let value = out.parameter().and_then(|p| p.value());
     value.map(|v| Secret::new(v.to_string())).ok_or_else(|| Failure::Unexpected(format!("{name} has no value")))
@@ -110,10 +113,13 @@ async fn access_token(target: &ArcTarget, client: &str, sign_in: SignIn) -> Resu
         None => "the application's federated identity credential (this account's issuer, the function role's ARN as subject; docs/deploy.md)".into(),
     };
     let refused = |detail: String| {
-        Failure::Precondition(format!(
-            "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and {check}",
-            client, target.tenant_id
-        ))
+        Failure::Caused(
+            Cause::EntraSignInRefused,
+            format!(
+                "cannot obtain a Microsoft Entra access token for the onboarding service principal {} in tenant {}: {detail}; check ARC_SERVICE_PRINCIPAL_ID, ARC_TENANT_ID and {check}",
+                client, target.tenant_id
+            ),
+        )
     };
     let credential = token_credential(target, client, sign_in).map_err(|e| refused(e.to_string()))?;
     let token = credential.get_token(&[resource_manager_scope(&target.cloud)], None).await.map_err(|e| {

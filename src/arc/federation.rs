@@ -18,6 +18,7 @@ use azure_identity::ClientAssertion;
 
 use super::secret::Secret;
 use crate::error::Failure;
+use crate::report::Cause;
 
 /// Seconds the AWS token lives: the shortest STS issues ("from 60 seconds (1 minute) to 3600
 /// seconds"); it is presented to Entra at once and is worth nothing afterwards. The template's
@@ -50,11 +51,13 @@ pub(crate) async fn identity_token(sts: &Client, audience: &str) -> Result<Secre
         .send()
         .await
         .map_err(|e| {
-            Failure::aws_with(
+            // Without the token there is no sign-in: its code is the sign-in's (the text keeps AWS's answer).
+            let refused = Failure::aws_with(
                 format!("cannot obtain an AWS identity token for Microsoft Entra (audience {audience})"),
                 &e,
                 "enable outbound identity federation in this account (aws iam enable-outbound-web-identity-federation) and allow sts:GetWebIdentityToken to the function's role (docs/deploy.md), or set ARC_CREDENTIAL_PARAMETER to sign in with a client secret",
-            )
+            );
+            Failure::Caused(Cause::EntraSignInRefused, refused.to_string())
         })?;
     let token = out.web_identity_token().filter(|t| !t.is_empty());
     token

@@ -57,6 +57,8 @@ pub(crate) struct Verdict {
     pub key: Option<SealingKey>,
     /// The Arc machine it reported being connected as.
     pub reported: Option<Reported>,
+    /// `script:<reason>` when the script reported a failure of its own (docs/report.md, "Codes").
+    pub cause: Option<String>,
 }
 
 /// The last result line in `output`, if any parses.
@@ -77,7 +79,7 @@ pub(crate) fn is_settled(result: &ScriptResult) -> bool {
 /// Maps a final invocation (SSM status, exit code, output) to the instance's outcome.
 pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output: &str) -> Verdict {
     let result = parse_result(output);
-    let make = |name, status, reason: String| Verdict { name, status, reason, key: None, reported: None };
+    let make = |name, status, reason: String| Verdict { name, status, reason, key: None, reported: None, cause: None };
     let reported = |r: &ScriptResult, adopted: bool| {
         Some(Reported {
             command_id: command_id.to_string(),
@@ -121,7 +123,10 @@ pub(crate) fn outcome(command_id: &str, status: &str, response_code: i32, output
                     r.detail
                 ),
             ),
-            _ => make(Name::Failed, Status::Failed, failure(command_id, &r)),
+            _ => Verdict {
+                cause: Some(format!("script:{}", r.reason)),
+                ..make(Name::Failed, Status::Failed, failure(command_id, &r))
+            },
         },
         ("Success", None) => make(
             Name::Failed,
@@ -186,6 +191,11 @@ mod tests {
         let o = outcome("c", "Failed", 1, failed);
         assert_eq!((o.name, o.status, o.key), (Name::Failed, Status::Failed, None));
         assert!(o.reason.contains("credential-unsealable (digest)"), "{}", o.reason);
+        assert_eq!(o.cause.as_deref(), Some("script:credential-unsealable"), "the script's reason is the code's cause");
+        let missing = failed.replace("credential-unsealable", "prerequisite-missing:curl");
+        let o = outcome("c", "Failed", 1, &missing);
+        assert_eq!(o.cause.as_deref(), Some("script:prerequisite-missing:curl"));
+        assert!(o.reason.contains("#instance-prerequisites"), "{}", o.reason);
         let unverified = failed.replace("credential-unsealable", "installer-unverified");
         assert!(outcome("c", "Failed", 1, &unverified).reason.contains("nothing was installed"));
     }

@@ -6,7 +6,7 @@ use super::document::Mismatch;
 use super::outcome::is_final;
 use super::state::{AlteredDocument, Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
-use crate::report::{Action, Item, Outcome, Status, VERSION};
+use crate::report::{Action, Cause, Item, Outcome, Status, VERSION};
 
 /// SendCommand takes at most 50 instance ids.
 pub(crate) const MAX_IDS_PER_COMMAND: usize = 50;
@@ -84,26 +84,29 @@ pub(crate) struct Plan {
 fn document_version<'a>(state: &'a UnitState, policy: &Policy, platform: Platform) -> Result<&'a String, Decision> {
     let document = policy.documents.get(&platform).cloned().unwrap_or_default();
     let (account, region) = (policy.account_id, policy.region);
-    let failed = |reason: String| Decision::Report(Status::Failed, Some(Outcome::Failed), reason);
+    let failed = |reason: String, cause| Decision::Caused(Status::Failed, Some(Outcome::Failed), reason, cause);
     match state.altered_documents.get(&platform) {
         Some(AlteredDocument { version, mismatch: Mismatch::Previous(release) }) => {
-            return Err(Decision::Report(
-                Status::Skipped,
-                None,
-                format!(
-                    "document {document} in {account} {region} is release {release}'s (version {version}): this account's member stack is not updated to {VERSION} yet, and nothing is sent until it is (the member StackSet's rollout; account-discovery's {{\"action\":\"reconcile\"}} re-deploys it)"
-                ),
-            ));
+            let reason = format!(
+                "document {document} in {account} {region} is release {release}'s (version {version}): this account's member stack is not updated to {VERSION} yet, and nothing is sent until it is (the member StackSet's rollout; account-discovery's {{\"action\":\"reconcile\"}} re-deploys it)"
+            );
+            return Err(Decision::Caused(Status::Skipped, None, reason, Cause::DocumentPreviousRelease));
         }
         Some(AlteredDocument { version, mismatch: Mismatch::Differs(difference) }) => {
-            return Err(failed(format!(
-                "document {document} in {account} {region} is not the connector's (version {version}: {difference}): nothing sent with it; deploy cfn/member.yaml again (update the member StackSet)"
-            )));
+            return Err(failed(
+                format!(
+                    "document {document} in {account} {region} is not the connector's (version {version}: {difference}): nothing sent with it; deploy cfn/member.yaml again (update the member StackSet)"
+                ),
+                Cause::DocumentForeign,
+            ));
         }
         None => {}
     }
     state.document_versions.get(&platform).ok_or_else(|| {
-        failed(format!("document {document} not found in {account} {region}: deploy cfn/member.yaml to this region"))
+        failed(
+            format!("document {document} not found in {account} {region}: deploy cfn/member.yaml to this region"),
+            Cause::DocumentMissing,
+        )
     })
 }
 
@@ -113,6 +116,8 @@ enum Decision {
     Send(Platform, String, bool),
     /// Not sent: (status, outcome, why).
     Report(Status, Option<Outcome>, String),
+    /// Not sent, for a cause with a code of its own: (status, outcome, why, cause).
+    Caused(Status, Option<Outcome>, String, Cause),
 }
 
 /// Plans one unit.
@@ -135,6 +140,9 @@ pub(crate) fn plan(state: &UnitState, selection: &Selection, policy: &Policy) ->
                 queued.entry((platform, version, force)).or_default().push(instance.id.clone())
             }
             Decision::Report(status, outcome, reason) => out.items.push(item(&instance.id, status, outcome, reason)),
+            Decision::Caused(status, outcome, reason, cause) => {
+                out.items.push(item(&instance.id, status, outcome, reason).with_cause(cause))
+            }
         }
     }
     out.batches = batches(queued, policy);

@@ -14,6 +14,7 @@ use super::azure::resource_manager::{Permission, ResourceManager};
 use super::secret::Secret;
 use super::target::ArcTarget;
 use crate::error::Failure;
+use crate::report::Cause;
 
 /// The actions of Microsoft's built-in role *Azure Connected Machine Onboarding*
 /// (b64e21ea-ac4e-4cdf-9dc9-5b892992bee7), "Can onboard Azure Connected Machines." (Azure
@@ -63,11 +64,14 @@ pub(crate) async fn only_onboarding(
     if beyond.is_empty() {
         return Ok(());
     }
-    Err(Failure::Precondition(format!(
-        "the onboarding application {} may do more than Azure Connected Machine Onboarding in resource group {group} ({}): every instance that onboards receives its token, so nothing is sent; give it that role alone there, and the sweep an application of its own (ARC_SWEEP_SERVICE_PRINCIPAL_ID)",
-        application,
-        beyond.join(", ")
-    )))
+    Err(Failure::Caused(
+        Cause::OnboardingRightsRefused,
+        format!(
+            "the onboarding application {} may do more than Azure Connected Machine Onboarding in resource group {group} ({}): every instance that onboards receives its token, so nothing is sent; give it that role alone there, and the sweep an application of its own (ARC_SWEEP_SERVICE_PRINCIPAL_ID)",
+            application,
+            beyond.join(", ")
+        ),
+    ))
 }
 
 /// The token already obtained, as a credential for one Resource Manager request.

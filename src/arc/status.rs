@@ -45,7 +45,10 @@ pub(crate) async fn read_final(
             budget.sleep(std::time::Duration::from_millis(500 << attempt)).await;
         }
         match invocation_result(ssm, command_id, instance_id).await {
-            Ok(Some(v)) => return Ok(item(account_id, region, instance_id, v.status, Some(v.name), v.reason)),
+            Ok(Some(v)) => {
+                let found = item(account_id, region, instance_id, v.status, Some(v.name), v.reason);
+                return Ok(found.with_known_cause(v.cause));
+            }
             Ok(None) => last = None,
             Err(e) => last = Some(e),
         }

@@ -76,7 +76,10 @@ impl Check {
                 (Status::Failed, Outcome::Unchecked, format!("unchecked: {why}; check: {check}"))
             }
         };
-        Item::new(account_id, region, self.name, Action::Preflight, status, reason).with_outcome(Some(outcome))
+        let cause = format!("{}:{}", self.name, outcome.as_str());
+        Item::new(account_id, region, self.name, Action::Preflight, status, reason)
+            .with_outcome(Some(outcome))
+            .with_cause(cause)
     }
 }
 

@@ -122,6 +122,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 from moto.cloudformation.models import StackInstance, StackInstances  # noqa: E402
+from moto.cloudformation.parsing import ResourceMap  # noqa: E402
 from moto.cloudformation.responses import CloudFormationResponse  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 import moto.iam.models as moto_iam  # noqa: E402
@@ -348,6 +349,24 @@ def _role_policy_list(self: Any) -> list[dict[str, str]]:
 
 
 IamRole.role_policy_list = property(_role_policy_list)  # type: ignore[method-assign,assignment]
+
+
+# CloudFormation's DeletionPolicy RetainExceptOnCreate "behaves like Retain for stack operations,
+# except for the stack operation that initially created the resource" (DeletionPolicy attribute);
+# moto knows only Retain. A stack delete here is never the rollback of such a resource's creation
+# (moto refuses a failing create at once; the one stack deploy_like_sam deletes as CloudFormation's
+# rollback would, onboarding.yaml's, has none), so it retains.
+_moto_delete = ResourceMap.delete
+
+
+def _delete_retaining_except_on_create(self: Any) -> None:
+    for resource in self._resource_json_map.values():
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            resource["DeletionPolicy"] = "Retain"
+    _moto_delete(self)
+
+
+ResourceMap.delete = _delete_retaining_except_on_create  # type: ignore[method-assign]
 
 
 class Rule:

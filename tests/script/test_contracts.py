@@ -141,13 +141,16 @@ class EventRules(unittest.TestCase):
 
     def test_alarms_read_what_the_code_logs(self) -> None:
         """Each metric filter (on a function's log group) compares item fields with values that
-        function's code writes: a status, an action of src/report.rs, a resourceId literal, or a
+        function's code writes: a status, an action of src/report.rs, a code (its action and a cause
+        of src/report.rs, or a preflight check's name and outcome), a resourceId literal, or a
         reason's fixed start (a string literal, ending the filter's value at its one * wildcard).
         Each alarm on the connector's namespace reads a metric a metric filter publishes or every run
         emits (src/metrics.rs, the preflight's PreflightFailed), for one of the three jobs."""
         code = {"ProfileScanLogGroup": "profile", "AccountDiscoveryLogGroup": "discovery", "ArcProvisionerLogGroup": "arc"}
         report = (ROOT / "src" / "report.rs").read_text()
         actions = set(re.findall(r'Action::\w+ => "([a-z-]+)"', report))
+        causes = set(re.findall(r'Cause::\w+ => "([a-z-]+)"', report))
+        self.assertIn("entra-sign-in-refused", causes)
         self.assertIn("preflight", actions)
         resources = TEMPLATE["Resources"]
         filters = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::Logs::MetricFilter"}
@@ -166,6 +169,18 @@ class EventRules(unittest.TestCase):
                         self.assertIn(value, actions)
                     elif field == "resourceId":
                         self.assertTrue(f'"{value}"' in source, f"no literal {value!r} in src/{code[group]}")
+                    elif field == "code":
+                        # <action>/<cause>: a Cause of src/report.rs, or a preflight check's
+                        # <check>:<outcome> (docs/report.md, "Codes").
+                        action, _, cause = value.partition("/")
+                        self.assertIn(action, actions)
+                        check, _, verdict = cause.partition(":")
+                        if verdict:
+                            self.assertEqual(action, "preflight")
+                            self.assertIn(verdict, {"ok", "missing", "unchecked"})
+                            self.assertTrue(f'"{check}"' in source, f"no check {check!r} in src/{code[group]}")
+                        else:
+                            self.assertIn(cause, causes)
                     elif field == "reason":
                         self.assertTrue(value.endswith("*") and "*" not in value[:-1], "a fixed start, then *")
                         self.assertTrue(f'"{value[:-1]}' in source, f"no literal starting {value[:-1]!r} in src/{code[group]}")

@@ -1,13 +1,13 @@
 """Guard rails of cfn/template.yaml, cfn/member.yaml and cfn/onboarding.yaml, checked on the templates as text.
 
-Each test names the guard it holds (README, Deploy: the permissions each role holds and why):
+Each test names the guard it holds (docs/security.md: the permissions each role holds and why):
 
 * no ``Resource: "*"`` grant except for actions that support no resource-level permission, and
   the listed sensitive actions only with a condition;
 * every parameter that ends up in an ARN, a resource name or an instance script has an
   ``AllowedPattern`` (or ``AllowedValues``) and a ``ConstraintDescription``;
 * ``sts:AssumeRole`` into member accounts only within the organization (``aws:ResourceOrgID``);
-* the instance role and profile live instances depend on are retained;
+* the instance role and profile live instances depend on are retained (except by a failed creation);
 * ``lambda:InvokeFunction`` names one exact function; the OIDC provider is complete or absent.
 
 Run with the emulator's virtualenv (cfn-lint decodes the short-form intrinsics).
@@ -391,10 +391,10 @@ class TemplateGuards(unittest.TestCase):
                 self.assertIsNone(re.fullmatch(pattern, "a*"), f"{name}: {parameter} admits a*")
                 self.assertIsNotNone(re.fullmatch(pattern, str(spec.get("Default", "x-1"))), f"{name}: {parameter}")
 
-    def test_what_live_instances_use_is_retained(self) -> None:
+    def test_what_live_instances_use_is_retained_except_by_a_failed_creation(self) -> None:
         resources_ = TEMPLATES["member.yaml"]["Resources"]
         for resource in ("InstanceRole", "InstanceProfile"):
-            self.assertEqual(resources_[resource].get("DeletionPolicy"), "Retain", resource)
+            self.assertEqual(resources_[resource].get("DeletionPolicy"), "RetainExceptOnCreate", resource)
             self.assertEqual(resources_[resource].get("UpdateReplacePolicy"), "Retain", resource)
 
     def test_the_audit_trail_outlives_the_stack_and_never_blocks_a_redeploy(self) -> None:

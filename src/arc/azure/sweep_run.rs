@@ -403,6 +403,7 @@ fn off(job: &ArcProvisioner) -> Report {
 }
 
 fn whole_failure(failure: Failure) -> Report {
-    let item = Item::new("*", "*", "arc-machines", Action::SweepArcMachine, Status::Failed, failure.to_string());
+    let item = Item::new("*", "*", "arc-machines", Action::SweepArcMachine, Status::Failed, failure.to_string())
+        .with_cause(failure.cause());
     Report::new(JOB, false, vec![item], 1, 1)
 }
