@@ -73,6 +73,15 @@ pub const OPT_OUT_TAG: Variable = Variable {
     example: "no-ssm",
     refused: &["aws:reserved"],
 };
+/// `CONNECTOR_OPT_IN_TAG`.
+pub const OPT_IN_TAG: Variable = Variable {
+    name: "CONNECTOR_OPT_IN_TAG",
+    meaning: "pilot mode: only instances carrying this tag key are covered (the opt-out tag still wins)",
+    default: "unset: every instance",
+    accepted: "1-128 characters, not starting with `aws:`",
+    example: "mdc-connector:pilot",
+    refused: &["aws:reserved"],
+};
 /// `CONNECTOR_CONCURRENCY`.
 pub const CONCURRENCY: Variable = Variable {
     name: "CONNECTOR_CONCURRENCY",
@@ -95,7 +104,8 @@ pub const WORK_QUEUE_URL: Variable = Variable {
 /// Variables every function reads.
 pub const COMMON_VARIABLES: [Variable; 2] = [EXCLUDED_ACCOUNTS, DRY_RUN];
 /// Variables profile-scan and arc-provisioner read: [`COMMON_VARIABLES`], then the fleet's.
-pub const FLEET_VARIABLES: [Variable; 6] = join(COMMON_VARIABLES, [REGIONS, OPT_OUT_TAG, CONCURRENCY, WORK_QUEUE_URL]);
+pub const FLEET_VARIABLES: [Variable; 7] =
+    join(COMMON_VARIABLES, [REGIONS, OPT_OUT_TAG, OPT_IN_TAG, CONCURRENCY, WORK_QUEUE_URL]);
 
 /// `first` followed by `then`, at compile time (a wrong length `N` fails the build).
 pub(crate) const fn join<const A: usize, const B: usize, const N: usize>(
@@ -201,6 +211,31 @@ impl Common {
     }
 }
 
+/// What an instance's tags say of its scope ([`Fleet::tags_admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TagScope {
+    /// Covered.
+    In,
+    /// Carries `CONNECTOR_OPT_OUT_TAG`: left alone.
+    OptedOut,
+    /// `CONNECTOR_OPT_IN_TAG` is set and the instance lacks it: left alone (a pilot).
+    NotOptedIn,
+}
+
+impl TagScope {
+    /// Why the instance is left alone; `None` when it is covered.
+    pub(crate) fn left_alone(self, fleet: &Fleet) -> Option<String> {
+        match (self, &fleet.opt_in_tag) {
+            (TagScope::In, _) => None,
+            (TagScope::OptedOut, _) => Some(format!("opted out by tag {}", fleet.opt_out_tag)),
+            (TagScope::NotOptedIn, tag) => Some(format!(
+                "not opted in: a pilot covers only instances tagged {} (CONNECTOR_OPT_IN_TAG)",
+                tag.as_deref().unwrap_or_default()
+            )),
+        }
+    }
+}
+
 /// Settings of the functions that work per (account, region) on instances: profile-scan and
 /// arc-provisioner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,6 +244,8 @@ pub struct Fleet {
     pub regions: Option<Vec<String>>,
     /// `CONNECTOR_OPT_OUT_TAG`: instances with this tag key are left alone.
     pub opt_out_tag: String,
+    /// `CONNECTOR_OPT_IN_TAG`: when set, only instances with this tag key are covered (a pilot).
+    pub opt_in_tag: Option<String>,
     /// `CONNECTOR_CONCURRENCY`: work units (account, region) processed at once.
     pub concurrency: usize,
     /// `WORK_QUEUE_URL`: the function's own work queue. Set, a broad run sends one message per
@@ -223,6 +260,7 @@ impl Default for Fleet {
         Fleet {
             regions: None,
             opt_out_tag: DEFAULT_OPT_OUT_TAG.into(),
+            opt_in_tag: None,
             concurrency: DEFAULT_CONCURRENCY,
             work_queue_url: None,
             continuation_delay_seconds: CONTINUATION_DELAY_SECONDS,
@@ -231,13 +269,26 @@ impl Default for Fleet {
 }
 
 impl Fleet {
-    /// Reads `CONNECTOR_REGIONS`, `CONNECTOR_OPT_OUT_TAG` and `CONNECTOR_CONCURRENCY`.
+    /// Whether an instance whose tag keys are `keys` is in scope of the tags: without the opt-out
+    /// tag, and with the opt-in tag when `CONNECTOR_OPT_IN_TAG` is set (a pilot).
+    pub(crate) fn tags_admit<'a>(&self, keys: impl Iterator<Item = &'a str> + Clone) -> TagScope {
+        if keys.clone().any(|k| k == self.opt_out_tag) {
+            return TagScope::OptedOut;
+        }
+        match &self.opt_in_tag {
+            Some(tag) if !keys.clone().any(|k| k == tag) => TagScope::NotOptedIn,
+            _ => TagScope::In,
+        }
+    }
+
+    /// Reads `CONNECTOR_REGIONS`, `CONNECTOR_OPT_OUT_TAG`, `CONNECTOR_OPT_IN_TAG` and `CONNECTOR_CONCURRENCY`.
     pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let in_range = |v: &str| v.parse::<usize>().is_ok_and(|n| (1..=64).contains(&n));
         let concurrency = env.single(&CONCURRENCY, in_range)?.and_then(|v| v.parse().ok());
         Ok(Fleet {
             regions: env.list(&REGIONS, is_region)?,
             opt_out_tag: env.single(&OPT_OUT_TAG, is_tag_key)?.unwrap_or_else(|| DEFAULT_OPT_OUT_TAG.into()),
+            opt_in_tag: env.single(&OPT_IN_TAG, is_tag_key)?,
             concurrency: concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             work_queue_url: env.single(&WORK_QUEUE_URL, is_queue_url)?,
             continuation_delay_seconds: CONTINUATION_DELAY_SECONDS,

@@ -1599,4 +1599,38 @@ async fn during_a_rollout_an_account_with_the_previous_releases_document_keeps_i
         .expect("back");
     let report = run(&job, scheduled()).await;
     assert_eq!(outcome(&report, &waiting), (Status::Done, "connected".into()), "{:#?}", report.items);
+
+    // Someone makes the earlier release's version the default again once a newer one exists: that
+    // is a change like any other, refused and failed (an alarm sees it), never a silent skip.
+    let now = ssm.get_document().name(LINUX_DOC).document_version(&current_version).send().await.expect("current");
+    // SSM refuses content equal to an existing version's: the same document, described anew.
+    let mut content: Value = serde_json::from_str(now.content().expect("content")).expect("json");
+    content["description"] = Value::from("mdc-connector: the same document, a newer version");
+    let newer = ssm.update_document().name(LINUX_DOC).content(content.to_string());
+    newer.document_version("$LATEST").send().await.expect("a newer version");
+    ssm.update_document_default_version().name(LINUX_DOC).document_version(&old).send().await.expect("demote");
+    let late = seed::instance(&management, REGION, &[], Some(PROFILE)).await;
+    let report = run(&job, scheduled()).await;
+    let item = find(&report, &late);
+    assert_eq!((item.status, item.code.as_str()), (Status::Failed, "provision/document-foreign"), "{item:?}");
+    assert!(item.reason.contains("someone made the older version the default again"), "{}", item.reason);
+}
+
+/// Review of #31: the sweep signs in before its first Resource Manager request, so Entra's refusal
+/// of the sweep's application carries the sign-in code the alarm matches.
+#[tokio::test]
+async fn a_sweep_entra_refuses_is_reported_with_the_sign_in_code() {
+    let (moto, management, _) = estate(0).await;
+    let (issuer, _) = seed::azure_federation(&moto, &management).await;
+    let elsewhere = json!([{"issuer": issuer, "subject": "arn:aws:iam::123456789012:role/another", "audiences": ["api://AzureADTokenExchange"]}]);
+    moto.entra(json!({"federated": {seed::ARC_SWEEPER: elsewhere}}));
+    let job = ArcProvisioner::new(config(&moto, &[]), management);
+    let report = run(&job, json!({"action": "sweep"})).await;
+    let item = find(&report, "arc-machines");
+    assert_eq!(
+        (item.status, item.code.as_str()),
+        (Status::Failed, "sweep-arc-machine/entra-sign-in-refused"),
+        "{item:?}"
+    );
+    assert!(item.reason.contains("the sweep's application"), "{}", item.reason);
 }

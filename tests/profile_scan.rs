@@ -714,3 +714,28 @@ async fn preflight_names_a_concurrency_quota_too_small_for_the_work_queues() {
     assert_eq!(status_of(&report, "lambda-concurrency").0, Status::Skipped);
     assert_eq!(report.items.len(), 1);
 }
+
+/// A pilot (`CONNECTOR_OPT_IN_TAG`): only instances carrying the tag get a profile; the others are
+/// reported left alone, and the opt-out tag still wins over the opt-in tag.
+#[tokio::test]
+async fn a_pilot_gives_profiles_only_to_instances_with_its_opt_in_tag() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::connector_profile(&management).await;
+    let piloted = seed::instance(&management, R1, &[("pilot", "yes")], None).await;
+    let other = seed::instance(&management, R1, &[], None).await;
+    let both = seed::instance(&management, R1, &[("pilot", "yes"), (OPT_OUT, "true")], None).await;
+    let mut settings = in_r1();
+    settings.fleet.opt_in_tag = Some("pilot".into());
+    let job = ProfileScan::new(settings, management.clone());
+    let report = job.handle(&json!({"action": "scan"}), None).await.expect("scan");
+    assert_eq!(status_of(&report, &piloted).0, Status::Done);
+    assert!(seed::profile_of(&management, R1, &piloted).await.is_some());
+    let (status, reason) = status_of(&report, &other);
+    assert_eq!(status, Status::Skipped);
+    assert!(reason.contains("not opted in: a pilot covers only instances tagged pilot"), "{reason}");
+    assert!(status_of(&report, &both).1.contains("opted out by tag"));
+    for left in [&other, &both] {
+        assert_eq!(seed::profile_of(&management, R1, left).await, None, "left alone");
+    }
+}

@@ -148,6 +148,7 @@ fn templates_agree_with_the_code_where_the_emulator_cannot_check() {
     }
     for variable in [
         "CONNECTOR_EXCLUDED_ACCOUNTS",
+        "CONNECTOR_OPT_IN_TAG",
         "CONNECTOR_MEMBER_ROLE",
         "CONNECTOR_OPT_OUT_TAG",
         "CONNECTOR_DRY_RUN",

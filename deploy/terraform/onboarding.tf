@@ -231,7 +231,8 @@ data "aws_iam_policy_document" "stack_set_administration_role_assume_only_the_ex
 
 # The permissions boundary of every role the execution role writes: cfn/onboarding.yaml's
 # StackSetRolesBoundary says what it takes away and why (a template pushed through the management
-# StackSet cannot mint an administrator; the member template's roles keep what they use). Retained
+# StackSet is denied the known ways to administer the account, its members or the organization; the
+# member template's roles keep what they use). Retained
 # like the instance role that keeps it (lifecycle.prevent_destroy: `terraform state rm` it before
 # `terraform destroy`, README.md); no name, so an apply after a teardown creates a new one.
 resource "aws_iam_policy" "stack_set_roles_boundary" {
@@ -241,7 +242,7 @@ resource "aws_iam_policy" "stack_set_roles_boundary" {
   #checkov:skip=CKV_AWS_110:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
   #checkov:skip=CKV_AWS_111:A permissions boundary, whose Allow grants nothing (a role keeps only what its own policies grant within it); its Deny statements are what it takes away (tests/script/test_execution_role.py).
   count       = local.covers_this_account ? 1 : 0
-  description = "Permissions boundary of the roles the connector's management StackSet creates (never an administrator)"
+  description = "Permissions boundary of the roles the connector's management StackSet creates (denies the known ways to administer the account, its members or the organization)"
   policy      = data.aws_iam_policy_document.stack_set_roles_boundary.json
 
   lifecycle {
@@ -382,6 +383,66 @@ data "aws_iam_policy_document" "stack_set_roles_boundary" {
       "ssm:StartAutomationExecution",
       "ssm:StartSession",
       "ssm:UpdateAssociation",
+    ]
+    resources = ["*"]
+  }
+  # The template's NoMemberAccountControlOrAuditOffSwitch (cfn/onboarding.yaml says why).
+  statement {
+    sid    = "NoMemberAccountControlOrAuditOffSwitch"
+    effect = "Deny"
+    actions = [
+      "account:Accept*",
+      "account:Delete*",
+      "account:Disable*",
+      "account:Enable*",
+      "account:Put*",
+      "account:Start*",
+      "sso:Associate*",
+      "sso:Attach*",
+      "sso:Create*",
+      "sso:Delete*",
+      "sso:Detach*",
+      "sso:Disassociate*",
+      "sso:Import*",
+      "sso:Provision*",
+      "sso:Put*",
+      "sso:Update*",
+      "sso-directory:Add*",
+      "sso-directory:Create*",
+      "sso-directory:Delete*",
+      "sso-directory:Disable*",
+      "sso-directory:Enable*",
+      "sso-directory:Remove*",
+      "sso-directory:Update*",
+      "identitystore:Create*",
+      "identitystore:Delete*",
+      "identitystore:Update*",
+      "cloudtrail:Delete*",
+      "cloudtrail:Put*",
+      "cloudtrail:Stop*",
+      "cloudtrail:Update*",
+      "guardduty:Delete*",
+      "guardduty:Disassociate*",
+      "guardduty:Stop*",
+      "guardduty:Update*",
+      "config:Delete*",
+      "config:Put*",
+      "config:Stop*",
+      "securityhub:Delete*",
+      "securityhub:Disable*",
+      "securityhub:Update*",
+      "codebuild:Create*",
+      "codebuild:Start*",
+      "codebuild:Update*",
+      "ecs:ExecuteCommand",
+      "ecs:RegisterTaskDefinition",
+      "ecs:RunTask",
+      "ecs:StartTask",
+      "ec2-instance-connect:*",
+      "s3:DeleteBucketPolicy",
+      "s3:PutBucketAcl",
+      "s3:PutBucketPolicy",
+      "s3:PutObjectAcl",
     ]
     resources = ["*"]
   }

@@ -21,19 +21,25 @@ resource "aws_lambda_invocation" "profile_scan_preflight" {
   count         = var.preflight_after_apply ? 1 : 0
   function_name = local.preflight_functions.profile_scan.function_name
   input         = jsonencode({ action = "preflight" })
-  triggers      = { function = sha256(jsonencode([local.preflight_functions.profile_scan.source_code_hash, local.preflight_functions.profile_scan.environment])) }
+  # After the role's policy (the checks' reads are in it), and again when it changes.
+  triggers   = { function = sha256(jsonencode([local.preflight_functions.profile_scan.source_code_hash, local.preflight_functions.profile_scan.environment, aws_iam_role_policy.profile_scan_role_profile_scan.policy])) }
+  depends_on = [aws_iam_role_policy.profile_scan_role_profile_scan]
 }
 
 resource "aws_lambda_invocation" "account_discovery_preflight" {
   count         = var.preflight_after_apply ? 1 : 0
   function_name = local.preflight_functions.account_discovery.function_name
   input         = jsonencode({ action = "preflight" })
-  triggers      = { function = sha256(jsonencode([local.preflight_functions.account_discovery.source_code_hash, local.preflight_functions.account_discovery.environment])) }
+  # After the role's policy (the checks' reads are in it), and again when it changes.
+  triggers   = { function = sha256(jsonencode([local.preflight_functions.account_discovery.source_code_hash, local.preflight_functions.account_discovery.environment, aws_iam_role_policy.account_discovery_role_account_discovery.policy])) }
+  depends_on = [aws_iam_role_policy.account_discovery_role_account_discovery]
 }
 
 resource "aws_lambda_invocation" "arc_provisioner_preflight" {
   count         = var.preflight_after_apply ? 1 : 0
   function_name = local.preflight_functions.arc_provisioner.function_name
   input         = jsonencode({ action = "preflight" })
-  triggers      = { function = sha256(jsonencode([local.preflight_functions.arc_provisioner.source_code_hash, local.preflight_functions.arc_provisioner.environment])) }
+  # After the role's policy (the checks' reads are in it), and again when it changes.
+  triggers   = { function = sha256(jsonencode([local.preflight_functions.arc_provisioner.source_code_hash, local.preflight_functions.arc_provisioner.environment, aws_iam_role_policy.arc_provisioner_role_arc_provisioner.policy])) }
+  depends_on = [aws_iam_role_policy.arc_provisioner_role_arc_provisioner]
 }

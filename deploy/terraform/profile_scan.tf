@@ -268,6 +268,7 @@ resource "aws_lambda_function" "profile_scan_function" {
       CONNECTOR_DRY_RUN               = var.dry_run
       CONNECTOR_REGIONS               = local.connector_regions_follow_the_stack_set ? var.stack_set_regions : var.connector_regions
       CONNECTOR_OPT_OUT_TAG           = var.opt_out_tag
+      CONNECTOR_OPT_IN_TAG            = var.opt_in_tag
       CONNECTOR_CONCURRENCY           = tostring(var.concurrency)
       CONNECTOR_MEMBER_ROLE           = var.member_role_name
       EC2_WRITE_RATE                  = tostring(var.ec2_write_rate)

@@ -54,6 +54,16 @@ variable "provisioning_role_name" {
   }
 }
 
+variable "opt_in_tag" {
+  type        = string
+  default     = ""
+  description = "CONNECTOR_OPT_IN_TAG: a pilot covers only instances carrying this tag key (docs/operate.md); empty (the default) covers every instance."
+  validation {
+    condition     = can(regex("^([A-Za-z0-9 _.:/=+@-]{1,128})?$", var.opt_in_tag)) && !startswith(var.opt_in_tag, "aws:")
+    error_message = "Invalid opt_in_tag: it must be empty, or a tag key of 1-128 characters, not starting with aws:."
+  }
+}
+
 variable "opt_out_tag" {
   type        = string
   default     = "mdc-connector:opt-out"

@@ -346,7 +346,7 @@ impl ArcProvisioner {
         let policy = Policy {
             account_id,
             region,
-            opt_out_tag: &self.settings.fleet.opt_out_tag,
+            fleet: &self.settings.fleet,
             force: work.force,
             fingerprint: &fingerprint,
             documents: &self.documents,

@@ -6,6 +6,7 @@ use super::document::Mismatch;
 use super::outcome::is_final;
 use super::state::{AlteredDocument, Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
+use crate::config::Fleet;
 use crate::report::{Action, Cause, Item, Outcome, Status, VERSION};
 
 /// SendCommand takes at most 50 instance ids.
@@ -37,8 +38,8 @@ pub(crate) struct Policy<'a> {
     pub account_id: &'a str,
     /// Region of the unit.
     pub region: &'a str,
-    /// Instances with this tag key are left alone.
-    pub opt_out_tag: &'a str,
+    /// The fleet settings: the opt-out tag, and a pilot's opt-in tag.
+    pub fleet: &'a Fleet,
     /// Send even where already provisioned.
     pub force: bool,
     /// Fingerprint of the Azure target (in each command's comment).
@@ -167,8 +168,8 @@ fn selected(instance: &Ec2Instance, selection: &Selection) -> bool {
 /// Whether one selected instance gets a command, and if not, why.
 fn decide(instance: &Ec2Instance, state: &UnitState, policy: &Policy) -> Decision {
     let id = instance.id.as_str();
-    if instance.tags.contains_key(policy.opt_out_tag) {
-        return Decision::Report(Status::Skipped, None, format!("opted out (tag {})", policy.opt_out_tag));
+    if let Some(reason) = policy.fleet.tags_admit(instance.tags.keys().map(String::as_str)).left_alone(policy.fleet) {
+        return Decision::Report(Status::Skipped, None, reason);
     }
     let Some(managed) = state.managed.get(id) else {
         let reason = unmanaged_cause(instance.profile_arn.as_deref(), &state.profiles);
@@ -364,11 +365,15 @@ mod tests {
     }
 
     fn run(state: &UnitState, selection: &Selection, force: bool) -> Plan {
+        run_in(state, selection, force, &Fleet { opt_out_tag: "opt-out".into(), ..Fleet::default() })
+    }
+
+    fn run_in(state: &UnitState, selection: &Selection, force: bool, fleet: &Fleet) -> Plan {
         let documents = documents();
         let policy = Policy {
             account_id: "111111111111",
             region: "eu-west-1",
-            opt_out_tag: "opt-out",
+            fleet,
             force,
             fingerprint: FP,
             documents: &documents,
@@ -441,6 +446,31 @@ mod tests {
             plan.batches.iter().all(|b| b.document_version == if b.platform == Platform::Linux { "3" } else { "1" })
         );
         assert!(plan.items.is_empty());
+    }
+
+    #[test]
+    fn a_pilot_covers_only_instances_with_its_opt_in_tag_and_the_opt_out_tag_still_wins() {
+        let mut state = base();
+        state.instances = vec![
+            ec2("i-00000001", &[("pilot", "")], None),
+            ec2("i-00000002", &[], None),
+            ec2("i-00000003", &[("pilot", ""), ("opt-out", "")], None),
+        ];
+        let ids = ["i-00000001", "i-00000002", "i-00000003"];
+        state.managed.extend(ids.map(|id| managed(id, Platform::Linux)));
+        let pilot = Fleet { opt_out_tag: "opt-out".into(), opt_in_tag: Some("pilot".into()), ..Fleet::default() };
+        let plan = run_in(&state, &Selection::default(), false, &pilot);
+        assert_eq!(plan.batches.iter().flat_map(|b| b.instance_ids.clone()).collect::<Vec<_>>(), ["i-00000001"]);
+        let reason =
+            |id: &str| plan.items.iter().find(|i| i.resource_id == id).map(|i| i.reason.clone()).unwrap_or_default();
+        assert!(reason("i-00000002").contains("not opted in: a pilot covers only instances tagged pilot"));
+        assert!(reason("i-00000003").contains("opted out by tag opt-out"));
+        let everyone = run(&state, &Selection::default(), false);
+        assert_eq!(
+            everyone.batches.iter().map(|b| b.instance_ids.len()).sum::<usize>(),
+            2,
+            "no pilot: all but the opted out"
+        );
     }
 
     #[test]

@@ -138,12 +138,15 @@ impl ArcProvisioner {
         };
         let lacking: Vec<&str> = needed.iter().copied().filter(|a| !allows(&permissions, a)).collect();
         let role = if name == "azure-rights-sweep" {
-            "\"MDC connector Arc sweep\" (machines/read and /delete only; scripts/azure-setup creates it)"
+            "\"MDC connector Arc sweep\""
         } else {
             "\"Azure Connected Machine Onboarding\""
         };
         if !lacking.is_empty() {
-            let fix = format!("az role assignment create --assignee {application} --role {role} --scope {scope}");
+            let mut fix = format!("az role assignment create --assignee {application} --role {role} --scope {scope}");
+            if name == "azure-rights-sweep" {
+                fix.push_str(" (the custom role holds machines/read and /delete only; scripts/azure-setup creates it)");
+            }
             return Check::missing(
                 name,
                 format!("application {application} may not {} in {scope}", lacking.join(", ")),

@@ -11,6 +11,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::document;
+use super::document::Mismatch;
 use super::outcome::{is_final, is_settled, parse_result};
 use super::phase::Phase;
 use super::state::{AlteredDocument, Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
@@ -113,9 +114,15 @@ async fn document_versions(
 ) -> Result<(HashMap<Platform, String>, HashMap<Platform, AlteredDocument>), Failure> {
     let (mut verified, mut altered) = (HashMap::new(), HashMap::new());
     for (platform, name) in documents {
-        let version = match ssm.describe_document().name(name).send().await {
-            Ok(found) => found.document().and_then(|d| d.default_version()).map(String::from),
-            Err(e) if error_code(&e) == Some("InvalidDocument") => None,
+        let (version, latest) = match ssm.describe_document().name(name).send().await {
+            Ok(found) => {
+                let document = found.document();
+                (
+                    document.and_then(|d| d.default_version()).map(String::from),
+                    document.and_then(|d| d.latest_version()).map(String::from),
+                )
+            }
+            Err(e) if error_code(&e) == Some("InvalidDocument") => (None, None),
             Err(e) => return Err(Failure::aws(format!("DescribeDocument {name}"), &e)),
         };
         let Some(version) = version else { continue };
@@ -128,10 +135,27 @@ async fn document_versions(
             .map_err(|e| Failure::aws(format!("GetDocument {name}"), &e))?;
         match document::verify(*platform, found.content().unwrap_or_default()) {
             Ok(()) => _ = verified.insert(*platform, version),
-            Err(mismatch) => _ = altered.insert(*platform, AlteredDocument { version, mismatch }),
+            Err(mismatch) => {
+                _ = altered.insert(
+                    *platform,
+                    AlteredDocument { mismatch: demoted(mismatch, &version, latest.as_deref()), version },
+                )
+            }
         }
     }
     Ok((verified, altered))
+}
+
+/// An earlier release's document is an account awaiting its member stack's update only while it is
+/// the document's latest version: a newer version means the stack was updated and someone made
+/// the older one the default again, which is refused like any other change.
+fn demoted(mismatch: Mismatch, default: &str, latest: Option<&str>) -> Mismatch {
+    match (mismatch, latest) {
+        (Mismatch::Previous(release), Some(latest)) if latest != default => Mismatch::Differs(format!(
+            "its default version is release {release}'s while version {latest} exists: someone made the older version the default again"
+        )),
+        (mismatch, _) => mismatch,
+    }
 }
 
 /// Latest invocation of a connector document per instance, with its parsed result and how many

@@ -28,7 +28,8 @@ impl AccountDiscovery {
             }
         }
         let org_region = trail::organizations_region(&region);
-        checks.push(trail::check(&cloudtrail_client(self.context.base(), org_region), org_region).await);
+        let cloudtrail = cloudtrail_client(self.context.base(), org_region);
+        checks.push(trail::check(&cloudtrail, org_region, self.settings.delegated_admin).await);
         checks.push(concurrency::check(&self.lambda, &region).await);
         checks.push(self.stack_instances().await);
         Ok(report(JOB, &own, &region, &checks))
@@ -134,7 +135,7 @@ impl AccountDiscovery {
             .collect();
         let what =
             format!("{} of {} stack instances of {name} failed: {}", failed.len(), instances.len(), first.join("; "));
-        let fix = "fix the cause named, then {\"action\":\"reconcile\"} re-deploys them (STACKSET_RETRY_FAILED)";
+        let fix = "fix the cause named; then delete each failed instance with its stack (aws cloudformation delete-stack-instances --stack-set-name <name> --no-retain-stacks ..., docs/upgrade.md#a-failed-member-stack-creation) and {\"action\":\"reconcile\"} creates it again, or set StackSetRetryFailed=true so each reconcile re-deploys failed (not INOPERABLE) instances";
         Check::missing(NAME, what, fix)
     }
 }

@@ -19,9 +19,6 @@ pub(crate) const NAME: &str = "lambda-concurrency";
 
 /// Reads the account's unreserved concurrency in the function's region.
 pub(crate) async fn check(lambda: &aws_sdk_lambda::Client, region: &str) -> Check {
-    let fix = format!(
-        "aws service-quotas request-service-quota-increase --service-code lambda --quota-code L-B99A9384 --desired-value 1000 --region {region}"
-    );
     let settings = match lambda.get_account_settings().send().await {
         Ok(settings) => settings,
         Err(e) => {
@@ -37,6 +34,11 @@ pub(crate) async fn check(lambda: &aws_sdk_lambda::Client, region: &str) -> Chec
     }
     let what = format!(
         "{unreserved} of {total} concurrent executions unreserved in {region}; the work queues run up to {WORK_QUEUE_CONCURRENCY} at once"
+    );
+    // The quota a request must reach: what is reserved elsewhere stays reserved.
+    let wanted = (total - unreserved + WORK_QUEUE_CONCURRENCY).max(1000);
+    let fix = format!(
+        "aws service-quotas request-service-quota-increase --service-code lambda --quota-code L-B99A9384 --desired-value {wanted} --region {region}, or release reserved concurrency of other functions (aws lambda delete-function-concurrency)"
     );
     Check::missing(NAME, what, fix)
 }

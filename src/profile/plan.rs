@@ -66,8 +66,6 @@ pub(crate) enum Decision {
 /// Planner inputs that come from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Policy<'a> {
-    /// Tag key that opts an instance out.
-    pub opt_out_tag: &'a str,
     /// Profile given to unprofiled instances.
     pub connector_profile: &'a str,
     /// Whether customers' roles may be changed.
@@ -82,8 +80,8 @@ pub(crate) fn plan(state: &UnitState, policy: &Policy<'_>) -> Vec<(String, Decis
 }
 
 fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decision {
-    if instance.opted_out {
-        return leave(action::NONE, false, format!("opted out by tag {}", policy.opt_out_tag));
+    if let Some(reason) = &instance.left_alone {
+        return leave(action::NONE, false, reason.clone());
     }
     if !matches!(instance.state.as_str(), "running" | "stopped") {
         return leave(
@@ -222,19 +220,14 @@ mod tests {
     const ACCOUNT: &str = "111111111111";
 
     fn policy() -> Policy<'static> {
-        Policy {
-            opt_out_tag: "opt-out",
-            connector_profile: "Connector",
-            attach_to_existing_roles: true,
-            account_id: ACCOUNT,
-        }
+        Policy { connector_profile: "Connector", attach_to_existing_roles: true, account_id: ACCOUNT }
     }
 
     fn instance(id: &str, profile: Option<(&str, Option<&str>)>) -> Instance {
         Instance {
             id: id.into(),
             state: "running".into(),
-            opted_out: false,
+            left_alone: None,
             profile: profile
                 .map(|(arn, state)| AttachedProfile { arn: arn.into(), association_state: state.map(String::from) }),
         }
@@ -364,7 +357,7 @@ mod tests {
     #[test]
     fn opted_out_in_flux_and_pending_instances_are_skipped() {
         let mut opted = instance("i-1", None);
-        opted.opted_out = true;
+        opted.left_alone = Some("opted out by tag opt-out".into());
         let flux = instance("i-2", Some(("arn:aws:iam::1:instance-profile/P", Some("associating"))));
         let mut pending = instance("i-3", None);
         pending.state = "pending".into();

@@ -7,6 +7,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
 use super::state::{AttachedProfile, Instance, UnitState};
+use crate::config::Fleet;
 use crate::error::Failure;
 use crate::iam::IamView;
 
@@ -19,11 +20,11 @@ const PAGE_SIZE: i32 = 1000;
 pub(crate) async fn read_unit(
     ec2: &Client,
     iam: &IamView,
-    opt_out_tag: &str,
+    fleet: &Fleet,
     connector_profile: &str,
     only: Option<&[String]>,
 ) -> Result<UnitState, Failure> {
-    let mut instances = describe_instances(ec2, opt_out_tag, only).await?;
+    let mut instances = describe_instances(ec2, fleet, only).await?;
     let associations = describe_associations(ec2, only).await?;
     for instance in &mut instances {
         match (associations.get(&instance.id), instance.profile.as_mut()) {
@@ -37,7 +38,7 @@ pub(crate) async fn read_unit(
         }
     }
     let mut names: BTreeSet<String> = BTreeSet::new();
-    for instance in instances.iter().filter(|i| !i.opted_out) {
+    for instance in instances.iter().filter(|i| i.left_alone.is_none()) {
         match &instance.profile {
             Some(p) if p.association_state.as_deref() != Some("disassociated") => names.insert(p.name().to_string()),
             _ => names.insert(connector_profile.to_string()),
@@ -49,11 +50,7 @@ pub(crate) async fn read_unit(
 
 /// Instances of the unit (only those of `only` when given: an `instance-id` filter, so one that
 /// no longer exists is simply absent instead of failing the call with `InvalidInstanceID.NotFound`).
-async fn describe_instances(
-    ec2: &Client,
-    opt_out_tag: &str,
-    only: Option<&[String]>,
-) -> Result<Vec<Instance>, Failure> {
+async fn describe_instances(ec2: &Client, fleet: &Fleet, only: Option<&[String]>) -> Result<Vec<Instance>, Failure> {
     let state_filter =
         Filter::builder().name("instance-state-name").set_values(Some(STATES.map(String::from).to_vec())).build();
     let request = ec2.describe_instances().filters(state_filter).max_results(PAGE_SIZE);
@@ -75,7 +72,7 @@ async fn describe_instances(
             out.push(Instance {
                 id: id.to_string(),
                 state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
-                opted_out: instance.tags().iter().any(|t| t.key() == Some(opt_out_tag)),
+                left_alone: fleet.tags_admit(instance.tags().iter().filter_map(|t| t.key())).left_alone(fleet),
                 profile: instance
                     .iam_instance_profile()
                     .and_then(|p| p.arn())

@@ -135,9 +135,8 @@ impl FleetJob for ProfileScan {
         let settings = &self.settings;
         let profile = &settings.instance_profile_name;
         let only = work.instance_ids.as_deref();
-        let state = read_unit(&ec2, ledger.iam(), &settings.fleet.opt_out_tag, profile, only).await?;
+        let state = read_unit(&ec2, ledger.iam(), &settings.fleet, profile, only).await?;
         let policy = Policy {
-            opt_out_tag: &settings.fleet.opt_out_tag,
             connector_profile: profile,
             attach_to_existing_roles: settings.attach_policy_to_existing_roles,
             account_id,

@@ -11,8 +11,8 @@ pub(crate) struct Instance {
     pub id: String,
     /// `running`, `stopped`, `pending`, `stopping`.
     pub state: String,
-    /// Carries the opt-out tag.
-    pub opted_out: bool,
+    /// Why its tags leave it alone (the opt-out tag, or a pilot's opt-in tag missing); `None` when covered.
+    pub left_alone: Option<String>,
     /// Its current profile, if any.
     pub profile: Option<AttachedProfile>,
 }

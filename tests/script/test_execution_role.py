@@ -236,7 +236,15 @@ class WhatTheExecutionRoleMayCreate(unittest.TestCase):
                        "organizations:AttachPolicy", "kms:PutKeyPolicy", "kms:CreateGrant",
                        "cloudformation:CreateStackSet", "cloudformation:CreateStackInstances",
                        "cloudformation:UpdateStack", "lambda:UpdateFunctionCode", "lambda:InvokeFunction",
-                       "ec2:ModifyInstanceAttribute", "ssm:StartSession", "ssm:CreateAssociation"):
+                       "ec2:ModifyInstanceAttribute", "ssm:StartSession", "ssm:CreateAssociation",
+                       # Review of #31: a member's root email, Identity Center, audit off switches,
+                       # code as another identity, bucket policies.
+                       "account:StartPrimaryEmailUpdate", "account:AcceptPrimaryEmailUpdate",
+                       "sso:CreateAccountAssignment", "sso:CreatePermissionSet", "identitystore:CreateUser",
+                       "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors",
+                       "guardduty:DeleteDetector", "config:StopConfigurationRecorder",
+                       "codebuild:StartBuild", "ecs:ExecuteCommand", "ec2-instance-connect:SendSSHPublicKey",
+                       "s3:PutBucketPolicy"):
             self.assertFalse(perms.allowed(boundary, action), action)
 
 

@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime};
 use super::inventory::{Entry, Inventory};
 use super::resource_manager::{ArcMachine, ResourceManager};
 use super::sweep::{AccountView, Found, Verdict, judge, owner};
-use crate::arc::credential::{resource_manager_credential, sweep_off};
+use crate::arc::credential::{resource_manager_credential, resource_manager_scope, sweep_off};
 use crate::arc::job::{ArcProvisioner, ArcWork, JOB};
 use crate::arc::plan::Selection;
 use crate::arc::read::managed_instances;
 use crate::arc::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
-use crate::report::{Action, Item, Outcome, Report, Status};
+use crate::report::{Action, Cause, Item, Outcome, Report, Status};
 use crate::run::{self, FleetJob, Unit};
 use crate::sessions::{Sessions, enabled_regions};
 
@@ -133,6 +133,20 @@ impl ArcProvisioner {
         let Some(credential) = resource_manager_credential(self.identity_tokens(), target).await? else {
             return Ok(None);
         };
+        // Signed in first: Resource Manager's pipeline would report Entra's refusal as any other
+        // error, and the sign-in alarm matches the code entra-sign-in-refused.
+        let scope = resource_manager_scope(&target.cloud);
+        if let Err(e) = credential.get_token(&[scope], None).await {
+            let answer = e.to_string().lines().next().unwrap_or_default().to_string();
+            let sweeper = target.sweep_service_principal_id.as_deref().unwrap_or_default();
+            return Err(Failure::Caused(
+                Cause::EntraSignInRefused,
+                format!(
+                    "cannot obtain a Microsoft Entra access token for the sweep's application {sweeper} in tenant {}: {answer}; check ARC_SWEEP_SERVICE_PRINCIPAL_ID and its federated identity credential (docs/deploy.md)",
+                    target.tenant_id
+                ),
+            ));
+        }
         ResourceManager::new(target, credential, budget.left().unwrap_or(Duration::from_secs(300))).map(Some)
     }
 
