@@ -33,6 +33,7 @@ pub mod discovery;
 pub mod error;
 pub(crate) mod event;
 mod iam;
+mod lambda_concurrency;
 mod log_lines;
 mod metrics;
 mod pace;

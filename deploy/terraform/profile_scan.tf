@@ -162,7 +162,7 @@ data "aws_iam_policy_document" "profile_scan_role_profile_scan" {
     actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
     resources = ["*"]
   }
-  # {"action":"preflight"} (src/preflight/concurrency.rs).
+  # {"action":"preflight"} (src/lambda_concurrency.rs).
   statement {
     sid       = "PreflightReadsTheConcurrencyQuota"
     effect    = "Allow"

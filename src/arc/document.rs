@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::state::Platform;
+use super::state::{Mismatch, Platform};
 
 /// The documents of earlier releases, by digest ([`digest`]): during a member StackSet rollout an
 /// account not yet updated still has them, unchanged. Each release adds the one before it
@@ -36,15 +36,6 @@ fn expected(platform: Platform) -> (&'static str, String) {
         Platform::Linux => ("aws:runShellScript", embedded(LINUX_SCRIPT)),
         Platform::Windows => ("aws:runPowerShellScript", embedded(WINDOWS_SCRIPT)),
     }
-}
-
-/// Why a document found in an account is not this build's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Mismatch {
-    /// An earlier release's document, unchanged: its member stack is not updated yet.
-    Previous(String),
-    /// Anything else: what differs.
-    Differs(String),
 }
 
 /// Ok when `content` (a document's JSON content, `GetDocument`) runs exactly this build's script

@@ -2,9 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::document::Mismatch;
 use super::outcome::is_final;
-use super::state::{AlteredDocument, Coverage, Ec2Instance, LastRun, Platform, ProfileDiagnosis, UnitState};
+use super::state::{AlteredDocument, Coverage, Ec2Instance, LastRun, Mismatch, Platform, ProfileDiagnosis, UnitState};
 use super::trigger::TagSelector;
 use crate::config::Fleet;
 use crate::report::{Action, Cause, Item, Outcome, Status, VERSION};

@@ -3,15 +3,15 @@
 //! credential accepting the function's token) and its role in the resource group (Resource
 //! Manager's permissions list, as `super::rights` reads it), and the account's Lambda concurrency.
 
-use std::time::Duration;
-
 use super::azure::resource_manager::{Permission, ResourceManager};
-use super::credential::{obtain, resource_manager_credential, sweep_off};
+use super::credential::{obtain, sweep_off};
 use super::job::ArcProvisioner;
 use super::rights::{ONBOARDING_ACTIONS, beyond_onboarding, with_token};
 use crate::aws::describe;
+use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
-use crate::preflight::{Check, concurrency, report};
+use crate::lambda_concurrency as concurrency;
+use crate::preflight::{Check, report};
 use crate::report::Report;
 
 /// What the sweep's application must be allowed in the resource group (docs/deploy.md).
@@ -95,27 +95,16 @@ impl ArcProvisioner {
         let (None, Some(application)) = (sweep_off(target), target.sweep_service_principal_id.as_deref()) else {
             return Vec::new();
         };
-        let credential = match resource_manager_credential(self.identity_tokens(), target).await {
-            Ok(Some(credential)) => credential,
+        // The sweep's own client: it signs in before its first request (sweep_run.rs).
+        let manager = match self.resource_manager(&Budget::until(None)).await {
+            Ok(Some(manager)) => manager,
             Ok(None) => return Vec::new(),
             Err(failure) => {
                 return vec![Check::missing(SIGN_IN, failure.to_string(), fic.command(application, target))];
             }
         };
-        let scope = super::credential::resource_manager_scope(&target.cloud);
-        if let Err(e) = credential.get_token(&[scope], None).await {
-            let why = e.to_string().lines().next().unwrap_or_default().to_string();
-            return vec![Check::missing(
-                SIGN_IN,
-                format!("application {application}: {why}"),
-                fic.command(application, target),
-            )];
-        }
         let sign_in = Check::ok(SIGN_IN, format!("application {application} signs in to tenant {}", target.tenant_id));
-        let rights = match ResourceManager::new(target, credential, Duration::from_secs(60)) {
-            Ok(manager) => self.rights("azure-rights-sweep", &manager, own, &SWEEP_ACTIONS, application).await,
-            Err(failure) => Check::unchecked("azure-rights-sweep", failure.to_string(), "az role assignment list"),
-        };
+        let rights = self.rights("azure-rights-sweep", &manager, own, &SWEEP_ACTIONS, application).await;
         vec![sign_in, rights]
     }
 

@@ -11,10 +11,11 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::document;
-use super::document::Mismatch;
 use super::outcome::{is_final, is_settled, parse_result};
 use super::phase::Phase;
-use super::state::{AlteredDocument, Ec2Instance, LastRun, ManagedInstance, Platform, ProfileDiagnosis, UnitState};
+use super::state::{
+    AlteredDocument, Ec2Instance, LastRun, ManagedInstance, Mismatch, Platform, ProfileDiagnosis, UnitState,
+};
 use crate::aws::error_code;
 use crate::error::Failure;
 use crate::iam::{IamView, PolicyState, ProfileLookup, profile_name_from_arn};

@@ -68,13 +68,22 @@ pub(crate) enum ProfileDiagnosis {
     Unknown(String),
 }
 
-/// A platform document found in an account that is not this version's (`super::document::verify`).
+/// A platform document found in an account that is not this version's (the document check, `verify`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AlteredDocument {
     /// Its default version, as read.
     pub version: String,
     /// An earlier release's, or what differs.
-    pub mismatch: super::document::Mismatch,
+    pub mismatch: Mismatch,
+}
+
+/// Why a document found in an account is not this build's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mismatch {
+    /// An earlier release's document, unchanged: its member stack is not updated yet.
+    Previous(String),
+    /// Anything else: what differs.
+    Differs(String),
 }
 
 /// Everything the planner needs for one (account, region).

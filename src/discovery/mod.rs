@@ -22,6 +22,7 @@ mod regions;
 mod settings;
 mod state;
 mod teardown;
+mod trail;
 pub mod trigger;
 
 pub use apply::PENDING;

@@ -5,10 +5,12 @@
 
 use super::job::AccountDiscovery;
 use super::state::StackInstance;
+use super::trail;
 use super::trigger::JOB;
 use crate::aws::{cloudtrail_client, describe};
 use crate::error::InvocationError;
-use crate::preflight::{Check, concurrency, report, trail};
+use crate::lambda_concurrency as concurrency;
+use crate::preflight::{Check, report};
 use crate::report::Report;
 
 /// StackSets' service principal in Organizations.

@@ -4,7 +4,8 @@
 
 use super::scan::{JOB, ProfileScan};
 use crate::error::InvocationError;
-use crate::preflight::{concurrency, report};
+use crate::lambda_concurrency as concurrency;
+use crate::preflight::report;
 use crate::report::Report;
 
 impl ProfileScan {

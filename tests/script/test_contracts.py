@@ -188,7 +188,7 @@ class EventRules(unittest.TestCase):
                         self.fail(f"{logical}: field {field} is not held to the code here")
             published |= {(t["MetricNamespace"], t["MetricName"]) for t in spec["MetricTransformations"]}
         emitted = set(re.findall(r'\("([A-Za-z]+)", s\.', (ROOT / "src" / "metrics.rs").read_text()))
-        emitted |= set(re.findall(r'FAILED_METRIC: &str = "(\w+)"', (ROOT / "src" / "preflight" / "mod.rs").read_text()))
+        emitted |= set(re.findall(r'FAILED_METRIC: &str = "(\w+)"', (ROOT / "src" / "preflight.rs").read_text()))
         self.assertIn("Failed", emitted)
         self.assertIn("PreflightFailed", emitted)
         alarms = [r["Properties"] for r in resources.values()

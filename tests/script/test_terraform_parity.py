@@ -46,7 +46,7 @@ CFN_ONLY = {
         "MemberStackSetInstances": "the custom resource only CloudFormation sends a Delete to; Terraform's "
                                    "teardown empties the member StackSet as a documented step (README.md, Teardown)",
         **{f"{function}FunctionPreflightAfterDeploy{part}": "the stack's own status change (AWS::StackId) starts "
-           "a preflight after each deploy; the module has no stack: aws_lambda_invocation.*_preflight (preflight.tf)"
+           "a preflight after each deploy; the module has no stack: aws_lambda_invocation.preflight (preflight.tf)"
            for function in ("ProfileScan", "AccountDiscovery", "ArcProvisioner") for part in ("", "Permission")},
     },
     "statements": {
@@ -66,9 +66,8 @@ TF_ONLY_RESOURCES = {
     ("terraform_data", "rules"): "the template's Rules, as preconditions (test_rules)",
     ("aws_s3_object", "member_template"): "cfn/member.yaml uploaded as sam deploy uploads it (TemplateURL)",
     ("aws_cloudformation_stack_set_instance", "management_stack_set"): "ManagementStackSet's StackInstancesGroup",
-    **{("aws_lambda_invocation", f"{function}_preflight"): "each function's preflight after an apply that changes "
-       "it: the template's PreflightAfterDeploy rules, which need a stack"
-       for function in ("profile_scan", "account_discovery", "arc_provisioner")},
+    ("aws_lambda_invocation", "preflight"): "each function's preflight after an apply that changes it: the "
+    "template's PreflightAfterDeploy rules, which need a stack",
 }
 TF_ONLY_DATA = {("aws_caller_identity", "current"), ("aws_partition", "current"), ("aws_region", "current"),
                 ("aws_s3_bucket", "template_bucket")}

@@ -6,8 +6,8 @@
 //! memory quotas"; the quota is raised through Service Quotas (quota code L-B99A9384, "Concurrent
 //! executions").
 
-use super::Check;
 use crate::aws::describe;
+use crate::preflight::Check;
 
 /// The sum of the work queues' `ScalingConfig.MaximumConcurrency` in cfn/template.yaml
 /// (profile-scan 8, arc-provisioner 8, account-discovery 2; `tests/templates.rs` holds it), plus
@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn the_work_queues_concurrency_is_the_templates_plus_one_per_function() {
-        let template = include_str!("../../cfn/template.yaml");
+        let template = include_str!("../cfn/template.yaml");
         let maxima: i32 = template
             .lines()
             .filter_map(|l| l.trim().strip_prefix("MaximumConcurrency: "))

@@ -2,9 +2,6 @@
 //! and answers each one as an item, `ok`, `missing` or `unchecked`, with the exact command that
 //! fixes it (docs/deploy.md, "Verify"). Read-only: no check writes anything.
 
-pub(crate) mod concurrency;
-pub(crate) mod trail;
-
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -8,8 +8,8 @@
 
 use aws_sdk_cloudtrail::types::{AdvancedEventSelector, EventSelector, ReadWriteType, Trail};
 
-use super::Check;
 use crate::aws::describe;
+use crate::preflight::Check;
 
 /// The check's name.
 pub(crate) const NAME: &str = "cloudtrail-management-events";
