@@ -413,7 +413,10 @@ class ArcOnboardScript(unittest.TestCase):
         path = self.sandbox.root / "_hang.sh"
         # The hang is an interruptible wait (bash runs a trap at once during `wait`, but only after
         # a foreground command such as a plain `sleep` has ended).
-        hang = "sleep 30 >/dev/null 2>&1 &\nwait $!\nconnect_args=("
+        # A marker says the script is there: a SIGTERM sent earlier, during a foreground command,
+        # would wait for that command (and a loaded CI machine is slow to get there).
+        hanging = self.sandbox.root / "_hanging"
+        hang = f"touch '{hanging}'\nsleep 30 >/dev/null 2>&1 &\nwait $!\nconnect_args=("
         prepared = parse_result(self.sandbox.run_document(SCRIPT, GOOD, INSTANCE, env=TOKEN_ENV).stdout)
         from arc_sandbox import seal
         connect = {**GOOD, "phase": "connect", "sealedCredential": seal(prepared["publicKey"], TOKEN, GOOD, INSTANCE)}
@@ -425,9 +428,9 @@ class ArcOnboardScript(unittest.TestCase):
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 20
         # Until the script has made its work directory and reached the hanging call.
-        while time.time() < deadline and not (set(self.work_dirs()) - before) and running.poll() is None:
+        while time.time() < deadline and not hanging.exists() and running.poll() is None:
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(0.2)
         created = set(self.work_dirs()) - before
         self.assertTrue(created, f"the script made its work directory: {running.poll()}")
         if Path("/dev/shm").is_dir():
