@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::error::ConfigError;
 use crate::queue::{CONTINUATION_DELAY_SECONDS, is_queue_url};
-use crate::validate::{is_account_id, is_region, is_tag_key};
+use crate::validate::{is_account_id, is_parameter_name, is_region, is_tag_key};
 
 /// Instances carrying this tag key are left alone when `CONNECTOR_OPT_OUT_TAG` is not set.
 pub(crate) const DEFAULT_OPT_OUT_TAG: &str = "mdc-connector:opt-out";
@@ -54,6 +54,15 @@ pub const DRY_RUN: Variable = Variable {
     accepted: "`true`/`false`, `1`/`0`, `yes`/`no`",
     example: "true",
     refused: &["maybe", "2"],
+};
+/// `CONNECTOR_SCOPE_PARAMETER`.
+pub const SCOPE_PARAMETER: Variable = Variable {
+    name: "CONNECTOR_SCOPE_PARAMETER",
+    meaning: "the SSM parameter (in the function's account and region) holding the scope document: `organizationalUnits` and `accounts` to cover (any depth under an OU), `excludedAccounts`; read on every run ([operate.md](operate.md#scope)); a set parameter that cannot be read stops the run before any account is touched",
+    default: "unset: every account of the organization",
+    accepted: "a parameter name starting with `/` (letters, digits, `_.-/`), not under `/aws` or `/ssm`, at most 1011 characters",
+    example: "/mdc-connector/scope",
+    refused: &["scope", "/aws/scope", "/mdc connector", "/a;b"],
 };
 /// `CONNECTOR_REGIONS`.
 pub const REGIONS: Variable = Variable {
@@ -102,9 +111,9 @@ pub const WORK_QUEUE_URL: Variable = Variable {
 };
 
 /// Variables every function reads.
-pub const COMMON_VARIABLES: [Variable; 2] = [EXCLUDED_ACCOUNTS, DRY_RUN];
+pub const COMMON_VARIABLES: [Variable; 3] = [EXCLUDED_ACCOUNTS, SCOPE_PARAMETER, DRY_RUN];
 /// Variables profile-scan and arc-provisioner read: [`COMMON_VARIABLES`], then the fleet's.
-pub const FLEET_VARIABLES: [Variable; 7] =
+pub const FLEET_VARIABLES: [Variable; 8] =
     join(COMMON_VARIABLES, [REGIONS, OPT_OUT_TAG, OPT_IN_TAG, CONCURRENCY, WORK_QUEUE_URL]);
 
 /// `first` followed by `then`, at compile time (a wrong length `N` fails the build).
@@ -197,15 +206,18 @@ impl<'a> Env<'a> {
 pub struct Common {
     /// `CONNECTOR_EXCLUDED_ACCOUNTS`: accounts never touched.
     pub excluded_accounts: BTreeSet<String>,
+    /// `CONNECTOR_SCOPE_PARAMETER`: the SSM parameter of the scope document, read on every run.
+    pub scope_parameter: Option<String>,
     /// `CONNECTOR_DRY_RUN`: plan only, no write call.
     pub dry_run: bool,
 }
 
 impl Common {
-    /// Reads `CONNECTOR_EXCLUDED_ACCOUNTS` and `CONNECTOR_DRY_RUN`.
+    /// Reads `CONNECTOR_EXCLUDED_ACCOUNTS`, `CONNECTOR_SCOPE_PARAMETER` and `CONNECTOR_DRY_RUN`.
     pub(crate) fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Common {
             excluded_accounts: env.list(&EXCLUDED_ACCOUNTS, is_account_id)?.unwrap_or_default().into_iter().collect(),
+            scope_parameter: env.single(&SCOPE_PARAMETER, is_parameter_name)?,
             dry_run: env.boolean(&DRY_RUN, false)?,
         })
     }

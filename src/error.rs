@@ -148,6 +148,9 @@ pub enum InvocationError {
     /// No region could be determined.
     #[error("cannot determine the regions to cover: {0}; set CONNECTOR_REGIONS")]
     Regions(Failure),
+    /// The scope parameter is set but cannot be read, parsed or resolved: nothing is touched.
+    #[error("cannot read the scope: {0}")]
+    Scope(Failure),
 }
 
 impl From<InvocationError> for Diagnostic {
@@ -158,6 +161,7 @@ impl From<InvocationError> for Diagnostic {
             InvocationError::Event(EventError::NotHandled(_)) => "EventNotHandled",
             InvocationError::Identity(_) => "IdentityUnavailable",
             InvocationError::Regions(_) => "RegionsUnavailable",
+            InvocationError::Scope(_) => "ScopeUnavailable",
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }

@@ -36,6 +36,7 @@ mod iam;
 mod lambda_concurrency;
 mod log_lines;
 mod metrics;
+mod org_scope;
 mod pace;
 mod preflight;
 pub mod profile;

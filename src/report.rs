@@ -383,9 +383,15 @@ impl Item {
     }
 }
 
+/// The cause prefix of a stack instance's own status (`stack-instance:FAILED`, `...:CANCELLED`,
+/// `...:OUTDATED`, `...:INOPERABLE`): StackSets' `StackInstanceStatus` / `StackInstanceDetailedStatus`
+/// and operation result values, AWS's enumerations.
+pub const STACK_INSTANCE_CAUSE: &str = "stack-instance:";
+
 /// Causes with a code of their own, beyond an item's outcome or status (docs/report.md, "Codes").
-/// Besides these, a cause may be `aws:<AWS error code>` (an AWS call refused or failed) or
-/// `script:<reason>` (the onboarding script's own reason, e.g. `script:prerequisite-missing:curl`).
+/// Besides these, a cause may be `aws:<AWS error code>` (an AWS call refused or failed),
+/// `script:<reason>` (the onboarding script's own reason, e.g. `script:prerequisite-missing:curl`)
+/// or `stack-instance:<status>` ([`STACK_INSTANCE_CAUSE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
     /// Microsoft Entra refused the function's sign-in (federated credential, application, tenant).
@@ -406,11 +412,15 @@ pub enum Cause {
     Precondition,
     /// AWS answered without what the connector needs.
     Unexpected,
+    /// The account is out of scope (excluded, or outside the scope document).
+    OutOfScope,
+    /// EC2 does not see an instance profile IAM just created, after every retry.
+    IamPropagation,
 }
 
 impl Cause {
     /// Every cause, for documentation checks.
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 11] = [
         Cause::EntraSignInRefused,
         Cause::OnboardingRightsRefused,
         Cause::DocumentMissing,
@@ -420,6 +430,8 @@ impl Cause {
         Cause::AwsCallFailed,
         Cause::Precondition,
         Cause::Unexpected,
+        Cause::OutOfScope,
+        Cause::IamPropagation,
     ];
 
     /// The spelling in codes.
@@ -434,6 +446,8 @@ impl Cause {
             Cause::AwsCallFailed => "aws-call-failed",
             Cause::Precondition => "precondition",
             Cause::Unexpected => "unexpected",
+            Cause::OutOfScope => "out-of-scope",
+            Cause::IamPropagation => "iam-propagation",
         }
     }
 }

@@ -82,6 +82,8 @@ pub(crate) struct FleetParts<'a> {
     pub(crate) fleet: &'a Fleet,
     /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
     pub(crate) excluded: &'a BTreeSet<String>,
+    /// `CONNECTOR_SCOPE_PARAMETER`.
+    pub(crate) scope_parameter: Option<&'a str>,
     /// The role entered in member accounts.
     pub(crate) member_role: &'a str,
 }
@@ -89,7 +91,13 @@ pub(crate) struct FleetParts<'a> {
 impl<'a> FleetParts<'a> {
     /// The parts of a job with these settings.
     pub(crate) fn new(context: &'a JobContext, fleet: &'a Fleet, common: &'a Common, member_role: &'a str) -> Self {
-        FleetParts { context, fleet, excluded: &common.excluded_accounts, member_role }
+        FleetParts {
+            context,
+            fleet,
+            excluded: &common.excluded_accounts,
+            scope_parameter: common.scope_parameter.as_deref(),
+            member_role,
+        }
     }
 }
 
@@ -130,6 +138,7 @@ pub(crate) trait FleetJob: Sync {
     fn rules(&self) -> ScopeRules<'_> {
         ScopeRules {
             excluded: self.parts().excluded,
+            parameter: self.parts().scope_parameter,
             regions: self.parts().fleet.regions.as_deref(),
             action: Self::ACTION,
             done_to_own: Self::DONE_TO_OWN,

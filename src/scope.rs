@@ -1,13 +1,15 @@
 //! Which accounts and regions a run covers: the organization's ACTIVE accounts (or the own
-//! account), minus `CONNECTOR_EXCLUDED_ACCOUNTS`, times `CONNECTOR_REGIONS` (or every enabled
-//! region), narrowed to what the invocation asks. Everything left out is reported, once.
+//! account) that the scope admits (`CONNECTOR_EXCLUDED_ACCOUNTS`, the scope parameter's document:
+//! `crate::org_scope`), times `CONNECTOR_REGIONS` (or every enabled region), narrowed to what the
+//! invocation asks. Everything left out is reported, once.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
-use crate::aws::{ec2_client, error_code, home_region};
+use crate::aws::{ec2_client, error_code, home_region, ssm_client};
 use crate::error::{Failure, InvocationError};
+use crate::org_scope::{self, OrgScope};
 use crate::report::{Action, Item, Status};
 use crate::sessions::{AccountSession, Sessions, enabled_regions};
 
@@ -15,6 +17,8 @@ use crate::sessions::{AccountSession, Sessions, enabled_regions};
 pub(crate) struct ScopeRules<'a> {
     /// `CONNECTOR_EXCLUDED_ACCOUNTS`.
     pub(crate) excluded: &'a BTreeSet<String>,
+    /// `CONNECTOR_SCOPE_PARAMETER`.
+    pub(crate) parameter: Option<&'a str>,
     /// `CONNECTOR_REGIONS`; `None` means every enabled region.
     pub(crate) regions: Option<&'a [String]>,
     /// Report action of scope items (`scan`, `provision`).
@@ -49,21 +53,37 @@ impl ScopeRules<'_> {
         }
     }
 
-    /// The (account, region) work units of a request; what is left out is added to `items`.
+    /// The scope of this run: `CONNECTOR_EXCLUDED_ACCOUNTS` and the scope parameter's document,
+    /// read now (the parameter lives in the function's own account and region).
+    pub(crate) async fn scope(&self, sessions: &Sessions) -> Result<OrgScope, Failure> {
+        let base = sessions.base();
+        let ssm = ssm_client(base, &sessions.identity().account_id, &home_region(base));
+        org_scope::resolve(&ssm, sessions.organizations(), self.parameter, self.excluded).await
+    }
+
+    /// The (account, region) work units of a request; what is left out is added to `items`. A
+    /// scope that cannot be read fails the run before any account is entered.
     pub(crate) async fn units(
         &self,
         sessions: &Sessions,
         request: &ScopeRequest,
         items: &mut Vec<Item>,
     ) -> Result<Vec<(String, String)>, InvocationError> {
-        let accounts = self.accounts(sessions, request, items).await;
+        let scope = self.scope(sessions).await.map_err(InvocationError::Scope)?;
+        let accounts = self.accounts(sessions, &scope, request, items).await;
         let regions = self.regions(sessions, request, items).await?;
         Ok(accounts.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect())
     }
 
     /// Accounts to cover: the organization's ACTIVE accounts (or the own account), minus the
     /// excluded ones, narrowed to the request.
-    async fn accounts(&self, sessions: &Sessions, request: &ScopeRequest, items: &mut Vec<Item>) -> Vec<String> {
+    async fn accounts(
+        &self,
+        sessions: &Sessions,
+        scope: &OrgScope,
+        request: &ScopeRequest,
+        items: &mut Vec<Item>,
+    ) -> Vec<String> {
         let own = sessions.identity().account_id.clone();
         let resource = request.resource.as_deref().unwrap_or("*");
         let mut skipped: Vec<Item> = Vec::new();
@@ -73,7 +93,7 @@ impl ScopeRules<'_> {
         let wanted = |account: &str| request.accounts.as_ref().is_none_or(|w| w.iter().any(|a| a == account));
         let in_scope: Vec<String> = if request.accounts_known {
             let named = request.accounts.clone().unwrap_or_default();
-            self.members_only(sessions, &named, resource, &mut skipped).await
+            self.members_in(sessions, scope, &named, resource, &mut skipped).await
         } else {
             match membership(sessions.organizations()).await {
                 Ok(Membership::Organization { active, inactive }) => {
@@ -92,8 +112,8 @@ impl ScopeRules<'_> {
         };
         let mut out = Vec::new();
         for account in in_scope.into_iter().filter(|a| wanted(a)) {
-            if self.excluded.contains(&account) {
-                skip(&mut skipped, &account, "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into());
+            if let Some(out_of_scope) = scope.leaves_out(&account) {
+                skip(&mut skipped, &account, out_of_scope.reason().into());
             } else if !out.contains(&account) {
                 out.push(account);
             }
@@ -108,11 +128,33 @@ impl ScopeRules<'_> {
     }
 
     /// The accounts of `named` (taken from an event or a request) that are ACTIVE accounts of
-    /// the organization (`DescribeAccount`, once each), or the function's own account; the others
-    /// are reported and never entered: an event's `account` is not trusted by itself.
+    /// the organization (`DescribeAccount`, once each), or the function's own account, and that
+    /// the scope (read now) admits; the others are reported and never entered: an event's
+    /// `account` is not trusted by itself.
     pub(crate) async fn members_only(
         &self,
         sessions: &Sessions,
+        named: &[String],
+        resource: &str,
+        items: &mut Vec<Item>,
+    ) -> Vec<String> {
+        match self.scope(sessions).await {
+            Ok(scope) => self.members_in(sessions, &scope, named, resource, items).await,
+            Err(failure) => {
+                let reason = format!("cannot read the scope: {failure}; not entered");
+                for account in named {
+                    items.push(Item::new(account, "*", resource, self.action, Status::Failed, reason.clone()));
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// [`Self::members_only`] with the scope already read.
+    async fn members_in(
+        &self,
+        sessions: &Sessions,
+        scope: &OrgScope,
         named: &[String],
         resource: &str,
         items: &mut Vec<Item>,
@@ -122,6 +164,10 @@ impl ScopeRules<'_> {
         let mut out: Vec<String> = Vec::new();
         for account in named {
             if out.contains(account) {
+                continue;
+            }
+            if let Some(out_of_scope) = scope.leaves_out(account) {
+                items.push(Item::new(account, "*", resource, self.action, Status::Skipped, out_of_scope.reason()));
                 continue;
             }
             if account == own {

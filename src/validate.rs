@@ -42,6 +42,20 @@ pub(crate) fn is_tag_key(s: &str) -> bool {
         && !s.chars().any(char::is_control)
 }
 
+/// True for a Systems Manager parameter name in a hierarchy: a leading `/`, then letters, digits
+/// and `_.-/` ("Parameter names can include only the following symbols and letters:
+/// a-zA-Z0-9_.-"; "the slash character ( / ) is used to delineate hierarchies"), not prefixed
+/// with `aws` or `ssm` ("A parameter name can't be prefixed with "aws" or "ssm""), at most 1011.
+pub(crate) fn is_parameter_name(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    s.len() <= 1011
+        && s.len() > 1
+        && s.starts_with('/')
+        && !lower.starts_with("/aws")
+        && !lower.starts_with("/ssm")
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

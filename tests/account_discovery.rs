@@ -876,3 +876,74 @@ async fn preflight_answers_each_prerequisite_with_the_command_that_fixes_it_and_
         "it takes no field"
     );
 }
+
+/// Puts the scope document in the emulator's parameter store (the function's account and region).
+async fn put_scope(config: &SdkConfig, document: Value) {
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name("/mdc-connector/scope")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(document.to_string())
+        .overwrite(true)
+        .send()
+        .await
+        .expect("scope parameter");
+}
+
+#[tokio::test]
+async fn a_pilot_ou_is_onboarded_alone_and_an_account_leaving_the_scope_loses_its_instances_only_on_leave_scope() {
+    let (moto, management, members) = self_managed_organization(3).await;
+    let org = aws_sdk_organizations::Client::new(&management);
+    let root = root_id(&org).await;
+    let create = |parent: String, name: &'static str| {
+        let org = org.clone();
+        async move {
+            let out = org.create_organizational_unit().parent_id(parent).name(name).send().await.expect("ou");
+            out.organizational_unit().and_then(|o| o.id()).expect("ou id").to_string()
+        }
+    };
+    let pilot = create(root.clone(), "pilot").await;
+    let nested = create(pilot.clone(), "pilot-prod").await;
+    for (account, target) in [(&members[0], &pilot), (&members[1], &nested)] {
+        let moved = org.move_account().account_id(account).source_parent_id(&root).destination_parent_id(target);
+        moved.send().await.expect("move");
+    }
+    let settings = DiscoverySettings {
+        common: connector_engine::config::Common {
+            scope_parameter: Some("/mdc-connector/scope".into()),
+            ..Default::default()
+        },
+        ..config(&[])
+    };
+    let job = job(management.clone(), settings);
+
+    // The parameter is configured but missing: the run stops before writing anything.
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("a report");
+    assert_eq!(report.summary.failed_work_units, 1, "{:?}", report.items);
+    assert!(report.items[0].reason.contains("does not exist"), "{}", report.items[0].reason);
+    assert!(stack_instance_writes(&moto).is_empty());
+
+    put_scope(&management, json!({"organizationalUnits": [pilot]})).await;
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(instances(&management).await, expected(&members[..2]), "the pilot OU, its nested OU included");
+    assert!(item_reason(&report, &members[2]).contains("outside the scope parameter"), "{report:?}");
+
+    // Member 1 leaves the scope: reported, kept, listed by a dry run, deleted on leaveScope.
+    put_scope(&management, json!({"organizationalUnits": [pilot], "excludedAccounts": [members[1]]})).await;
+    moto.clear_calls();
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert!(item_reason(&report, &members[1]).contains("leaveScope"), "{report:?}");
+    let dry = job.handle(&json!({"action": "reconcile", "leaveScope": true, "dryRun": true}), None).await.expect("dry");
+    let listed = dry.items.iter().filter(|i| i.account_id == members[1] && i.action == "delete-stack-instances");
+    assert_eq!(listed.count(), 2, "one item per region that would go: {:?}", dry.items);
+    assert!(stack_instance_writes(&moto).is_empty(), "neither the reconcile nor the dry run wrote");
+    assert_eq!(instances(&management).await, expected(&members[..2]));
+
+    let left = job.handle(&json!({"action": "reconcile", "leaveScope": true}), None).await.expect("leave scope");
+    assert_eq!(stack_instance_writes(&moto), vec!["DeleteStackInstances".to_string()], "{:?}", left.items);
+    assert_eq!(
+        instances(&management).await,
+        expected(&members[..1]),
+        "only the account still in scope keeps its instances"
+    );
+}

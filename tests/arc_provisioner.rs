@@ -1634,3 +1634,42 @@ async fn a_sweep_entra_refuses_is_reported_with_the_sign_in_code() {
     );
     assert!(item.reason.contains("the sweep's application"), "{}", item.reason);
 }
+
+/// An account leaves the scope: the sweep keeps its machines and says how to remove them; a
+/// `leaveScope` dry run lists them and deletes nothing; `leaveScope` deletes them (even a
+/// `Connected` one: the account is no longer covered) and nothing of the accounts in scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_leaving_the_scope_loses_its_arc_machines_only_on_leave_scope() {
+    let (moto, _management, accounts) = estate(1).await;
+    let (management, member) = (&accounts[0].1, &accounts[1]);
+    let kept = seed::instance(management, REGION, &[], Some(PROFILE)).await;
+    let leaving = seed::instance(&member.1, REGION, &[], Some(PROFILE)).await;
+    let group = "/subscriptions/aaaaaaaa-2222-3333-4444-555555555555/resourceGroups/rg-arc/providers/Microsoft.HybridCompute/machines";
+    let machine = |account: &str, id: &str| {
+        json!({"id": format!("{group}/{id}"), "name": id,
+               "tags": {"MDFCSecurityConnector": "mdc-connector-1", "AccountId": account, "InstanceId": id},
+               "properties": {"status": "Connected", "lastStatusChange": "2026-01-01T00:00:00Z", "vmId": format!("vm-{id}")}})
+    };
+    moto.arm(json!({"machines": [machine(MANAGEMENT, &kept), machine(&member.0, &leaving)]}));
+    recorded(management, MANAGEMENT, &kept, &format!("{group}/{kept}"), &format!("vm-{kept}")).await;
+    recorded(management, &member.0, &leaving, &format!("{group}/{leaving}"), &format!("vm-{leaving}")).await;
+    let authority = moto.entra_authority();
+    let settings =
+        config(&moto, &[("ARC_RESOURCE_MANAGER_HOST", &authority), ("CONNECTOR_EXCLUDED_ACCOUNTS", &member.0)]);
+    let job = ArcProvisioner::new(settings, management.clone());
+
+    let swept = run(&job, json!({"action": "sweep"})).await;
+    assert_eq!(outcome(&swept, &leaving), (Status::Skipped, "kept".into()), "{:?}", swept.items);
+    assert!(find(&swept, &leaving).reason.contains("leaveScope"), "{:?}", swept.items);
+    let listed = run(&job, json!({"action": "sweep", "leaveScope": true, "dryRun": true})).await;
+    assert_eq!(outcome(&listed, &leaving), (Status::Planned, "deleted".into()), "{:?}", listed.items);
+    assert_eq!(moto.arm_state()["deleted"], 0, "neither the sweep nor the dry run deleted");
+
+    let left = run(&job, json!({"action": "sweep", "leaveScope": true})).await;
+    assert_eq!(outcome(&left, &leaving), (Status::Done, "deleted".into()), "{:?}", left.items);
+    assert!(find(&left, &leaving).reason.contains("agent stays installed"), "{:?}", left.items);
+    assert_eq!(outcome(&left, &kept), (Status::Skipped, "kept".into()), "in scope and Connected");
+    let state = moto.arm_state();
+    let names: Vec<&str> = state["deletes"].as_array().expect("deletes").iter().filter_map(|d| d.as_str()).collect();
+    assert_eq!(names, [format!("{group}/{leaving}")]);
+}

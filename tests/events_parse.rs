@@ -124,7 +124,7 @@ fn manual_fixtures_parse_strictly() {
     }
     assert_eq!(
         discovery::parse(&event("manual-reconcile.json")).unwrap(),
-        DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: false })
+        DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: false, leave_scope: false })
     );
     assert!(matches!(
         arc::parse(&event("manual-reprovision.json")).unwrap(),

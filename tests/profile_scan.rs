@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_config::SdkConfig;
 use common::moto::{Call, Moto, event};
@@ -384,6 +384,38 @@ async fn launch_event_fixes_that_instance_only_and_respects_scope() {
     assert!(writes(&moto.calls()).is_empty());
     assert!(moto.calls().iter().all(|c| c.operation != "DescribeInstances"), "out-of-scope events cost no EC2 call");
     assert_eq!(count(&moto.calls(), "AssumeRole"), 0, "no account entered for a refused event");
+}
+
+#[tokio::test]
+async fn the_scope_parameter_narrows_scans_and_events_to_the_accounts_it_lists() {
+    let moto = Moto::start();
+    let estate = Estate::seed(&moto).await;
+    let management = moto.management_config().await;
+    let (pilot, other) = (estate.accounts[1].clone(), estate.accounts[2].clone());
+    let document = serde_json::json!({"accounts": [pilot]}).to_string();
+    let ssm = aws_sdk_ssm::Client::new(&management);
+    let put = ssm.put_parameter().name("/mdc-connector/scope").value(document);
+    put.r#type(aws_sdk_ssm::types::ParameterType::String).send().await.expect("scope parameter");
+    let mut settings = estate.config();
+    settings.common.scope_parameter = Some("/mdc-connector/scope".into());
+    let job = ProfileScan::new(settings, management);
+
+    let report = job.handle(&serde_json::json!({"action": "scan"}), None).await.expect("scan");
+    let entered: BTreeSet<&str> =
+        report.items.iter().filter(|i| i.status == Status::Done).map(|i| i.account_id.as_str()).collect();
+    assert_eq!(entered, BTreeSet::from([pilot.as_str()]), "{:?}", report.items);
+    for account in [MANAGEMENT, other.as_str()] {
+        let item = report.items.iter().find(|i| i.account_id == account).expect("reported");
+        assert!(item.reason.contains("outside the scope parameter"), "{account}: {:?}", item);
+    }
+    let unit = &estate.units[&(other.clone(), R1.to_string())];
+    let mut launch = event("ec2-instance-running.json");
+    (launch["account"], launch["region"], launch["detail"]["instance-id"]) =
+        (other.clone().into(), R1.into(), unit.unprofiled.clone().into());
+    moto.clear_calls();
+    let report = job.handle(&launch, None).await.expect("event handled");
+    assert!(report.items[0].reason.contains("outside the scope parameter"), "{:?}", report.items);
+    assert_eq!(count(&moto.calls(), "AssumeRole"), 0, "an account outside the scope is never entered");
 }
 
 #[tokio::test]

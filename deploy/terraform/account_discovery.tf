@@ -177,6 +177,16 @@ data "aws_iam_policy_document" "account_discovery_role_account_discovery" {
     ]
     resources = ["*"]
   }
+  # scope_parameter_name: the scope document, read on every run (src/org_scope.rs).
+  dynamic "statement" {
+    for_each = local.has_scope_parameter ? [1] : []
+    content {
+      sid       = "ReadTheScopeDocument"
+      effect    = "Allow"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.scope_parameter_name}"]
+    }
+  }
   # Which regions each member has enabled (opt-in regions are per account), so a region an
   # account has not enabled is skipped, not failed. Needs trusted access for AWS Account
   # Management (docs/deploy.md).
@@ -327,6 +337,7 @@ resource "aws_lambda_function" "account_discovery_function" {
     # Exactly the variables account-discovery reads, but CONNECTOR_STACK_ID (see the top of this file).
     variables = {
       CONNECTOR_EXCLUDED_ACCOUNTS            = var.excluded_accounts
+      CONNECTOR_SCOPE_PARAMETER              = var.scope_parameter_name
       CONNECTOR_DRY_RUN                      = var.dry_run
       RUST_LOG                               = "info"
       STACKSET_NAME                          = var.stack_set_name

@@ -198,8 +198,26 @@ data "aws_iam_policy_document" "arc_provisioner_role_arc_provisioner" {
     effect = "Allow"
     # Organizations and DescribeRegions support no resource-level permission here
     # (DescribeAccount checks that an event's account is an ACTIVE member).
-    actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
+    # ListAccountsForParent and ListChildren: the scope parameter's OUs are resolved with them
+    # (read-only listing, so granted whether or not scope_parameter_name is set).
+    actions = [
+      "organizations:ListAccounts",
+      "organizations:DescribeAccount",
+      "organizations:ListAccountsForParent",
+      "organizations:ListChildren",
+      "ec2:DescribeRegions",
+    ]
     resources = ["*"]
+  }
+  # scope_parameter_name: the scope document, read on every run (src/org_scope.rs).
+  dynamic "statement" {
+    for_each = local.has_scope_parameter ? [1] : []
+    content {
+      sid       = "ReadTheScopeDocument"
+      effect    = "Allow"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.scope_parameter_name}"]
+    }
   }
   # {"action":"preflight"} (src/arc/preflight.rs): outbound identity federation, the concurrency quota.
   statement {
@@ -430,6 +448,7 @@ resource "aws_lambda_function" "arc_provisioner_function" {
     # Exactly the variables arc-provisioner reads.
     variables = {
       CONNECTOR_EXCLUDED_ACCOUNTS    = var.excluded_accounts
+      CONNECTOR_SCOPE_PARAMETER      = var.scope_parameter_name
       CONNECTOR_DRY_RUN              = var.dry_run
       CONNECTOR_REGIONS              = local.connector_regions_follow_the_stack_set ? var.stack_set_regions : var.connector_regions
       CONNECTOR_OPT_OUT_TAG          = var.opt_out_tag

@@ -29,6 +29,7 @@ locals {
   has_arc_secret_writer                  = local.has_arc_secret && var.arc_secret_writer_role_name != ""
   reserves_concurrency                   = var.reserved_concurrency != ""
   connector_regions_follow_the_stack_set = var.connector_regions == ""
+  has_scope_parameter                    = var.scope_parameter_name != ""
 
   # cfn/onboarding.yaml's conditions, on the values cfn/template.yaml gives it.
   service_managed     = var.stack_set_permission_model == "SERVICE_MANAGED"

@@ -63,15 +63,28 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
     active = true
   }
 
-  # How a member-template change reaches every instance. Without preferences AWS's defaults
-  # apply: one account at a time, no failure tolerated, regions in sequence ("If the operation is
-  # stopped in a Region, CloudFormation doesn't attempt the operation in any subsequent Regions").
-  # Here: regions in parallel, every account at once, every failure tolerated (each one stays
-  # visible on its instance and in account-discovery's report; STACKSET_RETRY_FAILED re-deploys it).
+  # How a member-template change reaches every instance (the provider's UpdateStackSet): in waves,
+  # so that a bad change stops early. Regions in parallel; in each, at most
+  # member_rollout_wave_percent % of the accounts at once; the Region stops once more than
+  # member_rollout_failure_tolerance accounts failed ("The number of accounts, per Region, for
+  # which this operation can fail before CloudFormation stops the operation in that Region"). Each
+  # failed or cancelled account stays visible on its instance and in account-discovery's report
+  # (stack-instance:<status> codes).
+  #
+  # The template also sets ConcurrencyMode SOFT_FAILURE_TOLERANCE, which "decouples
+  # FailureToleranceCount from the actual concurrency" (StackSetOperationPreferences,
+  # CloudFormation API Reference). The pinned provider (~> 5.80; 5.100.0's schema checked) has no
+  # operation_preferences.concurrency_mode on aws_cloudformation_stack_set, only on
+  # aws_cloudformation_stack_set_instance ("An argument named "concurrency_mode" is not expected
+  # here", hashicorp/terraform-provider-aws#38882), so updates made here keep the default,
+  # STRICT_FAILURE_TOLERANCE, which sets "the initial actual concurrency ... to the lower of either
+  # the value of the MaxConcurrentCount, or the value of FailureToleranceCount +1": at most
+  # member_rollout_failure_tolerance + 1 accounts per Region at once, one at a time with the
+  # default 0 (README.md, Differences from the SAM deploy).
   operation_preferences {
-    region_concurrency_type      = "PARALLEL"
-    max_concurrent_percentage    = 100
-    failure_tolerance_percentage = 100
+    region_concurrency_type   = "PARALLEL"
+    max_concurrent_percentage = var.member_rollout_wave_percent
+    failure_tolerance_count   = var.member_rollout_failure_tolerance
   }
 
   parameters = {

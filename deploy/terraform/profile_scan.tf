@@ -159,8 +159,26 @@ data "aws_iam_policy_document" "profile_scan_role_profile_scan" {
     effect = "Allow"
     # Organizations and DescribeRegions support no resource-level permission here
     # (DescribeAccount checks that an event's account is an ACTIVE member).
-    actions   = ["organizations:ListAccounts", "organizations:DescribeAccount", "ec2:DescribeRegions"]
+    # ListAccountsForParent and ListChildren: the scope parameter's OUs are resolved with them
+    # (read-only listing, so granted whether or not scope_parameter_name is set).
+    actions = [
+      "organizations:ListAccounts",
+      "organizations:DescribeAccount",
+      "organizations:ListAccountsForParent",
+      "organizations:ListChildren",
+      "ec2:DescribeRegions",
+    ]
     resources = ["*"]
+  }
+  # scope_parameter_name: the scope document, read on every run (src/org_scope.rs).
+  dynamic "statement" {
+    for_each = local.has_scope_parameter ? [1] : []
+    content {
+      sid       = "ReadTheScopeDocument"
+      effect    = "Allow"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.scope_parameter_name}"]
+    }
   }
   # {"action":"preflight"} (src/lambda_concurrency.rs).
   statement {
@@ -265,6 +283,7 @@ resource "aws_lambda_function" "profile_scan_function" {
     # Exactly the variables profile-scan reads (docs/configuration.md; tests/script/test_contracts.py).
     variables = {
       CONNECTOR_EXCLUDED_ACCOUNTS     = var.excluded_accounts
+      CONNECTOR_SCOPE_PARAMETER       = var.scope_parameter_name
       CONNECTOR_DRY_RUN               = var.dry_run
       CONNECTOR_REGIONS               = local.connector_regions_follow_the_stack_set ? var.stack_set_regions : var.connector_regions
       CONNECTOR_OPT_OUT_TAG           = var.opt_out_tag

@@ -34,6 +34,18 @@ variable "excluded_accounts" {
   }
 }
 
+variable "scope_parameter_name" {
+  type        = string
+  default     = ""
+  description = "CONNECTOR_SCOPE_PARAMETER: empty (the default) covers every account of the organization. Otherwise the name of a String parameter in this account and region holding the scope document (organizationalUnits and accounts to cover, an OU's accounts at any depth, and excludedAccounts; docs/configuration.md), which every function reads on every run; a parameter that cannot be read stops the run before any account is touched."
+  # src/validate.rs is_parameter_name without a lookahead (RE2 has none): nothing under /aws or
+  # /ssm, any case; at most 1001 characters (RE2 repeats at most 1000 times).
+  validation {
+    condition     = can(regex("^(/([B-RT-Zb-rt-z0-9_./-][A-Za-z0-9_./-]{0,999}|[Aa]([A-VX-Za-vx-z0-9_./-][A-Za-z0-9_./-]{0,998}|[Ww]([A-RT-Za-rt-z0-9_./-][A-Za-z0-9_./-]{0,997})?)?|[Ss]([A-RT-Za-rt-z0-9_./-][A-Za-z0-9_./-]{0,998}|[Ss]([A-LN-Za-ln-z0-9_./-][A-Za-z0-9_./-]{0,997})?)?))?$", var.scope_parameter_name))
+    error_message = "Invalid scope_parameter_name: it must be empty, or an SSM parameter name starting with / (letters, digits, _ . - /), not under /aws or /ssm, at most 1001 characters."
+  }
+}
+
 variable "member_role_name" {
   type        = string
   default     = "MdcConnectorMemberRole"
@@ -195,6 +207,26 @@ variable "stack_set_regions" {
   validation {
     condition     = can(regex("^[a-z]{2}(-[a-z]+)+-\\d(,[a-z]{2}(-[a-z]+)+-\\d)*$", var.stack_set_regions))
     error_message = "Invalid stack_set_regions: it must be comma-separated region names such as eu-west-1."
+  }
+}
+
+variable "member_rollout_wave_percent" {
+  type        = number
+  default     = 10
+  description = "Member-template changes reach at most this percentage of the accounts of a Region at once (the member StackSet's MaxConcurrentPercentage; docs/operate.md#member-template-rollouts)."
+  validation {
+    condition     = var.member_rollout_wave_percent >= 1 && var.member_rollout_wave_percent <= 100
+    error_message = "Invalid member_rollout_wave_percent: it must be from 1 to 100 (percent of the accounts of a Region)."
+  }
+}
+
+variable "member_rollout_failure_tolerance" {
+  type        = number
+  default     = 0
+  description = "Accounts per Region whose member-template change may fail before CloudFormation stops the change in that Region (FailureToleranceCount); raise it to the number of accounts that always fail, if any."
+  validation {
+    condition     = var.member_rollout_failure_tolerance >= 0
+    error_message = "Invalid member_rollout_failure_tolerance: it must be from 0 up (a number of accounts per Region)."
   }
 }
 

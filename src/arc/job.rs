@@ -25,7 +25,7 @@ use super::rights::only_onboarding;
 use super::settings::ArcSettings;
 use super::state::{AzureView, Platform};
 use super::status::{StatusEvent, read_final};
-use super::trigger::{ArcTrigger, parse};
+use super::trigger::{ArcTrigger, SweepCommand, parse};
 use crate::aws::{dynamodb_client, organizations_client, ssm_client, sts_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
@@ -138,7 +138,8 @@ impl ArcProvisioner {
             ArcTrigger::Queue(records) => (Box::pin(run::queued(self, records, &budget)).await?, true),
             ArcTrigger::SweepAndQueue(command, records) => {
                 let units = Box::pin(run::queued(self, records, &budget)).await?;
-                let swept = Box::pin(self.sweep(dry_run, command.continuation, &budget)).await?;
+                let command = SweepCommand { dry_run, ..command };
+                let swept = Box::pin(self.sweep(&command, &budget)).await?;
                 (units.merged(swept), true)
             }
             ArcTrigger::Coverage(_) => return Ok(self.coverage_answer().await),
@@ -155,7 +156,8 @@ impl ArcProvisioner {
                 (Box::pin(self.terminated(&account_id, &region, &instance_id, dry_run, &budget)).await?, false)
             }
             ArcTrigger::Sweep(command) => {
-                (Box::pin(self.sweep(command.dry_run || dry_run, command.continuation, &budget)).await?, false)
+                let command = SweepCommand { dry_run: command.dry_run || dry_run, ..command };
+                (Box::pin(self.sweep(&command, &budget)).await?, false)
             }
             // A report naming no instance (a preflight's, a scan that fixed nothing) is nothing to do.
             ArcTrigger::ProfileScanCompleted { instances } if instances.is_empty() => {

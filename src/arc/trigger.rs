@@ -91,13 +91,17 @@ pub struct ReprovisionCommand {
     pub dry_run: bool,
 }
 
-/// `{"action":"sweep","dryRun":false}`, camelCase, unknown fields rejected.
+/// `{"action":"sweep","dryRun":false,"leaveScope":false}`, camelCase, unknown fields rejected.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SweepCommand {
     /// Judge and report only: nothing deleted, nothing sent.
     #[serde(default)]
     pub dry_run: bool,
+    /// Also delete the Arc machines the inventory records for ACTIVE accounts out of scope (run
+    /// it with `dryRun` first: the report lists each machine that would go).
+    #[serde(default)]
+    pub leave_scope: bool,
     /// Continuations through the work queue before this one (never from a request).
     #[serde(skip)]
     pub continuation: u32,
@@ -182,7 +186,8 @@ fn queued(records: &[QueueRecord]) -> ArcTrigger {
     let continuation = records.iter().filter_map(sweep_of).max();
     let units: Vec<QueueRecord> = records.iter().filter(|r| sweep_of(r).is_none()).cloned().collect();
     let Some(continuation) = continuation else { return ArcTrigger::Queue(units) };
-    let command = SweepCommand { dry_run: false, continuation: u32::try_from(continuation).unwrap_or(u32::MAX) };
+    let continuation = u32::try_from(continuation).unwrap_or(u32::MAX);
+    let command = SweepCommand { continuation, ..SweepCommand::default() };
     if units.is_empty() { ArcTrigger::Sweep(command) } else { ArcTrigger::SweepAndQueue(command, units) }
 }
 
@@ -330,7 +335,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let alone = json!({"Records": [record("a", sweep_continuation(1))]});
-        assert_eq!(parse(&alone).unwrap(), ArcTrigger::Sweep(SweepCommand { dry_run: false, continuation: 1 }));
+        assert_eq!(
+            parse(&alone).unwrap(),
+            ArcTrigger::Sweep(SweepCommand { continuation: 1, ..SweepCommand::default() })
+        );
         let forged = json!({"action": "sweep", "continuation": 9});
         assert!(matches!(parse(&forged), Err(EventError::InvalidRequest(_))), "a request cannot set it");
     }

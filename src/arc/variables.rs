@@ -205,7 +205,7 @@ pub(crate) const INVENTORY_TABLE: Variable = Variable {
 };
 
 /// Every variable arc-provisioner reads.
-pub const VARIABLES: [Variable; 29] = join(
+pub const VARIABLES: [Variable; 30] = join(
     FLEET_VARIABLES,
     [
         MEMBER_ROLE,

@@ -18,7 +18,7 @@ use super::plan::STACK_INSTANCE;
 use super::plan::{Batch, action};
 use super::state::{PermissionModel, StackSet};
 use crate::aws::{describe, error_code};
-use crate::report::{Action, Item, Status};
+use crate::report::{Action, Cause, Item, STACK_INSTANCE_CAUSE, Status};
 
 /// Reason given to batches still waiting when the budget ran out.
 pub const PENDING: &str = "pending: the StackSet stayed busy for the whole invocation; the next reconcile (daily, or the next Organizations event) retries it";
@@ -66,8 +66,8 @@ pub(crate) struct Executor<'a> {
 enum Sent {
     /// The operation was accepted: its id.
     Operation(String),
-    /// It was refused; why.
-    Failed(String),
+    /// It was refused: the cause in the item's code (`aws:<code>`), and why.
+    Failed(String, String),
     /// The StackSet stayed busy until the budget ended.
     Pending,
 }
@@ -89,6 +89,8 @@ type Results = HashMap<(String, String), (String, String)>;
 enum Verdict {
     /// A final (or planned) outcome.
     Is(Status, String),
+    /// Failed: why, and the cause in the item's code.
+    Failed(String, String),
     /// StackSet work not finished yet: reported `skipped`, counted, checked again later.
     Pending(String),
 }
@@ -196,8 +198,9 @@ impl Executor<'_> {
         for (batch, outcome, ended) in sent {
             let op = match outcome {
                 Sent::Operation(op) => op,
-                Sent::Failed(reason) => {
-                    items.extend(each(kind, batch, None, |_, _| Verdict::Is(Status::Failed, reason.clone())));
+                Sent::Failed(cause, reason) => {
+                    let failed = |_: &str, _: &str| Verdict::Failed(reason.clone(), cause.clone());
+                    items.extend(each(kind, batch, None, failed));
                     continue;
                 }
                 Sent::Pending => {
@@ -244,7 +247,10 @@ impl Executor<'_> {
                     wait = (wait * 2).min(self.backoff * 32);
                 }
                 Err((Some("OperationIdAlreadyExistsException"), _)) => return Sent::Operation(operation_id),
-                Err((_, reason)) => return Sent::Failed(reason.clone()),
+                Err((code, reason)) => {
+                    let cause = code.map_or_else(|| Cause::AwsCallFailed.into(), |c| format!("aws:{c}"));
+                    return Sent::Failed(cause, reason.clone());
+                }
             }
         }
     }
@@ -396,14 +402,19 @@ fn each(kind: Kind, batch: &Batch, op: Option<&str>, outcome: impl Fn(&str, &str
         for region in &batch.regions {
             let verdict = outcome(account, region);
             applied.onboarding.note(kind, op, account, region, &verdict);
-            let (status, reason) = match verdict {
-                Verdict::Is(status, reason) => (status, reason),
+            let (status, reason, cause) = match verdict {
+                Verdict::Is(status, reason) => (status, reason, None),
+                Verdict::Failed(reason, cause) => (Status::Failed, reason, Some(cause)),
                 Verdict::Pending(reason) => {
                     applied.pending += 1;
-                    (Status::Skipped, reason)
+                    (Status::Skipped, reason, None)
                 }
             };
-            applied.items.push(Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason));
+            let item = Item::new(account, region, STACK_INSTANCE, kind.action(), status, reason);
+            applied.items.push(match cause {
+                Some(cause) => item.with_cause(cause),
+                None => item,
+            });
         }
     }
     applied
@@ -415,7 +426,8 @@ fn outcome_of(kind: Kind, op: &str, result: Option<&(String, String)>) -> Verdic
         Some(("SUCCEEDED", _)) => Verdict::Is(Status::Done, format!("{} by StackSet operation {op}", past(kind))),
         Some((status @ ("FAILED" | "CANCELLED"), reason)) => {
             let reason = if reason.is_empty() { "no reason given" } else { reason };
-            Verdict::Is(Status::Failed, format!("StackSet operation {op} {status} here: {reason}"))
+            let why = format!("StackSet operation {op} {status} here: {reason}");
+            Verdict::Failed(why, format!("{STACK_INSTANCE_CAUSE}{status}"))
         }
         Some((status, _)) => {
             Verdict::Pending(format!("pending: StackSet operation {op} is {status} here; the next reconcile checks it"))
@@ -440,6 +452,7 @@ mod tests {
     fn status(verdict: &Verdict) -> Option<Status> {
         match verdict {
             Verdict::Is(status, _) => Some(*status),
+            Verdict::Failed(..) => Some(Status::Failed),
             Verdict::Pending(_) => None,
         }
     }

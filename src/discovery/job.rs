@@ -1,6 +1,6 @@
 //! The `account-discovery` job: reconcile on schedule or by hand, onboard on Organizations events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -17,9 +17,11 @@ use super::regions::{TRUSTED_ACCESS_REMEDY, enabled_regions};
 use super::settings::DiscoverySettings;
 use super::state::{Account, EnabledRegions, Estate, ManagementStack, PermissionModel, StackInstance};
 use super::trigger::{DiscoveryTrigger, JOB, parse};
+use crate::aws::{home_region, ssm_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
+use crate::org_scope::{self, OrgScope};
 use crate::queue::WorkQueue;
 use crate::report::{Action, Item, Report, Status};
 
@@ -87,12 +89,13 @@ impl AccountDiscovery {
         // Boxed: the futures are deep enough to overflow the binary's layout computation.
         let none = BTreeMap::new();
         let (reconciled, recheck) = match parse(payload)? {
-            DiscoveryTrigger::Scheduled => (Box::pin(self.reconcile(None, dry, &budget, &none)).await?, 1),
+            DiscoveryTrigger::Scheduled => (Box::pin(self.reconcile(None, dry, false, &budget, &none)).await?, 1),
             DiscoveryTrigger::Reconcile(command) => {
-                (Box::pin(self.reconcile(None, dry || command.dry_run, &budget, &none)).await?, 1)
+                let dry = dry || command.dry_run;
+                (Box::pin(self.reconcile(None, dry, command.leave_scope, &budget, &none)).await?, 1)
             }
             DiscoveryTrigger::Recheck { attempt, awaiting } => {
-                (Box::pin(self.reconcile(None, dry, &budget, &awaiting)).await?, attempt + 1)
+                (Box::pin(self.reconcile(None, dry, false, &budget, &awaiting)).await?, attempt + 1)
             }
             DiscoveryTrigger::Preflight => return Box::pin(self.preflight()).await,
             DiscoveryTrigger::CustomResource(request) => {
@@ -103,7 +106,7 @@ impl AccountDiscovery {
                 | OrgEvent::Moved { account_id }
                 | OrgEvent::Left { account_id, .. }
                 | OrgEvent::RegionEnabled { account_id, .. } => {
-                    (Box::pin(self.reconcile(Some(account_id), dry, &budget, &none)).await?, 1)
+                    (Box::pin(self.reconcile(Some(account_id), dry, false, &budget, &none)).await?, 1)
                 }
                 OrgEvent::Ignored { reason } => {
                     let account = account.unwrap_or_else(|| "*".into());
@@ -143,6 +146,7 @@ impl AccountDiscovery {
         &self,
         only: Option<String>,
         dry_run: bool,
+        leave_scope: bool,
         budget: &Budget,
         awaiting: &BTreeMap<String, String>,
     ) -> Result<Reconciled, InvocationError> {
@@ -160,7 +164,8 @@ impl AccountDiscovery {
         let only_list = only.map(|a| vec![a]);
         let rules = Rules {
             regions: &self.settings.stackset_regions,
-            excluded: &self.settings.common.excluded_accounts,
+            scope: &estate.scope,
+            leave_scope,
             retry_failed: self.settings.retry_failed,
             remove_departed: self.settings.remove_departed,
             only: only_list.as_deref(),
@@ -189,7 +194,8 @@ impl AccountDiscovery {
         settle(&mut applied.onboarding, awaiting, &estate.instances);
         let onboarded = if dry_run { Onboarded::new() } else { applied.onboarding.onboarded() };
         items.extend(applied.items);
-        items.extend(self.publish_records(&onboarded, &estate.management, &own).await);
+        let excluded = estate.scope.excluded();
+        items.extend(self.publish_records(&onboarded, &estate.management, &own, &excluded).await);
         let delay = self.settings.profile_scan_delay_seconds;
         for (function, queue) in [("profile-scan", &self.profile_scan), ("arc-provisioner", &self.arc_provisioner)] {
             if let Some(queue) = queue {
@@ -239,46 +245,30 @@ impl AccountDiscovery {
             )),
             _ => self.management_stack(readers, name, &management).await,
         };
-        let needing = self.needing_work(&accounts, &instances, &management, only);
+        let ssm = ssm_client(self.context.base(), own, &home_region(self.context.base()));
+        let parameter = self.settings.common.scope_parameter.as_deref();
+        let scope = org_scope::resolve(&ssm, readers.org, parameter, &self.settings.common.excluded_accounts).await?;
+        let needing = needing_work(&self.settings.stackset_regions, &scope, &accounts, &instances, &management, only);
         let enabled_regions = enabled_regions(&self.account, &needing, own).await;
         if let EnabledRegions::Unknown(why) = &enabled_regions {
             let reason = format!("{why}; {TRUSTED_ACCESS_REMEDY}");
             items.push(Item::new("*", "*", STACK_INSTANCE, action::CHECK, Status::Skipped, reason));
         }
-        let estate = Estate { stack_set, instances, accounts, management, management_stack, enabled_regions };
+        let estate = Estate { stack_set, instances, accounts, management, management_stack, enabled_regions, scope };
         Ok((estate, items))
-    }
-
-    /// ACTIVE members in scope, not excluded, with a region of `STACKSET_REGIONS` lacking a healthy
-    /// instance: the accounts whose enabled regions matter this run.
-    fn needing_work(
-        &self,
-        accounts: &[Account],
-        instances: &[StackInstance],
-        management: &str,
-        only: Option<&str>,
-    ) -> Vec<String> {
-        let candidate = |a: &&Account| {
-            a.state == "ACTIVE"
-                && a.id != management
-                && only.is_none_or(|o| o == a.id)
-                && !self.settings.common.excluded_accounts.contains(&a.id)
-        };
-        let healthy = |a: &str, r: &str| instances.iter().any(|i| i.account == a && i.region == r && i.healthy());
-        let regions = &self.settings.stackset_regions;
-        accounts
-            .iter()
-            .filter(candidate)
-            .filter(|a| regions.iter().any(|r| !healthy(&a.id, r)))
-            .map(|a| a.id.clone())
-            .collect()
     }
 
     /// Publishes the member-connector records of the accounts onboarded; the item saying so (none
     /// without a bus or with nothing to publish).
-    async fn publish_records(&self, onboarded: &Onboarded, management: &str, own: &str) -> Option<Item> {
+    async fn publish_records(
+        &self,
+        onboarded: &Onboarded,
+        management: &str,
+        own: &str,
+        excluded: &BTreeSet<String>,
+    ) -> Option<Item> {
         let name = self.settings.stackset_name.as_str();
-        let records = records(onboarded, management, name, &self.settings.common.excluded_accounts);
+        let records = records(onboarded, management, name, excluded);
         let (Some(bus), false) = (&self.settings.event_bus, records.is_empty()) else {
             return None;
         };
@@ -353,4 +343,26 @@ pub(crate) const ACCESS_ERROR: &str = "You must enable organizations access to o
 
 fn unit_failure(stack_set: &str, reason: String) -> Item {
     Item::new("*", "*", stack_set, Action::Reconcile, Status::Failed, reason)
+}
+
+/// ACTIVE members the scope admits (and the event names), with a region of `STACKSET_REGIONS`
+/// lacking a healthy instance: the accounts whose enabled regions matter this run.
+fn needing_work(
+    regions: &[String],
+    scope: &OrgScope,
+    accounts: &[Account],
+    instances: &[StackInstance],
+    management: &str,
+    only: Option<&str>,
+) -> Vec<String> {
+    let candidate = |a: &&Account| {
+        a.state == "ACTIVE" && a.id != management && only.is_none_or(|o| o == a.id) && scope.leaves_out(&a.id).is_none()
+    };
+    let healthy = |a: &str, r: &str| instances.iter().any(|i| i.account == a && i.region == r && i.healthy());
+    accounts
+        .iter()
+        .filter(candidate)
+        .filter(|a| regions.iter().any(|r| !healthy(&a.id, r)))
+        .map(|a| a.id.clone())
+        .collect()
 }

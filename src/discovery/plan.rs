@@ -1,10 +1,13 @@
-//! The pure reconcile planner: target = ACTIVE members minus excluded, times the StackSet regions;
-//! missing instances are created in as few operations as possible (one per set of regions).
+//! The pure reconcile planner: target = ACTIVE members the scope admits, times the StackSet
+//! regions; missing instances are created in as few operations as possible (one per set of
+//! regions). Instances of ACTIVE accounts that left the scope are reported, and deleted only when
+//! the request says `leaveScope` (after a dry run has listed them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::state::{Estate, ManagementStack, PermissionModel};
-use crate::report::{Action, Item, Status};
+use crate::org_scope::{OrgScope, OutOfScope};
+use crate::report::{Action, Cause, Item, STACK_INSTANCE_CAUSE, Status};
 
 /// Report actions.
 pub(crate) mod action {
@@ -50,8 +53,10 @@ pub(crate) struct Plan {
 pub(crate) struct Rules<'a> {
     /// Where the StackSet deploys.
     pub regions: &'a [String],
-    /// Accounts never touched.
-    pub excluded: &'a BTreeSet<String>,
+    /// The accounts the run may touch (exclusions, the scope parameter's document).
+    pub scope: &'a OrgScope,
+    /// Delete the stack instances of ACTIVE accounts out of scope (`"leaveScope": true`).
+    pub leave_scope: bool,
     /// Re-deploy OUTDATED / INOPERABLE / failed instances.
     pub retry_failed: bool,
     /// Delete instances of accounts that left or closed.
@@ -88,8 +93,8 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
         if account.id == estate.management {
             let (status, reason) = management_finding(&estate.management_stack);
             out.findings.push(finding(status, reason));
-        } else if rules.excluded.contains(&account.id) {
-            out.findings.push(finding(Status::Skipped, "excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
+        } else if let Some(out_of_scope) = rules.scope.leaves_out(&account.id) {
+            out.findings.push(finding(Status::Skipped, out_of_scope.reason().into()).with_cause(Cause::OutOfScope));
         } else if account.state != "ACTIVE" {
             let reason = format!("account is {}, not ACTIVE: not onboarded", account.state);
             out.findings.push(finding(Status::Skipped, reason));
@@ -113,8 +118,18 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     let state: BTreeMap<&str, &str> = estate.accounts.iter().map(|a| (a.id.as_str(), a.state.as_str())).collect();
     for instance in estate.instances.iter().filter(|i| in_scope(&i.account)) {
         let account_state = state.get(instance.account.as_str()).copied();
-        if account_state == Some("ACTIVE") || rules.excluded.contains(&instance.account) {
-            continue;
+        let out_of_scope = rules.scope.leaves_out(&instance.account);
+        match (account_state, out_of_scope) {
+            (Some("ACTIVE"), Some(_)) if rules.leave_scope => {
+                remove.entry(instance.account.clone()).or_default().insert(instance.region.clone());
+                continue;
+            }
+            (Some("ACTIVE"), Some(why)) => {
+                out.findings.push(left_in_place(instance, why));
+                continue;
+            }
+            (Some("ACTIVE"), None) | (_, Some(_)) => continue,
+            _ => {}
         }
         let removable = rules.remove_departed && estate.stack_set.model == PermissionModel::SelfManaged;
         match (account_state, removable) {
@@ -159,6 +174,7 @@ fn plan_existing(i: &super::state::StackInstance, out: &mut Plan) {
         item(account, region, action::CHECK, Status::Skipped, "stack instance is CURRENT".into())
     } else if inoperable(i) {
         item(account, region, action::CHECK, Status::Failed, INOPERABLE.into())
+            .with_cause(format!("{STACK_INSTANCE_CAUSE}INOPERABLE"))
     } else if in_flight(i) {
         out.pending += 1;
         let running = i.detailed_status.as_deref().unwrap_or("running");
@@ -172,9 +188,21 @@ fn plan_existing(i: &super::state::StackInstance, out: &mut Plan) {
             i.detailed_status.as_deref().map(|d| format!("/{d}")).unwrap_or_default(),
             i.reason.as_deref().unwrap_or("no reason given")
         );
+        let status = i.detailed_status.as_deref().filter(|d| *d != "SUCCEEDED").unwrap_or(&i.status);
         item(account, region, action::RETRY, Status::Failed, reason)
+            .with_cause(format!("{STACK_INSTANCE_CAUSE}{status}"))
     };
     out.findings.push(finding);
+}
+
+/// The finding for the instance of an ACTIVE account out of scope, kept until a `leaveScope`
+/// request.
+fn left_in_place(instance: &super::state::StackInstance, why: OutOfScope) -> Item {
+    let reason = format!(
+        "account is out of scope ({}) but its stack instance remains: {{\"action\":\"reconcile\",\"leaveScope\":true}} deletes it (list what goes first with \"dryRun\":true; docs/operate.md#leave-scope)",
+        why.reason()
+    );
+    item(&instance.account, &instance.region, action::REMOVE, Status::Skipped, reason).with_cause(Cause::OutOfScope)
 }
 
 /// The finding for an instance kept in an account that is not ACTIVE (`state`) or has left the
@@ -272,6 +300,7 @@ mod tests {
             management: MGMT.into(),
             management_stack: ManagementStack::Missing,
             enabled_regions: Default::default(),
+            scope: OrgScope::default(),
         }
     }
 
@@ -279,8 +308,8 @@ mod tests {
         vec!["eu-west-1".into(), "us-east-1".into()]
     }
 
-    fn rules<'a>(regions: &'a [String], excluded: &'a BTreeSet<String>) -> Rules<'a> {
-        Rules { regions, excluded, retry_failed: false, remove_departed: false, only: None }
+    fn rules<'a>(regions: &'a [String], scope: &'a OrgScope) -> Rules<'a> {
+        Rules { regions, scope, leave_scope: false, retry_failed: false, remove_departed: false, only: None }
     }
 
     #[test]
@@ -290,7 +319,7 @@ mod tests {
         accounts.push(account("300000000000", "ACTIVE", "ou-b"));
         let e = estate(accounts, vec![instance("300000000000", "eu-west-1", "CURRENT")]);
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let p = plan(&e, &rules(&r, &excluded));
         assert_eq!(p.create.len(), 2, "{:?}", p.create);
         let big = p.create.iter().find(|b| b.accounts.len() == 50).expect("the 50 new accounts together");
@@ -313,7 +342,7 @@ mod tests {
             vec![],
         );
         let r = regions();
-        let excluded: BTreeSet<String> = ["200000000001".to_string()].into();
+        let excluded = OrgScope::excluding(&["200000000001".to_string()].into());
         let p = plan(&e, &rules(&r, &excluded));
         assert!(p.create.is_empty());
         let reason =
@@ -333,7 +362,7 @@ mod tests {
             vec![instance("200000000001", "eu-west-1", "OUTDATED"), failed],
         );
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let p = plan(&e, &rules(&r, &excluded));
         let reported: Vec<_> =
             p.findings.iter().filter(|f| f.status == Status::Failed && f.account_id != MGMT).collect();
@@ -352,19 +381,40 @@ mod tests {
             vec![account(MGMT, "ACTIVE", "r"), account("200000000001", "ACTIVE", "ou-a")],
             vec![instance("200000000001", "eu-west-1", "INOPERABLE"), instance("200000000001", "us-east-1", "CURRENT")],
         );
-        let (r, excluded) = (regions(), BTreeSet::new());
+        let (r, excluded) = (regions(), OrgScope::default());
         let p = plan(&e, &Rules { retry_failed: true, ..rules(&r, &excluded) });
         assert!(p.retry.is_empty() && p.create.is_empty(), "StackSets excludes INOPERABLE instances from updates");
         let finding = p.findings.iter().find(|f| f.region == "eu-west-1").expect("finding");
         assert_eq!(finding.status, Status::Failed);
         assert!(finding.reason.contains("--retain-stacks"), "{}", finding.reason);
+        assert_eq!(finding.code_now(), "check/stack-instance:INOPERABLE");
+    }
+
+    #[test]
+    fn instances_of_accounts_out_of_scope_are_reported_and_deleted_only_on_leave_scope() {
+        let e = estate(
+            vec![account(MGMT, "ACTIVE", "r"), account("200000000001", "ACTIVE", "ou-a")],
+            vec![instance("200000000001", "eu-west-1", "CURRENT")],
+        );
+        let (r, scope) = (regions(), OrgScope::excluding(&["200000000001".to_string()].into()));
+        let p = plan(&e, &rules(&r, &scope));
+        assert!(p.remove.is_empty() && p.create.is_empty());
+        let left = p.findings.iter().find(|f| f.region == "eu-west-1").expect("the instance is reported");
+        assert!(left.reason.contains("leaveScope") && left.reason.contains("CONNECTOR_EXCLUDED_ACCOUNTS"));
+        assert_eq!(left.code_now(), "delete-stack-instances/out-of-scope");
+        let p = plan(&e, &Rules { leave_scope: true, ..rules(&r, &scope) });
+        assert_eq!(p.remove.len(), 1);
+        assert_eq!(
+            (p.remove[0].accounts.clone(), p.remove[0].ous.clone()),
+            (vec!["200000000001".into()], vec!["ou-a".into()])
+        );
     }
 
     #[test]
     fn departed_accounts_are_reported_by_default_and_removed_only_when_configured() {
         let e = estate(vec![account(MGMT, "ACTIVE", "r")], vec![instance("200000000009", "eu-west-1", "CURRENT")]);
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let p = plan(&e, &rules(&r, &excluded));
         assert!(p.remove.is_empty());
         assert!(
@@ -382,7 +432,7 @@ mod tests {
         let mut e = estate(accounts, vec![]);
         e.stack_set.model = PermissionModel::ServiceManaged;
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let p = plan(&e, &rules(&r, &excluded));
         assert_eq!(p.create.len(), 2, "60 OUs need two operations");
         assert!(p.create.iter().all(|b| b.ous.len() <= MAX_OUS_PER_OPERATION));
@@ -415,7 +465,7 @@ mod tests {
             ],
         );
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let p = plan(&e, &Rules { retry_failed: true, remove_departed: true, ..rules(&r, &excluded) });
         assert!(p.retry.is_empty() && p.create.is_empty() && p.remove.is_empty(), "{p:?}");
         let running = p.findings.iter().find(|f| f.account_id == "200000000001" && f.region == "us-east-1").unwrap();
@@ -437,7 +487,7 @@ mod tests {
             vec![],
         );
         let r = regions();
-        let excluded = BTreeSet::new();
+        let excluded = OrgScope::default();
         let only = vec!["200000000002".to_string()];
         let p = plan(&e, &Rules { only: Some(&only), ..rules(&r, &excluded) });
         assert_eq!(p.create.len(), 1);

@@ -121,7 +121,7 @@ pub(crate) const PROFILE_SCAN_DELAY_SECONDS: Variable = Variable {
 };
 
 /// Every variable account-discovery reads.
-pub const VARIABLES: [Variable; 15] = join(
+pub const VARIABLES: [Variable; 16] = join(
     COMMON_VARIABLES,
     [
         WORK_QUEUE_URL,

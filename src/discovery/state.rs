@@ -74,6 +74,8 @@ pub(crate) struct Estate {
     pub management_stack: ManagementStack,
     /// Regions each account that needs StackSet work has enabled.
     pub enabled_regions: EnabledRegions,
+    /// The accounts this run may touch (read in the same run).
+    pub scope: crate::org_scope::OrgScope,
 }
 
 /// Regions accounts have enabled (Account Management `ListRegions`).

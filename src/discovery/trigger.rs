@@ -28,7 +28,7 @@ pub const JOB: &str = "account-discovery";
 pub enum DiscoveryTrigger {
     /// EventBridge `Scheduled Event`: the daily reconcile.
     Scheduled,
-    /// `{"action":"reconcile","dryRun":false}`.
+    /// `{"action":"reconcile","dryRun":false,"leaveScope":false}`.
     Reconcile(ReconcileCommand),
     /// A delayed re-check of StackSet work left pending (from the function's own queue); how many
     /// re-checks came before it.
@@ -62,6 +62,10 @@ pub struct ReconcileCommand {
     /// Plan only.
     #[serde(default)]
     pub dry_run: bool,
+    /// Also delete the stack instances of ACTIVE accounts that are out of scope (run it with
+    /// `dryRun` first: the report lists each instance that would go).
+    #[serde(default)]
+    pub leave_scope: bool,
 }
 
 /// Re-checks chained after one another at most (150 to 449 s apart, `super::recheck`):
@@ -134,7 +138,7 @@ mod tests {
     fn reconcile_is_strict_and_other_requests_name_their_function() {
         assert_eq!(
             parse(&json!({"action":"reconcile","dryRun":true})).unwrap(),
-            DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: true })
+            DiscoveryTrigger::Reconcile(ReconcileCommand { dry_run: true, leave_scope: false })
         );
         assert!(matches!(parse(&json!({"action":"reconcile","force":true})), Err(EventError::InvalidRequest(_))));
         let err = parse(&json!({"action":"scan"})).unwrap_err().to_string();

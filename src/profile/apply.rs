@@ -13,12 +13,14 @@ use super::read::current_association;
 use crate::aws::{describe, error_code};
 use crate::pace::Pacer;
 use crate::queue::PROPAGATION_RETRY_DELAY_SECONDS;
-use crate::report::{Action, Item, Outcome, Status};
+use crate::report::{Action, Cause, Item, Outcome, Status};
 
 /// What an association attempt gave.
 enum Associated {
     /// A final (or deferred-for-time) outcome.
     Now(Status, String),
+    /// Failed: why, and the cause in the item's code.
+    Failed(String, String),
     /// EC2 does not see the profile yet: try again through the work queue.
     Later(String),
 }
@@ -95,6 +97,9 @@ impl Apply<'_> {
         } else {
             match self.associate_now(instance_id, profile).await {
                 Associated::Now(status, reason) => (status, reason),
+                Associated::Failed(reason, cause) => {
+                    return self.item(instance_id, action::ASSOCIATE, Status::Failed, reason).with_cause(cause);
+                }
                 Associated::Later(reason) => {
                     let item = self.item(instance_id, action::ASSOCIATE, Status::Skipped, reason);
                     return item.with_outcome(Some(Outcome::AwaitingIamPropagation));
@@ -152,9 +157,10 @@ impl Apply<'_> {
                     tokio::time::sleep(pause).await;
                     wait = (wait * 2).min(Duration::from_secs(8));
                 }
-                _ => {
+                code => {
                     let reason = format!("cannot associate instance profile {profile}: {}", describe(&e));
-                    return Associated::Now(Status::Failed, reason);
+                    let cause = code.map_or_else(|| Cause::AwsCallFailed.into(), |c| format!("aws:{c}"));
+                    return Associated::Failed(reason, cause);
                 }
             }
         }
@@ -169,12 +175,12 @@ impl Apply<'_> {
                 waited.as_secs()
             ));
         }
-        Associated::Now(
-            Status::Failed,
+        Associated::Failed(
             format!(
                 "cannot associate instance profile {profile}: EC2 still does not know it after {}s and every retry (IAM propagation, or the profile is missing): {detail}",
                 waited.as_secs()
             ),
+            Cause::IamPropagation.into(),
         )
     }
 

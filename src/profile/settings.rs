@@ -65,7 +65,7 @@ pub(crate) const EC2_WRITE_RATE: Variable = Variable {
 };
 
 /// Every variable profile-scan reads.
-pub const VARIABLES: [Variable; 13] = join(
+pub const VARIABLES: [Variable; 14] = join(
     FLEET_VARIABLES,
     [
         HANDOFF_QUEUE_URL,

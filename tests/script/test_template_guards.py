@@ -188,7 +188,8 @@ class TemplateGuards(unittest.TestCase):
         key = template["Resources"]["ArcSecretKey"]
         self.assertEqual(key["Condition"], "HasArcSecret")
         reads = [s for s in statements(template["Resources"]) if "ssm:GetParameter" in actions(s)]
-        self.assertEqual([s["Sid"] for s in reads], ["ReadTheOptedInClientSecret"])
+        # The scope document's reads (test_the_scope_document_is_read_only_where_it_is_named).
+        self.assertEqual([s["Sid"] for s in reads if s["Sid"] != "ReadTheScopeDocument"], ["ReadTheOptedInClientSecret"])
         policy = key["Properties"]["KeyPolicy"]["Statement"]
         decrypts = [s for s in statements(policy) if {"kms:Decrypt", "kms:*"} & actions(s)]
         self.assertEqual(len(decrypts), 1, decrypts)
@@ -199,6 +200,27 @@ class TemplateGuards(unittest.TestCase):
         self.assertFalse({"kms:Decrypt", "kms:Encrypt", "kms:*", "kms:ReEncrypt*", "kms:GenerateDataKey*"} & actions(admin))
         for use in ("kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey"):
             self.assertFalse(covers(actions(admin), use), use)
+
+    def test_the_scope_document_is_read_only_where_it_is_named(self) -> None:
+        """ScopeParameterName (CONNECTOR_SCOPE_PARAMETER): each function's role reads that one
+        parameter of its own account and region, and only when it is given; nothing else."""
+        template = TEMPLATES["template.yaml"]
+        self.assertEqual(template["Parameters"]["ScopeParameterName"]["Default"], "")
+        self.assertEqual(template["Conditions"]["HasScopeParameter"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "ScopeParameterName"}, ""]}]})
+        expected = {"Fn::If": ["HasScopeParameter", {
+            "Sid": "ReadTheScopeDocument", "Effect": "Allow", "Action": "ssm:GetParameter",
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ScopeParameterName}"},
+        }, {"Ref": "AWS::NoValue"}]}
+        for role in ("ProfileScanRole", "AccountDiscoveryRole", "ArcProvisionerRole"):
+            [policy] = template["Resources"][role]["Properties"]["Policies"]
+            listed = policy["PolicyDocument"]["Statement"]
+            self.assertEqual([s for s in listed if s == expected], [expected], role)
+            granted = {a for s in statements(listed) if s.get("Effect") == "Allow" for a in actions(s)}
+            # The scope's organizational units are resolved to their accounts at any depth.
+            self.assertLessEqual({"organizations:ListAccountsForParent", "organizations:ListChildren"}, granted, role)
+        reads = [s for s in statements(template["Resources"]) if s.get("Sid") == "ReadTheScopeDocument"]
+        self.assertEqual(reads, [expected["Fn::If"][1]] * 3)
 
     def test_no_key_policy_lets_iam_policies_grant_grants_policies_or_aliases(self) -> None:
         """The statement through which IAM policies administer a key (principal: the account) names
@@ -251,7 +273,8 @@ class TemplateGuards(unittest.TestCase):
     def test_no_credential_is_staged_and_instances_read_no_parameter(self) -> None:
         """Issue "Sealed onboarding": the credential reaches an instance sealed to the key pair it
         made in memory, as a document parameter. No staging key or alias, no staged-read policy, no
-        Parameter Store write or listing by any role, no parameter read but the opted-in secret's;
+        Parameter Store write or listing by any role, no parameter read but the opted-in secret's
+        and the scope document's;
         the connector's instance role carries Systems Manager's default host policy alone, and the
         functions may attach to customers' roles only Systems Manager's two policies."""
         for name, template in TEMPLATES.items():
@@ -273,7 +296,8 @@ class TemplateGuards(unittest.TestCase):
                                "ssm:GetParametersByPath", "ssm:LabelParameterVersion"):
                     self.assertFalse(covers(granted, action), f"{name}: {statement.get('Sid')} {action}")
                 if covers(granted, "ssm:GetParameter"):
-                    self.assertEqual((name, statement.get("Sid")), ("template.yaml", "ReadTheOptedInClientSecret"))
+                    self.assertIn((name, statement.get("Sid")), {("template.yaml", "ReadTheOptedInClientSecret"),
+                                                                 ("template.yaml", "ReadTheScopeDocument")})
         self.assertNotIn("ArcStagedCredentialParameter", TEMPLATES["member.yaml"]["Parameters"])
         role = TEMPLATES["member.yaml"]["Resources"]["InstanceRole"]["Properties"]
         self.assertEqual(role["ManagedPolicyArns"], [SSM_DEFAULT_HOST])
@@ -495,15 +519,28 @@ class TemplateGuards(unittest.TestCase):
             self.assertGreaterEqual(min(admitted), total, name)
             self.assertGreaterEqual(min(q["ScalingConfig"]["MaximumConcurrency"] for q in queues), 2, name)
 
-    def test_member_template_changes_reach_every_instance_in_parallel_and_tolerate_failures(self) -> None:
+    def test_member_template_changes_reach_the_instances_in_waves_regions_in_parallel(self) -> None:
         """Without OperationPreferences a StackSet update goes one account at a time, regions in
-        sequence, and stops at the first failure."""
+        sequence, and stops at the first failure. The member StackSet's go in waves of
+        MemberRolloutWavePercent % of a Region's accounts, regions in parallel, stopping a Region
+        after MemberRolloutFailureTolerance failed accounts; SOFT_FAILURE_TOLERANCE, or STRICT
+        would cap each wave at the tolerance + 1 (StackSetOperationPreferences)."""
         sets = [r for r in TEMPLATES["onboarding.yaml"]["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
         self.assertEqual(len(sets), 2)
         preferences = [r["Properties"].get("OperationPreferences") for r in sets]
         self.assertTrue(all(p and p["RegionConcurrencyType"] == "PARALLEL" for p in preferences), preferences)
-        self.assertIn({"RegionConcurrencyType": "PARALLEL", "MaxConcurrentPercentage": 100,
-                       "FailureTolerancePercentage": 100}, preferences)
+        member = TEMPLATES["onboarding.yaml"]["Resources"]["MemberStackSet"]["Properties"]["OperationPreferences"]
+        self.assertEqual(member, {"RegionConcurrencyType": "PARALLEL", "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+                                  "MaxConcurrentPercentage": {"Ref": "MemberRolloutWavePercent"},
+                                  "FailureToleranceCount": {"Ref": "MemberRolloutFailureTolerance"}})
+        for name, default, low, high in (("MemberRolloutWavePercent", 10, 1, 100),
+                                         ("MemberRolloutFailureTolerance", 0, 0, None)):
+            for template in ("template.yaml", "onboarding.yaml"):
+                parameter = TEMPLATES[template]["Parameters"][name]
+                self.assertEqual((parameter["Type"], parameter["Default"], parameter["MinValue"], parameter.get("MaxValue")),
+                                 ("Number", default, low, high), f"{template}: {name}")
+            self.assertEqual(TEMPLATES["template.yaml"]["Resources"]["Onboarding"]["Properties"]["Parameters"][name],
+                             {"Ref": name})
 
     def test_member_roles_trust_the_account_that_runs_the_functions(self) -> None:
         """With StackSetCallAs=DELEGATED_ADMIN the functions run in the delegated administrator:

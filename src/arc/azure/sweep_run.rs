@@ -12,11 +12,12 @@ use crate::arc::credential::{resource_manager_credential, resource_manager_scope
 use crate::arc::job::{ArcProvisioner, ArcWork, JOB};
 use crate::arc::plan::Selection;
 use crate::arc::read::managed_instances;
-use crate::arc::trigger::{MAX_SWEEP_CONTINUATIONS, sweep_continuation};
+use crate::arc::trigger::{MAX_SWEEP_CONTINUATIONS, SweepCommand, sweep_continuation};
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::report::{Action, Cause, Item, Outcome, Report, Status};
 use crate::run::{self, FleetJob, Unit};
+use crate::scope::ScopeRules;
 use crate::sessions::{Sessions, enabled_regions};
 
 /// Deletions in flight at once: Resource Manager's write limits are per principal and hour, and
@@ -33,13 +34,14 @@ struct Estate {
 }
 
 impl ArcProvisioner {
-    /// Runs the sweep; a dry run deletes and sends nothing.
+    /// Runs the sweep; a dry run deletes and sends nothing; `leave_scope` also deletes the
+    /// machines of accounts out of scope.
     pub(in crate::arc) async fn sweep(
         &self,
-        dry_run: bool,
-        continuation: u32,
+        command: &SweepCommand,
         budget: &Budget,
     ) -> Result<Report, InvocationError> {
+        let (dry_run, continuation) = (command.dry_run, command.continuation);
         let sessions = run::sessions(self).await?;
         let manager = match self.resource_manager(budget).await {
             Ok(Some(manager)) => manager,
@@ -58,7 +60,7 @@ impl ArcProvisioner {
         let estate = self.estate(&sessions, &ours).await;
         let (mut deletes, mut repairs) = (Vec::new(), Vec::new());
         for (machine, entry) in ours {
-            let (item, verdict) = self.judged(&machine, &entry, &estate);
+            let (item, verdict) = self.judged(&machine, &entry, &estate, command.leave_scope);
             match verdict {
                 Verdict::Delete => deletes.push(Judged { machine, entry, item }),
                 Verdict::Repair { .. } => repairs.push(Judged { machine, entry, item }),
@@ -99,7 +101,11 @@ impl ArcProvisioner {
         let named: BTreeSet<String> = machines.iter().filter_map(owner).map(|(account, _)| account).collect();
         let named: Vec<String> = named.into_iter().collect();
         let mut refused = Vec::new();
-        let members = self.rules().members_only(sessions, &named, "*", &mut refused).await;
+        // Every ACTIVE member, in scope or not: `estate` reads the scope and marks the others,
+        // whose machines only a `leaveScope` sweep deletes.
+        let nobody = BTreeSet::new();
+        let members_of_the_organization = ScopeRules { excluded: &nobody, parameter: None, ..self.rules() };
+        let members = members_of_the_organization.members_only(sessions, &named, "*", &mut refused).await;
         let refused: HashMap<String, Item> = refused.into_iter().map(|i| (i.account_id.clone(), i)).collect();
         let mut inventory: HashMap<String, HashMap<String, Entry>> = HashMap::new();
         for account in members {
@@ -156,15 +162,21 @@ impl ArcProvisioner {
         for (_, entry) in machines {
             wanted.entry(entry.account_id.clone()).or_default().insert(entry.instance_id.clone());
         }
-        // Every account here is an ACTIVE member: `owned` read the inventory of members only.
-        let rules = self.rules();
+        // Every account here is an ACTIVE member: `owned` read the inventory of members only. A
+        // scope that cannot be read decides nothing about any machine.
+        let scope = self.rules().scope(sessions).await;
         let mut views: BTreeMap<String, AccountView> = BTreeMap::new();
         let mut readable = Vec::new();
         for (account, ids) in wanted {
-            if rules.excluded.contains(&account) {
-                views.insert(account, AccountView::OutOfScope("excluded by CONNECTOR_EXCLUDED_ACCOUNTS".into()));
-            } else {
-                readable.push((account, ids));
+            match scope.as_ref().map(|s| s.leaves_out(&account)) {
+                Ok(Some(out_of_scope)) => {
+                    _ = views.insert(account, AccountView::OutOfScope(out_of_scope.reason().into()))
+                }
+                Ok(None) => readable.push((account, ids)),
+                Err(failure) => {
+                    let why = format!("cannot read the scope: {failure}");
+                    views.insert(account, AccountView::Unreadable(why));
+                }
             }
         }
         let concurrency = self.parts().fleet.concurrency;
@@ -224,14 +236,25 @@ impl ArcProvisioner {
     }
 
     /// The item of one machine of this connector (its inventory entry), and the verdict.
-    fn judged(&self, machine: &ArcMachine, entry: &Entry, estate: &Estate) -> (Item, Verdict) {
+    fn judged(&self, machine: &ArcMachine, entry: &Entry, estate: &Estate, leave_scope: bool) -> (Item, Verdict) {
         let (account, instance) = (entry.account_id.clone(), entry.instance_id.clone());
         let (verdict, reason) = match estate.views.get(&account) {
             Some(AccountView::Read) => {
                 let found = estate.found.get(&(account.clone(), instance.clone())).cloned().unwrap_or(Found::Nowhere);
                 judge(machine, &found, SystemTime::now(), self.settings().sweep_grace)
             }
-            Some(AccountView::OutOfScope(why)) => (Verdict::Skip, format!("account out of scope ({why}): not touched")),
+            Some(AccountView::OutOfScope(why)) if leave_scope => (
+                Verdict::Delete,
+                format!(
+                    "account out of scope ({why}), leaving scope: the machine is deleted; the agent stays installed on the instance until removed (docs/upgrade.md#removal)"
+                ),
+            ),
+            Some(AccountView::OutOfScope(why)) => (
+                Verdict::Skip,
+                format!(
+                    "account out of scope ({why}): not touched; {{\"action\":\"sweep\",\"leaveScope\":true}} deletes it (list first with \"dryRun\":true)"
+                ),
+            ),
             Some(AccountView::Unreadable(why)) => {
                 (Verdict::Unknown, format!("the account cannot be read ({why}): nothing decided"))
             }
