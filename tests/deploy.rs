@@ -23,6 +23,11 @@ const RESOURCE: &str = "MemberStackSetInstances";
 
 /// Packages and deploys the onboarding part as `sam deploy` would, with these parent parameters.
 fn deploy(moto: &Moto, parameters: &[(&str, &str)]) -> Value {
+    deploy_as(moto, parameters, false)
+}
+
+/// [`deploy`], or with `update` a deploy over the existing one (the member StackSet's update).
+fn deploy_as(moto: &Moto, parameters: &[(&str, &str)], update: bool) -> Value {
     let python = bootstrap("moto");
     let sam = bootstrap("sam");
     let mut command = Command::new(python);
@@ -30,6 +35,9 @@ fn deploy(moto: &Moto, parameters: &[(&str, &str)]) -> Value {
         .arg(repo_root().join("tests/harness/deploy_like_sam.py"))
         .args(["--endpoint", &moto.endpoint(), "--sam"])
         .arg(sam);
+    if update {
+        command.arg("--update");
+    }
     for (key, value) in parameters {
         command.args(["--parameter", &format!("{key}={value}")]);
     }
@@ -408,4 +416,57 @@ async fn teardown_finishes_with_closed_and_departed_members_and_names_what_a_per
     let left: Vec<String> =
         listed.expect("instances").summaries().iter().filter_map(|s| s.account().map(String::from)).collect();
     assert_eq!(left, vec![members[2].clone()], "only the departed account's instance is left");
+}
+
+/// An upgrade (or any change of what the member template gets) reaches the members through the
+/// member StackSet's update, in waves of `MemberRolloutWavePercent` % of a Region's accounts: a
+/// change failing in the first wave stops there, the accounts not reached keep their instances
+/// (and so their coverage), and account-discovery names every failed and cancelled account with a
+/// stable code; the same change, fixed, reaches every account.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_template_change_rolls_out_in_waves_and_a_failing_one_stops_with_each_account_reported() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let mut members = seed::organization(&management, 10).await;
+    members.sort();
+    let org = seed::organization_id(&management).await;
+    cfn(&management, "us-east-1").activate_organizations_access().send().await.expect("activate");
+    let before =
+        [("OrganizationId", org.as_str()), ("StackSetRegions", "us-east-1"), ("MemberRolloutWavePercent", "20")];
+    assert_eq!(deploy(&moto, &before)["stackStatus"], "CREATE_COMPLETE");
+    let mut job = AccountDiscovery::new(DiscoverySettings::new(STACK_SET, &["us-east-1"]), management.clone());
+    job.backoff = Duration::from_millis(10);
+    let onboarded = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(onboarded.summary.done, 10, "{:#?}", onboarded.items);
+
+    // The change fails in the first account of the first wave (2 of 10 accounts).
+    moto.stackset_failures(&[(&members[0], "us-east-1", "Resource handler returned message: refused")]);
+    let after = [before.as_slice(), &[("PostureAccess", "read-only")]].concat();
+    let stopped = deploy_as(&moto, &after, true);
+    assert_eq!(
+        (stopped["stackStatus"].as_str(), stopped["operationStatus"].as_str()),
+        (Some("UPDATE_FAILED"), Some("FAILED"))
+    );
+    moto.clear_calls();
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    let code = |account: &String| {
+        let item = report.items.iter().find(|i| &i.account_id == account && i.status == Status::Failed);
+        item.map(|i| i.code.clone()).unwrap_or_default()
+    };
+    assert_eq!(code(&members[0]), "update-stack-instances/stack-instance:FAILED", "{:#?}", report.items);
+    assert!(report.items.iter().any(|i| i.account_id == members[0] && i.reason.contains("refused")));
+    assert_eq!(code(&members[1]), "", "the rest of the first wave succeeded");
+    for member in &members[2..] {
+        assert_eq!(code(member), "update-stack-instances/stack-instance:CANCELLED", "{member}: {:#?}", report.items);
+    }
+    let listed = cfn(&management, "us-east-1").list_stack_instances().stack_set_name(STACK_SET).send().await;
+    assert_eq!(listed.expect("instances").summaries().len(), 10, "no account lost its member stack");
+    let writes = ["CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances"];
+    assert!(moto.calls().iter().all(|c| !writes.contains(&c.operation.as_str())), "a failed rollout is not pushed on");
+
+    // Fixed, the change reaches every account.
+    moto.stackset_failures(&[]);
+    assert_eq!(deploy_as(&moto, &after, true)["operationStatus"], "SUCCEEDED");
+    let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("reconcile");
+    assert_eq!(report.summary.failed, 0, "{:#?}", report.items);
 }

@@ -15,7 +15,15 @@
 4. The packaged ``onboarding.yaml``, read back from S3, is created as a stack with those parameters;
    its ``AWS::CloudFormation::StackSet`` resources come from ``stackset_resource.py``.
 
-Usage: ``deploy_like_sam.py --endpoint URL --sam PATH --stack NAME [--parameter Key=Value ...]``.
+With ``--update`` (a deploy over an existing one, with changed parameters or templates) step 4 is
+what CloudFormation's ``AWS::CloudFormation::StackSet`` handler does with the member StackSet's new
+properties: ``UpdateStackSet`` with the new template URL, parameters and ``OperationPreferences``
+(resolved as the nested stack would), waited for; the emulator rolls it out in waves
+(``stackset_model.py``). ``stackStatus`` is then ``UPDATE_COMPLETE`` when the operation succeeded,
+``UPDATE_FAILED`` otherwise (whether CloudFormation also rolls the StackSet back is not modelled),
+and ``operationStatus`` the operation's own status.
+
+Usage: ``deploy_like_sam.py --endpoint URL --sam PATH --stack NAME [--update] [--parameter Key=Value ...]``.
 Prints one JSON line: ``{"stackStatus", "statusReason", "parameters", "memberTemplateUrl"}``.
 """
 
@@ -84,12 +92,56 @@ def resolve(value: Any, params: dict[str, str], conditions: dict[str, bool], pse
     return value
 
 
+def resolve_deep(value: Any, params: dict[str, str], conditions: dict[str, bool], pseudo: dict[str, str]) -> Any:
+    """`resolve` through lists and property maps."""
+    if isinstance(value, dict) and len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
+        return resolve(value, params, conditions, pseudo)
+    if isinstance(value, dict):
+        return {k: resolve_deep(v, params, conditions, pseudo) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_deep(v, params, conditions, pseudo) for v in value]
+    return value
+
+
+def update_member_stack_set(cfn: Any, s3: Any, onboarding: dict[str, Any], values: dict[str, str],
+                            pseudo: dict[str, str]) -> dict[str, str]:
+    """What CloudFormation's StackSet handler does on an update of `MemberStackSet`: UpdateStackSet
+    with its resolved properties, waited for (the template read from the packaged URL and sent as
+    the body: moto resolves only virtual-hosted S3 URLs)."""
+    params = {k: str(v.get("Default", "")) for k, v in onboarding["Parameters"].items()}
+    params.update(values)
+    conditions: dict[str, bool] = {}
+    for name, expression in onboarding.get("Conditions", {}).items():
+        try:
+            conditions[name] = bool(resolve(expression, params, conditions, pseudo))
+        except (KeyError, ValueError):
+            continue
+    props = onboarding["Resources"]["MemberStackSet"]["Properties"]
+    prefs = {k: (int(v) if k not in ("RegionConcurrencyType", "ConcurrencyMode") else v)
+             for k, v in resolve_deep(props["OperationPreferences"], params, conditions, pseudo).items()}
+    parameters = [{"ParameterKey": p["ParameterKey"], "ParameterValue": str(p["ParameterValue"])}
+                  for p in resolve_deep(props["Parameters"], params, conditions, pseudo)]
+    op = cfn.update_stack_set(StackSetName=params["StackSetName"], TemplateBody=s3_object(s3, props["TemplateURL"]),
+                              Parameters=parameters, Capabilities=props["Capabilities"],
+                              OperationPreferences=prefs)["OperationId"]
+    status = "RUNNING"
+    for _ in range(100):
+        status = cfn.describe_stack_set_operation(StackSetName=params["StackSetName"],
+                                                  OperationId=op)["StackSetOperation"]["Status"]
+        if status not in ("RUNNING", "QUEUED", "STOPPING"):
+            break
+        time.sleep(0.1)
+    return {"stackStatus": "UPDATE_COMPLETE" if status == "SUCCEEDED" else "UPDATE_FAILED",
+            "statusReason": f"member StackSet operation {op} {status}", "operationStatus": status}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--sam", required=True)
     parser.add_argument("--stack", default="mdc-connector-Onboarding")
     parser.add_argument("--parameter", action="append", default=[], help="Key=Value override of the parent")
+    parser.add_argument("--update", action="store_true", help="update the member StackSet of an existing deploy")
     args = parser.parse_args()
     env = dict(os.environ, AWS_ENDPOINT_URL=args.endpoint, AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
@@ -143,6 +195,10 @@ def main() -> None:
                           "memberTemplateUrl": member_url}))
         return
 
+    if args.update:
+        answer = update_member_stack_set(cfn, s3, onboarding, values, pseudo)
+        print(json.dumps({**answer, "parameters": values, "memberTemplateUrl": member_url}))
+        return
     try:
         cfn.create_stack(StackName=args.stack, TemplateBody=onboarding_text, Capabilities=["CAPABILITY_NAMED_IAM"],
                          Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()])

@@ -510,6 +510,13 @@ class Harness:
                     self.stacksets.record(operation, raw, response, refused)
                 start(status, headers)
                 return [response]
+            if operation == "UpdateStackSet":
+                status, headers, response = self.call_app(environ)
+                if status.startswith("200"):
+                    targets = stack_set_instances(record["account"] or "", region, raw)
+                    self.stacksets.record_rollout(raw, response, targets)
+                start(status, headers)
+                return [response]
         if service == "iam" and operation in ("CreateInstanceProfile", "AddRoleToInstanceProfile"):
             name = (parse_qs(raw).get("InstanceProfileName") or [""])[0]
             with self.lock:
@@ -960,6 +967,21 @@ def organization_of(account: str) -> str | None:
         return None
     members = {a.id for a in backend.accounts} | {MANAGEMENT_ACCOUNT}
     return org.id if account in members else None
+
+
+def stack_set_instances(account: str, region: str, body: str) -> list[tuple[str, str]]:
+    """The (account, region) of every instance of the StackSet an ``UpdateStackSet`` names (its
+    ``Accounts``/``Regions`` narrow them when given)."""
+    from moto.cloudformation.models import cloudformation_backends
+    params = parse_qs(body)
+    name = (params.get("StackSetName") or [""])[0]
+    try:
+        stackset = cloudformation_backends[account][region].describe_stack_set(name)
+    except Exception:  # noqa: BLE001 - moto answered 200: the StackSet exists; nothing to model otherwise
+        return []
+    accounts, regions = set(members(params, "Accounts")), set(members(params, "Regions"))
+    return sorted((i.account_id, i.region_name) for i in stackset.stack_instances
+                  if (not accounts or i.account_id in accounts) and (not regions or i.region_name in regions))
 
 
 def set_stack_status(stack_id: str, status: str) -> int:

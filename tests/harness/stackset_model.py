@@ -21,6 +21,17 @@ reference:
   results are ``RUNNING`` meanwhile and its instances show detailed status ``RUNNING``.
   ``{"finishRunning": true}`` ends every running operation now (time has passed): its instances
   show their final state, whether or not anyone polled it.
+* **Template rollouts in waves.** ``UpdateStackSet`` (a changed template or parameters: how
+  CloudFormation's ``AWS::CloudFormation::StackSet`` handler updates a StackSet; moto updates no
+  instance when the request names none) reaches every instance of the StackSet, per Region in
+  waves of ``MaxConcurrentPercentage`` % of its accounts ("rounds down ... if rounding down would
+  result in zero, CloudFormation sets the number as one instead") or ``MaxConcurrentCount``; with
+  ``ConcurrencyMode`` ``STRICT_FAILURE_TOLERANCE`` (the default) a wave is at most
+  ``FailureToleranceCount`` + 1 accounts ("The initial actual concurrency is set to the lower of
+  either the value of the MaxConcurrentCount, or the value of FailureToleranceCount +1"). Once more
+  accounts of a Region failed than the tolerance allows, the Region's remaining accounts are
+  ``CANCELLED`` and the operation ends ``FAILED``. Failed and cancelled instances stay ``OUTDATED``
+  (detailed status ``FAILED`` / ``CANCELLED``); the others become ``CURRENT``.
 * **50 OUs per operation.** ``CreateStackInstances`` / ``UpdateStackInstances`` /
   ``DeleteStackInstances`` with more than 50 ``DeploymentTargets.OrganizationalUnitIds`` are refused
   with ``ValidationError`` ("The maximum number of organizational unit (OUs) supported by a
@@ -180,13 +191,61 @@ class StackSetModel:
                 else:
                     self.settle(operation, key, r)
 
+    def record_rollout(self, body: str, response: bytes, targets: list[tuple[str, str]]) -> None:
+        """After moto accepted an ``UpdateStackSet``: the rollout to `targets` (account, region), in
+        waves, stopped per Region once its failure tolerance is exceeded."""
+        found = re.search(rb"<OperationId>([^<]+)</OperationId>", response)
+        if not found:
+            return
+        params = self.params(body)
+        preference = lambda name: (params.get(f"OperationPreferences.{name}") or [None])[0]  # noqa: E731
+        results: list[dict[str, str]] = []
+        status = "SUCCEEDED"
+        with self.lock:
+            for region in sorted({r for _, r in targets}):
+                accounts = sorted(a for a, r in targets if r == region)
+                if self.rollout_region(accounts, region, preference, results):
+                    status = "FAILED"
+            self.operations[found.group(1).decode()] = {
+                "action": "UPDATE", "status": status, "polls": 0, "results": results,
+                "stackSetName": (params.get("StackSetName") or [""])[0],
+            }
+            for r in results:
+                self.settle("UpdateStackInstances", (r["Account"], r["Region"]), r)
+
+    def rollout_region(self, accounts: list[str], region: str, preference: Any,
+                       results: list[dict[str, str]]) -> bool:
+        """One Region of a rollout (lock held); whether it stopped."""
+        n = len(accounts)
+        count, percentage = preference("FailureToleranceCount"), preference("FailureTolerancePercentage")
+        tolerance = int(count) if count is not None else (
+            math.floor(n * int(percentage) / 100) if percentage is not None else 0)
+        most, most_percent = preference("MaxConcurrentCount"), preference("MaxConcurrentPercentage")
+        wave = int(most) if most is not None else (
+            max(1, math.floor(n * int(most_percent) / 100)) if most_percent is not None else 1)
+        if (preference("ConcurrencyMode") or "STRICT_FAILURE_TOLERANCE") == "STRICT_FAILURE_TOLERANCE":
+            wave = min(wave, tolerance + 1)
+        failed, stopped = 0, False
+        for start in range(0, n, max(1, wave)):
+            for account in accounts[start:start + wave]:
+                if stopped:
+                    results.append({"Account": account, "Region": region, "Status": "CANCELLED",
+                                    "StatusReason": "Cancelled since failure tolerance has exceeded"})
+                    continue
+                reason = self.failures.get((account, region))
+                failed += reason is not None
+                results.append({"Account": account, "Region": region,
+                                "Status": "FAILED" if reason else "SUCCEEDED", "StatusReason": reason or ""})
+            stopped = stopped or failed > tolerance
+        return stopped
+
     def settle(self, operation: str, key: tuple[str, str], result: dict[str, str]) -> None:
         """The instance's state once its part of the operation ended (lock held)."""
         if operation == "DeleteStackInstances":
             self.unhealthy.pop(key, None)
-        elif result["Status"] == "FAILED":
+        elif result["Status"] in ("FAILED", "CANCELLED"):
             self.unhealthy[key] = {"Status": "OUTDATED", "StatusReason": result["StatusReason"],
-                                   "StackInstanceStatus": {"DetailedStatus": "FAILED"}}
+                                   "StackInstanceStatus": {"DetailedStatus": result["Status"]}}
         else:
             self.unhealthy.pop(key, None)
 
