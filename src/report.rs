@@ -77,11 +77,13 @@ pub enum Action {
     Coverage,
     /// Every function: one prerequisite of its job checked by `{"action":"preflight"}`.
     Preflight,
+    /// profile-scan: Default Host Management Configuration turned on in an (account, region).
+    RegisterDhmc,
 }
 
 impl Action {
     /// Every action, for documentation checks.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::None,
         Action::AssociateInstanceProfile,
         Action::AttachRolePolicy,
@@ -102,6 +104,7 @@ impl Action {
         Action::SweepArcMachine,
         Action::Coverage,
         Action::Preflight,
+        Action::RegisterDhmc,
     ];
 
     /// The JSON spelling.
@@ -127,6 +130,7 @@ impl Action {
             Action::SweepArcMachine => "sweep-arc-machine",
             Action::Coverage => "coverage",
             Action::Preflight => "preflight",
+            Action::RegisterDhmc => "register-dhmc",
         }
     }
 }
@@ -284,6 +288,38 @@ pub struct Item {
     /// The known cause ([`Item::with_cause`]), when there is one.
     #[serde(skip)]
     pub cause: Option<String>,
+    /// profile-scan: how Systems Manager reaches the instance (`SSM_REACH`); absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<Reach>,
+}
+
+/// How Systems Manager reaches an instance (profile-scan's `reach`, docs/report.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reach {
+    /// Default Host Management Configuration: no instance profile, nothing written to the instance.
+    Dhmc,
+    /// The connector's instance profile, associated by the connector.
+    Profile,
+    /// A profile the instance already had (the customer's, or associated before).
+    ExistingProfile,
+    /// Not reached: the reason says why and what to do.
+    None,
+}
+
+impl Reach {
+    /// Every value, for documentation checks.
+    pub const ALL: [Reach; 4] = [Reach::Dhmc, Reach::Profile, Reach::ExistingProfile, Reach::None];
+
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Dhmc => "dhmc",
+            Reach::Profile => "profile",
+            Reach::ExistingProfile => "existing-profile",
+            Reach::None => "none",
+        }
+    }
 }
 
 /// Counts over a run's items.
@@ -353,12 +389,19 @@ impl Item {
             outcome: None,
             code: String::new(),
             cause: None,
+            reach: None,
         }
     }
 
     /// The same item with a finer outcome (arc-provisioner's `connected`, `not-managed`, ...).
     pub fn with_outcome(mut self, outcome: Option<Outcome>) -> Self {
         self.outcome = outcome;
+        self
+    }
+
+    /// The same item with how Systems Manager reaches its instance.
+    pub fn with_reach(mut self, reach: Reach) -> Self {
+        self.reach = Some(reach);
         self
     }
 
@@ -416,11 +459,15 @@ pub enum Cause {
     OutOfScope,
     /// EC2 does not see an instance profile IAM just created, after every retry.
     IamPropagation,
+    /// Default Host Management Configuration is on with a role that is not the connector's: left alone.
+    DhmcCustomerRole,
+    /// `SSM_REACH=dhmc` and Default Host Management Configuration cannot serve the instance.
+    DhmcCannotServe,
 }
 
 impl Cause {
     /// Every cause, for documentation checks.
-    pub const ALL: [Cause; 11] = [
+    pub const ALL: [Cause; 13] = [
         Cause::EntraSignInRefused,
         Cause::OnboardingRightsRefused,
         Cause::DocumentMissing,
@@ -432,6 +479,8 @@ impl Cause {
         Cause::Unexpected,
         Cause::OutOfScope,
         Cause::IamPropagation,
+        Cause::DhmcCustomerRole,
+        Cause::DhmcCannotServe,
     ];
 
     /// The spelling in codes.
@@ -448,6 +497,8 @@ impl Cause {
             Cause::Unexpected => "unexpected",
             Cause::OutOfScope => "out-of-scope",
             Cause::IamPropagation => "iam-propagation",
+            Cause::DhmcCustomerRole => "dhmc-customer-role",
+            Cause::DhmcCannotServe => "dhmc-cannot-serve",
         }
     }
 }

@@ -941,6 +941,9 @@ async fn a_pilot_ou_is_onboarded_alone_and_an_account_leaving_the_scope_loses_it
 
     let left = job.handle(&json!({"action": "reconcile", "leaveScope": true}), None).await.expect("leave scope");
     assert_eq!(stack_instance_writes(&moto), vec!["DeleteStackInstances".to_string()], "{:?}", left.items);
+    let delete = moto.calls().into_iter().find(|c| c.operation == "DeleteStackInstances").expect("the delete");
+    let body = delete.body.unwrap_or_default();
+    assert!(body.contains("RetainStacks=false"), "the member stacks go too: {body}");
     assert_eq!(
         instances(&management).await,
         expected(&members[..1]),

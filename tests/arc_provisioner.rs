@@ -1673,3 +1673,29 @@ async fn an_account_leaving_the_scope_loses_its_arc_machines_only_on_leave_scope
     let names: Vec<&str> = state["deletes"].as_array().expect("deletes").iter().filter_map(|d| d.as_str()).collect();
     assert_eq!(names, [format!("{group}/{leaving}")]);
 }
+
+/// An instance without any instance profile, reached by Systems Manager through Default Host
+/// Management Configuration (IMDSv2 required, DHMC on with the member template's role), ends
+/// Arc-connected: the sealed onboarding needs no AWS credentials on the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_with_no_profile_reached_through_dhmc_ends_arc_connected() {
+    let (moto, management, _) = estate(0).await;
+    // The member template's DHMC role (seed::member_stack deployed it; moto ignores its
+    // ManagedPolicyArns, attached here as for the instance role).
+    let iam = aws_sdk_iam::Client::new(&management);
+    let policy = "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy";
+    iam.attach_role_policy().role_name("MdcConnectorDhmcRole").policy_arn(policy).send().await.expect("policy");
+    let id = seed::instance(&management, REGION, &[], None).await;
+    let tokens = aws_sdk_ec2::types::HttpTokensState::Required;
+    let imds = seed::ec2(&management, REGION).modify_instance_metadata_options().instance_id(&id).http_tokens(tokens);
+    imds.send().await.expect("IMDSv2");
+    let setting = "/ssm/managed-instance/default-ec2-instance-management-role";
+    let dhmc = ssm(&management).update_service_setting().setting_id(setting).setting_value("MdcConnectorDhmcRole");
+    dhmc.send().await.expect("DHMC on");
+    let association = seed::ec2(&management, REGION).describe_iam_instance_profile_associations().send().await;
+    assert!(association.expect("associations").iam_instance_profile_associations().is_empty(), "no profile at all");
+
+    let job = ArcProvisioner::new(config(&moto, &[]), management.clone());
+    let report = run(&job, scheduled()).await;
+    assert_eq!(outcome(&report, &id), (Status::Done, "connected".into()), "{:#?}", report.items);
+}

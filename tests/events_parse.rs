@@ -11,7 +11,7 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 21] = [
+const FIXTURES: [(&str, &str); 23] = [
     ("account-region-opt-in-enabled.json", "account-discovery"),
     ("cloudformation-custom-resource-delete.json", "account-discovery"),
     ("controltower-create-managed-account.json", "account-discovery"),
@@ -21,10 +21,12 @@ const FIXTURES: [(&str, &str); 21] = [
     ("ec2-instance-stopped.json", "profile-scan"),
     ("ec2-instance-terminated.json", "arc-provisioner"),
     ("manual-reconcile.json", "account-discovery"),
+    ("manual-reconcile-leave-scope.json", "account-discovery"),
     ("manual-reprovision-by-tag.json", "arc-provisioner"),
     ("manual-reprovision.json", "arc-provisioner"),
     ("manual-scan-dry-run.json", "profile-scan"),
     ("manual-scan.json", "profile-scan"),
+    ("manual-sweep-leave-scope.json", "arc-provisioner"),
     ("organizations-accept-handshake.json", "account-discovery"),
     ("organizations-close-account.json", "account-discovery"),
     ("organizations-create-account-result.json", "account-discovery"),

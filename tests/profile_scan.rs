@@ -771,3 +771,109 @@ async fn a_pilot_gives_profiles_only_to_instances_with_its_opt_in_tag() {
         assert_eq!(seed::profile_of(&management, R1, left).await, None, "left alone");
     }
 }
+
+/// DHMC's role as the member template creates it (`cfn/member.yaml` `DhmcRole`), or a customer's.
+async fn dhmc_role(config: &SdkConfig, name: &str) {
+    let iam = aws_sdk_iam::Client::new(config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.expect("dhmc role");
+    let policy = "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy";
+    iam.attach_role_policy().role_name(name).policy_arn(policy).send().await.expect("policy");
+}
+
+/// An instance without a profile whose metadata options require IMDSv2 (`required`) or not.
+async fn unprofiled(config: &SdkConfig, imds_v2: bool) -> String {
+    let id = seed::instance(config, R1, &[], None).await;
+    if imds_v2 {
+        let tokens = aws_sdk_ec2::types::HttpTokensState::Required;
+        let modify = seed::ec2(config, R1).modify_instance_metadata_options().instance_id(&id).http_tokens(tokens);
+        modify.send().await.expect("IMDSv2");
+    }
+    id
+}
+
+fn ssm_in_r1(config: &SdkConfig) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(config).region(aws_config::Region::new(R1)).build(),
+    )
+}
+
+const DHMC_SETTING: &str = "/ssm/managed-instance/default-ec2-instance-management-role";
+
+/// `SSM_REACH=both`: DHMC is turned on with the connector's role where it is off and left alone
+/// where the account's owner turned it on with another role; an instance without a profile that
+/// requires IMDSv2 gets no write and becomes managed through DHMC ("all instances using Instance
+/// Metadata Service Version 2 (IMDSv2) ... automatically become managed instances"); one allowing
+/// IMDSv1 gets the connector's profile. `SSM_REACH=dhmc` writes no instance and reports the one
+/// DHMC cannot serve with the fix.
+#[tokio::test]
+async fn dhmc_is_turned_on_only_where_it_is_off_and_only_instances_it_cannot_serve_are_written() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    let member = seed::organization(&management, 1).await.remove(0);
+    let member_config = moto.account_config(&member).await;
+    let mut served = BTreeMap::new();
+    let mut imds_v1 = BTreeMap::new();
+    for (account, config) in [(MANAGEMENT.to_string(), &management), (member.clone(), &member_config)] {
+        seed::connector_profile(config).await;
+        dhmc_role(config, "MdcConnectorDhmcRole").await;
+        served.insert(account.clone(), unprofiled(config, true).await);
+        imds_v1.insert(account, unprofiled(config, false).await);
+    }
+    // The member's owner turned DHMC on with a role of their own.
+    dhmc_role(&member_config, "TheirDhmcRole").await;
+    let theirs =
+        ssm_in_r1(&member_config).update_service_setting().setting_id(DHMC_SETTING).setting_value("TheirDhmcRole");
+    theirs.send().await.expect("the owner's DHMC");
+    let settings = |reach: &str| {
+        let mut s = ProfileSettings::from_lookup(|name| match name {
+            "SSM_REACH" => Some(reach.to_string()),
+            "CONNECTOR_REGIONS" => Some(R1.to_string()),
+            _ => None,
+        })
+        .expect("settings");
+        s.fleet.concurrency = 1;
+        s
+    };
+    moto.clear_calls();
+    let job = ProfileScan::new(settings("both"), management.clone());
+    let report = job.handle(&json!({"action": "scan"}), None).await.expect("scan");
+
+    let registered = |account: &str| {
+        let item = report.items.iter().find(|i| i.account_id == account && i.action.as_str() == "register-dhmc");
+        item.map(|i| (i.status, i.code.clone())).unwrap_or_else(|| panic!("{account}: {:#?}", report.items))
+    };
+    assert_eq!(registered(MANAGEMENT), (Status::Done, "register-dhmc/done".into()));
+    assert_eq!(registered(&member), (Status::Skipped, "register-dhmc/dhmc-customer-role".into()));
+    let value = |config: &SdkConfig| {
+        let ssm = ssm_in_r1(config);
+        async move {
+            let out = ssm.get_service_setting().setting_id(DHMC_SETTING).send().await.expect("setting");
+            out.service_setting().and_then(|s| s.setting_value()).unwrap_or_default().to_string()
+        }
+    };
+    assert_eq!(value(&management).await, "MdcConnectorDhmcRole");
+    assert_eq!(value(&member_config).await, "TheirDhmcRole", "never overwritten");
+    let reach = |id: &str| {
+        let item = report.items.iter().find(|i| i.resource_id == id).expect("instance item");
+        serde_json::to_value(item).expect("json")["reach"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 2, "one per IMDSv1 instance");
+    for account in [MANAGEMENT, member.as_str()] {
+        assert_eq!(reach(&served[account]), "dhmc");
+        assert_eq!(reach(&imds_v1[account]), "profile");
+        let config = if account == MANAGEMENT { &management } else { &member_config };
+        let managed = ssm_in_r1(config).describe_instance_information().send().await.expect("managed");
+        let ids: Vec<&str> = managed.instance_information_list().iter().filter_map(|i| i.instance_id()).collect();
+        assert!(ids.contains(&served[account].as_str()), "{account}: managed through DHMC without a profile: {ids:?}");
+    }
+
+    let reported = unprofiled(&management, false).await;
+    moto.clear_calls();
+    let job = ProfileScan::new(settings("dhmc"), management.clone());
+    let report = job.handle(&json!({"action": "scan", "accountIds": [MANAGEMENT]}), None).await.expect("scan");
+    let item = report.items.iter().find(|i| i.resource_id == reported).expect("reported");
+    assert_eq!((item.status, item.code.as_str()), (Status::Failed, "none/dhmc-cannot-serve"), "{item:?}");
+    assert!(item.reason.contains(&format!("--instance-id {reported} --http-tokens required")), "{}", item.reason);
+    assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 0, "dhmc writes no instance");
+}

@@ -87,6 +87,15 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
     failure_tolerance_count   = var.member_rollout_failure_tolerance
   }
 
+  # The provider waits 30 minutes for an update by default (update is its only timeout on this
+  # resource), and the updates above go one account at a time per Region with the default
+  # tolerance (no concurrency_mode, above): at a few minutes per account, a large organization
+  # needs hours. Past the timeout the apply fails while StackSets carries on with the operation
+  # (aws cloudformation list-stack-set-operations).
+  timeouts {
+    update = "12h"
+  }
+
   parameters = {
     ConnectorAccountId     = local.account_id
     OrganizationId         = var.organization_id
@@ -94,6 +103,7 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
     ProvisioningRoleName   = var.provisioning_role_name
     InstanceProfileName    = var.instance_profile_name
     InstanceRoleName       = var.instance_role_name
+    DhmcRoleName           = var.dhmc_role_name
     GlobalResourcesRegion  = var.global_resources_region
     ArcLinuxDocumentName   = var.arc_linux_document
     ArcWindowsDocumentName = var.arc_windows_document
@@ -151,6 +161,7 @@ resource "aws_cloudformation_stack_set" "management_stack_set" {
     ProvisioningRoleName   = var.provisioning_role_name
     InstanceProfileName    = var.instance_profile_name
     InstanceRoleName       = var.instance_role_name
+    DhmcRoleName           = var.dhmc_role_name
     GlobalResourcesRegion  = var.global_resources_region
     ArcLinuxDocumentName   = var.arc_linux_document
     ArcWindowsDocumentName = var.arc_windows_document
@@ -320,10 +331,14 @@ data "aws_iam_policy_document" "stack_set_roles_boundary" {
     }
   }
   statement {
-    sid           = "PassOnlyTheInstanceRole"
-    effect        = "Deny"
-    actions       = ["iam:PassRole"]
-    not_resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}"]
+    sid     = "PassOnlyTheInstanceRole"
+    effect  = "Deny"
+    actions = ["iam:PassRole"]
+    not_resources = [
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+      # DHMC's role, registered by profile-scan's member role (ssm_reach dhmc or both).
+      "arn:${local.partition}:iam::${local.account_id}:role/${var.dhmc_role_name}",
+    ]
   }
   statement {
     sid    = "NoOtherIdentityOrOrganizationOrKeyControl"
@@ -509,6 +524,7 @@ locals {
     "arn:${local.partition}:iam::${local.account_id}:role/${var.member_role_name}",
     "arn:${local.partition}:iam::${local.account_id}:role/${var.provisioning_role_name}",
     "arn:${local.partition}:iam::${local.account_id}:role/${var.instance_role_name}",
+    "arn:${local.partition}:iam::${local.account_id}:role/${var.dhmc_role_name}",
     "arn:${local.partition}:iam::${local.account_id}:role/${var.posture_role_name}",
     "arn:${local.partition}:iam::${local.account_id}:role/MdcConnectorEventForwarding",
   ]

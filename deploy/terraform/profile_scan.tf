@@ -295,6 +295,8 @@ resource "aws_lambda_function" "profile_scan_function" {
       INSTANCE_PROFILE_NAME           = var.instance_profile_name
       ATTACH_POLICY_TO_EXISTING_ROLES = var.attach_policy_to_existing_roles
       INSTANCE_POLICY                 = var.instance_policy
+      SSM_REACH                       = var.ssm_reach
+      DHMC_ROLE_NAME                  = var.dhmc_role_name
       WORK_QUEUE_URL                  = aws_sqs_queue.profile_scan_work_queue.url
       HANDOFF_QUEUE_URL               = aws_sqs_queue.arc_provisioner_work_queue.url
     }

@@ -37,7 +37,7 @@ variable "excluded_accounts" {
 variable "scope_parameter_name" {
   type        = string
   default     = ""
-  description = "CONNECTOR_SCOPE_PARAMETER: empty (the default) covers every account of the organization. Otherwise the name of a String parameter in this account and region holding the scope document (organizationalUnits and accounts to cover, an OU's accounts at any depth, and excludedAccounts; docs/configuration.md), which every function reads on every run; a parameter that cannot be read stops the run before any account is touched."
+  description = "CONNECTOR_SCOPE_PARAMETER: empty (the default) covers every account of the organization. Otherwise the name of a String parameter in this account and region holding the scope document (organizationalUnits and accounts to cover, an OU's accounts at any depth, and excludedAccounts; docs/operate.md#scope), which every function reads on every run; a parameter that cannot be read stops the run before any account is touched."
   # src/validate.rs is_parameter_name without a lookahead (RE2 has none): nothing under /aws or
   # /ssm, any case; at most 1001 characters (RE2 repeats at most 1000 times).
   validation {
@@ -145,6 +145,26 @@ variable "attach_policy_to_existing_roles" {
   validation {
     condition     = contains(["true", "false"], var.attach_policy_to_existing_roles)
     error_message = "Invalid attach_policy_to_existing_roles: it must be one of true, false."
+  }
+}
+
+variable "ssm_reach" {
+  type        = string
+  default     = "profiles"
+  description = "SSM_REACH: how Systems Manager reaches instances. profiles (the default) = the connector's instance profile on every instance without one; dhmc = Default Host Management Configuration turned on per account and Region where it is off, no instance written (an instance it cannot serve is reported with the fix); both = DHMC, and the profile only for instances DHMC cannot serve (docs/profile-scan.md#reach)."
+  validation {
+    condition     = contains(["profiles", "dhmc", "both"], var.ssm_reach)
+    error_message = "Invalid ssm_reach: it must be one of profiles, dhmc, both."
+  }
+}
+
+variable "dhmc_role_name" {
+  type        = string
+  default     = "MdcConnectorDhmcRole"
+  description = "DHMC_ROLE_NAME: the role the member template creates for Default Host Management Configuration, registered where DHMC is off."
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.dhmc_role_name))
+    error_message = "Invalid dhmc_role_name: it must be an IAM name (letters, digits, + = , . @ _ -), at most 64."
   }
 }
 
@@ -448,7 +468,7 @@ variable "arc_cloud" {
 
 variable "arc_connector_id" {
   type        = string
-  description = "a letter or digit, then up to 89 letters, digits, . _ -"
+  description = "ARC_CONNECTOR_ID: a stable id naming this connector (say mdc-aws-connector), tagged on every Arc machine it onboards as MDFCSecurityConnector; a forced send moves an agent connected elsewhere only when its Arc machine carries it (docs/deploy.md#the-one-command). Never change it after the first deploy."
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$", var.arc_connector_id))
     error_message = "Invalid arc_connector_id: it must be a letter or digit, then up to 89 letters, digits, . _ -."

@@ -191,6 +191,9 @@ impl AccountDiscovery {
         applied.extend(executor.run(Kind::Create, &planned.create).await);
         applied.extend(executor.run(Kind::Retry, &planned.retry).await);
         applied.extend(executor.run(Kind::Remove, &planned.remove).await);
+        // Leaving the scope: the member stacks go too (roles trusting the functions, documents,
+        // forwarding); the member template retains the instance role and profile.
+        applied.extend(executor.run(Kind::Teardown, &planned.leave).await);
         settle(&mut applied.onboarding, awaiting, &estate.instances);
         let onboarded = if dry_run { Onboarded::new() } else { applied.onboarding.onboarded() };
         items.extend(applied.items);
@@ -202,7 +205,7 @@ impl AccountDiscovery {
                 items.extend(hand_off(function, queue, &onboarded, delay).await);
             }
         }
-        let operations = planned.create.len() + planned.retry.len() + planned.remove.len();
+        let operations = planned.create.len() + planned.retry.len() + planned.remove.len() + planned.leave.len();
         tracing::info!(
             stack_set = name,
             operations,

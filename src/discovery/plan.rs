@@ -42,6 +42,8 @@ pub(crate) struct Plan {
     pub retry: Vec<Batch>,
     /// Instances of departed accounts to delete (only when removal is configured).
     pub remove: Vec<Batch>,
+    /// Instances of ACTIVE accounts out of scope to delete with their stacks (`leaveScope`).
+    pub leave: Vec<Batch>,
     /// Findings that need no write.
     pub findings: Vec<Item>,
     /// Findings whose StackSet work is still running (checked again later).
@@ -87,7 +89,8 @@ type Targets = BTreeMap<String, BTreeSet<String>>;
 pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     let mut out = Plan::default();
     let in_scope = |a: &str| rules.only.is_none_or(|only| only.iter().any(|o| o == a));
-    let (mut missing, mut retry, mut remove) = (Targets::new(), Targets::new(), Targets::new());
+    let (mut missing, mut retry, mut remove, mut leave) =
+        (Targets::new(), Targets::new(), Targets::new(), Targets::new());
     for account in estate.accounts.iter().filter(|a| in_scope(&a.id)) {
         let finding = |status: Status, reason: String| item(&account.id, "*", action::CHECK, status, reason);
         if account.id == estate.management {
@@ -121,7 +124,7 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
         let out_of_scope = rules.scope.leaves_out(&instance.account);
         match (account_state, out_of_scope) {
             (Some("ACTIVE"), Some(_)) if rules.leave_scope => {
-                remove.entry(instance.account.clone()).or_default().insert(instance.region.clone());
+                leave.entry(instance.account.clone()).or_default().insert(instance.region.clone());
                 continue;
             }
             (Some("ACTIVE"), Some(why)) => {
@@ -142,6 +145,7 @@ pub(crate) fn plan(estate: &Estate, rules: &Rules<'_>) -> Plan {
     out.create = batches(missing, &parent);
     out.retry = batches(retry, &parent);
     out.remove = batches(remove, &parent);
+    out.leave = batches(leave, &parent);
     out
 }
 
@@ -199,7 +203,7 @@ fn plan_existing(i: &super::state::StackInstance, out: &mut Plan) {
 /// request.
 fn left_in_place(instance: &super::state::StackInstance, why: OutOfScope) -> Item {
     let reason = format!(
-        "account is out of scope ({}) but its stack instance remains: {{\"action\":\"reconcile\",\"leaveScope\":true}} deletes it (list what goes first with \"dryRun\":true; docs/operate.md#leave-scope)",
+        "account is out of scope ({}) but its stack instance remains: {{\"action\":\"reconcile\",\"leaveScope\":true}} deletes it (list what goes first with \"dryRun\":true; docs/operate.md#leaving-the-scope)",
         why.reason()
     );
     item(&instance.account, &instance.region, action::REMOVE, Status::Skipped, reason).with_cause(Cause::OutOfScope)
@@ -403,9 +407,9 @@ mod tests {
         assert!(left.reason.contains("leaveScope") && left.reason.contains("CONNECTOR_EXCLUDED_ACCOUNTS"));
         assert_eq!(left.code_now(), "delete-stack-instances/out-of-scope");
         let p = plan(&e, &Rules { leave_scope: true, ..rules(&r, &scope) });
-        assert_eq!(p.remove.len(), 1);
+        assert!(p.remove.is_empty(), "not a departed account's removal (which keeps the stack)");
         assert_eq!(
-            (p.remove[0].accounts.clone(), p.remove[0].ous.clone()),
+            (p.leave[0].accounts.clone(), p.leave[0].ous.clone()),
             (vec!["200000000001".into()], vec!["ou-a".into()])
         );
     }

@@ -13,7 +13,7 @@ use super::read::current_association;
 use crate::aws::{describe, error_code};
 use crate::pace::Pacer;
 use crate::queue::PROPAGATION_RETRY_DELAY_SECONDS;
-use crate::report::{Action, Cause, Item, Outcome, Status};
+use crate::report::{Action, Cause, Item, Outcome, Reach, Status};
 
 /// What an association attempt gave.
 enum Associated {
@@ -67,21 +67,33 @@ impl Apply<'_> {
         let mut items = Vec::with_capacity(decisions.len());
         for (instance_id, decision) in decisions {
             let item = match decision {
-                Decision::Compliant { profile, role } => self.item(
-                    &instance_id,
-                    action::NONE,
-                    Status::Skipped,
-                    format!("compliant: profile {profile}, role {role} carries the SSM policy"),
-                ),
-                Decision::Leave { action, failed, reason } => {
-                    self.item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)
+                Decision::Compliant { profile, role } => self
+                    .item(
+                        &instance_id,
+                        action::NONE,
+                        Status::Skipped,
+                        format!("compliant: profile {profile}, role {role} carries the SSM policy"),
+                    )
+                    .with_reach(Reach::ExistingProfile),
+                Decision::ServedByDhmc { reason } => {
+                    self.item(&instance_id, action::NONE, Status::Skipped, reason).with_reach(Reach::Dhmc)
                 }
+                Decision::DhmcCannotServe { reason } => self
+                    .item(&instance_id, action::NONE, Status::Failed, reason)
+                    .with_cause(Cause::DhmcCannotServe)
+                    .with_reach(Reach::None),
+                Decision::Leave { action, failed, reason } => self
+                    .item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)
+                    .with_reach(Reach::None),
                 Decision::AttachPolicy { profile, role } => {
                     let (status, reason) = self.ledger.ensure_policy(&role, self.dry_run, self.budget).await;
-                    self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"))
+                    let item = self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"));
+                    item.with_reach(if status == Status::Failed { Reach::None } else { Reach::ExistingProfile })
                 }
                 Decision::Associate { profile, attach } => {
-                    self.associate(&instance_id, &profile, attach.as_ref()).await
+                    let item = self.associate(&instance_id, &profile, attach.as_ref()).await;
+                    let reached = matches!(item.status, Status::Done | Status::Planned);
+                    item.with_reach(if reached { Reach::Profile } else { Reach::None })
                 }
             };
             items.push(item);

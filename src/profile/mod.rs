@@ -8,6 +8,7 @@
 //! `settings` what it reads from the environment.
 
 mod apply;
+mod dhmc;
 mod ledger;
 mod plan;
 mod preflight;
@@ -18,6 +19,7 @@ mod state;
 pub mod trigger;
 
 pub use crate::iam::InstancePolicy;
+pub use dhmc::Reach;
 pub use scan::{JOB, ProfileScan};
-pub use settings::{DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings, VARIABLES};
+pub use settings::{DEFAULT_DHMC_ROLE, DEFAULT_INSTANCE_PROFILE, DEFAULT_MEMBER_ROLE, ProfileSettings, VARIABLES};
 pub use trigger::{ProfileTrigger, ScanCommand};

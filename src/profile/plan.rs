@@ -1,5 +1,6 @@
 //! The pure planner: turns a unit's state into one decision per instance. No AWS here.
 
+use super::dhmc::Reach;
 use super::state::{Instance, UnitState};
 use crate::iam::{PolicyState, Profile, ProfileLookup, Role, Trust};
 use crate::report::Action;
@@ -52,6 +53,16 @@ pub(crate) enum Decision {
         /// Its role.
         role: RoleRef,
     },
+    /// No profile, and Default Host Management Configuration manages it: nothing written.
+    ServedByDhmc {
+        /// Why, for the report.
+        reason: String,
+    },
+    /// No profile, `SSM_REACH=dhmc`, and DHMC cannot serve it: reported with the fix, not written.
+    DhmcCannotServe {
+        /// Why, and the fix.
+        reason: String,
+    },
     /// Left alone: opted out, in flux, or not fixable by us (`failed`), with the reason.
     Leave {
         /// Report action.
@@ -72,6 +83,10 @@ pub(crate) struct Policy<'a> {
     pub attach_to_existing_roles: bool,
     /// Account, for messages.
     pub account_id: &'a str,
+    /// `SSM_REACH`.
+    pub reach: Reach,
+    /// Default Host Management Configuration manages the Region's IMDSv2 instances.
+    pub dhmc_serves: bool,
 }
 
 /// One decision per instance, in input order.
@@ -92,7 +107,7 @@ fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decisi
     }
     let attached = instance.profile.as_ref().filter(|p| p.association_state.as_deref() != Some("disassociated"));
     match attached {
-        None => unprofiled(state, policy),
+        None => unprofiled_reach(instance, state, policy),
         Some(p) => match p.association_state.as_deref() {
             Some(s @ ("associating" | "disassociating")) => {
                 leave(action::NONE, false, format!("profile association is {s}; the next scan checks it again"))
@@ -100,6 +115,38 @@ fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decisi
             _ => profiled(p.name(), &p.arn, state, policy),
         },
     }
+}
+
+/// An instance without a profile, by `SSM_REACH`: DHMC where it serves the instance, the
+/// connector's profile where the mode allows it, or the report of why DHMC cannot serve it.
+fn unprofiled_reach(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decision {
+    if !policy.reach.uses_dhmc() {
+        return unprofiled(state, policy);
+    }
+    match (policy.dhmc_serves, instance.imds_v2_required) {
+        (true, true) => Decision::ServedByDhmc {
+            reason: "no instance profile: Systems Manager manages it through Default Host Management Configuration (IMDSv2 required here; it also needs SSM Agent 3.2.582.0 or later), nothing written".into(),
+        },
+        _ if policy.reach == Reach::Both => unprofiled(state, policy),
+        (serves, imds_v2) => Decision::DhmcCannotServe { reason: cannot_serve(&instance.id, serves, imds_v2) },
+    }
+}
+
+/// Why DHMC cannot serve an instance, and the fix.
+fn cannot_serve(id: &str, serves: bool, imds_v2: bool) -> String {
+    let mut why = Vec::new();
+    if !serves {
+        why.push("DHMC is not on in this account and Region (see its register-dhmc item)".to_string());
+    }
+    if !imds_v2 {
+        why.push(format!(
+            "the instance allows IMDSv1, which DHMC \"doesn't support\": require IMDSv2 with aws ec2 modify-instance-metadata-options --instance-id {id} --http-tokens required --http-endpoint enabled"
+        ));
+    }
+    format!(
+        "no instance profile and Default Host Management Configuration cannot serve it: {}; or set SSM_REACH=both to give it the connector's instance profile",
+        why.join("; ")
+    )
 }
 
 fn unprofiled(state: &UnitState, policy: &Policy<'_>) -> Decision {
@@ -220,7 +267,13 @@ mod tests {
     const ACCOUNT: &str = "111111111111";
 
     fn policy() -> Policy<'static> {
-        Policy { connector_profile: "Connector", attach_to_existing_roles: true, account_id: ACCOUNT }
+        Policy {
+            connector_profile: "Connector",
+            attach_to_existing_roles: true,
+            account_id: ACCOUNT,
+            reach: Reach::Profiles,
+            dhmc_serves: false,
+        }
     }
 
     fn instance(id: &str, profile: Option<(&str, Option<&str>)>) -> Instance {
@@ -230,6 +283,7 @@ mod tests {
             left_alone: None,
             profile: profile
                 .map(|(arn, state)| AttachedProfile { arn: arn.into(), association_state: state.map(String::from) }),
+            imds_v2_required: false,
         }
     }
 
@@ -263,6 +317,33 @@ mod tests {
             vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
         );
         assert_eq!(decide_one(&s, &policy()), Decision::Associate { profile: "Connector".into(), attach: None });
+    }
+
+    /// DHMC "doesn't support Instance Metadata Service Version 1": only IMDSv2 instances are left
+    /// to it; `both` gives the others the profile, `dhmc` reports them with the fix.
+    #[test]
+    fn without_a_profile_dhmc_serves_imdsv2_instances_and_the_mode_decides_the_others() {
+        let mut v2 = instance("i-2", None);
+        v2.imds_v2_required = true;
+        let s = state(
+            vec![v2, instance("i-1", None)],
+            vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
+        );
+        let decisions = |reach, dhmc_serves| plan(&s, &Policy { reach, dhmc_serves, ..policy() });
+        let both = decisions(Reach::Both, true);
+        assert!(matches!(both[0].1, Decision::ServedByDhmc { .. }), "{both:?}");
+        assert!(matches!(both[1].1, Decision::Associate { .. }), "IMDSv1: the profile");
+        let dhmc = decisions(Reach::Dhmc, true);
+        match &dhmc[1].1 {
+            Decision::DhmcCannotServe { reason } => {
+                assert!(reason.contains("--instance-id i-1 --http-tokens required"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let off = decisions(Reach::Dhmc, false);
+        assert!(matches!(&off[0].1, Decision::DhmcCannotServe { reason } if reason.contains("not on")), "{off:?}");
+        let profiles = decisions(Reach::Profiles, true);
+        assert!(profiles.iter().all(|(_, d)| matches!(d, Decision::Associate { .. })), "today's behaviour");
     }
 
     #[test]

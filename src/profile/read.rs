@@ -77,6 +77,10 @@ async fn describe_instances(ec2: &Client, fleet: &Fleet, only: Option<&[String]>
                     .iam_instance_profile()
                     .and_then(|p| p.arn())
                     .map(|arn| AttachedProfile { arn: arn.to_string(), association_state: None }),
+                imds_v2_required: instance
+                    .metadata_options()
+                    .and_then(|m| m.http_tokens())
+                    .is_some_and(|t| *t == aws_sdk_ec2::types::HttpTokensState::Required),
             });
         }
     }

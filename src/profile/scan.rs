@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 
 use super::apply::{Apply, PROPAGATION_WAIT, PROPAGATION_WAIT_WITHOUT_QUEUE};
+use super::dhmc::{self, Dhmc};
 use super::ledger::Ledgers;
 use super::plan::{Policy, action, plan};
 use super::read::read_unit;
@@ -136,10 +137,19 @@ impl FleetJob for ProfileScan {
         let profile = &settings.instance_profile_name;
         let only = work.instance_ids.as_deref();
         let state = read_unit(&ec2, ledger.iam(), &settings.fleet, profile, only).await?;
+        let (dhmc_item, dhmc) = if settings.ssm_reach.uses_dhmc() {
+            let ssm = session.ssm(region);
+            let (item, dhmc) = dhmc::ensure(&ssm, (account_id, region), &settings.dhmc_role_name, work.dry_run).await;
+            (Some(item), dhmc)
+        } else {
+            (None, Dhmc::Off)
+        };
         let policy = Policy {
             connector_profile: profile,
             attach_to_existing_roles: settings.attach_policy_to_existing_roles,
             account_id,
+            reach: settings.ssm_reach,
+            dhmc_serves: dhmc.serves(),
         };
         let decisions = plan(&state, &policy);
         if let (Some(ids), true) = (only, decisions.is_empty()) {
@@ -160,7 +170,9 @@ impl FleetJob for ProfileScan {
             retry_later: queued && !work.dry_run && work.propagation_retries < MAX_PROPAGATION_RETRIES,
             pacer: &pacer,
         };
-        Ok(unit.apply(decisions).await)
+        let mut items: Vec<Item> = dhmc_item.into_iter().collect();
+        items.extend(unit.apply(decisions).await);
+        Ok(items)
     }
 
     async fn finish(&self, ledgers: Ledgers, path: Path, items: &[Item]) -> Vec<Item> {

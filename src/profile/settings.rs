@@ -2,6 +2,7 @@
 //! instance profile and whether customers' roles get the policy. Read once at cold start; only
 //! these variables are read.
 
+use super::dhmc::Reach;
 use crate::config::{Common, Env, FLEET_VARIABLES, Fleet, Variable, join};
 use crate::error::ConfigError;
 use crate::iam::InstancePolicy;
@@ -63,9 +64,27 @@ pub(crate) const EC2_WRITE_RATE: Variable = Variable {
     example: "2.5",
     refused: &["-1", "1001", "fast"],
 };
+/// `SSM_REACH`.
+pub(crate) const SSM_REACH: Variable = Variable {
+    name: "SSM_REACH",
+    meaning: "how Systems Manager reaches instances: `profiles` = the connector's instance profile on every instance without one; `dhmc` = Default Host Management Configuration turned on per account and region (with `DHMC_ROLE_NAME`, only where it is off) and no instance written: an instance it cannot serve (IMDSv1 allowed) is reported with the fix; `both` = DHMC, and the profile only for an instance DHMC cannot serve ([profile-scan.md](profile-scan.md#reach))",
+    default: "`profiles`",
+    accepted: "`profiles`, `dhmc` or `both`",
+    example: "both",
+    refused: &["DHMC", "all"],
+};
+/// `DHMC_ROLE_NAME`.
+pub(crate) const DHMC_ROLE_NAME: Variable = Variable {
+    name: "DHMC_ROLE_NAME",
+    meaning: "the role the member template creates for Default Host Management Configuration (trusting `ssm.amazonaws.com`, carrying `AmazonSSMManagedEC2InstanceDefaultPolicy`), registered where DHMC is off",
+    default: "`MdcConnectorDhmcRole`",
+    accepted: "a role name (no path)",
+    example: "MyDhmcRole",
+    refused: &["path/name", "a b"],
+};
 
 /// Every variable profile-scan reads.
-pub const VARIABLES: [Variable; 14] = join(
+pub const VARIABLES: [Variable; 16] = join(
     FLEET_VARIABLES,
     [
         HANDOFF_QUEUE_URL,
@@ -74,11 +93,15 @@ pub const VARIABLES: [Variable; 14] = join(
         INSTANCE_PROFILE_NAME,
         ATTACH_POLICY_TO_EXISTING_ROLES,
         INSTANCE_POLICY,
+        SSM_REACH,
+        DHMC_ROLE_NAME,
     ],
 );
 
 /// Role assumed in member accounts when `CONNECTOR_MEMBER_ROLE` is not set (created by the member template).
 pub const DEFAULT_MEMBER_ROLE: &str = "MdcConnectorMemberRole";
+/// Role registered for Default Host Management Configuration when `DHMC_ROLE_NAME` is not set.
+pub const DEFAULT_DHMC_ROLE: &str = "MdcConnectorDhmcRole";
 /// Instance profile given to unprofiled instances when `INSTANCE_PROFILE_NAME` is not set.
 pub const DEFAULT_INSTANCE_PROFILE: &str = "MdcConnectorInstanceProfile";
 
@@ -103,6 +126,10 @@ pub struct ProfileSettings {
     /// `EC2_WRITE_RATE`: associations per second per account and region after a burst of 100 (a
     /// default to tune within EC2's per-API bucket, `crate::pace`); 0 sends unpaced.
     pub ec2_write_rate: f64,
+    /// `SSM_REACH`: how Systems Manager reaches instances.
+    pub ssm_reach: Reach,
+    /// `DHMC_ROLE_NAME`: the role registered for Default Host Management Configuration.
+    pub dhmc_role_name: String,
 }
 
 impl Default for ProfileSettings {
@@ -116,6 +143,8 @@ impl Default for ProfileSettings {
             instance_policy: InstancePolicy::default(),
             handoff_queue_url: None,
             ec2_write_rate: EC2_ASSOCIATE.1,
+            ssm_reach: Reach::Profiles,
+            dhmc_role_name: DEFAULT_DHMC_ROLE.into(),
         }
     }
 }
@@ -146,6 +175,13 @@ impl ProfileSettings {
                 .single(&EC2_WRITE_RATE, is_write_rate)?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(EC2_ASSOCIATE.1),
+            ssm_reach: env
+                .single(&SSM_REACH, |v| Reach::parse(v).is_some())?
+                .and_then(|v| Reach::parse(&v))
+                .unwrap_or(Reach::Profiles),
+            dhmc_role_name: env
+                .single(&DHMC_ROLE_NAME, |s| is_iam_name(s, 64))?
+                .unwrap_or_else(|| DEFAULT_DHMC_ROLE.into()),
         })
     }
 }

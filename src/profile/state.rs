@@ -15,6 +15,8 @@ pub(crate) struct Instance {
     pub left_alone: Option<String>,
     /// Its current profile, if any.
     pub profile: Option<AttachedProfile>,
+    /// Its metadata options require IMDSv2 (`HttpTokens=required`), which DHMC needs.
+    pub imds_v2_required: bool,
 }
 
 /// The profile associated with an instance.

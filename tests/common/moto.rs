@@ -44,7 +44,8 @@ pub struct Call {
     pub injected: bool,
     /// CloudFormation's `CallAs` parameter, when sent.
     pub call_as: Option<String>,
-    /// Request body, kept for `PutEvents`, `SendCommand` and `SendMessage(Batch)` only.
+    /// Request body, kept for `PutEvents`, `SendCommand`, `SendMessage(Batch)` and
+    /// `DeleteStackInstances` only.
     pub body: Option<String>,
 }
 

@@ -158,7 +158,7 @@ ALL_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1",
                "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1",
                "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1") + OPT_IN_REGIONS
 # Operations whose request bodies the call log keeps (tests read what was sent).
-KEPT_BODIES = ("PutEvents", "SendCommand", "SendMessage", "SendMessageBatch")
+KEPT_BODIES = ("PutEvents", "SendCommand", "SendMessage", "SendMessageBatch", "DeleteStackInstances")
 JSON_SERVICES = {"ssm", "organizations", "sqs", "events", "logs", "dynamodb"}
 THROTTLE_CODES = {
     "ec2": (503, "RequestLimitExceeded", "Request limit exceeded."),

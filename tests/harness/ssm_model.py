@@ -11,6 +11,15 @@ from moto's own EC2, IAM and SSM state:
   ``AGENT_IMAGES`` carry the agent (any image with tag ``harness:ssm-agent=none`` on the *instance*
   does not); tag ``harness:platform=Windows`` makes a Windows instance; tag ``harness:ssm-ping``
   overrides the ping status (``ConnectionLost``).
+* **Default Host Management Configuration.** ``GetServiceSetting`` / ``UpdateServiceSetting`` /
+  ``ResetServiceSetting`` of ``/ssm/managed-instance/default-ec2-instance-management-role`` (the id
+  or its ARN) per account and Region: ``Status`` ``Default`` until updated, then ``Customized`` with
+  the role name as ``SettingValue``; any other setting id is refused (``ServiceSettingNotFound``).
+  With DHMC on, an instance without a working profile is managed when "all instances using
+  Instance Metadata Service Version 2 (IMDSv2) in the AWS Region and AWS account with SSM Agent
+  version 3.2.582.0 or later installed automatically become managed instances" holds: its metadata
+  options require tokens, its agent (tag ``harness:ssm-agent-version``, default ``3.3.2746.0``) is at
+  least 3.2.582.0, and the registered role exists in the account with one of the agent policies.
 * **SendCommand** validates like SSM: at most 50 instance ids (a 51st gets SSM's misleading
   throttling error), the document exists in that account and region, every parameter passes the
   document's ``allowedPattern``/``allowedValues`` (``InvalidParameters`` otherwise), every instance is
@@ -56,7 +65,10 @@ SSM_AGENT_POLICIES = (SSM_CORE, "AmazonSSMManagedEC2InstanceDefaultPolicy")
 FINAL = {"Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut", "Undeliverable", "Terminated",
          "ExecutionTimedOut"}
 OPERATIONS = {"DescribeInstanceInformation", "SendCommand", "ListCommands", "ListCommandInvocations",
-              "GetCommandInvocation"}
+              "GetCommandInvocation", "GetServiceSetting", "UpdateServiceSetting", "ResetServiceSetting"}
+DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
+DHMC_MIN_AGENT = (3, 2, 582, 0)
+DEFAULT_AGENT = "3.3.2746.0"
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -132,6 +144,8 @@ class SsmModel:
         # be added to the list", Systems Manager user guide); /_harness/ssm-registration sets it.
         self.registration_seconds = 0.0
         self.associated: dict[tuple[str, str], float] = {}
+        # DHMC's role per (account, region), once UpdateServiceSetting set it.
+        self.dhmc: dict[tuple[str, str], str] = {}
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssm-run")
         self.sandboxes = Path(tempfile.mkdtemp(prefix="harness-ssm-"))
 
@@ -163,15 +177,17 @@ class SsmModel:
             since = self.associated.get((account, instance.id))
             if since is not None and time.monotonic() - since < self.registration_seconds:
                 continue
-            if not any(arn.endswith(f":policy/{name}") for role in roles for arn in role.managed_policies
-                       for name in SSM_AGENT_POLICIES):
+            agent = tags.get("harness:ssm-agent-version", DEFAULT_AGENT)
+            by_profile = any(arn.endswith(f":policy/{name}") for role in roles for arn in role.managed_policies
+                             for name in SSM_AGENT_POLICIES)
+            if not by_profile and not self.dhmc_serves(account, region, instance, agent):
                 continue
             windows = tags.get("harness:platform") == "Windows"
             found.append({
                 "InstanceId": instance.id,
                 "PingStatus": tags.get("harness:ssm-ping", "Online"),
                 "LastPingDateTime": time.time(),
-                "AgentVersion": "3.3.2746.0",
+                "AgentVersion": agent,
                 "IsLatestVersion": True,
                 "PlatformType": "Windows" if windows else "Linux",
                 "PlatformName": "Microsoft Windows Server 2022 Datacenter" if windows else "Amazon Linux",
@@ -181,6 +197,57 @@ class SsmModel:
                 "ComputerName": getattr(instance, "private_dns_name", instance.id),
             })
         return found
+
+    def dhmc_serves(self, account: str, region: str, instance: Any, agent: str) -> bool:
+        """Whether DHMC manages `instance`: on in its account and Region with a role that exists and
+        carries an agent policy, IMDSv2 required, agent recent enough."""
+        role_name = self.dhmc.get((account, region))
+        if role_name is None or getattr(instance.metadata_options, "http_tokens", "optional") != "required":
+            return False
+        try:
+            version = tuple(int(p) for p in agent.split("."))
+        except ValueError:
+            return False
+        if version < DHMC_MIN_AGENT:
+            return False
+        from moto.iam.models import iam_backends
+        try:
+            role = iam_backends[account]["global"].get_role(role_name.rsplit("/", 1)[-1])
+        except Exception:  # noqa: BLE001 - no such role: DHMC cannot assume it
+            return False
+        return any(arn.endswith(f":policy/{name}") for arn in role.managed_policies for name in SSM_AGENT_POLICIES)
+
+    def setting_id(self, request: dict[str, Any]) -> str:
+        setting = request.get("SettingId", "")
+        if setting.split(":servicesetting", 1)[-1] != DHMC_SETTING:
+            raise SsmError("ServiceSettingNotFound", f"The service setting {setting} was not found")
+        return setting
+
+    def setting(self, account: str, region: str, setting: str) -> dict[str, Any]:
+        role = self.dhmc.get((account, region))
+        return {"ServiceSetting": {
+            "SettingId": DHMC_SETTING, "SettingValue": role if role is not None else "$None",
+            "Status": "Customized" if role is not None else "Default",
+            "ARN": f"arn:aws:ssm:{region}:{account}:servicesetting{DHMC_SETTING}",
+            "LastModifiedDate": time.time(), "LastModifiedUser": "harness"}}
+
+    def getservicesetting(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.setting(account, region, self.setting_id(request))
+
+    def updateservicesetting(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        self.setting_id(request)
+        value = request.get("SettingValue", "")
+        if not value:
+            raise SsmError("ValidationException", "SettingValue must not be empty")
+        with self.lock:
+            self.dhmc[(account, region)] = value
+        return {}
+
+    def resetservicesetting(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        setting = self.setting_id(request)
+        with self.lock:
+            self.dhmc.pop((account, region), None)
+        return self.setting(account, region, setting)
 
     def describeinstanceinformation(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
         items = self.managed(account, region)

@@ -4,6 +4,8 @@
   the repository, and every ``#anchor`` to a heading of the page it names, by GitHub's rules
   (lowercase; letters, digits, ``-`` and ``_`` kept, spaces to ``-``, other punctuation dropped; a
   repeated heading gets ``-1``, ``-2``).
+* Every ``docs/<page>.md`` (``#<anchor>``) a string literal of the Rust sources (src/, functions/)
+  names, in a reason or remedy a report shows, is a page of docs/ with that heading.
 * The figures that may appear on more than one page (regions, limits, defaults, build times) say
   the same everywhere, and what the templates and the code hold: FACTS below, each with the
   patterns that find its mentions and the one value they must state. Each fact has one home page;
@@ -114,9 +116,93 @@ def broken_links(paths: list[Path], root: Path = ROOT) -> list[str]:
     return problems
 
 
+RUST_SKIP = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)  # comments (block comments unnested)
+RUST_RAW = re.compile(r'(?<![A-Za-z0-9_])b?r(#*)"')
+RUST_CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
+DOC_REFERENCE = re.compile(r"(?<![\w/.-])docs/([A-Za-z0-9_.-]+\.md)(?:#([\w-]+))?")
+
+
+def rust_strings(text: str) -> list[tuple[int, str]]:
+    """(offset, contents) of every string literal of a Rust source, comments and char literals skipped."""
+    out, i = [], 0
+    while i < len(text):
+        skipped = RUST_SKIP.match(text, i) if text.startswith(("//", "/*"), i) else None
+        raw = RUST_RAW.match(text, i) if text[i] in "br" else None
+        char = RUST_CHAR.match(text, i) if text[i] == "'" else None
+        if skipped:
+            i = skipped.end()
+        elif raw:
+            end = text.find('"' + raw.group(1), raw.end())
+            end = len(text) if end < 0 else end
+            out.append((i, text[raw.end():end]))
+            i = end + 1 + len(raw.group(1))
+        elif char:
+            i = char.end()
+        elif text[i] == '"':
+            j = i + 1
+            while j < len(text) and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append((i, text[i + 1:j]))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def rust_sources(root: Path = ROOT) -> list[Path]:
+    return sorted([*(root / "src").rglob("*.rs"), *(root / "functions").rglob("*.rs")])
+
+
+def broken_doc_references(sources: list[Path], root: Path = ROOT) -> list[str]:
+    """Every docs/<page>.md#<anchor> in a Rust string literal that names no page or no heading."""
+    problems, cache = [], {}
+    for source in sources:
+        text = source.read_text()
+        for offset, literal in rust_strings(text):
+            for found in DOC_REFERENCE.finditer(literal):
+                page, anchor = root / "docs" / found.group(1), found.group(2)
+                where = f"{source.relative_to(root)}:{text.count(chr(10), 0, offset) + 1}: {found.group(0)}"
+                if not page.is_file():
+                    problems.append(f"{where}: no such page")
+                    continue
+                if page not in cache:
+                    cache[page] = anchors(page)
+                if anchor and anchor not in cache[page]:
+                    problems.append(f"{where}: no heading with that anchor in docs/{found.group(1)}")
+    return problems
+
+
 class Links(unittest.TestCase):
     def test_every_relative_link_and_anchor_resolves(self) -> None:
         self.assertEqual(broken_links(user_docs()), [])
+
+    def test_every_page_and_anchor_the_code_names_resolves(self) -> None:
+        sources = rust_sources()
+        self.assertTrue(sources)
+        found = [r for s in sources for _, literal in rust_strings(s.read_text()) for r in DOC_REFERENCE.finditer(literal)]
+        self.assertTrue(any(r.group(2) for r in found), "no string literal names docs/<page>.md#<anchor> any more")
+        self.assertEqual(broken_doc_references(sources), [])
+
+    def test_a_broken_reference_in_the_code_is_found(self) -> None:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp).resolve()
+            (root / "docs").mkdir()
+            (root / "docs" / "page.md").write_text("# Title\n\n## Part two\n")
+            (root / "src").mkdir()
+            (root / "src" / "lib.rs").write_text(
+                "// docs/page.md#in-a-comment is not a literal\n"
+                "/* nor docs/gone.md */\n"
+                "const Q: char = '\"'; fn f<'a>(x: &'a str) {}\n"
+                'const OK: &str = "see docs/page.md#part-two, docs/page.md and https://example.com/docs/x.md";\n'
+                'const NO: &str = "docs/page.md#part-three";\n'
+                'const RAW: &str = r#"a "quote", then docs/gone.md#title"#;\n'
+                'const ESC: &str = "\\"docs/page.md#title\\" (docs/page.md#nope)";\n')
+            problems = broken_doc_references(rust_sources(root), root)
+        self.assertEqual(len(problems), 3, problems)
+        self.assertIn("src/lib.rs:5: docs/page.md#part-three: no heading", problems[0])
+        self.assertIn("src/lib.rs:6: docs/gone.md#title: no such page", problems[1])
+        self.assertIn("src/lib.rs:7: docs/page.md#nope: no heading", problems[2])
 
     def test_the_slug_rules_are_githubs(self) -> None:
         for heading, anchor in [

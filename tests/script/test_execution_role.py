@@ -216,8 +216,14 @@ class WhatTheExecutionRoleMayCreate(unittest.TestCase):
         self.assertLessEqual({str(a) for a in attach[0]["Condition"]["ArnEquals"]["iam:PolicyARN"]},
                              {str(a) for a in
                               by_sid["AttachOnlyTheSsmInstancePolicies"]["Condition"]["ArnNotEquals"]["iam:PolicyARN"]})
+        # ... and passes DHMC's role to Systems Manager (SSM_REACH dhmc or both): exactly the
+        # roles its own PassRole statements name are left passable.
+        passed = [s["Resource"] for s in member["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                  if s.get("Action") == "iam:PassRole"]
+        self.assertEqual(len(passed), 2)
         self.assertEqual(by_sid["PassOnlyTheInstanceRole"]["NotResource"],
-                         {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${InstanceRoleName}"})
+                         [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${InstanceRoleName}"},
+                          {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${DhmcRoleName}"}])
         # arc-provisioner's role: SendCommand of the connector's documents to instances.
         send = [s for s in member["ProvisioningRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                 if s.get("Sid") == "SendOnlyTheConnectorDocuments"]

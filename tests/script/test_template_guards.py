@@ -315,8 +315,10 @@ class TemplateGuards(unittest.TestCase):
         self.assertEqual(denied["template.yaml"][0]["Resource"],
                          {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mdc-connector-*"})
         member_denied = [r["Fn::Sub"].rsplit("/", 1)[1] for r in denied["member.yaml"][0]["Resource"]]
+        # DHMC's role too: AmazonSSMManagedInstanceCore there would give every instance it manages
+        # reads of every parameter of the account.
         self.assertEqual(member_denied, ["${MemberRoleName}", "${ProvisioningRoleName}", "${PostureRoleName}",
-                                         "MdcConnectorEventForwarding"])
+                                         "MdcConnectorEventForwarding", "${DhmcRoleName}"])
         self.assertEqual(denied["member.yaml"][0]["Action"], "iam:AttachRolePolicy")
         self.assertEqual(TEMPLATES["template.yaml"]["Parameters"]["InstancePolicy"]["Default"], "narrow")
 

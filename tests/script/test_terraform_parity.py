@@ -459,6 +459,8 @@ TF_EXTRA = {
     "aws_lambda_function": {"source_code_hash"},  # test_functions_deploy_the_packaged_zips
     # name: test_tables_are_named_as_each_side_needs; range_key: KeySchema's reader (tf_key_schema).
     "aws_dynamodb_table": {"name", "range_key"},
+    # How long the provider waits for an update; CloudFormation's StackSet handler has its own.
+    "aws_cloudformation_stack_set": {"timeouts.update"},
 }
 # dynamic blocks a table's reader compares (any other dynamic block is refused).
 TF_DYNAMIC = {"aws_cloudformation_stack_set": {"auto_deployment"}}

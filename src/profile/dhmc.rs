@@ -1,0 +1,141 @@
+//! Default Host Management Configuration (DHMC): Systems Manager reaching instances without an
+//! instance profile. "After you've turned on this setting, all instances using Instance Metadata
+//! Service Version 2 (IMDSv2) in the AWS Region and AWS account with SSM Agent version 3.2.582.0
+//! or later installed automatically become managed instances. Default Host Management
+//! Configuration doesn't support Instance Metadata Service Version 1." (Systems Manager User Guide,
+//! Default Host Management Configuration.)
+//!
+//! DHMC is one service setting per account and Region,
+//! `/ssm/managed-instance/default-ec2-instance-management-role`: "For
+//! /ssm/managed-instance/default-ec2-instance-management-role, enter the name of an IAM role"
+//! (UpdateServiceSetting). Its `Status` is "Default: The current setting uses a default value
+//! provisioned by the AWS service team" or "Customized: The current setting use a custom value
+//! specified by the customer": `Customized` means DHMC is on, with that role.
+//!
+//! The connector turns it on through the API, only where it is off, never through the member
+//! template's `AWS::SSM::DefaultHostManagementConfiguration`: "Creating the resource fails if
+//! Default Host Management Configuration is already turned on" (CloudFormation reference), which
+//! would fail the member stack in every account whose owner turned DHMC on already. A role that is
+//! not the connector's is reported (`dhmc-customer-role`) and never overwritten.
+
+use aws_sdk_ssm::Client;
+
+use crate::aws::describe;
+use crate::error::Failure;
+use crate::report::{Action, Cause, Item, Status};
+
+/// The service setting that holds DHMC's role.
+pub(crate) const SETTING_ID: &str = "/ssm/managed-instance/default-ec2-instance-management-role";
+
+/// `SSM_REACH`: how Systems Manager reaches instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// The connector's instance profile on every instance without one (the reference product's way).
+    #[default]
+    Profiles,
+    /// DHMC only: no instance is written; one DHMC cannot serve is reported with the fix.
+    Dhmc,
+    /// DHMC, and the profile for an instance DHMC cannot serve.
+    Both,
+}
+
+impl Reach {
+    /// The variable's spelling.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        match value {
+            "profiles" => Some(Reach::Profiles),
+            "dhmc" => Some(Reach::Dhmc),
+            "both" => Some(Reach::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether the mode turns DHMC on and relies on it.
+    pub(crate) fn uses_dhmc(self) -> bool {
+        self != Reach::Profiles
+    }
+}
+
+/// DHMC in one account and Region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Dhmc {
+    /// Off (the setting has its default value).
+    Off,
+    /// On with the connector's role.
+    Connector,
+    /// On with another role (named): left alone, and it serves instances all the same.
+    Customer(String),
+    /// Could not be read or turned on (why).
+    Unknown(String),
+}
+
+impl Dhmc {
+    /// Whether DHMC manages the Region's IMDSv2 instances.
+    pub(crate) fn serves(&self) -> bool {
+        matches!(self, Dhmc::Connector | Dhmc::Customer(_))
+    }
+}
+
+/// Reads the setting.
+pub(crate) async fn read(ssm: &Client, role: &str) -> Result<Dhmc, Failure> {
+    let out = ssm
+        .get_service_setting()
+        .setting_id(SETTING_ID)
+        .send()
+        .await
+        .map_err(|e| Failure::aws(format!("cannot read the service setting {SETTING_ID}"), &e))?;
+    let setting = out.service_setting();
+    let value = setting.and_then(|s| s.setting_value()).unwrap_or_default();
+    Ok(match setting.and_then(|s| s.status()) {
+        Some("Customized") if value == role => Dhmc::Connector,
+        Some("Customized") => Dhmc::Customer(value.to_string()),
+        _ => Dhmc::Off,
+    })
+}
+
+/// Turns DHMC on with `role` where it is off; the item saying what was found or done, and DHMC
+/// as it stands after it (a dry run answers as if it were on).
+pub(crate) async fn ensure(ssm: &Client, unit: (&str, &str), role: &str, dry_run: bool) -> (Item, Dhmc) {
+    let (account, region) = unit;
+    let item =
+        |status: Status, reason: String| Item::new(account, region, SETTING_ID, Action::RegisterDhmc, status, reason);
+    match read(ssm, role).await {
+        Err(failure) => {
+            let cause = failure.cause();
+            (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(failure.to_string()))
+        }
+        Ok(Dhmc::Connector) => {
+            (item(Status::Skipped, format!("DHMC is on with the connector's role {role}")), Dhmc::Connector)
+        }
+        Ok(Dhmc::Customer(theirs)) => {
+            let reason = format!(
+                "DHMC is on with role {theirs}, not the connector's: left alone (it manages the Region's IMDSv2 instances with that role's rights)"
+            );
+            (item(Status::Skipped, reason).with_cause(Cause::DhmcCustomerRole), Dhmc::Customer(theirs))
+        }
+        Ok(_) if dry_run => (item(Status::Planned, format!("would turn DHMC on with role {role}")), Dhmc::Connector),
+        Ok(_) => match ssm.update_service_setting().setting_id(SETTING_ID).setting_value(role).send().await {
+            Ok(_) => (item(Status::Done, format!("turned DHMC on with role {role}")), Dhmc::Connector),
+            Err(e) => {
+                let failure = Failure::aws(format!("cannot turn DHMC on with role {role}"), &e);
+                let (cause, why) = (failure.cause(), describe(&e));
+                (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(why))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reach_modes_are_spelled_as_documented() {
+        assert_eq!(Reach::parse("both"), Some(Reach::Both));
+        assert_eq!(Reach::parse("DHMC"), None);
+        assert!(!Reach::Profiles.uses_dhmc() && Reach::Dhmc.uses_dhmc());
+        assert!(
+            Dhmc::Customer("theirs".into()).serves() && !Dhmc::Off.serves() && !Dhmc::Unknown(String::new()).serves()
+        );
+    }
+}
