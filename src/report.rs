@@ -79,11 +79,13 @@ pub enum Action {
     Preflight,
     /// profile-scan: Default Host Management Configuration turned on in an (account, region).
     RegisterDhmc,
+    /// profile-scan: Default Host Management Configuration turned off where the connector turned it on.
+    ReleaseDhmc,
 }
 
 impl Action {
     /// Every action, for documentation checks.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::None,
         Action::AssociateInstanceProfile,
         Action::AttachRolePolicy,
@@ -105,6 +107,7 @@ impl Action {
         Action::Coverage,
         Action::Preflight,
         Action::RegisterDhmc,
+        Action::ReleaseDhmc,
     ];
 
     /// The JSON spelling.
@@ -131,6 +134,7 @@ impl Action {
             Action::Coverage => "coverage",
             Action::Preflight => "preflight",
             Action::RegisterDhmc => "register-dhmc",
+            Action::ReleaseDhmc => "release-dhmc",
         }
     }
 }

@@ -11,7 +11,7 @@ use connector_engine::error::EventError;
 use connector_engine::profile::{ProfileTrigger, trigger as profile};
 
 /// Every fixture with the function it belongs to.
-const FIXTURES: [(&str, &str); 23] = [
+const FIXTURES: [(&str, &str); 24] = [
     ("account-region-opt-in-enabled.json", "account-discovery"),
     ("cloudformation-custom-resource-delete.json", "account-discovery"),
     ("controltower-create-managed-account.json", "account-discovery"),
@@ -27,6 +27,7 @@ const FIXTURES: [(&str, &str); 23] = [
     ("manual-scan-dry-run.json", "profile-scan"),
     ("manual-scan.json", "profile-scan"),
     ("manual-sweep-leave-scope.json", "arc-provisioner"),
+    ("manual-scan-release-dhmc.json", "profile-scan"),
     ("organizations-accept-handshake.json", "account-discovery"),
     ("organizations-close-account.json", "account-discovery"),
     ("organizations-create-account-result.json", "account-discovery"),

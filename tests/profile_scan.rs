@@ -868,6 +868,30 @@ async fn dhmc_is_turned_on_only_where_it_is_off_and_only_instances_it_cannot_ser
         assert!(ids.contains(&served[account].as_str()), "{account}: managed through DHMC without a profile: {ids:?}");
     }
 
+    // The connector's removal turns DHMC off only where its role is the connector's.
+    let release = |dry_run: bool| json!({"action": "scan", "releaseDhmc": true, "dryRun": dry_run});
+    let listed = job.handle(&release(true), None).await.expect("dry run");
+    let released = |report: &Report, account: &str| {
+        let item = report.items.iter().find(|i| i.account_id == account && i.action.as_str() == "release-dhmc");
+        item.map(|i| (i.status, i.code.clone())).unwrap_or_else(|| panic!("{account}: {:#?}", report.items))
+    };
+    assert_eq!(released(&listed, MANAGEMENT), (Status::Planned, "release-dhmc/planned".into()));
+    assert_eq!(value(&management).await, "MdcConnectorDhmcRole", "a dry run changes nothing");
+    let done = job.handle(&release(false), None).await.expect("release");
+    assert_eq!(released(&done, MANAGEMENT), (Status::Done, "release-dhmc/done".into()));
+    assert_eq!(released(&done, &member), (Status::Skipped, "release-dhmc/dhmc-customer-role".into()));
+    assert_eq!(value(&member_config).await, "TheirDhmcRole", "a customer's DHMC stays on");
+    let off = ssm_in_r1(&management).get_service_setting().setting_id(DHMC_SETTING).send().await.expect("setting");
+    assert_eq!(
+        off.service_setting().and_then(|s| s.status()),
+        Some("Default"),
+        "turned off where the connector turned it on"
+    );
+    assert!(
+        done.items.iter().all(|i| i.action.as_str() == "release-dhmc" || i.action.as_str() == "scan"),
+        "no instance touched"
+    );
+
     let reported = unprofiled(&management, false).await;
     moto.clear_calls();
     let job = ProfileScan::new(settings("dhmc"), management.clone());
@@ -876,4 +900,53 @@ async fn dhmc_is_turned_on_only_where_it_is_off_and_only_instances_it_cannot_ser
     assert_eq!((item.status, item.code.as_str()), (Status::Failed, "none/dhmc-cannot-serve"), "{item:?}");
     assert!(item.reason.contains(&format!("--instance-id {reported} --http-tokens required")), "{}", item.reason);
     assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 0, "dhmc writes no instance");
+}
+
+/// DHMC on since before the run, an instance requiring IMDSv2 whose SSM Agent is too old for DHMC
+/// (older than 3.2.582.0) is not listed by Systems Manager: an hour after its launch, `both` gives
+/// it the connector's profile and `dhmc` reports it with the fix; one launched minutes ago is still
+/// left to DHMC (its agent may not have reported yet).
+#[tokio::test]
+async fn an_instance_dhmc_does_not_reach_within_an_hour_gets_the_profile_under_both() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::connector_profile(&management).await;
+    dhmc_role(&management, "MdcConnectorDhmcRole").await;
+    let on =
+        ssm_in_r1(&management).update_service_setting().setting_id(DHMC_SETTING).setting_value("MdcConnectorDhmcRole");
+    on.send().await.expect("DHMC on before the run");
+    let old_agent = |config: &SdkConfig| {
+        let config = config.clone();
+        async move {
+            let id = seed::instance(&config, R1, &[("harness:ssm-agent-version", "3.1.1004.0")], None).await;
+            let tokens = aws_sdk_ec2::types::HttpTokensState::Required;
+            let modify = seed::ec2(&config, R1).modify_instance_metadata_options().instance_id(&id).http_tokens(tokens);
+            modify.send().await.expect("IMDSv2");
+            id
+        }
+    };
+    let (missed, young) = (old_agent(&management).await, old_agent(&management).await);
+    moto.launched(MANAGEMENT, R1, &missed, 120.0);
+    let settings = |reach: &str| {
+        ProfileSettings::from_lookup(|name| match name {
+            "SSM_REACH" => Some(reach.to_string()),
+            "CONNECTOR_REGIONS" => Some(R1.to_string()),
+            _ => None,
+        })
+        .expect("settings")
+    };
+    let scan = json!({"action": "scan", "accountIds": [MANAGEMENT]});
+
+    let report = ProfileScan::new(settings("dhmc"), management.clone()).handle(&scan, None).await.expect("scan");
+    let item = |report: &Report, id: &str| report.items.iter().find(|i| i.resource_id == id).cloned().expect("item");
+    let reported = item(&report, &missed);
+    assert_eq!(reported.code, "none/dhmc-cannot-serve", "{reported:?}");
+    assert!(reported.reason.contains("older than 3.2.582.0"), "{}", reported.reason);
+    assert_eq!(item(&report, &young).status, Status::Skipped, "minutes old: left to DHMC");
+    assert_eq!(count(&moto.calls(), "AssociateIamInstanceProfile"), 0);
+
+    let report = ProfileScan::new(settings("both"), management.clone()).handle(&scan, None).await.expect("scan");
+    assert_eq!(item(&report, &missed).status, Status::Done, "{:?}", report.items);
+    assert_eq!(seed::profile_of(&management, R1, &young).await, None, "the young one still left to DHMC");
+    assert!(seed::profile_of(&management, R1, &missed).await.is_some(), "the missed one got the profile");
 }

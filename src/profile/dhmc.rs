@@ -18,6 +18,8 @@
 //! would fail the member stack in every account whose owner turned DHMC on already. A role that is
 //! not the connector's is reported (`dhmc-customer-role`) and never overwritten.
 
+use std::collections::HashSet;
+
 use aws_sdk_ssm::Client;
 
 use crate::aws::describe;
@@ -76,6 +78,25 @@ impl Dhmc {
     }
 }
 
+/// How long an IMDSv2 instance without a profile may run, with DHMC on since before the run,
+/// without Systems Manager listing it before it is taken as not reached through DHMC (its agent is
+/// missing or older than 3.2.582.0, or it cannot reach Systems Manager's endpoints). AWS documents
+/// no registration delay for DHMC; an hour is the connector's margin (the agent registers within
+/// minutes of starting).
+pub(crate) const UNREACHED_AFTER_SECONDS: i64 = 3600;
+
+/// The instances Systems Manager manages in the unit's Region (`DescribeInstanceInformation`,
+/// paginated): where DHMC serves, what it actually reached.
+pub(crate) async fn managed_ids(ssm: &Client) -> Result<HashSet<String>, Failure> {
+    let mut out = HashSet::new();
+    let mut pages = ssm.describe_instance_information().max_results(50).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Failure::aws("DescribeInstanceInformation failed", &e))?;
+        out.extend(page.instance_information_list().iter().filter_map(|i| i.instance_id().map(String::from)));
+    }
+    Ok(out)
+}
+
 /// Reads the setting.
 pub(crate) async fn read(ssm: &Client, role: &str) -> Result<Dhmc, Failure> {
     let out = ssm
@@ -120,6 +141,45 @@ pub(crate) async fn ensure(ssm: &Client, unit: (&str, &str), role: &str, dry_run
                 let failure = Failure::aws(format!("cannot turn DHMC on with role {role}"), &e);
                 let (cause, why) = (failure.cause(), describe(&e));
                 (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(why))
+            }
+        },
+    }
+}
+
+/// Turns DHMC off where its role is the connector's (`ResetServiceSetting`: "change the value back
+/// to the original value defined by the AWS service team"), never where it is a customer's: the
+/// connector's removal, `{"action":"scan","releaseDhmc":true}`.
+pub(crate) async fn release(ssm: &Client, unit: (&str, &str), role: &str, dry_run: bool) -> Item {
+    let (account, region) = unit;
+    let item =
+        |status: Status, reason: String| Item::new(account, region, SETTING_ID, Action::ReleaseDhmc, status, reason);
+    match read(ssm, role).await {
+        Err(failure) => {
+            let cause = failure.cause();
+            item(Status::Failed, failure.to_string()).with_cause(cause)
+        }
+        Ok(Dhmc::Customer(theirs)) => {
+            let reason = format!("DHMC is on with role {theirs}, not the connector's: left on");
+            item(Status::Skipped, reason).with_cause(Cause::DhmcCustomerRole)
+        }
+        Ok(Dhmc::Off | Dhmc::Unknown(_)) => item(Status::Skipped, "DHMC is off: nothing to release".into()),
+        Ok(Dhmc::Connector) if dry_run => item(
+            Status::Planned,
+            format!(
+                "would turn DHMC off (its role is the connector's {role}); the instances it manages without a profile would lose Systems Manager"
+            ),
+        ),
+        Ok(Dhmc::Connector) => match ssm.reset_service_setting().setting_id(SETTING_ID).send().await {
+            Ok(_) => item(
+                Status::Done,
+                format!(
+                    "turned DHMC off (its role was the connector's {role}); the instances it managed without a profile no longer reach Systems Manager"
+                ),
+            ),
+            Err(e) => {
+                let failure = Failure::aws(format!("cannot turn DHMC off ({role})"), &e);
+                let cause = failure.cause();
+                item(Status::Failed, failure.to_string()).with_cause(cause)
             }
         },
     }

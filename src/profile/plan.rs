@@ -1,6 +1,8 @@
 //! The pure planner: turns a unit's state into one decision per instance. No AWS here.
 
-use super::dhmc::Reach;
+use std::collections::HashSet;
+
+use super::dhmc::{Reach, UNREACHED_AFTER_SECONDS};
 use super::state::{Instance, UnitState};
 use crate::iam::{PolicyState, Profile, ProfileLookup, Role, Trust};
 use crate::report::Action;
@@ -85,8 +87,33 @@ pub(crate) struct Policy<'a> {
     pub account_id: &'a str,
     /// `SSM_REACH`.
     pub reach: Reach,
-    /// Default Host Management Configuration manages the Region's IMDSv2 instances.
-    pub dhmc_serves: bool,
+    /// Default Host Management Configuration in the unit's account and Region.
+    pub dhmc: DhmcView<'a>,
+}
+
+/// What the planner knows of Default Host Management Configuration in a unit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DhmcView<'a> {
+    /// DHMC manages the Region's IMDSv2 instances.
+    pub serves: bool,
+    /// It was on before this run (not turned on by it): its registrations had time to happen.
+    pub settled: bool,
+    /// The instances Systems Manager lists (`None`: not read).
+    pub managed: Option<&'a HashSet<String>>,
+    /// Now, in seconds since the Unix epoch.
+    pub now: i64,
+}
+
+impl DhmcView<'_> {
+    /// A running IMDSv2 instance DHMC should have reached, that Systems Manager still does not list
+    /// an hour ([`UNREACHED_AFTER_SECONDS`]) after its launch, with DHMC on since before the run.
+    fn missed(&self, instance: &Instance) -> bool {
+        let long_running = instance.launched_at.is_some_and(|t| self.now - t >= UNREACHED_AFTER_SECONDS);
+        self.settled
+            && instance.state == "running"
+            && long_running
+            && self.managed.is_some_and(|m| !m.contains(&instance.id))
+    }
 }
 
 /// One decision per instance, in input order.
@@ -123,13 +150,28 @@ fn unprofiled_reach(instance: &Instance, state: &UnitState, policy: &Policy<'_>)
     if !policy.reach.uses_dhmc() {
         return unprofiled(state, policy);
     }
-    match (policy.dhmc_serves, instance.imds_v2_required) {
-        (true, true) => Decision::ServedByDhmc {
-            reason: "no instance profile: Systems Manager manages it through Default Host Management Configuration (IMDSv2 required here; it also needs SSM Agent 3.2.582.0 or later), nothing written".into(),
-        },
+    let missed = policy.dhmc.missed(instance);
+    match (policy.dhmc.serves, instance.imds_v2_required) {
+        (true, true) if !missed => Decision::ServedByDhmc { reason: served(instance, &policy.dhmc) },
         _ if policy.reach == Reach::Both => unprofiled(state, policy),
+        (true, true) => Decision::DhmcCannotServe { reason: not_listed(&instance.id) },
         (serves, imds_v2) => Decision::DhmcCannotServe { reason: cannot_serve(&instance.id, serves, imds_v2) },
     }
+}
+
+/// Why an instance is left to DHMC.
+fn served(instance: &Instance, dhmc: &DhmcView<'_>) -> String {
+    if dhmc.managed.is_some_and(|m| m.contains(&instance.id)) {
+        return "no instance profile: Systems Manager manages it through Default Host Management Configuration, nothing written".into();
+    }
+    "no instance profile: Default Host Management Configuration is on and the instance requires IMDSv2, so Systems Manager registers it without a profile once its SSM Agent (3.2.582.0 or later) reports; nothing written".into()
+}
+
+/// An IMDSv2 instance DHMC should reach and that Systems Manager does not list.
+fn not_listed(id: &str) -> String {
+    format!(
+        "no instance profile, and Systems Manager does not list it although Default Host Management Configuration is on and it requires IMDSv2, an hour or more after its launch: its SSM Agent is missing or older than 3.2.582.0, or it cannot reach the Systems Manager endpoints; update or install the agent on {id}, or set SSM_REACH=both to give it the connector's instance profile"
+    )
 }
 
 /// Why DHMC cannot serve an instance, and the fix.
@@ -272,7 +314,7 @@ mod tests {
             attach_to_existing_roles: true,
             account_id: ACCOUNT,
             reach: Reach::Profiles,
-            dhmc_serves: false,
+            dhmc: DhmcView::default(),
         }
     }
 
@@ -284,6 +326,7 @@ mod tests {
             profile: profile
                 .map(|(arn, state)| AttachedProfile { arn: arn.into(), association_state: state.map(String::from) }),
             imds_v2_required: false,
+            launched_at: None,
         }
     }
 
@@ -329,7 +372,8 @@ mod tests {
             vec![v2, instance("i-1", None)],
             vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
         );
-        let decisions = |reach, dhmc_serves| plan(&s, &Policy { reach, dhmc_serves, ..policy() });
+        let decisions =
+            |reach, serves| plan(&s, &Policy { reach, dhmc: DhmcView { serves, ..DhmcView::default() }, ..policy() });
         let both = decisions(Reach::Both, true);
         assert!(matches!(both[0].1, Decision::ServedByDhmc { .. }), "{both:?}");
         assert!(matches!(both[1].1, Decision::Associate { .. }), "IMDSv1: the profile");
@@ -344,6 +388,33 @@ mod tests {
         assert!(matches!(&off[0].1, Decision::DhmcCannotServe { reason } if reason.contains("not on")), "{off:?}");
         let profiles = decisions(Reach::Profiles, true);
         assert!(profiles.iter().all(|(_, d)| matches!(d, Decision::Associate { .. })), "today's behaviour");
+    }
+
+    /// An IMDSv2 instance DHMC should reach but Systems Manager does not list an hour after its
+    /// launch (its agent too old, or missing): `both` gives it the profile, `dhmc` reports it; a
+    /// younger one, or one DHMC was turned on for in this very run, is left to DHMC.
+    #[test]
+    fn an_imdsv2_instance_dhmc_misses_for_an_hour_falls_back_to_the_profile_under_both() {
+        let at = |id: &str, launched: i64| {
+            let mut i = instance(id, None);
+            (i.imds_v2_required, i.launched_at) = (true, Some(launched));
+            i
+        };
+        let s = state(
+            vec![at("i-old", 0), at("i-young", 3000), at("i-listed", 0)],
+            vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
+        );
+        let managed: HashSet<String> = ["i-listed".to_string()].into();
+        let view = |settled| DhmcView { serves: true, settled, managed: Some(&managed), now: 3600 };
+        let decide = |reach, settled| plan(&s, &Policy { reach, dhmc: view(settled), ..policy() });
+        let both = decide(Reach::Both, true);
+        assert!(matches!(both[0].1, Decision::Associate { .. }), "{both:?}");
+        assert!(matches!(both[1].1, Decision::ServedByDhmc { .. }), "younger than an hour");
+        assert!(matches!(both[2].1, Decision::ServedByDhmc { .. }), "listed: reached");
+        let dhmc = decide(Reach::Dhmc, true);
+        assert!(matches!(&dhmc[0].1, Decision::DhmcCannotServe { reason } if reason.contains("older than 3.2.582.0")));
+        let just_on = decide(Reach::Both, false);
+        assert!(matches!(just_on[0].1, Decision::ServedByDhmc { .. }), "DHMC turned on by this run: not judged yet");
     }
 
     #[test]

@@ -81,6 +81,7 @@ async fn describe_instances(ec2: &Client, fleet: &Fleet, only: Option<&[String]>
                     .metadata_options()
                     .and_then(|m| m.http_tokens())
                     .is_some_and(|t| *t == aws_sdk_ec2::types::HttpTokensState::Required),
+                launched_at: instance.launch_time().map(|t| t.secs()),
             });
         }
     }

@@ -1,8 +1,8 @@
 //! The `profile-scan` job: a trigger becomes a scope or queue records; the fleet-job skeleton
 //! (`crate::run`) runs the units; this module holds the work of one unit and the hand-off.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::apply::{Apply, PROPAGATION_WAIT, PROPAGATION_WAIT_WITHOUT_QUEUE};
 use super::dhmc::{self, Dhmc};
 use super::ledger::Ledgers;
-use super::plan::{Policy, action, plan};
+use super::plan::{DhmcView, Policy, action, plan};
 use super::read::read_unit;
 use super::settings::ProfileSettings;
 use super::trigger::{ProfileTrigger, parse};
@@ -40,6 +40,8 @@ pub(crate) struct ScanWork {
     pub dry_run: bool,
     /// A continuation of a unit that ran out of time (its account's EC2 burst is spent).
     pub continued: bool,
+    /// Turn DHMC off where its role is the connector's, instead of scanning.
+    pub release_dhmc: bool,
 }
 
 /// The job, built once at cold start and reused by warm invocations.
@@ -66,6 +68,13 @@ impl ProfileScan {
         };
         let (scope, may_enqueue, dry_run) = match parse(payload)? {
             ProfileTrigger::Scheduled => (ScopeRequest::default(), true, dry_run),
+            ProfileTrigger::Scan(command) if command.release_dhmc => {
+                let scope =
+                    ScopeRequest { accounts: command.account_ids, regions: command.regions, ..ScopeRequest::default() };
+                let dry_run = command.dry_run || dry_run;
+                let release = move || ScanWork { dry_run, release_dhmc: true, ..ScanWork::default() };
+                return Box::pin(run::scoped(self, &scope, false, dry_run, &budget, release)).await;
+            }
             ProfileTrigger::Scan(command) => {
                 let broad = command.account_ids.is_none();
                 let scope =
@@ -120,6 +129,7 @@ impl FleetJob for ProfileScan {
             dry_run: message.dry_run,
             continued: message.continuation > 0,
             propagation_retries: message.propagation_retries,
+            release_dhmc: false,
         }
     }
 
@@ -131,25 +141,30 @@ impl FleetJob for ProfileScan {
         budget: &Budget,
     ) -> Result<Vec<Item>, Failure> {
         let (account_id, region, work) = (unit.account_id.as_str(), unit.region.as_str(), &unit.work);
+        if work.release_dhmc {
+            let ssm = session.ssm(region);
+            return Ok(vec![
+                dhmc::release(&ssm, (account_id, region), &self.settings.dhmc_role_name, work.dry_run).await,
+            ]);
+        }
         let ledger = ledgers.for_account(account_id, &session.iam, self.settings.instance_policy);
         let ec2 = session.ec2(region);
         let settings = &self.settings;
         let profile = &settings.instance_profile_name;
         let only = work.instance_ids.as_deref();
         let state = read_unit(&ec2, ledger.iam(), &settings.fleet, profile, only).await?;
-        let (dhmc_item, dhmc) = if settings.ssm_reach.uses_dhmc() {
-            let ssm = session.ssm(region);
-            let (item, dhmc) = dhmc::ensure(&ssm, (account_id, region), &settings.dhmc_role_name, work.dry_run).await;
-            (Some(item), dhmc)
-        } else {
-            (None, Dhmc::Off)
-        };
+        let (dhmc_item, dhmc, managed) = self.dhmc(session, (account_id, region), work.dry_run).await;
         let policy = Policy {
             connector_profile: profile,
             attach_to_existing_roles: settings.attach_policy_to_existing_roles,
             account_id,
             reach: settings.ssm_reach,
-            dhmc_serves: dhmc.serves(),
+            dhmc: DhmcView {
+                serves: dhmc.serves(),
+                settled: dhmc_item.as_ref().is_some_and(|i| i.status == Status::Skipped),
+                managed: managed.as_ref(),
+                now: now_seconds(),
+            },
         };
         let decisions = plan(&state, &policy);
         if let (Some(ids), true) = (only, decisions.is_empty()) {
@@ -185,6 +200,23 @@ impl FleetJob for ProfileScan {
 }
 
 impl ProfileScan {
+    /// With `SSM_REACH` `dhmc` or `both`: DHMC turned on where it is off (its item), DHMC as it
+    /// stands, and the instances Systems Manager lists where it serves (`None` if unread).
+    async fn dhmc(
+        &self,
+        session: &AccountSession,
+        unit: (&str, &str),
+        dry_run: bool,
+    ) -> (Option<Item>, Dhmc, Option<HashSet<String>>) {
+        if !self.settings.ssm_reach.uses_dhmc() {
+            return (None, Dhmc::Off, None);
+        }
+        let ssm = session.ssm(unit.1);
+        let (item, dhmc) = dhmc::ensure(&ssm, unit, &self.settings.dhmc_role_name, dry_run).await;
+        let managed = if dhmc.serves() { dhmc::managed_ids(&ssm).await.ok() } else { None };
+        (Some(item), dhmc, managed)
+    }
+
     /// Paces associations like EC2's own bucket: its burst, then the configured rate (default
     /// its refill). A continuation follows an invocation that spent the burst: it starts at the
     /// refill rate.
@@ -222,4 +254,9 @@ async fn hand_off(queue: &WorkQueue, items: &[Item]) -> Vec<Item> {
             Some(Item::new(unit.account_id, unit.region, queue.name(), Action::HandOff, Status::Failed, reason))
         })
         .collect()
+}
+
+/// Seconds since the Unix epoch.
+fn now_seconds() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

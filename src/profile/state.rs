@@ -17,6 +17,8 @@ pub(crate) struct Instance {
     pub profile: Option<AttachedProfile>,
     /// Its metadata options require IMDSv2 (`HttpTokens=required`), which DHMC needs.
     pub imds_v2_required: bool,
+    /// When it was launched (seconds since the Unix epoch), when EC2 said.
+    pub launched_at: Option<i64>,
 }
 
 /// The profile associated with an instance.

@@ -47,6 +47,10 @@ pub struct ScanCommand {
     /// Plan only.
     #[serde(default)]
     pub dry_run: bool,
+    /// Instead of scanning: turn Default Host Management Configuration off where its role is the
+    /// connector's (the connector's removal); run inline, never through the work queue.
+    #[serde(default)]
+    pub release_dhmc: bool,
 }
 
 /// Parses a profile-scan payload.

@@ -253,6 +253,13 @@ impl Moto {
         self.request("POST", "/_harness/regions", Some(&spec));
     }
 
+    /// EC2 reports `instance` of `account` in `region` as launched `minutes_ago` (time passing).
+    pub fn launched(&self, account: &str, region: &str, instance: &str, minutes_ago: f64) {
+        let spec = serde_json::json!({"account": account, "region": region, "instanceId": instance, "minutesAgo": minutes_ago});
+        let answer = self.request("POST", "/_harness/ec2-launch-time", Some(&spec));
+        assert_eq!(answer["changed"], 1, "no instance {instance} in {account} {region}");
+    }
+
     /// Instance profiles are refused by EC2 for `seconds` after IAM creates them.
     pub fn iam_propagation(&self, seconds: f64) {
         self.request("POST", "/_harness/iam-propagation", Some(&serde_json::json!({ "seconds": seconds })));

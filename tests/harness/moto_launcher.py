@@ -5,6 +5,8 @@ policies loaded (so `AmazonSSMManagedInstanceCore` exists), and wraps it in a mi
 
 * records every call (service, operation, region, access key, account, injected or not) and serves
   the log at ``GET /_harness/calls`` (``DELETE`` clears it);
+  ``POST /_harness/ec2-launch-time`` ``{"account", "region", "instanceId", "minutesAgo"}`` makes EC2
+  report an instance as launched that long ago;
 * injects faults on demand, set with ``POST /_harness/faults`` and a JSON body
   ``{"rules": [rule, ...]}``. A rule is::
 
@@ -891,6 +893,10 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.stacksets.set_disabled_regions(spec["account"], spec.get("disabled", []))
                 result = {"account": spec["account"], "disabled": spec.get("disabled", [])}
+            elif path == "/_harness/ec2-launch-time" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                result = {"changed": set_launch_time(spec["account"], spec["region"], spec["instanceId"],
+                                                     float(spec.get("minutesAgo", 0)))}
             elif path == "/_harness/ssm-registration" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.ssm.registration_seconds = float(spec.get("seconds", 0))
@@ -982,6 +988,21 @@ def stack_set_instances(account: str, region: str, body: str) -> list[tuple[str,
     accounts, regions = set(members(params, "Accounts")), set(members(params, "Regions"))
     return sorted((i.account_id, i.region_name) for i in stackset.stack_instances
                   if (not accounts or i.account_id in accounts) and (not regions or i.region_name in regions))
+
+
+def set_launch_time(account: str, region: str, instance_id: str, minutes_ago: float) -> int:
+    """Makes EC2 report the instance as launched `minutes_ago` (time passing, for checks that
+    depend on an instance's age); how many were found."""
+    from moto.ec2.models import ec2_backends
+    try:
+        instance = ec2_backends[account][region].get_instance(instance_id)
+    except Exception:  # noqa: BLE001 - unknown instance: nothing changed
+        return 0
+    from datetime import timedelta
+
+    from moto.core.utils import utcnow
+    instance.launch_time = utcnow() - timedelta(minutes=minutes_ago)
+    return 1
 
 
 def set_stack_status(stack_id: str, status: str) -> int:
