@@ -467,11 +467,13 @@ pub enum Cause {
     DhmcCustomerRole,
     /// `SSM_REACH=dhmc` and Default Host Management Configuration cannot serve the instance.
     DhmcCannotServe,
+    /// DHMC is not turned on where it would reach instances out of scope (a pilot, opted-out ones).
+    DhmcScopeConflict,
 }
 
 impl Cause {
     /// Every cause, for documentation checks.
-    pub const ALL: [Cause; 13] = [
+    pub const ALL: [Cause; 14] = [
         Cause::EntraSignInRefused,
         Cause::OnboardingRightsRefused,
         Cause::DocumentMissing,
@@ -485,6 +487,7 @@ impl Cause {
         Cause::IamPropagation,
         Cause::DhmcCustomerRole,
         Cause::DhmcCannotServe,
+        Cause::DhmcScopeConflict,
     ];
 
     /// The spelling in codes.
@@ -503,6 +506,7 @@ impl Cause {
             Cause::IamPropagation => "iam-propagation",
             Cause::DhmcCustomerRole => "dhmc-customer-role",
             Cause::DhmcCannotServe => "dhmc-cannot-serve",
+            Cause::DhmcScopeConflict => "dhmc-scope-conflict",
         }
     }
 }

@@ -927,6 +927,9 @@ async fn an_instance_dhmc_does_not_reach_within_an_hour_gets_the_profile_under_b
     };
     let (missed, young) = (old_agent(&management).await, old_agent(&management).await);
     moto.launched(MANAGEMENT, R1, &missed, 120.0);
+    // "It might take up 30 minutes for your instances to use the credentials of the role you
+    // chose": DHMC has been on for two hours.
+    moto.dhmc_changed(MANAGEMENT, R1, 120.0);
     let settings = |reach: &str| {
         ProfileSettings::from_lookup(|name| match name {
             "SSM_REACH" => Some(reach.to_string()),
@@ -949,4 +952,34 @@ async fn an_instance_dhmc_does_not_reach_within_an_hour_gets_the_profile_under_b
     assert_eq!(item(&report, &missed).status, Status::Done, "{:?}", report.items);
     assert_eq!(seed::profile_of(&management, R1, &young).await, None, "the young one still left to DHMC");
     assert!(seed::profile_of(&management, R1, &missed).await.is_some(), "the missed one got the profile");
+}
+
+/// DHMC is one switch for every instance of an account and Region, tagged or not: in a pilot
+/// (`CONNECTOR_OPT_IN_TAG`) it is not turned on (`dhmc-scope-conflict`), and with `both` the
+/// pilot's instances without a profile get the connector's profile instead.
+#[tokio::test]
+async fn a_pilot_never_turns_dhmc_on() {
+    let moto = Moto::start();
+    let management = moto.management_config().await;
+    seed::connector_profile(&management).await;
+    dhmc_role(&management, "MdcConnectorDhmcRole").await;
+    let pilot = seed::instance(&management, R1, &[("mdc-connector:pilot", "")], None).await;
+    let other = unprofiled(&management, true).await;
+    let settings = ProfileSettings::from_lookup(|name| match name {
+        "SSM_REACH" => Some("both".to_string()),
+        "CONNECTOR_REGIONS" => Some(R1.to_string()),
+        "CONNECTOR_OPT_IN_TAG" => Some("mdc-connector:pilot".to_string()),
+        _ => None,
+    })
+    .expect("settings");
+    let report = ProfileScan::new(settings, management.clone())
+        .handle(&json!({"action": "scan", "accountIds": [MANAGEMENT]}), None)
+        .await
+        .expect("scan");
+    let registered = report.items.iter().find(|i| i.action.as_str() == "register-dhmc").expect("register-dhmc");
+    assert_eq!(registered.code, "register-dhmc/dhmc-scope-conflict", "{registered:?}");
+    let setting = ssm_in_r1(&management).get_service_setting().setting_id(DHMC_SETTING).send().await.expect("setting");
+    assert_eq!(setting.service_setting().and_then(|s| s.setting_value()), Some("$None"), "still off");
+    assert!(seed::profile_of(&management, R1, &pilot).await.is_some(), "the pilot's instance got the profile");
+    assert_eq!(seed::profile_of(&management, R1, &other).await, None, "the others are left alone");
 }

@@ -97,8 +97,14 @@ pub(crate) async fn managed_ids(ssm: &Client) -> Result<HashSet<String>, Failure
     Ok(out)
 }
 
-/// Reads the setting.
-pub(crate) async fn read(ssm: &Client, role: &str) -> Result<Dhmc, Failure> {
+/// Reads the setting: DHMC as it stands, and since when (its `LastModifiedDate`, seconds since the
+/// Unix epoch). Off is the value `$None` (or none); a change awaiting approval ("PendingUpdate: The
+/// current setting uses a default value provisioned by the AWS service team. A setting change
+/// request is pending approval", ServiceSetting) decides nothing; any other value is a role, the
+/// connector's when it is exactly `role` (the member template's role has no path, and
+/// `DhmcRoleName` allows no `/`: a value with a path, as AWS's own
+/// `service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole`, is a customer's).
+pub(crate) async fn read(ssm: &Client, role: &str) -> Result<(Dhmc, Option<i64>), Failure> {
     let out = ssm
         .get_service_setting()
         .setting_id(SETTING_ID)
@@ -107,53 +113,80 @@ pub(crate) async fn read(ssm: &Client, role: &str) -> Result<Dhmc, Failure> {
         .map_err(|e| Failure::aws(format!("cannot read the service setting {SETTING_ID}"), &e))?;
     let setting = out.service_setting();
     let value = setting.and_then(|s| s.setting_value()).unwrap_or_default();
-    Ok(match setting.and_then(|s| s.status()) {
-        Some("Customized") if value == role => Dhmc::Connector,
-        Some("Customized") => Dhmc::Customer(value.to_string()),
-        _ => Dhmc::Off,
-    })
+    let since = setting.and_then(|s| s.last_modified_date()).map(|d| d.secs());
+    let dhmc = match (setting.and_then(|s| s.status()), value) {
+        (Some("PendingUpdate"), _) => Dhmc::Unknown(format!("a change of {SETTING_ID} is pending approval")),
+        (_, "" | "$None") => Dhmc::Off,
+        (_, value) if value == role => Dhmc::Connector,
+        (_, value) => Dhmc::Customer(value.to_string()),
+    };
+    Ok((dhmc, since))
 }
 
-/// Turns DHMC on with `role` where it is off; the item saying what was found or done, and DHMC
-/// as it stands after it (a dry run answers as if it were on).
-pub(crate) async fn ensure(ssm: &Client, unit: (&str, &str), role: &str, dry_run: bool) -> (Item, Dhmc) {
+/// Turns DHMC on with `role` where it is off; the item saying what was found or done, DHMC as it
+/// stands after it (a dry run answers as if it were on), and since when it has been on (`None` when
+/// this run turned it on). `conflict`: why it must not be turned on here (a pilot, opted-out
+/// instances it would reach); it is then only read.
+pub(crate) async fn ensure(
+    ssm: &Client,
+    unit: (&str, &str),
+    role: &str,
+    dry_run: bool,
+    conflict: Option<String>,
+) -> (Item, Dhmc, Option<i64>) {
     let (account, region) = unit;
     let item =
         |status: Status, reason: String| Item::new(account, region, SETTING_ID, Action::RegisterDhmc, status, reason);
     match read(ssm, role).await {
         Err(failure) => {
             let cause = failure.cause();
-            (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(failure.to_string()))
+            (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(failure.to_string()), None)
         }
-        Ok(Dhmc::Connector) => {
-            (item(Status::Skipped, format!("DHMC is on with the connector's role {role}")), Dhmc::Connector)
+        Ok((Dhmc::Connector, since)) => {
+            (item(Status::Skipped, format!("DHMC is on with the connector's role {role}")), Dhmc::Connector, since)
         }
-        Ok(Dhmc::Customer(theirs)) => {
+        Ok((Dhmc::Customer(theirs), since)) => {
             let reason = format!(
                 "DHMC is on with role {theirs}, not the connector's: left alone (it manages the Region's IMDSv2 instances with that role's rights)"
             );
-            (item(Status::Skipped, reason).with_cause(Cause::DhmcCustomerRole), Dhmc::Customer(theirs))
+            (item(Status::Skipped, reason).with_cause(Cause::DhmcCustomerRole), Dhmc::Customer(theirs), since)
         }
-        Ok(_) if dry_run => (item(Status::Planned, format!("would turn DHMC on with role {role}")), Dhmc::Connector),
-        Ok(_) => match ssm.update_service_setting().setting_id(SETTING_ID).setting_value(role).send().await {
-            Ok(_) => (item(Status::Done, format!("turned DHMC on with role {role}")), Dhmc::Connector),
-            Err(e) => {
-                let failure = Failure::aws(format!("cannot turn DHMC on with role {role}"), &e);
-                let (cause, why) = (failure.cause(), describe(&e));
-                (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(why))
+        Ok((Dhmc::Unknown(why), _)) => {
+            (item(Status::Failed, format!("{why}: DHMC is left as it is")), Dhmc::Unknown(why), None)
+        }
+        Ok((Dhmc::Off, _)) => match conflict {
+            Some(why) => {
+                let reason = format!("DHMC is off and is not turned on: {why}");
+                (item(Status::Skipped, reason).with_cause(Cause::DhmcScopeConflict), Dhmc::Off, None)
             }
+            None if dry_run => {
+                (item(Status::Planned, format!("would turn DHMC on with role {role}")), Dhmc::Connector, None)
+            }
+            None => turn_on(ssm, role, item).await,
         },
     }
 }
 
-/// Turns DHMC off where its role is the connector's (`ResetServiceSetting`: "change the value back
-/// to the original value defined by the AWS service team"), never where it is a customer's: the
-/// connector's removal, `{"action":"scan","releaseDhmc":true}`.
+/// `UpdateServiceSetting` with the connector's role.
+async fn turn_on(ssm: &Client, role: &str, item: impl Fn(Status, String) -> Item) -> (Item, Dhmc, Option<i64>) {
+    match ssm.update_service_setting().setting_id(SETTING_ID).setting_value(role).send().await {
+        Ok(_) => (item(Status::Done, format!("turned DHMC on with role {role}")), Dhmc::Connector, None),
+        Err(e) => {
+            let failure = Failure::aws(format!("cannot turn DHMC on with role {role}"), &e);
+            let (cause, why) = (failure.cause(), describe(&e));
+            (item(Status::Failed, failure.to_string()).with_cause(cause), Dhmc::Unknown(why), None)
+        }
+    }
+}
+
+/// Turns DHMC off where its role is the connector's (`ResetServiceSetting`: "Reset the service
+/// setting for the account to the default value as provisioned by the AWS service team"), never
+/// where it is a customer's: `{"action":"scan","releaseDhmc":true}`.
 pub(crate) async fn release(ssm: &Client, unit: (&str, &str), role: &str, dry_run: bool) -> Item {
     let (account, region) = unit;
     let item =
         |status: Status, reason: String| Item::new(account, region, SETTING_ID, Action::ReleaseDhmc, status, reason);
-    match read(ssm, role).await {
+    match read(ssm, role).await.map(|(dhmc, _)| dhmc) {
         Err(failure) => {
             let cause = failure.cause();
             item(Status::Failed, failure.to_string()).with_cause(cause)
@@ -162,7 +195,8 @@ pub(crate) async fn release(ssm: &Client, unit: (&str, &str), role: &str, dry_ru
             let reason = format!("DHMC is on with role {theirs}, not the connector's: left on");
             item(Status::Skipped, reason).with_cause(Cause::DhmcCustomerRole)
         }
-        Ok(Dhmc::Off | Dhmc::Unknown(_)) => item(Status::Skipped, "DHMC is off: nothing to release".into()),
+        Ok(Dhmc::Unknown(why)) => item(Status::Failed, format!("{why}: DHMC is left as it is")),
+        Ok(Dhmc::Off) => item(Status::Skipped, "DHMC is off: nothing to release".into()),
         Ok(Dhmc::Connector) if dry_run => item(
             Status::Planned,
             format!(

@@ -96,8 +96,9 @@ pub(crate) struct Policy<'a> {
 pub(crate) struct DhmcView<'a> {
     /// DHMC manages the Region's IMDSv2 instances.
     pub serves: bool,
-    /// It was on before this run (not turned on by it): its registrations had time to happen.
-    pub settled: bool,
+    /// Since when it has been on, in seconds since the Unix epoch (the setting's `LastModifiedDate`);
+    /// `None` when unknown or turned on by this run.
+    pub on_since: Option<i64>,
     /// The instances Systems Manager lists (`None`: not read).
     pub managed: Option<&'a HashSet<String>>,
     /// Now, in seconds since the Unix epoch.
@@ -105,13 +106,19 @@ pub(crate) struct DhmcView<'a> {
 }
 
 impl DhmcView<'_> {
+    /// Systems Manager lists the instance.
+    fn lists(&self, id: &str) -> bool {
+        self.managed.is_some_and(|m| m.contains(id))
+    }
+
     /// A running IMDSv2 instance DHMC should have reached, that Systems Manager still does not list
-    /// an hour ([`UNREACHED_AFTER_SECONDS`]) after its launch, with DHMC on since before the run.
+    /// an hour ([`UNREACHED_AFTER_SECONDS`]) after the later of its launch and DHMC's last change.
     fn missed(&self, instance: &Instance) -> bool {
-        let long_running = instance.launched_at.is_some_and(|t| self.now - t >= UNREACHED_AFTER_SECONDS);
-        self.settled
-            && instance.state == "running"
-            && long_running
+        let (Some(launched), Some(on_since)) = (instance.launched_at, self.on_since) else {
+            return false;
+        };
+        instance.state == "running"
+            && self.now - launched.max(on_since) >= UNREACHED_AFTER_SECONDS
             && self.managed.is_some_and(|m| !m.contains(&instance.id))
     }
 }
@@ -139,8 +146,32 @@ fn decide(instance: &Instance, state: &UnitState, policy: &Policy<'_>) -> Decisi
             Some(s @ ("associating" | "disassociating")) => {
                 leave(action::NONE, false, format!("profile association is {s}; the next scan checks it again"))
             }
-            _ => profiled(p.name(), &p.arn, state, policy),
+            _ => reach_profiled(instance, profiled(p.name(), &p.arn, state, policy), policy),
         },
+    }
+}
+
+/// An instance with a profile, by `SSM_REACH`: where its role lacks the policy and DHMC reached it
+/// anyway, nothing is written ("The SSM Agent attempts to use instance profile permissions before
+/// using the Default Host Management Configuration permissions", Systems Manager User Guide); with
+/// `dhmc` the role is never written, the instance is reported instead.
+fn reach_profiled(instance: &Instance, decided: Decision, policy: &Policy<'_>) -> Decision {
+    if !policy.reach.uses_dhmc() || !matches!(decided, Decision::AttachPolicy { .. }) {
+        return decided;
+    }
+    if policy.dhmc.serves && policy.dhmc.lists(&instance.id) {
+        return Decision::ServedByDhmc {
+            reason: "its profile's role lacks Systems Manager's rights and the agent falls back to Default Host Management Configuration: Systems Manager manages it, nothing written".into(),
+        };
+    }
+    match policy.reach {
+        Reach::Dhmc => Decision::DhmcCannotServe {
+            reason: format!(
+                "its profile's role lacks Systems Manager's rights and Default Host Management Configuration does not reach it (Systems Manager does not list it; with SSM_REACH=dhmc no role is written): attach AmazonSSMManagedEC2InstanceDefaultPolicy to the role, require IMDSv2 on {} with an SSM Agent of 3.2.582.0 or later, or set SSM_REACH=both",
+                instance.id
+            ),
+        },
+        _ => decided,
     }
 }
 
@@ -151,6 +182,10 @@ fn unprofiled_reach(instance: &Instance, state: &UnitState, policy: &Policy<'_>)
         return unprofiled(state, policy);
     }
     let missed = policy.dhmc.missed(instance);
+    if policy.dhmc.serves && policy.dhmc.lists(&instance.id) {
+        // Listed: DHMC reached it, whatever its metadata options say.
+        return Decision::ServedByDhmc { reason: served(instance, &policy.dhmc) };
+    }
     match (policy.dhmc.serves, instance.imds_v2_required) {
         (true, true) if !missed => Decision::ServedByDhmc { reason: served(instance, &policy.dhmc) },
         _ if policy.reach == Reach::Both => unprofiled(state, policy),
@@ -405,16 +440,18 @@ mod tests {
             vec![profile("Connector", "", Some(("ConnectorRole", PolicyState::Attached)))],
         );
         let managed: HashSet<String> = ["i-listed".to_string()].into();
-        let view = |settled| DhmcView { serves: true, settled, managed: Some(&managed), now: 3600 };
-        let decide = |reach, settled| plan(&s, &Policy { reach, dhmc: view(settled), ..policy() });
-        let both = decide(Reach::Both, true);
+        let view = |on_since| DhmcView { serves: true, on_since, managed: Some(&managed), now: 3600 };
+        let decide = |reach, on_since| plan(&s, &Policy { reach, dhmc: view(on_since), ..policy() });
+        let both = decide(Reach::Both, Some(0));
         assert!(matches!(both[0].1, Decision::Associate { .. }), "{both:?}");
         assert!(matches!(both[1].1, Decision::ServedByDhmc { .. }), "younger than an hour");
         assert!(matches!(both[2].1, Decision::ServedByDhmc { .. }), "listed: reached");
-        let dhmc = decide(Reach::Dhmc, true);
+        let dhmc = decide(Reach::Dhmc, Some(0));
         assert!(matches!(&dhmc[0].1, Decision::DhmcCannotServe { reason } if reason.contains("older than 3.2.582.0")));
-        let just_on = decide(Reach::Both, false);
+        let just_on = decide(Reach::Both, None);
         assert!(matches!(just_on[0].1, Decision::ServedByDhmc { .. }), "DHMC turned on by this run: not judged yet");
+        let changed_lately = decide(Reach::Both, Some(1800));
+        assert!(matches!(changed_lately[0].1, Decision::ServedByDhmc { .. }), "an hour from DHMC's last change");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::ledger::Ledgers;
 use super::plan::{DhmcView, Policy, action, plan};
 use super::read::read_unit;
 use super::settings::ProfileSettings;
+use super::state::UnitState;
 use super::trigger::{ProfileTrigger, parse};
 use crate::budget::Budget;
 use crate::context::JobContext;
@@ -153,16 +154,16 @@ impl FleetJob for ProfileScan {
         let profile = &settings.instance_profile_name;
         let only = work.instance_ids.as_deref();
         let state = read_unit(&ec2, ledger.iam(), &settings.fleet, profile, only).await?;
-        let (dhmc_item, dhmc, managed) = self.dhmc(session, (account_id, region), work.dry_run).await;
+        let found = self.dhmc(session, (account_id, region), &state, work.dry_run).await;
         let policy = Policy {
             connector_profile: profile,
             attach_to_existing_roles: settings.attach_policy_to_existing_roles,
             account_id,
             reach: settings.ssm_reach,
             dhmc: DhmcView {
-                serves: dhmc.serves(),
-                settled: dhmc_item.as_ref().is_some_and(|i| i.status == Status::Skipped),
-                managed: managed.as_ref(),
+                serves: found.dhmc.serves(),
+                on_since: found.on_since,
+                managed: found.managed.as_ref(),
                 now: now_seconds(),
             },
         };
@@ -185,7 +186,7 @@ impl FleetJob for ProfileScan {
             retry_later: queued && !work.dry_run && work.propagation_retries < MAX_PROPAGATION_RETRIES,
             pacer: &pacer,
         };
-        let mut items: Vec<Item> = dhmc_item.into_iter().collect();
+        let mut items = found.items;
         items.extend(unit.apply(decisions).await);
         Ok(items)
     }
@@ -200,21 +201,31 @@ impl FleetJob for ProfileScan {
 }
 
 impl ProfileScan {
-    /// With `SSM_REACH` `dhmc` or `both`: DHMC turned on where it is off (its item), DHMC as it
-    /// stands, and the instances Systems Manager lists where it serves (`None` if unread).
-    async fn dhmc(
-        &self,
-        session: &AccountSession,
-        unit: (&str, &str),
-        dry_run: bool,
-    ) -> (Option<Item>, Dhmc, Option<HashSet<String>>) {
+    /// With `SSM_REACH` `dhmc` or `both`: DHMC turned on where it is off and the unit's scope allows
+    /// it, and what it reached (the instances Systems Manager lists, where it serves).
+    async fn dhmc(&self, session: &AccountSession, unit: (&str, &str), state: &UnitState, dry_run: bool) -> DhmcFound {
+        let mut found = DhmcFound { items: Vec::new(), dhmc: Dhmc::Off, on_since: None, managed: None };
         if !self.settings.ssm_reach.uses_dhmc() {
-            return (None, Dhmc::Off, None);
+            return found;
         }
         let ssm = session.ssm(unit.1);
-        let (item, dhmc) = dhmc::ensure(&ssm, unit, &self.settings.dhmc_role_name, dry_run).await;
-        let managed = if dhmc.serves() { dhmc::managed_ids(&ssm).await.ok() } else { None };
-        (Some(item), dhmc, managed)
+        let conflict = scope_conflict(&self.settings.fleet, state);
+        let (item, dhmc, on_since) = dhmc::ensure(&ssm, unit, &self.settings.dhmc_role_name, dry_run, conflict).await;
+        found.items.push(item);
+        if dhmc.serves() && !dry_run {
+            match dhmc::managed_ids(&ssm).await {
+                Ok(ids) => found.managed = Some(ids),
+                Err(failure) => {
+                    let reason =
+                        format!("{failure}; what DHMC reached is not known this run (nothing falls back to a profile)");
+                    let item =
+                        Item::new(unit.0, unit.1, dhmc::SETTING_ID, Action::RegisterDhmc, Status::Failed, reason);
+                    found.items.push(item.with_cause(failure.cause()));
+                }
+            }
+        }
+        (found.dhmc, found.on_since) = (dhmc, on_since);
+        found
     }
 
     /// Paces associations like EC2's own bucket: its burst, then the configured rate (default
@@ -259,4 +270,34 @@ async fn hand_off(queue: &WorkQueue, items: &[Item]) -> Vec<Item> {
 /// Seconds since the Unix epoch.
 fn now_seconds() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// DHMC in a unit, as profile-scan found or left it.
+struct DhmcFound {
+    /// `register-dhmc` items.
+    items: Vec<Item>,
+    /// DHMC as it stands.
+    dhmc: Dhmc,
+    /// Since when it has been on (`None`: unknown, or turned on by this run).
+    on_since: Option<i64>,
+    /// The instances Systems Manager lists (`None`: not read).
+    managed: Option<HashSet<String>>,
+}
+
+/// Why DHMC must not be turned on in a unit: it is one switch for every instance of the account and
+/// Region ("all instances using Instance Metadata Service Version 2 (IMDSv2) in the AWS Region and
+/// AWS account ... automatically become managed instances"), tagged or not, so a pilot
+/// (`CONNECTOR_OPT_IN_TAG`) or an instance left alone without a profile would be reached too.
+fn scope_conflict(fleet: &crate::config::Fleet, state: &UnitState) -> Option<String> {
+    if let Some(tag) = &fleet.opt_in_tag {
+        return Some(format!(
+            "a pilot covers only instances tagged {tag} (CONNECTOR_OPT_IN_TAG), and DHMC would reach every IMDSv2 instance of the Region; instances without a profile get the connector's profile with SSM_REACH=both"
+        ));
+    }
+    let left = state.instances.iter().find(|i| i.left_alone.is_some() && i.profile.is_none())?;
+    Some(format!(
+        "instance {} is left alone ({}) and has no profile: DHMC would reach it once it requires IMDSv2; instances without a profile get the connector's profile with SSM_REACH=both",
+        left.id,
+        left.left_alone.as_deref().unwrap_or_default()
+    ))
 }

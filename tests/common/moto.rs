@@ -260,6 +260,13 @@ impl Moto {
         assert_eq!(answer["changed"], 1, "no instance {instance} in {account} {region}");
     }
 
+    /// DHMC's service setting of `account` in `region` last changed `minutes_ago` (time passing).
+    pub fn dhmc_changed(&self, account: &str, region: &str, minutes_ago: f64) {
+        let spec = serde_json::json!({"account": account, "region": region, "minutesAgo": minutes_ago});
+        let answer = self.request("POST", "/_harness/ssm-setting-age", Some(&spec));
+        assert_eq!(answer["changed"], 1, "DHMC is not on in {account} {region}");
+    }
+
     /// Instance profiles are refused by EC2 for `seconds` after IAM creates them.
     pub fn iam_propagation(&self, seconds: f64) {
         self.request("POST", "/_harness/iam-propagation", Some(&serde_json::json!({ "seconds": seconds })));

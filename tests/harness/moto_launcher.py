@@ -5,6 +5,8 @@ policies loaded (so `AmazonSSMManagedInstanceCore` exists), and wraps it in a mi
 
 * records every call (service, operation, region, access key, account, injected or not) and serves
   the log at ``GET /_harness/calls`` (``DELETE`` clears it);
+  ``POST /_harness/ssm-setting-age`` ``{"account", "region", "minutesAgo"}`` backdates DHMC's service
+  setting's ``LastModifiedDate``;
   ``POST /_harness/ec2-launch-time`` ``{"account", "region", "instanceId", "minutesAgo"}`` makes EC2
   report an instance as launched that long ago;
 * injects faults on demand, set with ``POST /_harness/faults`` and a JSON body
@@ -893,6 +895,10 @@ class Harness:
                 spec = json.loads(self.read_body(environ) or b"{}")
                 self.stacksets.set_disabled_regions(spec["account"], spec.get("disabled", []))
                 result = {"account": spec["account"], "disabled": spec.get("disabled", [])}
+            elif path == "/_harness/ssm-setting-age" and method == "POST":
+                spec = json.loads(self.read_body(environ) or b"{}")
+                result = {"changed": int(self.ssm.age_setting(spec["account"], spec["region"],
+                                                             float(spec.get("minutesAgo", 0))))}
             elif path == "/_harness/ec2-launch-time" and method == "POST":
                 spec = json.loads(self.read_body(environ) or b"{}")
                 result = {"changed": set_launch_time(spec["account"], spec["region"], spec["instanceId"],

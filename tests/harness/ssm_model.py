@@ -146,6 +146,8 @@ class SsmModel:
         self.associated: dict[tuple[str, str], float] = {}
         # DHMC's role per (account, region), once UpdateServiceSetting set it.
         self.dhmc: dict[tuple[str, str], str] = {}
+        # When each setting last changed (its LastModifiedDate), epoch seconds.
+        self.dhmc_modified: dict[tuple[str, str], float] = {}
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssm-run")
         self.sandboxes = Path(tempfile.mkdtemp(prefix="harness-ssm-"))
 
@@ -229,7 +231,15 @@ class SsmModel:
             "SettingId": DHMC_SETTING, "SettingValue": role if role is not None else "$None",
             "Status": "Customized" if role is not None else "Default",
             "ARN": f"arn:aws:ssm:{region}:{account}:servicesetting{DHMC_SETTING}",
-            "LastModifiedDate": time.time(), "LastModifiedUser": "harness"}}
+            "LastModifiedDate": self.dhmc_modified.get((account, region), 0.0), "LastModifiedUser": "harness"}}
+
+    def age_setting(self, account: str, region: str, minutes: float) -> bool:
+        """Time passing: the DHMC setting of (account, region) last changed `minutes` ago."""
+        with self.lock:
+            if (account, region) not in self.dhmc:
+                return False
+            self.dhmc_modified[(account, region)] = time.time() - minutes * 60
+            return True
 
     def getservicesetting(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
         return self.setting(account, region, self.setting_id(request))
@@ -241,12 +251,14 @@ class SsmModel:
             raise SsmError("ValidationException", "SettingValue must not be empty")
         with self.lock:
             self.dhmc[(account, region)] = value
+            self.dhmc_modified[(account, region)] = time.time()
         return {}
 
     def resetservicesetting(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
         setting = self.setting_id(request)
         with self.lock:
             self.dhmc.pop((account, region), None)
+            self.dhmc_modified[(account, region)] = time.time()
         return self.setting(account, region, setting)
 
     def describeinstanceinformation(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
