@@ -1680,9 +1680,11 @@ async fn an_account_leaving_the_scope_loses_its_arc_machines_only_on_leave_scope
 #[tokio::test(flavor = "multi_thread")]
 async fn an_instance_with_no_profile_reached_through_dhmc_ends_arc_connected() {
     let (moto, management, _) = estate(0).await;
-    // The member template's DHMC role (seed::member_stack deployed it; moto ignores its
-    // ManagedPolicyArns, attached here as for the instance role).
+    // The member template's DHMC role (with SsmReach dhmc or both; seed::member_stack deploys the
+    // default, profiles, which creates none).
     let iam = aws_sdk_iam::Client::new(&management);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name("MdcConnectorDhmcRole").assume_role_policy_document(trust).send().await.expect("role");
     let policy = "arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy";
     iam.attach_role_policy().role_name("MdcConnectorDhmcRole").policy_arn(policy).send().await.expect("policy");
     let id = seed::instance(&management, REGION, &[], None).await;

@@ -104,6 +104,7 @@ resource "aws_cloudformation_stack_set" "member_stack_set" {
     InstanceProfileName    = var.instance_profile_name
     InstanceRoleName       = var.instance_role_name
     DhmcRoleName           = var.dhmc_role_name
+    SsmReach               = var.ssm_reach
     GlobalResourcesRegion  = var.global_resources_region
     ArcLinuxDocumentName   = var.arc_linux_document
     ArcWindowsDocumentName = var.arc_windows_document
@@ -162,6 +163,7 @@ resource "aws_cloudformation_stack_set" "management_stack_set" {
     InstanceProfileName    = var.instance_profile_name
     InstanceRoleName       = var.instance_role_name
     DhmcRoleName           = var.dhmc_role_name
+    SsmReach               = var.ssm_reach
     GlobalResourcesRegion  = var.global_resources_region
     ArcLinuxDocumentName   = var.arc_linux_document
     ArcWindowsDocumentName = var.arc_windows_document

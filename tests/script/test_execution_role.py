@@ -218,8 +218,10 @@ class WhatTheExecutionRoleMayCreate(unittest.TestCase):
                               by_sid["AttachOnlyTheSsmInstancePolicies"]["Condition"]["ArnNotEquals"]["iam:PolicyARN"]})
         # ... and passes DHMC's role to Systems Manager (SSM_REACH dhmc or both): exactly the
         # roles its own PassRole statements name are left passable.
-        passed = [s["Resource"] for s in member["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                  if s.get("Action") == "iam:PassRole"]
+        # (the DHMC statements sit in Fn::If [UsesDhmc, statement, AWS::NoValue]).
+        own = member["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        unwrapped = [s["Fn::If"][1] if "Fn::If" in s else s for s in own]
+        passed = [s["Resource"] for s in unwrapped if s.get("Action") == "iam:PassRole"]
         self.assertEqual(len(passed), 2)
         self.assertEqual(by_sid["PassOnlyTheInstanceRole"]["NotResource"],
                          [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${InstanceRoleName}"},

@@ -322,6 +322,29 @@ class TemplateGuards(unittest.TestCase):
         self.assertEqual(denied["member.yaml"][0]["Action"], "iam:AttachRolePolicy")
         self.assertEqual(TEMPLATES["template.yaml"]["Parameters"]["InstancePolicy"]["Default"], "narrow")
 
+    def test_dhmc_rights_and_role_exist_only_when_the_reach_uses_dhmc(self) -> None:
+        """Issue "DHMC": the setting's rights "should only be provided to administrators"
+        (UpdateServiceSetting); with SsmReach=profiles (the default) neither the DHMC role nor the
+        member role's rights on DHMC's setting exist, and the member role may pass only the DHMC role
+        to Systems Manager."""
+        member = TEMPLATES["member.yaml"]
+        self.assertEqual(member["Conditions"]["UsesDhmc"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "SsmReach"}, "profiles"]}]})
+        self.assertEqual(member["Resources"]["DhmcRole"]["Condition"], "CreateDhmcRole")
+        own = member["Resources"]["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        conditioned = {s["Fn::If"][1]["Sid"]: s["Fn::If"][0] for s in own if "Fn::If" in s}
+        self.assertEqual(conditioned, {"ReadWhatSystemsManagerManages": "UsesDhmc", "TurnDhmcOnWhereItIsOff": "UsesDhmc",
+                                       "PassOnlyTheConnectorDhmcRole": "UsesDhmc"})
+        plain = [s for s in own if "Fn::If" not in s]
+        for s in plain:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            self.assertFalse([a for a in actions if a.startswith("ssm:") and "ServiceSetting" in a], s)
+        passing = next(s["Fn::If"][1] for s in own if "Fn::If" in s and s["Fn::If"][1]["Sid"] == "PassOnlyTheConnectorDhmcRole")
+        self.assertEqual(passing["Resource"], {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${DhmcRoleName}"})
+        self.assertEqual(passing["Condition"], {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}})
+        for name in ("MemberStackSet", "ManagementStackSet"):
+            given = {p["ParameterKey"] for p in TEMPLATES["onboarding.yaml"]["Resources"][name]["Properties"]["Parameters"]}
+            self.assertLessEqual({"SsmReach", "DhmcRoleName"}, given, name)
+
     def test_the_management_stacksets_roles_serve_only_it_and_cover_the_member_template(self) -> None:
         onboarding = TEMPLATES["onboarding.yaml"]["Resources"]
         trust = onboarding["StackSetAdministrationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
