@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use crate::aws::error_code;
+use crate::aws::{error_code, home_region, ssm_client};
 use crate::error::Failure;
+use crate::preflight::Check;
 use crate::validate::is_account_id;
 
 /// The scope document (JSON in the parameter's value).
@@ -115,6 +116,34 @@ pub(crate) async fn resolve(
         scope.allowed = Some(allowed);
     }
     Ok(scope)
+}
+
+/// The preflight's `scope-parameter` check: with `CONNECTOR_SCOPE_PARAMETER` set, the document read
+/// and resolved as a run would (`None` without one). A run would stop on anything but `ok`.
+pub(crate) async fn check(
+    base: &aws_config::SdkConfig,
+    account: &str,
+    org: &aws_sdk_organizations::Client,
+    parameter: Option<&str>,
+    excluded: &BTreeSet<String>,
+) -> Option<Check> {
+    const NAME: &str = "scope-parameter";
+    let name = parameter?;
+    let ssm = ssm_client(base, account, &home_region(base));
+    let fix = format!(
+        "aws ssm put-parameter --name {name} --type String --tier Intelligent-Tiering --overwrite --value '{{\"organizationalUnits\":[\"ou-...\"]}}' (docs/operate.md#scope)"
+    );
+    Some(match resolve(&ssm, org, Some(name), excluded).await {
+        Ok(scope) => Check::ok(
+            NAME,
+            match &scope.allowed {
+                Some(allowed) => format!("{name} admits {} accounts (minus its exclusions)", allowed.len()),
+                None => format!("{name} lists no OU or account: every account but its exclusions"),
+            },
+        ),
+        Err(failure @ Failure::Precondition(_)) => Check::missing(NAME, failure.to_string(), fix),
+        Err(failure) => Check::unchecked(NAME, failure.to_string(), format!("aws ssm get-parameter --name {name}")),
+    })
 }
 
 /// The parameter's value.

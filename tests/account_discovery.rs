@@ -917,6 +917,11 @@ async fn a_pilot_ou_is_onboarded_alone_and_an_account_leaving_the_scope_loses_it
     };
     let job = job(management.clone(), settings);
 
+    // The preflight names it, with the command that creates it.
+    let preflight = job.handle(&json!({"action": "preflight"}), None).await.expect("preflight");
+    let check = preflight.items.iter().find(|i| i.resource_id == "scope-parameter").expect("scope-parameter check");
+    assert_eq!(check.code, "preflight/scope-parameter:missing", "{check:?}");
+    assert!(check.reason.contains("aws ssm put-parameter --name /mdc-connector/scope"), "{}", check.reason);
     // The parameter is configured but missing: the run stops before writing anything.
     let report = job.handle(&json!({"action": "reconcile"}), None).await.expect("a report");
     assert_eq!(report.summary.failed_work_units, 1, "{:?}", report.items);

@@ -399,6 +399,10 @@ async fn the_scope_parameter_narrows_scans_and_events_to_the_accounts_it_lists()
     let mut settings = estate.config();
     settings.common.scope_parameter = Some("/mdc-connector/scope".into());
     let job = ProfileScan::new(settings, management);
+    let preflight = job.handle(&serde_json::json!({"action": "preflight"}), None).await.expect("preflight");
+    let check = preflight.items.iter().find(|i| i.resource_id == "scope-parameter").expect("scope-parameter check");
+    assert_eq!(check.code, "preflight/scope-parameter:ok", "{check:?}");
+    assert!(check.reason.contains("admits 1 accounts"), "{}", check.reason);
 
     let report = job.handle(&serde_json::json!({"action": "scan"}), None).await.expect("scan");
     let entered: BTreeSet<&str> =

@@ -11,6 +11,7 @@ use crate::aws::describe;
 use crate::budget::Budget;
 use crate::error::{Failure, InvocationError};
 use crate::lambda_concurrency as concurrency;
+use crate::org_scope;
 use crate::preflight::{Check, report};
 use crate::report::Report;
 
@@ -36,6 +37,10 @@ impl ArcProvisioner {
         checks.extend(self.onboarding_checks(&own, &fic).await);
         checks.extend(self.sweep_checks(&own, &fic).await);
         checks.push(concurrency::check(&aws_sdk_lambda::Client::new(self.context.base()), &region).await);
+        let common = &self.settings().common;
+        let (base, org) = (self.context.base(), self.context.organizations());
+        let parameter = common.scope_parameter.as_deref();
+        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
         Ok(report(super::job::JOB, &own, &region, &checks))
     }
 

@@ -10,6 +10,7 @@ use super::trigger::JOB;
 use crate::aws::{cloudtrail_client, describe};
 use crate::error::InvocationError;
 use crate::lambda_concurrency as concurrency;
+use crate::org_scope;
 use crate::preflight::{Check, report};
 use crate::report::Report;
 
@@ -34,6 +35,10 @@ impl AccountDiscovery {
         checks.push(trail::check(&cloudtrail, org_region, self.settings.delegated_admin).await);
         checks.push(concurrency::check(&self.lambda, &region).await);
         checks.push(self.stack_instances().await);
+        let common = &self.settings.common;
+        let (base, org) = (self.context.base(), self.context.organizations());
+        let parameter = common.scope_parameter.as_deref();
+        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
         Ok(report(JOB, &own, &region, &checks))
     }
 

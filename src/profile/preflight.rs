@@ -5,6 +5,7 @@
 use super::scan::{JOB, ProfileScan};
 use crate::error::InvocationError;
 use crate::lambda_concurrency as concurrency;
+use crate::org_scope;
 use crate::preflight::report;
 use crate::report::Report;
 
@@ -13,7 +14,11 @@ impl ProfileScan {
     pub(super) async fn preflight(&self) -> Result<Report, InvocationError> {
         let own = self.context.identity().await?.account_id.clone();
         let region = self.context.home_region().to_string();
-        let checks = [concurrency::check(&aws_sdk_lambda::Client::new(self.context.base()), &region).await];
+        let mut checks = vec![concurrency::check(&aws_sdk_lambda::Client::new(self.context.base()), &region).await];
+        let common = &self.settings().common;
+        let (base, org) = (self.context.base(), self.context.organizations());
+        let parameter = common.scope_parameter.as_deref();
+        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
         Ok(report(JOB, &own, &region, &checks))
     }
 }

@@ -201,6 +201,11 @@ impl FleetJob for ProfileScan {
 }
 
 impl ProfileScan {
+    /// The job's settings.
+    pub(super) fn settings(&self) -> &ProfileSettings {
+        &self.settings
+    }
+
     /// With `SSM_REACH` `dhmc` or `both`: DHMC turned on where it is off and the unit's scope allows
     /// it, and what it reached (the instances Systems Manager lists, where it serves).
     async fn dhmc(&self, session: &AccountSession, unit: (&str, &str), state: &UnitState, dry_run: bool) -> DhmcFound {
