@@ -287,9 +287,18 @@ async fn a_failing_account_or_region_is_reported_and_the_rest_completes() {
     moto.faults(json!([
         {"service": "sts", "operation": "AssumeRole", "match": denied, "error": {"status": 403, "code": "AccessDenied", "message": "not authorized to perform sts:AssumeRole"}},
         {"service": "ec2", "operation": "DescribeInstances", "region": R2, "share": 1},
+        {"service": "iam", "operation": "AttachRolePolicy", "share": 1, "error": {"status": 409, "code": "LimitExceeded", "message": "Cannot exceed quota for PoliciesPerRole: 10"}},
     ]));
     let job = ProfileScan::new(estate.config(), moto.management_config().await);
     let report = job.handle(&event("scheduled-event.json"), None).await.expect("the invocation itself succeeds");
+    // A role IAM refuses the policy: its item and its instances' carry IAM's code.
+    let refused: Vec<_> = report
+        .items
+        .iter()
+        .filter(|i| i.action == "attach-role-policy" && i.reason.contains("cannot attach"))
+        .collect();
+    assert!(!refused.is_empty(), "{:#?}", report.items);
+    assert!(refused.iter().all(|i| i.code == "attach-role-policy/aws:LimitExceeded"), "{refused:#?}");
 
     assert_eq!(report.summary.work_units, 6);
     assert_eq!(report.summary.failed_work_units, 4, "2 units of the denied account + R2 of the other two");

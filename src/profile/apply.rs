@@ -86,9 +86,11 @@ impl Apply<'_> {
                     .item(&instance_id, action, if failed { Status::Failed } else { Status::Skipped }, reason)
                     .with_reach(Reach::None),
                 Decision::AttachPolicy { profile, role } => {
-                    let (status, reason) = self.ledger.ensure_policy(&role, self.dry_run, self.budget).await;
-                    let item = self.item(&instance_id, action::ATTACH, status, format!("profile {profile}: {reason}"));
-                    item.with_reach(if status == Status::Failed { Reach::None } else { Reach::ExistingProfile })
+                    let outcome = self.ledger.ensure_policy(&role, self.dry_run, self.budget).await;
+                    let reason = format!("profile {profile}: {}", outcome.reason);
+                    let item = self.item(&instance_id, action::ATTACH, outcome.status, reason);
+                    let reach = if outcome.status == Status::Failed { Reach::None } else { Reach::ExistingProfile };
+                    item.with_known_cause(outcome.cause).with_reach(reach)
                 }
                 Decision::Associate { profile, attach } => {
                     let item = self.associate(&instance_id, &profile, attach.as_ref()).await;
@@ -121,12 +123,13 @@ impl Apply<'_> {
         let Some(role) = attach.filter(|_| matches!(status, Status::Done | Status::Planned)) else {
             return self.item(instance_id, action::ASSOCIATE, status, reason);
         };
-        let (role_status, role_reason) = self.ledger.ensure_policy(role, self.dry_run, self.budget).await;
-        let combined = match (status, role_status) {
+        let role_outcome = self.ledger.ensure_policy(role, self.dry_run, self.budget).await;
+        let combined = match (status, role_outcome.status) {
             (_, Status::Failed) => Status::Failed,
             (s, _) => s,
         };
-        self.item(instance_id, action::ASSOCIATE, combined, format!("{reason}; {role_reason}"))
+        let item = self.item(instance_id, action::ASSOCIATE, combined, format!("{reason}; {}", role_outcome.reason));
+        item.with_known_cause(role_outcome.cause)
     }
 
     /// Associates `profile`, waiting out IAM's propagation delay: right after IAM creates a

@@ -11,7 +11,7 @@ use super::plan::{RoleRef, action};
 use crate::aws::{describe, error_code};
 use crate::budget::Budget;
 use crate::iam::{GLOBAL, IamView, InstancePolicy};
-use crate::report::{Item, Status};
+use crate::report::{Cause, Item, Status};
 
 /// Reason given to writes skipped because the invocation ran out of time.
 pub(crate) const DEFERRED: &str = "deferred: the invocation's time budget is spent; the next scan continues";
@@ -21,7 +21,7 @@ pub(crate) struct RoleLedger {
     iam: Arc<IamView>,
     account_id: String,
     mode: InstancePolicy,
-    outcomes: Mutex<HashMap<String, (Status, String)>>,
+    outcomes: Mutex<HashMap<String, PolicyOutcome>>,
     items: std::sync::Mutex<Vec<Item>>,
 }
 
@@ -44,44 +44,67 @@ impl RoleLedger {
     /// Makes `role` carry the policy: attaches it the first time a run asks (or plans it in a dry
     /// run) and returns the recorded outcome to every later caller. Once `budget` is spent nothing
     /// is written or recorded (the unit is deferred), so a later caller in the run may still attach.
-    pub(crate) async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, budget: &Budget) -> (Status, String) {
+    pub(crate) async fn ensure_policy(&self, role: &RoleRef, dry_run: bool, budget: &Budget) -> PolicyOutcome {
         let mut outcomes = self.outcomes.lock().await;
         if let Some(outcome) = outcomes.get(&role.name) {
             return outcome.clone();
         }
         let names = self.mode.names();
         let outcome = if dry_run {
-            (Status::Planned, format!("would attach {names} to role {}", role.arn))
+            PolicyOutcome::of(Status::Planned, format!("would attach {names} to role {}", role.arn))
         } else if !budget.may_start() {
-            (Status::Skipped, DEFERRED.to_string())
+            PolicyOutcome::of(Status::Skipped, DEFERRED.to_string())
         } else {
             self.attach(role).await
         };
-        if outcome.0 != Status::Skipped {
+        if outcome.status != Status::Skipped {
             outcomes.insert(role.name.clone(), outcome.clone());
         }
         if let Ok(mut items) = self.items.lock() {
-            let item = Item::new(&self.account_id, GLOBAL, &role.arn, action::ATTACH, outcome.0, outcome.1.clone());
-            items.push(item);
+            let item =
+                Item::new(&self.account_id, GLOBAL, &role.arn, action::ATTACH, outcome.status, outcome.reason.clone());
+            items.push(item.with_known_cause(outcome.cause.clone()));
         }
         outcome
     }
 
     /// Attaches what the mode wants and the role lacks, in order; the first refusal stops.
-    async fn attach(&self, role: &RoleRef) -> (Status, String) {
+    async fn attach(&self, role: &RoleRef) -> PolicyOutcome {
         let names = self.mode.names();
         for arn in self.iam.policies().to_attach(self.mode, &role.attached) {
             let attach = self.iam.client().attach_role_policy().role_name(&role.name).policy_arn(&arn);
             match attach.send().await {
                 Ok(_) => self.iam.mark_attached(&role.name, &arn),
-                Err(e) => return (Status::Failed, attach_failure(names, &role.arn, error_code(&e), &describe(&e))),
+                Err(e) => {
+                    let code = error_code(&e);
+                    let cause = code.map_or_else(|| Cause::AwsCallFailed.into(), |c| format!("aws:{c}"));
+                    let reason = attach_failure(names, &role.arn, code, &describe(&e));
+                    return PolicyOutcome { status: Status::Failed, reason, cause: Some(cause) };
+                }
             }
         }
-        (Status::Done, format!("attached {names} to role {}", role.arn))
+        PolicyOutcome::of(Status::Done, format!("attached {names} to role {}", role.arn))
     }
 
     fn take_items(&self) -> Vec<Item> {
         self.items.lock().map(|mut items| std::mem::take(&mut *items)).unwrap_or_default()
+    }
+}
+
+/// What making a role carry the policy came to, recorded once per role per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PolicyOutcome {
+    /// Done, planned, skipped (deferred) or failed.
+    pub(crate) status: Status,
+    /// Why, for the report.
+    pub(crate) reason: String,
+    /// The cause in the item's code (`aws:<code>` when IAM refused).
+    pub(crate) cause: Option<String>,
+}
+
+impl PolicyOutcome {
+    fn of(status: Status, reason: String) -> Self {
+        PolicyOutcome { status, reason, cause: None }
     }
 }
 
