@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use crate::aws::{error_code, home_region, ssm_client};
+use crate::config::Common;
+use crate::context::JobContext;
 use crate::error::Failure;
 use crate::preflight::Check;
 use crate::validate::is_account_id;
@@ -106,7 +108,7 @@ pub(crate) async fn resolve(
     let Some(name) = parameter else {
         return Ok(scope);
     };
-    let document = parse(name, &read(ssm, name).await?)?;
+    let document = parse(name, &read_value(ssm, name).await?)?;
     scope.by_document = document.excluded_accounts.iter().cloned().collect();
     let mut allowed: BTreeSet<String> = document.accounts.iter().cloned().collect();
     for ou in &document.organizational_units {
@@ -118,22 +120,27 @@ pub(crate) async fn resolve(
     Ok(scope)
 }
 
-/// The preflight's `scope-parameter` check: with `CONNECTOR_SCOPE_PARAMETER` set, the document read
-/// and resolved as a run would (`None` without one). A run would stop on anything but `ok`.
-pub(crate) async fn check(
+/// [`resolve`] with the parameter read in the function's own `account` and home Region.
+pub(crate) async fn read(
     base: &aws_config::SdkConfig,
     account: &str,
     org: &aws_sdk_organizations::Client,
     parameter: Option<&str>,
     excluded: &BTreeSet<String>,
-) -> Option<Check> {
+) -> Result<OrgScope, Failure> {
+    resolve(&ssm_client(base, account, &home_region(base)), org, parameter, excluded).await
+}
+
+/// The preflight's `scope-parameter` check: with `CONNECTOR_SCOPE_PARAMETER` set, the document read
+/// and resolved as a run would (`None` without one). A run would stop on anything but `ok`.
+pub(crate) async fn check(context: &JobContext, account: &str, common: &Common) -> Option<Check> {
     const NAME: &str = "scope-parameter";
-    let name = parameter?;
-    let ssm = ssm_client(base, account, &home_region(base));
+    let name = common.scope_parameter.as_deref()?;
     let fix = format!(
         "aws ssm put-parameter --name {name} --type String --tier Intelligent-Tiering --overwrite --value '{{\"organizationalUnits\":[\"ou-...\"]}}' (docs/operate.md#scope)"
     );
-    Some(match resolve(&ssm, org, Some(name), excluded).await {
+    let scope = read(context.base(), account, context.organizations(), Some(name), &common.excluded_accounts).await;
+    Some(match scope {
         Ok(scope) => Check::ok(
             NAME,
             match &scope.allowed {
@@ -147,7 +154,7 @@ pub(crate) async fn check(
 }
 
 /// The parameter's value.
-async fn read(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, Failure> {
+async fn read_value(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, Failure> {
     match ssm.get_parameter().name(name).send().await {
         Ok(out) => Ok(out.parameter().and_then(|p| p.value()).unwrap_or_default().to_string()),
         Err(e) if error_code(&e) == Some("ParameterNotFound") => Err(Failure::Precondition(format!(

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
-use crate::aws::{ec2_client, error_code, home_region, ssm_client};
+use crate::aws::{ec2_client, error_code, home_region};
 use crate::error::{Failure, InvocationError};
 use crate::org_scope::{self, OrgScope};
 use crate::report::{Action, Item, Status};
@@ -56,9 +56,8 @@ impl ScopeRules<'_> {
     /// The scope of this run: `CONNECTOR_EXCLUDED_ACCOUNTS` and the scope parameter's document,
     /// read now (the parameter lives in the function's own account and region).
     pub(crate) async fn scope(&self, sessions: &Sessions) -> Result<OrgScope, Failure> {
-        let base = sessions.base();
-        let ssm = ssm_client(base, &sessions.identity().account_id, &home_region(base));
-        org_scope::resolve(&ssm, sessions.organizations(), self.parameter, self.excluded).await
+        let (base, own) = (sessions.base(), &sessions.identity().account_id);
+        org_scope::read(base, own, sessions.organizations(), self.parameter, self.excluded).await
     }
 
     /// The (account, region) work units of a request; what is left out is added to `items`. A

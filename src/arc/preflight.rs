@@ -37,10 +37,7 @@ impl ArcProvisioner {
         checks.extend(self.onboarding_checks(&own, &fic).await);
         checks.extend(self.sweep_checks(&own, &fic).await);
         checks.push(concurrency::check(&aws_sdk_lambda::Client::new(self.context.base()), &region).await);
-        let common = &self.settings().common;
-        let (base, org) = (self.context.base(), self.context.organizations());
-        let parameter = common.scope_parameter.as_deref();
-        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
+        checks.extend(org_scope::check(&self.context, &own, &self.settings().common).await);
         Ok(report(super::job::JOB, &own, &region, &checks))
     }
 

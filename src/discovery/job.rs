@@ -17,7 +17,6 @@ use super::regions::{TRUSTED_ACCESS_REMEDY, enabled_regions};
 use super::settings::DiscoverySettings;
 use super::state::{Account, EnabledRegions, Estate, ManagementStack, PermissionModel, StackInstance};
 use super::trigger::{DiscoveryTrigger, JOB, parse};
-use crate::aws::{home_region, ssm_client};
 use crate::budget::Budget;
 use crate::context::JobContext;
 use crate::error::{Failure, InvocationError};
@@ -248,9 +247,10 @@ impl AccountDiscovery {
             )),
             _ => self.management_stack(readers, name, &management).await,
         };
-        let ssm = ssm_client(self.context.base(), own, &home_region(self.context.base()));
-        let parameter = self.settings.common.scope_parameter.as_deref();
-        let scope = org_scope::resolve(&ssm, readers.org, parameter, &self.settings.common.excluded_accounts).await?;
+        let common = &self.settings.common;
+        let parameter = common.scope_parameter.as_deref();
+        let scope =
+            org_scope::read(self.context.base(), own, readers.org, parameter, &common.excluded_accounts).await?;
         let needing = needing_work(&self.settings.stackset_regions, &scope, &accounts, &instances, &management, only);
         let enabled_regions = enabled_regions(&self.account, &needing, own).await;
         if let EnabledRegions::Unknown(why) = &enabled_regions {

@@ -35,10 +35,7 @@ impl AccountDiscovery {
         checks.push(trail::check(&cloudtrail, org_region, self.settings.delegated_admin).await);
         checks.push(concurrency::check(&self.lambda, &region).await);
         checks.push(self.stack_instances().await);
-        let common = &self.settings.common;
-        let (base, org) = (self.context.base(), self.context.organizations());
-        let parameter = common.scope_parameter.as_deref();
-        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
+        checks.extend(org_scope::check(&self.context, &own, &self.settings.common).await);
         Ok(report(JOB, &own, &region, &checks))
     }
 

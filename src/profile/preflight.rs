@@ -15,10 +15,7 @@ impl ProfileScan {
         let own = self.context.identity().await?.account_id.clone();
         let region = self.context.home_region().to_string();
         let mut checks = vec![concurrency::check(&aws_sdk_lambda::Client::new(self.context.base()), &region).await];
-        let common = &self.settings().common;
-        let (base, org) = (self.context.base(), self.context.organizations());
-        let parameter = common.scope_parameter.as_deref();
-        checks.extend(org_scope::check(base, &own, org, parameter, &common.excluded_accounts).await);
+        checks.extend(org_scope::check(&self.context, &own, &self.settings().common).await);
         Ok(report(JOB, &own, &region, &checks))
     }
 }
